@@ -1,0 +1,33 @@
+/* codegen.c - the backend table and cg_compile's dispatch. */
+#include "codegen/codegen.h"
+
+#include <string.h>
+
+typedef struct CgBackend {
+    const char *target;  /* --target */
+    const char *emit;    /* --emit kinds it handles, space separated */
+    bool (*compile)(Arena *, const IrModule *, const CgOptions *, FILE *);
+} CgBackend;
+
+static const CgBackend backends[] = {
+    {NULL, NULL, NULL},
+};
+
+static bool emits(const char *list, const char *kind)
+{
+    size_t n = strlen(kind);
+    for (const char *p = list; (p = strstr(p, kind)); p += n)
+        if ((p == list || p[-1] == ' ') && (p[n] == 0 || p[n] == ' '))
+            return true;
+    return false;
+}
+
+bool cg_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err)
+{
+    for (const CgBackend *b = backends; b->target; b++)
+        if (!strcmp(b->target, opt->target) && emits(b->emit, opt->emit))
+            return b->compile(a, m, opt, err);
+    fprintf(err, "dtc: error: code generation for --target=%s --emit=%s is not implemented yet\n",
+            opt->target, opt->emit);
+    return false;
+}

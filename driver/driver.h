@@ -1,0 +1,37 @@
+/* driver.h - the dtc command line: options shared by the subcommands and
+ * the compilation pipeline (pipeline.c spells out every pass in order).
+ * The driver owns the exit status: 0 success, 1 user error (diagnostics),
+ * 2 usage error; internal bugs abort.
+ */
+#ifndef DTC_DRIVER_H
+#define DTC_DRIVER_H
+
+#include "frontend/frontend.h"
+#include "passes/passes.h"
+
+#define DTC_MAX_IO 64
+
+typedef struct DtcOptions {
+    const char *cmd;          /* check, run, compile, report, ir-roundtrip */
+    const char *file;         /* the .dt (or .ir) input */
+    const char *output;       /* -o */
+    const char *emit;         /* exe (default), c, llvm, obj, cu */
+    const char *target;       /* cpu (default), cuda */
+    int opt_level;            /* -O0..-O3, default 2 */
+    const char *print_after;  /* pass name or "all"; NULL: none */
+    const char *dump_dir;     /* --dump-dir */
+    const char *stop_after;   /* internal: --stop-after=PASS */
+    const char *cuda_arch;    /* --cuda-arch=sm_80,sm_90 */
+    FeOptions fe;             /* --entry, --mesh */
+    int nin, nout;            /* --in / --out NAME=FILE for `run` */
+    const char *in_name[DTC_MAX_IO], *in_path[DTC_MAX_IO];
+    const char *out_name[DTC_MAX_IO], *out_path[DTC_MAX_IO];
+    CostModel cost;           /* --alpha / --beta overrides */
+} DtcOptions;
+
+/* Runs inline .. optimise (or up to opts->stop_after) on m, verifying after
+ * every pass and printing / dumping as the options ask.  Returns false after
+ * a user-facing error. */
+bool dtc_pipeline(const DtcOptions *opts, PassCtx *ctx, IrModule *m);
+
+#endif

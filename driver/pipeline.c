@@ -1,0 +1,82 @@
+/* pipeline.c - the whole compilation pipeline in one place.
+ *
+ *   parse -> sema                  (frontend: fe_load_file)
+ *   -> inline -> propagate -> redistribute -> partition -> optimise
+ *   -> codegen                     (codegen/, called by main.c)
+ *
+ * ir_verify runs after every pass; a failure there is a compiler bug.
+ * --print-after=PASS|all prints the IR after that pass to stderr;
+ * --dump-dir=DIR writes DIR/NN-PASS.ir for every pass.
+ */
+#include "driver/driver.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ir/ir_text.h"
+
+typedef bool (*PassFn)(PassCtx *, IrModule *);
+
+static const struct {
+    const char *name;
+    PassFn run;
+} passes[] = {
+    {"inline", pass_inline},
+    {"propagate", pass_propagate},
+    {"redistribute", pass_redistribute},
+    {"partition", pass_partition},
+    {"optimise", pass_optimise},
+};
+
+static bool wants(const char *opt, const char *pass)
+{
+    return opt && (!strcmp(opt, "all") || !strcmp(opt, pass));
+}
+
+static bool dump(const DtcOptions *o, const IrModule *m, const char *stage, int index)
+{
+    if (wants(o->print_after, stage))
+        ir_print_stage(stderr, m, stage);
+    if (!o->dump_dir)
+        return true;
+    if (mkdir(o->dump_dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "dtc: error: cannot create '%s': %s\n", o->dump_dir, strerror(errno));
+        return false;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%02d-%s.ir", o->dump_dir, index, stage);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "dtc: error: cannot write '%s': %s\n", path, strerror(errno));
+        return false;
+    }
+    ir_print_stage(f, m, stage);
+    fclose(f);
+    return true;
+}
+
+bool dtc_pipeline(const DtcOptions *o, PassCtx *ctx, IrModule *m)
+{
+    if (!ir_verify(m, "sema", stderr))
+        DTC_BUG("IR invalid after sema");
+    if (!dump(o, m, "sema", 0))
+        return false;
+    for (size_t k = 0; k < sizeof passes / sizeof passes[0]; k++) {
+        if (!passes[k].run(ctx, m))
+            return false;
+        if (!ir_verify(m, passes[k].name, stderr)) {
+            fprintf(stderr, "dtc: internal error: IR invalid after %s\n", passes[k].name);
+            abort();
+        }
+        if (!strcmp(passes[k].name, "partition") && !pass_check_collectives(ctx, m))
+            DTC_BUG("collective sequences differ between ranks");
+        if (!dump(o, m, passes[k].name, (int)k + 1))
+            return false;
+        if (o->stop_after && !strcmp(o->stop_after, passes[k].name))
+            break;
+    }
+    return true;
+}

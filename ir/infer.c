@@ -1,0 +1,387 @@
+/* infer.c - shape and dtype rules of every IR op (ir_infer, ir.h).
+ *
+ * Global (NumPy) semantics on global shapes: the rules do not look at
+ * placements, so they hold before and after partition alike for the ops
+ * whose result type is a function of the operand types.  Each rule checks
+ * its operands and attributes completely (the verifier and sema both rely
+ * on it) and returns an arena message naming the rule when they break it.
+ *
+ * Conventions the callers must know:
+ *   - const and cast have no operand that fixes the result dtype: they read
+ *     it from out->dtype, which the caller sets before the call (the dtype of
+ *     the literal, the cast's target dtype).
+ *   - reductions take their axes explicitly in ints (normalised to 0..rank-1,
+ *     sorted, distinct); nints == 0 reduces over no axis (sema expands the
+ *     source default "all axes" to the full list).
+ *   - call checks the operands against the callee's parameters (a->fn) and
+ *     writes the callee's first result type (call has several results).
+ */
+#include <string.h>
+
+#include "ir/ir.h"
+
+/* Printable type, in the arena (messages outlive the call). */
+static const char *ts(Arena *ar, const IrType *t)
+{
+    char buf[160];
+    return arena_strdup(ar, ir_type_str(t, buf, sizeof buf));
+}
+
+/* A well-formed operand type: the rules below index dims[] by rank. */
+static bool type_ok(const IrType *t)
+{
+    if (t->rank < 0 || t->rank > IR_MAX_RANK || (unsigned)t->dtype >= DT_COUNT)
+        return false;
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i] < 0)
+            return false;
+    return true;
+}
+
+static const char *need_float(Arena *ar, IrOp op, const IrType *t)
+{
+    if (ir_dtype_is_float(t->dtype))
+        return NULL;
+    return arena_printf(ar, "%s: needs a floating-point operand, got %s (use cast)",
+                        ir_op_name(op), ts(ar, t));
+}
+
+/* NumPy broadcasting of two shapes (dtypes must agree). */
+static const char *broadcast(Arena *ar, const IrType *x, const IrType *y, IrType *out)
+{
+    if (x->dtype != y->dtype)
+        return arena_printf(ar, "operand dtypes differ: %s vs %s (use cast)", ts(ar, x), ts(ar, y));
+    IrType r;
+    memset(&r, 0, sizeof r);
+    r.dtype = x->dtype;
+    r.rank = x->rank > y->rank ? x->rank : y->rank;
+    for (int i = 0; i < r.rank; i++) {
+        int ix = x->rank - r.rank + i, iy = y->rank - r.rank + i;
+        int64_t a = ix >= 0 ? x->dims[ix] : 1, b = iy >= 0 ? y->dims[iy] : 1;
+        if (a == b || b == 1)
+            r.dims[i] = a;
+        else if (a == 1)
+            r.dims[i] = b;
+        else
+            return arena_printf(ar, "cannot broadcast %s with %s (dim %lld vs %lld)", ts(ar, x),
+                                ts(ar, y), (long long)a, (long long)b);
+    }
+    *out = r;
+    return NULL;
+}
+
+static const char *infer_reduce(Arena *ar, IrOp op, const IrType *x, const IrAttrs *a, IrType *out)
+{
+    if (op == OP_MEAN && !ir_dtype_is_float(x->dtype))
+        return need_float(ar, op, x);
+    if (a->nints < 0 || a->nints > x->rank)
+        return arena_printf(ar, "%s: %d axes for an operand of rank %d", ir_op_name(op), a->nints,
+                            x->rank);
+    bool red[IR_MAX_RANK] = {false};
+    for (int k = 0; k < a->nints; k++) {
+        int64_t ax = a->ints[k];
+        if (ax < 0 || ax >= x->rank)
+            return arena_printf(ar, "%s: axis %lld out of range for %s", ir_op_name(op),
+                                (long long)ax, ts(ar, x));
+        if (k > 0 && ax <= a->ints[k - 1])
+            return arena_printf(ar, "%s: axes must be sorted and distinct", ir_op_name(op));
+        red[ax] = true;
+    }
+    IrType r;
+    memset(&r, 0, sizeof r);
+    r.dtype = x->dtype;
+    for (int i = 0; i < x->rank; i++) {
+        if (!red[i])
+            r.dims[r.rank++] = x->dims[i];
+        else if (a->keepdims)
+            r.dims[r.rank++] = 1;
+    }
+    *out = r;
+    return NULL;
+}
+
+/* Last-axis normalisation: x [..., D], then gamma [D] (and beta [D]). */
+static const char *infer_norm(Arena *ar, IrOp op, int nargs, const IrType *args, IrType *out)
+{
+    const IrType *x = &args[0];
+    const char *e = need_float(ar, op, x);
+    if (e)
+        return e;
+    if (x->rank < 1)
+        return arena_printf(ar, "%s: operand must have rank >= 1, got %s", ir_op_name(op), ts(ar, x));
+    int64_t D = x->dims[x->rank - 1];
+    static const char *const names[] = {"x", "gamma", "beta"};
+    for (int k = 1; k < nargs; k++) {
+        const IrType *g = &args[k];
+        if (g->dtype != x->dtype)
+            return arena_printf(ar, "%s: %s must have the dtype of x: %s vs %s", ir_op_name(op),
+                                names[k], ts(ar, g), ts(ar, x));
+        if (g->rank != 1 || g->dims[0] != D)
+            return arena_printf(ar, "%s: %s must be %s[%lld] (the last dim of x, which is %s), got %s",
+                                ir_op_name(op), names[k], ir_dtype_name(x->dtype), (long long)D,
+                                ts(ar, x), ts(ar, g));
+    }
+    *out = *x;
+    return NULL;
+}
+
+static const char *infer_matmul(Arena *ar, const IrType *x, const IrType *w, IrType *out)
+{
+    if (x->rank < 2 || w->rank < 2)
+        return arena_printf(ar, "matmul: operands need rank >= 2 (lhs is %s, rhs is %s)", ts(ar, x),
+                            ts(ar, w));
+    if (x->dtype != w->dtype)
+        return arena_printf(ar, "matmul: operand dtypes differ (lhs is %s, rhs is %s)", ts(ar, x),
+                            ts(ar, w));
+    const char *e = need_float(ar, OP_MATMUL, x);
+    if (e)
+        return e;
+    int64_t k1 = x->dims[x->rank - 1], k2 = w->dims[w->rank - 2];
+    if (k1 != k2)
+        return arena_printf(ar, "matmul: contraction sizes differ: %lld vs %lld (lhs is %s, rhs is %s)",
+                            (long long)k1, (long long)k2, ts(ar, x), ts(ar, w));
+    IrType r;
+    memset(&r, 0, sizeof r);
+    r.dtype = x->dtype;
+    int bx = x->rank - 2, bw = w->rank - 2, nb = bx > bw ? bx : bw;
+    for (int i = 0; i < nb; i++) {
+        int ix = bx - nb + i, iw = bw - nb + i;
+        int64_t a = ix >= 0 ? x->dims[ix] : 1, b = iw >= 0 ? w->dims[iw] : 1;
+        if (a == b || b == 1)
+            r.dims[i] = a;
+        else if (a == 1)
+            r.dims[i] = b;
+        else
+            return arena_printf(ar, "matmul: batch dims do not broadcast: %lld vs %lld (lhs is %s, rhs is %s)",
+                                (long long)a, (long long)b, ts(ar, x), ts(ar, w));
+    }
+    r.rank = nb + 2;
+    r.dims[nb] = x->dims[x->rank - 2];
+    r.dims[nb + 1] = w->dims[w->rank - 1];
+    *out = r;
+    return NULL;
+}
+
+static const char *dim_in_range(Arena *ar, IrOp op, const char *what, int d, const IrType *x)
+{
+    if (d >= 0 && d < x->rank)
+        return NULL;
+    return arena_printf(ar, "%s: %s %d out of range for %s", ir_op_name(op), what, d, ts(ar, x));
+}
+
+const char *ir_infer(Arena *ar, IrOp op, int nargs, const IrType *args,
+                     const IrAttrs *a, IrType *out)
+{
+    static const IrAttrs none;
+    if (!a)
+        a = &none;
+    if ((unsigned)op >= OP_COUNT)
+        return arena_printf(ar, "unknown op %d", (int)op);
+    int want = ir_op_nargs(op);
+    if (want >= 0 && nargs != want)
+        return arena_printf(ar, "%s: takes %d operand%s, got %d", ir_op_name(op), want,
+                            want == 1 ? "" : "s", nargs);
+    for (int k = 0; k < nargs; k++)
+        if (!type_ok(&args[k]))
+            return arena_printf(ar, "%s: operand %d has a malformed type", ir_op_name(op), k);
+    const IrType *x = nargs > 0 ? &args[0] : NULL;
+    IrType r;
+    const char *e;
+
+    switch (op) {
+    case OP_CONST:
+        if ((unsigned)out->dtype >= DT_COUNT)
+            return "const: no dtype given";
+        memset(&r, 0, sizeof r);
+        r.dtype = out->dtype;
+        *out = r;
+        return NULL;
+
+    case OP_NEG:
+    case OP_ABS:
+        /* Also defined on i32: exact in integer arithmetic. */
+        *out = *x;
+        return NULL;
+
+    case OP_EXP:
+    case OP_LOG:
+    case OP_SQRT:
+    case OP_RSQRT:
+    case OP_TANH:
+    case OP_SIGMOID:
+    case OP_RELU:
+    case OP_SILU:
+    case OP_GELU:
+    case OP_POW:
+        if ((e = need_float(ar, op, x)))
+            return e;
+        *out = *x;
+        return NULL;
+
+    case OP_CAST:
+        if ((unsigned)out->dtype >= DT_COUNT)
+            return "cast: no target dtype given";
+        r = *x;
+        r.dtype = out->dtype;
+        *out = r;
+        return NULL;
+
+    case OP_DIV:
+        /* True division: i32 / i32 has no i32 result in NumPy. */
+        if (!ir_dtype_is_float(args[0].dtype) && args[0].dtype == args[1].dtype)
+            return arena_printf(ar, "div: needs floating-point operands, got %s and %s (use cast)",
+                                ts(ar, &args[0]), ts(ar, &args[1]));
+        /* fall through */
+    case OP_ADD:
+    case OP_SUB:
+    case OP_MUL:
+    case OP_MAXIMUM:
+    case OP_MINIMUM:
+        return broadcast(ar, &args[0], &args[1], out);
+
+    case OP_SUM:
+    case OP_MEAN:
+    case OP_MAX:
+    case OP_MIN:
+        return infer_reduce(ar, op, x, a, out);
+
+    case OP_SOFTMAX:
+    case OP_LOG_SOFTMAX:
+        if ((e = need_float(ar, op, x)))
+            return e;
+        if (x->rank < 1)
+            return arena_printf(ar, "%s: operand must have rank >= 1, got %s", ir_op_name(op), ts(ar, x));
+        if (a->nints != 1)
+            return arena_printf(ar, "%s: needs exactly one axis", ir_op_name(op));
+        if (a->ints[0] < 0 || a->ints[0] >= x->rank)
+            return arena_printf(ar, "%s: axis %lld out of range for %s", ir_op_name(op),
+                                (long long)a->ints[0], ts(ar, x));
+        *out = *x;
+        return NULL;
+
+    case OP_LAYERNORM:
+    case OP_RMSNORM:
+        return infer_norm(ar, op, nargs, args, out);
+
+    case OP_TRANSPOSE: {
+        if (a->nints != x->rank)
+            return arena_printf(ar, "transpose: permutation has %d entries but the operand %s has rank %d",
+                                a->nints, ts(ar, x), x->rank);
+        bool seen[IR_MAX_RANK] = {false};
+        memset(&r, 0, sizeof r);
+        r.dtype = x->dtype;
+        r.rank = x->rank;
+        for (int k = 0; k < a->nints; k++) {
+            int64_t p = a->ints[k];
+            if (p < 0 || p >= x->rank)
+                return arena_printf(ar, "transpose: permutation entry %lld out of range for %s",
+                                    (long long)p, ts(ar, x));
+            if (seen[p])
+                return arena_printf(ar, "transpose: permutation repeats axis %lld", (long long)p);
+            seen[p] = true;
+            r.dims[k] = x->dims[p];
+        }
+        *out = r;
+        return NULL;
+    }
+
+    case OP_RESHAPE: {
+        if (a->nints < 0 || a->nints > IR_MAX_RANK)
+            return arena_printf(ar, "reshape: rank %d exceeds the maximum %d", a->nints, IR_MAX_RANK);
+        memset(&r, 0, sizeof r);
+        r.dtype = x->dtype;
+        r.rank = a->nints;
+        int64_t n = 1;
+        bool over = false;
+        for (int k = 0; k < a->nints; k++) {
+            if (a->ints[k] < 0)
+                return arena_printf(ar, "reshape: size %lld is negative", (long long)a->ints[k]);
+            r.dims[k] = a->ints[k];
+            if (__builtin_mul_overflow(n, a->ints[k], &n))
+                over = true;
+        }
+        int64_t want_n = ir_type_numel(x);
+        if (over || n != want_n) {
+            char buf[160];
+            return arena_printf(ar, "reshape: cannot reshape %s (%lld elements) to %s", ts(ar, x),
+                                (long long)want_n, ir_type_str(&r, buf, sizeof buf));
+        }
+        *out = r;
+        return NULL;
+    }
+
+    case OP_MATMUL:
+        return infer_matmul(ar, &args[0], &args[1], out);
+
+    case OP_EMBEDDING: {
+        const IrType *t = &args[0], *ids = &args[1];
+        if (t->rank != 2 || !ir_dtype_is_float(t->dtype))
+            return arena_printf(ar, "embedding: table must be a float [V, D] matrix, got %s", ts(ar, t));
+        if (ids->dtype != DT_I32)
+            return arena_printf(ar, "embedding: ids must be i32, got %s", ts(ar, ids));
+        if (ids->rank + 1 > IR_MAX_RANK)
+            return arena_printf(ar, "embedding: result rank exceeds the maximum %d", IR_MAX_RANK);
+        r = *ids;
+        r.dtype = t->dtype;
+        r.dims[r.rank++] = t->dims[1];
+        *out = r;
+        return NULL;
+    }
+
+    case OP_CROSS_ENTROPY: {
+        const IrType *lg = &args[0], *lb = &args[1];
+        if (lg->rank != 2 || !ir_dtype_is_float(lg->dtype))
+            return arena_printf(ar, "cross_entropy: logits must be a float [N, V] matrix, got %s",
+                                ts(ar, lg));
+        if (lb->dtype != DT_I32)
+            return arena_printf(ar, "cross_entropy: labels must be i32, got %s", ts(ar, lb));
+        if (lb->rank != 1 || lb->dims[0] != lg->dims[0])
+            return arena_printf(ar, "cross_entropy: labels must be i32[%lld] (one per row of the logits %s), got %s",
+                                (long long)lg->dims[0], ts(ar, lg), ts(ar, lb));
+        memset(&r, 0, sizeof r);
+        r.dtype = lg->dtype;
+        *out = r;
+        return NULL;
+    }
+
+    case OP_REDISTRIBUTE:
+    case OP_ALL_REDUCE:
+    case OP_TO_PARTIAL:
+        *out = *x;
+        return NULL;
+
+    case OP_REDUCE_SCATTER:
+    case OP_ALL_GATHER:
+    case OP_SHARD:
+        if ((e = dim_in_range(ar, op, "dim", a->dim, x)))
+            return e;
+        *out = *x;
+        return NULL;
+
+    case OP_ALL_TO_ALL:
+        if ((e = dim_in_range(ar, op, "dim", a->dim, x)) || (e = dim_in_range(ar, op, "dim2", a->dim2, x)))
+            return e;
+        *out = *x;
+        return NULL;
+
+    case OP_CALL: {
+        const IrFunc *f = a->fn;
+        if (!f)
+            return arena_printf(ar, "call: callee '%s' is not resolved", a->callee ? a->callee : "?");
+        if (nargs != f->nparams)
+            return arena_printf(ar, "call: '%s' takes %d argument%s, got %d", f->name, f->nparams,
+                                f->nparams == 1 ? "" : "s", nargs);
+        for (int k = 0; k < nargs; k++)
+            if (!ir_type_eq(&args[k], &f->params[k]->type))
+                return arena_printf(ar, "call: argument %d of '%s' must be %s, got %s", k + 1, f->name,
+                                    ts(ar, &f->params[k]->type), ts(ar, &args[k]));
+        if (f->nresults > 0 && f->results && f->results[0])
+            *out = f->results[0]->type;
+        return NULL;
+    }
+
+    case OP_COUNT:
+        break;
+    }
+    return arena_printf(ar, "unknown op %d", (int)op);
+}

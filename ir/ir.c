@@ -1,0 +1,312 @@
+/* ir.c - IR basics: dtypes, types, the op table, meshes, placements,
+ * construction and editing of functions.  See ir.h. */
+#include "ir/ir.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- dtypes ---------------------------------------------------------------- */
+static const char *const dtype_names[DT_COUNT] = {"f32", "f64", "i32", "f16", "bf16"};
+static const int dtype_sizes[DT_COUNT] = {4, 8, 4, 2, 2};
+
+const char *ir_dtype_name(DType t) { return (unsigned)t < DT_COUNT ? dtype_names[t] : "?"; }
+int ir_dtype_size(DType t) { return (unsigned)t < DT_COUNT ? dtype_sizes[t] : 0; }
+bool ir_dtype_is_float(DType t) { return t != DT_I32; }
+
+bool ir_dtype_parse(const char *s, DType *out)
+{
+    for (int i = 0; i < DT_COUNT; i++)
+        if (!strcmp(s, dtype_names[i])) {
+            *out = (DType)i;
+            return true;
+        }
+    return false;
+}
+
+/* ---- types ------------------------------------------------------------------ */
+int64_t ir_type_numel(const IrType *t)
+{
+    int64_t n = 1;
+    for (int i = 0; i < t->rank; i++)
+        n *= t->dims[i];
+    return n;
+}
+
+bool ir_type_eq(const IrType *a, const IrType *b)
+{
+    if (a->dtype != b->dtype || a->rank != b->rank)
+        return false;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] != b->dims[i])
+            return false;
+    return true;
+}
+
+char *ir_type_str(const IrType *t, char *buf, size_t n)
+{
+    size_t k = (size_t)snprintf(buf, n, "%s[", ir_dtype_name(t->dtype));
+    for (int i = 0; i < t->rank && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "", (long long)t->dims[i]);
+    if (k < n)
+        snprintf(buf + k, n - k, "]");
+    return buf;
+}
+
+/* ---- reductions, placements, meshes ------------------------------------------ */
+static const char *const red_names[] = {"sum", "max", "min", "avg"};
+const char *ir_red_name(RedOp r) { return (unsigned)r < 4 ? red_names[r] : "?"; }
+
+bool pl_eq(const Placement *a, const Placement *b)
+{
+    if (a->naxes != b->naxes)
+        return false;
+    for (int i = 0; i < a->naxes; i++) {
+        const PlEntry *x = &a->e[i], *y = &b->e[i];
+        if (x->kind != y->kind)
+            return false;
+        if (x->kind == PL_S && x->dim != y->dim)
+            return false;
+        if (x->kind == PL_P && x->red != y->red)
+            return false;
+    }
+    return true;
+}
+
+bool pl_is_replicated(const Placement *p)
+{
+    for (int i = 0; i < p->naxes; i++)
+        if (p->e[i].kind != PL_R)
+            return false;
+    return true;
+}
+
+Placement pl_replicated(int naxes)
+{
+    Placement p;
+    memset(&p, 0, sizeof p);
+    p.naxes = naxes;
+    return p;
+}
+
+int ir_mesh_nranks(const IrMesh *m)
+{
+    int n = 1;
+    for (int i = 0; i < m->naxes; i++)
+        n *= m->size[i];
+    return n;
+}
+
+void ir_mesh_coords(const IrMesh *m, int rank, int coords[IR_MAX_AXES])
+{
+    for (int i = IR_MAX_AXES - 1; i >= 0; i--)
+        coords[i] = 0;
+    for (int i = m->naxes - 1; i >= 0; i--) {
+        coords[i] = rank % m->size[i];
+        rank /= m->size[i];
+    }
+}
+
+int ir_mesh_rank(const IrMesh *m, const int coords[IR_MAX_AXES])
+{
+    int r = 0;
+    for (int i = 0; i < m->naxes; i++)
+        r = r * m->size[i] + coords[i];
+    return r;
+}
+
+char *pl_str(const IrMesh *m, const Placement *p, char *buf, size_t n)
+{
+    size_t k = (size_t)snprintf(buf, n, "%s[", m && m->name ? m->name : "?");
+    for (int i = 0; i < p->naxes && k < n; i++) {
+        const PlEntry *e = &p->e[i];
+        const char *sep = i ? ", " : "";
+        if (e->kind == PL_R)
+            k += (size_t)snprintf(buf + k, n - k, "%sR", sep);
+        else if (e->kind == PL_S)
+            k += (size_t)snprintf(buf + k, n - k, "%sS(%d)", sep, e->dim);
+        else
+            k += (size_t)snprintf(buf + k, n - k, "%sP(%s)", sep, ir_red_name(e->red));
+    }
+    if (k < n)
+        snprintf(buf + k, n - k, "]");
+    return buf;
+}
+
+void pl_chunk(int64_t n, int k, int i, int64_t *off, int64_t *len)
+{
+    int64_t chunk = (n + k - 1) / k;
+    int64_t start = (int64_t)i * chunk;
+    if (start > n)
+        start = n;
+    int64_t end = start + chunk;
+    if (end > n)
+        end = n;
+    *off = start;
+    *len = end - start;
+}
+
+void pl_local_range(const IrMesh *m, const Placement *p, const int coords[IR_MAX_AXES],
+                    int dim, int64_t n, int64_t *off, int64_t *len)
+{
+    int64_t o = 0, l = n;
+    for (int a = 0; a < p->naxes && a < m->naxes; a++) {
+        if (p->e[a].kind != PL_S || p->e[a].dim != dim)
+            continue;
+        int64_t so, sl;
+        pl_chunk(l, m->size[a], coords[a], &so, &sl);
+        o += so;
+        l = sl;
+    }
+    *off = o;
+    *len = l;
+}
+
+IrType pl_local_type(const IrMesh *m, const IrType *t, const Placement *p,
+                     const int coords[IR_MAX_AXES])
+{
+    IrType lt = *t;
+    for (int d = 0; d < t->rank; d++) {
+        int64_t off;
+        pl_local_range(m, p, coords, d, t->dims[d], &off, &lt.dims[d]);
+    }
+    return lt;
+}
+
+/* ---- the op table ---------------------------------------------------------------- */
+static const struct {
+    const char *name;
+    int nargs;
+    unsigned flags;
+} op_table[OP_COUNT] = {
+#define OP(id, name, nargs, flags) {name, nargs, flags},
+#include "ir/ops.def"
+#undef OP
+};
+
+const char *ir_op_name(IrOp op) { return (unsigned)op < OP_COUNT ? op_table[op].name : "?"; }
+int ir_op_nargs(IrOp op) { return op_table[op].nargs; }
+unsigned ir_op_flags(IrOp op) { return op_table[op].flags; }
+
+bool ir_op_lookup(const char *name, IrOp *out)
+{
+    for (int i = 0; i < OP_COUNT; i++)
+        if (!strcmp(op_table[i].name, name)) {
+            *out = (IrOp)i;
+            return true;
+        }
+    return false;
+}
+
+/* ---- construction ---------------------------------------------------------------- */
+IrModule *ir_module_new(Arena *a)
+{
+    IrModule *m = arena_alloc(a, sizeof *m);
+    m->arena = a;
+    return m;
+}
+
+IrFunc *ir_func_new(IrModule *m, const char *name)
+{
+    IrFunc *f = arena_alloc(m->arena, sizeof *f);
+    f->name = arena_strdup(m->arena, name);
+    IrFunc **fs = arena_alloc(m->arena, sizeof *fs * (size_t)(m->nfuncs + 1));
+    if (m->nfuncs)
+        memcpy(fs, m->funcs, sizeof *fs * (size_t)m->nfuncs);
+    fs[m->nfuncs++] = f;
+    m->funcs = fs;
+    return f;
+}
+
+IrFunc *ir_func_find(IrModule *m, const char *name)
+{
+    for (int i = 0; i < m->nfuncs; i++)
+        if (!strcmp(m->funcs[i]->name, name))
+            return m->funcs[i];
+    return NULL;
+}
+
+IrValue *ir_value_new(IrModule *m, IrFunc *f, IrType t)
+{
+    IrValue *v = arena_alloc(m->arena, sizeof *v);
+    v->id = f->next_id++;
+    v->type = t;
+    v->param_index = -1;
+    return v;
+}
+
+IrValue *ir_param_new(IrModule *m, IrFunc *f, const char *name, IrType t, Placement pl, IrInit init)
+{
+    IrValue *v = ir_value_new(m, f, t);
+    v->name = arena_strdup(m->arena, name);
+    v->pl = pl;
+    v->pinned = pl.naxes > 0;
+    v->param_index = f->nparams;
+    IrValue **ps = arena_alloc(m->arena, sizeof *ps * (size_t)(f->nparams + 1));
+    IrInit *is = arena_alloc(m->arena, sizeof *is * (size_t)(f->nparams + 1));
+    if (f->nparams) {
+        memcpy(ps, f->params, sizeof *ps * (size_t)f->nparams);
+        memcpy(is, f->inits, sizeof *is * (size_t)f->nparams);
+    }
+    ps[f->nparams] = v;
+    is[f->nparams] = init;
+    f->params = ps;
+    f->inits = is;
+    f->nparams++;
+    return v;
+}
+
+IrInst *ir_inst_new(IrModule *m, IrFunc *f, IrInst *before, IrOp op,
+                    int nargs, IrValue **args, int nres, const IrType *res_types)
+{
+    IrInst *i = arena_alloc(m->arena, sizeof *i);
+    i->op = op;
+    i->nargs = nargs;
+    i->args = arena_dup(m->arena, args, (size_t)nargs, sizeof *args);
+    i->nres = nres;
+    i->res = arena_alloc(m->arena, sizeof *i->res * (size_t)(nres ? nres : 1));
+    for (int k = 0; k < nres; k++) {
+        i->res[k] = ir_value_new(m, f, res_types[k]);
+        i->res[k]->def = i;
+    }
+    if (before) {
+        i->next = before;
+        i->prev = before->prev;
+        if (before->prev)
+            before->prev->next = i;
+        else
+            f->first = i;
+        before->prev = i;
+    } else {
+        i->prev = f->last;
+        if (f->last)
+            f->last->next = i;
+        else
+            f->first = i;
+        f->last = i;
+    }
+    return i;
+}
+
+void ir_inst_remove(IrFunc *f, IrInst *i)
+{
+    if (i->prev)
+        i->prev->next = i->next;
+    else
+        f->first = i->next;
+    if (i->next)
+        i->next->prev = i->prev;
+    else
+        f->last = i->prev;
+    i->prev = i->next = NULL;
+}
+
+void ir_replace_uses(IrFunc *f, IrValue *from, IrValue *to)
+{
+    for (IrInst *i = f->first; i; i = i->next)
+        for (int k = 0; k < i->nargs; k++)
+            if (i->args[k] == from)
+                i->args[k] = to;
+    for (int k = 0; k < f->nresults; k++)
+        if (f->results[k] == from)
+            f->results[k] = to;
+}

@@ -1,0 +1,258 @@
+/* ir.h - the dtc IR: tensors with placements, in SSA form.
+ *
+ * A module holds one mesh and a list of functions.  A function is a list of
+ * instructions in program order (one basic block: dt has no control flow);
+ * each instruction defines one value (several for `call`).  Every value
+ * carries its global type (what the program means) and its placement over
+ * the mesh (how ranks hold it); a placement with naxes == 0 is "not decided
+ * yet" and only exists before `propagate`.
+ *
+ * Memory: everything is allocated from the module's arena and freed with it.
+ * The textual form (ir_print / ir_parse) is both the dump format and a test
+ * input; see ir/print.c for the grammar.
+ */
+#ifndef DTC_IR_H
+#define DTC_IR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ir/arena.h"
+
+#define IR_MAX_RANK 8 /* tensor dims */
+#define IR_MAX_AXES 4 /* mesh axes */
+
+/* ---- source locations ---------------------------------------------------- */
+typedef struct SrcLoc {
+    const char *file; /* path as given on the command line; NULL: none */
+    int line, col;    /* 1-based; 0: unknown */
+} SrcLoc;
+
+/* ---- dtypes ---------------------------------------------------------------- */
+typedef enum DType {
+    DT_F32,  /* IEEE single */
+    DT_F64,  /* IEEE double */
+    DT_I32,  /* 32-bit signed integer (indices) */
+    DT_F16,  /* IEEE half; CUDA target only */
+    DT_BF16, /* bfloat16; CUDA target only */
+    DT_COUNT
+} DType;
+
+const char *ir_dtype_name(DType t);        /* "f32" ... */
+bool ir_dtype_parse(const char *s, DType *out);
+int ir_dtype_size(DType t);                /* bytes per element */
+bool ir_dtype_is_float(DType t);
+
+/* ---- types ------------------------------------------------------------------ */
+typedef struct IrType {
+    DType dtype;
+    int rank;                     /* 0: scalar */
+    int64_t dims[IR_MAX_RANK];    /* static sizes, >= 0 */
+} IrType;
+
+int64_t ir_type_numel(const IrType *t);
+bool ir_type_eq(const IrType *a, const IrType *b);
+/* Writes e.g. "f32[8, 512]" into buf; returns buf. */
+char *ir_type_str(const IrType *t, char *buf, size_t n);
+
+/* ---- placements --------------------------------------------------------------- */
+typedef enum PlKind {
+    PL_R, /* replicated along the axis */
+    PL_S, /* tensor dim `dim` split along the axis (torch.chunk) */
+    PL_P  /* partial: global value = reduction `red` of the ranks' values */
+} PlKind;
+
+typedef enum RedOp {
+    RED_SUM, /* P(sum), also written P */
+    RED_MAX, /* P(max) */
+    RED_MIN, /* P(min) */
+    RED_AVG  /* P(avg): global = mean of the partials */
+} RedOp;
+
+const char *ir_red_name(RedOp r); /* "sum" ... */
+
+typedef struct PlEntry {
+    PlKind kind;
+    int dim;    /* PL_S: tensor dim, normalised to 0..rank-1 */
+    RedOp red;  /* PL_P: reduction */
+} PlEntry;
+
+/* One entry per mesh axis, in axis order.  Several axes splitting one dim
+ * nest left to right (the outer split is the lower axis index). */
+typedef struct Placement {
+    int naxes; /* == mesh naxes once decided; 0: undecided */
+    PlEntry e[IR_MAX_AXES];
+} Placement;
+
+bool pl_eq(const Placement *a, const Placement *b);
+bool pl_is_replicated(const Placement *p); /* all R */
+
+/* ---- mesh ------------------------------------------------------------------------ */
+typedef struct IrMesh {
+    const char *name;                  /* e.g. "M" */
+    int naxes;                         /* 0: no mesh declared */
+    const char *axis_name[IR_MAX_AXES];
+    int size[IR_MAX_AXES];             /* > 0 */
+} IrMesh;
+
+int ir_mesh_nranks(const IrMesh *m);
+/* Row-major (last axis fastest) rank <-> coordinates. */
+void ir_mesh_coords(const IrMesh *m, int rank, int coords[IR_MAX_AXES]);
+int ir_mesh_rank(const IrMesh *m, const int coords[IR_MAX_AXES]);
+/* Writes e.g. "M[S(0), P(sum)]" into buf; returns buf. */
+char *pl_str(const IrMesh *m, const Placement *p, char *buf, size_t n);
+Placement pl_replicated(int naxes);
+
+/* torch.chunk: n elements over k ranks, chunk = ceil(n/k); rank i holds
+ * [i*chunk, min((i+1)*chunk, n)), possibly empty. */
+void pl_chunk(int64_t n, int k, int i, int64_t *off, int64_t *len);
+/* The part of global dim `dim` (size n) that the rank at `coords` holds under
+ * placement p: splits of that dim nest in axis order. */
+void pl_local_range(const IrMesh *m, const Placement *p, const int coords[IR_MAX_AXES],
+                    int dim, int64_t n, int64_t *off, int64_t *len);
+/* Local shard type of a value of global type t at `coords`. */
+IrType pl_local_type(const IrMesh *m, const IrType *t, const Placement *p,
+                     const int coords[IR_MAX_AXES]);
+
+/* ---- operations ---------------------------------------------------------------- */
+enum {
+    OPF_EW = 1 << 0,
+    OPF_LINEAR = 1 << 1,
+    OPF_MONO = 1 << 2,
+    OPF_REDUCE = 1 << 3,
+    OPF_COMM = 1 << 4,
+    OPF_LOCAL = 1 << 5
+};
+
+typedef enum IrOp {
+#define OP(id, name, nargs, flags) OP_##id,
+#include "ir/ops.def"
+#undef OP
+    OP_COUNT
+} IrOp;
+
+const char *ir_op_name(IrOp op);
+int ir_op_nargs(IrOp op);   /* -1: variadic */
+unsigned ir_op_flags(IrOp op);
+bool ir_op_lookup(const char *name, IrOp *out);
+
+/* ---- values, instructions, functions ---------------------------------------- */
+typedef struct IrValue IrValue;
+typedef struct IrInst IrInst;
+typedef struct IrFunc IrFunc;
+
+struct IrValue {
+    int id;              /* unique in its function; printed %id */
+    const char *name;    /* source name (printed %name.id), or NULL */
+    IrType type;         /* global type */
+    Placement pl;        /* placement; naxes == 0 before propagate */
+    bool pinned;         /* placement fixed by the user; passes keep it */
+    IrInst *def;         /* defining instruction; NULL for parameters */
+    int param_index;     /* >= 0 for parameters, else -1 */
+};
+
+/* Attributes; each op reads the fields its ops.def line names. */
+typedef struct IrAttrs {
+    double f;                     /* const value, pow exponent, eps */
+    int nints;                    /* axes / perm / sizes in ints */
+    int64_t ints[IR_MAX_RANK];
+    bool keepdims;                /* reductions */
+    unsigned axes;                /* collectives: bit i = mesh axis i */
+    RedOp red;                    /* all_reduce, reduce_scatter, to_partial */
+    int dim, dim2;                /* all_gather/shard/reduce_scatter: dim; all_to_all: dim -> dim2 */
+    int64_t bytes;                /* collectives: largest per-rank send volume, for dumps */
+    const char *callee;           /* call: function name */
+    IrFunc *fn;                   /* call: resolved callee */
+} IrAttrs;
+
+struct IrInst {
+    IrOp op;
+    int nargs;
+    IrValue **args;
+    int nres;                     /* 1 except for call */
+    IrValue **res;
+    IrAttrs a;
+    SrcLoc loc;                   /* source position it came from */
+    const char *why;              /* redistribute / collectives: why inserted (dumps) */
+    const char *plan;             /* redistribute after planning: the chosen steps (dumps) */
+    Placement *in_pl;             /* after propagate: placement each operand must have
+                                     (nargs entries; NULL before propagate) */
+    int strategy;                 /* after propagate: op-specific sharding strategy id */
+    IrInst *prev, *next;          /* program order */
+};
+
+typedef enum InitKind {
+    INIT_NONE,   /* data must come from --in */
+    INIT_RANDN,  /* normal: a = std (1), b = mean (0), seed */
+    INIT_RAND,   /* uniform [a, b): a = lo (0), b = hi (1), seed */
+    INIT_ZEROS,  /* 0 */
+    INIT_ONES,   /* 1 */
+    INIT_FULL,   /* a */
+    INIT_ARANGE, /* flat row-major global index */
+    INIT_LOAD    /* from the .npy file `path` */
+} InitKind;
+
+typedef struct IrInit {
+    InitKind kind;
+    uint64_t seed;
+    double a, b;
+    const char *path;
+} IrInit;
+
+struct IrFunc {
+    const char *name;
+    SrcLoc loc;
+    int nparams;
+    IrValue **params;             /* param_index i; their pl is the declared one */
+    IrInit *inits;                /* nparams entries */
+    int nresults;
+    IrValue **results;            /* the returned values, in order */
+    const char **result_names;    /* --out name: the returned variable's name, else NULL (out<i>) */
+    IrInst *first, *last;         /* program order */
+    int next_id;                  /* next value id */
+};
+
+typedef struct IrModule {
+    Arena *arena;
+    IrMesh mesh;
+    int nfuncs;
+    IrFunc **funcs;
+    IrFunc *entry;                /* main or --entry; NULL before chosen */
+} IrModule;
+
+/* ---- construction ------------------------------------------------------------- */
+IrModule *ir_module_new(Arena *a);
+IrFunc *ir_func_new(IrModule *m, const char *name);   /* appended to m->funcs */
+IrFunc *ir_func_find(IrModule *m, const char *name);
+IrValue *ir_param_new(IrModule *m, IrFunc *f, const char *name, IrType t, Placement pl, IrInit init);
+/* A new instruction with nres results of the given types, appended at the end
+ * of f (before == NULL) or inserted before `before`.  Results get fresh ids,
+ * undecided placements and no names. */
+IrInst *ir_inst_new(IrModule *m, IrFunc *f, IrInst *before, IrOp op,
+                    int nargs, IrValue **args, int nres, const IrType *res_types);
+void ir_inst_remove(IrFunc *f, IrInst *i);
+/* Replace every use of `from` (operands and results) in f by `to`. */
+void ir_replace_uses(IrFunc *f, IrValue *from, IrValue *to);
+IrValue *ir_value_new(IrModule *m, IrFunc *f, IrType t);
+
+/* ---- shape and dtype rules (ir/infer.c) --------------------------------------- */
+/* Result type of `op` on operands `args` with attributes `a` (global
+ * semantics).  Returns NULL and writes the result on success; on a rule
+ * violation returns a message (arena-allocated) naming the rule. */
+const char *ir_infer(Arena *ar, IrOp op, int nargs, const IrType *args,
+                     const IrAttrs *a, IrType *out);
+
+/* ---- text form, verifier -------------------------------------------------------- */
+void ir_print(FILE *out, const IrModule *m);
+void ir_print_func(FILE *out, const IrModule *m, const IrFunc *f);
+/* Parses the text form; on error writes "FILE:LINE:COL: error: ..." to err
+ * and returns NULL. */
+IrModule *ir_parse(Arena *a, const char *file, const char *text, FILE *err);
+/* Checks the invariants that hold after pass `after` ("sema", "inline",
+ * "propagate", "redistribute", "partition", "optimise"); prints problems to
+ * err and returns false if any. */
+bool ir_verify(const IrModule *m, const char *after, FILE *err);
+
+#endif

@@ -1,0 +1,51 @@
+/* passes.h - the compiler's passes over the IR, and what they share.
+ *
+ * The pipeline (driver/pipeline.c spells it out in one function):
+ *   sema (frontend) -> inline -> propagate -> redistribute -> partition
+ *   -> optimise -> codegen
+ * Each pass lives in its own file whose top comment states what it requires
+ * and what it maintains; ir_verify runs between passes.  A pass returns
+ * false after printing "error: ..." lines to ctx->err when the program
+ * cannot be compiled (a user error); internal bugs abort via DTC_BUG.
+ */
+#ifndef DTC_PASSES_H
+#define DTC_PASSES_H
+
+#include <stdio.h>
+
+#include "ir/ir.h"
+
+/* alpha-beta cost model, one (alpha, beta) per mesh axis.  A collective over
+ * several axes uses the slowest axis's figures.  Local work is charged
+ * `flop_time` seconds per floating-point operation and `copy_time` per byte
+ * copied locally. */
+typedef struct CostModel {
+    double alpha[IR_MAX_AXES]; /* seconds per message (latency) */
+    double beta[IR_MAX_AXES];  /* seconds per byte (inverse bandwidth) */
+    double flop_time;
+    double copy_time;
+} CostModel;
+
+/* Defaults: 5 us latency, 10 GB/s per axis, 50 GFLOP/s, 20 GB/s copies. */
+CostModel cost_model_default(void);
+
+typedef struct PassCtx {
+    Arena *arena;
+    FILE *err;        /* user-facing errors */
+    CostModel cost;
+} PassCtx;
+
+bool pass_inline(PassCtx *ctx, IrModule *m);
+bool pass_propagate(PassCtx *ctx, IrModule *m);
+bool pass_redistribute(PassCtx *ctx, IrModule *m);
+bool pass_partition(PassCtx *ctx, IrModule *m);
+bool pass_optimise(PassCtx *ctx, IrModule *m);
+
+/* After partition: every rank issues the same collectives in the same order
+ * on each communicator with matching sizes (false: a compiler bug). */
+bool pass_check_collectives(PassCtx *ctx, const IrModule *m);
+/* `dtc report`: per rank, the collectives in order (kind, axes, bytes),
+ * total bytes, peak live memory and the cost model's time estimate. */
+void pass_report(FILE *out, const PassCtx *ctx, const IrModule *m);
+
+#endif

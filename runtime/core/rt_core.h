@@ -1,0 +1,80 @@
+/* rt_core.h - the part of the runtime that the compiler shares: the
+ * counter-based random generator behind the initialisers, .npy I/O, and
+ * torch.chunk arithmetic.  No MPI, no threads, no global state.
+ *
+ * The reference interpreter (`dtc run`) and every compiled program call the
+ * same functions, so a sharded initialiser equals the unsharded one bit for
+ * bit: each element's value depends only on (seed, global flat index).
+ */
+#ifndef DTRT_CORE_H
+#define DTRT_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RT_MAX_RANK 8
+
+/* Same numbering as the compiler's DType. */
+typedef enum rt_dtype {
+    RT_F32,  /* float */
+    RT_F64,  /* double */
+    RT_I32,  /* int32_t */
+    RT_F16,  /* IEEE half (storage only on the CPU) */
+    RT_BF16  /* bfloat16 (storage only on the CPU) */
+} rt_dtype;
+
+int rt_dtype_size(rt_dtype t);
+const char *rt_dtype_name(rt_dtype t);
+
+/* Same numbering as the compiler's InitKind. */
+typedef enum rt_init_kind {
+    RT_INIT_NONE,   /* no initialiser: data must come from --in */
+    RT_INIT_RANDN,  /* normal(mean b, std a) */
+    RT_INIT_RAND,   /* uniform [a, b) */
+    RT_INIT_ZEROS,
+    RT_INIT_ONES,
+    RT_INIT_FULL,   /* a */
+    RT_INIT_ARANGE, /* flat row-major global index */
+    RT_INIT_LOAD    /* .npy file at path (handled by the caller) */
+} rt_init_kind;
+
+typedef struct rt_init {
+    rt_init_kind kind;
+    uint64_t seed;
+    double a, b;
+    const char *path;
+} rt_init;
+
+/* Philox4x32-10 keyed by seed, counter = index: 4 random 32-bit words. */
+void rt_philox(uint64_t seed, uint64_t index, uint32_t out[4]);
+/* The initialiser's value of the element at global flat index `index`
+ * (as double; the caller converts to the dtype). */
+double rt_init_value(const rt_init *init, uint64_t index);
+/* Fills the box [off[d], off[d]+len[d]) of a global tensor with dims
+ * gdims[0..rank) (row-major), writing len-shaped row-major data to out in
+ * dtype dt.  Not for RT_INIT_LOAD / RT_INIT_NONE. */
+void rt_init_fill(const rt_init *init, rt_dtype dt, int rank, const int64_t *gdims,
+                  const int64_t *off, const int64_t *len, void *out);
+
+/* torch.chunk: n over k ranks, chunk = ceil(n/k); rank i holds [off, off+len). */
+void rt_chunk(int64_t n, int k, int i, int64_t *off, int64_t *len);
+
+/* A host tensor read from / written to .npy (C order, little-endian). */
+typedef struct rt_npy {
+    rt_dtype dtype;
+    int rank;
+    int64_t dims[RT_MAX_RANK];
+    void *data;        /* malloc'd; free with rt_npy_free */
+} rt_npy;
+
+/* Returns 0 on success; otherwise writes a one-line reason ("cannot open
+ * x.npy: No such file", "x.npy: truncated: expected 4096 bytes of data, found
+ * 100", "x.npy: dtype <f8 is not supported") into err and returns -1. */
+int rt_npy_read(const char *path, rt_npy *out, char *err, size_t errlen);
+void rt_npy_free(rt_npy *t);
+/* Writes to "<path>.tmp.<pid>" and renames it to path once complete, so a
+ * failed run never leaves a truncated file.  Returns 0 or -1 with err. */
+int rt_npy_write(const char *path, rt_dtype dt, int rank, const int64_t *dims,
+                 const void *data, char *err, size_t errlen);
+
+#endif
