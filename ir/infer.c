@@ -344,6 +344,18 @@ const char *ir_infer(Arena *ar, IrOp op, int nargs, const IrType *args,
         return NULL;
     }
 
+    case OP_PICK: /* partition.c's cross_entropy pieces: each row's label logit */
+        if (args[0].rank != 2 || args[1].dtype != DT_I32 || args[1].rank != 1 ||
+            args[1].dims[0] != args[0].dims[0])
+            return arena_printf(ar, "pick: needs logits [N, V] and i32 labels [N], got %s and %s",
+                                ts(ar, &args[0]), ts(ar, &args[1]));
+        memset(&r, 0, sizeof r);
+        r.dtype = args[0].dtype;
+        r.rank = 1;
+        r.dims[0] = args[0].dims[0];
+        *out = r;
+        return NULL;
+
     case OP_REDISTRIBUTE:
     case OP_ALL_REDUCE:
     case OP_TO_PARTIAL:

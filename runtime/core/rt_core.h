@@ -56,6 +56,27 @@ double rt_init_value(const rt_init *init, uint64_t index);
 void rt_init_fill(const rt_init *init, rt_dtype dt, int rank, const int64_t *gdims,
                   const int64_t *off, const int64_t *len, void *out);
 
+/* The bare block function: Philox4x32-10 of counter ctr under key (the
+ * Random123 known-answer vectors test this). */
+void rt_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+
+/* Element conversions shared by the interpreter and generated programs.
+ * Float -> i32 truncates toward zero (numpy astype); NaN and out-of-range
+ * values give INT32_MIN.  f16 / bf16 round to nearest even. */
+int32_t rt_i32_from_double(double v);
+uint16_t rt_f16_from_double(double v);
+double rt_f16_to_double(uint16_t h);
+uint16_t rt_bf16_from_double(double v);
+double rt_bf16_to_double(uint16_t h);
+double rt_load_double(rt_dtype dt, const void *p, int64_t i);   /* exact */
+void rt_store_double(rt_dtype dt, void *p, int64_t i, double v); /* one rounding */
+/* n elements from src (dtype from) to dst (dtype to); dst may equal src only
+ * when the dtypes are equal. */
+void rt_convert(rt_dtype to, void *dst, rt_dtype from, const void *src, int64_t n);
+/* Sum and L2 norm of n elements, accumulated in double in index order: the
+ * checksum line that `dtc run` and compiled programs print. */
+void rt_checksum(rt_dtype dt, int64_t n, const void *data, double *sum, double *l2);
+
 /* torch.chunk: n over k ranks, chunk = ceil(n/k); rank i holds [off, off+len). */
 void rt_chunk(int64_t n, int k, int i, int64_t *off, int64_t *len);
 

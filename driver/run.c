@@ -1,0 +1,114 @@
+/* run.c - `dtc run`: the unsharded program through the reference
+ * interpreter, with the same input/output options and result lines as a
+ * compiled program (spec section 8), so their outputs can be compared. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "driver/driver.h"
+#include "interp/interp.h"
+
+/* The name a result is known by: the returned variable, else out<i>. */
+static const char *result_name(Arena *ar, const IrFunc *f, int i)
+{
+    if (f->result_names && f->result_names[i])
+        return f->result_names[i];
+    return arena_printf(ar, "out%d", i);
+}
+
+static void list_names(Arena *ar, char *buf, size_t n, const IrFunc *f, bool params)
+{
+    size_t k = 0;
+    int count = params ? f->nparams : f->nresults;
+    buf[0] = 0;
+    for (int i = 0; i < count && k < n; i++) {
+        const char *name = params ? f->params[i]->name : result_name(ar, f, i);
+        k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? ", " : "", name);
+    }
+}
+
+static void print_result(const char *name, const Tensor *t)
+{
+    double sum = 0, sq = 0;
+    int64_t n = interp_numel(t);
+    for (int64_t i = 0; i < n; i++) {
+        double v = interp_get(t, i);
+        sum += v;
+        sq += v * v;
+    }
+    IrType ty = interp_tensor_type(t);
+    char tbuf[128];
+    printf("%s: %s sum=%.6e l2=%.6e\n", name, ir_type_str(&ty, tbuf, sizeof tbuf), sum, sqrt(sq));
+}
+
+int dtc_cmd_run(Arena *ar, const DtcOptions *o, IrModule *m)
+{
+    const IrFunc *f = m->entry;
+    char err[1024], names[512];
+    const Tensor **given = arena_alloc(ar, sizeof *given * (size_t)(f->nparams + 1));
+    const char **what = arena_alloc(ar, sizeof *what * (size_t)(f->nparams + 1));
+    int out_index[DTC_MAX_IO];
+
+    /* Check every name before reading any file or computing. */
+    for (int k = 0; k < o->nin; k++) {
+        int p = -1;
+        for (int i = 0; i < f->nparams; i++)
+            if (!strcmp(f->params[i]->name, o->in_name[k]))
+                p = i;
+        if (p < 0) {
+            list_names(ar, names, sizeof names, f, true);
+            fprintf(stderr, "dtc: error: --in %s: '%s' has no parameter '%s' (parameters: %s)\n",
+                    o->in_name[k], f->name, o->in_name[k], names);
+            return 1;
+        }
+        if (given[p]) {
+            fprintf(stderr, "dtc: error: --in %s given twice\n", o->in_name[k]);
+            return 1;
+        }
+        given[p] = (const Tensor *)1; /* placeholder until read */
+    }
+    for (int k = 0; k < o->nout; k++) {
+        out_index[k] = -1;
+        for (int i = 0; i < f->nresults; i++)
+            if (!strcmp(result_name(ar, f, i), o->out_name[k]))
+                out_index[k] = i;
+        if (out_index[k] < 0) {
+            list_names(ar, names, sizeof names, f, false);
+            fprintf(stderr, "dtc: error: --out %s: '%s' has no result '%s' (results: %s)\n",
+                    o->out_name[k], f->name, o->out_name[k], names);
+            return 1;
+        }
+    }
+    for (int k = 0; k < o->nin; k++) {
+        for (int i = 0; i < f->nparams; i++) {
+            if (strcmp(f->params[i]->name, o->in_name[k]))
+                continue;
+            Tensor *t = arena_alloc(ar, sizeof *t);
+            if (interp_read_npy(ar, o->in_path[k], t, err, sizeof err) != 0) {
+                fprintf(stderr, "dtc: error: --in %s: %s\n", o->in_name[k], err);
+                return 1;
+            }
+            given[i] = t;
+            what[i] = arena_printf(ar, "--in %s", o->in_name[k]);
+        }
+    }
+
+    /* load("x.npy") is relative to the program's directory. */
+    const char *slash = strrchr(o->file, '/');
+    const char *base = slash ? arena_strndup(ar, o->file, (size_t)(slash - o->file)) : ".";
+    InterpInputs in = {.given = given, .given_what = what, .base_dir = base};
+    Tensor *results = NULL;
+    if (interp_run(ar, m, f, &in, &results, err, sizeof err) != 0) {
+        fprintf(stderr, "dtc: error: %s\n", err);
+        return 1;
+    }
+    for (int k = 0; k < o->nout; k++) {
+        if (interp_write_npy(o->out_path[k], &results[out_index[k]], err, sizeof err) != 0) {
+            fprintf(stderr, "dtc: error: --out %s: %s\n", o->out_name[k], err);
+            return 1;
+        }
+    }
+    for (int i = 0; i < f->nresults; i++)
+        print_result(result_name(ar, f, i), &results[i]);
+    return 0;
+}

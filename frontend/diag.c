@@ -1,0 +1,138 @@
+/* diag.c - compiler diagnostics (frontend.h): one error or note per call,
+ *
+ *     FILE:LINE:COL: error: MESSAGE
+ *     <the source line as written>
+ *     <blanks up to the column>^
+ *
+ * Columns are 1-based byte columns.  The caret line copies the tabs of the
+ * source line (and skips UTF-8 continuation bytes) so the caret sits under
+ * the spot whatever the terminal's tab width.  A location without a line
+ * prints "FILE: error: MESSAGE" (or "dtc: error: MESSAGE" without a file)
+ * and no quote.  After DIAG_MAX_SHOWN errors the rest are counted but not
+ * shown, and one line says so.
+ */
+#include <stdarg.h>
+#include <string.h>
+
+#include "frontend/frontend.h"
+
+#define DIAG_MAX_SHOWN 50
+
+typedef struct DiagSource {
+    struct DiagSource *next;
+    const char *file;
+    const char *text;
+} DiagSource;
+
+struct Diag {
+    Arena *a;
+    FILE *out;
+    DiagSource *sources;
+    int nerrors;
+    int muted; /* past the cap: notes of hidden errors are hidden too */
+};
+
+Diag *diag_new(Arena *a, FILE *out)
+{
+    Diag *d = arena_alloc(a, sizeof *d);
+    d->a = a;
+    d->out = out ? out : stderr;
+    return d;
+}
+
+void diag_add_source(Diag *d, const char *file, const char *text)
+{
+    if (!file || !text)
+        return;
+    for (DiagSource *s = d->sources; s; s = s->next)
+        if (strcmp(s->file, file) == 0) {
+            s->text = text;
+            return;
+        }
+    DiagSource *s = arena_alloc(d->a, sizeof *s);
+    s->file = arena_strdup(d->a, file);
+    s->text = text;
+    s->next = d->sources;
+    d->sources = s;
+}
+
+int diag_nerrors(const Diag *d)
+{
+    return d->nerrors;
+}
+
+/* The start of line `line` of the file's text, or NULL if unknown. */
+static const char *find_line(const Diag *d, const char *file, int line)
+{
+    const DiagSource *s = d->sources;
+    while (s && strcmp(s->file, file) != 0)
+        s = s->next;
+    if (!s)
+        return NULL;
+    const char *p = s->text;
+    for (int l = 1; l < line; l++) {
+        p = strchr(p, '\n');
+        if (!p)
+            return NULL;
+        p++;
+    }
+    return p;
+}
+
+static void quote_line(Diag *d, const char *file, int line, int col)
+{
+    const char *p = find_line(d, file, line);
+    if (!p)
+        return;
+    size_t n = strcspn(p, "\n");
+    if (n > 0 && p[n - 1] == '\r')
+        n--;
+    fprintf(d->out, "%.*s\n", (int)n, p);
+    for (int i = 0; i < col - 1; i++) {
+        unsigned char c = i < (int)n ? (unsigned char)p[i] : ' ';
+        if (c == '\t')
+            fputc('\t', d->out);
+        else if ((c & 0xC0) != 0x80)
+            fputc(' ', d->out);
+    }
+    fputs("^\n", d->out);
+}
+
+static void report(Diag *d, SrcLoc loc, const char *kind, const char *fmt, va_list ap)
+{
+    if (loc.file && loc.line > 0)
+        fprintf(d->out, "%s:%d:%d: %s: ", loc.file, loc.line, loc.col > 0 ? loc.col : 1, kind);
+    else
+        fprintf(d->out, "%s: %s: ", loc.file ? loc.file : "dtc", kind);
+    vfprintf(d->out, fmt, ap);
+    fputc('\n', d->out);
+    if (loc.file && loc.line > 0)
+        quote_line(d, loc.file, loc.line, loc.col > 0 ? loc.col : 1);
+    fflush(d->out);
+}
+
+void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...)
+{
+    d->nerrors++;
+    if (d->nerrors > DIAG_MAX_SHOWN) {
+        if (!d->muted)
+            fprintf(d->out, "dtc: error: too many errors (%d); not showing the rest\n",
+                    DIAG_MAX_SHOWN);
+        d->muted = 1;
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    report(d, loc, "error", fmt, ap);
+    va_end(ap);
+}
+
+void diag_note(Diag *d, SrcLoc loc, const char *fmt, ...)
+{
+    if (d->muted)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    report(d, loc, "note", fmt, ap);
+    va_end(ap);
+}

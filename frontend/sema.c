@@ -1,0 +1,2069 @@
+/* sema.c - semantic analysis of a dt program and its lowering to IR.
+ *
+ * One walk over the AST both checks and lowers: every expression is checked
+ * and, when it is a tensor, emitted as IR instructions at once, so the shape
+ * and dtype rules live in one place (ir_infer, ir/infer.c) and sema only adds
+ * what the source language knows: names, constants, placements, attributes,
+ * initialisers and where to put the caret.
+ *
+ * Order of work: global names (consts, the mesh, functions; one namespace),
+ * the mesh and --mesh overrides, function signatures (types, placements,
+ * initialisers; every function's IrFunc exists before any body is lowered so
+ * calls can point at their callee), bodies in declaration order, then the
+ * call graph (recursion) and the entry function.
+ *
+ * Values during checking are SVal: a compile-time number (literals and
+ * consts fold; a number meets a tensor as an OP_CONST of the tensor's dtype),
+ * an IR value, the results of a multi-result call, or SV_ERR.  SV_ERR means
+ * "an error was already reported": whatever uses it stays silent, so one
+ * mistake gives one message.
+ *
+ * Scoping decision: `let` may rebind a name already bound in the function
+ * (a parameter or an earlier let), as in Rust; later uses see the new value.
+ * A single `let a, a = ...` binding the same name twice is an error.
+ *
+ * Diagnostics are buffered and handed to the Diag sorted by source position
+ * (errors of the signatures, the bodies and the call graph come out in the
+ * order they appear in the file), each error followed by its notes.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend/fe_internal.h"
+
+/* ---- values ----------------------------------------------------------------- */
+typedef enum SvKind {
+    SV_ERR,    /* already reported: users stay silent */
+    SV_INT,    /* compile-time integer */
+    SV_FLOAT,  /* compile-time float */
+    SV_TENSOR, /* an IR value */
+    SV_MULTI   /* results of a user call with a result count other than 1 */
+} SvKind;
+
+typedef struct SVal {
+    SvKind k;
+    int64_t i;          /* SV_INT */
+    double f;           /* SV_FLOAT */
+    IrValue *v;         /* SV_TENSOR */
+    int n;              /* SV_MULTI */
+    IrValue **vs;
+    const char *callee; /* SV_MULTI: for messages */
+} SVal;
+
+static const SVal sv_err = {SV_ERR, 0, 0, NULL, 0, NULL, NULL};
+
+typedef struct Binding {
+    const char *name;
+    SVal val;
+    struct Binding *next; /* older bindings (shadowed ones included) */
+} Binding;
+
+typedef struct ConstInfo {
+    Decl *decl;
+    SVal val;
+    int state; /* 0: not evaluated, 1: being evaluated, 2: done */
+} ConstInfo;
+
+typedef struct Edge {
+    int callee; /* index in Sema.fns */
+    SrcLoc loc; /* the call */
+} Edge;
+
+typedef struct FnInfo {
+    Decl *decl;
+    IrFunc *ir;
+    bool dup;            /* redefinition: checked, but not in the module */
+    bool sig_ok;         /* all parameter and result types resolved */
+    IrType *ptypes;
+    IrType *rtypes;
+    bool *rpl_has;       /* result i has a valid declared placement */
+    Placement *rpl;
+    int ncalls, capcalls;
+    Edge *calls;
+    int color;           /* DFS for recursion: 0 white, 1 on the path, 2 done */
+    struct Binding *params; /* the parameters, bound by check_signature */
+} FnInfo;
+
+typedef struct Msg {
+    SrcLoc loc;
+    const char *text;
+    int group; /* the error it belongs to (notes share their error's group) */
+    bool note;
+} Msg;
+
+typedef struct Sema {
+    Arena *a;
+    Diag *d;
+    const FeOptions *opt;
+    Program *p;
+    IrModule *m;
+    int nmsgs, capmsgs, ngroups;
+    Msg *msgs;
+    int nconsts;
+    ConstInfo *consts;
+    Decl *mesh;          /* the declared mesh, NULL: none */
+    bool mesh_ok;        /* m->mesh is valid */
+    int nfns;
+    FnInfo *fns;
+    FnInfo *cur;         /* function being checked */
+    Binding *scope;      /* its bindings, newest first */
+} Sema;
+
+/* ---- diagnostics -------------------------------------------------------------- */
+static void vmsg(Sema *S, SrcLoc loc, bool note, const char *fmt, va_list ap)
+{
+    if (S->nmsgs == S->capmsgs) {
+        int cap = S->capmsgs ? 2 * S->capmsgs : 32;
+        Msg *n = arena_alloc(S->a, sizeof *n * (size_t)cap);
+        if (S->nmsgs)
+            memcpy(n, S->msgs, sizeof *n * (size_t)S->nmsgs);
+        S->msgs = n;
+        S->capmsgs = cap;
+    }
+    va_list ap2;
+    va_copy(ap2, ap);
+    int len = vsnprintf(NULL, 0, fmt, ap);
+    char *text = arena_alloc(S->a, (size_t)len + 1);
+    vsnprintf(text, (size_t)len + 1, fmt, ap2);
+    va_end(ap2);
+    if (!note)
+        S->ngroups++;
+    S->msgs[S->nmsgs++] = (Msg){loc, text, S->ngroups, note};
+}
+
+static void err(Sema *S, SrcLoc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void err(Sema *S, SrcLoc loc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(S, loc, false, fmt, ap);
+    va_end(ap);
+}
+
+/* A note attached to the last error. */
+static void note(Sema *S, SrcLoc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void note(Sema *S, SrcLoc loc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(S, loc, true, fmt, ap);
+    va_end(ap);
+}
+
+static int loc_cmp(SrcLoc a, SrcLoc b)
+{
+    if (a.line != b.line)
+        return a.line < b.line ? -1 : 1;
+    if (a.col != b.col)
+        return a.col < b.col ? -1 : 1;
+    return 0;
+}
+
+/* Hands the buffered messages to the Diag, errors by position (stable). */
+static void flush_msgs(Sema *S)
+{
+    int ng = S->ngroups;
+    int *first = arena_alloc(S->a, sizeof *first * (size_t)(ng + 1));
+    int *order = arena_alloc(S->a, sizeof *order * (size_t)(ng + 1));
+    for (int k = 0; k < S->nmsgs; k++)
+        if (!S->msgs[k].note)
+            first[S->msgs[k].group - 1] = k;
+    for (int g = 0; g < ng; g++) {
+        /* insertion sort: stable, and there are few errors */
+        int j = g;
+        while (j > 0 && loc_cmp(S->msgs[first[order[j - 1]]].loc, S->msgs[first[g]].loc) > 0) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = g;
+    }
+    for (int g = 0; g < ng; g++) {
+        int k = first[order[g]];
+        diag_error(S->d, S->msgs[k].loc, "%s", S->msgs[k].text);
+        for (k++; k < S->nmsgs && S->msgs[k].note; k++)
+            diag_note(S->d, S->msgs[k].loc, "%s", S->msgs[k].text);
+    }
+    S->nmsgs = 0;
+    S->ngroups = 0;
+}
+
+static SrcLoc noloc(void)
+{
+    return (SrcLoc){NULL, 0, 0};
+}
+
+static const char *tstr(Sema *S, const IrType *t)
+{
+    char buf[160];
+    return arena_strdup(S->a, ir_type_str(t, buf, sizeof buf));
+}
+
+/* ---- "did you mean" -------------------------------------------------------------- */
+static int edit_distance(const char *s, const char *t)
+{
+    size_t n = strlen(s), m = strlen(t);
+    if (n > 32 || m > 32)
+        return 99;
+    int row[33];
+    for (size_t j = 0; j <= m; j++)
+        row[j] = (int)j;
+    for (size_t i = 1; i <= n; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= m; j++) {
+            int up = row[j];
+            int best = diag + (s[i - 1] != t[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[m];
+}
+
+typedef struct Suggest {
+    const char *want;
+    const char *best;
+    int dist;
+} Suggest;
+
+static void suggest(Suggest *g, const char *cand)
+{
+    if (!cand || !strcmp(cand, g->want))
+        return;
+    int d = edit_distance(g->want, cand);
+    int limit = strlen(g->want) <= 3 ? 1 : 2;
+    if (d <= limit && d < g->dist) {
+        g->dist = d;
+        g->best = cand;
+    }
+}
+
+static const char *suggest_str(Sema *S, const Suggest *g)
+{
+    return g->best ? arena_printf(S->a, " (did you mean '%s'?)", g->best) : "";
+}
+
+/* ---- built-in operations and initialisers ------------------------------------------ */
+typedef enum BKind {
+    BK_UNARY,         /* op(x) */
+    BK_BINARY,        /* op(a, b), broadcasting */
+    BK_POW,           /* pow(x, constant) */
+    BK_CAST,          /* cast(x, dtype) */
+    BK_REDUCE,        /* op(x, axis=, keepdims=) */
+    BK_SOFTMAX,       /* op(x, axis=) */
+    BK_NORM,          /* layernorm(x, gamma, beta, eps=), rmsnorm(x, gamma, eps=) */
+    BK_TRANSPOSE,     /* transpose(x, [perm]) */
+    BK_RESHAPE,       /* reshape(x, [sizes]) */
+    BK_LOOKUP,        /* embedding(table, ids), cross_entropy(logits, labels) */
+    BK_REDISTRIBUTE   /* redistribute(x, M[...]) */
+} BKind;
+
+typedef struct Builtin {
+    const char *name;
+    BKind kind;
+    IrOp op;
+    int npos;          /* positional arguments (transpose, reshape: 1 or 2) */
+    const char *kws;   /* keyword arguments, space separated */
+    const char *usage;
+} Builtin;
+
+static const Builtin builtins[] = {
+    {"neg", BK_UNARY, OP_NEG, 1, "", "neg(x)"},
+    {"exp", BK_UNARY, OP_EXP, 1, "", "exp(x)"},
+    {"log", BK_UNARY, OP_LOG, 1, "", "log(x)"},
+    {"sqrt", BK_UNARY, OP_SQRT, 1, "", "sqrt(x)"},
+    {"rsqrt", BK_UNARY, OP_RSQRT, 1, "", "rsqrt(x)"},
+    {"abs", BK_UNARY, OP_ABS, 1, "", "abs(x)"},
+    {"tanh", BK_UNARY, OP_TANH, 1, "", "tanh(x)"},
+    {"sigmoid", BK_UNARY, OP_SIGMOID, 1, "", "sigmoid(x)"},
+    {"relu", BK_UNARY, OP_RELU, 1, "", "relu(x)"},
+    {"silu", BK_UNARY, OP_SILU, 1, "", "silu(x)"},
+    {"gelu", BK_UNARY, OP_GELU, 1, "", "gelu(x)"},
+    {"maximum", BK_BINARY, OP_MAXIMUM, 2, "", "maximum(a, b)"},
+    {"minimum", BK_BINARY, OP_MINIMUM, 2, "", "minimum(a, b)"},
+    {"pow", BK_POW, OP_POW, 2, "", "pow(x, exponent)"},
+    {"cast", BK_CAST, OP_CAST, 2, "", "cast(x, f64)"},
+    {"sum", BK_REDUCE, OP_SUM, 1, "axis keepdims", "sum(x, axis=0, keepdims=false)"},
+    {"mean", BK_REDUCE, OP_MEAN, 1, "axis keepdims", "mean(x, axis=0, keepdims=false)"},
+    {"max", BK_REDUCE, OP_MAX, 1, "axis keepdims", "max(x, axis=0, keepdims=false)"},
+    {"min", BK_REDUCE, OP_MIN, 1, "axis keepdims", "min(x, axis=0, keepdims=false)"},
+    {"softmax", BK_SOFTMAX, OP_SOFTMAX, 1, "axis", "softmax(x, axis=-1)"},
+    {"log_softmax", BK_SOFTMAX, OP_LOG_SOFTMAX, 1, "axis", "log_softmax(x, axis=-1)"},
+    {"layernorm", BK_NORM, OP_LAYERNORM, 3, "eps", "layernorm(x, gamma, beta, eps=1e-5)"},
+    {"rmsnorm", BK_NORM, OP_RMSNORM, 2, "eps", "rmsnorm(x, gamma, eps=1e-6)"},
+    {"transpose", BK_TRANSPOSE, OP_TRANSPOSE, 2, "perm", "transpose(x, [1, 0])"},
+    {"reshape", BK_RESHAPE, OP_RESHAPE, 2, "sizes", "reshape(x, [4, -1])"},
+    {"embedding", BK_LOOKUP, OP_EMBEDDING, 2, "", "embedding(table, ids)"},
+    {"cross_entropy", BK_LOOKUP, OP_CROSS_ENTROPY, 2, "", "cross_entropy(logits, labels)"},
+    {"redistribute", BK_REDISTRIBUTE, OP_REDISTRIBUTE, 2, "", "redistribute(x, M[S(0), R])"},
+};
+#define NBUILTINS ((int)(sizeof builtins / sizeof builtins[0]))
+
+static const Builtin *find_builtin(const char *name)
+{
+    for (int k = 0; k < NBUILTINS; k++)
+        if (!strcmp(builtins[k].name, name))
+            return &builtins[k];
+    return NULL;
+}
+
+static const char *const init_names[] = {"randn", "rand", "zeros", "ones", "full", "arange", "load"};
+#define NINITS ((int)(sizeof init_names / sizeof init_names[0]))
+
+static bool is_init_name(const char *name)
+{
+    for (int k = 0; k < NINITS; k++)
+        if (!strcmp(init_names[k], name))
+            return true;
+    return false;
+}
+
+/* Is `w` one of the space-separated words of `list`? */
+static bool word_in(const char *list, const char *w)
+{
+    size_t n = strlen(w);
+    for (const char *p = list; *p;) {
+        size_t k = strcspn(p, " ");
+        if (k == n && !strncmp(p, w, n))
+            return true;
+        p += k;
+        while (*p == ' ')
+            p++;
+    }
+    return false;
+}
+
+/* "a, b or c" from a space-separated list. */
+static const char *words_str(Sema *S, const char *list)
+{
+    char buf[256] = "";
+    int n = 0, total = 0;
+    for (const char *p = list; *p; p++)
+        if (*p != ' ' && (p == list || p[-1] == ' '))
+            total++;
+    for (const char *p = list; *p;) {
+        size_t k = strcspn(p, " ");
+        if (k) {
+            size_t len = strlen(buf);
+            snprintf(buf + len, sizeof buf - len, "%s%.*s", n == 0 ? "" : n == total - 1 ? " or " : ", ",
+                     (int)k, p);
+            n++;
+        }
+        p += k;
+        while (*p == ' ')
+            p++;
+    }
+    return arena_strdup(S->a, buf);
+}
+
+/* Checks a call's keyword names against `allowed`: unknown and repeated
+ * keywords are errors.  Returns false if any was reported. */
+static bool check_kws(Sema *S, const Expr *call, const char *allowed)
+{
+    bool ok = true;
+    for (int k = 0; k < call->nkw; k++) {
+        const char *kw = call->kw_names[k];
+        if (!word_in(allowed, kw)) {
+            if (*allowed)
+                err(S, call->kw_locs[k], "%s: unknown argument '%s' (expected %s)", call->name, kw,
+                    words_str(S, allowed));
+            else
+                err(S, call->kw_locs[k], "%s: unknown argument '%s' (%s takes no keyword arguments)",
+                    call->name, kw, call->name);
+            ok = false;
+            continue;
+        }
+        for (int j = 0; j < k; j++)
+            if (!strcmp(call->kw_names[j], kw)) {
+                err(S, call->kw_locs[k], "%s: argument '%s' given twice", call->name, kw);
+                ok = false;
+                break;
+            }
+    }
+    return ok;
+}
+
+static const Expr *find_kw(const Expr *call, const char *kw, SrcLoc *loc)
+{
+    for (int k = 0; k < call->nkw; k++)
+        if (!strcmp(call->kw_names[k], kw)) {
+            if (loc)
+                *loc = call->kw_locs[k];
+            return call->kw_vals[k];
+        }
+    return NULL;
+}
+
+/* ---- global names ------------------------------------------------------------- */
+static int find_const(Sema *S, const char *name)
+{
+    for (int k = 0; k < S->nconsts; k++)
+        if (!strcmp(S->consts[k].decl->name, name))
+            return k;
+    return -1;
+}
+
+static int find_fn(Sema *S, const char *name)
+{
+    for (int k = 0; k < S->nfns; k++)
+        if (!S->fns[k].dup && !strcmp(S->fns[k].decl->name, name))
+            return k;
+    return -1;
+}
+
+static Binding *find_local(Sema *S, const char *name)
+{
+    for (Binding *b = S->scope; b; b = b->next)
+        if (!strcmp(b->name, name))
+            return b;
+    return NULL;
+}
+
+static void bind(Sema *S, const char *name, SVal v)
+{
+    Binding *b = arena_alloc(S->a, sizeof *b);
+    b->name = name;
+    b->val = v;
+    b->next = S->scope;
+    S->scope = b;
+}
+
+/* Every name visible at this point, for suggestions. */
+static void suggest_values(Sema *S, Suggest *g)
+{
+    for (Binding *b = S->scope; b; b = b->next)
+        suggest(g, b->name);
+    for (int k = 0; k < S->nconsts; k++)
+        suggest(g, S->consts[k].decl->name);
+}
+
+/* ---- compile-time numbers ----------------------------------------------------------- */
+static SVal sv_int(int64_t i)
+{
+    SVal v = sv_err;
+    v.k = SV_INT;
+    v.i = i;
+    return v;
+}
+
+static SVal sv_float(double f)
+{
+    SVal v = sv_err;
+    v.k = SV_FLOAT;
+    v.f = f;
+    return v;
+}
+
+static SVal sv_tensor(IrValue *x)
+{
+    SVal v = sv_err;
+    if (x) {
+        v.k = SV_TENSOR;
+        v.v = x;
+    }
+    return v;
+}
+
+static bool is_num(SVal v)
+{
+    return v.k == SV_INT || v.k == SV_FLOAT;
+}
+
+static double num_f(SVal v)
+{
+    return v.k == SV_INT ? (double)v.i : v.f;
+}
+
+/* A float prints with a '.' or an exponent so it never reads as an integer. */
+static const char *float_str(Sema *S, double f)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%g", f);
+    if (!strpbrk(buf, ".eEin"))
+        strcat(buf, ".0");
+    return arena_strdup(S->a, buf);
+}
+
+static const char *num_str(Sema *S, SVal v)
+{
+    return v.k == SV_INT ? arena_printf(S->a, "%lld", (long long)v.i) : float_str(S, v.f);
+}
+
+/* x op y on numbers; op is one of + - * /. */
+static SVal fold(Sema *S, SrcLoc loc, char op, SVal x, SVal y)
+{
+    if (x.k == SV_INT && y.k == SV_INT) {
+        int64_t r = 0;
+        bool over = false;
+        switch (op) {
+        case '+':
+            over = __builtin_add_overflow(x.i, y.i, &r);
+            break;
+        case '-':
+            over = __builtin_sub_overflow(x.i, y.i, &r);
+            break;
+        case '*':
+            over = __builtin_mul_overflow(x.i, y.i, &r);
+            break;
+        default:
+            if (y.i == 0) {
+                err(S, loc, "division by zero in a constant expression");
+                return sv_err;
+            }
+            if (x.i == INT64_MIN && y.i == -1) {
+                over = true;
+                break;
+            }
+            if (x.i % y.i != 0) {
+                err(S, loc, "integer division %lld / %lld is not exact (write %lld.0 / %lld for a float)",
+                    (long long)x.i, (long long)y.i, (long long)x.i, (long long)y.i);
+                return sv_err;
+            }
+            r = x.i / y.i;
+            break;
+        }
+        if (over) {
+            err(S, loc, "integer overflow in a constant expression");
+            return sv_err;
+        }
+        return sv_int(r);
+    }
+    double a = num_f(x), b = num_f(y), r;
+    switch (op) {
+    case '+':
+        r = a + b;
+        break;
+    case '-':
+        r = a - b;
+        break;
+    case '*':
+        r = a * b;
+        break;
+    default:
+        if (b == 0) {
+            err(S, loc, "division by zero in a constant expression");
+            return sv_err;
+        }
+        r = a / b;
+        break;
+    }
+    if (!isfinite(r)) {
+        err(S, loc, "constant expression overflows");
+        return sv_err;
+    }
+    return sv_float(r);
+}
+
+static SVal const_value(Sema *S, int idx, SrcLoc use);
+
+/* A number known at compile time: literals, consts, local lets bound to
+ * numbers, and + - * / of those.  Reports and returns SV_ERR otherwise. */
+static SVal eval_num(Sema *S, const Expr *e)
+{
+    switch (e->kind) {
+    case E_INT:
+        return sv_int(e->ival);
+    case E_FLOAT:
+        return sv_float(e->fval);
+    case E_NAME: {
+        Binding *b = find_local(S, e->name);
+        if (b) {
+            if (b->val.k == SV_ERR || is_num(b->val))
+                return b->val;
+            err(S, e->loc, "'%s' is a tensor, not a constant", e->name);
+            return sv_err;
+        }
+        int c = find_const(S, e->name);
+        if (c >= 0)
+            return const_value(S, c, e->loc);
+        if (find_fn(S, e->name) >= 0) {
+            err(S, e->loc, "'%s' is a function, not a constant", e->name);
+            return sv_err;
+        }
+        Suggest g = {e->name, NULL, 99};
+        suggest_values(S, &g);
+        err(S, e->loc, "unknown name '%s'%s", e->name, suggest_str(S, &g));
+        return sv_err;
+    }
+    case E_UNARY: {
+        SVal x = eval_num(S, e->lhs);
+        if (x.k == SV_INT) {
+            if (x.i == INT64_MIN) {
+                err(S, e->loc, "integer overflow in a constant expression");
+                return sv_err;
+            }
+            return sv_int(-x.i);
+        }
+        if (x.k == SV_FLOAT)
+            return sv_float(-x.f);
+        return sv_err;
+    }
+    case E_BINARY: {
+        SVal x = eval_num(S, e->lhs), y = eval_num(S, e->rhs);
+        if (x.k == SV_ERR || y.k == SV_ERR)
+            return sv_err;
+        if (e->op == '@') {
+            err(S, e->loc, "'@' (matmul) needs tensor operands, not constants");
+            return sv_err;
+        }
+        return fold(S, e->loc, e->op, x, y);
+    }
+    case E_BOOL:
+        err(S, e->loc, "expected a number, got %s", e->ival ? "true" : "false");
+        return sv_err;
+    case E_STRING:
+        err(S, e->loc, "expected a number, got a string");
+        return sv_err;
+    case E_LIST:
+        err(S, e->loc, "expected a number, got a list");
+        return sv_err;
+    case E_CALL:
+        err(S, e->loc, "expected a constant number, got a call to '%s'", e->name);
+        return sv_err;
+    case E_INDEX:
+        err(S, e->loc, "expected a constant number, got '%s[...]'", e->name);
+        return sv_err;
+    }
+    return sv_err;
+}
+
+/* A const's value, evaluated on first use (consts may use later consts). */
+static SVal const_value(Sema *S, int idx, SrcLoc use)
+{
+    ConstInfo *c = &S->consts[idx];
+    if (c->state == 2)
+        return c->val;
+    if (c->state == 1) {
+        err(S, use, "constant '%s' is defined in terms of itself", c->decl->name);
+        c->val = sv_err;
+        return sv_err;
+    }
+    c->state = 1;
+    Binding *saved = S->scope;
+    S->scope = NULL; /* a const sees only globals */
+    SVal v = eval_num(S, c->decl->value);
+    S->scope = saved;
+    if (c->state == 1) /* not already failed by a cycle through it */
+        c->val = v;
+    c->state = 2;
+    return c->val;
+}
+
+/* A compile-time integer; `what` names it in messages. */
+static bool eval_int(Sema *S, const Expr *e, const char *what, int64_t *out)
+{
+    SVal v = eval_num(S, e);
+    if (v.k == SV_ERR)
+        return false;
+    if (v.k != SV_INT) {
+        err(S, e->loc, "%s must be an integer, got %s", what, num_str(S, v));
+        return false;
+    }
+    *out = v.i;
+    return true;
+}
+
+/* ---- types ---------------------------------------------------------------------- */
+static bool resolve_type(Sema *S, const TypeAst *ta, IrType *out)
+{
+    bool ok = true;
+    memset(out, 0, sizeof *out);
+    if (!ta->dtype || !ir_dtype_parse(ta->dtype, &out->dtype)) {
+        err(S, ta->dtype_loc.line ? ta->dtype_loc : ta->loc,
+            "unknown dtype '%s' (expected f32, f64, i32, f16 or bf16)", ta->dtype ? ta->dtype : "");
+        ok = false;
+    }
+    if (ta->rank > IR_MAX_RANK) {
+        err(S, ta->loc, "a tensor has at most %d dimensions, this type has %d", IR_MAX_RANK, ta->rank);
+        return false;
+    }
+    out->rank = ta->rank;
+    int64_t numel = 1;
+    for (int k = 0; k < ta->rank; k++) {
+        int64_t d;
+        if (!eval_int(S, ta->dims[k], "a dimension", &d)) {
+            ok = false;
+            continue;
+        }
+        if (d <= 0) {
+            err(S, ta->dims[k]->loc, "a dimension must be positive, got %lld", (long long)d);
+            ok = false;
+            continue;
+        }
+        out->dims[k] = d;
+        if (ok && (__builtin_mul_overflow(numel, d, &numel) || numel > ((int64_t)1 << 48))) {
+            err(S, ta->dims[k]->loc, "tensor type has too many elements");
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+/* ---- placements ------------------------------------------------------------------- */
+static const char *axes_str(Sema *S)
+{
+    const IrMesh *m = &S->m->mesh;
+    char buf[256] = "";
+    for (int k = 0; k < m->naxes; k++) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, sizeof buf - len, "%s%s", k ? ", " : "", m->axis_name[k]);
+    }
+    return arena_strdup(S->a, buf);
+}
+
+/* An example placement for messages: all R. */
+static const char *example_pl(Sema *S)
+{
+    const IrMesh *m = &S->m->mesh;
+    char buf[128];
+    size_t len = (size_t)snprintf(buf, sizeof buf, "%s[", m->name);
+    for (int k = 0; k < m->naxes && len < sizeof buf; k++)
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "%sR", k ? ", " : "");
+    if (len < sizeof buf)
+        snprintf(buf + len, sizeof buf - len, "]");
+    return arena_strdup(S->a, buf);
+}
+
+/* One entry of a placement: R, S(d), P, P(kind).  t: the tensor's type,
+ * NULL when unknown (then S(d) is range-checked later by nobody: the tensor
+ * already failed). */
+static bool resolve_entry(Sema *S, const Expr *e, const IrType *t, PlEntry *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *nm = e->kind == E_NAME || e->kind == E_CALL ? e->name : NULL;
+    if (e->kind == E_NAME && !strcmp(nm, "R")) {
+        out->kind = PL_R;
+        return true;
+    }
+    if (e->kind == E_NAME && !strcmp(nm, "P")) {
+        out->kind = PL_P;
+        out->red = RED_SUM;
+        return true;
+    }
+    if (e->kind == E_NAME && !strcmp(nm, "S")) {
+        err(S, e->loc, "S needs the tensor dim it splits, as in S(0)");
+        return false;
+    }
+    if (e->kind == E_CALL && !strcmp(nm, "R")) {
+        err(S, e->loc, "R takes no arguments");
+        return false;
+    }
+    if (e->kind == E_CALL && (!strcmp(nm, "S") || !strcmp(nm, "P"))) {
+        if (e->nkw > 0) {
+            err(S, e->kw_locs[0], "%s takes no keyword arguments", nm);
+            return false;
+        }
+        if (e->nargs != 1) {
+            err(S, e->nargs > 1 ? e->args[1]->loc : e->loc, "%s takes one argument, as in %s",
+                nm, nm[0] == 'S' ? "S(0)" : "P(sum)");
+            return false;
+        }
+        const Expr *a = e->args[0];
+        if (nm[0] == 'P') {
+            static const char *const kinds[] = {"sum", "max", "min", "avg"};
+            if (a->kind == E_NAME)
+                for (int k = 0; k < 4; k++)
+                    if (!strcmp(a->name, kinds[k])) {
+                        out->kind = PL_P;
+                        out->red = (RedOp)k;
+                        return true;
+                    }
+            if (a->kind == E_NAME)
+                err(S, a->loc, "unknown partial kind '%s' (expected sum, max, min or avg)", a->name);
+            else
+                err(S, a->loc, "a partial kind is one of sum, max, min or avg");
+            return false;
+        }
+        int64_t d;
+        if (!eval_int(S, a, "the dim of S(dim)", &d))
+            return false;
+        out->kind = PL_S;
+        if (!t) {
+            out->dim = 0;
+            return true;
+        }
+        if (t->rank == 0) {
+            err(S, a->loc, "S(%lld): a scalar %s has no dim to split", (long long)d, tstr(S, t));
+            return false;
+        }
+        if (d < -t->rank || d >= t->rank) {
+            err(S, a->loc, "S(%lld): dim out of range for %s (expected %d..%d)", (long long)d,
+                tstr(S, t), -t->rank, t->rank - 1);
+            return false;
+        }
+        out->dim = (int)(d < 0 ? d + t->rank : d);
+        return true;
+    }
+    err(S, e->loc, "a placement entry is R, S(dim), P or P(sum|max|min|avg), got '%s'",
+        fe_expr_str(S->a, e));
+    return false;
+}
+
+/* mesh[entries] for a tensor of type t (NULL: unknown). */
+static bool resolve_pl(Sema *S, SrcLoc loc, const char *mesh, int n, Expr *const *entries,
+                       const IrType *t, Placement *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!S->mesh) {
+        err(S, loc, "unknown mesh '%s': the program declares no mesh", mesh);
+        return false;
+    }
+    if (!S->mesh_ok)
+        return false; /* reported at the mesh */
+    const IrMesh *m = &S->m->mesh;
+    if (strcmp(mesh, m->name)) {
+        err(S, loc, "unknown mesh '%s' (the mesh is '%s')", mesh, m->name);
+        return false;
+    }
+    bool ok = true;
+    if (n != m->naxes) {
+        err(S, n > m->naxes ? entries[m->naxes]->loc : loc,
+            "placement has %d entr%s but mesh '%s' has %d ax%s (%s): one entry per axis",
+            n, n == 1 ? "y" : "ies", m->name, m->naxes, m->naxes == 1 ? "is" : "es", axes_str(S));
+        ok = false;
+    }
+    out->naxes = m->naxes;
+    for (int k = 0; k < n && k < m->naxes; k++)
+        if (!resolve_entry(S, entries[k], t, &out->e[k]))
+            ok = false;
+    return ok;
+}
+
+static bool resolve_pl_ast(Sema *S, const PlacementAst *pa, const IrType *t, Placement *out)
+{
+    return resolve_pl(S, pa->loc, pa->mesh ? pa->mesh : "", pa->n, pa->entries, t, out);
+}
+
+/* ---- the mesh ---------------------------------------------------------------------- */
+static void check_mesh(Sema *S)
+{
+    Decl *md = S->mesh;
+    IrMesh *m = &S->m->mesh;
+    bool ok = true;
+    if (!md)
+        goto overrides;
+    m->name = arena_strdup(S->a, md->name);
+    if (md->naxes == 0)
+        ok = false; /* the parser reported it */
+    if (md->naxes > IR_MAX_AXES) {
+        err(S, md->loc, "mesh '%s' has %d axes; at most %d are supported", md->name, md->naxes,
+            IR_MAX_AXES);
+        ok = false;
+    }
+    int64_t nranks = 1;
+    for (int k = 0; k < md->naxes && k < IR_MAX_AXES; k++) {
+        for (int j = 0; j < k; j++)
+            if (!strcmp(md->axis_names[j], md->axis_names[k])) {
+                err(S, md->axis_locs[k], "mesh axis '%s' is declared twice", md->axis_names[k]);
+                note(S, md->axis_locs[j], "first declared here");
+                ok = false;
+                break;
+            }
+        int64_t size;
+        if (!eval_int(S, md->axis_sizes[k], "a mesh axis size", &size)) {
+            ok = false;
+            continue;
+        }
+        if (size <= 0) {
+            err(S, md->axis_sizes[k]->loc, "mesh axis '%s' must have a positive size, got %lld",
+                md->axis_names[k], (long long)size);
+            ok = false;
+            continue;
+        }
+        if (size > 65536 || (nranks *= size) > 65536) {
+            err(S, md->axis_sizes[k]->loc, "mesh '%s' is too large (more than 65536 ranks)", md->name);
+            ok = false;
+            continue;
+        }
+        m->axis_name[k] = arena_strdup(S->a, md->axis_names[k]);
+        m->size[k] = (int)size;
+    }
+    if (ok)
+        m->naxes = md->naxes;
+
+overrides:
+    if (!S->opt)
+        goto done;
+    for (int k = 0; k < S->opt->nmesh_override; k++) {
+        const char *ax = S->opt->mesh_axis[k] ? S->opt->mesh_axis[k] : "";
+        int size = S->opt->mesh_size[k];
+        if (!md) {
+            err(S, noloc(), "--mesh %s=%d: the program declares no mesh", ax, size);
+            continue;
+        }
+        if (!ok)
+            continue;
+        int i = 0;
+        while (i < m->naxes && strcmp(m->axis_name[i], ax))
+            i++;
+        if (i == m->naxes) {
+            err(S, noloc(), "--mesh: unknown axis '%s' (mesh %s has axes %s)", ax, m->name, axes_str(S));
+            continue;
+        }
+        if (size <= 0) {
+            err(S, noloc(), "--mesh: axis '%s' must have a positive size, got %d", ax, size);
+            continue;
+        }
+        m->size[i] = size;
+    }
+    if (ok && ir_mesh_nranks(m) > 65536) {
+        err(S, noloc(), "--mesh: mesh '%s' is too large (more than 65536 ranks)", m->name);
+        ok = false;
+    }
+done:
+    S->mesh_ok = md && ok;
+    if (!S->mesh_ok)
+        m->naxes = 0;
+}
+
+/* ---- initialisers ------------------------------------------------------------------- */
+static bool init_number(Sema *S, const Expr *call, const char *kw, double dflt, double *out,
+                        bool *given)
+{
+    SrcLoc at;
+    const Expr *e = find_kw(call, kw, &at);
+    *out = dflt;
+    if (given)
+        *given = e != NULL;
+    if (!e)
+        return true;
+    SVal v = eval_num(S, e);
+    if (v.k == SV_ERR)
+        return false;
+    *out = num_f(v);
+    return true;
+}
+
+/* x: t = INIT.  t is NULL when the type failed (then only the form is checked). */
+static bool resolve_init(Sema *S, const ParamAst *pa, const IrType *t, IrInit *out)
+{
+    const Expr *e = pa->init;
+    memset(out, 0, sizeof *out);
+    if (e->kind != E_CALL || !is_init_name(e->name)) {
+        err(S, e->loc, "the default of parameter '%s' must be an initialiser: randn(seed=K), "
+            "rand(seed=K), zeros(), ones(), full(F), arange() or load(\"file.npy\")", pa->name);
+        return false;
+    }
+    const char *nm = e->name;
+    bool ok = true;
+    int npos = !strcmp(nm, "full") || !strcmp(nm, "load") ? 1 : 0;
+    const char *kws = !strcmp(nm, "randn") ? "seed std mean" : !strcmp(nm, "rand") ? "seed lo hi" : "";
+    if (e->nargs != npos) {
+        if (npos == 0)
+            err(S, e->args[0]->loc, "%s takes no positional arguments%s", nm,
+                *kws ? " (use seed=K)" : "");
+        else
+            err(S, e->nargs > npos ? e->args[npos]->loc : e->loc, "%s takes one argument, as in %s",
+                nm, nm[0] == 'f' ? "full(0.5)" : "load(\"w.npy\")");
+        ok = false;
+    }
+    if (!check_kws(S, e, kws))
+        ok = false;
+    if (!ok)
+        return false;
+    bool is_float = !t || ir_dtype_is_float(t->dtype);
+    if (!strcmp(nm, "randn") || !strcmp(nm, "rand")) {
+        out->kind = nm[4] == 'n' ? INIT_RANDN : INIT_RAND;
+        SrcLoc seed_at;
+        const Expr *se = find_kw(e, "seed", &seed_at);
+        if (!se) {
+            err(S, e->loc, "%s needs a seed, as in %s(seed=1)", nm, nm);
+            ok = false;
+        } else {
+            int64_t seed;
+            if (!eval_int(S, se, "the seed", &seed))
+                ok = false;
+            else if (seed < 0) {
+                err(S, se->loc, "the seed must not be negative, got %lld", (long long)seed);
+                ok = false;
+            } else
+                out->seed = (uint64_t)seed;
+        }
+        if (out->kind == INIT_RANDN) {
+            bool g;
+            if (!init_number(S, e, "std", 1.0, &out->a, &g))
+                ok = false;
+            else if (out->a < 0) {
+                err(S, find_kw(e, "std", NULL)->loc, "randn: std must not be negative, got %s",
+                    float_str(S, out->a));
+                ok = false;
+            }
+            if (!init_number(S, e, "mean", 0.0, &out->b, NULL))
+                ok = false;
+        } else {
+            bool glo, ghi;
+            bool a_ok = init_number(S, e, "lo", 0.0, &out->a, &glo);
+            bool b_ok = init_number(S, e, "hi", 1.0, &out->b, &ghi);
+            if (!a_ok || !b_ok)
+                ok = false;
+            else if (out->a > out->b) {
+                err(S, ghi ? find_kw(e, "hi", NULL)->loc : find_kw(e, "lo", NULL)->loc,
+                    "rand: lo (%s) must not exceed hi (%s)", float_str(S, out->a), float_str(S, out->b));
+                ok = false;
+            }
+        }
+        if (!is_float) {
+            err(S, e->loc, "%s needs a floating-point parameter; '%s' is %s (use arange(), zeros(), "
+                "full(K) or load(...) for i32)", nm, pa->name, tstr(S, t));
+            ok = false;
+        }
+        return ok;
+    }
+    if (!strcmp(nm, "zeros")) {
+        out->kind = INIT_ZEROS;
+        return true;
+    }
+    if (!strcmp(nm, "ones")) {
+        out->kind = INIT_ONES;
+        out->a = 1;
+        return true;
+    }
+    if (!strcmp(nm, "arange")) {
+        out->kind = INIT_ARANGE;
+        if (t && t->dtype == DT_I32 && ir_type_numel(t) > INT32_MAX) {
+            err(S, e->loc, "arange: %s has more elements than an i32 can count", tstr(S, t));
+            return false;
+        }
+        return true;
+    }
+    if (!strcmp(nm, "full")) {
+        out->kind = INIT_FULL;
+        SVal v = eval_num(S, e->args[0]);
+        if (v.k == SV_ERR)
+            return false;
+        out->a = num_f(v);
+        if (!is_float && (v.k != SV_INT || v.i < INT32_MIN || v.i > INT32_MAX)) {
+            err(S, e->args[0]->loc, "full: '%s' is %s, so the value must be an i32 integer, got %s",
+                pa->name, tstr(S, t), num_str(S, v));
+            return false;
+        }
+        return true;
+    }
+    /* load */
+    out->kind = INIT_LOAD;
+    const Expr *pe = e->args[0];
+    if (pe->kind != E_STRING) {
+        err(S, pe->loc, "load takes a file name in double quotes, as in load(\"w.npy\")");
+        return false;
+    }
+    if (!pe->str || !*pe->str) {
+        err(S, pe->loc, "load: the file name is empty");
+        return false;
+    }
+    out->path = arena_strdup(S->a, pe->str);
+    return true;
+}
+
+/* ---- emitting IR ------------------------------------------------------------------ */
+/* Which operand an ir_infer message is about, for the caret (-1: the whole
+ * expression). */
+static int culprit(IrOp op, const char *msg)
+{
+    switch (op) {
+    case OP_EMBEDDING:
+        return strstr(msg, "ids must") ? 1 : 0;
+    case OP_CROSS_ENTROPY:
+        return strstr(msg, "labels must") ? 1 : 0;
+    case OP_LAYERNORM:
+    case OP_RMSNORM:
+        return strstr(msg, "beta must") ? 2 : strstr(msg, "gamma must") ? 1 : 0;
+    default:
+        return ir_op_nargs(op) == 1 ? 0 : -1;
+    }
+}
+
+/* Emits op(args) at loc after checking it with ir_infer; `argloc` gives each
+ * operand's position (for the caret); `dtype` is the const/cast target.
+ * NULL after reporting a rule violation. */
+static IrValue *emit(Sema *S, SrcLoc loc, const SrcLoc *argloc, IrOp op, int nargs, IrValue **args,
+                     const IrAttrs *at, DType dtype)
+{
+    IrType ts[4];
+    DTC_ASSERT(nargs <= 4);
+    for (int k = 0; k < nargs; k++)
+        ts[k] = args[k]->type;
+    IrType out;
+    memset(&out, 0, sizeof out);
+    out.dtype = dtype;
+    const char *msg = ir_infer(S->a, op, nargs, ts, at, &out);
+    if (msg) {
+        int c = argloc ? culprit(op, msg) : -1;
+        err(S, c >= 0 && c < nargs ? argloc[c] : loc, "%s", msg);
+        return NULL;
+    }
+    IrInst *i = ir_inst_new(S->m, S->cur->ir, NULL, op, nargs, args, 1, &out);
+    if (at)
+        i->a = *at;
+    i->loc = loc;
+    return i->res[0];
+}
+
+static bool fits_dtype(double v, DType dt)
+{
+    double lim = dt == DT_F16 ? 65504.0 : dt == DT_F32 || dt == DT_BF16 ? (double)FLT_MAX : DBL_MAX;
+    return fabs(v) <= lim;
+}
+
+/* A number as an OP_CONST scalar of dtype dt. */
+static IrValue *materialise(Sema *S, SVal v, DType dt, SrcLoc loc)
+{
+    if (dt == DT_I32) {
+        if (v.k != SV_INT) {
+            err(S, loc, "the float constant %s is used with an i32 operand", num_str(S, v));
+            return NULL;
+        }
+        if (v.i < INT32_MIN || v.i > INT32_MAX) {
+            err(S, loc, "the constant %lld does not fit in i32", (long long)v.i);
+            return NULL;
+        }
+    } else if (!fits_dtype(num_f(v), dt)) {
+        err(S, loc, "the constant %s does not fit in %s", num_str(S, v), ir_dtype_name(dt));
+        return NULL;
+    }
+    IrAttrs at;
+    memset(&at, 0, sizeof at);
+    at.f = num_f(v);
+    return emit(S, loc, NULL, OP_CONST, 0, NULL, &at, dt);
+}
+
+/* The dtype a number takes when nothing else decides it. */
+static DType default_dtype(SVal v)
+{
+    return v.k == SV_INT ? DT_I32 : DT_F32;
+}
+
+static IrValue *emit_redistribute(Sema *S, SrcLoc loc, IrValue *x, Placement pl, const char *name,
+                                  const char *why)
+{
+    IrInst *i = ir_inst_new(S->m, S->cur->ir, NULL, OP_REDISTRIBUTE, 1, &x, 1, &x->type);
+    i->loc = loc;
+    i->why = why;
+    i->res[0]->pl = pl;
+    i->res[0]->pinned = true;
+    i->res[0]->name = name;
+    return i->res[0];
+}
+
+/* ---- expressions --------------------------------------------------------------------- */
+static SVal check_expr(Sema *S, const Expr *e);
+
+/* One value: a multi-result call is an error here. */
+static SVal single(Sema *S, SVal v, const Expr *e)
+{
+    if (v.k != SV_MULTI)
+        return v;
+    err(S, e->loc, "'%s' returns %d results; bind them with let, as in `let a, b = %s(...);`",
+        v.callee, v.n, v.callee);
+    return sv_err;
+}
+
+/* A tensor operand: numbers become constants of dtype dt (or their default
+ * dtype when dt < 0).  NULL: failed (reported). */
+static IrValue *tensor_of(Sema *S, SVal v, const Expr *e, int dt)
+{
+    if (v.k == SV_TENSOR)
+        return v.v;
+    if (is_num(v))
+        return materialise(S, v, dt >= 0 ? (DType)dt : default_dtype(v), e->loc);
+    return NULL;
+}
+
+static IrValue *tensor_arg(Sema *S, const Expr *e)
+{
+    SVal v = single(S, check_expr(S, e), e);
+    return tensor_of(S, v, e, -1);
+}
+
+static IrOp binop_of(char op)
+{
+    return op == '+' ? OP_ADD : op == '-' ? OP_SUB : op == '*' ? OP_MUL : op == '/' ? OP_DIV : OP_MATMUL;
+}
+
+/* l op r for the operators and maximum/minimum. */
+static SVal binary(Sema *S, SrcLoc loc, IrOp op, const Expr *le, const Expr *re)
+{
+    SVal l = single(S, check_expr(S, le), le), r = single(S, check_expr(S, re), re);
+    if (l.k == SV_ERR || r.k == SV_ERR)
+        return sv_err;
+    if (op == OP_MATMUL && (is_num(l) || is_num(r))) {
+        err(S, is_num(l) ? le->loc : re->loc, "'@' (matmul) needs tensor operands, not a number");
+        return sv_err;
+    }
+    if (is_num(l) && is_num(r)) {
+        if (op == OP_MAXIMUM || op == OP_MINIMUM) {
+            bool pick_l = op == OP_MAXIMUM ? num_f(l) >= num_f(r) : num_f(l) <= num_f(r);
+            SVal v = pick_l ? l : r;
+            if (l.k == SV_FLOAT || r.k == SV_FLOAT)
+                return sv_float(num_f(v));
+            return v;
+        }
+        char c = op == OP_ADD ? '+' : op == OP_SUB ? '-' : op == OP_MUL ? '*' : '/';
+        return fold(S, loc, c, l, r);
+    }
+    /* a number takes the other operand's dtype */
+    IrValue *a = tensor_of(S, l, le, is_num(l) ? (int)r.v->type.dtype : -1);
+    IrValue *b = tensor_of(S, r, re, is_num(r) ? (int)l.v->type.dtype : -1);
+    if (!a || !b)
+        return sv_err;
+    IrValue *args[2] = {a, b};
+    SrcLoc locs[2] = {le->loc, re->loc};
+    return sv_tensor(emit(S, loc, locs, op, 2, args, NULL, DT_F32));
+}
+
+/* Arity check for built-ins: npos positional (min..max).  Keywords are
+ * checked separately. */
+static bool check_arity(Sema *S, const Expr *e, const Builtin *b, int min, int max)
+{
+    if (e->nargs >= min && e->nargs <= max)
+        return true;
+    const char *want = min == max ? arena_printf(S->a, "%d argument%s", min, min == 1 ? "" : "s")
+                                  : arena_printf(S->a, "%d or %d arguments", min, max);
+    err(S, e->nargs > max ? e->args[max]->loc : e->loc, "%s takes %s, got %d (usage: %s)", b->name,
+        want, e->nargs, b->usage);
+    return false;
+}
+
+/* An axis as the user wrote it (negative counts from the end), normalised
+ * for rank; rank < 0: the operand failed, only the form is checked. */
+static bool norm_axis(Sema *S, const Builtin *b, const Expr *e, int64_t ax, int rank, const IrType *t,
+                      int64_t *out)
+{
+    if (rank < 0) {
+        *out = 0;
+        return true;
+    }
+    if (ax < -rank || ax >= rank) {
+        if (rank == 0)
+            err(S, e->loc, "%s: axis %lld out of range: the operand %s is a scalar", b->name,
+                (long long)ax, tstr(S, t));
+        else
+            err(S, e->loc, "%s: axis %lld out of range for %s (expected %d..%d)", b->name, (long long)ax,
+                tstr(S, t), -rank, rank - 1);
+        return false;
+    }
+    *out = ax < 0 ? ax + rank : ax;
+    return true;
+}
+
+/* A list of compile-time integers ([a, b, ...]); `single_ok`: a bare
+ * integer is accepted as a one-element list. */
+static bool int_list(Sema *S, const Builtin *b, const char *what, const Expr *e, bool single_ok,
+                     int64_t *vals, const Expr **items, int *n)
+{
+    *n = 0;
+    if (e->kind != E_LIST) {
+        if (!single_ok) {
+            err(S, e->loc, "%s: %s must be a list of integers, as in %s", b->name, what, b->usage);
+            return false;
+        }
+        items[0] = e;
+        *n = 1;
+        return eval_int(S, e, arena_printf(S->a, "%s: %s", b->name, what), &vals[0]);
+    }
+    if (e->nargs > IR_MAX_RANK) {
+        err(S, e->loc, "%s: too many entries in %s (%d); a tensor has at most %d dims", b->name, what,
+            e->nargs, IR_MAX_RANK);
+        return false;
+    }
+    bool ok = true;
+    for (int k = 0; k < e->nargs; k++) {
+        items[k] = e->args[k];
+        if (!eval_int(S, e->args[k], arena_printf(S->a, "%s: %s entry", b->name, what), &vals[k]))
+            ok = false;
+    }
+    *n = e->nargs;
+    return ok;
+}
+
+static SVal builtin_call(Sema *S, const Expr *e, const Builtin *b)
+{
+    int minpos = b->npos, maxpos = b->npos;
+    if (b->kind == BK_TRANSPOSE || b->kind == BK_RESHAPE)
+        minpos = 1;
+    bool ok = check_kws(S, e, b->kws);
+    if (!check_arity(S, e, b, minpos, maxpos))
+        return sv_err;
+    IrAttrs at;
+    memset(&at, 0, sizeof at);
+    SrcLoc locs[3];
+    for (int k = 0; k < e->nargs && k < 3; k++)
+        locs[k] = e->args[k]->loc;
+
+    switch (b->kind) {
+    case BK_UNARY: {
+        IrValue *x = tensor_arg(S, e->args[0]);
+        if (!x || !ok)
+            return sv_err;
+        return sv_tensor(emit(S, e->loc, locs, b->op, 1, &x, NULL, DT_F32));
+    }
+    case BK_BINARY:
+        if (!ok)
+            return sv_err;
+        return binary(S, e->loc, b->op, e->args[0], e->args[1]);
+    case BK_POW: {
+        IrValue *x = tensor_arg(S, e->args[0]);
+        SVal p = single(S, check_expr(S, e->args[1]), e->args[1]);
+        if (p.k == SV_TENSOR) {
+            err(S, e->args[1]->loc, "pow: the exponent must be a constant number, not a tensor");
+            return sv_err;
+        }
+        if (!x || p.k == SV_ERR || !ok)
+            return sv_err;
+        at.f = num_f(p);
+        return sv_tensor(emit(S, e->loc, locs, OP_POW, 1, &x, &at, DT_F32));
+    }
+    case BK_CAST: {
+        IrValue *x = tensor_arg(S, e->args[0]);
+        const Expr *de = e->args[1];
+        DType dt = DT_F32;
+        if (de->kind != E_NAME || !ir_dtype_parse(de->name, &dt)) {
+            err(S, de->loc, "cast: the second argument must be a dtype (f32, f64, i32, f16 or bf16)");
+            return sv_err;
+        }
+        if (!x || !ok)
+            return sv_err;
+        return sv_tensor(emit(S, e->loc, locs, OP_CAST, 1, &x, NULL, dt));
+    }
+    case BK_REDUCE:
+    case BK_SOFTMAX: {
+        IrValue *x = tensor_arg(S, e->args[0]);
+        int rank = x ? x->type.rank : -1;
+        const IrType *t = x ? &x->type : NULL;
+        SrcLoc kl;
+        const Expr *axe = find_kw(e, "axis", &kl);
+        int64_t raw[IR_MAX_RANK];
+        const Expr *items[IR_MAX_RANK];
+        int n = 0;
+        if (b->kind == BK_SOFTMAX) {
+            at.nints = 1;
+            if (!axe)
+                raw[0] = -1, items[0] = e, n = 1;
+            else if (axe->kind == E_LIST) {
+                err(S, axe->loc, "%s: axis must be a single integer (%s normalises along one axis)",
+                    b->name, b->name);
+                ok = false;
+            } else if (!int_list(S, b, "axis", axe, true, raw, items, &n))
+                ok = false;
+            if (ok && !norm_axis(S, b, items[0], raw[0], rank, t, &at.ints[0]))
+                ok = false;
+        } else {
+            if (!axe) {
+                /* default: every axis */
+                for (int k = 0; k < rank; k++)
+                    at.ints[k] = k;
+                at.nints = rank > 0 ? rank : 0;
+            } else if (!int_list(S, b, "axis", axe, true, raw, items, &n)) {
+                ok = false;
+            } else {
+                bool seen[IR_MAX_RANK] = {false};
+                for (int k = 0; k < n; k++) {
+                    int64_t ax;
+                    if (!norm_axis(S, b, items[k], raw[k], rank, t, &ax)) {
+                        ok = false;
+                        continue;
+                    }
+                    if (rank >= 0 && seen[ax]) {
+                        err(S, items[k]->loc, "%s: axis %lld is listed twice", b->name, (long long)raw[k]);
+                        ok = false;
+                    }
+                    seen[ax] = true;
+                }
+                at.nints = 0;
+                for (int k = 0; k < IR_MAX_RANK; k++)
+                    if (seen[k])
+                        at.ints[at.nints++] = k;
+            }
+            const Expr *kd = find_kw(e, "keepdims", NULL);
+            if (kd) {
+                if (kd->kind != E_BOOL) {
+                    err(S, kd->loc, "%s: keepdims must be true or false", b->name);
+                    ok = false;
+                } else
+                    at.keepdims = kd->ival != 0;
+            }
+        }
+        if (!x || !ok)
+            return sv_err;
+        return sv_tensor(emit(S, e->loc, locs, b->op, 1, &x, &at, DT_F32));
+    }
+    case BK_NORM: {
+        IrValue *args[3];
+        bool args_ok = true;
+        for (int k = 0; k < b->npos; k++)
+            if (!(args[k] = tensor_arg(S, e->args[k])))
+                args_ok = false;
+        at.f = b->op == OP_LAYERNORM ? 1e-5 : 1e-6;
+        const Expr *ee = find_kw(e, "eps", NULL);
+        if (ee) {
+            SVal v = eval_num(S, ee);
+            if (v.k == SV_ERR)
+                ok = false;
+            else if (num_f(v) <= 0) {
+                err(S, ee->loc, "%s: eps must be positive, got %s", b->name, num_str(S, v));
+                ok = false;
+            } else
+                at.f = num_f(v);
+        }
+        if (!args_ok || !ok)
+            return sv_err;
+        return sv_tensor(emit(S, e->loc, locs, b->op, b->npos, args, &at, DT_F32));
+    }
+    case BK_TRANSPOSE:
+    case BK_RESHAPE: {
+        IrValue *x = tensor_arg(S, e->args[0]);
+        const char *kw = b->kind == BK_TRANSPOSE ? "perm" : "sizes";
+        const Expr *le = find_kw(e, kw, NULL);
+        if (e->nargs == 2 && le) {
+            err(S, le->loc, "%s: %s is given twice (as the second argument and as %s=)", b->name, kw, kw);
+            return sv_err;
+        }
+        if (e->nargs == 2)
+            le = e->args[1];
+        if (!le) {
+            err(S, e->loc, "%s needs the %s, as in %s", b->name,
+                b->kind == BK_TRANSPOSE ? "permutation" : "new sizes", b->usage);
+            return sv_err;
+        }
+        int64_t v[IR_MAX_RANK];
+        const Expr *items[IR_MAX_RANK];
+        int n;
+        if (!int_list(S, b, b->kind == BK_TRANSPOSE ? "the permutation" : "the sizes", le, false, v,
+                      items, &n) || !ok)
+            return sv_err;
+        if (!x)
+            return sv_err;
+        const IrType *t = &x->type;
+        at.nints = n;
+        if (b->kind == BK_TRANSPOSE) {
+            if (n != t->rank) {
+                err(S, le->loc, "transpose: the permutation has %d entr%s but %s has %d dim%s", n,
+                    n == 1 ? "y" : "ies", tstr(S, t), t->rank, t->rank == 1 ? "" : "s");
+                return sv_err;
+            }
+            bool seen[IR_MAX_RANK] = {false};
+            for (int k = 0; k < n; k++) {
+                int64_t ax;
+                if (!norm_axis(S, b, items[k], v[k], t->rank, t, &ax))
+                    return sv_err;
+                if (seen[ax]) {
+                    err(S, items[k]->loc, "transpose: axis %lld appears twice in the permutation",
+                        (long long)v[k]);
+                    return sv_err;
+                }
+                seen[ax] = true;
+                at.ints[k] = ax;
+            }
+        } else {
+            int minus = -1;
+            int64_t known = 1;
+            for (int k = 0; k < n; k++) {
+                if (v[k] == -1) {
+                    if (minus >= 0) {
+                        err(S, items[k]->loc, "reshape: only one size may be -1");
+                        return sv_err;
+                    }
+                    minus = k;
+                    continue;
+                }
+                if (v[k] <= 0) {
+                    err(S, items[k]->loc, "reshape: a size must be positive (or -1), got %lld",
+                        (long long)v[k]);
+                    return sv_err;
+                }
+                if (__builtin_mul_overflow(known, v[k], &known)) {
+                    err(S, items[k]->loc, "reshape: the sizes overflow");
+                    return sv_err;
+                }
+                at.ints[k] = v[k];
+            }
+            int64_t numel = ir_type_numel(t);
+            if (minus >= 0) {
+                if (numel % known != 0) {
+                    err(S, items[minus]->loc,
+                        "reshape: cannot infer -1: %s has %lld elements, not a multiple of %lld",
+                        tstr(S, t), (long long)numel, (long long)known);
+                    return sv_err;
+                }
+                at.ints[minus] = numel / known;
+            }
+        }
+        return sv_tensor(emit(S, e->loc, locs, b->op, 1, &x, &at, DT_F32));
+    }
+    case BK_LOOKUP: {
+        IrValue *args[2];
+        args[0] = tensor_arg(S, e->args[0]);
+        args[1] = tensor_arg(S, e->args[1]);
+        if (!args[0] || !args[1] || !ok)
+            return sv_err;
+        return sv_tensor(emit(S, e->loc, locs, b->op, 2, args, NULL, DT_F32));
+    }
+    case BK_REDISTRIBUTE: {
+        IrValue *x = tensor_arg(S, e->args[0]);
+        const Expr *pe = e->args[1];
+        if (pe->kind != E_INDEX) {
+            err(S, pe->loc, "redistribute: the second argument must be a placement, as in %s",
+                S->mesh_ok ? arena_printf(S->a, "redistribute(x, %s)", example_pl(S)) : b->usage);
+            return sv_err;
+        }
+        Placement pl;
+        if (!resolve_pl(S, pe->loc, pe->name, pe->nargs, pe->args, x ? &x->type : NULL, &pl) || !x || !ok)
+            return sv_err;
+        return sv_tensor(emit_redistribute(S, e->loc, x, pl, NULL, "redistribute()"));
+    }
+    }
+    return sv_err;
+}
+
+static void add_edge(Sema *S, int callee, SrcLoc loc)
+{
+    FnInfo *f = S->cur;
+    if (f->ncalls == f->capcalls) {
+        int cap = f->capcalls ? 2 * f->capcalls : 4;
+        Edge *n = arena_alloc(S->a, sizeof *n * (size_t)cap);
+        if (f->ncalls)
+            memcpy(n, f->calls, sizeof *n * (size_t)f->ncalls);
+        f->calls = n;
+        f->capcalls = cap;
+    }
+    f->calls[f->ncalls++] = (Edge){callee, loc};
+}
+
+static SVal user_call(Sema *S, const Expr *e, int fi)
+{
+    FnInfo *f = &S->fns[fi];
+    Decl *fd = f->decl;
+    add_edge(S, fi, e->loc);
+    bool ok = true;
+    if (e->nkw > 0) {
+        err(S, e->kw_locs[0], "'%s' is a user function: pass its arguments by position", fd->name);
+        ok = false;
+    }
+    if (e->nargs != fd->nparams && e->nargs + e->nkw != fd->nparams) {
+        err(S, e->nargs > fd->nparams ? e->args[fd->nparams]->loc : e->loc,
+            "'%s' takes %d argument%s, got %d", fd->name, fd->nparams, fd->nparams == 1 ? "" : "s",
+            e->nargs);
+        note(S, fd->loc, "'%s' is defined here", fd->name);
+        ok = false;
+    }
+    IrValue **args = arena_alloc(S->a, sizeof *args * (size_t)(e->nargs ? e->nargs : 1));
+    for (int k = 0; k < e->nargs; k++) {
+        SVal v = single(S, check_expr(S, e->args[k]), e->args[k]);
+        if (v.k == SV_ERR) {
+            ok = false;
+            continue;
+        }
+        if (k >= fd->nparams || !f->sig_ok)
+            continue;
+        const IrType *pt = &f->ptypes[k];
+        if (is_num(v)) {
+            if (pt->rank != 0) {
+                err(S, e->args[k]->loc, "argument %d of '%s' must be %s, got the number %s", k + 1,
+                    fd->name, tstr(S, pt), num_str(S, v));
+                ok = false;
+                continue;
+            }
+            if (!(args[k] = materialise(S, v, pt->dtype, e->args[k]->loc)))
+                ok = false;
+            continue;
+        }
+        args[k] = v.v;
+        if (!ir_type_eq(&v.v->type, pt)) {
+            err(S, e->args[k]->loc, "argument %d of '%s' (parameter '%s') must be %s, got %s", k + 1,
+                fd->name, fd->params[k]->name, tstr(S, pt), tstr(S, &v.v->type));
+            ok = false;
+        }
+    }
+    if (!ok || !f->sig_ok)
+        return sv_err;
+    IrInst *i = ir_inst_new(S->m, S->cur->ir, NULL, OP_CALL, e->nargs, args, fd->nresults, f->rtypes);
+    i->loc = e->loc;
+    i->a.callee = f->ir->name;
+    i->a.fn = f->ir;
+    if (fd->nresults == 1)
+        return sv_tensor(i->res[0]);
+    SVal v = sv_err;
+    v.k = SV_MULTI;
+    v.n = fd->nresults;
+    v.vs = i->res;
+    v.callee = fd->name;
+    return v;
+}
+
+static SVal call_expr(Sema *S, const Expr *e)
+{
+    const Builtin *b = find_builtin(e->name);
+    if (b)
+        return builtin_call(S, e, b);
+    int fi = find_fn(S, e->name);
+    if (fi >= 0)
+        return user_call(S, e, fi);
+    if (is_init_name(e->name)) {
+        err(S, e->loc, "'%s' is an initialiser: it can only be a parameter's default, as in "
+            "`x: f32[4] = %s`", e->name, fe_expr_str(S->a, e));
+        return sv_err;
+    }
+    if (!strcmp(e->name, "S") || !strcmp(e->name, "P") || !strcmp(e->name, "R")) {
+        err(S, e->loc, "%s(...) is a placement entry: it only appears inside a placement M[...]", e->name);
+        return sv_err;
+    }
+    if (find_local(S, e->name) || find_const(S, e->name) >= 0) {
+        err(S, e->loc, "'%s' is not a function", e->name);
+        return sv_err;
+    }
+    Suggest g = {e->name, NULL, 99};
+    for (int k = 0; k < NBUILTINS; k++)
+        suggest(&g, builtins[k].name);
+    for (int k = 0; k < S->nfns; k++)
+        suggest(&g, S->fns[k].decl->name);
+    err(S, e->loc, "unknown function '%s'%s", e->name, suggest_str(S, &g));
+    return sv_err;
+}
+
+static SVal check_expr(Sema *S, const Expr *e)
+{
+    switch (e->kind) {
+    case E_INT:
+        return sv_int(e->ival);
+    case E_FLOAT:
+        return sv_float(e->fval);
+    case E_NAME: {
+        Binding *b = find_local(S, e->name);
+        if (b)
+            return b->val;
+        int c = find_const(S, e->name);
+        if (c >= 0)
+            return const_value(S, c, e->loc);
+        if (find_fn(S, e->name) >= 0)
+            err(S, e->loc, "'%s' is a function; call it as %s(...)", e->name, e->name);
+        else if (find_builtin(e->name))
+            err(S, e->loc, "'%s' is a built-in operation; call it as %s(...)", e->name, e->name);
+        else if (S->mesh && !strcmp(e->name, S->mesh->name))
+            err(S, e->loc, "'%s' is the mesh; it only appears in placements", e->name);
+        else {
+            Suggest g = {e->name, NULL, 99};
+            suggest_values(S, &g);
+            err(S, e->loc, "unknown name '%s'%s", e->name, suggest_str(S, &g));
+        }
+        return sv_err;
+    }
+    case E_UNARY: {
+        SVal x = single(S, check_expr(S, e->lhs), e->lhs);
+        if (x.k == SV_INT || x.k == SV_FLOAT)
+            return fold(S, e->loc, '-', x.k == SV_INT ? sv_int(0) : sv_float(0), x);
+        if (x.k != SV_TENSOR)
+            return sv_err;
+        SrcLoc l = e->lhs->loc;
+        return sv_tensor(emit(S, e->loc, &l, OP_NEG, 1, &x.v, NULL, DT_F32));
+    }
+    case E_BINARY:
+        return binary(S, e->loc, binop_of(e->op), e->lhs, e->rhs);
+    case E_CALL:
+        return call_expr(S, e);
+    case E_BOOL:
+        err(S, e->loc, "%s can only be an attribute value, as in keepdims=%s", e->ival ? "true" : "false",
+            e->ival ? "true" : "false");
+        return sv_err;
+    case E_STRING:
+        err(S, e->loc, "a string can only be a file name, as in load(\"w.npy\")");
+        return sv_err;
+    case E_LIST:
+        err(S, e->loc, "a list [...] can only be an argument of transpose, reshape or axis=");
+        return sv_err;
+    case E_INDEX:
+        err(S, e->loc, "'%s[...]': a placement can only appear after '@' or as the second argument "
+            "of redistribute (dt has no indexing)", e->name);
+        return sv_err;
+    }
+    return sv_err;
+}
+
+/* ---- statements and functions -------------------------------------------------------- */
+static void check_let(Sema *S, const Stmt *st)
+{
+    bool names_ok = true;
+    for (int k = 0; k < st->nnames; k++)
+        for (int j = 0; j < k; j++)
+            if (!strcmp(st->names[j], st->names[k])) {
+                err(S, st->name_locs[k], "'%s' is bound twice in this let", st->names[k]);
+                names_ok = false;
+            }
+    SVal v = check_expr(S, st->value);
+
+    if (st->nnames != 1) {
+        if ((st->type || st->pl) && names_ok) {
+            err(S, st->type ? st->type->loc : st->pl->loc,
+                "a type or placement on let needs a single name; annotate the results of '%s' instead",
+                st->value->kind == E_CALL ? st->value->name : "the call");
+            names_ok = false;
+        }
+        bool ok = names_ok && v.k != SV_ERR;
+        if (ok && v.k != SV_MULTI) {
+            err(S, st->value->loc, "let binds %d names but the value is a single %s", st->nnames,
+                is_num(v) ? "number" : "tensor");
+            ok = false;
+        } else if (ok && v.n != st->nnames) {
+            err(S, st->value->loc, "let binds %d names but '%s' returns %d result%s", st->nnames,
+                v.callee, v.n, v.n == 1 ? "" : "s");
+            ok = false;
+        }
+        for (int k = 0; k < st->nnames; k++) {
+            if (ok && !v.vs[k]->name)
+                v.vs[k]->name = st->names[k];
+            bind(S, st->names[k], ok ? sv_tensor(v.vs[k]) : sv_err);
+        }
+        return;
+    }
+
+    const char *name = st->names[0];
+    v = single(S, v, st->value);
+    IrType t;
+    bool type_ok = st->type && resolve_type(S, st->type, &t);
+    if (type_ok && v.k != SV_ERR) {
+        if (is_num(v)) {
+            if (t.rank != 0) {
+                err(S, st->type->loc, "'%s' is declared %s but the value is the number %s", name,
+                    tstr(S, &t), num_str(S, v));
+                v = sv_err;
+            } else {
+                IrValue *c = materialise(S, v, t.dtype, st->value->loc);
+                v = sv_tensor(c);
+            }
+        } else if (!ir_type_eq(&t, &v.v->type)) {
+            err(S, st->type->loc, "'%s' is declared %s but the value is %s", name, tstr(S, &t),
+                tstr(S, &v.v->type));
+            v = sv_err;
+        }
+    }
+    if (st->pl) {
+        const IrType *pt = type_ok ? &t : v.k == SV_TENSOR ? &v.v->type : NULL;
+        if (is_num(v) && !pt) {
+            IrValue *c = materialise(S, v, default_dtype(v), st->value->loc);
+            v = sv_tensor(c);
+            pt = c ? &c->type : NULL;
+        }
+        Placement pl;
+        bool pl_ok = resolve_pl_ast(S, st->pl, pt, &pl);
+        if (pl_ok && v.k == SV_TENSOR)
+            v = sv_tensor(emit_redistribute(S, st->pl->loc, v.v, pl, name, "let placement"));
+    } else if (v.k == SV_TENSOR && !v.v->name && v.v->param_index < 0) {
+        v.v->name = name;
+    }
+    bind(S, name, v);
+}
+
+/* Returns true when the statement is a return. */
+static void check_return(Sema *S, const Stmt *st)
+{
+    FnInfo *f = S->cur;
+    Decl *fd = f->decl;
+    int n = st->nvalues;
+    SVal *vals = arena_alloc(S->a, sizeof *vals * (size_t)(n ? n : 1));
+    const Expr **exprs = arena_alloc(S->a, sizeof *exprs * (size_t)(n ? n : 1));
+    bool ok = true;
+    for (int k = 0; k < n; k++) {
+        vals[k] = check_expr(S, st->values[k]);
+        exprs[k] = st->values[k];
+    }
+    /* `return f(x);` may pass on every result of a multi-result call */
+    if (n == 1 && vals[0].k == SV_MULTI && vals[0].n == fd->nresults) {
+        SVal mv = vals[0];
+        const Expr *me = exprs[0];
+        n = mv.n;
+        vals = arena_alloc(S->a, sizeof *vals * (size_t)(n ? n : 1));
+        exprs = arena_alloc(S->a, sizeof *exprs * (size_t)(n ? n : 1));
+        for (int k = 0; k < n; k++) {
+            vals[k] = sv_tensor(mv.vs[k]);
+            exprs[k] = me;
+        }
+    } else {
+        for (int k = 0; k < n; k++) {
+            vals[k] = single(S, vals[k], exprs[k]);
+            if (vals[k].k == SV_ERR)
+                ok = false;
+        }
+    }
+    if (n != fd->nresults) {
+        err(S, st->loc, "'%s' returns %d value%s but declares %d result%s", fd->name, n,
+            n == 1 ? "" : "s", fd->nresults, fd->nresults == 1 ? "" : "s");
+        return;
+    }
+    IrFunc *irf = f->ir;
+    irf->nresults = n;
+    irf->results = arena_alloc(S->a, sizeof *irf->results * (size_t)(n ? n : 1));
+    irf->result_names = arena_alloc(S->a, sizeof *irf->result_names * (size_t)(n ? n : 1));
+    for (int k = 0; k < n; k++) {
+        if (vals[k].k == SV_ERR || !f->sig_ok) {
+            ok = false;
+            continue;
+        }
+        const IrType *rt = &f->rtypes[k];
+        IrValue *v;
+        if (is_num(vals[k])) {
+            if (rt->rank != 0) {
+                err(S, exprs[k]->loc, "result %d of '%s' is declared %s but the value is the number %s",
+                    k + 1, fd->name, tstr(S, rt), num_str(S, vals[k]));
+                ok = false;
+                continue;
+            }
+            if (!(v = materialise(S, vals[k], rt->dtype, exprs[k]->loc))) {
+                ok = false;
+                continue;
+            }
+        } else {
+            v = vals[k].v;
+            if (!ir_type_eq(&v->type, rt)) {
+                err(S, exprs[k]->loc, "result %d of '%s' is declared %s but the value is %s", k + 1,
+                    fd->name, tstr(S, rt), tstr(S, &v->type));
+                ok = false;
+                continue;
+            }
+        }
+        const char *rname = NULL;
+        if (exprs[k]->kind == E_NAME && find_local(S, exprs[k]->name)) {
+            rname = exprs[k]->name;
+            for (int j = 0; j < k; j++)
+                if (irf->result_names[j] && !strcmp(irf->result_names[j], rname))
+                    rname = NULL; /* `return x, x`: the second is out<k> */
+        }
+        if (f->rpl_has[k])
+            v = emit_redistribute(S, fd->results[k]->pl->loc, v, f->rpl[k], rname, "result placement");
+        irf->results[k] = v;
+        irf->result_names[k] = rname;
+    }
+    (void)ok;
+}
+
+/* Signature: parameter and result types, placements, initialisers. */
+static void check_signature(Sema *S, FnInfo *f)
+{
+    Decl *fd = f->decl;
+    IrFunc *irf = f->ir;
+    f->sig_ok = true;
+    f->ptypes = arena_alloc(S->a, sizeof *f->ptypes * (size_t)(fd->nparams + 1));
+    f->rtypes = arena_alloc(S->a, sizeof *f->rtypes * (size_t)(fd->nresults + 1));
+    f->rpl = arena_alloc(S->a, sizeof *f->rpl * (size_t)(fd->nresults + 1));
+    f->rpl_has = arena_alloc(S->a, sizeof *f->rpl_has * (size_t)(fd->nresults + 1));
+    for (int k = 0; k < fd->nparams; k++) {
+        ParamAst *pa = fd->params[k];
+        for (int j = 0; j < k; j++)
+            if (!strcmp(fd->params[j]->name, pa->name)) {
+                err(S, pa->loc, "parameter '%s' is declared twice", pa->name);
+                note(S, fd->params[j]->loc, "first declared here");
+                break;
+            }
+        IrType t;
+        bool tok = resolve_type(S, pa->type, &t);
+        if (!tok)
+            f->sig_ok = false;
+        Placement pl;
+        memset(&pl, 0, sizeof pl);
+        if (pa->pl && !resolve_pl_ast(S, pa->pl, tok ? &t : NULL, &pl))
+            memset(&pl, 0, sizeof pl);
+        IrInit init;
+        memset(&init, 0, sizeof init);
+        if (pa->init)
+            resolve_init(S, pa, tok ? &t : NULL, &init);
+        f->ptypes[k] = t;
+        IrValue *pv = ir_param_new(S->m, irf, pa->name, t, pl, init);
+        bind(S, pa->name, tok ? sv_tensor(pv) : sv_err);
+    }
+    for (int k = 0; k < fd->nresults; k++) {
+        ResultAst *ra = fd->results[k];
+        IrType t;
+        bool tok = resolve_type(S, ra->type, &t);
+        if (!tok)
+            f->sig_ok = false;
+        f->rtypes[k] = t;
+        if (ra->pl)
+            f->rpl_has[k] = resolve_pl_ast(S, ra->pl, tok ? &t : NULL, &f->rpl[k]);
+    }
+}
+
+static void check_body(Sema *S, FnInfo *f)
+{
+    Decl *fd = f->decl;
+    bool returned = false, warned = false;
+    for (int k = 0; k < fd->nstmts; k++) {
+        Stmt *st = fd->body[k];
+        if (returned && !warned) {
+            err(S, st->loc, "statement after return in '%s'", fd->name);
+            warned = true;
+        }
+        if (st->kind == S_LET)
+            check_let(S, st);
+        else {
+            if (!returned)
+                check_return(S, st);
+            returned = true;
+        }
+    }
+    if (!returned && fd->nresults > 0)
+        err(S, fd->loc, "'%s' declares %d result%s but has no return statement", fd->name,
+            fd->nresults, fd->nresults == 1 ? "" : "s");
+}
+
+/* ---- the call graph -------------------------------------------------------------------- */
+static void find_cycles(Sema *S, int fi, int *path, int depth)
+{
+    FnInfo *f = &S->fns[fi];
+    f->color = 1;
+    path[depth] = fi;
+    for (int k = 0; k < f->ncalls; k++) {
+        int c = f->calls[k].callee;
+        if (S->fns[c].color == 1) {
+            /* the cycle is path[j..depth] -> c */
+            int j = depth;
+            while (j > 0 && path[j] != c)
+                j--;
+            char buf[512] = "";
+            size_t len = 0;
+            for (int i = j; i <= depth && len < sizeof buf; i++)
+                len += (size_t)snprintf(buf + len, sizeof buf - len, "%s -> ",
+                                        S->fns[path[i]].decl->name);
+            if (len < sizeof buf)
+                snprintf(buf + len, sizeof buf - len, "%s", S->fns[c].decl->name);
+            if (c == fi)
+                err(S, f->calls[k].loc, "recursion is not allowed: '%s' calls itself", f->decl->name);
+            else
+                err(S, f->calls[k].loc, "recursion is not allowed: %s", buf);
+        } else if (S->fns[c].color == 0) {
+            find_cycles(S, c, path, depth + 1);
+        }
+    }
+    f->color = 2;
+}
+
+/* ---- the program ------------------------------------------------------------------------ */
+static void collect_globals(Sema *S)
+{
+    Program *p = S->p;
+    S->consts = arena_alloc(S->a, sizeof *S->consts * (size_t)(p->ndecls + 1));
+    S->fns = arena_alloc(S->a, sizeof *S->fns * (size_t)(p->ndecls + 1));
+    for (int k = 0; k < p->ndecls; k++) {
+        Decl *d = p->decls[k];
+        if (!d || !d->name)
+            continue;
+        Decl *prev = NULL;
+        for (int j = 0; j < k && !prev; j++)
+            if (p->decls[j] && p->decls[j]->name && !strcmp(p->decls[j]->name, d->name))
+                prev = p->decls[j];
+        if (d->kind == D_MESH) {
+            if (S->mesh) {
+                err(S, d->loc, "a program declares one mesh (v0); '%s' is a second one", d->name);
+                note(S, S->mesh->loc, "the mesh '%s' is declared here", S->mesh->name);
+            } else if (prev) {
+                err(S, d->loc, "'%s' is already defined", d->name);
+                note(S, prev->loc, "previous definition here");
+            } else
+                S->mesh = d;
+            continue;
+        }
+        bool dup = false;
+        if (prev) {
+            err(S, d->loc, "'%s' is already defined", d->name);
+            note(S, prev->loc, "previous definition here");
+            dup = true;
+        }
+        if (d->kind == D_CONST) {
+            if (!dup)
+                S->consts[S->nconsts++] = (ConstInfo){d, sv_err, 0};
+            continue;
+        }
+        if (!dup && (find_builtin(d->name) || is_init_name(d->name))) {
+            err(S, d->loc, "'%s' is a built-in %s and cannot be redefined", d->name,
+                find_builtin(d->name) ? "operation" : "initialiser");
+            dup = true;
+        }
+        FnInfo *f = &S->fns[S->nfns++];
+        memset(f, 0, sizeof *f);
+        f->decl = d;
+        f->dup = dup;
+        if (dup) {
+            /* checked for its own errors, but not part of the module */
+            f->ir = arena_alloc(S->a, sizeof *f->ir);
+            f->ir->name = arena_strdup(S->a, d->name);
+        } else
+            f->ir = ir_func_new(S->m, d->name);
+        f->ir->loc = d->loc;
+    }
+}
+
+static void check_entry(Sema *S)
+{
+    const char *name = S->opt && S->opt->entry ? S->opt->entry : "main";
+    int fi = find_fn(S, name);
+    if (fi < 0) {
+        SrcLoc at = {S->p->file, 0, 0};
+        if (S->opt && S->opt->entry)
+            err(S, at, "no function '%s' (named by --entry)", name);
+        else
+            err(S, at, "no function 'main' (define one, or name the entry with --entry)");
+        return;
+    }
+    FnInfo *f = &S->fns[fi];
+    S->m->entry = f->ir;
+    for (int k = 0; k < f->decl->nparams; k++) {
+        ParamAst *pa = f->decl->params[k];
+        if (pa->pl)
+            continue;
+        if (S->mesh_ok)
+            err(S, pa->loc, "parameter '%s' of the entry function '%s' needs a placement, as in "
+                "`%s: %s @ %s`", pa->name, name, pa->name,
+                f->sig_ok ? tstr(S, &f->ptypes[k]) : "...", example_pl(S));
+        else if (S->mesh)
+            err(S, pa->loc, "parameter '%s' of the entry function '%s' needs a placement (@ %s[...])",
+                pa->name, name, S->mesh->name);
+        else
+            err(S, pa->loc, "parameter '%s' of the entry function '%s' needs a placement "
+                "(and the program needs a mesh, as in `mesh M[x=2];`)", pa->name, name);
+    }
+    if (!S->mesh)
+        err(S, f->decl->loc, "the program declares no mesh (add one, as in `mesh M[x=2];`)");
+}
+
+IrModule *fe_sema(Arena *a, Diag *d, Program *p, const FeOptions *opt)
+{
+    Sema s;
+    memset(&s, 0, sizeof s);
+    Sema *S = &s;
+    S->a = a;
+    S->d = d;
+    S->opt = opt;
+    S->p = p;
+    S->m = ir_module_new(a);
+
+    collect_globals(S);
+    check_mesh(S);
+    for (int k = 0; k < S->nconsts; k++)
+        const_value(S, k, S->consts[k].decl->loc);
+    /* every signature before any body: calls need their callee's types */
+    for (int k = 0; k < S->nfns; k++) {
+        S->cur = &S->fns[k];
+        S->scope = NULL;
+        check_signature(S, S->cur);
+        S->cur->params = S->scope;
+    }
+    for (int k = 0; k < S->nfns; k++) {
+        S->cur = &S->fns[k];
+        S->scope = S->cur->params;
+        check_body(S, S->cur);
+    }
+    S->cur = NULL;
+    S->scope = NULL;
+    int *path = arena_alloc(a, sizeof *path * (size_t)(S->nfns + 1));
+    for (int k = 0; k < S->nfns; k++)
+        if (S->fns[k].color == 0)
+            find_cycles(S, k, path, 0);
+    check_entry(S);
+
+    bool failed = S->ngroups > 0;
+    flush_msgs(S);
+    return failed ? NULL : S->m;
+}

@@ -1,0 +1,933 @@
+/* parse.c - the IR text form, reading side (ir_parse).
+ *
+ * Reads what print.c writes (the grammar is at the top of print.c) and
+ * rebuilds the module exactly: value ids, names, placements, attributes,
+ * source positions.  A hand-written recursive-descent parser over the raw
+ * text; '#' comments (the "# after STAGE" header of dumps) and local=[...]
+ * annotations (derived from type and placement) are skipped.
+ *
+ * Checked here, with "FILE:LINE:COL: error: ..." and no module on failure:
+ * syntax, unknown ops / dtypes / functions / mesh axes, values used before
+ * their definition or defined twice, placements that do not fit the mesh
+ * or the value's rank, attributes an op does not read, operand counts.
+ * Type rules and stage invariants are ir_verify's job.  The first error
+ * ends the parse (a longjmp back to ir_parse; all memory is in the arena).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/ir_text.h"
+
+#define MAX_ID (1 << 24) /* value ids beyond this are surely a typo */
+
+typedef struct PendingCall {
+    IrInst *inst;
+    const char *at; /* position of the callee name, for the error */
+} PendingCall;
+
+typedef struct Parser {
+    Arena *ar;
+    const char *file, *text, *p;
+    FILE *err;
+    jmp_buf fail;
+    IrModule *m;
+    bool have_mesh;
+    const char *src;          /* `source` file: the file of bare !L:C positions */
+    const char *entry, *entry_at;
+    /* the function being parsed: value id -> value */
+    IrFunc *f;
+    IrValue **byid;
+    int cap, maxid;
+    PendingCall *calls;
+    int ncalls, capcalls;
+} Parser;
+
+/* ---- errors ---------------------------------------------------------------- */
+static _Noreturn void __attribute__((format(printf, 3, 4)))
+fail(Parser *P, const char *at, const char *fmt, ...)
+{
+    int line = 1, col = 1;
+    for (const char *s = P->text; s < at && *s; s++) {
+        if (*s == '\n') {
+            line++;
+            col = 1;
+        } else
+            col++;
+    }
+    fprintf(P->err, "%s:%d:%d: error: ", P->file ? P->file : "<ir>", line, col);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(P->err, fmt, ap);
+    va_end(ap);
+    fputc('\n', P->err);
+    longjmp(P->fail, 1);
+}
+
+/* ---- characters and tokens ------------------------------------------------------ */
+static void skip_ws(Parser *P)
+{
+    for (;;) {
+        char c = *P->p;
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+            P->p++;
+        else if (c == '#')
+            while (*P->p && *P->p != '\n')
+                P->p++;
+        else
+            return;
+    }
+}
+
+static char peek(Parser *P)
+{
+    skip_ws(P);
+    return *P->p;
+}
+
+static bool accept(Parser *P, char c)
+{
+    if (peek(P) != c)
+        return false;
+    P->p++;
+    return true;
+}
+
+/* What the parser sees at the current position, for messages. */
+static const char *seen(Parser *P)
+{
+    skip_ws(P);
+    if (!*P->p)
+        return "end of input";
+    size_t n = 0;
+    if (isalnum((unsigned char)*P->p) || *P->p == '_')
+        while (isalnum((unsigned char)P->p[n]) || P->p[n] == '_')
+            n++;
+    else
+        n = 1;
+    return arena_printf(P->ar, "'%.*s'", (int)n, P->p);
+}
+
+static void expect(Parser *P, char c)
+{
+    if (!accept(P, c))
+        fail(P, P->p, "expected '%c', got %s", c, seen(P));
+}
+
+static bool ident_start(char c) { return isalpha((unsigned char)c) || c == '_'; }
+static bool ident_char(char c) { return isalnum((unsigned char)c) || c == '_'; }
+
+/* An identifier at the current position, or NULL (nothing consumed). */
+static const char *ident(Parser *P)
+{
+    skip_ws(P);
+    if (!ident_start(*P->p))
+        return NULL;
+    const char *s = P->p;
+    while (ident_char(*P->p))
+        P->p++;
+    return arena_strndup(P->ar, s, (size_t)(P->p - s));
+}
+
+/* True (and consumed) if the next token is the identifier `w`. */
+static bool accept_word(Parser *P, const char *w)
+{
+    skip_ws(P);
+    size_t n = strlen(w);
+    if (strncmp(P->p, w, n) || ident_char(P->p[n]))
+        return false;
+    P->p += n;
+    return true;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static const char *string(Parser *P)
+{
+    if (peek(P) != '"')
+        fail(P, P->p, "expected a string, got %s", seen(P));
+    const char *start = P->p++;
+    size_t cap = 16, n = 0;
+    char *buf = arena_alloc(P->ar, cap);
+    for (;;) {
+        char c = *P->p;
+        if (!c || c == '\n')
+            fail(P, start, "unterminated string");
+        P->p++;
+        if (c == '"')
+            break;
+        if (c == '\\') {
+            const char *esc = P->p - 1;
+            char e = *P->p++;
+            if (e == 'n')
+                c = '\n';
+            else if (e == 't')
+                c = '\t';
+            else if (e == '"' || e == '\\')
+                c = e;
+            else if (e == 'x' && hexval(P->p[0]) >= 0 && hexval(P->p[1]) >= 0) {
+                c = (char)(hexval(P->p[0]) * 16 + hexval(P->p[1]));
+                P->p += 2;
+                if (!c)
+                    fail(P, esc, "\\x00 is not allowed in a string");
+            } else
+                fail(P, esc, "unknown escape in string");
+        }
+        if (n + 1 >= cap) {
+            char *nb = arena_alloc(P->ar, cap * 2);
+            memcpy(nb, buf, n);
+            buf = nb;
+            cap *= 2;
+        }
+        buf[n++] = c;
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+/* NAME: an identifier or a string. */
+static const char *name(Parser *P, const char *what)
+{
+    if (peek(P) == '"')
+        return string(P);
+    const char *s = ident(P);
+    if (!s)
+        fail(P, P->p, "expected %s, got %s", what, seen(P));
+    return s;
+}
+
+static int64_t int64(Parser *P, const char *what)
+{
+    skip_ws(P);
+    const char *s = P->p;
+    if (!(isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1]))))
+        fail(P, s, "expected %s (an integer), got %s", what, seen(P));
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno == ERANGE || ident_char(*end) || *end == '.')
+        fail(P, s, "bad %s (an integer)", what);
+    P->p = end;
+    return v;
+}
+
+static int int32(Parser *P, const char *what, int lo, int hi)
+{
+    const char *at = (skip_ws(P), P->p);
+    int64_t v = int64(P, what);
+    if (v < lo || v > hi)
+        fail(P, at, "%s %" PRId64 " out of range", what, v);
+    return (int)v;
+}
+
+static double number(Parser *P, const char *what)
+{
+    skip_ws(P);
+    const char *s = P->p;
+    char c = s[0] == '-' || s[0] == '+' ? s[1] : s[0];
+    if (!(isdigit((unsigned char)c) || c == '.' || c == 'i' || c == 'n'))
+        fail(P, s, "expected %s (a number), got %s", what, seen(P));
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || ident_char(*end))
+        fail(P, s, "bad %s (a number)", what);
+    P->p = end;
+    return v;
+}
+
+static bool boolean(Parser *P, const char *what)
+{
+    if (accept_word(P, "true"))
+        return true;
+    if (accept_word(P, "false"))
+        return false;
+    fail(P, P->p, "expected %s (true or false), got %s", what, seen(P));
+}
+
+/* [INT, ...] into a->ints. */
+static void int_list(Parser *P, IrAttrs *a, const char *what)
+{
+    expect(P, '[');
+    a->nints = 0;
+    if (accept(P, ']'))
+        return;
+    do {
+        if (a->nints == IR_MAX_RANK)
+            fail(P, P->p, "%s: more than %d entries", what, IR_MAX_RANK);
+        a->ints[a->nints++] = int64(P, what);
+    } while (accept(P, ','));
+    expect(P, ']');
+}
+
+/* ---- types, placements, positions ------------------------------------------------ */
+static IrType type(Parser *P)
+{
+    IrType t;
+    memset(&t, 0, sizeof t);
+    const char *at = (skip_ws(P), P->p);
+    const char *dt = ident(P);
+    if (!dt)
+        fail(P, at, "expected a type, got %s", seen(P));
+    if (!ir_dtype_parse(dt, &t.dtype))
+        fail(P, at, "unknown dtype '%s'", dt);
+    expect(P, '[');
+    if (accept(P, ']'))
+        return t;
+    do {
+        if (t.rank == IR_MAX_RANK)
+            fail(P, P->p, "more than %d dims", IR_MAX_RANK);
+        const char *d = (skip_ws(P), P->p);
+        t.dims[t.rank] = int64(P, "a dim size");
+        if (t.dims[t.rank] < 0)
+            fail(P, d, "negative dim size");
+        t.rank++;
+    } while (accept(P, ','));
+    expect(P, ']');
+    return t;
+}
+
+static bool red_parse(const char *s, RedOp *r)
+{
+    for (int k = 0; k < 4; k++)
+        if (!strcmp(s, ir_red_name((RedOp)k))) {
+            *r = (RedOp)k;
+            return true;
+        }
+    return false;
+}
+
+/* MESH[e, ...] for a value of the given rank (the leading '@' is the
+ * caller's).  S(d) with negative d counts from the end. */
+static Placement placement(Parser *P, int rank)
+{
+    Placement pl;
+    memset(&pl, 0, sizeof pl);
+    const char *at = (skip_ws(P), P->p);
+    const char *mn = name(P, "a mesh name");
+    if (!P->have_mesh)
+        fail(P, at, "placement on mesh '%s' but no mesh is declared", mn);
+    if (!P->m->mesh.name || strcmp(mn, P->m->mesh.name))
+        fail(P, at, "unknown mesh '%s' (the mesh is '%s')", mn, P->m->mesh.name ? P->m->mesh.name : "");
+    expect(P, '[');
+    if (!accept(P, ']')) {
+        do {
+            const char *e = (skip_ws(P), P->p);
+            if (pl.naxes == IR_MAX_AXES)
+                fail(P, e, "placement has more than %d entries", IR_MAX_AXES);
+            PlEntry *pe = &pl.e[pl.naxes++];
+            const char *w = ident(P);
+            if (w && !strcmp(w, "R"))
+                pe->kind = PL_R;
+            else if (w && !strcmp(w, "S")) {
+                pe->kind = PL_S;
+                expect(P, '(');
+                const char *d = (skip_ws(P), P->p);
+                int64_t dim = int64(P, "a split dim");
+                if (dim < -rank || dim >= rank)
+                    fail(P, d, "S(%" PRId64 ") is out of range for a value of rank %d", dim, rank);
+                pe->dim = (int)(dim < 0 ? dim + rank : dim);
+                expect(P, ')');
+            } else if (w && !strcmp(w, "P")) {
+                pe->kind = PL_P;
+                pe->red = RED_SUM;
+                if (accept(P, '(')) {
+                    const char *r = (skip_ws(P), P->p);
+                    const char *rn = ident(P);
+                    if (!rn || !red_parse(rn, &pe->red))
+                        fail(P, r, "unknown partial kind %s (sum, max, min or avg)",
+                             rn ? arena_printf(P->ar, "'%s'", rn) : seen(P));
+                    expect(P, ')');
+                }
+            } else
+                fail(P, e, "expected a placement entry R, S(d) or P(red), got %s",
+                     w ? arena_printf(P->ar, "'%s'", w) : seen(P));
+        } while (accept(P, ','));
+        expect(P, ']');
+    }
+    if (pl.naxes != P->m->mesh.naxes)
+        fail(P, at, "placement has %d entr%s but mesh '%s' has %d ax%s", pl.naxes,
+             pl.naxes == 1 ? "y" : "ies", mn, P->m->mesh.naxes, P->m->mesh.naxes == 1 ? "is" : "es");
+    return pl;
+}
+
+/* [!] ["FILE":]LINE:COL, the '!' already consumed. */
+static SrcLoc loc(Parser *P)
+{
+    SrcLoc l = {P->src, 0, 0};
+    if (peek(P) == '"') {
+        l.file = string(P);
+        expect(P, ':');
+    }
+    l.line = int32(P, "a line number", 0, 1 << 30);
+    expect(P, ':');
+    l.col = int32(P, "a column number", 0, 1 << 30);
+    return l;
+}
+
+/* local=[...]: derived data, skipped. */
+static void skip_local(Parser *P)
+{
+    expect(P, '=');
+    expect(P, '[');
+    while (*P->p && *P->p != ']' && *P->p != '\n')
+        P->p++;
+    expect(P, ']');
+}
+
+/* ---- values ------------------------------------------------------------------------ */
+typedef struct Ref {
+    const char *at;
+    const char *name; /* NULL: written %ID */
+    int id;
+} Ref;
+
+static Ref ref(Parser *P)
+{
+    Ref r = {0};
+    skip_ws(P);
+    r.at = P->p;
+    if (*P->p != '%')
+        fail(P, P->p, "expected a value (%%ID or %%NAME.ID), got %s", seen(P));
+    P->p++;
+    if (!isdigit((unsigned char)*P->p)) {
+        if (*P->p == '"')
+            r.name = string(P);
+        else if (ident_start(*P->p)) {
+            const char *s = P->p;
+            while (ident_char(*P->p))
+                P->p++;
+            r.name = arena_strndup(P->ar, s, (size_t)(P->p - s));
+        } else
+            fail(P, r.at, "expected a value (%%ID or %%NAME.ID)");
+        if (*P->p != '.')
+            fail(P, P->p, "expected '.ID' after the value name '%s'", r.name);
+        P->p++;
+    }
+    if (!isdigit((unsigned char)*P->p))
+        fail(P, P->p, "expected a value id");
+    char *end;
+    errno = 0;
+    long v = strtol(P->p, &end, 10);
+    P->p = end;
+    if (errno == ERANGE || v >= MAX_ID || ident_char(*P->p))
+        fail(P, r.at, "bad value id");
+    r.id = (int)v;
+    return r;
+}
+
+static IrValue *use(Parser *P)
+{
+    Ref r = ref(P);
+    IrValue *v = r.id < P->cap ? P->byid[r.id] : NULL;
+    if (!v)
+        fail(P, r.at, "undefined value %%%s%s%d", r.name ? r.name : "", r.name ? "." : "", r.id);
+    if (r.name && (!v->name || strcmp(v->name, r.name)))
+        fail(P, r.at, "value %%%d is %s, not '%s'", r.id,
+             v->name ? arena_printf(P->ar, "named '%s'", v->name) : "unnamed", r.name);
+    return v;
+}
+
+static void define(Parser *P, IrValue *v, Ref r)
+{
+    if (r.id < P->cap && P->byid[r.id])
+        fail(P, r.at, "value %%%d is defined twice", r.id);
+    if (r.id >= P->cap) {
+        int cap = P->cap ? P->cap : 64;
+        while (cap <= r.id)
+            cap *= 2;
+        IrValue **t = arena_alloc(P->ar, sizeof *t * (size_t)cap);
+        if (P->cap)
+            memcpy(t, P->byid, sizeof *t * (size_t)P->cap);
+        P->byid = t;
+        P->cap = cap;
+    }
+    P->byid[r.id] = v;
+    v->id = r.id;
+    v->name = r.name;
+    if (r.id > P->maxid)
+        P->maxid = r.id;
+}
+
+/* The part of a definition after the value: ': TYPE [@ PL] [pinned] [local=...]'. */
+typedef struct Def {
+    Ref r;
+    IrType t;
+    Placement pl;
+    bool pinned;
+} Def;
+
+static Def def(Parser *P)
+{
+    Def d;
+    memset(&d, 0, sizeof d);
+    d.r = ref(P);
+    expect(P, ':');
+    d.t = type(P);
+    if (accept(P, '@'))
+        d.pl = placement(P, d.t.rank);
+    if (accept_word(P, "pinned"))
+        d.pinned = true;
+    if (accept_word(P, "local"))
+        skip_local(P);
+    return d;
+}
+
+/* ---- parameters ---------------------------------------------------------------------- */
+static IrInit init(Parser *P)
+{
+    IrInit in;
+    memset(&in, 0, sizeof in);
+    const char *at = (skip_ws(P), P->p);
+    const char *w = ident(P);
+    if (!w)
+        fail(P, at, "expected an initialiser, got %s", seen(P));
+    expect(P, '(');
+    if (!strcmp(w, "randn") || !strcmp(w, "rand")) {
+        bool normal = !strcmp(w, "randn");
+        in.kind = normal ? INIT_RANDN : INIT_RAND;
+        in.a = normal ? 1.0 : 0.0;
+        in.b = normal ? 0.0 : 1.0;
+        const char *ka = normal ? "std" : "lo", *kb = normal ? "mean" : "hi";
+        bool got_seed = false, got_a = false, got_b = false;
+        if (peek(P) != ')')
+            do {
+                const char *k = (skip_ws(P), P->p);
+                const char *kw = ident(P);
+                if (!kw)
+                    fail(P, k, "expected an argument name, got %s", seen(P));
+                expect(P, '=');
+                if (!strcmp(kw, "seed") && !got_seed) {
+                    skip_ws(P);
+                    if (!isdigit((unsigned char)*P->p))
+                        fail(P, P->p, "expected a seed (an unsigned integer), got %s", seen(P));
+                    errno = 0;
+                    char *end;
+                    in.seed = (uint64_t)strtoull(P->p, &end, 10);
+                    if (errno == ERANGE || ident_char(*end))
+                        fail(P, P->p, "bad seed");
+                    P->p = end;
+                    got_seed = true;
+                } else if (!strcmp(kw, ka) && !got_a) {
+                    in.a = number(P, ka);
+                    got_a = true;
+                } else if (!strcmp(kw, kb) && !got_b) {
+                    in.b = number(P, kb);
+                    got_b = true;
+                } else
+                    fail(P, k, "%s() has no argument '%s' (or it is given twice)", w, kw);
+            } while (accept(P, ','));
+        if (!got_seed)
+            fail(P, at, "%s() needs seed=", w);
+    } else if (!strcmp(w, "zeros"))
+        in.kind = INIT_ZEROS;
+    else if (!strcmp(w, "ones"))
+        in.kind = INIT_ONES;
+    else if (!strcmp(w, "arange"))
+        in.kind = INIT_ARANGE;
+    else if (!strcmp(w, "full")) {
+        in.kind = INIT_FULL;
+        in.a = number(P, "the fill value");
+    } else if (!strcmp(w, "load")) {
+        in.kind = INIT_LOAD;
+        in.path = string(P);
+    } else
+        fail(P, at, "unknown initialiser '%s'", w);
+    expect(P, ')');
+    return in;
+}
+
+static void param(Parser *P)
+{
+    Def d = def(P);
+    IrInit in;
+    memset(&in, 0, sizeof in);
+    if (accept(P, '='))
+        in = init(P);
+    IrValue *v = ir_param_new(P->m, P->f, NULL, d.t, d.pl, in);
+    v->pinned = d.pinned;
+    define(P, v, d.r);
+}
+
+/* ---- attributes ----------------------------------------------------------------------- */
+enum {
+    K_VALUE, K_EXP, K_EPS, K_AXIS, K_KEEPDIMS, K_PERM, K_SHAPE, K_AXES, K_RED,
+    K_DIM, K_DIM2, K_BYTES, K_WHY, K_PLAN, K_IN, K_STRATEGY, K_COUNT
+};
+static const char *const key_names[K_COUNT] = {
+    "value", "exp", "eps", "axis", "keepdims", "perm", "shape", "axes", "red",
+    "dim", "dim2", "bytes", "why", "plan", "in", "strategy"};
+
+static bool is_reduce(IrOp op) { return op == OP_SUM || op == OP_MEAN || op == OP_MAX || op == OP_MIN; }
+
+/* Whether op reads attribute key k (the same table print.c follows). */
+static bool key_ok(IrOp op, int k)
+{
+    bool coll = (ir_op_flags(op) & (OPF_COMM | OPF_LOCAL)) != 0;
+    switch (k) {
+    case K_VALUE: return op == OP_CONST;
+    case K_EXP: return op == OP_POW;
+    case K_EPS: return op == OP_LAYERNORM || op == OP_RMSNORM;
+    case K_AXIS: return is_reduce(op) || op == OP_SOFTMAX || op == OP_LOG_SOFTMAX;
+    case K_KEEPDIMS: return is_reduce(op);
+    case K_PERM: return op == OP_TRANSPOSE;
+    case K_SHAPE: return op == OP_RESHAPE;
+    case K_AXES:
+    case K_BYTES: return coll;
+    case K_RED: return op == OP_ALL_REDUCE || op == OP_REDUCE_SCATTER || op == OP_TO_PARTIAL;
+    case K_DIM: return coll && op != OP_ALL_REDUCE && op != OP_TO_PARTIAL;
+    case K_DIM2: return op == OP_ALL_TO_ALL;
+    default: return true; /* why, plan, in, strategy */
+    }
+}
+
+static unsigned mesh_axes(Parser *P)
+{
+    unsigned axes = 0;
+    expect(P, '[');
+    if (accept(P, ']'))
+        return 0;
+    do {
+        const char *at = (skip_ws(P), P->p);
+        int ax = -1;
+        if (isdigit((unsigned char)*P->p))
+            ax = int32(P, "a mesh axis", 0, 31);
+        else {
+            const char *n = name(P, "a mesh axis");
+            for (int k = 0; k < P->m->mesh.naxes; k++)
+                if (!strcmp(P->m->mesh.axis_name[k], n))
+                    ax = k;
+            if (ax < 0)
+                fail(P, at, "unknown mesh axis '%s'", n);
+        }
+        if (axes & (1u << ax))
+            fail(P, at, "mesh axis listed twice");
+        axes |= 1u << ax;
+    } while (accept(P, ','));
+    expect(P, ']');
+    return axes;
+}
+
+static void attrs(Parser *P, IrInst *i)
+{
+    bool got[K_COUNT] = {false};
+    if (!accept(P, '{'))
+        return;
+    do {
+        const char *at = (skip_ws(P), P->p);
+        const char *kw = ident(P);
+        if (!kw)
+            fail(P, at, "expected an attribute name, got %s", seen(P));
+        int k = 0;
+        while (k < K_COUNT && strcmp(key_names[k], kw))
+            k++;
+        if (k == K_COUNT || !key_ok(i->op, k))
+            fail(P, at, "'%s' has no attribute '%s'", ir_op_name(i->op), kw);
+        if (got[k])
+            fail(P, at, "attribute '%s' given twice", kw);
+        got[k] = true;
+        expect(P, '=');
+        IrAttrs *a = &i->a;
+        switch (k) {
+        case K_VALUE:
+        case K_EXP:
+        case K_EPS:
+            a->f = number(P, kw);
+            break;
+        case K_AXIS:
+            if (peek(P) == '[')
+                int_list(P, a, kw);
+            else {
+                a->nints = 1;
+                a->ints[0] = int64(P, kw);
+            }
+            break;
+        case K_PERM:
+        case K_SHAPE:
+            int_list(P, a, kw);
+            break;
+        case K_KEEPDIMS:
+            a->keepdims = boolean(P, kw);
+            break;
+        case K_AXES:
+            a->axes = mesh_axes(P);
+            break;
+        case K_RED: {
+            const char *r = (skip_ws(P), P->p);
+            const char *rn = ident(P);
+            if (!rn || !red_parse(rn, &a->red))
+                fail(P, r, "unknown reduction (sum, max, min or avg)");
+            break;
+        }
+        case K_DIM:
+            a->dim = int32(P, kw, -IR_MAX_RANK, IR_MAX_RANK);
+            break;
+        case K_DIM2:
+            a->dim2 = int32(P, kw, -IR_MAX_RANK, IR_MAX_RANK);
+            break;
+        case K_BYTES:
+            a->bytes = int64(P, kw);
+            break;
+        case K_WHY:
+            i->why = string(P);
+            break;
+        case K_PLAN:
+            i->plan = string(P);
+            break;
+        case K_STRATEGY:
+            i->strategy = int32(P, kw, -(1 << 30), 1 << 30);
+            break;
+        case K_IN: {
+            /* nargs entries; at least one element so that "in=[]" on a
+             * nullary op still reads back as a set in_pl */
+            i->in_pl = arena_alloc(P->ar, sizeof *i->in_pl * (size_t)(i->nargs ? i->nargs : 1));
+            expect(P, '[');
+            int n = 0;
+            if (!accept(P, ']')) {
+                do {
+                    const char *e = (skip_ws(P), P->p);
+                    if (n == i->nargs)
+                        fail(P, e, "in= has more entries than '%s' has operands (%d)",
+                             ir_op_name(i->op), i->nargs);
+                    if (!accept_word(P, "_"))
+                        i->in_pl[n] = placement(P, i->args[n]->type.rank);
+                    n++;
+                } while (accept(P, ','));
+                expect(P, ']');
+            }
+            if (n != i->nargs)
+                fail(P, at, "in= has %d entries but '%s' has %d operands", n, ir_op_name(i->op),
+                     i->nargs);
+            break;
+        }
+        }
+    } while (accept(P, ','));
+    expect(P, '}');
+}
+
+/* ---- instructions and functions ----------------------------------------------------- */
+#define MAX_OPERANDS 256
+
+static void inst(Parser *P)
+{
+    Def defs[64];
+    int nres = 0;
+    if (peek(P) == '%') {
+        do {
+            if (nres == 64)
+                fail(P, P->p, "more than 64 results");
+            defs[nres++] = def(P);
+        } while (accept(P, ','));
+        expect(P, '=');
+    }
+    const char *at = (skip_ws(P), P->p);
+    const char *on = ident(P);
+    if (!on)
+        fail(P, at, "expected an operation, got %s", seen(P));
+    IrOp op;
+    if (!ir_op_lookup(on, &op))
+        fail(P, at, "unknown op '%s'", on);
+    if (op != OP_CALL && nres != 1)
+        fail(P, at, "'%s' defines exactly one value", on);
+
+    IrValue *args[MAX_OPERANDS];
+    int nargs = 0;
+    const char *callee = NULL, *callee_at = NULL;
+    if (op == OP_CALL) {
+        expect(P, '@');
+        callee_at = (skip_ws(P), P->p);
+        callee = name(P, "a function name");
+        expect(P, '(');
+        if (!accept(P, ')')) {
+            do {
+                if (nargs == MAX_OPERANDS)
+                    fail(P, P->p, "more than %d operands", MAX_OPERANDS);
+                args[nargs++] = use(P);
+            } while (accept(P, ','));
+            expect(P, ')');
+        }
+    } else {
+        int want = ir_op_nargs(op);
+        for (; nargs < want; nargs++) {
+            if (nargs && !accept(P, ','))
+                fail(P, P->p, "'%s' takes %d operands, got %d", on, want, nargs);
+            args[nargs] = use(P);
+        }
+        if (peek(P) == ',')
+            fail(P, P->p, "'%s' takes %d operand%s, got more", on, want, want == 1 ? "" : "s");
+    }
+
+    IrType types[64];
+    for (int k = 0; k < nres; k++)
+        types[k] = defs[k].t;
+    IrInst *i = ir_inst_new(P->m, P->f, NULL, op, nargs, args, nres, types);
+    for (int k = 0; k < nres; k++) {
+        i->res[k]->pl = defs[k].pl;
+        i->res[k]->pinned = defs[k].pinned;
+        define(P, i->res[k], defs[k].r);
+    }
+    if (op == OP_CALL) {
+        i->a.callee = callee;
+        if (P->ncalls == P->capcalls) {
+            int cap = P->capcalls ? P->capcalls * 2 : 16;
+            PendingCall *c = arena_alloc(P->ar, sizeof *c * (size_t)cap);
+            if (P->ncalls)
+                memcpy(c, P->calls, sizeof *c * (size_t)P->ncalls);
+            P->calls = c;
+            P->capcalls = cap;
+        }
+        P->calls[P->ncalls++] = (PendingCall){i, callee_at};
+    }
+    attrs(P, i);
+    if (accept(P, '!'))
+        i->loc = loc(P);
+}
+
+static void ret(Parser *P)
+{
+    IrValue *vals[256];
+    const char *names[256];
+    int n = 0;
+    if (peek(P) != '}') {
+        do {
+            if (n == 256)
+                fail(P, P->p, "more than 256 results");
+            names[n] = NULL;
+            if (peek(P) != '%') {
+                names[n] = name(P, "a result name or a value");
+                expect(P, ':');
+            }
+            vals[n++] = use(P);
+        } while (accept(P, ','));
+    }
+    IrFunc *f = P->f;
+    f->nresults = n;
+    f->results = arena_dup(P->ar, vals, (size_t)n, sizeof *vals);
+    f->result_names = arena_dup(P->ar, names, (size_t)n, sizeof *names);
+}
+
+static void func(Parser *P)
+{
+    expect(P, '@');
+    const char *at = (skip_ws(P), P->p);
+    const char *fn = name(P, "a function name");
+    if (ir_func_find(P->m, fn))
+        fail(P, at, "function @%s is defined twice", fn);
+    P->f = ir_func_new(P->m, fn);
+    P->byid = NULL;
+    P->cap = 0;
+    P->maxid = -1;
+    expect(P, '(');
+    if (!accept(P, ')')) {
+        do
+            param(P);
+        while (accept(P, ','));
+        expect(P, ')');
+    }
+    if (accept(P, '!'))
+        P->f->loc = loc(P);
+    expect(P, '{');
+    for (;;) {
+        char c = peek(P);
+        if (c == '}')
+            fail(P, P->p, "function @%s has no 'return'", fn);
+        if (!c)
+            fail(P, P->p, "unexpected end of input in function @%s", fn);
+        if (accept_word(P, "return"))
+            break;
+        inst(P);
+    }
+    ret(P);
+    expect(P, '}');
+    P->f->next_id = P->maxid + 1;
+    P->f = NULL;
+}
+
+static void mesh(Parser *P)
+{
+    IrMesh *mesh = &P->m->mesh;
+    mesh->name = name(P, "a mesh name");
+    expect(P, '[');
+    if (!accept(P, ']')) {
+        do {
+            const char *at = (skip_ws(P), P->p);
+            if (mesh->naxes == IR_MAX_AXES)
+                fail(P, at, "a mesh has at most %d axes", IR_MAX_AXES);
+            const char *an = name(P, "an axis name");
+            for (int k = 0; k < mesh->naxes; k++)
+                if (!strcmp(mesh->axis_name[k], an))
+                    fail(P, at, "mesh axis '%s' declared twice", an);
+            expect(P, '=');
+            mesh->axis_name[mesh->naxes] = an;
+            mesh->size[mesh->naxes] = int32(P, "an axis size", 1, 1 << 20);
+            mesh->naxes++;
+        } while (accept(P, ','));
+        expect(P, ']');
+    }
+    P->have_mesh = true;
+}
+
+static void module(Parser *P)
+{
+    bool seen_func = false, seen_source = false;
+    while (peek(P)) {
+        const char *at = P->p;
+        if (accept_word(P, "func")) {
+            func(P);
+            seen_func = true;
+        } else if (accept_word(P, "mesh")) {
+            if (P->have_mesh || seen_func)
+                fail(P, at, P->have_mesh ? "a second mesh" : "'mesh' must come before the functions");
+            mesh(P);
+        } else if (accept_word(P, "source")) {
+            if (seen_source || seen_func)
+                fail(P, at, seen_source ? "a second 'source'" : "'source' must come before the functions");
+            P->src = string(P);
+            seen_source = true;
+        } else if (accept_word(P, "entry")) {
+            if (P->entry)
+                fail(P, at, "a second 'entry'");
+            expect(P, '@');
+            P->entry_at = (skip_ws(P), P->p);
+            P->entry = name(P, "a function name");
+        } else
+            fail(P, at, "expected 'func', 'mesh', 'source' or 'entry', got %s", seen(P));
+    }
+    for (int k = 0; k < P->ncalls; k++) {
+        IrInst *i = P->calls[k].inst;
+        i->a.fn = ir_func_find(P->m, i->a.callee);
+        if (!i->a.fn)
+            fail(P, P->calls[k].at, "call to unknown function @%s", i->a.callee);
+    }
+    if (P->entry) {
+        P->m->entry = ir_func_find(P->m, P->entry);
+        if (!P->m->entry)
+            fail(P, P->entry_at, "entry function @%s is not defined", P->entry);
+    }
+}
+
+IrModule *ir_parse(Arena *a, const char *file, const char *text, FILE *err)
+{
+    Parser *P = arena_alloc(a, sizeof *P);
+    P->ar = a;
+    P->file = file;
+    P->text = P->p = text;
+    P->err = err;
+    P->m = ir_module_new(a);
+    if (setjmp(P->fail))
+        return NULL;
+    module(P);
+    return P->m;
+}

@@ -1,0 +1,58 @@
+/* optimise.c - pass_optimise: clean-ups on the per-rank program.
+ *
+ * Requires: a partitioned module.
+ * Does: removes redistributes that change nothing (none should survive
+ *       partition, but the pass holds for any stage), then dead code: an
+ *       instruction none of whose results is used by a later instruction or
+ *       returned.  Collectives are never dead if used; every rank removes
+ *       the same instructions, so the collective sequences still match.
+ * Maintains: everything partition produced (placements, in_pl, local
+ *       semantics).  Fusion and buffer reuse are left to code generation.
+ */
+#include <string.h>
+
+#include "passes/passes.h"
+
+static void drop_noop_redistributes(IrFunc *f)
+{
+    for (IrInst *i = f->first, *next; i; i = next) {
+        next = i->next;
+        if (i->op != OP_REDISTRIBUTE || !pl_eq(&i->args[0]->pl, &i->res[0]->pl))
+            continue;
+        if (!i->args[0]->name)
+            i->args[0]->name = i->res[0]->name;
+        ir_replace_uses(f, i->res[0], i->args[0]);
+        ir_inst_remove(f, i);
+    }
+}
+
+static void dead_code(Arena *ar, IrFunc *f)
+{
+    int *uses = arena_alloc(ar, sizeof *uses * (size_t)(f->next_id + 1));
+    for (IrInst *i = f->first; i; i = i->next)
+        for (int k = 0; k < i->nargs; k++)
+            uses[i->args[k]->id]++;
+    for (int k = 0; k < f->nresults; k++)
+        uses[f->results[k]->id]++;
+    for (IrInst *i = f->last, *prev; i; i = prev) {
+        prev = i->prev;
+        bool live = false;
+        for (int r = 0; r < i->nres; r++)
+            if (uses[i->res[r]->id] > 0)
+                live = true;
+        if (live)
+            continue;
+        for (int k = 0; k < i->nargs; k++)
+            uses[i->args[k]->id]--;
+        ir_inst_remove(f, i);
+    }
+}
+
+bool pass_optimise(PassCtx *ctx, IrModule *m)
+{
+    for (int k = 0; k < m->nfuncs; k++) {
+        drop_noop_redistributes(m->funcs[k]);
+        dead_code(ctx->arena, m->funcs[k]);
+    }
+    return true;
+}

@@ -1,0 +1,334 @@
+/* partition.c - pass_partition: rewrite the global program as the per-rank
+ * program.
+ *
+ * Requires: redistributed module (every operand at its in_pl; every
+ *           placement change an OP_REDISTRIBUTE).
+ * Produces: a program whose every instruction has local semantics (ops.def):
+ *   - each OP_REDISTRIBUTE becomes its planned steps, one instruction per
+ *     step (all_reduce, reduce_scatter, all_gather, all_to_all, shard,
+ *     to_partial) with axes, red, dim, dim2, bytes and `why` copied;
+ *   - ops whose strategy (rules.h) is not STRAT_LOCAL are decomposed into
+ *     local ops and collectives:
+ *       mean over a split dim    sum, then * (1 / global count)
+ *       softmax / log_softmax    max, all_reduce(max), sub, exp, sum,
+ *                                all_reduce(sum), div (log_softmax: sub log)
+ *       layernorm                sum, all_reduce, mean, centre, sum of
+ *                                squares, all_reduce, rsqrt, scale, shift
+ *       rmsnorm                  sum of squares, all_reduce, rsqrt, scale
+ *       cross_entropy            per-row logsumexp (cross-rank max and sum
+ *                                when the vocab is split) and the label
+ *                                logit by a masked `pick`, both summed to
+ *                                P(sum), times 1 / rows
+ *   - everything else stays: the global op applied to local shards is the
+ *     local result (that is what the propagate rules guarantee).
+ * Every value keeps its global type and placement; its local shape is
+ * pl_local_type(type, pl, coords).  New instructions get in_pl = their
+ * operands' placements.
+ */
+#include <string.h>
+
+#include "ir/ir_text.h"
+#include "passes/plan.h"
+#include "passes/rules.h"
+
+typedef struct Part {
+    PassCtx *ctx;
+    IrModule *m;
+    IrFunc *f;
+    IrInst *at;      /* new instructions go before it */
+    const char *why; /* for the collectives of a decomposition */
+} Part;
+
+/* Appends op(args) before q->at with result placement pl.  The result type
+ * comes from ir_infer (dtype: that of the first operand, or `dt` for const). */
+static IrValue *emit(Part *q, IrOp op, int nargs, IrValue **args, const IrAttrs *a, DType dt,
+                     Placement pl)
+{
+    IrType ts[RULE_MAX_ARGS], out;
+    memset(&out, 0, sizeof out);
+    out.dtype = dt;
+    for (int k = 0; k < nargs; k++)
+        ts[k] = args[k]->type;
+    static const IrAttrs none;
+    const char *e = ir_infer(q->ctx->arena, op, nargs, ts, a ? a : &none, &out);
+    if (e)
+        DTC_BUG(arena_printf(q->ctx->arena, "partition: %s", e));
+    IrInst *n = ir_inst_new(q->m, q->f, q->at, op, nargs, args, 1, &out);
+    if (a)
+        n->a = *a;
+    n->loc = q->at->loc;
+    n->res[0]->pl = pl;
+    n->in_pl = arena_alloc(q->ctx->arena, sizeof *n->in_pl * (size_t)(nargs > 0 ? nargs : 1));
+    for (int k = 0; k < nargs; k++)
+        n->in_pl[k] = args[k]->pl;
+    if (ir_op_flags(op) & (OPF_COMM | OPF_LOCAL))
+        n->why = q->why;
+    return n->res[0];
+}
+
+static IrValue *emit1(Part *q, IrOp op, IrValue *x, const IrAttrs *a, Placement pl)
+{
+    return emit(q, op, 1, &x, a, x->type.dtype, pl);
+}
+
+static IrValue *emit2(Part *q, IrOp op, IrValue *x, IrValue *y, Placement pl)
+{
+    IrValue *args[2] = {x, y};
+    return emit(q, op, 2, args, NULL, x->type.dtype, pl);
+}
+
+static IrValue *constant(Part *q, double v, DType dt)
+{
+    IrAttrs a;
+    memset(&a, 0, sizeof a);
+    a.f = v;
+    return emit(q, OP_CONST, 0, NULL, &a, dt, pl_replicated(q->m->mesh.naxes));
+}
+
+/* One planned step as an instruction (also used for the collectives of a
+ * decomposition, so that their bytes come from the same cost code). */
+static IrValue *emit_step(Part *q, IrValue *x, StepKind kind, unsigned axes, RedOp red, int dim,
+                          int dim2, const Placement *after)
+{
+    PlanStep st;
+    memset(&st, 0, sizeof st);
+    st.kind = kind;
+    st.axes = axes;
+    st.red = red;
+    st.dim = dim;
+    st.dim2 = dim2;
+    if (!plan_step_make(&q->ctx->cost, &q->m->mesh, &x->type, &x->pl, &st))
+        DTC_BUG("partition: illegal collective step");
+    if (after && !pl_eq(after, &st.after))
+        DTC_BUG("partition: a step does not reach the planned placement");
+    IrAttrs a;
+    memset(&a, 0, sizeof a);
+    a.axes = axes;
+    a.red = red;
+    a.dim = dim < 0 ? 0 : dim;
+    a.dim2 = dim2 < 0 ? 0 : dim2;
+    a.bytes = st.bytes;
+    return emit1(q, plan_step_op(kind), x, &a, after ? *after : st.after);
+}
+
+static IrValue *all_reduce(Part *q, IrValue *x, unsigned axes, RedOp red)
+{
+    if (!axes)
+        return x;
+    return emit_step(q, x, STEP_ALL_REDUCE, axes, red, -1, -1, NULL);
+}
+
+static IrAttrs reduce_attrs(int nax, const int *axes, bool keepdims)
+{
+    IrAttrs a;
+    memset(&a, 0, sizeof a);
+    a.nints = nax;
+    for (int k = 0; k < nax; k++)
+        a.ints[k] = axes[k];
+    a.keepdims = keepdims;
+    return a;
+}
+
+/* Placement of a keepdims reduction over dim d of a value at pl, where the
+ * axes splitting d now hold partials of kind red. */
+static Placement reduced_pl(const Placement *pl, int d, RedOp red)
+{
+    return rules_with(pl, rules_split_axes(pl, d), pe_p(red));
+}
+
+/* Makes `nv` stand for the old result: same name, pinned flag, uses. */
+static void replace(Part *q, IrInst *old, IrValue *nv)
+{
+    IrValue *ov = old->res[0];
+    if (!pl_eq(&ov->pl, &nv->pl)) {
+        char a[256], b[256];
+        DTC_BUG(arena_printf(q->ctx->arena, "partition: %s decomposed to %s, expected %s",
+                             ir_op_name(old->op), pl_str(&q->m->mesh, &nv->pl, a, sizeof a),
+                             pl_str(&q->m->mesh, &ov->pl, b, sizeof b)));
+    }
+    nv->name = ov->name;
+    nv->pinned = ov->pinned;
+    ir_replace_uses(q->f, ov, nv);
+    ir_inst_remove(q->f, old);
+}
+
+static const char *why_of(Part *q, IrInst *i, const char *what)
+{
+    char vb[64];
+    return arena_printf(q->ctx->arena, "%s %s: %s", ir_op_name(i->op),
+                        ir_value_str(i->res[0], vb, sizeof vb), what);
+}
+
+/* ---- redistribute -> steps ------------------------------------------------------ */
+static void expand_redistribute(Part *q, IrInst *i)
+{
+    IrValue *x = i->args[0], *y = i->res[0];
+    Plan p;
+    if (!plan_redistribute(&q->ctx->cost, &q->m->mesh, &x->type, &x->pl, &y->pl, &p))
+        DTC_BUG("partition: the planner found no plan");
+    if (p.nsteps == 0) {
+        if (!x->name)
+            x->name = y->name;
+        ir_replace_uses(q->f, y, x);
+        ir_inst_remove(q->f, i);
+        return;
+    }
+    q->why = i->why;
+    IrValue *cur = x;
+    for (int s = 0; s < p.nsteps; s++) {
+        const PlanStep *st = &p.steps[s];
+        cur = emit_step(q, cur, st->kind, st->axes, st->red, st->dim, st->dim2, &st->after);
+        cur->def->plan = s == 0 ? i->plan : NULL;
+    }
+    replace(q, i, cur);
+}
+
+/* ---- decompositions ---------------------------------------------------------------- */
+static void mean_split(Part *q, IrInst *i)
+{
+    IrValue *x = i->args[0], *y = i->res[0];
+    double n = 1;
+    for (int k = 0; k < i->a.nints; k++)
+        n *= (double)x->type.dims[i->a.ints[k]];
+    IrValue *s = emit1(q, OP_SUM, x, &i->a, y->pl);
+    IrValue *c = constant(q, n > 0 ? 1.0 / n : 0.0, y->type.dtype);
+    replace(q, i, emit2(q, OP_MUL, s, c, y->pl));
+}
+
+static void softmax_split(Part *q, IrInst *i)
+{
+    IrValue *x = i->args[0];
+    int ax = (int)i->a.ints[0];
+    unsigned A = rules_split_axes(&x->pl, ax);
+    IrAttrs ra = reduce_attrs(1, &ax, true);
+    Placement rep = rules_with(&x->pl, A, pe_r());
+    q->why = why_of(q, i, "cross-rank max along the split dim");
+    IrValue *mx = emit1(q, OP_MAX, x, &ra, reduced_pl(&x->pl, ax, RED_MAX));
+    mx = all_reduce(q, mx, A, RED_MAX);
+    IrValue *d = emit2(q, OP_SUB, x, mx, x->pl);
+    IrValue *e = emit1(q, OP_EXP, d, NULL, x->pl);
+    q->why = why_of(q, i, "cross-rank sum along the split dim");
+    IrValue *s = emit1(q, OP_SUM, e, &ra, reduced_pl(&x->pl, ax, RED_SUM));
+    s = all_reduce(q, s, A, RED_SUM);
+    DTC_ASSERT(pl_eq(&s->pl, &rep) || !A);
+    IrValue *y;
+    if (i->op == OP_SOFTMAX)
+        y = emit2(q, OP_DIV, e, s, x->pl);
+    else
+        y = emit2(q, OP_SUB, d, emit1(q, OP_LOG, s, NULL, s->pl), x->pl);
+    replace(q, i, y);
+}
+
+static void norm_split(Part *q, IrInst *i)
+{
+    IrValue *x = i->args[0], *g = i->args[1];
+    int last = x->type.rank - 1;
+    unsigned A = rules_split_axes(&x->pl, last);
+    IrAttrs ra = reduce_attrs(1, &last, true);
+    DType dt = x->type.dtype;
+    IrValue *inv_d = constant(q, 1.0 / (double)x->type.dims[last], dt);
+    IrValue *eps = constant(q, i->a.f, dt);
+    Placement ps = reduced_pl(&x->pl, last, RED_SUM);
+    IrValue *xc = x;
+    if (i->op == OP_LAYERNORM) {
+        q->why = why_of(q, i, "cross-rank sum of x along the split last dim");
+        IrValue *s1 = all_reduce(q, emit1(q, OP_SUM, x, &ra, ps), A, RED_SUM);
+        IrValue *mean = emit2(q, OP_MUL, s1, inv_d, s1->pl);
+        xc = emit2(q, OP_SUB, x, mean, x->pl);
+    }
+    q->why = why_of(q, i, i->op == OP_LAYERNORM
+                              ? "cross-rank sum of (x - mean)^2 along the split last dim"
+                              : "cross-rank sum of x^2 along the split last dim");
+    IrValue *sq = emit2(q, OP_MUL, xc, xc, x->pl);
+    IrValue *s2 = all_reduce(q, emit1(q, OP_SUM, sq, &ra, ps), A, RED_SUM);
+    IrValue *var = emit2(q, OP_MUL, s2, inv_d, s2->pl);
+    IrValue *r = emit1(q, OP_RSQRT, emit2(q, OP_ADD, var, eps, var->pl), NULL, var->pl);
+    IrValue *y = emit2(q, OP_MUL, emit2(q, OP_MUL, xc, r, x->pl), g, x->pl);
+    if (i->op == OP_LAYERNORM)
+        y = emit2(q, OP_ADD, y, i->args[2], x->pl);
+    replace(q, i, y);
+}
+
+static void cross_entropy_split(Part *q, IrInst *i)
+{
+    IrValue *x = i->args[0], *lab = i->args[1];
+    DType dt = x->type.dtype;
+    int naxes = q->m->mesh.naxes;
+    unsigned A = rules_split_axes(&x->pl, 1); /* vocab */
+    int one = 1, both[2] = {0, 1}, zero = 0;
+    IrAttrs r1 = reduce_attrs(1, &one, true), r01 = reduce_attrs(2, both, false),
+            r0 = reduce_attrs(1, &zero, false);
+    Placement rep = rules_with(&x->pl, A, pe_r()); /* [N, 1] pieces, rows as x */
+
+    /* per-row logsumexp, R over the vocab axes */
+    q->why = why_of(q, i, "cross-rank max of the vocab-split logits");
+    IrValue *mx = all_reduce(q, emit1(q, OP_MAX, x, &r1, reduced_pl(&x->pl, 1, RED_MAX)), A, RED_MAX);
+    IrValue *e = emit1(q, OP_EXP, emit2(q, OP_SUB, x, mx, x->pl), NULL, x->pl);
+    q->why = why_of(q, i, "cross-rank sum of exp of the vocab-split logits");
+    IrValue *s = all_reduce(q, emit1(q, OP_SUM, e, &r1, reduced_pl(&x->pl, 1, RED_SUM)), A, RED_SUM);
+    IrValue *lse = emit2(q, OP_ADD, emit1(q, OP_LOG, s, NULL, rep), mx, rep);
+
+    /* sum over rows: P(sum) over the row axes */
+    Placement tot = pl_replicated(naxes);
+    for (int a = 0; a < naxes; a++)
+        if (rep.e[a].kind == PL_S)
+            tot.e[a] = pe_p(RED_SUM);
+    IrValue *t1 = emit1(q, OP_SUM, lse, &r01, tot);
+
+    /* the label logits: masked pick, P(sum) over the vocab axes */
+    Placement pk = pl_replicated(naxes);
+    for (int a = 0; a < naxes; a++)
+        if (x->pl.e[a].kind == PL_S)
+            pk.e[a] = x->pl.e[a].dim == 0 ? pe_s(0) : pe_p(RED_SUM);
+    IrValue *args[2] = {x, lab};
+    IrValue *p = emit(q, OP_PICK, 2, args, NULL, dt, pk);
+    Placement tot2 = rules_with(&tot, A, pe_p(RED_SUM));
+    IrValue *t2 = emit1(q, OP_SUM, p, &r0, tot2);
+    if (A) {
+        q->why = why_of(q, i, "the logsumexp total joins the vocab-partial label logits");
+        t1 = emit_step(q, t1, STEP_TO_PARTIAL, A, RED_SUM, -1, -1, &tot2);
+    }
+    IrValue *d = emit2(q, OP_SUB, t1, t2, tot2);
+    IrValue *c = constant(q, 1.0 / (double)x->type.dims[0], dt);
+    replace(q, i, emit2(q, OP_MUL, d, c, tot2));
+}
+
+bool pass_partition(PassCtx *ctx, IrModule *m)
+{
+    for (int fi = 0; fi < m->nfuncs; fi++) {
+        Part q;
+        memset(&q, 0, sizeof q);
+        q.ctx = ctx;
+        q.m = m;
+        q.f = m->funcs[fi];
+        for (IrInst *i = q.f->first, *next; i; i = next) {
+            next = i->next;
+            q.at = i;
+            q.why = NULL;
+            for (int k = 0; k < i->nargs; k++)
+                if (i->in_pl && !pl_eq(&i->args[k]->pl, &i->in_pl[k]) && i->op != OP_REDISTRIBUTE)
+                    DTC_BUG("partition: an operand is not at its in_pl (redistribute did not run)");
+            if (i->op == OP_REDISTRIBUTE) {
+                expand_redistribute(&q, i);
+                continue;
+            }
+            switch (i->in_pl ? rules_strategy(i, i->in_pl) : STRAT_LOCAL) {
+            case STRAT_MEAN_SUM:
+                mean_split(&q, i);
+                break;
+            case STRAT_XRANK:
+                if (i->op == OP_SOFTMAX || i->op == OP_LOG_SOFTMAX)
+                    softmax_split(&q, i);
+                else
+                    norm_split(&q, i);
+                break;
+            case STRAT_CE_SPLIT:
+                cross_entropy_split(&q, i);
+                break;
+            default:
+                break;
+            }
+        }
+    }
+    return true;
+}

@@ -1,0 +1,189 @@
+/* report.c - pass_report: what `dtc report` prints for a partitioned module.
+ *
+ * Requires: a partitioned (and optionally optimised) module.  Changes nothing.
+ *
+ * Per rank: the collectives in program order (kind, mesh axes, the local
+ * shape the rank contributes, the bytes it sends), the total, and the peak
+ * of live local buffers (parameters from the start, every value from its
+ * definition to its last use, results to the end).  Then the cost model's
+ * estimate of one run: local compute (rules_compute_cost on the largest
+ * shard) plus every collective's step cost (cost.c), the same figures
+ * propagate compared.
+ *
+ * Bytes a rank sends, as cost.c counts them for ring algorithms:
+ *   all_reduce      2 (n - floor(n / k)) elements of its n-element buffer
+ *   all_gather      everything it receives: out - in elements
+ *   reduce_scatter  everything but its own piece: in - out elements
+ *   all_to_all      its block but the part it keeps
+ * The `bytes` attribute in the dumps is the largest of these over ranks.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "ir/ir_text.h"
+#include "passes/plan.h"
+#include "passes/rules.h"
+
+static int64_t value_bytes(const IrMesh *m, const IrValue *v, const int *c)
+{
+    IrType lt = v->pl.naxes ? pl_local_type(m, &v->type, &v->pl, c) : v->type;
+    return ir_type_numel(&lt) * ir_dtype_size(lt.dtype);
+}
+
+static int64_t sent_bytes(const IrMesh *m, const IrInst *i, const int *c)
+{
+    IrType in = pl_local_type(m, &i->args[0]->type, &i->args[0]->pl, c);
+    IrType out = pl_local_type(m, &i->res[0]->type, &i->res[0]->pl, c);
+    int64_t n = ir_type_numel(&in), no = ir_type_numel(&out), es = ir_dtype_size(in.dtype);
+    int k = plan_group_size(m, i->a.axes);
+    switch (i->op) {
+    case OP_ALL_REDUCE:
+        return 2 * (n - n / k) * es;
+    case OP_ALL_GATHER:
+        return (no - n) * es;
+    case OP_REDUCE_SCATTER:
+        return (n - no) * es;
+    case OP_ALL_TO_ALL: {
+        int64_t d2 = in.dims[i->a.dim2];
+        int64_t kept = d2 ? n / d2 * out.dims[i->a.dim2] : 0;
+        return (n - kept) * es;
+    }
+    default:
+        return 0;
+    }
+}
+
+static void put_axes(FILE *out, const IrMesh *m, unsigned axes)
+{
+    int n = 0;
+    for (int a = 0; a < m->naxes; a++)
+        if (axes & (1u << a))
+            fprintf(out, "%s%s", n++ ? "+" : "", m->axis_name[a] ? m->axis_name[a] : "?");
+}
+
+/* Index of the last instruction using v (-1: none); results count as used
+ * at the end. */
+static void last_uses(const IrFunc *f, int *last, int ninst)
+{
+    int k = 0;
+    for (const IrInst *i = f->first; i; i = i->next, k++)
+        for (int a = 0; a < i->nargs; a++)
+            last[i->args[a]->id] = k;
+    for (int r = 0; r < f->nresults; r++)
+        last[f->results[r]->id] = ninst;
+}
+
+static int64_t peak_memory(const IrMesh *m, const IrFunc *f, const int *last, int ninst,
+                           const int *c)
+{
+    int64_t live = 0, peak = 0;
+    for (int p = 0; p < f->nparams; p++)
+        live += value_bytes(m, f->params[p], c);
+    peak = live;
+    int k = 0;
+    for (const IrInst *i = f->first; i; i = i->next, k++) {
+        for (int r = 0; r < i->nres; r++)
+            live += value_bytes(m, i->res[r], c);
+        if (live > peak)
+            peak = live;
+        /* free what dies here (each value once: its last use is one inst) */
+        for (int r = 0; r < i->nres; r++)
+            if (last[i->res[r]->id] < k || last[i->res[r]->id] == -1)
+                live -= value_bytes(m, i->res[r], c);
+        for (int a = 0; a < i->nargs; a++) {
+            const IrValue *v = i->args[a];
+            bool first = true;
+            for (int b = 0; b < a; b++)
+                if (i->args[b] == v)
+                    first = false;
+            if (first && last[v->id] == k)
+                live -= value_bytes(m, v, c);
+        }
+    }
+    (void)ninst;
+    return peak;
+}
+
+void pass_report(FILE *out, const PassCtx *ctx, const IrModule *m)
+{
+    const IrMesh *mesh = &m->mesh;
+    const IrFunc *f = m->entry ? m->entry : m->nfuncs ? m->funcs[0] : NULL;
+    if (!f)
+        return;
+    int nranks = ir_mesh_nranks(mesh);
+    int ninst = 0;
+    for (const IrInst *i = f->first; i; i = i->next)
+        ninst++;
+    int *last = arena_alloc(ctx->arena, sizeof *last * (size_t)(f->next_id + 1));
+    for (int v = 0; v <= f->next_id; v++)
+        last[v] = -1;
+    last_uses(f, last, ninst);
+
+    char pb[256];
+    fprintf(out, "mesh %s[", mesh->name ? mesh->name : "?");
+    for (int a = 0; a < mesh->naxes; a++)
+        fprintf(out, "%s%s=%d", a ? ", " : "", mesh->axis_name[a], mesh->size[a]);
+    fprintf(out, "]: %d rank%s\n", nranks, nranks == 1 ? "" : "s");
+    for (int r = 0; r < nranks; r++) {
+        int c[IR_MAX_AXES];
+        ir_mesh_coords(mesh, r, c);
+        fprintf(out, "rank %d (", r);
+        for (int a = 0; a < mesh->naxes; a++)
+            fprintf(out, "%s%s=%d", a ? ", " : "", mesh->axis_name[a], c[a]);
+        fprintf(out, "):\n");
+        int n = 0;
+        int64_t total = 0;
+        for (const IrInst *i = f->first; i; i = i->next) {
+            if (!(ir_op_flags(i->op) & OPF_COMM))
+                continue;
+            IrType lt = pl_local_type(mesh, &i->args[0]->type, &i->args[0]->pl, c);
+            int64_t b = sent_bytes(mesh, i, c);
+            char tb[128], vb[64];
+            fprintf(out, "  %d. %s over ", ++n, ir_op_name(i->op));
+            put_axes(out, mesh, i->a.axes);
+            if (i->op == OP_ALL_REDUCE || i->op == OP_REDUCE_SCATTER)
+                fprintf(out, " (%s)", ir_red_name(i->a.red));
+            if (i->op == OP_ALL_GATHER || i->op == OP_REDUCE_SCATTER)
+                fprintf(out, " dim %d", i->a.dim);
+            if (i->op == OP_ALL_TO_ALL)
+                fprintf(out, " dim %d -> %d", i->a.dim, i->a.dim2);
+            fprintf(out, ": local %s -> %s, %" PRId64 " bytes\n", ir_type_str(&lt, tb, sizeof tb),
+                    ir_value_str(i->res[0], vb, sizeof vb), b);
+            total += b;
+        }
+        fprintf(out, "  total: %d collective%s, %" PRId64 " bytes\n", n, n == 1 ? "" : "s", total);
+        fprintf(out, "  peak memory: %" PRId64 " bytes\n", peak_memory(mesh, f, last, ninst, c));
+    }
+
+    double compute = 0, comm = 0;
+    for (const IrInst *i = f->first; i; i = i->next) {
+        unsigned fl = ir_op_flags(i->op);
+        if (fl & (OPF_COMM | OPF_LOCAL)) {
+            PlanStep st;
+            memset(&st, 0, sizeof st);
+            st.kind = i->op == OP_ALL_REDUCE       ? STEP_ALL_REDUCE
+                      : i->op == OP_REDUCE_SCATTER ? STEP_REDUCE_SCATTER
+                      : i->op == OP_ALL_GATHER     ? STEP_ALL_GATHER
+                      : i->op == OP_ALL_TO_ALL     ? STEP_ALL_TO_ALL
+                      : i->op == OP_SHARD          ? STEP_SHARD
+                                                   : STEP_TO_PARTIAL;
+            st.axes = i->a.axes;
+            st.red = i->a.red;
+            st.dim = i->a.dim;
+            st.dim2 = i->a.dim2;
+            if (plan_step_make(&ctx->cost, mesh, &i->args[0]->type, &i->args[0]->pl, &st))
+                comm += st.cost;
+            continue;
+        }
+        if (i->nres != 1 || i->op == OP_REDISTRIBUTE)
+            continue;
+        Placement in[RULE_MAX_ARGS];
+        for (int k = 0; k < i->nargs && k < RULE_MAX_ARGS; k++)
+            in[k] = i->args[k]->pl;
+        if (i->nargs <= RULE_MAX_ARGS)
+            compute += rules_compute_cost(&ctx->cost, m, i, in, &i->res[0]->pl);
+    }
+    (void)pb;
+    fprintf(out, "estimated time: %.3f us (compute %.3f us, communication %.3f us)\n",
+            (compute + comm) * 1e6, compute * 1e6, comm * 1e6);
+}

@@ -1,0 +1,569 @@
+/* rules.c - per-op sharding rules (rules.h): which placements of the operands
+ * let an op compute its result shard by shard, and what the result is then.
+ * The rules are the ones spec section 6 asks for; passes/SHARDING.md states
+ * them in prose, with the reasons.
+ */
+#include "passes/rules.h"
+
+#include <string.h>
+
+#include "passes/plan.h"
+
+bool pe_eq(PlEntry a, PlEntry b)
+{
+    if (a.kind != b.kind)
+        return false;
+    if (a.kind == PL_S)
+        return a.dim == b.dim;
+    if (a.kind == PL_P)
+        return a.red == b.red;
+    return true;
+}
+
+unsigned rules_split_axes(const Placement *pl, int d)
+{
+    unsigned m = 0;
+    for (int a = 0; a < pl->naxes; a++)
+        if (pl->e[a].kind == PL_S && pl->e[a].dim == d)
+            m |= 1u << a;
+    return m;
+}
+
+Placement rules_with(const Placement *pl, unsigned axes, PlEntry e)
+{
+    Placement p = *pl;
+    for (int a = 0; a < p.naxes; a++)
+        if (axes & (1u << a))
+            p.e[a] = e;
+    return p;
+}
+
+IrType rules_local_max(const IrMesh *m, const IrType *t, const Placement *pl)
+{
+    int c[IR_MAX_AXES] = {0};
+    if (pl->naxes == 0)
+        return *t;
+    return pl_local_type(m, t, pl, c);
+}
+
+int64_t rules_local_bytes_max(const IrMesh *m, const IrType *t, const Placement *pl)
+{
+    IrType lt = rules_local_max(m, t, pl);
+    return ir_type_numel(&lt) * ir_dtype_size(lt.dtype);
+}
+
+/* ---- building option lists ------------------------------------------------- */
+typedef struct Opts {
+    AxisOpt *v;
+    int n;
+} Opts;
+
+static void add3(Opts *o, PlEntry out, PlEntry a0, PlEntry a1, PlEntry a2)
+{
+    AxisOpt x;
+    memset(&x, 0, sizeof x);
+    x.in[0] = a0;
+    x.in[1] = a1;
+    x.in[2] = a2;
+    x.out = out;
+    for (int k = 0; k < o->n; k++)
+        if (pe_eq(o->v[k].out, out) && pe_eq(o->v[k].in[0], a0) && pe_eq(o->v[k].in[1], a1) &&
+            pe_eq(o->v[k].in[2], a2))
+            return;
+    DTC_ASSERT(o->n < RULE_MAX_OPTS);
+    o->v[o->n++] = x;
+}
+
+static void add1(Opts *o, PlEntry out, PlEntry a0) { add3(o, out, a0, pe_r(), pe_r()); }
+static void add2(Opts *o, PlEntry out, PlEntry a0, PlEntry a1) { add3(o, out, a0, a1, pe_r()); }
+
+static const RedOp all_reds[4] = {RED_SUM, RED_MAX, RED_MIN, RED_AVG};
+
+/* Operand of type t, broadcast against a result of rank r: what it holds
+ * when the result is split on dim d.  A dim the operand lacks or broadcasts
+ * (size 1 against a larger size) is replicated: each rank broadcasts it. */
+static PlEntry bcast_entry(const IrType *t, const IrType *res, int d)
+{
+    int od = d - (res->rank - t->rank);
+    if (od < 0 || t->dims[od] != res->dims[d])
+        return pe_r();
+    return pe_s(od);
+}
+
+static void opts_unary(const IrInst *i, Opts *o)
+{
+    const IrType *t = &i->args[0]->type;
+    unsigned fl = ir_op_flags(i->op);
+    add1(o, pe_r(), pe_r());
+    for (int d = 0; d < t->rank; d++)
+        add1(o, pe_s(d), pe_s(d));
+    if (i->op == OP_NEG) {
+        /* -(sum x_i) = sum(-x_i);  -(max x_i) = min(-x_i). */
+        add1(o, pe_p(RED_SUM), pe_p(RED_SUM));
+        add1(o, pe_p(RED_AVG), pe_p(RED_AVG));
+        add1(o, pe_p(RED_MIN), pe_p(RED_MAX));
+        add1(o, pe_p(RED_MAX), pe_p(RED_MIN));
+    }
+    if (fl & OPF_MONO) {
+        add1(o, pe_p(RED_MAX), pe_p(RED_MAX));
+        add1(o, pe_p(RED_MIN), pe_p(RED_MIN));
+    }
+    if (i->op == OP_CAST && ir_dtype_is_float(i->res[0]->type.dtype)) {
+        /* A cast to a float type is linear (up to rounding). */
+        add1(o, pe_p(RED_SUM), pe_p(RED_SUM));
+        add1(o, pe_p(RED_AVG), pe_p(RED_AVG));
+    }
+}
+
+static void opts_binary(const IrInst *i, Opts *o)
+{
+    const IrType *t0 = &i->args[0]->type, *t1 = &i->args[1]->type, *r = &i->res[0]->type;
+    add2(o, pe_r(), pe_r(), pe_r());
+    for (int d = 0; d < r->rank; d++) {
+        PlEntry e0 = bcast_entry(t0, r, d), e1 = bcast_entry(t1, r, d);
+        if (e0.kind == PL_S || e1.kind == PL_S)
+            add2(o, pe_s(d), e0, e1);
+    }
+    PlEntry R = pe_r();
+    for (int k = 0; k < 4; k++) {
+        RedOp red = all_reds[k];
+        PlEntry P = pe_p(red);
+        bool lin = red == RED_SUM || red == RED_AVG;
+        switch (i->op) {
+        case OP_ADD:
+            if (lin) /* sum(a_i) + sum(b_i) = sum(a_i + b_i) */
+                add2(o, P, P, P);
+            else { /* max(a_i) + b = max(a_i + b) */
+                add2(o, P, P, R);
+                add2(o, P, R, P);
+            }
+            break;
+        case OP_SUB:
+            if (lin)
+                add2(o, P, P, P);
+            else { /* max(a_i) - b = max(a_i - b);  a - min(b_i) = max(a - b_i) */
+                add2(o, P, P, R);
+                add2(o, P, R, pe_p(red == RED_MAX ? RED_MIN : RED_MAX));
+            }
+            break;
+        case OP_MUL:
+            if (lin) { /* bilinear: one partial factor at a time */
+                add2(o, P, P, R);
+                add2(o, P, R, P);
+            }
+            break;
+        case OP_DIV:
+            if (lin)
+                add2(o, P, P, R);
+            break;
+        case OP_MAXIMUM:
+            if (red == RED_MAX) {
+                add2(o, P, P, P);
+                add2(o, P, P, R);
+                add2(o, P, R, P);
+            }
+            break;
+        case OP_MINIMUM:
+            if (red == RED_MIN) {
+                add2(o, P, P, P);
+                add2(o, P, P, R);
+                add2(o, P, R, P);
+            }
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static void opts_reduce(const IrInst *i, Opts *o)
+{
+    const IrType *t = &i->args[0]->type;
+    bool red[IR_MAX_RANK] = {false};
+    for (int k = 0; k < i->a.nints; k++)
+        red[i->a.ints[k]] = true;
+    RedOp kind = i->op == OP_MAX ? RED_MAX : i->op == OP_MIN ? RED_MIN : RED_SUM;
+    add1(o, pe_r(), pe_r());
+    int od = 0;
+    for (int d = 0; d < t->rank; d++) {
+        if (!red[d])
+            add1(o, pe_s(od), pe_s(d));
+        else /* each rank reduces its piece: the result is the partial of the pieces */
+            add1(o, pe_p(kind), pe_s(d));
+        if (!red[d] || i->a.keepdims)
+            od++;
+    }
+    if (kind == RED_SUM) { /* sum and mean are linear */
+        add1(o, pe_p(RED_SUM), pe_p(RED_SUM));
+        add1(o, pe_p(RED_AVG), pe_p(RED_AVG));
+    } else
+        add1(o, pe_p(kind), pe_p(kind));
+}
+
+/* Reshape: the groups of dims whose products match (the usual reshape
+ * factorisation).  gi[d] / go[e]: group of input dim d / output dim e.
+ * Returns the number of groups, -1 when the shapes do not factor. */
+static int reshape_groups(const IrType *a, const IrType *b, int *gi, int *go)
+{
+    int i = 0, j = 0, g = 0;
+    while (i < a->rank || j < b->rank) {
+        int64_t pa = 1, pb = 1;
+        if (i < a->rank) {
+            gi[i] = g;
+            pa *= a->dims[i++];
+        }
+        if (j < b->rank) {
+            go[j] = g;
+            pb *= b->dims[j++];
+        }
+        while (pa != pb) {
+            if (pa < pb) {
+                if (i >= a->rank)
+                    return -1;
+                gi[i] = g;
+                pa *= a->dims[i++];
+            } else {
+                if (j >= b->rank)
+                    return -1;
+                go[j] = g;
+                pb *= b->dims[j++];
+            }
+        }
+        g++;
+    }
+    return g;
+}
+
+/* The output dim that input dim d of a reshape becomes the leading factor
+ * of, or -1: d must be the first non-1 dim of its group, mapping to the
+ * group's first non-1 output dim.  Whether the chunks then agree is checked
+ * per rank by rules_valid. */
+static int reshape_map(const IrType *a, const IrType *b, int d)
+{
+    int gi[IR_MAX_RANK], go[IR_MAX_RANK];
+    if (ir_type_numel(a) == 0 || a->dims[d] <= 1 || reshape_groups(a, b, gi, go) < 0)
+        return -1;
+    for (int k = 0; k < d; k++)
+        if (gi[k] == gi[d] && a->dims[k] != 1)
+            return -1;
+    for (int e = 0; e < b->rank; e++)
+        if (go[e] == gi[d] && b->dims[e] != 1)
+            return e;
+    return -1;
+}
+
+static void opts_matmul(const IrInst *i, Opts *o)
+{
+    const IrType *x = &i->args[0]->type, *w = &i->args[1]->type, *r = &i->res[0]->type;
+    int nb = r->rank - 2, bx = x->rank - 2, bw = w->rank - 2;
+    add2(o, pe_r(), pe_r(), pe_r());
+    for (int d = 0; d < nb; d++) {
+        int ix = d - (nb - bx), iw = d - (nb - bw);
+        PlEntry ex = ix >= 0 && x->dims[ix] == r->dims[d] ? pe_s(ix) : pe_r();
+        PlEntry ew = iw >= 0 && w->dims[iw] == r->dims[d] ? pe_s(iw) : pe_r();
+        if (ex.kind == PL_S || ew.kind == PL_S)
+            add2(o, pe_s(d), ex, ew);
+    }
+    add2(o, pe_s(nb), pe_s(x->rank - 2), pe_r());          /* rows of x */
+    add2(o, pe_s(nb + 1), pe_r(), pe_s(w->rank - 1));      /* columns of w */
+    add2(o, pe_p(RED_SUM), pe_s(x->rank - 1), pe_s(w->rank - 2)); /* contraction */
+    add2(o, pe_p(RED_SUM), pe_p(RED_SUM), pe_r());
+    add2(o, pe_p(RED_SUM), pe_r(), pe_p(RED_SUM));
+    add2(o, pe_p(RED_AVG), pe_p(RED_AVG), pe_r());
+    add2(o, pe_p(RED_AVG), pe_r(), pe_p(RED_AVG));
+}
+
+static void opts_embedding(const IrInst *i, Opts *o)
+{
+    const IrType *ids = &i->args[1]->type;
+    add2(o, pe_r(), pe_r(), pe_r());
+    add2(o, pe_p(RED_SUM), pe_s(0), pe_r());     /* vocab split: masked local lookup */
+    add2(o, pe_s(ids->rank), pe_s(1), pe_r());   /* embedding dim split */
+    for (int d = 0; d < ids->rank; d++)
+        add2(o, pe_s(d), pe_r(), pe_s(d));
+    for (int k = 0; k < 4; k++) /* a lookup commutes with any reduction of the table */
+        add2(o, pe_p(all_reds[k]), pe_p(all_reds[k]), pe_r());
+}
+
+int rules_options(const IrInst *i, AxisOpt *v)
+{
+    Opts o = {v, 0};
+    unsigned fl = ir_op_flags(i->op);
+    switch (i->op) {
+    case OP_CONST:
+        add1(&o, pe_r(), pe_r());
+        return o.n;
+    case OP_SOFTMAX:
+    case OP_LOG_SOFTMAX: {
+        const IrType *t = &i->args[0]->type;
+        add1(&o, pe_r(), pe_r());
+        for (int d = 0; d < t->rank; d++)
+            add1(&o, pe_s(d), pe_s(d));
+        return o.n;
+    }
+    case OP_LAYERNORM:
+    case OP_RMSNORM: {
+        const IrType *t = &i->args[0]->type;
+        int last = t->rank - 1;
+        PlEntry R = pe_r(), g = pe_s(0);
+        bool ln = i->op == OP_LAYERNORM;
+        add3(&o, R, R, R, R);
+        for (int d = 0; d < last; d++)
+            add3(&o, pe_s(d), pe_s(d), R, R);
+        add3(&o, pe_s(last), pe_s(last), g, ln ? g : R);
+        return o.n;
+    }
+    case OP_TRANSPOSE: {
+        const IrType *t = &i->args[0]->type;
+        add1(&o, pe_r(), pe_r());
+        for (int k = 0; k < t->rank; k++)
+            add1(&o, pe_s(k), pe_s((int)i->a.ints[k]));
+        for (int k = 0; k < 4; k++)
+            add1(&o, pe_p(all_reds[k]), pe_p(all_reds[k]));
+        return o.n;
+    }
+    case OP_RESHAPE: {
+        const IrType *t = &i->args[0]->type, *r = &i->res[0]->type;
+        add1(&o, pe_r(), pe_r());
+        for (int d = 0; d < t->rank; d++) {
+            int e = reshape_map(t, r, d);
+            if (e >= 0)
+                add1(&o, pe_s(e), pe_s(d));
+        }
+        for (int k = 0; k < 4; k++)
+            add1(&o, pe_p(all_reds[k]), pe_p(all_reds[k]));
+        return o.n;
+    }
+    case OP_MATMUL:
+        opts_matmul(i, &o);
+        return o.n;
+    case OP_EMBEDDING:
+        opts_embedding(i, &o);
+        return o.n;
+    case OP_CROSS_ENTROPY:
+        add2(&o, pe_r(), pe_r(), pe_r());
+        add2(&o, pe_p(RED_SUM), pe_s(0), pe_s(0)); /* rows split */
+        add2(&o, pe_p(RED_SUM), pe_s(1), pe_r());  /* vocab split */
+        return o.n;
+    case OP_PICK:
+        add2(&o, pe_r(), pe_r(), pe_r());
+        add2(&o, pe_s(0), pe_s(0), pe_s(0));
+        add2(&o, pe_p(RED_SUM), pe_s(1), pe_r());  /* masked: 0 off this rank's columns */
+        return o.n;
+    case OP_SUM:
+    case OP_MEAN:
+    case OP_MAX:
+    case OP_MIN:
+        opts_reduce(i, &o);
+        return o.n;
+    default:
+        break;
+    }
+    if ((fl & OPF_EW) && i->nargs == 1) {
+        opts_unary(i, &o);
+        return o.n;
+    }
+    if ((fl & OPF_EW) && i->nargs == 2) {
+        opts_binary(i, &o);
+        return o.n;
+    }
+    return 0;
+}
+
+/* ---- joint validity ---------------------------------------------------------- */
+
+/* The flat element range [*lo, *hi) within reshape group g that the piece
+ * at `lens/offs` covers; false if it is not one contiguous range. */
+static bool group_range(const IrType *t, const int *grp, int g, const int64_t *off,
+                        const int64_t *len, int64_t *lo, int64_t *hi)
+{
+    int cut = -1;
+    int64_t total = 1;
+    for (int d = 0; d < t->rank; d++) {
+        if (grp[d] != g)
+            continue;
+        total *= t->dims[d];
+        if (len[d] != t->dims[d]) {
+            if (cut >= 0)
+                return false;
+            cut = d;
+        }
+    }
+    if (cut < 0) {
+        *lo = 0;
+        *hi = total;
+        return true;
+    }
+    int64_t before = 1, after = 1;
+    for (int d = 0; d < t->rank; d++) {
+        if (grp[d] != g)
+            continue;
+        if (d < cut)
+            before *= t->dims[d];
+        else if (d > cut)
+            after *= t->dims[d];
+    }
+    if (len[cut] == 0) {
+        *lo = *hi = 0;
+        return true;
+    }
+    if (before != 1)
+        return false;
+    *lo = off[cut] * after;
+    *hi = (off[cut] + len[cut]) * after;
+    return true;
+}
+
+static bool reshape_valid(const IrMesh *m, const IrType *a, const Placement *pa, const IrType *b,
+                          const Placement *pb)
+{
+    bool any = false;
+    for (int k = 0; k < pa->naxes; k++)
+        if (pa->e[k].kind == PL_S || pb->e[k].kind == PL_S)
+            any = true;
+    if (!any)
+        return true;
+    int gi[IR_MAX_RANK], go[IR_MAX_RANK];
+    int ng = reshape_groups(a, b, gi, go);
+    if (ng < 0 || ir_type_numel(a) == 0)
+        return false;
+    int n = ir_mesh_nranks(m);
+    for (int r = 0; r < n; r++) {
+        int c[IR_MAX_AXES];
+        ir_mesh_coords(m, r, c);
+        int64_t oa[IR_MAX_RANK], la[IR_MAX_RANK], ob[IR_MAX_RANK], lb[IR_MAX_RANK];
+        int64_t na = 1, nb = 1;
+        for (int d = 0; d < a->rank; d++) {
+            pl_local_range(m, pa, c, d, a->dims[d], &oa[d], &la[d]);
+            na *= la[d];
+        }
+        for (int d = 0; d < b->rank; d++) {
+            pl_local_range(m, pb, c, d, b->dims[d], &ob[d], &lb[d]);
+            nb *= lb[d];
+        }
+        if (na == 0 && nb == 0)
+            continue;
+        for (int g = 0; g < ng; g++) {
+            int64_t l1, h1, l2, h2;
+            if (!group_range(a, gi, g, oa, la, &l1, &h1) || !group_range(b, go, g, ob, lb, &l2, &h2))
+                return false;
+            if (l1 != l2 || h1 != h2)
+                return false;
+        }
+    }
+    return true;
+}
+
+bool rules_valid(const IrModule *m, const IrInst *i, const Placement *in, const Placement *out)
+{
+    int red = -1;
+    for (int a = 0; a < out->naxes; a++) {
+        if (out->e[a].kind != PL_P)
+            continue;
+        if (red >= 0 && (int)out->e[a].red != red)
+            return false; /* P(sum) over one axis and P(max) over another do not commute */
+        red = (int)out->e[a].red;
+    }
+    if (i->op == OP_RESHAPE)
+        return reshape_valid(&m->mesh, &i->args[0]->type, &in[0], &i->res[0]->type, out);
+    return true;
+}
+
+int rules_strategy(const IrInst *i, const Placement *in)
+{
+    switch (i->op) {
+    case OP_MEAN:
+        for (int k = 0; k < i->a.nints; k++)
+            if (rules_split_axes(&in[0], (int)i->a.ints[k]))
+                return STRAT_MEAN_SUM;
+        return STRAT_LOCAL;
+    case OP_SOFTMAX:
+    case OP_LOG_SOFTMAX:
+        return rules_split_axes(&in[0], (int)i->a.ints[0]) ? STRAT_XRANK : STRAT_LOCAL;
+    case OP_LAYERNORM:
+    case OP_RMSNORM:
+        return rules_split_axes(&in[0], i->args[0]->type.rank - 1) ? STRAT_XRANK : STRAT_LOCAL;
+    case OP_CROSS_ENTROPY:
+        return rules_split_axes(&in[0], 0) || rules_split_axes(&in[0], 1) ? STRAT_CE_SPLIT
+                                                                           : STRAT_LOCAL;
+    default:
+        return STRAT_LOCAL;
+    }
+}
+
+/* ---- cost ------------------------------------------------------------------- */
+
+/* Cost of the all_reduce(red) over `axes` of a tensor like `t` with the
+ * reduced dim `d` kept as size 1, the rest placed like pl. */
+static double xrank_cost(const CostModel *cm, const IrMesh *m, const IrType *t, const Placement *pl,
+                         int d, unsigned axes, RedOp red)
+{
+    IrType k = *t;
+    k.dims[d] = 1;
+    Placement from = rules_with(pl, axes, pe_p(red)), to = rules_with(pl, axes, pe_r());
+    return plan_cost(cm, m, &k, &from, &to);
+}
+
+double rules_compute_cost(const CostModel *cm, const IrModule *m, const IrInst *i,
+                          const Placement *in, const Placement *out)
+{
+    const IrMesh *mesh = &m->mesh;
+    if (i->nres < 1 || i->op == OP_CONST)
+        return 0;
+    IrType lo = rules_local_max(mesh, &i->res[0]->type, out);
+    double n_out = (double)ir_type_numel(&lo);
+    double n_in = 0;
+    if (i->nargs > 0) {
+        IrType li = rules_local_max(mesh, &i->args[0]->type, &in[0]);
+        n_in = (double)ir_type_numel(&li);
+    }
+    double c = 0;
+    switch (i->op) {
+    case OP_MATMUL: {
+        IrType lx = rules_local_max(mesh, &i->args[0]->type, &in[0]);
+        c = 2.0 * n_out * (double)lx.dims[lx.rank - 1] * cm->flop_time;
+        break;
+    }
+    case OP_TRANSPOSE:
+        c = n_out * ir_dtype_size(lo.dtype) * cm->copy_time;
+        break;
+    case OP_RESHAPE:
+        c = 0;
+        break;
+    case OP_SUM:
+    case OP_MEAN:
+    case OP_MAX:
+    case OP_MIN:
+        c = n_in * cm->flop_time;
+        break;
+    case OP_SOFTMAX:
+    case OP_LOG_SOFTMAX:
+    case OP_LAYERNORM:
+    case OP_RMSNORM:
+    case OP_CROSS_ENTROPY:
+        c = 6.0 * n_in * cm->flop_time;
+        break;
+    default:
+        c = n_out * cm->flop_time;
+        break;
+    }
+    int strat = rules_strategy(i, in);
+    const IrType *t = i->nargs > 0 ? &i->args[0]->type : NULL;
+    if (strat == STRAT_XRANK) {
+        int d = (i->op == OP_SOFTMAX || i->op == OP_LOG_SOFTMAX) ? (int)i->a.ints[0] : t->rank - 1;
+        unsigned ax = rules_split_axes(&in[0], d);
+        /* softmax: a max and a sum; layernorm: the sums of x and of (x - mean)^2;
+         * rmsnorm: the sum of x^2 */
+        RedOp first = (i->op == OP_SOFTMAX || i->op == OP_LOG_SOFTMAX) ? RED_MAX : RED_SUM;
+        c += xrank_cost(cm, mesh, t, &in[0], d, ax, first);
+        if (i->op != OP_RMSNORM)
+            c += xrank_cost(cm, mesh, t, &in[0], d, ax, RED_SUM);
+    } else if (strat == STRAT_CE_SPLIT) {
+        unsigned ax = rules_split_axes(&in[0], 1);
+        if (ax) {
+            c += xrank_cost(cm, mesh, t, &in[0], 1, ax, RED_MAX);
+            c += xrank_cost(cm, mesh, t, &in[0], 1, ax, RED_SUM);
+        }
+    }
+    return c;
+}

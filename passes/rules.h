@@ -1,0 +1,67 @@
+/* rules.h - per-op sharding rules, shared by propagate, partition and the
+ * report (internal to passes/; documented in passes/SHARDING.md).
+ *
+ * A rule is stated per mesh axis: on one axis, operand k holds in[k] and the
+ * result holds `out`.  Rules do not depend on which axis it is, so an op's
+ * options are one list, and a strategy for the whole mesh picks one option
+ * per axis.  Options that only hold jointly (reshape chunking, one partial
+ * kind per value) are checked on the assembled placements by rules_valid.
+ */
+#ifndef DTC_RULES_H
+#define DTC_RULES_H
+
+#include "passes/passes.h"
+
+#define RULE_MAX_ARGS 3
+#define RULE_MAX_OPTS 48
+
+/* What the operands and the result hold on one mesh axis. */
+typedef struct AxisOpt {
+    PlEntry in[RULE_MAX_ARGS]; /* operand k's entry on the axis */
+    PlEntry out;               /* the result's entry on the axis */
+} AxisOpt;
+
+/* IrInst.strategy after propagate. */
+enum {
+    STRAT_LOCAL = 0,    /* the op applied to the local shards is the local result */
+    STRAT_MEAN_SUM = 1, /* mean over a split dim: local sum, then scale by 1/N (global N) */
+    STRAT_XRANK = 2,    /* softmax / log_softmax / layernorm / rmsnorm along a split dim:
+                           local pieces combined by cross-rank max / sum all_reduces */
+    STRAT_CE_SPLIT = 3  /* cross_entropy with rows or vocab split: lse and the label
+                           logit computed per shard, summed as P(sum) */
+};
+
+/* Every per-axis option of instruction i (from its op, attributes and
+ * operand types; placements are not looked at).  Returns the count; the
+ * all-replicated option always comes first.  0 for ops that have no rule
+ * (redistribute, call, collectives). */
+int rules_options(const IrInst *i, AxisOpt *opts);
+
+/* Joint checks on a whole assignment: the result mixes no partial kinds,
+ * and reshape's local pieces are the same elements on both sides. */
+bool rules_valid(const IrModule *m, const IrInst *i, const Placement *in, const Placement *out);
+
+/* Which STRAT_ the op must use with operands at `in`. */
+int rules_strategy(const IrInst *i, const Placement *in);
+
+/* The largest local shard (the one at coordinates 0) of type t at pl. */
+IrType rules_local_max(const IrMesh *m, const IrType *t, const Placement *pl);
+int64_t rules_local_bytes_max(const IrMesh *m, const IrType *t, const Placement *pl);
+
+/* Cost model estimate (seconds) of running i locally with operands at in and
+ * result at out: local arithmetic plus the collectives its strategy issues
+ * inside the op (not the redistributions of its operands). */
+double rules_compute_cost(const CostModel *cm, const IrModule *m, const IrInst *i,
+                          const Placement *in, const Placement *out);
+
+/* Mask of the mesh axes on which pl splits tensor dim d. */
+unsigned rules_split_axes(const Placement *pl, int d);
+/* Placement pl with the entries on `axes` replaced by e. */
+Placement rules_with(const Placement *pl, unsigned axes, PlEntry e);
+
+static inline PlEntry pe_r(void) { PlEntry e = {PL_R, 0, RED_SUM}; return e; }
+static inline PlEntry pe_s(int d) { PlEntry e = {PL_S, d, RED_SUM}; return e; }
+static inline PlEntry pe_p(RedOp r) { PlEntry e = {PL_P, 0, r}; return e; }
+bool pe_eq(PlEntry a, PlEntry b);
+
+#endif

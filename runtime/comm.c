@@ -1,0 +1,404 @@
+/* comm.c - the collectives as generated code sees them: groups of mesh
+ * axes, argument checks, profiling, and dispatch to the backend in the
+ * context.  Also the data helpers the backends share (elementwise
+ * reduction, box copies). */
+#include "runtime/rt_internal.h"
+
+#include <string.h>
+
+/* ---- mesh and groups ---------------------------------------------------------- */
+
+int rt_mesh_size(const rt_mesh *m)
+{
+    int n = 1;
+    for (int a = 0; a < m->naxes; a++)
+        n *= m->size[a];
+    return n;
+}
+
+void rt_mesh_coords(const rt_mesh *m, int rank, int coords[RT_MAX_AXES])
+{
+    for (int a = 0; a < RT_MAX_AXES; a++)
+        coords[a] = 0;
+    for (int a = m->naxes - 1; a >= 0; a--) {
+        coords[a] = rank % m->size[a];
+        rank /= m->size[a];
+    }
+}
+
+int rt_mesh_rank(const rt_mesh *m, const int coords[RT_MAX_AXES])
+{
+    int r = 0;
+    for (int a = 0; a < m->naxes; a++)
+        r = r * m->size[a] + coords[a];
+    return r;
+}
+
+unsigned rt_all_axes(const rt_mesh *m) { return (1u << m->naxes) - 1; }
+
+int rt_axes_size(const rt_mesh *m, unsigned axes)
+{
+    int n = 1;
+    for (int a = 0; a < m->naxes; a++)
+        if (axes >> a & 1)
+            n *= m->size[a];
+    return n;
+}
+
+int rt_member_of(const rt_mesh *m, unsigned axes, const int coords[RT_MAX_AXES])
+{
+    int i = 0;
+    for (int a = 0; a < m->naxes; a++)
+        if (axes >> a & 1)
+            i = i * m->size[a] + coords[a];
+    return i;
+}
+
+int rt_group_of(const rt_mesh *m, unsigned axes, const int coords[RT_MAX_AXES])
+{
+    return rt_member_of(m, rt_all_axes(m) & ~axes, coords);
+}
+
+int rt_member_rank(const rt_mesh *m, unsigned axes, const int coords[RT_MAX_AXES], int member)
+{
+    int c[RT_MAX_AXES];
+    memcpy(c, coords, sizeof c);
+    for (int a = m->naxes - 1; a >= 0; a--)
+        if (axes >> a & 1) {
+            c[a] = member % m->size[a];
+            member /= m->size[a];
+        }
+    return rt_mesh_rank(m, c);
+}
+
+char *rt_axes_str(const rt_mesh *m, unsigned axes, char *buf, size_t n)
+{
+    size_t k = 0;
+    buf[0] = 0;
+    for (int a = 0; a < m->naxes && k < n; a++)
+        if (axes >> a & 1)
+            k += (size_t)snprintf(buf + k, n - k, "%s%s", k ? "," : "",
+                                  m->axis_name[a] ? m->axis_name[a] : "?");
+    if (!axes)
+        snprintf(buf, n, "self");
+    return buf;
+}
+
+/* ---- data helpers ------------------------------------------------------------------- */
+
+bool rt_dtype_reducible(rt_dtype dt) { return dt == RT_F32 || dt == RT_F64 || dt == RT_I32; }
+
+static void combine_f32(float *a, const float *s, int64_t n, rt_red red)
+{
+    switch (red) {
+    case RT_RED_SUM:
+    case RT_RED_AVG:
+        for (int64_t i = 0; i < n; i++)
+            a[i] += s[i];
+        break;
+    case RT_RED_MAX:
+        for (int64_t i = 0; i < n; i++)
+            a[i] = s[i] > a[i] ? s[i] : a[i];
+        break;
+    case RT_RED_MIN:
+        for (int64_t i = 0; i < n; i++)
+            a[i] = s[i] < a[i] ? s[i] : a[i];
+        break;
+    }
+}
+
+static void combine_f64(double *a, const double *s, int64_t n, rt_red red)
+{
+    switch (red) {
+    case RT_RED_SUM:
+    case RT_RED_AVG:
+        for (int64_t i = 0; i < n; i++)
+            a[i] += s[i];
+        break;
+    case RT_RED_MAX:
+        for (int64_t i = 0; i < n; i++)
+            a[i] = s[i] > a[i] ? s[i] : a[i];
+        break;
+    case RT_RED_MIN:
+        for (int64_t i = 0; i < n; i++)
+            a[i] = s[i] < a[i] ? s[i] : a[i];
+        break;
+    }
+}
+
+static void combine_i32(int32_t *a, const int32_t *s, int64_t n, rt_red red)
+{
+    switch (red) {
+    case RT_RED_SUM:
+    case RT_RED_AVG:
+        /* wraps like MPI_SUM on int instead of overflowing (undefined in C) */
+        for (int64_t i = 0; i < n; i++)
+            a[i] = (int32_t)((uint32_t)a[i] + (uint32_t)s[i]);
+        break;
+    case RT_RED_MAX:
+        for (int64_t i = 0; i < n; i++)
+            a[i] = s[i] > a[i] ? s[i] : a[i];
+        break;
+    case RT_RED_MIN:
+        for (int64_t i = 0; i < n; i++)
+            a[i] = s[i] < a[i] ? s[i] : a[i];
+        break;
+    }
+}
+
+void rt_combine(rt_dtype dt, rt_red red, void *acc, const void *src, int64_t n)
+{
+    switch (dt) {
+    case RT_F32:
+        combine_f32(acc, src, n, red);
+        break;
+    case RT_F64:
+        combine_f64(acc, src, n, red);
+        break;
+    case RT_I32:
+        combine_i32(acc, src, n, red);
+        break;
+    default:
+        RT_BUG("reduction on a dtype without arithmetic");
+    }
+}
+
+void rt_divide(rt_dtype dt, void *acc, int64_t n, int k)
+{
+    switch (dt) {
+    case RT_F32:
+        for (int64_t i = 0; i < n; i++)
+            ((float *)acc)[i] /= (float)k;
+        break;
+    case RT_F64:
+        for (int64_t i = 0; i < n; i++)
+            ((double *)acc)[i] /= k;
+        break;
+    case RT_I32:
+        for (int64_t i = 0; i < n; i++)
+            ((int32_t *)acc)[i] /= k;
+        break;
+    default:
+        RT_BUG("reduction on a dtype without arithmetic");
+    }
+}
+
+double rt_elem_double(rt_dtype dt, const void *p, int64_t i)
+{
+    switch (dt) {
+    case RT_F32:
+        return ((const float *)p)[i];
+    case RT_F64:
+        return ((const double *)p)[i];
+    case RT_I32:
+        return ((const int32_t *)p)[i];
+    default:
+        return 0.0; /* f16 / bf16 never reach the CPU runtime's checksums */
+    }
+}
+
+void rt_copy_box(size_t esize, int rank, const int64_t *box, void *dst, const int64_t *ddims,
+                 const int64_t *doff, const void *src, const int64_t *sdims, const int64_t *soff)
+{
+    for (int d = 0; d < rank; d++)
+        if (box[d] <= 0)
+            return;
+    if (rank == 0) {
+        memcpy(dst, src, esize);
+        return;
+    }
+    int64_t sstr[RT_MAX_RANK], dstr[RT_MAX_RANK];
+    sstr[rank - 1] = dstr[rank - 1] = 1;
+    for (int d = rank - 2; d >= 0; d--) {
+        sstr[d] = sstr[d + 1] * sdims[d + 1];
+        dstr[d] = dstr[d + 1] * ddims[d + 1];
+    }
+    /* Trailing dims the box covers whole in both tensors are one contiguous
+     * run together with the dim before them. */
+    int k = rank - 1;
+    int64_t run = box[k];
+    while (k > 0 && box[k] == sdims[k] && box[k] == ddims[k]) {
+        k--;
+        run *= box[k];
+    }
+    int64_t s0 = 0, d0 = 0;
+    for (int d = 0; d < rank; d++) {
+        s0 += soff[d] * sstr[d];
+        d0 += doff[d] * dstr[d];
+    }
+    size_t nb = (size_t)run * esize;
+    int64_t idx[RT_MAX_RANK] = {0};
+    for (;;) {
+        int64_t so = s0, dof = d0;
+        for (int d = 0; d < k; d++) {
+            so += idx[d] * sstr[d];
+            dof += idx[d] * dstr[d];
+        }
+        memcpy((char *)dst + (size_t)dof * esize, (const char *)src + (size_t)so * esize, nb);
+        int d = k - 1;
+        while (d >= 0 && ++idx[d] == box[d])
+            idx[d--] = 0;
+        if (d < 0)
+            break;
+    }
+}
+
+/* ---- argument checks ------------------------------------------------------------------ */
+
+static void check_axes(rt_ctx *ctx, const char *what, unsigned axes)
+{
+    if (axes & ~rt_all_axes(ctx->mesh))
+        rt_fail(ctx, "%s over axes 0x%x: the mesh has %d axes", what, axes, ctx->mesh->naxes);
+}
+
+static void check_red(rt_ctx *ctx, const char *what, rt_dtype dt, rt_red red)
+{
+    if (!rt_dtype_reducible(dt))
+        rt_fail(ctx, "%s on %s: reductions need f32, f64 or i32", what, rt_dtype_name(dt));
+    if ((unsigned)red > RT_RED_AVG)
+        rt_fail(ctx, "%s: unknown reduction %d", what, (int)red);
+}
+
+static size_t esize_of(rt_ctx *ctx, const char *what, rt_dtype dt)
+{
+    int s = rt_dtype_size(dt);
+    if (s <= 0)
+        rt_fail(ctx, "%s: unknown dtype %d", what, (int)dt);
+    return (size_t)s;
+}
+
+static void check_shape(rt_ctx *ctx, const char *what, int rank, const int64_t *dims, int dim)
+{
+    if (rank < 1 || rank > RT_MAX_RANK || dim < 0 || dim >= rank)
+        rt_fail(ctx, "%s: dim %d of a rank-%d tensor", what, dim, rank);
+    for (int d = 0; d < rank; d++)
+        if (dims[d] < 0)
+            rt_fail(ctx, "%s: negative size %lld", what, (long long)dims[d]);
+}
+
+/* Sum of lens[0..k); fails on a negative length. */
+static int64_t lens_sum(rt_ctx *ctx, const char *what, const int64_t *lens, int k)
+{
+    int64_t s = 0;
+    for (int i = 0; i < k; i++) {
+        if (lens[i] < 0)
+            rt_fail(ctx, "%s: member %d has negative length %lld", what, i, (long long)lens[i]);
+        s += lens[i];
+    }
+    return s;
+}
+
+static void split3(int rank, const int64_t *dims, int dim, int64_t *outer, int64_t *inner)
+{
+    *outer = 1;
+    *inner = 1;
+    for (int d = 0; d < dim; d++)
+        *outer *= dims[d];
+    for (int d = dim + 1; d < rank; d++)
+        *inner *= dims[d];
+}
+
+static void done(rt_ctx *ctx, int rc)
+{
+    if (ctx->prof)
+        rt_prof_end(ctx);
+    if (rc != 0)
+        rt_unwind(ctx);
+}
+
+static void begin(rt_ctx *ctx, const char *kind, unsigned axes, int64_t bytes)
+{
+    if (ctx->prof)
+        rt_prof_begin(ctx, rt_prof_coll_name(ctx, kind, axes), bytes);
+}
+
+/* ---- the collectives ------------------------------------------------------------------- */
+
+void rt_all_reduce(rt_ctx *ctx, unsigned axes, rt_dtype dt, void *buf, int64_t count, rt_red red)
+{
+    check_axes(ctx, "all_reduce", axes);
+    check_red(ctx, "all_reduce", dt, red);
+    if (count < 0)
+        rt_fail(ctx, "all_reduce: negative count %lld", (long long)count);
+    begin(ctx, "all_reduce", axes, count * rt_dtype_size(dt));
+    done(ctx, ctx->be->all_reduce(ctx, axes, dt, buf, count, red));
+}
+
+void rt_all_gather(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
+                   int rank, const int64_t *local_dims, int dim, const int64_t *member_lens)
+{
+    check_axes(ctx, "all_gather", axes);
+    size_t es = esize_of(ctx, "all_gather", dt);
+    check_shape(ctx, "all_gather", rank, local_dims, dim);
+    int me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    lens_sum(ctx, "all_gather", member_lens, rt_axes_size(ctx->mesh, axes));
+    if (local_dims[dim] != member_lens[me])
+        rt_fail(ctx, "all_gather: local size %lld along dim %d, but member_lens[%d] = %lld",
+                (long long)local_dims[dim], dim, me, (long long)member_lens[me]);
+    int64_t outer, inner;
+    split3(rank, local_dims, dim, &outer, &inner);
+    begin(ctx, "all_gather", axes, outer * member_lens[me] * inner * (int64_t)es);
+    done(ctx, ctx->be->all_gather(ctx, axes, dt, send, recv, outer, inner, member_lens));
+}
+
+void rt_reduce_scatter(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
+                       int rank, const int64_t *send_dims, int dim, const int64_t *member_lens,
+                       rt_red red)
+{
+    check_axes(ctx, "reduce_scatter", axes);
+    check_red(ctx, "reduce_scatter", dt, red);
+    check_shape(ctx, "reduce_scatter", rank, send_dims, dim);
+    int64_t total = lens_sum(ctx, "reduce_scatter", member_lens, rt_axes_size(ctx->mesh, axes));
+    if (send_dims[dim] != total)
+        rt_fail(ctx, "reduce_scatter: size %lld along dim %d, but member_lens add up to %lld",
+                (long long)send_dims[dim], dim, (long long)total);
+    int64_t outer, inner;
+    split3(rank, send_dims, dim, &outer, &inner);
+    begin(ctx, "reduce_scatter", axes, outer * total * inner * rt_dtype_size(dt));
+    done(ctx, ctx->be->reduce_scatter(ctx, axes, dt, send, recv, outer, inner, member_lens, red));
+}
+
+void rt_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
+                   int rank, const int64_t *send_dims, int split_dim, const int64_t *split_lens,
+                   int cat_dim, const int64_t *cat_lens)
+{
+    check_axes(ctx, "all_to_all", axes);
+    size_t es = esize_of(ctx, "all_to_all", dt);
+    check_shape(ctx, "all_to_all", rank, send_dims, split_dim);
+    check_shape(ctx, "all_to_all", rank, send_dims, cat_dim);
+    if (split_dim == cat_dim)
+        rt_fail(ctx, "all_to_all: split and concatenation along the same dim %d", cat_dim);
+    int k = rt_axes_size(ctx->mesh, axes);
+    int me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    int64_t total = lens_sum(ctx, "all_to_all", split_lens, k);
+    lens_sum(ctx, "all_to_all", cat_lens, k);
+    if (send_dims[split_dim] != total)
+        rt_fail(ctx, "all_to_all: size %lld along split dim %d, but split_lens add up to %lld",
+                (long long)send_dims[split_dim], split_dim, (long long)total);
+    if (send_dims[cat_dim] != cat_lens[me])
+        rt_fail(ctx, "all_to_all: size %lld along dim %d, but cat_lens[%d] = %lld",
+                (long long)send_dims[cat_dim], cat_dim, me, (long long)cat_lens[me]);
+    begin(ctx, "all_to_all", axes, rt_numel(rank, send_dims) * (int64_t)es);
+    done(ctx, ctx->be->all_to_all(ctx, axes, dt, send, recv, rank, send_dims, split_dim,
+                                  split_lens, cat_dim, cat_lens));
+}
+
+void rt_broadcast(rt_ctx *ctx, unsigned axes, rt_dtype dt, void *buf, int64_t count, int root)
+{
+    check_axes(ctx, "broadcast", axes);
+    size_t es = esize_of(ctx, "broadcast", dt);
+    if (count < 0)
+        rt_fail(ctx, "broadcast: negative count %lld", (long long)count);
+    if (root < 0 || root >= rt_axes_size(ctx->mesh, axes))
+        rt_fail(ctx, "broadcast: root %d is not a member of a group of %d", root,
+                rt_axes_size(ctx->mesh, axes));
+    begin(ctx, "broadcast", axes, count * (int64_t)es);
+    done(ctx, ctx->be->broadcast(ctx, axes, buf, (size_t)count * es, root));
+}
+
+void rt_barrier(rt_ctx *ctx, unsigned axes)
+{
+    check_axes(ctx, "barrier", axes);
+    if (ctx->be->barrier(ctx, axes) != 0)
+        rt_unwind(ctx);
+}

@@ -1,0 +1,359 @@
+/* comm_mpi.c - the MPI backend: one process per rank, started by mpirun.
+ *
+ * One communicator per subset of mesh axes (MPI_Comm_split: colour = the
+ * group, key = the member index, so MPI ranks in it are member indices).
+ * Collectives map to the v-variants with exact counts; tensors split along
+ * a dim other than the outermost are packed member-major around the wire.
+ * A failing rank prints its message and calls MPI_Abort, so no rank waits;
+ * a rank killed outright is mpirun's to clean up (it ends the job).
+ */
+#include "runtime/rt_internal.h"
+
+#include <limits.h>
+#include <mpi.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct mworld {
+    MPI_Comm comm[1 << RT_MAX_AXES]; /* per subset of axes */
+    const char *progname;
+} mworld;
+
+/* ---- start and end ---------------------------------------------------------- */
+
+bool rt_mpi_launched(void)
+{
+    const char *c = getenv("DT_COMM");
+    if (c && !strcmp(c, "mpi"))
+        return true;
+    if (c && !strcmp(c, "threads"))
+        return false;
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+}
+
+static int env_int(const char *a, const char *b, int dflt)
+{
+    const char *s = getenv(a);
+    if (!s)
+        s = getenv(b);
+    return s ? atoi(s) : dflt;
+}
+
+void rt_mpi_env(int *rank, int *size)
+{
+    *rank = env_int("OMPI_COMM_WORLD_RANK", "PMI_RANK", 0);
+    *size = env_int("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", 1);
+}
+
+void rt_mpi_init(int *rank, int *size)
+{
+    int inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited)
+        MPI_Init(NULL, NULL);
+    MPI_Comm_rank(MPI_COMM_WORLD, rank);
+    MPI_Comm_size(MPI_COMM_WORLD, size);
+}
+
+void rt_mpi_finalize(void)
+{
+    int fin = 0;
+    MPI_Finalized(&fin);
+    if (!fin)
+        MPI_Finalize();
+}
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+static MPI_Comm comm_of(rt_ctx *ctx, unsigned axes) { return ((mworld *)ctx->world)->comm[axes]; }
+
+static MPI_Datatype mtype(rt_dtype dt)
+{
+    switch (dt) {
+    case RT_F32:
+        return MPI_FLOAT;
+    case RT_F64:
+        return MPI_DOUBLE;
+    case RT_I32:
+        return MPI_INT32_T;
+    default:
+        return MPI_UINT16_T; /* f16 / bf16: moved, never reduced */
+    }
+}
+
+static MPI_Op mop(rt_red red)
+{
+    switch (red) {
+    case RT_RED_MAX:
+        return MPI_MAX;
+    case RT_RED_MIN:
+        return MPI_MIN;
+    default:
+        return MPI_SUM; /* sum; avg divides afterwards */
+    }
+}
+
+static int to_int(rt_ctx *ctx, int64_t v)
+{
+    if (v > INT_MAX)
+        rt_fail(ctx, "a message of %lld elements is too large for MPI", (long long)v);
+    return (int)v;
+}
+
+static void *xmalloc(rt_ctx *ctx, size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        rt_fail(ctx, "out of memory allocating %zu bytes", n);
+    return p;
+}
+
+/* Counts and displacements (elements) of member pieces of rows[m] * inner
+ * elements, outer times. */
+static int64_t counts(rt_ctx *ctx, int n, int64_t outer, int64_t inner, const int64_t *lens,
+                      int *cnt, int *dsp)
+{
+    int64_t at = 0;
+    for (int m = 0; m < n; m++) {
+        cnt[m] = to_int(ctx, outer * lens[m] * inner);
+        dsp[m] = to_int(ctx, at);
+        at += cnt[m];
+    }
+    return at;
+}
+
+/* ---- the collectives ----------------------------------------------------------- */
+
+static int m_all_reduce(rt_ctx *ctx, unsigned axes, rt_dtype dt, void *buf, int64_t count,
+                        rt_red red)
+{
+    MPI_Comm c = comm_of(ctx, axes);
+    size_t es = (size_t)rt_dtype_size(dt);
+    const int64_t step = 1 << 30;
+    for (int64_t at = 0; at < count; at += step) {
+        int k = (int)(count - at < step ? count - at : step);
+        MPI_Allreduce(MPI_IN_PLACE, (char *)buf + (size_t)at * es, k, mtype(dt), mop(red), c);
+    }
+    if (red == RT_RED_AVG)
+        rt_divide(dt, buf, count, rt_axes_size(ctx->mesh, axes));
+    return 0;
+}
+
+static int m_all_gather(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
+                        int64_t outer, int64_t inner, const int64_t *lens)
+{
+    MPI_Comm c = comm_of(ctx, axes);
+    int n = rt_axes_size(ctx->mesh, axes), me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    size_t es = (size_t)rt_dtype_size(dt);
+    int *cnt = xmalloc(ctx, sizeof(int) * (size_t)n), *dsp = xmalloc(ctx, sizeof(int) * (size_t)n);
+    int64_t total = counts(ctx, n, outer, inner, lens, cnt, dsp);
+    /* The wire holds member pieces one after another; along dim 0 that is
+     * already the concatenation. */
+    void *wire = outer == 1 ? recv : xmalloc(ctx, (size_t)total * es);
+    MPI_Allgatherv(send, cnt[me], mtype(dt), wire, cnt, dsp, mtype(dt), c);
+    if (wire != recv) {
+        int64_t rows = total / (outer ? outer : 1), at = 0;
+        for (int m = 0; m < n; m++) {
+            size_t row = (size_t)(lens[m] * inner) * es;
+            for (int64_t o = 0; o < outer && row > 0; o++)
+                memcpy((char *)recv + (size_t)(o * rows + at * inner) * es,
+                       (char *)wire + (size_t)dsp[m] * es + (size_t)o * row, row);
+            at += lens[m];
+        }
+        free(wire);
+    }
+    free(cnt);
+    free(dsp);
+    return 0;
+}
+
+static int m_reduce_scatter(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
+                            int64_t outer, int64_t inner, const int64_t *lens, rt_red red)
+{
+    MPI_Comm c = comm_of(ctx, axes);
+    int n = rt_axes_size(ctx->mesh, axes);
+    size_t es = (size_t)rt_dtype_size(dt);
+    int *cnt = xmalloc(ctx, sizeof(int) * (size_t)n), *dsp = xmalloc(ctx, sizeof(int) * (size_t)n);
+    int64_t total = counts(ctx, n, outer, inner, lens, cnt, dsp);
+    void *wire = (void *)send;
+    if (outer != 1) {
+        int64_t rows = total / (outer ? outer : 1), at = 0;
+        wire = xmalloc(ctx, (size_t)total * es);
+        for (int m = 0; m < n; m++) {
+            size_t row = (size_t)(lens[m] * inner) * es;
+            for (int64_t o = 0; o < outer && row > 0; o++)
+                memcpy((char *)wire + (size_t)dsp[m] * es + (size_t)o * row,
+                       (const char *)send + (size_t)(o * rows + at * inner) * es, row);
+            at += lens[m];
+        }
+    }
+    MPI_Reduce_scatter(wire, recv, cnt, mtype(dt), mop(red), c);
+    if (red == RT_RED_AVG)
+        rt_divide(dt, recv, cnt[rt_member_of(ctx->mesh, axes, ctx->coords)], n);
+    if (wire != send)
+        free(wire);
+    free(cnt);
+    free(dsp);
+    return 0;
+}
+
+static int64_t outer_of(int rank, const int64_t *dims, int d)
+{
+    (void)rank;
+    int64_t o = 1;
+    for (int i = 0; i < d; i++)
+        o *= dims[i];
+    return o;
+}
+
+static int m_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
+                        int rank, const int64_t *send_dims, int split_dim,
+                        const int64_t *split_lens, int cat_dim, const int64_t *cat_lens)
+{
+    MPI_Comm c = comm_of(ctx, axes);
+    int n = rt_axes_size(ctx->mesh, axes), me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    size_t es = (size_t)rt_dtype_size(dt);
+    int *sc = xmalloc(ctx, sizeof(int) * 4 * (size_t)n), *sd = sc + n, *rc = sd + n, *rd = rc + n;
+    int64_t box[RT_MAX_RANK], rdims[RT_MAX_RANK], zero[RT_MAX_RANK] = {0}, off[RT_MAX_RANK] = {0};
+    int64_t stot = 0, rtot = 0, cat_total = 0;
+    for (int m = 0; m < n; m++)
+        cat_total += cat_lens[m];
+    memcpy(rdims, send_dims, sizeof(int64_t) * (size_t)rank);
+    rdims[split_dim] = split_lens[me];
+    rdims[cat_dim] = cat_total;
+    for (int m = 0; m < n; m++) {
+        memcpy(box, send_dims, sizeof(int64_t) * (size_t)rank);
+        box[split_dim] = split_lens[m];
+        sc[m] = to_int(ctx, rt_numel(rank, box));
+        sd[m] = to_int(ctx, stot);
+        stot += sc[m];
+        memcpy(box, rdims, sizeof(int64_t) * (size_t)rank);
+        box[cat_dim] = cat_lens[m];
+        rc[m] = to_int(ctx, rt_numel(rank, box));
+        rd[m] = to_int(ctx, rtot);
+        rtot += rc[m];
+    }
+    /* Pieces are contiguous in place when every dim before the split (or
+     * concatenation) dim has size 1. */
+    bool pack = outer_of(rank, send_dims, split_dim) != 1;
+    bool unpack = outer_of(rank, rdims, cat_dim) != 1;
+    void *swire = pack ? xmalloc(ctx, (size_t)stot * es) : (void *)send;
+    void *rwire = unpack ? xmalloc(ctx, (size_t)rtot * es) : recv;
+    if (pack)
+        for (int m = 0; m < n; m++) {
+            memcpy(box, send_dims, sizeof(int64_t) * (size_t)rank);
+            box[split_dim] = split_lens[m];
+            rt_copy_box(es, rank, box, (char *)swire + (size_t)sd[m] * es, box, zero, send,
+                        send_dims, off);
+            off[split_dim] += split_lens[m];
+        }
+    MPI_Alltoallv(swire, sc, sd, mtype(dt), rwire, rc, rd, mtype(dt), c);
+    if (unpack) {
+        memset(off, 0, sizeof off);
+        for (int m = 0; m < n; m++) {
+            memcpy(box, rdims, sizeof(int64_t) * (size_t)rank);
+            box[cat_dim] = cat_lens[m];
+            rt_copy_box(es, rank, box, recv, rdims, off, (char *)rwire + (size_t)rd[m] * es, box,
+                        zero);
+            off[cat_dim] += cat_lens[m];
+        }
+    }
+    if (pack)
+        free(swire);
+    if (unpack)
+        free(rwire);
+    free(sc);
+    return 0;
+}
+
+static int m_broadcast(rt_ctx *ctx, unsigned axes, void *buf, size_t bytes, int root)
+{
+    const size_t step = (size_t)1 << 30;
+    for (size_t at = 0; at < bytes; at += step)
+        MPI_Bcast((char *)buf + at, (int)(bytes - at < step ? bytes - at : step), MPI_BYTE, root,
+                  comm_of(ctx, axes));
+    return 0;
+}
+
+static int m_barrier(rt_ctx *ctx, unsigned axes)
+{
+    MPI_Barrier(comm_of(ctx, axes));
+    return 0;
+}
+
+static int *int_counts(rt_ctx *ctx, int n, const size_t *counts, const size_t *displs)
+{
+    int *v = xmalloc(ctx, sizeof(int) * 2 * (size_t)n);
+    for (int m = 0; m < n; m++) {
+        v[m] = to_int(ctx, (int64_t)counts[m]);
+        v[n + m] = to_int(ctx, (int64_t)displs[m]);
+    }
+    return v;
+}
+
+static int m_gather(rt_ctx *ctx, unsigned axes, const void *send, size_t bytes, void *recv,
+                    const size_t *counts, const size_t *displs)
+{
+    int n = rt_axes_size(ctx->mesh, axes);
+    int *v = rt_member_of(ctx->mesh, axes, ctx->coords) == 0 ? int_counts(ctx, n, counts, displs)
+                                                              : NULL;
+    MPI_Gatherv(send, to_int(ctx, (int64_t)bytes), MPI_BYTE, recv, v, v ? v + n : NULL, MPI_BYTE,
+                0, comm_of(ctx, axes));
+    free(v);
+    return 0;
+}
+
+static int m_scatter(rt_ctx *ctx, unsigned axes, const void *send, const size_t *counts,
+                     const size_t *displs, void *recv, size_t bytes)
+{
+    int n = rt_axes_size(ctx->mesh, axes);
+    int *v = rt_member_of(ctx->mesh, axes, ctx->coords) == 0 ? int_counts(ctx, n, counts, displs)
+                                                              : NULL;
+    MPI_Scatterv(send, v, v ? v + n : NULL, MPI_BYTE, recv, to_int(ctx, (int64_t)bytes), MPI_BYTE,
+                 0, comm_of(ctx, axes));
+    free(v);
+    return 0;
+}
+
+static _Noreturn void m_fail(rt_ctx *ctx, const char *msg)
+{
+    fprintf(stderr, "%s: error: %s\n", ((mworld *)ctx->world)->progname, msg);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    abort(); /* MPI_Abort does not return */
+}
+
+const rt_backend rt_backend_mpi = {
+    "mpi",       m_all_reduce, m_all_gather, m_reduce_scatter, m_all_to_all,
+    m_broadcast, m_barrier,    m_gather,     m_scatter,        m_fail,
+};
+
+int rt_mpi_run(const rt_mesh *mesh, const char *progname, int (*fn)(rt_ctx *ctx, void *arg),
+               void *arg)
+{
+    mworld w;
+    int rank, ret;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    rt_ctx *ctx = malloc(sizeof *ctx);
+    if (!ctx) {
+        fprintf(stderr, "%s: error: rank %d: out of memory\n", progname, rank);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    rt_ctx_init(ctx, mesh, rank, &rt_backend_mpi, &w);
+    w.progname = progname;
+    w.comm[0] = MPI_COMM_SELF;
+    for (unsigned axes = 1; axes <= rt_all_axes(mesh); axes++)
+        MPI_Comm_split(MPI_COMM_WORLD, rt_group_of(mesh, axes, ctx->coords),
+                       rt_member_of(mesh, axes, ctx->coords), &w.comm[axes]);
+    if (setjmp(ctx->unwind) == 0) {
+        ctx->can_unwind = true;
+        ret = fn(ctx, arg);
+    } else {
+        ret = -1; /* not reached: failures abort */
+    }
+    rt_free_all(ctx);
+    for (unsigned axes = 1; axes <= rt_all_axes(mesh); axes++)
+        MPI_Comm_free(&w.comm[axes]);
+    free(ctx);
+    return ret;
+}

@@ -1,0 +1,486 @@
+/* comm_threads.c - the threads backend: every rank is a thread of one
+ * process, and collectives exchange data through shared memory.
+ *
+ * Each collective is: every member posts pointers to its buffers in its
+ * slot, waits at the group's barrier, reads the other members' buffers
+ * directly, and waits again before anyone may reuse a buffer.  Reductions
+ * combine the members' values in member order, each element computed by one
+ * member, so every member gets bit-identical values and reruns are
+ * identical.
+ *
+ * No rank waits forever: a rank that fails sets the world's abort flag and
+ * wakes everyone; a waiting rank also notices a member of its group that
+ * has left (returned or failed), and with DT_TIMEOUT=SECONDS gives up after
+ * that long in one barrier.  Every such end leaves one message naming the
+ * rank responsible.
+ */
+#include "runtime/rt_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* A barrier of one group; its fields are guarded by the world's mutex. */
+typedef struct tbar {
+    int n;                   /* members */
+    int *members;            /* world ranks, member order */
+    int count;               /* arrived in this generation */
+    unsigned gen;            /* generations completed */
+    unsigned char *arrived;  /* per member, this generation */
+} tbar;
+
+/* What a rank posts for the collective it is in. */
+typedef struct tslot {
+    const void *p;           /* its send (or in-place) buffer */
+    size_t bytes;            /* gather: bytes sent */
+    const size_t *counts;    /* scatter root: bytes per member */
+    const size_t *displs;    /* scatter root: offsets per member */
+} tslot;
+
+typedef struct tworld {
+    const rt_mesh *mesh;
+    int n;                           /* ranks */
+    pthread_mutex_t mu;              /* guards everything below but slots */
+    pthread_cond_t cv;               /* any barrier changed, or abort */
+    tbar *bars[1 << RT_MAX_AXES];    /* [axes][group] */
+    tslot *slot;                     /* per rank; written by its owner only */
+    unsigned char *exited;           /* per rank: its function has returned */
+    int aborted;
+    char msg[RT_MSG];                /* why, when aborted */
+    double timeout;                  /* seconds per barrier; 0: none */
+} tworld;
+
+double rt_threads_timeout(void)
+{
+    const char *s = getenv("DT_TIMEOUT");
+    if (!s || !*s)
+        return 0;
+    char *end;
+    double t = strtod(s, &end);
+    return *end || t < 0 ? 0 : t;
+}
+
+/* mu held. */
+static void abort_locked(tworld *w, const char *msg)
+{
+    if (!w->aborted) {
+        w->aborted = 1;
+        snprintf(w->msg, sizeof w->msg, "%s", msg);
+    }
+    pthread_cond_broadcast(&w->cv);
+}
+
+static tbar *bar_of(rt_ctx *ctx, unsigned axes)
+{
+    tworld *w = ctx->world;
+    return &w->bars[axes][rt_group_of(ctx->mesh, axes, ctx->coords)];
+}
+
+static void deadline_in(struct timespec *ts, double s)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    time_t whole = (time_t)s;
+    long ns = ts->tv_nsec + (long)((s - (double)whole) * 1e9);
+    ts->tv_sec += whole + ns / 1000000000L;
+    ts->tv_nsec = ns % 1000000000L;
+}
+
+/* Waits until every member of b has arrived.  0, or -1 if the run ended. */
+static int bar_wait(rt_ctx *ctx, unsigned axes, tbar *b)
+{
+    tworld *w = ctx->world;
+    int me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    char msg[RT_MSG], as[64];
+    pthread_mutex_lock(&w->mu);
+    if (w->aborted) {
+        pthread_mutex_unlock(&w->mu);
+        return -1;
+    }
+    unsigned gen = b->gen;
+    b->arrived[me] = 1;
+    if (++b->count == b->n) {
+        b->count = 0;
+        memset(b->arrived, 0, (size_t)b->n);
+        b->gen++;
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        return 0;
+    }
+    double start = rt_now();
+    while (b->gen == gen) {
+        if (w->aborted)
+            break;
+        for (int m = 0; m < b->n; m++)
+            if (!b->arrived[m] && w->exited[b->members[m]]) {
+                snprintf(msg, sizeof msg,
+                         "rank %d stopped while rank %d waits for it in a collective over %s",
+                         b->members[m], ctx->rank, rt_axes_str(ctx->mesh, axes, as, sizeof as));
+                abort_locked(w, msg);
+                break;
+            }
+        if (w->aborted)
+            break;
+        double left = 1.0;
+        if (w->timeout > 0) {
+            left = w->timeout - (rt_now() - start);
+            if (left <= 0) {
+                int k = snprintf(msg, sizeof msg,
+                                 "rank %d: timed out after %g s in a collective over %s waiting for rank",
+                                 ctx->rank, w->timeout, rt_axes_str(ctx->mesh, axes, as, sizeof as));
+                for (int m = 0; m < b->n && k < (int)sizeof msg; m++)
+                    if (!b->arrived[m])
+                        k += snprintf(msg + k, sizeof msg - (size_t)k, " %d", b->members[m]);
+                abort_locked(w, msg);
+                break;
+            }
+            if (left > 1.0)
+                left = 1.0;
+        }
+        struct timespec ts;
+        deadline_in(&ts, left);
+        int rc = pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+        if (rc != 0 && rc != ETIMEDOUT)
+            RT_BUG("pthread_cond_timedwait failed");
+    }
+    int ok = b->gen != gen;
+    pthread_mutex_unlock(&w->mu);
+    return ok ? 0 : -1;
+}
+
+static tworld *post(rt_ctx *ctx, const void *p)
+{
+    tworld *w = ctx->world;
+    w->slot[ctx->rank].p = p;
+    return w;
+}
+
+static const void *slot_p(tworld *w, tbar *b, int m) { return w->slot[b->members[m]].p; }
+
+/* dst[0..len) = reduction over the members, in member order, of elements
+ * [off, off+len) of their posted buffers.  dst may be one of them. */
+static void reduce_range(tworld *w, tbar *b, rt_dtype dt, rt_red red, int64_t off, int64_t len,
+                         void *dst)
+{
+    _Alignas(RT_ALIGN) unsigned char tmp[16384];
+    size_t es = (size_t)rt_dtype_size(dt);
+    int64_t blk = (int64_t)(sizeof tmp / es);
+    for (int64_t e = 0; e < len; e += blk) {
+        int64_t k = len - e < blk ? len - e : blk;
+        size_t at = (size_t)(off + e) * es;
+        memcpy(tmp, (const char *)slot_p(w, b, 0) + at, (size_t)k * es);
+        for (int m = 1; m < b->n; m++)
+            rt_combine(dt, red, tmp, (const char *)slot_p(w, b, m) + at, k);
+        if (red == RT_RED_AVG)
+            rt_divide(dt, tmp, k, b->n);
+        memcpy((char *)dst + (size_t)e * es, tmp, (size_t)k * es);
+    }
+}
+
+static int t_all_reduce(rt_ctx *ctx, unsigned axes, rt_dtype dt, void *buf, int64_t count,
+                        rt_red red)
+{
+    tbar *b = bar_of(ctx, axes);
+    if (b->n == 1)
+        return 0;
+    int me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    size_t es = (size_t)rt_dtype_size(dt);
+    tworld *w = post(ctx, buf);
+    if (bar_wait(ctx, axes, b))
+        return -1;
+    /* Member m reduces chunk m of every buffer into its own chunk m (nobody
+     * else reads that chunk of its buffer) ... */
+    int64_t off, len;
+    rt_chunk(count, b->n, me, &off, &len);
+    reduce_range(w, b, dt, red, off, len, (char *)buf + (size_t)off * es);
+    if (bar_wait(ctx, axes, b))
+        return -1;
+    /* ... then copies the other chunks from their owners. */
+    for (int m = 0; m < b->n; m++) {
+        rt_chunk(count, b->n, m, &off, &len);
+        if (m != me && len > 0)
+            memcpy((char *)buf + (size_t)off * es, (const char *)slot_p(w, b, m) + (size_t)off * es,
+                   (size_t)len * es);
+    }
+    return bar_wait(ctx, axes, b);
+}
+
+static int t_all_gather(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
+                        int64_t outer, int64_t inner, const int64_t *lens)
+{
+    tbar *b = bar_of(ctx, axes);
+    size_t es = (size_t)rt_dtype_size(dt);
+    tworld *w = post(ctx, send);
+    if (b->n > 1 && bar_wait(ctx, axes, b))
+        return -1;
+    int64_t total = 0;
+    for (int m = 0; m < b->n; m++)
+        total += lens[m];
+    int64_t at = 0;
+    for (int m = 0; m < b->n; m++) {
+        const char *src = slot_p(w, b, m);
+        size_t row = (size_t)(lens[m] * inner) * es;
+        for (int64_t o = 0; o < outer && row > 0; o++)
+            memcpy((char *)recv + (size_t)((o * total + at) * inner) * es, src + (size_t)o * row, row);
+        at += lens[m];
+    }
+    return b->n > 1 ? bar_wait(ctx, axes, b) : 0;
+}
+
+static int t_reduce_scatter(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
+                            int64_t outer, int64_t inner, const int64_t *lens, rt_red red)
+{
+    tbar *b = bar_of(ctx, axes);
+    int me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    size_t es = (size_t)rt_dtype_size(dt);
+    tworld *w = post(ctx, send);
+    if (b->n > 1 && bar_wait(ctx, axes, b))
+        return -1;
+    int64_t total = 0, at = 0;
+    for (int m = 0; m < b->n; m++) {
+        if (m == me)
+            at = total;
+        total += lens[m];
+    }
+    int64_t row = lens[me] * inner;
+    for (int64_t o = 0; o < outer; o++)
+        reduce_range(w, b, dt, red, (o * total + at) * inner, row,
+                     (char *)recv + (size_t)(o * row) * es);
+    return b->n > 1 ? bar_wait(ctx, axes, b) : 0;
+}
+
+static int t_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
+                        int rank, const int64_t *send_dims, int split_dim,
+                        const int64_t *split_lens, int cat_dim, const int64_t *cat_lens)
+{
+    tbar *b = bar_of(ctx, axes);
+    int me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    size_t es = (size_t)rt_dtype_size(dt);
+    tworld *w = post(ctx, send);
+    if (b->n > 1 && bar_wait(ctx, axes, b))
+        return -1;
+    int64_t split_at = 0, cat_total = 0;
+    for (int m = 0; m < b->n; m++) {
+        if (m < me)
+            split_at += split_lens[m];
+        cat_total += cat_lens[m];
+    }
+    int64_t sdims[RT_MAX_RANK], rdims[RT_MAX_RANK], box[RT_MAX_RANK];
+    int64_t soff[RT_MAX_RANK] = {0}, roff[RT_MAX_RANK] = {0};
+    memcpy(rdims, send_dims, sizeof(int64_t) * (size_t)rank);
+    rdims[split_dim] = split_lens[me];
+    rdims[cat_dim] = cat_total;
+    soff[split_dim] = split_at;
+    for (int m = 0; m < b->n; m++) {
+        /* member m's send: our shape but its own length along cat_dim */
+        memcpy(sdims, send_dims, sizeof(int64_t) * (size_t)rank);
+        sdims[cat_dim] = cat_lens[m];
+        memcpy(box, sdims, sizeof(int64_t) * (size_t)rank);
+        box[split_dim] = split_lens[me];
+        rt_copy_box(es, rank, box, recv, rdims, roff, slot_p(w, b, m), sdims, soff);
+        roff[cat_dim] += cat_lens[m];
+    }
+    return b->n > 1 ? bar_wait(ctx, axes, b) : 0;
+}
+
+static int t_broadcast(rt_ctx *ctx, unsigned axes, void *buf, size_t bytes, int root)
+{
+    tbar *b = bar_of(ctx, axes);
+    if (b->n == 1)
+        return 0;
+    int me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    tworld *w = post(ctx, buf);
+    if (bar_wait(ctx, axes, b))
+        return -1;
+    if (me != root && bytes > 0)
+        memcpy(buf, slot_p(w, b, root), bytes);
+    return bar_wait(ctx, axes, b);
+}
+
+static int t_barrier(rt_ctx *ctx, unsigned axes)
+{
+    tbar *b = bar_of(ctx, axes);
+    return b->n > 1 ? bar_wait(ctx, axes, b) : 0;
+}
+
+static int t_gather(rt_ctx *ctx, unsigned axes, const void *send, size_t bytes, void *recv,
+                    const size_t *counts, const size_t *displs)
+{
+    tbar *b = bar_of(ctx, axes);
+    int me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    tworld *w = post(ctx, send);
+    w->slot[ctx->rank].bytes = bytes;
+    if (b->n > 1 && bar_wait(ctx, axes, b))
+        return -1;
+    if (me == 0)
+        for (int m = 0; m < b->n; m++) {
+            const tslot *s = &w->slot[b->members[m]];
+            if (s->bytes != counts[m])
+                rt_fail(ctx, "gather: member %d sends %zu bytes, %zu expected", m, s->bytes,
+                        counts[m]);
+            if (counts[m] > 0)
+                memcpy((char *)recv + displs[m], s->p, counts[m]);
+        }
+    return b->n > 1 ? bar_wait(ctx, axes, b) : 0;
+}
+
+static int t_scatter(rt_ctx *ctx, unsigned axes, const void *send, const size_t *counts,
+                     const size_t *displs, void *recv, size_t bytes)
+{
+    tbar *b = bar_of(ctx, axes);
+    int me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    tworld *w = post(ctx, send);
+    w->slot[ctx->rank].counts = counts;
+    w->slot[ctx->rank].displs = displs;
+    if (b->n > 1 && bar_wait(ctx, axes, b))
+        return -1;
+    const tslot *root = &w->slot[b->members[0]];
+    if (root->counts[me] != bytes)
+        rt_fail(ctx, "scatter: member %d receives %zu bytes, %zu expected", me, root->counts[me],
+                bytes);
+    if (bytes > 0)
+        memcpy(recv, (const char *)root->p + root->displs[me], bytes);
+    return b->n > 1 ? bar_wait(ctx, axes, b) : 0;
+}
+
+static _Noreturn void t_fail(rt_ctx *ctx, const char *msg)
+{
+    tworld *w = ctx->world;
+    pthread_mutex_lock(&w->mu);
+    abort_locked(w, msg);
+    pthread_mutex_unlock(&w->mu);
+    rt_unwind(ctx);
+}
+
+const rt_backend rt_backend_threads = {
+    "threads",       t_all_reduce, t_all_gather, t_reduce_scatter, t_all_to_all,
+    t_broadcast,     t_barrier,    t_gather,     t_scatter,        t_fail,
+};
+
+/* ---- running the ranks ---------------------------------------------------------- */
+
+typedef struct tthread {
+    rt_ctx ctx;
+    pthread_t th;
+    int (*fn)(rt_ctx *ctx, void *arg);
+    void *arg;
+    int ret;
+} tthread;
+
+static void *thread_main(void *p)
+{
+    tthread *t = p;
+    tworld *w = t->ctx.world;
+    if (setjmp(t->ctx.unwind) == 0) {
+        t->ctx.can_unwind = true;
+        t->ret = t->fn(&t->ctx, t->arg);
+    } else {
+        t->ret = -1;
+    }
+    t->ctx.can_unwind = false;
+    rt_free_all(&t->ctx);
+    pthread_mutex_lock(&w->mu);
+    w->exited[t->ctx.rank] = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static void world_free(tworld *w)
+{
+    for (unsigned axes = 0; axes < (1u << RT_MAX_AXES); axes++) {
+        if (!w->bars[axes])
+            continue;
+        int ng = w->n / rt_axes_size(w->mesh, axes);
+        for (int g = 0; g < ng; g++) {
+            free(w->bars[axes][g].members);
+            free(w->bars[axes][g].arrived);
+        }
+        free(w->bars[axes]);
+    }
+    free(w->slot);
+    free(w->exited);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+}
+
+static int world_init(tworld *w, const rt_mesh *mesh)
+{
+    memset(w, 0, sizeof *w);
+    w->mesh = mesh;
+    w->n = rt_mesh_size(mesh);
+    w->timeout = rt_threads_timeout();
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    w->slot = calloc((size_t)w->n, sizeof *w->slot);
+    w->exited = calloc((size_t)w->n, 1);
+    if (!w->slot || !w->exited)
+        return -1;
+    for (unsigned axes = 0; axes <= rt_all_axes(mesh); axes++) {
+        int k = rt_axes_size(mesh, axes), ng = w->n / k;
+        w->bars[axes] = calloc((size_t)ng, sizeof(tbar));
+        if (!w->bars[axes])
+            return -1;
+        for (int g = 0; g < ng; g++) {
+            tbar *b = &w->bars[axes][g];
+            b->n = k;
+            b->members = calloc((size_t)k, sizeof(int));
+            b->arrived = calloc((size_t)k, 1);
+            if (!b->members || !b->arrived)
+                return -1;
+        }
+        for (int r = 0; r < w->n; r++) {
+            int c[RT_MAX_AXES];
+            rt_mesh_coords(mesh, r, c);
+            w->bars[axes][rt_group_of(mesh, axes, c)].members[rt_member_of(mesh, axes, c)] = r;
+        }
+    }
+    return 0;
+}
+
+int rt_run_threads(const rt_mesh *mesh, int (*fn)(rt_ctx *ctx, void *arg), void *arg, char *err,
+                   size_t errlen)
+{
+    tworld w;
+    int n = rt_mesh_size(mesh);
+    tthread *t = calloc((size_t)n, sizeof *t);
+    if (!t || world_init(&w, mesh) != 0) {
+        if (t)
+            world_free(&w);
+        free(t);
+        snprintf(err, errlen, "out of memory starting %d ranks", n);
+        return -1;
+    }
+    int started = 0;
+    for (; started < n; started++) {
+        rt_ctx_init(&t[started].ctx, mesh, started, &rt_backend_threads, &w);
+        t[started].fn = fn;
+        t[started].arg = arg;
+        if (pthread_create(&t[started].th, NULL, thread_main, &t[started]) != 0) {
+            pthread_mutex_lock(&w.mu);
+            abort_locked(&w, "cannot start a thread for every rank");
+            pthread_mutex_unlock(&w.mu);
+            break;
+        }
+    }
+    int ret = 0;
+    for (int r = 0; r < started; r++) {
+        pthread_join(t[r].th, NULL);
+        if (ret == 0)
+            ret = t[r].ret;
+    }
+    if (w.aborted) {
+        snprintf(err, errlen, "%s", w.msg);
+        ret = -1;
+    } else if (err && errlen) {
+        err[0] = 0;
+    }
+    world_free(&w);
+    free(t);
+    return ret;
+}

@@ -1,0 +1,534 @@
+/* program.c - rt_main: the life of a compiled program (spec sections 8, 9).
+ *
+ *   parse options -> choose the backend (--ranks: threads; mpirun: MPI)
+ *   -> check everything before computing (options, world size, inputs,
+ *   output paths: one message from one rank, the same non-zero exit on all)
+ *   -> inputs (rank 0 reads each .npy and scatters the pieces; initialisers
+ *   fill each rank's own box) -> run (K + W times under --iters) -> outputs
+ *   (rank 0 gathers the shards, assembles each global tensor, writes --out
+ *   files, prints checksums, timing and the profile).
+ *
+ * The same rank_main runs on every rank under either backend; the checks
+ * that need no data happen before any rank starts, the rest on rank 0
+ * followed by an agreement (all_reduce of an ok flag) so that all ranks
+ * stop together.
+ */
+#include "runtime/rt_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct rt_job {
+    const rt_program *prog;
+    const rt_opts *opts;
+    const char *progname;
+} rt_job;
+
+static void print_error(const char *progname, const char *msg)
+{
+    fflush(stdout);
+    fprintf(stderr, "%s: error: %s\n", progname, msg);
+    fflush(stderr);
+}
+
+static char *mesh_str(const rt_mesh *m, char *buf, size_t n)
+{
+    size_t k = (size_t)snprintf(buf, n, "%s[", m->name ? m->name : "mesh");
+    for (int a = 0; a < m->naxes && k < n; a++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%s=%d", a ? ", " : "",
+                              m->axis_name[a] ? m->axis_name[a] : "?", m->size[a]);
+    if (k < n)
+        snprintf(buf + k, n - k, "]");
+    return buf;
+}
+
+static char *shape_str(int rank, const int64_t *dims, char *buf, size_t n)
+{
+    size_t k = (size_t)snprintf(buf, n, "[");
+    for (int d = 0; d < rank && k < n; d++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%lld", d ? ", " : "", (long long)dims[d]);
+    if (k < n)
+        snprintf(buf + k, n - k, "]");
+    return buf;
+}
+
+/* ---- placement bookkeeping ------------------------------------------------------- */
+
+/* Does the rank at c hold data of a value with placement pl when it comes
+ * from a full tensor?  P(sum): only coordinate 0 along every P(sum) axis
+ * (the others hold zeros, so the partials sum to the tensor); R, S and the
+ * other partial kinds: every rank. */
+static bool holds_input(const rt_mesh *m, const rt_pl *pl, const int *c)
+{
+    for (int a = 0; a < m->naxes; a++)
+        if (pl[a].kind == RT_PL_P && pl[a].red == RT_RED_SUM && c[a] != 0)
+            return false;
+    return true;
+}
+
+/* Is the shard of the rank at c needed to assemble the global value?  R
+ * axes: coordinate 0 only. */
+static bool needed_output(const rt_mesh *m, const rt_pl *pl, const int *c)
+{
+    for (int a = 0; a < m->naxes; a++)
+        if (pl[a].kind == RT_PL_R && c[a] != 0)
+            return false;
+    return true;
+}
+
+static size_t box_bytes(const rt_mesh *m, const rt_tensor_desc *d, const int *c, int64_t *off,
+                        int64_t *len)
+{
+    rt_local_box(m, d->pl, c, d->rank, d->dims, off, len);
+    return (size_t)rt_numel(d->rank, len) * (size_t)rt_dtype_size(d->dtype);
+}
+
+static void check(rt_ctx *ctx, int rc)
+{
+    if (rc != 0)
+        rt_unwind(ctx);
+}
+
+/* Every rank learns whether every rank is ok. */
+static bool agree(rt_ctx *ctx, bool ok)
+{
+    int32_t v = ok;
+    check(ctx, ctx->be->all_reduce(ctx, rt_all_axes(ctx->mesh), RT_I32, &v, 1, RT_RED_MIN));
+    return v != 0;
+}
+
+/* ---- inputs ------------------------------------------------------------------------- */
+
+static const char *in_path(const rt_job *job, int i)
+{
+    const rt_tensor_desc *d = &job->prog->params[i];
+    if (job->opts->in_path[i])
+        return job->opts->in_path[i];
+    return d->init.kind == RT_INIT_LOAD ? d->init.path : NULL;
+}
+
+/* Rank 0: reads and checks every parameter that comes from a file into
+ * globals[i].  0, or -1 with the message in msg. */
+static int load_inputs(rt_ctx *ctx, const rt_job *job, void **globals, char *msg, size_t n)
+{
+    const rt_program *prog = job->prog;
+    for (int i = 0; i < prog->nparams; i++) {
+        const rt_tensor_desc *d = &prog->params[i];
+        const char *path = in_path(job, i);
+        if (!path)
+            continue;
+        char label[256], err[256], a[128], b[128];
+        if (job->opts->in_path[i])
+            snprintf(label, sizeof label, "--in %s", d->name);
+        else
+            snprintf(label, sizeof label, "parameter %s = load(\"%s\")", d->name, path);
+        rt_npy t;
+        if (rt_npy_read(path, &t, err, sizeof err) != 0) {
+            snprintf(msg, n, "%s: %s", label, err);
+            return -1;
+        }
+        bool same = t.rank == d->rank;
+        for (int k = 0; same && k < d->rank; k++)
+            same = t.dims[k] == d->dims[k];
+        if (t.dtype != d->dtype)
+            snprintf(msg, n, "%s: %s has dtype %s, expected %s", label, path,
+                     rt_dtype_name(t.dtype), rt_dtype_name(d->dtype));
+        else if (!same)
+            snprintf(msg, n, "%s: %s has shape %s, expected %s", label, path,
+                     shape_str(t.rank, t.dims, a, sizeof a), shape_str(d->rank, d->dims, b, sizeof b));
+        if (t.dtype != d->dtype || !same) {
+            rt_npy_free(&t);
+            return -1;
+        }
+        size_t bytes = (size_t)rt_numel(d->rank, d->dims) * (size_t)rt_dtype_size(d->dtype);
+        globals[i] = rt_alloc(ctx, bytes);
+        if (bytes)
+            memcpy(globals[i], t.data, bytes);
+        rt_npy_free(&t);
+    }
+    return 0;
+}
+
+/* Rank 0: every --out file can be created. */
+static int check_outputs(const rt_job *job, char *msg, size_t n)
+{
+    for (int i = 0; i < job->prog->nresults; i++) {
+        const char *path = job->opts->out_path[i];
+        if (!path)
+            continue;
+        char dir[4096];
+        const char *slash = strrchr(path, '/');
+        if (!slash)
+            snprintf(dir, sizeof dir, ".");
+        else
+            snprintf(dir, sizeof dir, "%.*s", (int)(slash == path ? 1 : slash - path), path);
+        if (access(dir, W_OK) != 0) {
+            snprintf(msg, n, "--out %s: cannot write %s: %s", job->prog->results[i].name, path,
+                     strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Rank 0 sends every rank its box of the global tensor (NULL elsewhere). */
+static void scatter_input(rt_ctx *ctx, const rt_tensor_desc *d, const void *global, void *local)
+{
+    const rt_mesh *m = ctx->mesh;
+    size_t es = (size_t)rt_dtype_size(d->dtype);
+    int64_t off[RT_MAX_RANK], len[RT_MAX_RANK], zero[RT_MAX_RANK] = {0};
+    size_t mine = holds_input(m, d->pl, ctx->coords) ? box_bytes(m, d, ctx->coords, off, len) : 0;
+    size_t *counts = NULL, *displs = NULL;
+    char *pack = NULL;
+    if (ctx->rank == 0) {
+        counts = rt_alloc(ctx, sizeof(size_t) * 2 * (size_t)ctx->nranks);
+        displs = counts + ctx->nranks;
+        size_t total = 0;
+        for (int r = 0; r < ctx->nranks; r++) {
+            int c[RT_MAX_AXES];
+            rt_mesh_coords(m, r, c);
+            counts[r] = holds_input(m, d->pl, c) ? box_bytes(m, d, c, off, len) : 0;
+            displs[r] = total;
+            total += counts[r];
+        }
+        pack = rt_alloc(ctx, total);
+        for (int r = 0; r < ctx->nranks; r++) {
+            int c[RT_MAX_AXES];
+            rt_mesh_coords(m, r, c);
+            if (!counts[r])
+                continue;
+            box_bytes(m, d, c, off, len);
+            rt_copy_box(es, d->rank, len, pack + displs[r], len, zero, global, d->dims, off);
+        }
+    }
+    check(ctx, ctx->be->scatter(ctx, rt_all_axes(m), pack, counts, displs, local, mine));
+    rt_free(ctx, pack);
+    rt_free(ctx, counts);
+}
+
+/* ---- outputs ------------------------------------------------------------------------ */
+
+/* Gathers result d's shards on rank 0 and returns the global tensor there
+ * (NULL elsewhere). */
+static void *assemble_output(rt_ctx *ctx, const rt_tensor_desc *d, const void *local)
+{
+    const rt_mesh *m = ctx->mesh;
+    size_t es = (size_t)rt_dtype_size(d->dtype);
+    int n = ctx->nranks;
+    int64_t off[RT_MAX_RANK], len[RT_MAX_RANK], zero[RT_MAX_RANK] = {0};
+    size_t mine = needed_output(m, d->pl, ctx->coords) ? box_bytes(m, d, ctx->coords, off, len) : 0;
+    size_t *counts = NULL, *displs = NULL;
+    char *pieces = NULL;
+    if (ctx->rank == 0) {
+        counts = rt_alloc(ctx, sizeof(size_t) * 2 * (size_t)n);
+        displs = counts + n;
+        size_t total = 0;
+        for (int r = 0; r < n; r++) {
+            int c[RT_MAX_AXES];
+            rt_mesh_coords(m, r, c);
+            counts[r] = needed_output(m, d->pl, c) ? box_bytes(m, d, c, off, len) : 0;
+            displs[r] = total;
+            total += counts[r];
+        }
+        pieces = rt_alloc(ctx, total);
+    }
+    check(ctx, ctx->be->gather(ctx, rt_all_axes(m), local, mine, pieces, counts, displs));
+    if (ctx->rank != 0)
+        return NULL;
+
+    /* Reduce the partials axis by axis, the last axis first: ranks that
+     * differ only in a P axis hold equally shaped pieces, folded into the
+     * one at coordinate 0 in coordinate order. */
+    for (int a = m->naxes - 1; a >= 0; a--) {
+        if (d->pl[a].kind != RT_PL_P)
+            continue;
+        if (!rt_dtype_reducible(d->dtype))
+            rt_fail(ctx, "result %s: partial %s values cannot be reduced", d->name,
+                    rt_dtype_name(d->dtype));
+        for (int r = 0; r < n; r++) {
+            int c[RT_MAX_AXES];
+            rt_mesh_coords(m, r, c);
+            bool base = needed_output(m, d->pl, c) && c[a] == 0;
+            for (int b = a + 1; b < m->naxes; b++)
+                if (d->pl[b].kind == RT_PL_P && c[b] != 0)
+                    base = false;
+            if (!base)
+                continue;
+            int64_t cnt = (int64_t)(counts[r] / es);
+            for (int k = 1; k < m->size[a]; k++) {
+                c[a] = k;
+                rt_combine(d->dtype, d->pl[a].red, pieces + displs[r],
+                           pieces + displs[rt_mesh_rank(m, c)], cnt);
+            }
+            if (d->pl[a].red == RT_RED_AVG)
+                rt_divide(d->dtype, pieces + displs[r], cnt, m->size[a]);
+        }
+    }
+    char *global = rt_alloc(ctx, (size_t)rt_numel(d->rank, d->dims) * es);
+    for (int r = 0; r < n; r++) {
+        int c[RT_MAX_AXES];
+        rt_mesh_coords(m, r, c);
+        bool place = needed_output(m, d->pl, c);
+        for (int a = 0; a < m->naxes; a++)
+            if (d->pl[a].kind == RT_PL_P && c[a] != 0)
+                place = false;
+        if (!place)
+            continue;
+        box_bytes(m, d, c, off, len);
+        rt_copy_box(es, d->rank, len, global, d->dims, off, pieces + displs[r], len, zero);
+    }
+    rt_free(ctx, pieces);
+    rt_free(ctx, counts);
+    return global;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* ---- one rank's life ---------------------------------------------------------------- */
+
+static int rank_main(rt_ctx *ctx, void *arg)
+{
+    const rt_job *job = arg;
+    const rt_program *prog = job->prog;
+    const rt_opts *o = job->opts;
+    const rt_mesh *m = ctx->mesh;
+    unsigned world = rt_all_axes(m);
+    bool r0 = ctx->rank == 0;
+    char msg[RT_MSG];
+
+    /* 1. rank 0 checks every file it is handed, then all agree */
+    void **globals = rt_alloc(ctx, sizeof(void *) * ((size_t)prog->nparams + 1));
+    bool ok = true;
+    if (r0) {
+        ok = load_inputs(ctx, job, globals, msg, sizeof msg) == 0 &&
+             check_outputs(job, msg, sizeof msg) == 0;
+        if (!ok)
+            print_error(job->progname, msg);
+    }
+    if (!agree(ctx, ok))
+        return 1;
+
+    /* 2. this rank's parameters and results */
+    void **params = rt_alloc(ctx, sizeof(void *) * ((size_t)prog->nparams + 1));
+    void **results = rt_alloc(ctx, sizeof(void *) * ((size_t)prog->nresults + 1));
+    for (int i = 0; i < prog->nparams; i++) {
+        const rt_tensor_desc *d = &prog->params[i];
+        int64_t off[RT_MAX_RANK], len[RT_MAX_RANK];
+        params[i] = rt_alloc(ctx, box_bytes(m, d, ctx->coords, off, len));
+        if (in_path(job, i))
+            scatter_input(ctx, d, globals[i], params[i]);
+        else if (holds_input(m, d->pl, ctx->coords) && rt_numel(d->rank, len) > 0)
+            rt_init_fill(&d->init, d->dtype, d->rank, d->dims, off, len, params[i]);
+        rt_free(ctx, globals[i]);
+    }
+    for (int i = 0; i < prog->nresults; i++) {
+        int64_t off[RT_MAX_RANK], len[RT_MAX_RANK];
+        results[i] = rt_alloc(ctx, box_bytes(m, &prog->results[i], ctx->coords, off, len));
+    }
+    if (prog->workspace_bytes)
+        ctx->workspace = rt_alloc(ctx, prog->workspace_bytes);
+    if (o->profile)
+        ctx->prof = rt_prof_new(ctx);
+
+    /* 3. run: W untimed then K timed iterations (once without --iters) */
+    int iters = o->iters ? o->iters : 1, warmup = o->iters ? o->warmup : 0;
+    double *times = rt_alloc(ctx, sizeof(double) * (size_t)iters);
+    for (int it = 0; it < warmup + iters; it++) {
+        if (ctx->prof && it == warmup)
+            rt_prof_reset(ctx->prof);
+        check(ctx, ctx->be->barrier(ctx, world));
+        double t0 = rt_now();
+        int st = prog->run(ctx, params, results);
+        if (st != 0)
+            rt_fail(ctx, "the program failed (status %d)", st);
+        check(ctx, ctx->be->barrier(ctx, world));
+        if (it >= warmup)
+            times[it - warmup] = rt_now() - t0;
+    }
+
+    /* 4. outputs: assemble on rank 0, write, checksum */
+    double *sum = rt_alloc(ctx, sizeof(double) * 2 * ((size_t)prog->nresults + 1));
+    double *l2 = sum + prog->nresults + 1;
+    ok = true;
+    for (int i = 0; i < prog->nresults; i++) {
+        const rt_tensor_desc *d = &prog->results[i];
+        void *g = assemble_output(ctx, d, results[i]);
+        if (!r0)
+            continue;
+        int64_t numel = rt_numel(d->rank, d->dims);
+        double s = 0, q = 0;
+        for (int64_t k = 0; k < numel; k++) {
+            double v = rt_elem_double(d->dtype, g, k);
+            s += v;
+            q += v * v;
+        }
+        sum[i] = s;
+        l2[i] = sqrt(q);
+        char err[256];
+        const char *path = o->out_path[i];
+        if (ok && path && rt_npy_write(path, d->dtype, d->rank, d->dims, g, err, sizeof err) != 0) {
+            snprintf(msg, sizeof msg, "--out %s: %s", d->name, err);
+            print_error(job->progname, msg);
+            ok = false;
+        }
+        rt_free(ctx, g);
+    }
+    if (!agree(ctx, ok))
+        return 1;
+    if (r0) {
+        char t[256];
+        for (int i = 0; i < prog->nresults; i++) {
+            const rt_tensor_desc *d = &prog->results[i];
+            printf("%s: %s sum=%.6e l2=%.6e\n", d->name, rt_type_str(d->dtype, d->rank, d->dims, t, sizeof t),
+                   sum[i], l2[i]);
+        }
+        if (o->iters) {
+            qsort(times, (size_t)iters, sizeof *times, cmp_double);
+            double med = iters % 2 ? times[iters / 2] : (times[iters / 2 - 1] + times[iters / 2]) / 2;
+            printf("time: median %.3f ms/iter over %d iter%s\n", med * 1e3, iters,
+                   iters == 1 ? "" : "s");
+        }
+        if (ctx->prof)
+            rt_prof_print(stdout, ctx->prof, iters);
+        fflush(stdout);
+    }
+    return 0;
+}
+
+/* ---- start-up ------------------------------------------------------------------------- */
+
+/* The description generated code filled in is sane.  0, or -1 with msg. */
+static int check_program(const rt_program *p, char *msg, size_t n)
+{
+    const rt_mesh *m = &p->mesh;
+    if (m->naxes < 0 || m->naxes > RT_MAX_AXES)
+        return snprintf(msg, n, "invalid program: mesh with %d axes", m->naxes), -1;
+    for (int a = 0; a < m->naxes; a++)
+        if (m->size[a] <= 0)
+            return snprintf(msg, n, "invalid program: mesh axis %d has size %d", a, m->size[a]), -1;
+    if (!p->run || p->nparams < 0 || p->nresults < 0)
+        return snprintf(msg, n, "invalid program: no run function"), -1;
+    for (int k = 0; k < p->nparams + p->nresults; k++) {
+        const rt_tensor_desc *d = k < p->nparams ? &p->params[k] : &p->results[k - p->nparams];
+        if (!d->name || d->rank < 0 || d->rank > RT_MAX_RANK || rt_dtype_size(d->dtype) <= 0)
+            return snprintf(msg, n, "invalid program: bad tensor #%d", k), -1;
+        for (int i = 0; i < d->rank; i++)
+            if (d->dims[i] < 0)
+                return snprintf(msg, n, "invalid program: %s has a negative size", d->name), -1;
+        for (int a = 0; a < m->naxes; a++)
+            if ((unsigned)d->pl[a].kind > RT_PL_P ||
+                (d->pl[a].kind == RT_PL_S && (d->pl[a].dim < 0 || d->pl[a].dim >= d->rank)) ||
+                (d->pl[a].kind == RT_PL_P && (unsigned)d->pl[a].red > RT_RED_AVG))
+                return snprintf(msg, n, "invalid program: %s has a bad placement on axis %d",
+                                d->name, a), -1;
+    }
+    return 0;
+}
+
+int rt_main(int argc, char **argv, const rt_program *prog)
+{
+    const char *progname = prog->name && *prog->name ? prog->name : "program";
+    if ((!prog->name || !*prog->name) && argc > 0 && argv[0]) {
+        const char *s = strrchr(argv[0], '/');
+        progname = s ? s + 1 : argv[0];
+    }
+    char msg[RT_MSG], ms[256];
+    rt_opts o;
+    int perr = rt_opts_parse(&o, argc, argv, prog, msg, sizeof msg);
+    if (perr == 0 && check_program(prog, msg, sizeof msg) != 0)
+        perr = -1;
+    const rt_mesh *mesh = &prog->mesh;
+    int n = rt_mesh_size(mesh);
+    mesh_str(mesh, ms, sizeof ms);
+
+    /* The backend: --ranks -> threads; a launcher (or DT_COMM=mpi) -> MPI;
+     * neither -> threads with one rank. */
+    const char *comm = getenv("DT_COMM");
+    bool mpi = false;
+    int wrank = 0, wsize = 1, rc = 1;
+    if (comm && *comm && strcmp(comm, "mpi") && strcmp(comm, "threads")) {
+        if (!strcmp(comm, "nccl"))
+            snprintf(msg, sizeof msg, "DT_COMM=nccl: this runtime was built without NCCL");
+        else
+            snprintf(msg, sizeof msg, "DT_COMM=%s: expected threads, mpi or nccl", comm);
+        print_error(progname, msg);
+        rt_opts_free(&o);
+        return 1;
+    }
+    if (rt_mpi_launched()) {
+        rt_mpi_env(&wrank, &wsize);
+        if (o.ranks > 0 && wsize > 1) {
+            if (wrank == 0)
+                print_error(progname, "--ranks cannot be combined with mpirun -np N: use one or the other");
+            rt_opts_free(&o);
+            return 1;
+        }
+        mpi = o.ranks == 0;
+    }
+    if (mpi)
+        rt_mpi_init(&wrank, &wsize);
+    bool printer = wrank == 0;
+
+    if (perr) {
+        if (printer)
+            print_error(progname, msg);
+        goto out;
+    }
+    if (o.help) {
+        if (printer)
+            rt_print_help(stdout, progname, prog);
+        fflush(stdout);
+        rc = 0;
+        goto out;
+    }
+    int want = mpi ? wsize : o.ranks ? o.ranks : 1;
+    if (want != n) {
+        if (mpi)
+            snprintf(msg, sizeof msg,
+                     "mpirun started %d process%s but mesh %s has %d rank%s: use mpirun -np %d "
+                     "(or --ranks %d without mpirun)",
+                     wsize, wsize == 1 ? "" : "es", ms, n, n == 1 ? "" : "s", n, n);
+        else if (o.ranks)
+            snprintf(msg, sizeof msg, "--ranks %d does not match mesh %s: it has %d rank%s", o.ranks,
+                     ms, n, n == 1 ? "" : "s");
+        else
+            snprintf(msg, sizeof msg,
+                     "mesh %s has %d ranks: run with --ranks %d or under mpirun -np %d", ms, n, n, n);
+        if (printer)
+            print_error(progname, msg);
+        goto out;
+    }
+    for (int i = 0; i < prog->nparams; i++) {
+        const rt_tensor_desc *d = &prog->params[i];
+        if (d->init.kind == RT_INIT_NONE && !o.in_path[i]) {
+            snprintf(msg, sizeof msg, "parameter %s has no initialiser: give it with --in %s=FILE.npy",
+                     d->name, d->name);
+            if (printer)
+                print_error(progname, msg);
+            goto out;
+        }
+    }
+
+    rt_job job = {prog, &o, progname};
+    if (mpi) {
+        rc = rt_mpi_run(mesh, progname, rank_main, &job) != 0;
+    } else {
+        int r = rt_run_threads(mesh, rank_main, &job, msg, sizeof msg);
+        if (r < 0)
+            print_error(progname, msg);
+        rc = r != 0;
+    }
+out:
+    rt_opts_free(&o);
+    fflush(stdout);
+    if (mpi)
+        rt_mpi_finalize();
+    return rc;
+}

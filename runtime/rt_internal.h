@@ -1,0 +1,159 @@
+/* rt_internal.h - what the runtime's files share and generated code does
+ * not see: the rank context, the backend table, and small helpers.
+ *
+ * A backend implements the collectives on tensors already reduced to the
+ * shapes below (comm.c checks arguments, profiles, and dispatches):
+ *   all_gather / reduce_scatter see a tensor as [outer, n, inner] around the
+ *   named dim, split along n into member pieces of lens[m] rows;
+ *   gather / scatter move plain bytes between member 0 and every member
+ *   (program start and end only).
+ * A backend call returns 0, or -1 when the run was aborted meanwhile (the
+ * caller unwinds with rt_unwind).
+ */
+#ifndef DTRT_INTERNAL_H
+#define DTRT_INTERNAL_H
+
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "runtime/dtrt.h"
+
+#define RT_BUG(msg) rt_bug(__FILE__, __LINE__, (msg))
+#define RT_ASSERT(c) ((c) ? (void)0 : rt_bug(__FILE__, __LINE__, "assertion failed: " #c))
+_Noreturn void rt_bug(const char *file, int line, const char *msg);
+
+#define RT_ALIGN 64
+#define RT_MSG 1024 /* longest message */
+
+typedef struct rt_prof rt_prof;
+typedef struct rt_block rt_block;
+
+typedef struct rt_backend {
+    const char *name; /* "threads", "mpi", "nccl" */
+    int (*all_reduce)(rt_ctx *ctx, unsigned axes, rt_dtype dt, void *buf, int64_t count,
+                      rt_red red);
+    int (*all_gather)(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
+                      int64_t outer, int64_t inner, const int64_t *lens);
+    int (*reduce_scatter)(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send,
+                          void *recv, int64_t outer, int64_t inner, const int64_t *lens,
+                          rt_red red);
+    int (*all_to_all)(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
+                      int rank, const int64_t *send_dims, int split_dim,
+                      const int64_t *split_lens, int cat_dim, const int64_t *cat_lens);
+    int (*broadcast)(rt_ctx *ctx, unsigned axes, void *buf, size_t bytes, int root);
+    int (*barrier)(rt_ctx *ctx, unsigned axes);
+    /* Member 0 receives counts[m] bytes from member m at recv + displs[m]
+     * (counts / displs / recv only read on member 0). */
+    int (*gather)(rt_ctx *ctx, unsigned axes, const void *send, size_t bytes, void *recv,
+                  const size_t *counts, const size_t *displs);
+    /* Member m receives counts[m] == bytes bytes from send + displs[m] on
+     * member 0 (send / counts / displs only read on member 0). */
+    int (*scatter)(rt_ctx *ctx, unsigned axes, const void *send, const size_t *counts,
+                   const size_t *displs, void *recv, size_t bytes);
+    /* Ends the run on every rank with msg ("rank R: ..."); never returns. */
+    void (*fail)(rt_ctx *ctx, const char *msg);
+} rt_backend;
+
+extern const rt_backend rt_backend_threads;
+extern const rt_backend rt_backend_mpi;
+/* NCCL (CUDA target): a third rt_backend, rt_backend_nccl, built with the
+ * CUDA runtime; selected by DT_COMM=nccl.  Not part of the CPU build. */
+
+/* One rank's view of the run. */
+struct rt_ctx {
+    const rt_mesh *mesh;
+    int rank, nranks;
+    int coords[RT_MAX_AXES];
+    const rt_backend *be;
+    void *world;            /* the backend's state, shared by its ranks (threads) */
+    jmp_buf unwind;         /* threads: where rt_fail / an aborted collective go */
+    bool can_unwind;
+    rt_block *blocks;       /* rt_alloc'd, freed at the end */
+    void *workspace;
+    rt_prof *prof;          /* NULL: profiling off */
+};
+
+/* Called by a rank that cannot go on (after the backend has been told). */
+_Noreturn void rt_unwind(rt_ctx *ctx);
+/* Frees every block still held by rt_alloc. */
+void rt_free_all(rt_ctx *ctx);
+void rt_ctx_init(rt_ctx *ctx, const rt_mesh *mesh, int rank, const rt_backend *be,
+                 void *world);
+
+/* ---- mesh and groups (comm.c) ------------------------------------------ */
+int rt_mesh_size(const rt_mesh *m);
+void rt_mesh_coords(const rt_mesh *m, int rank, int coords[RT_MAX_AXES]);
+int rt_mesh_rank(const rt_mesh *m, const int coords[RT_MAX_AXES]);
+unsigned rt_all_axes(const rt_mesh *m);            /* mask of every axis */
+int rt_axes_size(const rt_mesh *m, unsigned axes); /* product of their sizes */
+/* Member index of coords in its group over axes (row-major over axes). */
+int rt_member_of(const rt_mesh *m, unsigned axes, const int coords[RT_MAX_AXES]);
+/* Index of the group of coords over axes (row-major over the other axes). */
+int rt_group_of(const rt_mesh *m, unsigned axes, const int coords[RT_MAX_AXES]);
+/* World rank of member `member` of the group of coords over axes. */
+int rt_member_rank(const rt_mesh *m, unsigned axes, const int coords[RT_MAX_AXES], int member);
+/* "dp,tp" (buf of n bytes). */
+char *rt_axes_str(const rt_mesh *m, unsigned axes, char *buf, size_t n);
+
+/* ---- data (comm.c) ------------------------------------------------------ */
+bool rt_dtype_reducible(rt_dtype dt);              /* f32, f64, i32 */
+/* acc[i] = acc[i] (red) src[i]; RT_RED_AVG sums. */
+void rt_combine(rt_dtype dt, rt_red red, void *acc, const void *src, int64_t n);
+/* acc[i] /= k (after an RT_RED_AVG sum). */
+void rt_divide(rt_dtype dt, void *acc, int64_t n, int k);
+/* Copies the box of sizes box[0..rank) from src (dims sdims, at soff) to dst
+ * (dims ddims, at doff), row-major tensors of esize-byte elements. */
+void rt_copy_box(size_t esize, int rank, const int64_t *box, void *dst,
+                 const int64_t *ddims, const int64_t *doff, const void *src,
+                 const int64_t *sdims, const int64_t *soff);
+double rt_elem_double(rt_dtype dt, const void *p, int64_t i);
+
+/* ---- threads backend (comm_threads.c) ---------------------------------- */
+/* Seconds a rank waits in one collective before it gives up (0: forever);
+ * from DT_TIMEOUT. */
+double rt_threads_timeout(void);
+
+/* ---- MPI backend (comm_mpi.c) -------------------------------------------- */
+/* True when started by an MPI launcher (or DT_COMM=mpi). */
+bool rt_mpi_launched(void);
+/* The launcher's idea of this process's rank and the world size, read from
+ * its environment before MPI_Init (0 / 1 when unknown). */
+void rt_mpi_env(int *rank, int *size);
+void rt_mpi_init(int *rank, int *size);
+void rt_mpi_finalize(void);
+/* Runs fn on this process's rank of `mesh` (world size == mesh size). */
+int rt_mpi_run(const rt_mesh *mesh, const char *progname, int (*fn)(rt_ctx *ctx, void *arg),
+               void *arg);
+
+/* ---- profiling (profile.c) --------------------------------------------- */
+double rt_now(void); /* seconds, monotonic */
+rt_prof *rt_prof_new(rt_ctx *ctx);
+void rt_prof_reset(rt_prof *p);
+/* Name under which a collective of `kind` over axes is recorded. */
+const char *rt_prof_coll_name(rt_ctx *ctx, const char *kind, unsigned axes);
+void rt_prof_print(FILE *out, const rt_prof *p, int iters);
+
+/* ---- options (options.c) --------------------------------------------- */
+typedef struct rt_opts {
+    const char **in_path;  /* per parameter: --in FILE or NULL */
+    const char **out_path; /* per result: --out FILE or NULL */
+    int iters;             /* --iters K (0: not given, run once) */
+    int warmup;            /* --warmup W */
+    int ranks;             /* --ranks N (0: not given) */
+    bool profile;          /* --profile */
+    bool help;             /* --help */
+} rt_opts;
+
+/* Returns 0, or -1 with a message (without the "prog: error: " prefix) in
+ * err.  Free with rt_opts_free either way. */
+int rt_opts_parse(rt_opts *o, int argc, char **argv, const rt_program *prog, char *err,
+                  size_t errlen);
+void rt_opts_free(rt_opts *o);
+void rt_print_help(FILE *out, const char *progname, const rt_program *prog);
+/* "f32[8, 512]" */
+char *rt_type_str(rt_dtype dt, int rank, const int64_t *dims, char *buf, size_t n);
+/* "M[S(0), R]" */
+char *rt_pl_str(const rt_mesh *m, const rt_pl *pl, char *buf, size_t n);
+
+#endif

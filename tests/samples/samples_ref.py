@@ -1,0 +1,212 @@
+"""samples_ref.py - NumPy twins of the programs in samples/, written
+independently of dtc, and the inputs to feed them.
+
+For every sample: its entry parameters (name, dtype, shape, how to draw test
+data) in declaration order, and a reference function from a dict of input
+arrays to a dict of results named as `--out` names them (the returned
+variable's name).  The reference functions compute in whatever float dtype
+their inputs have: the oracle test feeds them float64 copies of the inputs;
+feeding float32 copies shows how far an honest float32 computation drifts,
+which is how the tolerances were chosen.
+
+Conventions of the spec followed here: gelu is the tanh approximation;
+layernorm uses the biased variance over the last axis (eps 1e-5 unless the
+sample says otherwise); rmsnorm is x / sqrt(mean(x^2) + eps) * gamma with eps
+1e-6; softmax is the max-shifted form; cross_entropy is the mean over rows of
+logsumexp(row) - row[label].
+
+Other tests (e.g. of compiled programs) may import this module.
+"""
+import numpy as np
+
+# ---- the built-ins, in NumPy ------------------------------------------------
+
+
+def gelu(x):
+    c = np.sqrt(2.0 / np.pi).astype(x.dtype)
+    return 0.5 * x * (1.0 + np.tanh(c * (x + 0.044715 * x * x * x)))
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def silu(x):
+    return x * sigmoid(x)
+
+
+def relu(x):
+    return np.maximum(x, 0)
+
+
+def softmax(x, axis=-1):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    z = x - np.max(x, axis=axis, keepdims=True)
+    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+
+
+def layernorm(x, gamma, beta, eps=1e-5):
+    mu = np.mean(x, axis=-1, keepdims=True)
+    var = np.mean((x - mu) ** 2, axis=-1, keepdims=True)  # biased
+    return (x - mu) / np.sqrt(var + eps) * gamma + beta
+
+
+def rmsnorm(x, gamma, eps=1e-6):
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * gamma
+
+
+def cross_entropy(logits, labels):
+    lp = log_softmax(logits, axis=-1)
+    return -np.mean(lp[np.arange(logits.shape[0]), labels])
+
+
+# ---- the samples --------------------------------------------------------------
+# A parameter: (name, dtype, shape, draw) where draw is one of
+#   ("randn", std)       normal, mean 0
+#   ("rand", lo, hi)     uniform
+#   ("ids", hi)          int32 in [0, hi)
+
+
+def mlp(p):
+    h = gelu(p["x"] @ p["w1"])
+    return {"y": h @ p["w2"]}
+
+
+def mlp2d(p):
+    x = p["x"]
+    h = x + (relu(x @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"])
+    g = silu(h @ p["w3"] + p["b3"])
+    y = h + (g @ p["w4"] + p["b4"])
+    return {"y": y, "norm": np.sqrt(np.sum(y * y, axis=1))}
+
+
+def transformer(p):
+    B, T, D, NH, DH = 2, 8, 64, 4, 16
+
+    def heads(t):
+        return t.reshape(B, T, NH, DH).transpose(0, 2, 1, 3)
+
+    x = p["x"]
+    xn = layernorm(x, p["ln1_g"], p["ln1_b"])
+    q, k, v = heads(xn @ p["wq"]), heads(xn @ p["wk"]), heads(xn @ p["wv"])
+    s = (q @ k.transpose(0, 1, 3, 2)) * 0.25
+    a = softmax(s, axis=-1) @ v
+    o = a.transpose(0, 2, 1, 3).reshape(B, T, D)
+    h = x + o @ p["wo"]
+    u = gelu(layernorm(h, p["ln2_g"], p["ln2_b"], eps=1e-5) @ p["w1"] + p["b1"])
+    return {"y": h + (u @ p["w2"] + p["b2"])}
+
+
+def embedding(p):
+    N, V = 16, 96
+    table = p["table"]
+    e = table[p["ids"]]
+    n = rmsnorm(e, p["g"])
+    h = n + np.tanh(n @ p["wa"]) * sigmoid(n @ p["wb"])
+    logits = (h @ table.T).reshape(N, V)
+    return {"loss": np.asarray(cross_entropy(logits, p["labels"]), dtype=logits.dtype),
+            "best": np.max(log_softmax(logits, axis=-1), axis=1)}
+
+
+def uneven(p):
+    x, w, v, g = p["x"], p["w"], p["v"], p["g"]
+    hi = np.max(x, axis=1, keepdims=True)
+    lo = np.min(x, axis=1, keepdims=True)
+    spread = hi - lo
+    s = np.sum(x, axis=1) + np.mean(np.abs(x), axis=1)
+    pr = 0.5 * (softmax(x / spread, axis=1) + np.exp(log_softmax(x, axis=-1)))
+    y = x @ w
+    q = y @ v.T
+    avg = np.mean(np.log(1.0 + np.abs(q) ** 1.5) / np.sqrt(1.0 + q * q))
+    # `out` is computed in f32 by the program: round the inputs as it does.
+    xg = x.astype(np.float32).astype(g.dtype) * g
+    wf = w.astype(np.float32).astype(g.dtype)
+    out = np.minimum(np.maximum(xg @ wf, -1.5), 1.5)
+    return {"s": s, "p": pr, "avg": np.asarray(avg), "out": out}
+
+
+# name -> (parameters, reference, results as {name: (dtype, shape)})
+SAMPLES = {
+    "mlp": (
+        [("x", "f32", (8, 512), ("randn", 1.0)),
+         ("w1", "f32", (512, 2048), ("randn", 0.02)),
+         ("w2", "f32", (2048, 512), ("randn", 0.02))],
+        mlp,
+        {"y": ("f32", (8, 512))}),
+    "mlp2d": (
+        [("x", "f32", (16, 64), ("randn", 1.0)),
+         ("w1", "f32", (64, 256), ("randn", 0.1)),
+         ("b1", "f32", (256,), ("rand", -0.1, 0.1)),
+         ("w2", "f32", (256, 64), ("randn", 0.05)),
+         ("b2", "f32", (64,), ("rand", -0.1, 0.1)),
+         ("w3", "f32", (64, 256), ("randn", 0.1)),
+         ("b3", "f32", (256,), ("rand", -0.1, 0.1)),
+         ("w4", "f32", (256, 64), ("randn", 0.05)),
+         ("b4", "f32", (64,), ("rand", -0.1, 0.1))],
+        mlp2d,
+        {"y": ("f32", (16, 64)), "norm": ("f32", (16,))}),
+    "transformer": (
+        [("x", "f32", (2, 8, 64), ("randn", 1.0)),
+         ("ln1_g", "f32", (64,), ("rand", 0.5, 1.5)),
+         ("ln1_b", "f32", (64,), ("rand", -0.2, 0.2)),
+         ("wq", "f32", (64, 64), ("randn", 0.125)),
+         ("wk", "f32", (64, 64), ("randn", 0.125)),
+         ("wv", "f32", (64, 64), ("randn", 0.125)),
+         ("wo", "f32", (64, 64), ("randn", 0.125)),
+         ("ln2_g", "f32", (64,), ("rand", 0.5, 1.5)),
+         ("ln2_b", "f32", (64,), ("rand", -0.2, 0.2)),
+         ("w1", "f32", (64, 256), ("randn", 0.125)),
+         ("b1", "f32", (256,), ("rand", -0.1, 0.1)),
+         ("w2", "f32", (256, 64), ("randn", 0.0625)),
+         ("b2", "f32", (64,), ("rand", -0.1, 0.1))],
+        transformer,
+        {"y": ("f32", (2, 8, 64))}),
+    "embedding": (
+        [("table", "f32", (96, 32), ("randn", 0.1)),
+         ("ids", "i32", (2, 8), ("ids", 96)),
+         ("labels", "i32", (16,), ("ids", 96)),
+         ("g", "f32", (32,), ("rand", 0.5, 1.5)),
+         ("wa", "f32", (32, 32), ("randn", 0.18)),
+         ("wb", "f32", (32, 32), ("randn", 0.18))],
+        embedding,
+        {"loss": ("f32", ()), "best": ("f32", (16,))}),
+    "uneven": (
+        [("x", "f64", (7, 13), ("randn", 1.0)),
+         ("w", "f64", (13, 5), ("rand", -1.0, 1.0)),
+         ("v", "f64", (2, 5), ("randn", 1.0)),
+         ("g", "f32", (13,), ("rand", 0.5, 1.5))],
+        uneven,
+        {"s": ("f64", (7,)), "p": ("f64", (7, 13)), "avg": ("f64", ()),
+         "out": ("f32", (7, 5))}),
+}
+
+NP_DTYPE = {"f32": np.float32, "f64": np.float64, "i32": np.int32}
+
+
+def draw(rng, dtype, shape, how):
+    """Test data for one parameter."""
+    if how[0] == "randn":
+        a = rng.standard_normal(shape) * how[1]
+    elif how[0] == "rand":
+        a = rng.uniform(how[1], how[2], shape)
+    elif how[0] == "ids":
+        a = rng.integers(0, how[1], shape)
+    else:
+        raise ValueError(how)
+    return np.asarray(a).astype(NP_DTYPE[dtype])
+
+
+def inputs(name, seed=1234):
+    """The sample's test inputs, {param: array}, drawn with a fixed seed."""
+    rng = np.random.default_rng(seed)
+    return {p: draw(rng, dt, shape, how) for p, dt, shape, how in SAMPLES[name][0]}
+
+
+def reference(name, ins, ftype=np.float64):
+    """The sample's results from inputs `ins`, computing in `ftype`."""
+    conv = {k: (v.astype(ftype) if v.dtype.kind == "f" else v) for k, v in ins.items()}
+    return SAMPLES[name][1](conv)
