@@ -22,6 +22,7 @@ typedef struct DtcOptions {
     const char *dump_dir;     /* --dump-dir */
     const char *stop_after;   /* internal: --stop-after=PASS */
     const char *cuda_arch;    /* --cuda-arch=sm_80,sm_90 */
+    bool simulate;            /* run --simulate: the per-rank program in the interpreter */
     FeOptions fe;             /* --entry, --mesh */
     int nin, nout;            /* --in / --out NAME=FILE for `run` */
     const char *in_name[DTC_MAX_IO], *in_path[DTC_MAX_IO];

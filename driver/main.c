@@ -31,6 +31,8 @@ static const char usage[] =
     "run options:\n"
     "  --in NAME=FILE.npy      data for entry parameter NAME (else its initialiser)\n"
     "  --out NAME=FILE.npy     write result NAME (returned variable name, or out0, out1, ...)\n"
+    "  --simulate              compile through partition and run every rank's program in\n"
+    "                          the interpreter, in lockstep (checks the sharding passes)\n"
     "\n"
     "compile options:\n"
     "  -o FILE                 output file (default: the program's name)\n"
@@ -134,6 +136,8 @@ static int parse_args(Arena *ar, int argc, char **argv, DtcOptions *o)
             o->output = argv[++i];
         } else if (a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
             o->opt_level = a[2] - '0';
+        } else if (!strcmp(a, "--simulate")) {
+            o->simulate = true;
         } else if (opt_value(argc, argv, &i, "--entry", &v)) {
             if (!v)
                 return usage_error("%s needs a function name", a);
@@ -291,8 +295,8 @@ int main(int argc, char **argv)
         rc = usage_error("--print-after: unknown pass '%s'", o.print_after);
     if (rc == 0 && o.stop_after && !known_pass(o.stop_after))
         rc = usage_error("--stop-after: unknown pass '%s'", o.stop_after);
-    if (rc == 0 && strcmp(o.cmd, "run") && (o.nin || o.nout))
-        rc = usage_error("--in/--out belong to 'dtc run' and to the compiled program, not '%s'", o.cmd);
+    if (rc == 0 && strcmp(o.cmd, "run") && (o.nin || o.nout || o.simulate))
+        rc = usage_error("--in/--out/--simulate belong to 'dtc run' and to the compiled program, not '%s'", o.cmd);
     if (rc != 0) {
         arena_free(ar);
         return rc;
@@ -313,7 +317,8 @@ int main(int argc, char **argv)
     if (!strcmp(o.cmd, "check")) {
         rc = 0;
     } else if (!strcmp(o.cmd, "run")) {
-        rc = pass_inline(&ctx, m) ? dtc_cmd_run(ar, &o, m) : 1;
+        bool ok = o.simulate ? dtc_pipeline(&o, &ctx, m) : pass_inline(&ctx, m);
+        rc = ok ? dtc_cmd_run(ar, &o, m) : 1;
     } else if (!strcmp(o.cmd, "report")) {
         rc = dtc_pipeline(&o, &ctx, m) ? (pass_report(stdout, &ctx, m), 0) : 1;
     } else { /* compile */

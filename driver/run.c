@@ -1,12 +1,16 @@
 /* run.c - `dtc run`: the unsharded program through the reference
  * interpreter, with the same input/output options and result lines as a
- * compiled program (spec section 8), so their outputs can be compared. */
-#include <math.h>
+ * compiled program (spec section 8), so their outputs can be compared.
+ * `dtc run --simulate` instead compiles the program through partition and
+ * runs every rank's per-rank program in lockstep in the interpreter
+ * (interp_run_sharded): a differential check of the sharding passes that
+ * needs no code generation. */
 #include <stdio.h>
 #include <string.h>
 
 #include "driver/driver.h"
 #include "interp/interp.h"
+#include "runtime/core/rt_core.h"
 
 /* The name a result is known by: the returned variable, else out<i>. */
 static const char *result_name(Arena *ar, const IrFunc *f, int i)
@@ -27,18 +31,14 @@ static void list_names(Arena *ar, char *buf, size_t n, const IrFunc *f, bool par
     }
 }
 
+/* The same line a compiled program prints (runtime/program.c). */
 static void print_result(const char *name, const Tensor *t)
 {
-    double sum = 0, sq = 0;
-    int64_t n = interp_numel(t);
-    for (int64_t i = 0; i < n; i++) {
-        double v = interp_get(t, i);
-        sum += v;
-        sq += v * v;
-    }
+    double sum, l2;
+    rt_checksum((rt_dtype)t->dtype, interp_numel(t), t->data, &sum, &l2);
     IrType ty = interp_tensor_type(t);
     char tbuf[128];
-    printf("%s: %s sum=%.6e l2=%.6e\n", name, ir_type_str(&ty, tbuf, sizeof tbuf), sum, sqrt(sq));
+    printf("%s: %s sum=%.6e l2=%.6e\n", name, ir_type_str(&ty, tbuf, sizeof tbuf), sum, l2);
 }
 
 int dtc_cmd_run(Arena *ar, const DtcOptions *o, IrModule *m)
@@ -98,7 +98,9 @@ int dtc_cmd_run(Arena *ar, const DtcOptions *o, IrModule *m)
     const char *base = slash ? arena_strndup(ar, o->file, (size_t)(slash - o->file)) : ".";
     InterpInputs in = {.given = given, .given_what = what, .base_dir = base};
     Tensor *results = NULL;
-    if (interp_run(ar, m, f, &in, &results, err, sizeof err) != 0) {
+    int rc = o->simulate ? interp_run_sharded(ar, m, f, &in, &results, err, sizeof err)
+                         : interp_run(ar, m, f, &in, &results, err, sizeof err);
+    if (rc != 0) {
         fprintf(stderr, "dtc: error: %s\n", err);
         return 1;
     }

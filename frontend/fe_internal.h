@@ -95,6 +95,7 @@ typedef struct FeParser {
     int at_eof;                 /* the scanner has returned the end of file */
     int eof_brace_reported;     /* "expected '}' at end of file" was said */
     SrcLoc brace_reported;      /* the '{' an "expected '}' before" note showed */
+    int synth_line, synth_col;  /* the keyword a '}' was last supplied before */
     int prev_kind, cur_kind;    /* token kinds of the token before the lookahead, and it */
     FeList *decls;              /* Decl* parsed so far */
 } FeParser;

@@ -496,6 +496,14 @@ static char closer_of(char open)
     return open == '(' ? ')' : open == '[' ? ']' : '}';
 }
 
+/* Order of an expected item in a message: 0 others, 1 ',', 2 a closer. */
+static int item_rank(const char *s)
+{
+    if (!strcmp(s, "','"))
+        return 1;
+    return !strcmp(s, "')'") || !strcmp(s, "']'") || !strcmp(s, "'}'") ? 2 : 0;
+}
+
 /* How the lookahead reads in a message: 'x', '(' or "end of file". */
 static const char *found(const FeParser *p, yysymbol_kind_t la, char *buf, size_t n)
 {
@@ -549,16 +557,19 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, FePa
             closer = opener_of(e);
         else if (strcmp(s, "','") != 0)
             others = 1;
-        if (k == 8)
-            many = 1;
-        else if (!strcmp(s, "','") && k > want_expr) { /* "',' or ')'" reads best */
-            memmove(items + want_expr + 1, items + want_expr, (size_t)(k - want_expr) * sizeof *items);
-            items[want_expr] = s;
-            k++;
-        } else {
+        if (k < 8)
             items[k++] = s;
-        }
+        else
+            many = 1;
     }
+    /* ',' and then the closers go last: "expected '=', ',' or ')'" */
+    const char *sorted[8];
+    int ns = 0;
+    for (int pass = 0; pass < 3; pass++)
+        for (int i = 0; i < k; i++)
+            if (item_rank(items[i]) == pass)
+                sorted[ns++] = items[i];
+    memcpy(items, sorted, (size_t)k * sizeof *items);
     char open = innermost(p, &open_at);
     SrcLoc last = p->prev_end.line ? p->prev_end : at; /* just after the last good token */
 
@@ -569,12 +580,9 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, FePa
         diag_error(p->d, at, "'%s' is a keyword and cannot be used as a name", p->tok_text);
         return 0;
     }
-    if ((la == YYSYMBOL_CONST || la == YYSYMBOL_MESH || la == YYSYMBOL_FN) && closer == '{') {
-        diag_error(p->d, at, "expected '}' before %s", what);
-        if (find_open(p, '{', &open_at)) {
-            diag_note(p->d, open_at, "to match this '{'");
-            p->brace_reported = open_at; /* not again at the end of the file */
-        }
+    if ((la == YYSYMBOL_CONST || la == YYSYMBOL_MESH || la == YYSYMBOL_FN) && p->tok_depth > 0) {
+        diag_error(p->d, at, "%s declarations are only allowed at top level, "
+                   "not inside a function body", what);
         return 0;
     }
     if (want_semi) {

@@ -18,9 +18,19 @@
  * "an error was already reported": whatever uses it stays silent, so one
  * mistake gives one message.
  *
- * Scoping decision: `let` may rebind a name already bound in the function
- * (a parameter or an earlier let), as in Rust; later uses see the new value.
- * A single `let a, a = ...` binding the same name twice is an error.
+ * Decisions where the spec is silent:
+ *   - `let` may rebind a name already bound in the function (a parameter or
+ *     an earlier let), as in Rust; later uses see the new value.  One
+ *     `let a, a = ...` binding the same name twice is an error.
+ *   - `let n = 3;` binds a compile-time number (usable in shapes and
+ *     attributes); it becomes a const only where it meets a tensor.  A
+ *     number with nothing to take a dtype from is i32 (integer) or f32.
+ *   - Consts may use consts declared later; a cycle is an error.
+ *   - Functions, consts and the mesh share one namespace; built-in and
+ *     initialiser names cannot name a function.
+ *   - Initialisers are allowed on any function's parameters (--entry may
+ *     pick another entry); randn/rand need a float type.
+ *   - A function with no declared result needs no return statement.
  *
  * Diagnostics are buffered and handed to the Diag sorted by source position
  * (errors of the signatures, the bodies and the call graph come out in the
@@ -731,9 +741,9 @@ static const char *example_pl(Sema *S)
     return arena_strdup(S->a, buf);
 }
 
-/* One entry of a placement: R, S(d), P, P(kind).  t: the tensor's type,
- * NULL when unknown (then S(d) is range-checked later by nobody: the tensor
- * already failed). */
+/* One entry of a placement: R, S(d), P, P(kind).  t: the tensor's type, or
+ * NULL when it failed to resolve (then S(d) is not range-checked: the type
+ * error was reported already). */
 static bool resolve_entry(Sema *S, const Expr *e, const IrType *t, PlEntry *out)
 {
     memset(out, 0, sizeof *out);
@@ -889,7 +899,7 @@ static void check_mesh(Sema *S)
         m->naxes = md->naxes;
 
 overrides:
-    if (!S->opt)
+    if (!S->opt || !S->opt->mesh_axis || !S->opt->mesh_size)
         goto done;
     for (int k = 0; k < S->opt->nmesh_override; k++) {
         const char *ax = S->opt->mesh_axis[k] ? S->opt->mesh_axis[k] : "";
@@ -1159,6 +1169,10 @@ static SVal single(Sema *S, SVal v, const Expr *e)
 {
     if (v.k != SV_MULTI)
         return v;
+    if (v.n == 0) {
+        err(S, e->loc, "'%s' declares no result, so it has no value", v.callee);
+        return sv_err;
+    }
     err(S, e->loc, "'%s' returns %d results; bind them with let, as in `let a, b = %s(...);`",
         v.callee, v.n, v.callee);
     return sv_err;
@@ -1758,7 +1772,8 @@ static void check_let(Sema *S, const Stmt *st)
     bind(S, name, v);
 }
 
-/* Returns true when the statement is a return. */
+/* return e1, ...: arity and types against the declared results, then a
+ * pinned redistribute for each result with a declared placement. */
 static void check_return(Sema *S, const Stmt *st)
 {
     FnInfo *f = S->cur;
@@ -1766,7 +1781,6 @@ static void check_return(Sema *S, const Stmt *st)
     int n = st->nvalues;
     SVal *vals = arena_alloc(S->a, sizeof *vals * (size_t)(n ? n : 1));
     const Expr **exprs = arena_alloc(S->a, sizeof *exprs * (size_t)(n ? n : 1));
-    bool ok = true;
     for (int k = 0; k < n; k++) {
         vals[k] = check_expr(S, st->values[k]);
         exprs[k] = st->values[k];
@@ -1783,11 +1797,8 @@ static void check_return(Sema *S, const Stmt *st)
             exprs[k] = me;
         }
     } else {
-        for (int k = 0; k < n; k++) {
+        for (int k = 0; k < n; k++)
             vals[k] = single(S, vals[k], exprs[k]);
-            if (vals[k].k == SV_ERR)
-                ok = false;
-        }
     }
     if (n != fd->nresults) {
         err(S, st->loc, "'%s' returns %d value%s but declares %d result%s", fd->name, n,
@@ -1799,29 +1810,23 @@ static void check_return(Sema *S, const Stmt *st)
     irf->results = arena_alloc(S->a, sizeof *irf->results * (size_t)(n ? n : 1));
     irf->result_names = arena_alloc(S->a, sizeof *irf->result_names * (size_t)(n ? n : 1));
     for (int k = 0; k < n; k++) {
-        if (vals[k].k == SV_ERR || !f->sig_ok) {
-            ok = false;
+        if (vals[k].k == SV_ERR || !f->sig_ok)
             continue;
-        }
         const IrType *rt = &f->rtypes[k];
         IrValue *v;
         if (is_num(vals[k])) {
             if (rt->rank != 0) {
                 err(S, exprs[k]->loc, "result %d of '%s' is declared %s but the value is the number %s",
                     k + 1, fd->name, tstr(S, rt), num_str(S, vals[k]));
-                ok = false;
                 continue;
             }
-            if (!(v = materialise(S, vals[k], rt->dtype, exprs[k]->loc))) {
-                ok = false;
+            if (!(v = materialise(S, vals[k], rt->dtype, exprs[k]->loc)))
                 continue;
-            }
         } else {
             v = vals[k].v;
             if (!ir_type_eq(&v->type, rt)) {
                 err(S, exprs[k]->loc, "result %d of '%s' is declared %s but the value is %s", k + 1,
                     fd->name, tstr(S, rt), tstr(S, &v->type));
-                ok = false;
                 continue;
             }
         }
@@ -1837,7 +1842,6 @@ static void check_return(Sema *S, const Stmt *st)
         irf->results[k] = v;
         irf->result_names[k] = rname;
     }
-    (void)ok;
 }
 
 /* Signature: parameter and result types, placements, initialisers. */
@@ -2030,6 +2034,8 @@ static void check_entry(Sema *S)
 
 IrModule *fe_sema(Arena *a, Diag *d, Program *p, const FeOptions *opt)
 {
+    if (!p)
+        return NULL;
     Sema s;
     memset(&s, 0, sizeof s);
     Sema *S = &s;

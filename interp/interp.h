@@ -13,7 +13,11 @@
  * i32 arithmetic wraps like numpy int32; i32 `div` is floor division (numpy
  * `//`, x // 0 = 0); float -> i32 casts truncate toward zero (NaN and
  * out-of-range give INT32_MIN, as numpy on x86-64).  f16 / bf16 values are
- * refused ("f16 is only supported on the CUDA target").
+ * refused ("f16 is only supported on the CUDA target").  Attribute
+ * conventions: a reduction with nints == 0 reduces every axis; softmax with
+ * nints == 0 uses axis -1; negative axes count from the end.  In the global
+ * run max / min over an empty range is an error (numpy raises), mean of an
+ * empty range is NaN.
  *
  * Errors (a bad input, an embedding id out of range, an IR the interpreter
  * cannot run) are returned as one line in err, prefixed with the source
@@ -54,7 +58,9 @@ typedef struct InterpInputs {
     const char *base_dir;
 } InterpInputs;
 
-/* Runs f (global semantics).  On success returns 0 and sets *results to an
+/* Runs f (global semantics); `in` may be NULL (every parameter from its
+ * initialiser, load() paths relative to the current directory).  On
+ * success returns 0 and sets *results to an
  * arena array of f->nresults tensors, in result order.  On failure returns
  * -1 with a one-line message in err, e.g.
  *   "--in x: expected f32[8, 512], file has f32[8, 500]". */
@@ -80,6 +86,14 @@ int interp_run(Arena *ar, const IrModule *m, const IrFunc *f, const InterpInputs
  *     coordinate 0) and each rank keeps what its result placement says
  *     (P(sum) on those axes: coordinate 0 keeps the value, others zeros;
  *     P(max/min/avg): everyone keeps it).  A new collective op needs no code.
+ * Partial entries of different kinds on several axes reduce innermost axis
+ * first: [P(sum), P(max)] means sum over axis 0 of (max over axis 1); a
+ * collective that would reduce them in the other order is refused (sum and
+ * avg commute with each other, max and min with themselves only).  Illegal
+ * steps (gathering the outer split of a nested dim, a collective that
+ * changes an axis outside `a.axes`, a local shape that does not match the
+ * value's placement) are reported as errors with the instruction's position.
+ * Reductions over an empty local range give the identity (0, -inf, +inf).
  * Values with an undecided placement (naxes == 0) count as replicated. */
 int interp_run_sharded(Arena *ar, const IrModule *m, const IrFunc *f, const InterpInputs *in,
                        Tensor **results, char *err, size_t errlen);

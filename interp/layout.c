@@ -70,30 +70,54 @@ static void group_box(const IrMesh *m, const IrType *t, const Placement *pl, uns
         pl_local_range(m, &q, coords, d, t->dims[d], &off[d], &len[d]);
 }
 
+/* Partial reductions that may be applied in either order. */
+static bool commute(RedOp x, RedOp y)
+{
+    bool lx = x == RED_SUM || x == RED_AVG, ly = y == RED_SUM || y == RED_AVG;
+    return x == y || (lx && ly);
+}
+
+static double reduce2(RedOp r, double acc, double v)
+{
+    switch (r) {
+    case RED_SUM:
+    case RED_AVG:
+        return acc + v;
+    case RED_MAX:
+        return isnan(acc) || isnan(v) ? NAN : v > acc ? v : acc;
+    case RED_MIN:
+        return isnan(acc) || isnan(v) ? NAN : v < acc ? v : acc;
+    }
+    return acc;
+}
+
 int interp_combine(Arena *ar, const IrMesh *m, const IrType *t, const Placement *pl0, unsigned axes,
                    const int coords[IR_MAX_AXES], const Tensor *pieces, Tensor *box,
                    int64_t boxoff[IR_MAX_RANK], char *err, size_t errlen)
 {
     char b1[128], b2[96], b3[96], b4[96];
     Placement pl = interp_pl_or_r(m, pl0);
+    memset(box, 0, sizeof *box);
     if (interp_check_pl(m, t, &pl, err, errlen) != 0)
         return -1;
-    /* The reduction over the group's partial axes; one kind at a time. */
-    int red = -1;
-    double navg = 1.0;
-    for (int a = 0; a < m->naxes; a++) {
-        if (!(axes >> a & 1) || pl.e[a].kind != PL_P)
-            continue;
-        if (red >= 0 && red != (int)pl.e[a].red)
-            return lfail(err, errlen, "%s mixes partial reductions over one group",
-                         pl_str(m, &pl, b1, sizeof b1));
-        red = (int)pl.e[a].red;
-        if (pl.e[a].red == RED_AVG)
-            navg *= m->size[a];
-    }
+    /* The group's partial axes, innermost first: the global value of
+     * [P(a), P(b)] is a-reduce over axis 0 of (b-reduce over axis 1), as
+     * nested splits are outer then inner.  Kinds that do not commute must be
+     * reduced in that order, so a group may not skip an inner one. */
+    int pa[IR_MAX_AXES], npa = 0;
+    for (int a = m->naxes - 1; a >= 0; a--)
+        if ((axes >> a & 1) && pl.e[a].kind == PL_P)
+            pa[npa++] = a;
+    for (int i = 0; i < npa; i++)
+        for (int b = pa[i] + 1; b < m->naxes; b++)
+            if (!(axes >> b & 1) && pl.e[b].kind == PL_P && !commute(pl.e[b].red, pl.e[pa[i]].red))
+                return lfail(err, errlen,
+                             "%s: the partial over mesh axis %d must be reduced before the one "
+                             "over axis %d",
+                             pl_str(m, &pl, b1, sizeof b1), b, pa[i]);
+
     int64_t blen[IR_MAX_RANK], bstride[IR_MAX_RANK];
     group_box(m, t, &pl, axes, coords, boxoff, blen);
-    memset(box, 0, sizeof *box);
     box->dtype = t->dtype;
     box->rank = t->rank;
     int64_t bn = 1;
@@ -102,18 +126,17 @@ int interp_combine(Arena *ar, const IrMesh *m, const IrType *t, const Placement 
         bstride[d] = bn;
         bn *= blen[d];
     }
-    double init = red == RED_MAX ? -INFINITY : red == RED_MIN ? INFINITY : 0.0;
-    double *acc = malloc(sizeof *acc * (size_t)(bn ? bn : 1));
-    box->data = interp_alloc(ar, interp_nbytes(box));
-    if (!acc || !box->data) {
-        free(acc);
-        if (box->data)
-            interp_release(ar, box->data);
-        box->data = NULL;
-        return lfail(err, errlen, "out of memory");
+    /* One box per combination of the partial axes' coordinates (pa[0] the
+     * fastest digit); the pieces are placed into them, then the boxes are
+     * reduced one axis at a time. */
+    int64_t nbuf = 1, kst[IR_MAX_AXES];
+    for (int i = 0; i < npa; i++) {
+        kst[i] = nbuf;
+        nbuf *= m->size[pa[i]];
     }
-    for (int64_t i = 0; i < bn; i++)
-        acc[i] = init;
+    double *buf = calloc(nbuf * bn > 0 ? (size_t)(nbuf * bn) : 1, sizeof *buf);
+    if (!buf)
+        return lfail(err, errlen, "out of memory");
 
     int nranks = ir_mesh_nranks(m);
     for (int r = 0; r < nranks; r++) {
@@ -131,21 +154,20 @@ int interp_combine(Arena *ar, const IrMesh *m, const IrType *t, const Placement 
         IrType lt = pl_local_type(m, t, &pl, c);
         IrType pt = interp_tensor_type(p);
         if (!ir_type_eq(&lt, &pt)) {
-            free(acc);
-            interp_release(ar, box->data);
-            box->data = NULL;
+            free(buf);
             return lfail(err, errlen, "rank %d holds %s where %s of %s expects %s", r,
                          ir_type_str(&pt, b2, sizeof b2), pl_str(m, &pl, b1, sizeof b1),
                          ir_type_str(t, b3, sizeof b3), ir_type_str(&lt, b4, sizeof b4));
         }
-        int64_t off[IR_MAX_RANK], len[IR_MAX_RANK], base = 0, pn = 1;
+        int64_t key = 0;
+        for (int i = 0; i < npa; i++)
+            key += c[pa[i]] * kst[i];
+        int64_t off[IR_MAX_RANK], len[IR_MAX_RANK], base = key * bn, pn = 1;
         for (int d = 0; d < t->rank; d++) {
             pl_local_range(m, &pl, c, d, t->dims[d], &off[d], &len[d]);
             pn *= len[d];
             if (len[d] > 0 && (off[d] < boxoff[d] || off[d] + len[d] > boxoff[d] + blen[d])) {
-                free(acc);
-                interp_release(ar, box->data);
-                box->data = NULL;
+                free(buf);
                 return lfail(err, errlen,
                              "%s cannot be combined over the given mesh axes: an outer split of "
                              "dim %d is gathered under an inner one",
@@ -157,15 +179,7 @@ int interp_combine(Arena *ar, const IrMesh *m, const IrType *t, const Placement 
             continue;
         int64_t idx[IR_MAX_RANK] = {0}, bo = base;
         for (int64_t i = 0; i < pn; i++) {
-            double v = rt_load_double((rt_dtype)p->dtype, p->data, i);
-            double *x = &acc[bo];
-            switch (red) {
-            case -1: *x = v; break;
-            case RED_SUM:
-            case RED_AVG: *x += v; break;
-            case RED_MAX: *x = isnan(*x) || isnan(v) ? NAN : v > *x ? v : *x; break;
-            case RED_MIN: *x = isnan(*x) || isnan(v) ? NAN : v < *x ? v : *x; break;
-            }
+            buf[bo] = rt_load_double((rt_dtype)p->dtype, p->data, i);
             for (int d = t->rank - 1; d >= 0; d--) {
                 bo += bstride[d];
                 if (++idx[d] < len[d])
@@ -175,14 +189,34 @@ int interp_combine(Arena *ar, const IrMesh *m, const IrType *t, const Placement 
             }
         }
     }
-    for (int64_t i = 0; i < bn; i++) {
-        double v = red == RED_AVG ? acc[i] / navg : acc[i];
-        if (box->dtype == DT_I32 && red == RED_SUM) /* exact in double; wrap like int32 */
-            ((int32_t *)box->data)[i] = (int32_t)(uint32_t)(uint64_t)(int64_t)v;
-        else
-            rt_store_double((rt_dtype)box->dtype, box->data, i, v);
+    /* Reduce the fastest digit (the innermost partial axis) away, npa times. */
+    for (int i = 0; i < npa; i++) {
+        RedOp red = pl.e[pa[i]].red;
+        int64_t k = m->size[pa[i]], nout = nbuf / k;
+        for (int64_t o = 0; o < nout; o++)
+            for (int64_t e = 0; e < bn; e++) {
+                double acc = buf[(o * k) * bn + e];
+                for (int64_t j = 1; j < k; j++)
+                    acc = reduce2(red, acc, buf[(o * k + j) * bn + e]);
+                if (red == RED_AVG)
+                    acc /= (double)k;
+                buf[o * bn + e] = acc; /* slot o <= o * k: already consumed */
+            }
+        nbuf = nout;
     }
-    free(acc);
+    box->data = interp_alloc(ar, interp_nbytes(box));
+    if (!box->data) {
+        free(buf);
+        return lfail(err, errlen, "out of memory");
+    }
+    bool wrap = box->dtype == DT_I32 && npa > 0;
+    for (int64_t i = 0; i < bn; i++) {
+        if (wrap && buf[i] == floor(buf[i]) && fabs(buf[i]) < 0x1p62) /* int32 sums wrap */
+            ((int32_t *)box->data)[i] = (int32_t)(uint32_t)(uint64_t)(int64_t)buf[i];
+        else
+            rt_store_double((rt_dtype)box->dtype, box->data, i, buf[i]);
+    }
+    free(buf);
     return 0;
 }
 

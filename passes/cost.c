@@ -14,18 +14,24 @@
  * on a and b (e.g. reduce_scatter(a), all_reduce(b), all_gather(a) moves the
  * same bytes as all_reduce(a+b) with 2(ka+kb-2) instead of 2(ka kb-1)
  * messages), so plans would trade one call for several at equal traffic.
+ A collective over a group of one rank is a local copy.
  * `bytes` is exact for uneven and empty shards: the largest number of bytes
- * any rank of the mesh sends, from the torch.chunk ranges of pl_local_range
- * (ring all_gather / reduce_scatter: a rank sends everything but one piece,
- * so bytes = max over groups of B_full - smallest piece; all_to_all: a rank
- * sends its block minus the part it keeps; all_reduce: the flat buffer in k
- * near-equal chunks, 2 (n - floor(n/k)) elements).  Every step also costs
+ * any rank of the mesh sends, under the torch.chunk ranges of
+ * pl_local_range (ring all_gather / reduce_scatter: a rank sends everything
+ * but one piece, so bytes = max over groups of B_full - smallest piece;
+ * all_to_all: a rank sends its block minus the part it keeps; all_reduce:
+ * the flat buffer in k near-equal chunks, 2 (n - floor(n/k)) elements).
+ * Rather than visiting every rank, the maxima run over the distinct piece
+ * lengths of the nested chunking (at most three per level); the unit test
+ * checks them against pl_local_range on every rank.  Every step also costs
  * COST_STEP_EPS so that, cost being equal, fewer steps win.
  *
  * Requires: `before` and the step's `after` are valid placements for the
  * mesh and type; the step is legal (plan.c checks that).  No state.
  */
 #include "passes/plan.h"
+
+#include <string.h>
 
 /* One picosecond per step: breaks exact ties in favour of shorter plans. */
 #define COST_STEP_EPS 1e-12
@@ -42,49 +48,6 @@ CostModel cost_model_default(void)
     return cm;
 }
 
-/* Length of dim d at coords under p. */
-static int64_t dim_len(const IrMesh *m, const IrType *t, const Placement *p, const int *c, int d)
-{
-    int64_t off, len;
-    pl_local_range(m, p, c, d, t->dims[d], &off, &len);
-    return len;
-}
-
-/* Product of the local lengths of every dim but d and d2 at coordinate 0,
- * which holds the largest chunk of every nested split (torch.chunk pieces
- * never grow with the index, and a larger piece never splits smaller). */
-static int64_t rest_max(const IrMesh *m, const IrType *t, const Placement *p, int d, int d2)
-{
-    int c[IR_MAX_AXES] = {0};
-    int64_t n = 1;
-    for (int i = 0; i < t->rank; i++)
-        if (i != d && i != d2)
-            n *= dim_len(m, t, p, c, i);
-    return n;
-}
-
-static unsigned splitters(const Placement *p, int d)
-{
-    unsigned s = 0;
-    for (int a = 0; a < p->naxes; a++)
-        if (p->e[a].kind == PL_S && p->e[a].dim == d)
-            s |= 1u << a;
-    return s;
-}
-
-/* Advances coords over the axes in `mask` (odometer); false when done. */
-static bool next_coords(const IrMesh *m, unsigned mask, int *c)
-{
-    for (int a = m->naxes - 1; a >= 0; a--) {
-        if (!(mask & (1u << a)))
-            continue;
-        if (++c[a] < m->size[a])
-            return true;
-        c[a] = 0;
-    }
-    return false;
-}
-
 int plan_group_size(const IrMesh *m, unsigned axes)
 {
     int k = 1;
@@ -94,46 +57,224 @@ int plan_group_size(const IrMesh *m, unsigned axes)
     return k;
 }
 
+#define MAX_LENS 256
+
+/* The distinct lengths of the pieces of n elements chunked over ks[0], then
+ * each piece over ks[1], ... (nested torch.chunk).  Chunking L over k gives
+ * at most three lengths (ceil(L/k), a remainder, 0), so the set stays small;
+ * every rank holds a piece of one of these lengths and each occurs. */
+static int nested_lens(int64_t n, const int *ks, int nk, int64_t *out)
+{
+    int cnt = 1;
+    out[0] = n;
+    for (int j = 0; j < nk; j++) {
+        int64_t nx[MAX_LENS];
+        int nn = 0;
+        for (int i = 0; i < cnt; i++) {
+            /* first piece, the piece holding the remainder, the last piece */
+            int64_t L = out[i], c = (L + ks[j] - 1) / ks[j];
+            int idx[3] = {0, c > 0 ? (int)(L / c < ks[j] ? L / c : ks[j] - 1) : 0, ks[j] - 1};
+            for (int q = 0; q < 3; q++) {
+                int64_t off, len;
+                pl_chunk(L, ks[j], idx[q], &off, &len);
+                bool seen = false;
+                for (int r = 0; r < nn; r++)
+                    seen |= nx[r] == len;
+                if (!seen) {
+                    DTC_ASSERT(nn < MAX_LENS);
+                    nx[nn++] = len;
+                }
+            }
+        }
+        memcpy(out, nx, sizeof(int64_t) * (size_t)nn);
+        cnt = nn;
+    }
+    return cnt;
+}
+
+/* max over outer pieces L (n chunked over outer) of L - (smallest piece of L
+ * chunked over inner): the ring volume of all_gather / reduce_scatter. */
+static int64_t ring_volume(int64_t n, const int *outer, int nouter, const int *inner, int ninner)
+{
+    int64_t ls[MAX_LENS], ps[MAX_LENS], best = 0;
+    int nl = nested_lens(n, outer, nouter, ls);
+    for (int i = 0; i < nl; i++) {
+        int np = nested_lens(ls[i], inner, ninner, ps);
+        int64_t mn = ls[i];
+        for (int j = 0; j < np; j++)
+            if (ps[j] < mn)
+                mn = ps[j];
+        if (ls[i] - mn > best)
+            best = ls[i] - mn;
+    }
+    return best;
+}
+
+/* Length of piece g (row-major over the nested sizes ks) of L elements. */
+static int64_t piece_len(int64_t L, const int *ks, int nk, const int *g)
+{
+    for (int j = 0; j < nk; j++) {
+        int64_t off;
+        pl_chunk(L, ks[j], g[j], &off, &L);
+    }
+    return L;
+}
+
+/* all_to_all over the group A from S(d) to S(d2): a rank at group position
+ * g holds len_d = piece g of an outer piece L1 of d and keeps piece g of an
+ * outer piece L2 of d2, so it sends len_d * (L2 - piece g of L2).  L1 and L2
+ * come from disjoint axes, so every combination occurs. */
+static int64_t a2a_volume(int64_t n1, const int *o1, int no1, int64_t n2, const int *o2, int no2,
+                          const int *ka, int nka)
+{
+    int64_t l1[MAX_LENS], l2[MAX_LENS], best = 0;
+    int n1s = nested_lens(n1, o1, no1, l1), n2s = nested_lens(n2, o2, no2, l2);
+    int g[IR_MAX_AXES] = {0};
+    for (;;) {
+        int64_t a = 0, b = 0;
+        for (int i = 0; i < n1s; i++) {
+            int64_t v = piece_len(l1[i], ka, nka, g);
+            if (v > a)
+                a = v;
+        }
+        for (int i = 0; i < n2s; i++) {
+            int64_t v = l2[i] - piece_len(l2[i], ka, nka, g);
+            if (v > b)
+                b = v;
+        }
+        if (a * b > best)
+            best = a * b;
+        int j = nka - 1;
+        while (j >= 0 && ++g[j] == ka[j])
+            g[j--] = 0;
+        if (j < 0)
+            break;
+    }
+    return best;
+}
+
+/* Memo of the per-dim volume factors within one search: they depend only
+ * on which axes split the dims involved, not on the rest of the state. */
+#define A2A_SLOTS 4096
+
+struct CostCache {
+    const IrMesh *m;
+    const IrType *t;
+    int64_t maxp[IR_MAX_RANK][1 << IR_MAX_AXES];                   /* max_piece of dim d over mask */
+    int64_t ring[IR_MAX_RANK][1 << IR_MAX_AXES][1 << IR_MAX_AXES]; /* value + 1; 0: unknown */
+    uint32_t a2a_key[A2A_SLOTS];                                    /* key + 1; 0: empty */
+    int64_t a2a_val[A2A_SLOTS];
+    int a2a_used;
+};
+
+
+/* Sizes of the axes in mask, in axis (nesting) order. */
+static int mask_sizes(const IrMesh *m, unsigned mask, int *ks)
+{
+    int n = 0;
+    for (int a = 0; a < m->naxes; a++)
+        if (mask & (1u << a))
+            ks[n++] = m->size[a];
+    return n;
+}
+
+/* Largest piece of n nested-chunked over the axes in mask: the first. */
+static int64_t max_piece(const IrMesh *m, int64_t n, unsigned mask)
+{
+    for (int a = 0; a < m->naxes; a++)
+        if (mask & (1u << a))
+            n = (n + m->size[a] - 1) / m->size[a];
+    return n;
+}
+
+CostCache *cost_cache_new(Arena *a, const IrMesh *m, const IrType *t)
+{
+    CostCache *cc = arena_alloc(a, sizeof *cc);
+    cc->m = m;
+    cc->t = t;
+    for (int d = 0; d < t->rank; d++)
+        for (unsigned mask = 0; mask < (1u << m->naxes); mask++)
+            cc->maxp[d][mask] = max_piece(m, t->dims[d], mask);
+    return cc;
+}
+
+static int64_t ring_factor(CostCache *cc, const IrMesh *m, const IrType *t, int d, unsigned outer, unsigned A)
+{
+    if (cc && cc->ring[d][outer][A])
+        return cc->ring[d][outer][A] - 1;
+    int ko[IR_MAX_AXES] = {0}, ka[IR_MAX_AXES] = {0};
+    int no = mask_sizes(m, outer, ko), na = mask_sizes(m, A, ka);
+    int64_t v = ring_volume(t->dims[d], ko, no, ka, na);
+    if (cc)
+        cc->ring[d][outer][A] = v + 1;
+    return v;
+}
+
+static int64_t a2a_factor(CostCache *cc, const IrMesh *m, const IrType *t, int d, unsigned od, unsigned A,
+                          int d2, unsigned od2)
+{
+    uint32_t key = (uint32_t)d | (uint32_t)d2 << 3 | od << 6 | A << 10 | od2 << 14;
+    uint32_t h = (key * 2654435761u) % A2A_SLOTS;
+    if (cc)
+        for (uint32_t i = h; cc->a2a_key[i]; i = (i + 1) % A2A_SLOTS)
+            if (cc->a2a_key[i] == key + 1)
+                return cc->a2a_val[i];
+    int k1[IR_MAX_AXES] = {0}, k2[IR_MAX_AXES] = {0}, ka[IR_MAX_AXES] = {0};
+    int n1 = mask_sizes(m, od, k1), n2 = mask_sizes(m, od2, k2), na = mask_sizes(m, A, ka);
+    int64_t v = a2a_volume(t->dims[d], k1, n1, t->dims[d2], k2, n2, ka, na);
+    if (cc && cc->a2a_used < A2A_SLOTS * 3 / 4) {
+        uint32_t i = h;
+        while (cc->a2a_key[i])
+            i = (i + 1) % A2A_SLOTS;
+        cc->a2a_key[i] = key + 1;
+        cc->a2a_val[i] = v;
+        cc->a2a_used++;
+    }
+    return v;
+}
+
+/* Local elements on the rank at coordinate 0, which holds the largest chunk
+ * of every nested split (torch.chunk pieces never grow with the index, and
+ * a larger piece never splits into smaller first pieces). */
+static int64_t local_max(const IrMesh *m, const IrType *t, const Placement *p)
+{
+    unsigned spl[IR_MAX_RANK] = {0};
+    for (int a = 0; a < m->naxes; a++)
+        if (p->e[a].kind == PL_S)
+            spl[p->e[a].dim] |= 1u << a;
+    int64_t n = 1;
+    for (int d = 0; d < t->rank; d++)
+        n *= max_piece(m, t->dims[d], spl[d]);
+    return n;
+}
+
 /* The largest per-rank send volume of the step, in elements. */
-static int64_t step_elems(const IrMesh *m, const IrType *t, const Placement *before,
+static int64_t step_elems(CostCache *cc, const IrMesh *m, const IrType *t, const Placement *before,
                           const PlanStep *st)
 {
-    int c[IR_MAX_AXES] = {0};
-    const Placement *after = &st->after;
-    int64_t best = 0;
+    unsigned spl[IR_MAX_RANK] = {0};
+    for (int a = 0; a < m->naxes; a++)
+        if (before->e[a].kind == PL_S)
+            spl[before->e[a].dim] |= 1u << a;
+    /* the largest local extent of the dims the step leaves alone */
+    int64_t rest = 1;
+    for (int d = 0; d < t->rank; d++)
+        if (d != st->dim && d != st->dim2)
+            rest *= cc ? cc->maxp[d][spl[d]] : max_piece(m, t->dims[d], spl[d]);
     switch (st->kind) {
     case STEP_ALL_REDUCE: {
-        int64_t n = rest_max(m, t, before, -1, -1);
         int64_t k = plan_group_size(m, st->axes);
-        return 2 * (n - n / k);
+        return 2 * (rest - rest / k);
     }
     case STEP_ALL_GATHER:
-        /* rank i forwards every piece but one: B_full - smallest piece,
-         * i.e. the largest (after length - own length) over all ranks */
-        do {
-            int64_t v = dim_len(m, t, after, c, st->dim) - dim_len(m, t, before, c, st->dim);
-            if (v > best)
-                best = v;
-        } while (next_coords(m, splitters(before, st->dim), c));
-        return best * rest_max(m, t, before, st->dim, -1);
     case STEP_REDUCE_SCATTER:
-        do {
-            int64_t v = dim_len(m, t, before, c, st->dim) - dim_len(m, t, after, c, st->dim);
-            if (v > best)
-                best = v;
-        } while (next_coords(m, splitters(after, st->dim), c));
-        return best * rest_max(m, t, before, st->dim, -1);
-    case STEP_ALL_TO_ALL: {
-        /* a rank sends its block but the slice of dim2 it keeps */
-        unsigned mask = splitters(before, st->dim) | splitters(before, st->dim2) | st->axes;
-        do {
-            int64_t v = dim_len(m, t, before, c, st->dim) *
-                        (dim_len(m, t, before, c, st->dim2) - dim_len(m, t, after, c, st->dim2));
-            if (v > best)
-                best = v;
-        } while (next_coords(m, mask, c));
-        return best * rest_max(m, t, before, st->dim, st->dim2);
-    }
+        /* gather: a rank forwards every piece but one, so it sends at most
+         * B_full - smallest piece; reduce_scatter: it sends every partially
+         * reduced piece but its own */
+        return ring_factor(cc, m, t, st->dim, spl[st->dim] & ~st->axes, st->axes) * rest;
+    case STEP_ALL_TO_ALL:
+        return a2a_factor(cc, m, t, st->dim, spl[st->dim] & ~st->axes, st->axes, st->dim2, spl[st->dim2]) *
+               rest;
     case STEP_SHARD:
     case STEP_TO_PARTIAL:
         return 0;
@@ -143,6 +284,12 @@ static int64_t step_elems(const IrMesh *m, const IrType *t, const Placement *bef
 
 void plan_step_measure(const CostModel *cm, const IrMesh *m, const IrType *t,
                        const Placement *before, PlanStep *st)
+{
+    plan_step_measure_cached(cm, NULL, m, t, before, st);
+}
+
+void plan_step_measure_cached(const CostModel *cm, CostCache *cc, const IrMesh *m, const IrType *t,
+                              const Placement *before, PlanStep *st)
 {
     int64_t esize = ir_dtype_size(t->dtype);
     double alpha = 0, beta = 0;
@@ -154,25 +301,27 @@ void plan_step_measure(const CostModel *cm, const IrMesh *m, const IrType *t,
                 beta = cm->beta[a];
         }
     int k = plan_group_size(m, st->axes);
-    double call = k > 1 ? alpha : 0; /* launch and synchronisation */
-    st->bytes = step_elems(m, t, before, st) * esize;
+    st->bytes = step_elems(cc, m, t, before, st) * esize;
+    double msgs = 0;
     switch (st->kind) {
     case STEP_ALL_REDUCE:
-        st->cost = call + 2.0 * (k - 1) * alpha + (double)st->bytes * beta;
+        msgs = 1 + 2.0 * (k - 1); /* the call, then 2(k-1) ring messages */
         break;
     case STEP_ALL_GATHER:
     case STEP_REDUCE_SCATTER:
     case STEP_ALL_TO_ALL:
-        st->cost = call + (double)(k - 1) * alpha + (double)st->bytes * beta;
+        msgs = 1 + (double)(k - 1);
         break;
     case STEP_SHARD:
-        /* copy out this rank's chunk */
-        st->cost = cm->copy_time * (double)(rest_max(m, t, &st->after, -1, -1) * esize);
-        break;
     case STEP_TO_PARTIAL:
-        /* zero or keep the local data */
-        st->cost = cm->copy_time * (double)(rest_max(m, t, before, -1, -1) * esize);
         break;
     }
+    if (msgs > 0 && k > 1)
+        st->cost = msgs * alpha + (double)st->bytes * beta;
+    else if (st->kind == STEP_TO_PARTIAL)
+        st->cost = cm->copy_time * (double)(local_max(m, t, before) * esize);
+    else
+        /* shard, or a collective over one rank: copy out the result */
+        st->cost = cm->copy_time * (double)(local_max(m, t, &st->after) * esize);
     st->cost += COST_STEP_EPS;
 }

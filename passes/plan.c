@@ -205,13 +205,25 @@ typedef struct Search {
     int ncode[IR_MAX_AXES];                /* entries an axis may take */
     PlEntry code[IR_MAX_AXES][MAX_CODES];
     int stride[IR_MAX_AXES];
+    int8_t code_of[IR_MAX_AXES][1 + IR_MAX_RANK + 4]; /* entry key -> code index, -1: none */
     int nstates;
+    const Placement *to;                   /* the target */
+    double amin;                           /* smallest alpha of any axis */
+    double vol_unit;                       /* numel / nranks * dtype size * smallest beta */
     double *dist;                          /* best known cost; HUGE_VAL: none */
+    double *f;                             /* dist + lower bound to the target (A*) */
     int *prev;                             /* state the best path came from */
     PlanStep *via;                         /* step that led here */
     unsigned char *done;                   /* settled */
-    int *heap, *pos, nheap;                /* min-heap of states by dist; pos: -1 absent */
+    int *heap, *pos, nheap;                /* min-heap of states by f; pos: -1 absent */
+    CostCache *cache;                      /* step volumes */
 } Search;
+
+/* Small key of an entry: R 0, S(d) 1+d, P(red) 1+IR_MAX_RANK+red. */
+static int entry_key(PlEntry e)
+{
+    return e.kind == PL_R ? 0 : e.kind == PL_S ? 1 + e.dim : 1 + IR_MAX_RANK + (int)e.red;
+}
 
 static int encode(const Search *s, const Placement *p)
 {
@@ -246,7 +258,7 @@ static void heap_swap(Search *s, int i, int j)
 
 static void heap_up(Search *s, int i)
 {
-    while (i > 0 && s->dist[s->heap[(i - 1) / 2]] > s->dist[s->heap[i]]) {
+    while (i > 0 && s->f[s->heap[(i - 1) / 2]] > s->f[s->heap[i]]) {
         heap_swap(s, i, (i - 1) / 2);
         i = (i - 1) / 2;
     }
@@ -262,9 +274,9 @@ static int heap_pop(Search *s)
         int i = 0;
         for (;;) {
             int l = 2 * i + 1, r = l + 1, b = i;
-            if (l < s->nheap && s->dist[s->heap[l]] < s->dist[s->heap[b]])
+            if (l < s->nheap && s->f[s->heap[l]] < s->f[s->heap[b]])
                 b = l;
-            if (r < s->nheap && s->dist[s->heap[r]] < s->dist[s->heap[b]])
+            if (r < s->nheap && s->f[s->heap[r]] < s->f[s->heap[b]])
                 b = r;
             if (b == i)
                 break;
@@ -275,18 +287,57 @@ static int heap_pop(Search *s)
     return top;
 }
 
+/* A lower bound of the cost from p to the target, for A*.  An axis that
+ * holds S or P and must change needs a collective on it (local steps only
+ * act on R axes); a collective over A costs at least alpha (k_A - 1) plus
+ * one alpha for the call, and k_A - 1 >= sum over A of (k_a - 1).  The
+ * bound is consistent: a step lowers it by at most what it costs. */
+static double lower_bound(const Search *s, const Placement *p)
+{
+    double h = 0;
+    for (int a = 0; a < s->n; a++) {
+        PlEntry e = p->e[a], t = s->to->e[a];
+        if (e.kind == PL_R || entry_eq(e, t) || s->m->size[a] == 1)
+            continue;
+        h += (s->m->size[a] - 1) * s->amin;
+        /* A partial must be reduced, and a split whose target is not a
+         * split must be gathered (all_to_all keeps it a split): either
+         * collective over A moves at least (k_A - 1) numel / nranks
+         * elements on the rank at coordinate 0, which holds the largest
+         * pieces, at least numel k_A / nranks of them. */
+        if (e.kind == PL_P || t.kind != PL_S)
+            h += (s->m->size[a] - 1) * s->vol_unit;
+    }
+    return h > 0 ? h + s->amin : 0;
+}
+
 /* Relaxes the edge cur --st--> (st->after) if the step is legal. */
-static void try_step(Search *s, int from, const Placement *cur, PlanStep st)
+static void try_step(Search *s, int from, const Placement *cur, const int *digit, PlanStep st)
 {
     if (!step_after(s->m, s->t, cur, &st))
         return;
-    int to = encode(s, &st.after);
-    if (to < 0 || s->done[to])
+    int to = from;
+    for (int a = 0; a < s->n; a++)
+        if (st.axes & (1u << a)) {
+            int c = s->code_of[a][entry_key(st.after.e[a])];
+            if (c < 0)
+                return;
+            to += (c - digit[a]) * s->stride[a];
+        }
+    if (s->done[to])
         return;
-    plan_step_measure(s->cm, s->m, s->t, cur, &st);
+    if (is_collective(st.kind)) {
+        /* skip measuring when the call and messages alone cannot improve */
+        int k = plan_group_size(s->m, st.axes);
+        double msgs = k > 1 ? (st.kind == STEP_ALL_REDUCE ? 2.0 * k - 1 : (double)k) : 0;
+        if (s->dist[from] + msgs * s->amin >= s->dist[to])
+            return;
+    }
+    plan_step_measure_cached(s->cm, s->cache, s->m, s->t, cur, &st);
     double d = s->dist[from] + st.cost;
     if (d >= s->dist[to])
         return;
+    s->f[to] = d + (s->dist[to] == HUGE_VAL ? lower_bound(s, &st.after) : s->f[to] - s->dist[to]);
     s->dist[to] = d;
     s->prev[to] = from;
     s->via[to] = st;
@@ -313,20 +364,27 @@ static PlanStep mkstep(StepKind k, unsigned axes, RedOp red, int dim, int dim2)
 static void expand(Search *s, int from)
 {
     Placement cur = decode(s, from);
+    int digit[IR_MAX_AXES];
+    for (int a = 0; a < s->n; a++)
+        digit[a] = (from / s->stride[a]) % s->ncode[a];
     int rank = s->t->rank;
-    unsigned rmask = 0, pmask[4] = {0};
+    unsigned rmask = 0, pmask[4] = {0}, tpmask[4] = {0};
     for (int a = 0; a < s->n; a++) {
         if (cur.e[a].kind == PL_R)
             rmask |= 1u << a;
         else if (cur.e[a].kind == PL_P)
             pmask[cur.e[a].red] |= 1u << a;
+        /* R axes that may become partial: into a kind the states allow */
+        for (int j = 0; j < s->ncode[a]; j++)
+            if (cur.e[a].kind == PL_R && s->code[a][j].kind == PL_P)
+                tpmask[s->code[a][j].red] |= 1u << a;
     }
     /* reductions: any subset of the axes holding one partial kind */
     for (int r = 0; r < 4; r++)
         for (unsigned A = pmask[r]; A; A = (A - 1) & pmask[r]) {
-            try_step(s, from, &cur, mkstep(STEP_ALL_REDUCE, A, (RedOp)r, -1, -1));
+            try_step(s, from, &cur, digit, mkstep(STEP_ALL_REDUCE, A, (RedOp)r, -1, -1));
             for (int d = 0; d < rank; d++)
-                try_step(s, from, &cur, mkstep(STEP_REDUCE_SCATTER, A, (RedOp)r, d, -1));
+                try_step(s, from, &cur, digit, mkstep(STEP_REDUCE_SCATTER, A, (RedOp)r, d, -1));
         }
     for (int d = 0; d < rank; d++) {
         /* out of S(d): the innermost 1, 2, ... splitters of d */
@@ -335,18 +393,17 @@ static void expand(Search *s, int from)
             if (!(spl & (1u << a)))
                 continue;
             A |= 1u << a;
-            try_step(s, from, &cur, mkstep(STEP_ALL_GATHER, A, RED_SUM, d, -1));
+            try_step(s, from, &cur, digit, mkstep(STEP_ALL_GATHER, A, RED_SUM, d, -1));
             for (int d2 = 0; d2 < rank; d2++)
                 if (d2 != d)
-                    try_step(s, from, &cur, mkstep(STEP_ALL_TO_ALL, A, RED_SUM, d, d2));
+                    try_step(s, from, &cur, digit, mkstep(STEP_ALL_TO_ALL, A, RED_SUM, d, d2));
         }
         for (unsigned B = rmask; B; B = (B - 1) & rmask)
-            try_step(s, from, &cur, mkstep(STEP_SHARD, B, RED_SUM, d, -1));
+            try_step(s, from, &cur, digit, mkstep(STEP_SHARD, B, RED_SUM, d, -1));
     }
-    /* to_partial: only into kinds the states allow (the target's) */
-    for (unsigned B = rmask; B; B = (B - 1) & rmask)
-        for (int r = 0; r < 4; r++)
-            try_step(s, from, &cur, mkstep(STEP_TO_PARTIAL, B, (RedOp)r, -1, -1));
+    for (int r = 0; r < 4; r++)
+        for (unsigned B = tpmask[r]; B; B = (B - 1) & tpmask[r])
+            try_step(s, from, &cur, digit, mkstep(STEP_TO_PARTIAL, B, (RedOp)r, -1, -1));
 }
 
 bool plan_redistribute(const CostModel *cm, const IrMesh *m, const IrType *t,
@@ -375,12 +432,29 @@ bool plan_redistribute(const CostModel *cm, const IrMesh *m, const IrType *t,
         if (to->e[a].kind == PL_P && !(from->e[a].kind == PL_P && from->e[a].red == to->e[a].red))
             s.code[a][k++] = (PlEntry){PL_P, 0, to->e[a].red};
         s.ncode[a] = k;
+        memset(s.code_of[a], -1, sizeof s.code_of[a]);
+        for (int j = 0; j < k; j++)
+            s.code_of[a][entry_key(s.code[a][j])] = (int8_t)j;
         s.stride[a] = s.nstates;
         s.nstates *= k;
     }
 
     Arena *ar = arena_new();
+    s.to = to;
+    s.amin = HUGE_VAL;
+    for (int a = 0; a < s.n; a++)
+        if (cm->alpha[a] < s.amin)
+            s.amin = cm->alpha[a];
+    if (!(s.amin > 0))
+        s.amin = 0;
+    double bmin = HUGE_VAL;
+    for (int a = 0; a < s.n; a++)
+        if (cm->beta[a] < bmin)
+            bmin = cm->beta[a];
+    s.vol_unit = bmin > 0 ? (double)ir_type_numel(t) / ir_mesh_nranks(m) * ir_dtype_size(t->dtype) * bmin : 0;
+    s.cache = cost_cache_new(ar, m, t);
     s.dist = arena_alloc(ar, sizeof *s.dist * (size_t)s.nstates);
+    s.f = arena_alloc(ar, sizeof *s.f * (size_t)s.nstates);
     s.prev = arena_alloc(ar, sizeof *s.prev * (size_t)s.nstates);
     s.via = arena_alloc(ar, sizeof *s.via * (size_t)s.nstates);
     s.done = arena_alloc(ar, (size_t)s.nstates);
@@ -394,6 +468,7 @@ bool plan_redistribute(const CostModel *cm, const IrMesh *m, const IrType *t,
     int src = encode(&s, from), dst = encode(&s, to);
     DTC_ASSERT(src >= 0 && dst >= 0);
     s.dist[src] = 0;
+    s.f[src] = lower_bound(&s, from);
     s.heap[s.nheap++] = src;
     s.pos[src] = 0;
     while (s.nheap > 0) {
@@ -404,6 +479,14 @@ bool plan_redistribute(const CostModel *cm, const IrMesh *m, const IrType *t,
         expand(&s, cur);
     }
 
+#ifdef PLAN_DEBUG
+    {
+        int nd = 0;
+        for (int i = 0; i < s.nstates; i++)
+            nd += s.done[i];
+        fprintf(stderr, "plan: %d of %d states settled\n", nd, s.nstates);
+    }
+#endif
     bool ok = s.done[dst];
     if (ok) {
         int n = 0;

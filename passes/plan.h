@@ -91,5 +91,11 @@ bool plan_step_make(const CostModel *cm, const IrMesh *m, const IrType *t,
 /* Sets st->bytes and st->cost from before and st->after (cost.c). */
 void plan_step_measure(const CostModel *cm, const IrMesh *m, const IrType *t,
                        const Placement *before, PlanStep *st);
+/* The same with the per-dim volumes memoised in cc, which belongs to one
+ * (mesh, type) and lives in arena a: for searches that measure many steps. */
+typedef struct CostCache CostCache;
+CostCache *cost_cache_new(Arena *a, const IrMesh *m, const IrType *t);
+void plan_step_measure_cached(const CostModel *cm, CostCache *cc, const IrMesh *m, const IrType *t,
+                              const Placement *before, PlanStep *st);
 
 #endif

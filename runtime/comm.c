@@ -88,6 +88,7 @@ char *rt_axes_str(const rt_mesh *m, unsigned axes, char *buf, size_t n)
 
 bool rt_dtype_reducible(rt_dtype dt) { return dt == RT_F32 || dt == RT_F64 || dt == RT_I32; }
 
+/* max / min propagate NaN, as the interpreter's maximum / minimum do. */
 static void combine_f32(float *a, const float *s, int64_t n, rt_red red)
 {
     switch (red) {
@@ -98,11 +99,11 @@ static void combine_f32(float *a, const float *s, int64_t n, rt_red red)
         break;
     case RT_RED_MAX:
         for (int64_t i = 0; i < n; i++)
-            a[i] = s[i] > a[i] ? s[i] : a[i];
+            a[i] = s[i] > a[i] || s[i] != s[i] ? s[i] : a[i];
         break;
     case RT_RED_MIN:
         for (int64_t i = 0; i < n; i++)
-            a[i] = s[i] < a[i] ? s[i] : a[i];
+            a[i] = s[i] < a[i] || s[i] != s[i] ? s[i] : a[i];
         break;
     }
 }
@@ -117,11 +118,11 @@ static void combine_f64(double *a, const double *s, int64_t n, rt_red red)
         break;
     case RT_RED_MAX:
         for (int64_t i = 0; i < n; i++)
-            a[i] = s[i] > a[i] ? s[i] : a[i];
+            a[i] = s[i] > a[i] || s[i] != s[i] ? s[i] : a[i];
         break;
     case RT_RED_MIN:
         for (int64_t i = 0; i < n; i++)
-            a[i] = s[i] < a[i] ? s[i] : a[i];
+            a[i] = s[i] < a[i] || s[i] != s[i] ? s[i] : a[i];
         break;
     }
 }

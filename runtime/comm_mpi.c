@@ -16,6 +16,7 @@
 
 typedef struct mworld {
     MPI_Comm comm[1 << RT_MAX_AXES]; /* per subset of axes */
+    MPI_Op max, min;                 /* NaN-propagating, as the threads backend */
     const char *progname;
 } mworld;
 
@@ -81,13 +82,32 @@ static MPI_Datatype mtype(rt_dtype dt)
     }
 }
 
-static MPI_Op mop(rt_red red)
+/* MPI user ops: inout = inout (red) in, through rt_combine, so that max and
+ * min treat NaN the same on every backend. */
+static void user_op(void *in, void *inout, int *len, MPI_Datatype *dt, rt_red red)
 {
+    rt_dtype t = *dt == MPI_FLOAT ? RT_F32 : *dt == MPI_DOUBLE ? RT_F64 : RT_I32;
+    rt_combine(t, red, inout, in, *len);
+}
+
+static void op_max(void *in, void *inout, int *len, MPI_Datatype *dt)
+{
+    user_op(in, inout, len, dt, RT_RED_MAX);
+}
+
+static void op_min(void *in, void *inout, int *len, MPI_Datatype *dt)
+{
+    user_op(in, inout, len, dt, RT_RED_MIN);
+}
+
+static MPI_Op mop(rt_ctx *ctx, rt_red red)
+{
+    mworld *w = ctx->world;
     switch (red) {
     case RT_RED_MAX:
-        return MPI_MAX;
+        return w->max;
     case RT_RED_MIN:
-        return MPI_MIN;
+        return w->min;
     default:
         return MPI_SUM; /* sum; avg divides afterwards */
     }
@@ -132,7 +152,7 @@ static int m_all_reduce(rt_ctx *ctx, unsigned axes, rt_dtype dt, void *buf, int6
     const int64_t step = 1 << 30;
     for (int64_t at = 0; at < count; at += step) {
         int k = (int)(count - at < step ? count - at : step);
-        MPI_Allreduce(MPI_IN_PLACE, (char *)buf + (size_t)at * es, k, mtype(dt), mop(red), c);
+        MPI_Allreduce(MPI_IN_PLACE, (char *)buf + (size_t)at * es, k, mtype(dt), mop(ctx, red), c);
     }
     if (red == RT_RED_AVG)
         rt_divide(dt, buf, count, rt_axes_size(ctx->mesh, axes));
@@ -187,7 +207,7 @@ static int m_reduce_scatter(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void 
             at += lens[m];
         }
     }
-    MPI_Reduce_scatter(wire, recv, cnt, mtype(dt), mop(red), c);
+    MPI_Reduce_scatter(wire, recv, cnt, mtype(dt), mop(ctx, red), c);
     if (red == RT_RED_AVG)
         rt_divide(dt, recv, cnt[rt_member_of(ctx->mesh, axes, ctx->coords)], n);
     if (wire != send)
@@ -342,6 +362,8 @@ int rt_mpi_run(const rt_mesh *mesh, const char *progname, int (*fn)(rt_ctx *ctx,
     rt_ctx_init(ctx, mesh, rank, &rt_backend_mpi, &w);
     w.progname = progname;
     w.comm[0] = MPI_COMM_SELF;
+    MPI_Op_create(op_max, 1, &w.max);
+    MPI_Op_create(op_min, 1, &w.min);
     for (unsigned axes = 1; axes <= rt_all_axes(mesh); axes++)
         MPI_Comm_split(MPI_COMM_WORLD, rt_group_of(mesh, axes, ctx->coords),
                        rt_member_of(mesh, axes, ctx->coords), &w.comm[axes]);
@@ -354,6 +376,23 @@ int rt_mpi_run(const rt_mesh *mesh, const char *progname, int (*fn)(rt_ctx *ctx,
     rt_free_all(ctx);
     for (unsigned axes = 1; axes <= rt_all_axes(mesh); axes++)
         MPI_Comm_free(&w.comm[axes]);
+    MPI_Op_free(&w.max);
+    MPI_Op_free(&w.min);
     free(ctx);
     return ret;
+}
+
+int rt_run_mpi(const rt_mesh *mesh, int (*fn)(rt_ctx *ctx, void *arg), void *arg, char *err,
+               size_t errlen)
+{
+    int rank, size;
+    rt_mpi_init(&rank, &size);
+    if (size != rt_mesh_size(mesh)) {
+        snprintf(err, errlen, "the MPI world has %d processes but the mesh %d ranks", size,
+                 rt_mesh_size(mesh));
+        return -1;
+    }
+    if (err && errlen)
+        err[0] = 0;
+    return rt_mpi_run(mesh, "dtrt", fn, arg);
 }

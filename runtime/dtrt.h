@@ -125,6 +125,15 @@ int rt_main(int argc, char **argv, const rt_program *prog);
 int rt_run_threads(const rt_mesh *mesh, int (*fn)(rt_ctx *ctx, void *arg), void *arg,
                    char *err, size_t errlen);
 
+/* The same with the MPI backend, for this process's rank: run under mpirun
+ * with as many processes as the mesh has ranks.  Initialises MPI if needed
+ * (finalise with rt_mpi_finalize once done).  Returns fn's value, or -1
+ * with a message in err if the world size is not the mesh size; a failing
+ * rank ends the job (MPI_Abort). */
+int rt_run_mpi(const rt_mesh *mesh, int (*fn)(rt_ctx *ctx, void *arg), void *arg, char *err,
+               size_t errlen);
+void rt_mpi_finalize(void);
+
 /* ---- where this rank is ------------------------------------------------- */
 int rt_rank(const rt_ctx *ctx);                        /* row-major world rank */
 int rt_nranks(const rt_ctx *ctx);

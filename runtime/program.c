@@ -445,8 +445,6 @@ int rt_main(int argc, char **argv, const rt_program *prog)
     if (perr == 0 && check_program(prog, msg, sizeof msg) != 0)
         perr = -1;
     const rt_mesh *mesh = &prog->mesh;
-    int n = rt_mesh_size(mesh);
-    mesh_str(mesh, ms, sizeof ms);
 
     /* The backend: --ranks -> threads; a launcher (or DT_COMM=mpi) -> MPI;
      * neither -> threads with one rank. */
@@ -488,7 +486,8 @@ int rt_main(int argc, char **argv, const rt_program *prog)
         rc = 0;
         goto out;
     }
-    int want = mpi ? wsize : o.ranks ? o.ranks : 1;
+    int n = rt_mesh_size(mesh), want = mpi ? wsize : o.ranks ? o.ranks : 1;
+    mesh_str(mesh, ms, sizeof ms);
     if (want != n) {
         if (mpi)
             snprintf(msg, sizeof msg,

@@ -121,7 +121,6 @@ bool rt_mpi_launched(void);
  * its environment before MPI_Init (0 / 1 when unknown). */
 void rt_mpi_env(int *rank, int *size);
 void rt_mpi_init(int *rank, int *size);
-void rt_mpi_finalize(void);
 /* Runs fn on this process's rank of `mesh` (world size == mesh size). */
 int rt_mpi_run(const rt_mesh *mesh, const char *progname, int (*fn)(rt_ctx *ctx, void *arg),
                void *arg);

@@ -45,10 +45,19 @@ typedef struct rt_init {
     const char *path;
 } rt_init;
 
-/* Philox4x32-10 keyed by seed, counter = index: 4 random 32-bit words. */
+/* Philox4x32-10 (Salmon et al. 2011) with key = (seed low 32 bits, seed
+ * high 32 bits) and counter = (index low, index high, 0, 0): 4 random
+ * 32-bit words w[0..3]. */
 void rt_philox(uint64_t seed, uint64_t index, uint32_t out[4]);
 /* The initialiser's value of the element at global flat index `index`
- * (as double; the caller converts to the dtype). */
+ * (as double; the caller converts to the dtype).  It depends only on
+ * (init, index), never on placements or the number of ranks:
+ *   randn:  u1 = (w[0] + 1) / 2^32, u2 = (w[1] + 1) / 2^32, both in (0, 1];
+ *           mean + std * sqrt(-2 log u1) * cos(2 pi u2)   (Box-Muller)
+ *   rand:   lo + (hi - lo) * w[0] / 2^32                  (u in [0, 1))
+ *   zeros, ones, full(a): the constant;  arange: (double)index.
+ * Only +, -, *, /, sqrt, log and cos in double are used, so values agree
+ * across platforms whose libm agrees on log and cos. */
 double rt_init_value(const rt_init *init, uint64_t index);
 /* Fills the box [off[d], off[d]+len[d]) of a global tensor with dims
  * gdims[0..rank) (row-major), writing len-shaped row-major data to out in
@@ -88,13 +97,17 @@ typedef struct rt_npy {
     void *data;        /* malloc'd; free with rt_npy_free */
 } rt_npy;
 
-/* Returns 0 on success; otherwise writes a one-line reason ("cannot open
+/* Reads .npy versions 1.0, 2.0 and 3.0 with dtype '<f4', '<f8', '<i4' or
+ * '<f2', C order, any shape (rank <= 8, () scalars, 0-sized dims); data
+ * after the array is ignored.
+ * Returns 0 on success; otherwise writes a one-line reason ("cannot open
  * x.npy: No such file", "x.npy: truncated: expected 4096 bytes of data, found
  * 100", "x.npy: dtype <f8 is not supported") into err and returns -1. */
 int rt_npy_read(const char *path, rt_npy *out, char *err, size_t errlen);
 void rt_npy_free(rt_npy *t);
 /* Writes to "<path>.tmp.<pid>" and renames it to path once complete, so a
- * failed run never leaves a truncated file.  Returns 0 or -1 with err. */
+ * failed run never leaves a truncated file.  Returns 0 or -1 with err.
+ * RT_BF16 has no .npy dtype and is refused (convert with rt_convert). */
 int rt_npy_write(const char *path, rt_dtype dt, int rank, const int64_t *dims,
                  const void *data, char *err, size_t errlen);
 

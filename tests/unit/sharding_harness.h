@@ -20,6 +20,16 @@
 
 static int h_failures, h_checks;
 
+#if defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wunused-function"
+#endif
+/* The cost model the passes use (tests may make latency free to steer
+ * propagate towards the decompositions that move the least data). */
+static CostModel h_cost;
+static bool h_cost_set;
+/* Instructions propagate gave a decomposing strategy in the last h_passes. */
+static int h_ndecomposed;
+
 static void __attribute__((format(printf, 2, 3))) h_check(bool ok, const char *fmt, ...)
 {
     h_checks++;
@@ -40,7 +50,7 @@ static PassCtx h_ctx(Arena *ar)
     memset(&c, 0, sizeof c);
     c.arena = ar;
     c.err = stderr;
-    c.cost = cost_model_default();
+    c.cost = h_cost_set ? h_cost : cost_model_default();
     return c;
 }
 
@@ -78,6 +88,11 @@ static bool h_passes(Arena *ar, IrModule *m, const char *name, const char *last)
             h_check(false, "%s: IR invalid after %s", name, names[k]);
             ir_print_stage(stderr, m, names[k]);
             return false;
+        }
+        if (!strcmp(names[k], "propagate")) {
+            h_ndecomposed = 0;
+            for (IrInst *i = m->entry->first; i; i = i->next)
+                h_ndecomposed += i->strategy != 0;
         }
         if (!strcmp(names[k], "partition") && !pass_check_collectives(&c, m)) {
             h_check(false, "%s: collective check failed", name);
@@ -160,6 +175,8 @@ static IrModule *h_full(Arena *ar, const char *name, const char *src)
         return NULL;
     if (!h_compare_sharded(ar, m, name, ref))
         return NULL;
+    if (getenv("SHARD_DUMP"))
+        ir_print_stage(stdout, m, "optimise");
     return m;
 }
 
@@ -171,10 +188,11 @@ static IrValue *h_value(IrModule *m, const char *vname)
     for (int k = 0; k < f->nparams; k++)
         if (f->params[k]->name && !strcmp(f->params[k]->name, vname))
             found = f->params[k];
-    for (IrInst *i = f->first; i; i = i->next)
+    for (IrInst *i = f->first; i && !found; i = i->next)
         for (int r = 0; r < i->nres; r++)
-            if (i->res[r]->name && !strcmp(i->res[r]->name, vname))
-                found = i->res[r]; /* the last definition of that name */
+            if (i->res[r]->name && !strcmp(i->res[r]->name, vname) && !found)
+                found = i->res[r]; /* the first definition of that name (a pinned
+                                      result's redistribute repeats it) */
     return found;
 }
 
@@ -211,6 +229,16 @@ static int h_count_comm(IrModule *m)
         if (ir_op_flags(i->op) & OPF_COMM)
             n++;
     return n;
+}
+
+/* Latency-free cost model: only bytes moved count. */
+static void h_bandwidth_only(bool on)
+{
+    h_cost = cost_model_default();
+    if (on)
+        for (int a = 0; a < IR_MAX_AXES; a++)
+            h_cost.alpha[a] = 0;
+    h_cost_set = on;
 }
 
 static int h_report(const char *what)

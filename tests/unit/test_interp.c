@@ -22,6 +22,15 @@
 static int failures;
 static Arena *A;
 
+/* Prints "ok: ..." for a section only if it added no failure. */
+static int section_start;
+#define SECTION() (section_start = failures)
+#define SECTION_OK(...)                                                 \
+    do {                                                                \
+        printf(failures == section_start ? "ok: " : "FAILED: ");        \
+        printf(__VA_ARGS__);                                            \
+    } while (0)
+
 #define CHECK(c, ...)                                                   \
     do {                                                                \
         if (!(c)) {                                                     \
@@ -182,6 +191,7 @@ static void expect_fail(IrModule *m, IrFunc *f, const Tensor *const *given, cons
 
 static void test_unary(void)
 {
+    SECTION();
     IrModule *m;
     IrFunc *f = new_fn(&m, 0, 1, 1);
     IrType t4 = T(DT_F64, 1, 4);
@@ -234,12 +244,13 @@ static void test_unary(void)
     }
     /* f32 results are the double result rounded once */
     CHECK(((float *)res[15].data)[3] == (float)1.954597694087775, "gelu f32 rounding");
-    printf("ok: unary ops (neg exp log sqrt rsqrt abs tanh sigmoid relu silu gelu pow cast) on "
+    SECTION_OK("unary ops (neg exp log sqrt rsqrt abs tanh sigmoid relu silu gelu pow cast) on "
            "hand-computed values\n");
 }
 
 static void test_binary(void)
 {
+    SECTION();
     IrModule *m;
     IrFunc *f = new_fn(&m, 0, 1, 1);
     IrType t23 = T(DT_F32, 2, 2, 3);
@@ -277,7 +288,7 @@ static void test_binary(void)
     const double w0[] = {11, 22, 33, 14, 25, 36}, w1[] = {2, 4, 8, 3, 6, 12};
     const double w2[] = {0.5, 1, 1.5, 4.0 / 3, 5.0 / 3, 2}, w3[] = {9, 18, 27, 6, 15, 24};
     const double w4[] = {3.5, 3.5, 3.5, 4, 5, 6}, w5[] = {NAN, NAN, 4}, w6[] = {NAN, NAN, 5};
-    const double w7[] = {-2147483648.0, -7, 7, 65536}, w8[] = {2147483647, -4, -4, 0};
+    const double w7[] = {-2147483648.0, -5, 5, 65536}, w8[] = {2147483647, -4, -4, 0};
     const double w9[] = {1, 49, 49, 0}, w10[] = {-2147483647, 7, -7, -65536};
     expect("add [2,3]+[3]", &res[0], t23, w0, 1e-7);
     expect("mul [2,1]*[1,3]", &res[1], t23, w1, 1e-7);
@@ -290,7 +301,7 @@ static void test_binary(void)
     expect("i32 div floors, x//0 = 0", &res[8], i4, w8, 0);
     expect("i32 mul wraps", &res[9], i4, w9, 0);
     expect("i32 neg", &res[10], i4, w10, 0);
-    printf("ok: binary ops with NumPy broadcasting, NaN propagation, i32 wrapping and floor "
+    SECTION_OK("binary ops with NumPy broadcasting, NaN propagation, i32 wrapping and floor "
            "division\n");
 
     /* operands that do not broadcast to the result */
@@ -305,6 +316,7 @@ static void test_binary(void)
 
 static void test_reductions(void)
 {
+    SECTION();
     IrModule *m;
     IrFunc *f = new_fn(&m, 0, 1, 1);
     IrValue *x = ir_param_new(m, f, "x", T(DT_F32, 3, 2, 3, 4), pl_replicated(0),
@@ -338,7 +350,7 @@ static void test_reductions(void)
     expect("min axis -1", &res[3], r[3]->type, w3, 0);
     expect("i32 sum wraps", &res[4], r[4]->type, w4, 0);
     expect("max axis 1", &res[5], r[5]->type, w5, 0);
-    printf("ok: sum / mean / max / min over axis lists, negative axes, keepdims, all axes\n");
+    SECTION_OK("sum / mean / max / min over axis lists, negative axes, keepdims, all axes\n");
 
     IrFunc *g = new_fn(&m, 0, 1, 1);
     IrValue *e = param(m, g, "e", T(DT_F32, 2, 0, 3));
@@ -352,11 +364,13 @@ static void test_reductions(void)
 
 static void test_norms(void)
 {
+    SECTION();
     IrModule *m;
     IrFunc *f = new_fn(&m, 0, 1, 1);
     IrType t23 = T(DT_F64, 2, 2, 3), t14 = T(DT_F64, 2, 1, 4), t4 = T(DT_F64, 1, 4);
     IrValue *x = param(m, f, "x", t23), *z = param(m, f, "z", T(DT_F64, 2, 2, 2));
     IrValue *v = param(m, f, "v", t14), *g = param(m, f, "g", t4), *b = param(m, f, "b", t4);
+    IrValue *z0 = param(m, f, "z0", t4);
     IrValue *r[8];
     r[0] = op1(m, f, OP_SOFTMAX, x, t23);
     set_ints(r[0], 1, -1);
@@ -364,15 +378,16 @@ static void test_norms(void)
     set_ints(r[1], 1, 1);
     r[2] = op1(m, f, OP_SOFTMAX, z, z->type);
     set_ints(r[2], 1, 0);
-    r[3] = inst(m, f, OP_LAYERNORM, 3, v, g, b, t14)->res[0];
+    r[3] = inst(m, f, OP_LAYERNORM, 3, v, g, z0, t14)->res[0];
     r[4] = inst(m, f, OP_RMSNORM, 2, v, g, NULL, t14)->res[0];
     r[5] = inst(m, f, OP_LAYERNORM, 3, v, b, g, t14)->res[0]; /* gamma 2, beta 1 */
     r[5]->def->a.f = 1e-5;
     returns(m, f, 6, r);
     const double xv[] = {1, 2, 3, 1000, 1000, 1000}, zv[] = {1, 2, 3, 4}, vv[] = {1, 2, 3, 4};
-    const double gv[] = {1, 1, 1, 1}, bv[] = {2, 2, 2, 2};
+    const double gv[] = {1, 1, 1, 1}, bv[] = {2, 2, 2, 2}, z0v[] = {0, 0, 0, 0};
     Tensor X = mk(t23, xv), Z = mk(z->type, zv), V = mk(t14, vv), G = mk(t4, gv), B = mk(t4, bv);
-    const Tensor *given[] = {&X, &Z, &V, &G, &B};
+    Tensor Z0 = mk(t4, z0v);
+    const Tensor *given[] = {&X, &Z, &V, &G, &B, &Z0};
     Tensor *res = run_global(m, f, given, NULL);
     if (!res)
         return;
@@ -396,11 +411,12 @@ static void test_norms(void)
     expect("layernorm", &res[3], t14, w3, 1e-15);
     expect("rmsnorm", &res[4], t14, w4, 1e-15);
     expect("layernorm gamma/beta/eps", &res[5], t14, w5, 1e-15);
-    printf("ok: softmax / log_softmax (any axis, stable), layernorm, rmsnorm\n");
+    SECTION_OK("softmax / log_softmax (any axis, stable), layernorm, rmsnorm\n");
 }
 
 static void test_shape_and_matmul(void)
 {
+    SECTION();
     IrModule *m;
     IrFunc *f = new_fn(&m, 0, 1, 1);
     IrValue *a = param(m, f, "a", T(DT_F32, 2, 2, 3)), *b = param(m, f, "b", T(DT_F32, 2, 3, 2));
@@ -449,7 +465,7 @@ static void test_shape_and_matmul(void)
     expect("matmul batch [2,2,3]@[3,2]", &res[4], r[4]->type, w4, 0);
     expect("matmul broadcast [1,2,2]@[3,2,2]", &res[5], r[5]->type, bbv, 0);
     expect("matmul i32 wraps", &res[6], r[6]->type, w6, 0);
-    printf("ok: transpose, reshape, matmul (batch and broadcast batch dims, i32)\n");
+    SECTION_OK("transpose, reshape, matmul (batch and broadcast batch dims, i32)\n");
 
     IrFunc *g = new_fn(&m, 0, 1, 1);
     IrValue *p = param(m, g, "p", T(DT_F32, 2, 2, 3)), *q = param(m, g, "q", T(DT_F32, 2, 2, 3));
@@ -461,6 +477,7 @@ static void test_shape_and_matmul(void)
 
 static void test_lookup(void)
 {
+    SECTION();
     IrModule *m;
     IrFunc *f = new_fn(&m, 0, 1, 1);
     IrValue *tab = param(m, f, "tab", T(DT_F32, 2, 4, 2)), *ids = param(m, f, "ids", T(DT_I32, 1, 3));
@@ -484,7 +501,7 @@ static void test_lookup(void)
     expect("embedding", &res[0], r[0]->type, w0, 0);
     expect("embedding 2-d ids", &res[1], r[1]->type, w1, 0);
     expect("cross_entropy", &res[2], r[2]->type, w2, 1e-15);
-    printf("ok: embedding (1-d and 2-d ids), cross_entropy\n");
+    SECTION_OK("embedding (1-d and 2-d ids), cross_entropy\n");
 
     /* out-of-range ids / labels; the message carries the source position */
     const double bad[] = {1, 4, 0};
@@ -503,6 +520,7 @@ static void test_lookup(void)
 
 static void test_inputs(void)
 {
+    SECTION();
     IrModule *m;
     IrFunc *f = new_fn(&m, 0, 1, 1);
     IrValue *p[7];
@@ -542,7 +560,7 @@ static void test_inputs(void)
         expect("ones scalar", &res[4], p[4]->type, w4, 0);
         expect("rand", &res[5], p[5]->type, w5, 0);
         expect("load relative to base_dir", &res[6], p[6]->type, w6, 0);
-        printf("ok: randn / rand / zeros / ones / full / arange / load initialisers\n");
+        SECTION_OK("randn / rand / zeros / ones / full / arange / load initialisers\n");
     }
     /* a given tensor replaces the initialiser */
     Tensor given_rn = mk(p[0]->type, (double[12]){0});
@@ -616,6 +634,7 @@ static bool bit_equal(const Tensor *a, const Tensor *b)
 
 static void test_scatter_assemble(void)
 {
+    SECTION();
     IrMesh m = mesh23();
     const char *ents[] = {"R", "S(0)", "S(1)", "P(sum)", "P(max)", "P(min)", "P(avg)"};
     const IrType shapes[] = {T(DT_F32, 2, 5, 7), T(DT_F32, 2, 1, 2), T(DT_F64, 2, 0, 4),
@@ -722,7 +741,25 @@ static void test_scatter_assemble(void)
                   strstr(err, "rank 0 holds f32[2]"),
               "wrong piece shape: %s", err);
     }
-    printf("ok: %d scatter + assemble round trips on a 2x3 mesh (all 49 entry pairs x 5 shapes incl. "
+    /* mixed partials reduce innermost first: [P(sum), P(max)] = sum over dp
+     * of (max over tp); the other order would give max_j sum_i. */
+    {
+        IrType t = T(DT_F32, 0);
+        Placement pl = PL(2, "P(sum)", "P(max)");
+        Tensor loc[6];
+        const double pv[6] = {1, 5, 2, 7, 0, 3}; /* dp 0: max 5; dp 1: max 7 */
+        for (int r = 0; r < 6; r++)
+            loc[r] = mk(t, &pv[r]);
+        Tensor back;
+        CHECK(interp_assemble(A, &m, &t, &pl, loc, &back, err, sizeof err) == 0, "%s", err);
+        const double want[] = {12};
+        expect("assemble [P(sum), P(max)]", &back, t, want, 0);
+        pl = PL(2, "P(max)", "P(avg)"); /* max(mean(1,5,2), mean(7,0,3)) */
+        CHECK(interp_assemble(A, &m, &t, &pl, loc, &back, err, sizeof err) == 0, "%s", err);
+        const double want2[] = {10.0 / 3};
+        expect("assemble [P(max), P(avg)]", &back, T(DT_F32, 0), want2, 1e-7);
+    }
+    SECTION_OK("%d scatter + assemble round trips on a 2x3 mesh (all 49 entry pairs x 5 shapes incl. "
            "uneven / empty / i32; nested splits), partial pieces reduced\n",
            n);
 }
@@ -760,46 +797,54 @@ static void compare(const char *what, const Tensor *a, const Tensor *b, double t
 
 static void test_sharded_matmul(void)
 {
-    /* global: y = x @ w */
-    IrModule *gm, *sm;
-    IrFunc *g = new_fn(&gm, 2, 2, 3), *s = new_fn(&sm, 2, 2, 3);
-    IrType tx = T(DT_F32, 2, 5, 7), tw = T(DT_F32, 2, 7, 4), ty = T(DT_F32, 2, 5, 4);
-    IrInit ix = INIT(INIT_RANDN, 1, 1, 0), iw = INIT(INIT_RANDN, 2, 0.5, 0);
-    IrValue *x = sparam(gm, g, "x", tx, PL(2, "S(0)", "S(1)"), ix);
-    IrValue *w = sparam(gm, g, "w", tw, PL(2, "R", "S(0)"), iw);
-    IrValue *y = op2(gm, g, OP_MATMUL, x, w, ty);
-    returns(gm, g, 1, &y);
-    /* partitioned: x [S(0), S(1)] (7 over 3: 3,3,1), w [R, S(0)] -> local matmul
-     * gives [S(0), P(sum)] -> all_reduce over tp -> [S(0), R] */
-    x = sparam(sm, s, "x", tx, PL(2, "S(0)", "S(1)"), ix);
-    w = sparam(sm, s, "w", tw, PL(2, "R", "S(0)"), iw);
-    IrValue *yl = op2(sm, s, OP_MATMUL, x, w, ty);
-    yl->pl = PL(2, "S(0)", "P(sum)");
-    IrValue *ya = lay(sm, s, OP_ALL_REDUCE, yl, 2u, PL(2, "S(0)", "R"));
-    ya->def->a.red = RED_SUM;
-    IrValue *rs[2] = {ya, yl};
-    returns(sm, s, 2, rs);
-    Tensor *gr = run_global(gm, g, NULL, NULL);
-    InterpInputs in = {NULL, NULL, NULL};
-    Tensor *sr = NULL;
-    char err[512];
-    int rc = interp_run_sharded(A, sm, s, &in, &sr, err, sizeof err);
-    CHECK(rc == 0, "sharded run: %s", err);
-    if (rc != 0 || !gr)
-        return;
-    compare("sharded matmul -> all_reduce", &sr[0], &gr[0], 1e-6);
-    compare("assembled P(sum) matmul", &sr[1], &gr[0], 1e-6);
-    /* the sharded program run globally is the same program */
-    Tensor *gs = run_global(sm, s, NULL, NULL);
-    if (gs)
-        compare("partitioned program run globally", &gs[0], &gr[0], 1e-6);
-    printf("ok: matmul with the contraction split over tp (uneven 3,3,1) + all_reduce equals the "
-           "global run\n");
+    SECTION();
+    /* (rows, contraction): uneven 3,2 / 3,3,1 splits, and empty shards
+     * (1 row over dp = 1,0; 2 over tp = 1,1,0; 1 over tp = 1,0,0). */
+    const int sizes[][2] = {{5, 7}, {1, 2}, {3, 1}};
+    for (int si = 0; si < 3; si++) {
+        int R = sizes[si][0], K = sizes[si][1];
+        /* global: y = x @ w */
+        IrModule *gm, *sm;
+        IrFunc *g = new_fn(&gm, 2, 2, 3), *s = new_fn(&sm, 2, 2, 3);
+        IrType tx = T(DT_F32, 2, R, K), tw = T(DT_F32, 2, K, 4), ty = T(DT_F32, 2, R, 4);
+        IrInit ix = INIT(INIT_RANDN, 1, 1, 0), iw = INIT(INIT_RANDN, 2, 0.5, 0);
+        IrValue *x = sparam(gm, g, "x", tx, PL(2, "S(0)", "S(1)"), ix);
+        IrValue *w = sparam(gm, g, "w", tw, PL(2, "R", "S(0)"), iw);
+        IrValue *y = op2(gm, g, OP_MATMUL, x, w, ty);
+        returns(gm, g, 1, &y);
+        /* partitioned: x [S(0), S(1)], w [R, S(0)] -> local matmul gives
+         * [S(0), P(sum)] -> all_reduce over tp -> [S(0), R] */
+        x = sparam(sm, s, "x", tx, PL(2, "S(0)", "S(1)"), ix);
+        w = sparam(sm, s, "w", tw, PL(2, "R", "S(0)"), iw);
+        IrValue *yl = op2(sm, s, OP_MATMUL, x, w, ty);
+        yl->pl = PL(2, "S(0)", "P(sum)");
+        IrValue *ya = lay(sm, s, OP_ALL_REDUCE, yl, 2u, PL(2, "S(0)", "R"));
+        ya->def->a.red = RED_SUM;
+        IrValue *rs[2] = {ya, yl};
+        returns(sm, s, 2, rs);
+        Tensor *gr = run_global(gm, g, NULL, NULL);
+        InterpInputs in = {NULL, NULL, NULL};
+        Tensor *sr = NULL;
+        char err[512];
+        int rc = interp_run_sharded(A, sm, s, &in, &sr, err, sizeof err);
+        CHECK(rc == 0, "sharded run: %s", err);
+        if (rc != 0 || !gr)
+            return;
+        compare("sharded matmul -> all_reduce", &sr[0], &gr[0], 1e-6);
+        compare("assembled P(sum) matmul", &sr[1], &gr[0], 1e-6);
+        /* the partitioned program run globally is the same program */
+        Tensor *gs = run_global(sm, s, NULL, NULL);
+        if (gs)
+            compare("partitioned program run globally", &gs[0], &gr[0], 1e-6);
+    }
+    SECTION_OK("matmul with the contraction split over tp + all_reduce equals the global run "
+               "(uneven 3,3,1 and empty shards)\n");
 }
 
 /* x -> a chain through every layout op; each result assembles to x. */
 static void test_sharded_layout(void)
 {
+    SECTION();
     IrModule *m;
     IrFunc *f = new_fn(&m, 2, 2, 3);
     IrType t = T(DT_F32, 2, 5, 7);
@@ -835,7 +880,7 @@ static void test_sharded_layout(void)
                            "redistribute -> [P, P]", "all_reduce dp+tp"};
     for (int i = 0; i < n; i++)
         CHECK(bit_equal(&sr[i], &gr[i]), "%s does not keep the global value", names[i]);
-    printf("ok: all_gather, all_to_all, shard, to_partial (sum/max/avg), reduce_scatter, all_reduce, "
+    SECTION_OK("all_gather, all_to_all, shard, to_partial (sum/max/avg), reduce_scatter, all_reduce, "
            "redistribute on a 2x3 mesh keep the global value bit for bit\n");
 
     /* gathering the outer split of a nested dim over dp alone is illegal */
@@ -844,6 +889,12 @@ static void test_sharded_layout(void)
     IrValue *bad = lay(m, g, OP_ALL_GATHER, x, 1u, PL(2, "R", "S(0)"));
     returns(m, g, 1, &bad);
     expect_fail(m, g, NULL, NULL, "outer split of dim 0", true);
+    /* reducing an outer partial before a non-commuting inner one is refused */
+    g = new_fn(&m, 2, 2, 3);
+    x = sparam(m, g, "x", t, PL(2, "P(sum)", "P(max)"), INIT(INIT_ARANGE, 0, 0, 0));
+    bad = lay(m, g, OP_ALL_REDUCE, x, 1u, PL(2, "R", "P(max)"));
+    returns(m, g, 1, &bad);
+    expect_fail(m, g, NULL, NULL, "must be reduced before", true);
     /* a collective that changes an axis outside its axes */
     g = new_fn(&m, 2, 2, 3);
     x = sparam(m, g, "x", t, PL(2, "S(0)", "S(1)"), INIT(INIT_ARANGE, 0, 0, 0));
@@ -854,6 +905,7 @@ static void test_sharded_layout(void)
 
 static void test_sharded_ops(void)
 {
+    SECTION();
     IrModule *gm, *sm;
     IrFunc *g = new_fn(&gm, 2, 2, 3), *s = new_fn(&sm, 2, 2, 3);
     IrType tt = T(DT_F32, 2, 7, 3), ti = T(DT_I32, 1, 5), te = T(DT_F32, 2, 5, 3);
@@ -905,7 +957,7 @@ static void test_sharded_ops(void)
     CHECK(bit_equal(&sr[0], &gr[0]), "embedding on a row-split table");
     CHECK(bit_equal(&sr[1], &gr[1]), "elementwise with broadcast on shards");
     compare("sum over a split dim -> all_reduce", &sr[2], &gr[2], 1e-6);
-    printf("ok: embedding with a row-split table (P(sum) + all_reduce), broadcast elementwise and a "
+    SECTION_OK("embedding with a row-split table (P(sum) + all_reduce), broadcast elementwise and a "
            "sum over a split dim on shards equal the global run\n");
 
     /* an id out of range is still caught on shards */

@@ -260,6 +260,33 @@ static void test_errors(void)
     free(out);
     printf("ok: bad character, unterminated string, int overflow, unbalanced brackets\n");
 
+    /* a missing '}' before the next function: both functions survive, and an
+       error inside the second one is still found */
+    p = parse(a,
+              "fn f(x: f32[4]) -> f32[4] {\n"
+              "    return x;\n"
+              "fn g(y: f32[4]) -> f32[4] {\n"
+              "    return y y;\n"
+              "}\n",
+              &nerr, &out);
+    CHECK(nerr == 2);
+    CHECK(strstr(out, "t.dt:3:1: error: expected '}' before 'fn'\n") != NULL);
+    CHECK(strstr(out, "t.dt:1:27: note: to match this '{'\n") != NULL);
+    CHECK(strstr(out, "t.dt:4:13: error: expected ';' after statement\n") != NULL);
+    CHECK(p->ndecls == 2 && p->decls[0]->nstmts == 1 && !strcmp(p->decls[1]->name, "g"));
+    free(out);
+    /* a keyword as a name: one error, and the declaration is kept */
+    p = parse(a, "fn f() -> f32[] {\n    let return = 1;\n    return 2;\n}\n", &nerr, &out);
+    CHECK(nerr == 1 && strstr(out, "'return' is a keyword and cannot be used as a name"));
+    CHECK(p->ndecls == 1 && p->decls[0]->nstmts == 2);
+    free(out);
+    /* an unmatched closer is dropped: one error, statement kept */
+    p = parse(a, "fn f(x: f32[]) -> f32[] {\n    return exp(x));\n}\n", &nerr, &out);
+    CHECK(nerr == 1 && strstr(out, "t.dt:2:18: error: unmatched ')'\n"));
+    CHECK(p->ndecls == 1 && p->decls[0]->nstmts == 1);
+    free(out);
+    printf("ok: recovery: missing '}' before fn, keyword as name, unmatched ')' (no cascades)\n");
+
     /* cap: 60 errors are counted, 50 shown, then one line */
     char *big = arena_alloc(a, 60 * 16 + 1);
     for (int i = 0; i < 60; i++)

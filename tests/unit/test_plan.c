@@ -596,6 +596,55 @@ static bool run_checked(const IrMesh *m, const IrType *t, Rng *rng, const Placem
     return ok;
 }
 
+/* ---- step volumes by brute force over every rank ---------------------------------- */
+
+static int64_t numel_at(const IrMesh *m, const IrType *t, const Placement *p, int r)
+{
+    int c[IR_MAX_AXES];
+    ir_mesh_coords(m, r, c);
+    IrType lt = pl_local_type(m, t, p, c);
+    return ir_type_numel(&lt);
+}
+
+/* The largest number of elements any rank sends in the step, from the
+ * definitions (ring all_gather: B_full - successor's piece, ring
+ * reduce_scatter: input - own piece, all_to_all: block - kept part). */
+static int64_t brute_elems(const IrMesh *m, const IrType *t, const Placement *before, const PlanStep *st)
+{
+    int nr = ir_mesh_nranks(m), mem[4096], me;
+    Sim s = {m, t, nr, NULL, NULL};
+    int64_t best = 0;
+    for (int r = 0; r < nr; r++) {
+        int k = group_of(&s, r, st->axes, mem, &me);
+        int succ = mem[(me + 1) % k];
+        int64_t v = 0, nb = numel_at(m, t, before, r), na = numel_at(m, t, &st->after, r);
+        switch (st->kind) {
+        case STEP_ALL_REDUCE:
+            v = 2 * (nb - nb / k);
+            break;
+        case STEP_ALL_GATHER:
+            v = na - numel_at(m, t, before, succ);
+            break;
+        case STEP_REDUCE_SCATTER:
+            v = nb - na;
+            break;
+        case STEP_ALL_TO_ALL: {
+            int c[IR_MAX_AXES];
+            ir_mesh_coords(m, r, c);
+            IrType lb = pl_local_type(m, t, before, c), la = pl_local_type(m, t, &st->after, c);
+            lb.dims[st->dim2] = la.dims[st->dim2];
+            v = nb - ir_type_numel(&lb);
+            break;
+        }
+        default:
+            break;
+        }
+        if (v > best)
+            best = v;
+    }
+    return best;
+}
+
 /* ---- plans built by hand ---------------------------------------------------------- */
 
 static PlanStep step(StepKind k, unsigned axes, RedOp red, int dim, int dim2)
@@ -714,7 +763,7 @@ static void test_basics(void)
     CHECK(plan_redistribute(&cm, &m, &t2, &from, &to, &p) && p.nsteps == 1 && p.ncollectives == 0 &&
               p.steps[0].kind == STEP_SHARD && p.bytes == 0,
           "shard");
-    CHECK(fabs(p.cost - 128 * 5e-11) < 1e-12 && p.cost > 0, "shard cost %g", p.cost);
+    CHECK(fabs(p.cost - 128 * 5e-11) < 2e-12 && p.cost > 0, "shard cost %g", p.cost);
 
     /* uneven: 5 elements over 4 ranks are 2,2,1,0: a rank sends at most 5 - 0 */
     int sz4[1] = {4};
@@ -880,7 +929,7 @@ static void test_random(void)
 {
     CostModel cm = cost_model_default();
     Rng rng = {0x243f6a8885a308d3ull};
-    int npairs = 4000, nsteps = 0, nnested = 0, nuneven = 0, nmerged = 0, nempty = 0, nnaive_worse = 0;
+    int npairs = 4000, nsteps = 0, nbytes_checked = 0, nnested = 0, nuneven = 0, nmerged = 0, nempty = 0, nnaive_worse = 0;
     char why[512];
     for (int i = 0; i < npairs; i++) {
         IrMesh m;
@@ -908,6 +957,10 @@ static void test_random(void)
             CHECK(plan_step_make(&c, &m, &t, &cur, &again) && pl_eq(&again.after, &p.steps[j].after) &&
                       again.bytes == p.steps[j].bytes,
                   "step %d not legal or not reproducible", j);
+            int64_t be = brute_elems(&m, &t, &cur, &p.steps[j]);
+            CHECK(be * 4 == p.steps[j].bytes, "step %d (%s) bytes %lld, every-rank count %lld", j,
+                  plan_step_name(p.steps[j].kind), (long long)p.steps[j].bytes, (long long)be * 4);
+            nbytes_checked++;
             cost += p.steps[j].cost;
             bytes += p.steps[j].bytes;
             ncoll += p.steps[j].kind != STEP_SHARD && p.steps[j].kind != STEP_TO_PARTIAL;
@@ -949,6 +1002,7 @@ static void test_random(void)
                 }
         }
     }
+    printf("random: the volume of %d steps equals the per-rank count over every rank\n", nbytes_checked);
     printf("random: %d pairs, %d steps executed on data and checked on every rank "
            "(%d with nested splits, %d uneven dims, %d dims with empty shards, %d merged steps); "
            "%d plans strictly cheaper than replicate-then-rebuild\n",
@@ -1005,10 +1059,11 @@ static void test_timing(void)
             for (int a = 0; a < 4; a++)
                 sizes[a] = 2 + rndi(&rng, 7);
             m = mk_mesh(4, sizes);
+            /* sizes up to 2^32 elements in all */
             int64_t dims[IR_MAX_RANK];
             int rank = 3 + rndi(&rng, IR_MAX_RANK - 2);
             for (int d = 0; d < rank; d++)
-                dims[d] = 1 + rndi(&rng, 300);
+                dims[d] = 1 + rndi(&rng, 1 << (32 / rank));
             t = mk_type(rank, dims);
             nbig++;
         } else {
@@ -1020,7 +1075,15 @@ static void test_timing(void)
         double t0 = now_cpu();
         bool ok = plan_redistribute(&cm, &m, &t, &from, &to, &p);
         ts[i] = now_cpu() - t0;
-        CHECK(ok, "timing: no plan");
+        if (getenv("SHOW_SLOW") && ts[i] > 5e-3) {
+            char a[128], b[128];
+            printf("slow %.1f ms: %s -> %s rank %d sizes %d,%d,%d,%d steps %d: %s\n", ts[i] * 1e3, pls(&m, &from, a),
+                   pls(&m, &to, b), t.rank, m.size[0], m.size[1], m.size[2], m.size[3], p.nsteps,
+                   plan_str(arena_new(), &m, &p));
+        }
+        char a[128], b[128];
+        CHECK(ok, "timing: no plan for %s -> %s (rank %d, sizes %d,%d,%d,%d)", pls(&m, &from, a), pls(&m, &to, b),
+              t.rank, m.size[0], m.size[1], m.size[2], m.size[3]);
     }
     qsort(ts, N, sizeof ts[0], cmp_double);
     printf("timing: %d calls (%d on 4-axis meshes with rank 3..8 tensors): median %.3f ms, "
@@ -1267,7 +1330,7 @@ int main(void)
     double t1 = now_cpu();
     test_timing();
     double t2 = now_cpu();
-    test_dtensor_table();
+    if (!getenv("SKIP_TABLE")) test_dtensor_table();
     printf("test time: checks %.1f s, timing %.1f s, table %.1f s\n", t1 - t0, t2 - t1, now_cpu() - t2);
     if (fails) {
         printf("test_plan: %d checks FAILED\n", fails);

@@ -298,6 +298,26 @@ static void test_broadcast(rt_ctx *ctx, unsigned axes, rt_dtype dt)
     CHECK(!bad, "rank %d broadcast axes 0x%x from member %d", rt_rank(ctx), axes, k - 1);
 }
 
+/* max / min propagate NaN whichever member holds it. */
+static void test_nan(rt_ctx *ctx, unsigned axes, rt_dtype dt, rt_red red)
+{
+    int mem[64], k = members_of(rt_ctx_mesh(ctx), axes, rt_rank(ctx), mem);
+    int r = rt_rank(ctx), last = rt_nranks(ctx) - 1, has1 = 0, haslast = 0;
+    for (int j = 0; j < k; j++) {
+        has1 |= mem[j] == 1;
+        haslast |= mem[j] == last;
+    }
+    double buf[3];
+    put(dt, buf, 0, r == 1 ? NAN : r);
+    put(dt, buf, 1, r);
+    put(dt, buf, 2, r == last ? NAN : -r);
+    rt_all_reduce(ctx, axes, dt, buf, 3, red);
+    CHECK(isnan(get(dt, buf, 0)) == has1 && !isnan(get(dt, buf, 1)) &&
+              isnan(get(dt, buf, 2)) == haslast,
+          "rank %d: NaN through %s over 0x%x: %g %g %g", r, red == RT_RED_MAX ? "max" : "min",
+          axes, get(dt, buf, 0), get(dt, buf, 1), get(dt, buf, 2));
+}
+
 static int all_collectives(rt_ctx *ctx, void *arg)
 {
     (void)arg;
@@ -321,6 +341,10 @@ static int all_collectives(rt_ctx *ctx, void *arg)
                     if (s != c)
                         test_all_to_all(ctx, axes, dt, s, c);
             test_broadcast(ctx, axes, dt);
+            if (dt != RT_I32) {
+                test_nan(ctx, axes, dt, RT_RED_MAX);
+                test_nan(ctx, axes, dt, RT_RED_MIN);
+            }
         }
     }
     return 0;
@@ -362,6 +386,8 @@ static int local_shapes(rt_ctx *ctx, void *arg)
     rt_alloc(ctx, 10); /* left for the runtime to free */
     return 0;
 }
+
+#ifndef RT_TEST_MPI /* the threads backend only */
 
 /* ---- determinism -------------------------------------------------------------------- */
 
@@ -450,16 +476,61 @@ static void expect_failure(const rt_mesh *m, int (*fn)(rt_ctx *, void *), int wa
     printf("  %-44s rc %d in %.2f s: %s\n", what, rc, dt, err[0] ? err : "(no message)");
 }
 
+#endif
+
+static const rt_mesh meshes[] = {
+    {"L", 1, {"x"}, {4}},
+    {"M", 2, {"dp", "tp"}, {2, 3}},
+    {"C", 3, {"a", "b", "c"}, {2, 2, 2}},
+    {"S", 0, {0}, {0}},
+    {"Q", 2, {"dp", "tp"}, {2, 2}},
+};
+
+#ifdef RT_TEST_MPI
+
+/* Built with -DRT_TEST_MPI (tests/runtime/test_mpi.sh): the same checks of
+ * every collective with the MPI backend, under mpirun, on the meshes named
+ * on the command line (each must have as many ranks as processes). */
+static int rank0;
+
+static int mpi_collectives(rt_ctx *ctx, void *arg)
+{
+    rank0 = rt_rank(ctx) == 0;
+    return all_collectives(ctx, arg);
+}
+
+int main(int argc, char **argv)
+{
+    char err[1024];
+    for (int i = 1; i < argc; i++)
+        for (size_t k = 0; k < sizeof meshes / sizeof *meshes; k++) {
+            if (strcmp(meshes[k].name, argv[i]))
+                continue;
+            long before = atomic_load(&checks);
+            int rc = rt_run_mpi(&meshes[k], mpi_collectives, NULL, err, sizeof err);
+            CHECK(rc == 0, "mesh %s: rc %d: %s", meshes[k].name, rc, err);
+            if (!strcmp(argv[i], "Q")) {
+                rc = rt_run_mpi(&meshes[k], local_shapes, NULL, err, sizeof err);
+                CHECK(rc == 0, "local shapes: rc %d: %s", rc, err);
+            }
+            if (rank0)
+                printf("MPI mesh %s (%d ranks): every collective x dtype x reduction x group: "
+                       "%ld checks on rank 0\n",
+                       meshes[k].name, mesh_size(&meshes[k]), atomic_load(&checks) - before);
+        }
+    rt_mpi_finalize();
+    int f = atomic_load(&failures);
+    if (f || rank0)
+        printf("%s: %ld checks, %d failed\n", f ? "FAIL" : "ok", atomic_load(&checks), f);
+    return f != 0;
+}
+
+#else
+
 int main(void)
 {
-    static const rt_mesh meshes[] = {
-        {"L", 1, {"x"}, {4}},
-        {"M", 2, {"dp", "tp"}, {2, 3}},
-        {"C", 3, {"a", "b", "c"}, {2, 2, 2}},
-        {"S", 0, {0}, {0}},
-    };
     char err[1024];
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         long before = atomic_load(&checks);
         int rc = rt_run_threads(&meshes[i], all_collectives, NULL, err, sizeof err);
         CHECK(rc == 0, "mesh %s: rc %d: %s", meshes[i].name, rc, err);
@@ -467,7 +538,7 @@ int main(void)
                meshes[i].name, mesh_size(&meshes[i]), atomic_load(&checks) - before);
     }
 
-    static const rt_mesh m22 = {"M", 2, {"dp", "tp"}, {2, 2}};
+    const rt_mesh m22 = meshes[4];
     int rc = rt_run_threads(&m22, local_shapes, NULL, err, sizeof err);
     CHECK(rc == 0, "local shapes: %s", err);
     printf("local shapes, member lens, rt_alloc: ok\n");
@@ -498,3 +569,5 @@ int main(void)
     printf("%s: %ld checks, %d failed\n", f ? "FAIL" : "ok", atomic_load(&checks), f);
     return f != 0;
 }
+
+#endif

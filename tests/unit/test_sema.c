@@ -59,6 +59,8 @@ static IrModule *load(Arena *a, const char *text, const FeOptions *opt, int *ner
     IrModule *m = fe_load_string(a, d, "t.dt", text, opt);
     *nerr = diag_nerrors(d);
     fclose(f);
+    if (m)
+        CHECK(ir_verify(m, "sema", stderr)); /* every lowered module meets the IR's invariants */
     return m;
 }
 

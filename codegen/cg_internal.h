@@ -1,0 +1,253 @@
+/* cg_internal.h - what the code generators share: the lowered per-rank
+ * program (lower.c) that every CPU backend prints, and the linker helper.
+ *
+ * Lowering (cg_lower) takes the partitioned, optimised IR and, for every
+ * rank of the mesh, turns the instructions into a flat list of STEPS over
+ * BUFFERS, with every shape, offset and length a constant for that rank.
+ * Ranks whose lowered functions come out identical (usually all of them;
+ * uneven shards make more) share one VARIANT; a backend emits one function
+ * per variant and a dispatcher on rt_rank().  A backend needs nothing from
+ * the IR but names and source positions for its comments.
+ *
+ * Buffers.  Every value the program materialises lives in a buffer: a
+ * parameter's (params[i], read-only), a result's (results[j]) or a piece of
+ * the per-rank workspace (rt_workspace(ctx) + offset, 64-byte aligned).
+ * Several values may share one buffer: a reshape is the same bytes under a
+ * new shape, and an all_reduce works in place on its operand's buffer when
+ * nothing else reads the operand.  Workspace buffers whose lifetimes (the
+ * steps from the first write to the last read) do not overlap share memory
+ * (first-fit linear scan); a step never writes memory that one of its
+ * inputs occupies.  Nothing is allocated while the program runs.
+ *
+ * Steps, in program order (the IR's order, so every rank issues the same
+ * collectives in the same order):
+ *   CG_LOOP        a fused loop nest (CgLoop): elementwise ops with
+ *                  broadcasting, constants, transposes, local slices
+ *                  (shard), to_partial and at most one reduction, as one
+ *                  expression per element over strided loads; no
+ *                  intermediate buffers.
+ *   CG_MATMUL      dtk_matmul (CBLAS), with batch broadcasting and a
+ *                  transpose of the last two dims folded into the call.
+ *   CG_SOFTMAX     dtk_softmax (also log_softmax) on [outer, len, inner].
+ *   CG_NORM        dtk_layernorm / dtk_rmsnorm on [rows, D].
+ *   CG_EMBEDDING   dtk_embedding, masked by the table's local row offset.
+ *   CG_PICK        dtk_pick, masked by the logits' local column offset.
+ *   CG_XENT        dtk_cross_entropy on local data.
+ *   CG_COPY        memcpy of a whole buffer (a result that is a parameter,
+ *                  an alias, or returned twice; an all_reduce operand that
+ *                  cannot be overwritten).
+ *   CG_ALL_REDUCE, CG_ALL_GATHER, CG_REDUCE_SCATTER, CG_ALL_TO_ALL
+ *                  the runtime's collectives (runtime/dtrt.h) with this
+ *                  rank's exact member lengths.
+ *
+ * Fusion rule: the result of an elementwise / transpose / shard / to_partial
+ * / const instruction is folded into its consumer's loop (no buffer) when
+ * it has exactly one use (a const: any number), is not returned, the
+ * consumer is itself such an instruction or a reduction, and it is not
+ * broadcast there (it has as many elements as the consumer's loop, so
+ * nothing is computed twice).  A reduction pulls its operand's expression
+ * into its own loop.  A transpose of the last two dims whose only use is a
+ * matmul becomes that matmul's transpose flag.
+ *
+ * Numerics (what the generated code computes, per element): f32 ops in
+ * float with the float libm functions, f64 in double, i32 wrapping like
+ * numpy int32 with floor division; reductions accumulate f32 / f64 in
+ * double (i32 sum in int64, wrapped at the end); mean divides by the count.
+ * This differs from the reference interpreter (double everywhere) only by
+ * float rounding.
+ */
+#ifndef DTC_CG_INTERNAL_H
+#define DTC_CG_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "codegen/codegen.h"
+#include "ir/ir.h"
+
+#define CG_MAX_LOOPS IR_MAX_RANK
+
+/* ---- buffers ---------------------------------------------------------------- */
+typedef enum CgBufKind {
+    CG_BUF_PARAM,  /* params[index]: a parameter's local shard, read-only */
+    CG_BUF_RESULT, /* results[index]: the runtime's buffer for a result */
+    CG_BUF_WORK    /* workspace + offset */
+} CgBufKind;
+
+typedef struct CgBuf {
+    CgBufKind kind;
+    int index;             /* PARAM / RESULT: parameter or result index */
+    int64_t offset;        /* WORK: byte offset in the workspace (64-aligned) */
+    int64_t bytes;         /* size of the largest value it holds */
+    DType dtype;           /* element type of every value in it */
+    const IrValue *value;  /* the first value stored in it (names, comments) */
+    int first, last;       /* steps of its first write and last access (-1: none) */
+} CgBuf;
+
+/* ---- fused loops ---------------------------------------------------------------- */
+typedef enum CgNodeKind {
+    CG_N_LOAD,  /* buf[base + sum_l i_l * stride[l]] (elements of the buffer's dtype) */
+    CG_N_CONST, /* the scalar f */
+    CG_N_OP     /* elementwise IR op `op` (OPF_EW) on nodes a (and b) */
+} CgNodeKind;
+
+/* One node of a loop's expression.  Nodes are in evaluation order: a and b
+ * refer to earlier nodes, and the last node is the value of the element. */
+typedef struct CgNode {
+    CgNodeKind kind;
+    DType dtype;                   /* dtype of this node's value */
+    IrOp op;                       /* OP: OP_ADD, OP_EXP, OP_CAST (to dtype), ... */
+    int a, b;                      /* OP: operand nodes (b: -1 for unary ops) */
+    double f;                      /* CONST: value; OP_POW: exponent */
+    int buf;                       /* LOAD: buffer */
+    int64_t base;                  /* LOAD: first element */
+    int64_t stride[CG_MAX_LOOPS];  /* LOAD: element stride per loop (0: broadcast) */
+    const IrValue *value;          /* the IR value it computes or loads (comments) */
+} CgNode;
+
+/* A loop nest: loops 0..nloops-1, outermost first, with trip counts n[].
+ * The first nkeep loops index the output; the remaining ones (if any)
+ * are reduced with `red` (OP_SUM, OP_MEAN, OP_MAX, OP_MIN; the mean
+ * divides by red_count).  Without reduction (nkeep == nloops, red ==
+ * OP_COUNT) out[sum_l i_l * out_stride[l]] = value; with it the value is
+ * accumulated over the inner loops and stored once per output element.
+ * nloops == 0 is a single element.  Loops of trip count 1 are removed and
+ * adjacent loops that walk every buffer contiguously are merged. */
+typedef struct CgLoop {
+    int nloops, nkeep;
+    int64_t n[CG_MAX_LOOPS];
+    int64_t out_stride[CG_MAX_LOOPS];
+    int out;                       /* output buffer (elements of out_dtype) */
+    DType out_dtype;
+    IrOp red;                      /* OP_COUNT: none */
+    int64_t red_count;             /* elements reduced per output element */
+    int nnodes;
+    CgNode *nodes;
+} CgLoop;
+
+/* ---- steps --------------------------------------------------------------------------- */
+typedef enum CgStepKind {
+    CG_LOOP,           /* fused loop nest (loop) */
+    CG_MATMUL,         /* dtk_matmul(dtype, nbatch, batch, astride, bstride, M, N, K, ta, tb, in0, in1, out) */
+    CG_SOFTMAX,        /* dtk_softmax(dtype, take_log, outer, len, inner, in0, out) */
+    CG_NORM,           /* dtk_layernorm(dtype, rows, D, eps, in0, in1, in2, out) / dtk_rmsnorm (no in2) */
+    CG_EMBEDDING,      /* dtk_embedding(ctx, where, dtype, in0, V, D, in1, n, off, total, out) */
+    CG_PICK,           /* dtk_pick(ctx, where, dtype, in0, N, V, in1, off, total, out) */
+    CG_XENT,           /* dtk_cross_entropy(ctx, where, dtype, in0, N, V, in1, out) */
+    CG_COPY,           /* memcpy(out, in0, bytes) */
+    CG_ALL_REDUCE,     /* rt_all_reduce(ctx, axes, dtype, out, count, red): in place on out */
+    CG_ALL_GATHER,     /* rt_all_gather(ctx, axes, dtype, in0, out, rank, dims, dim, lens) */
+    CG_REDUCE_SCATTER, /* rt_reduce_scatter(ctx, axes, dtype, in0, out, rank, dims, dim, lens, red) */
+    CG_ALL_TO_ALL      /* rt_all_to_all(ctx, axes, dtype, in0, out, rank, dims, dim2, lens, dim, lens2) */
+} CgStepKind;
+
+typedef struct CgStep {
+    CgStepKind kind;
+    const IrInst *inst;        /* the instruction it implements (comments, profile names) */
+    int out;                   /* buffer written */
+    int nin;
+    int in[3];                 /* buffers read (CG_LOOP: see loop.nodes) */
+    DType dtype;               /* element type of the data moved or computed */
+    int64_t bytes;             /* bytes written (profile) */
+
+    CgLoop loop;               /* CG_LOOP */
+
+    /* CG_MATMUL: batch dims of the result (broadcast and size-1 dims
+     * folded), element strides of the operands per batch dim */
+    int nbatch;
+    int64_t batch[CG_MAX_LOOPS], astride[CG_MAX_LOOPS], bstride[CG_MAX_LOOPS];
+    int64_t M, N, K;
+    bool ta, tb;
+
+    /* CG_SOFTMAX [outer, len, inner], take_log; CG_NORM rows = outer, D = len;
+     * CG_EMBEDDING n = outer (ids), V = len (local rows), D = inner;
+     * CG_PICK / CG_XENT N = outer, V = len (local columns) */
+    int64_t outer, len, inner;
+    bool take_log;
+    double eps;                /* CG_NORM */
+    bool layernorm;            /* CG_NORM: layernorm (else rmsnorm) */
+    int64_t off, total;        /* CG_EMBEDDING / CG_PICK: global offset of the local
+                                  rows / columns, global row / column count */
+    const char *where;         /* "FILE:LINE:COL" of the op, for runtime messages */
+
+    /* collectives */
+    unsigned axes;             /* mesh axes (bit i = axis i) */
+    RedOp red;
+    int64_t count;             /* CG_ALL_REDUCE elements; CG_COPY bytes */
+    int rank;                  /* tensor rank of the local shard */
+    int64_t dims[IR_MAX_RANK]; /* send shape (all_gather: this rank's shard) */
+    int dim, dim2;             /* all_gather / reduce_scatter: dim; all_to_all:
+                                  concatenated dim (the old split) and split dim2 */
+    int nmembers;
+    int64_t *lens, *lens2;     /* member lengths along dim (all_to_all: lens along
+                                  dim2 = split_lens, lens2 along dim = cat_lens) */
+} CgStep;
+
+/* ---- functions, variants, the program --------------------------------------------- */
+typedef struct CgFunc {
+    int nbufs;
+    CgBuf *bufs;
+    int nsteps;
+    CgStep *steps;
+    int64_t workspace;         /* bytes of workspace this function uses */
+    int nranks;                /* the ranks that run it (a variant) */
+    int *ranks;
+} CgFunc;
+
+/* A parameter or result as the runtime sees it (rt_tensor_desc). */
+typedef struct CgIo {
+    const char *name;          /* --in / --out name */
+    IrType type;               /* global */
+    Placement pl;              /* parameter: declared; result: the returned value's */
+    IrInit init;               /* parameters; a load() path is made absolute */
+} CgIo;
+
+typedef struct CgProgram {
+    const IrModule *m;
+    const IrFunc *f;           /* the entry function */
+    const char *name;          /* program name (the source's base name) */
+    const char *src_file;
+    int nparams, nresults;
+    CgIo *params, *results;
+    int nvariants;
+    CgFunc *variants;
+    int *variant_of;           /* by rank: index into variants */
+    int64_t workspace;         /* max over the variants */
+} CgProgram;
+
+/* Lowers m's entry function (partitioned, optimised) for every rank.
+ * Returns NULL after printing "FILE:LINE:COL: error: ..." (or
+ * "dtc: error: ...") to err, e.g. for f16 on the CPU target. */
+CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err);
+
+/* Writes a lowered function in a plain text form (every field that matters;
+ * lowering compares these to group ranks into variants; handy to debug). */
+void cg_func_dump(FILE *out, const IrModule *m, const CgFunc *fn);
+
+/* Names for comments and identifiers. */
+const char *cg_value_name(Arena *a, const IrValue *v); /* "%h.4" */
+const char *cg_step_name(const CgStepKind k);          /* "loop", "matmul", ... */
+
+/* ---- backends ------------------------------------------------------------------------ */
+bool cg_c_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err);
+/* Writes the C for p to out (the --emit=c text). */
+void cg_c_emit(FILE *out, Arena *a, const CgProgram *p, const CgOptions *opt);
+
+/* ---- link.c: the system C compiler and the runtime ---------------------------------- */
+typedef struct CgRuntime {
+    const char *include_dir;   /* -I: holds runtime/dtrt.h */
+    const char *lib_dir;       /* holds libdtrt.a and libdtrt_core.a */
+} CgRuntime;
+
+/* Finds the runtime: $DTC_RUNTIME_DIR (headers under DIR, libraries in DIR
+ * or DIR/lib), else the source and build trees dtc was built from.  false
+ * with a message on err when it is not there. */
+bool cg_find_runtime(Arena *a, CgRuntime *rt, FILE *err);
+/* Compiles the C file c_path (and extra sources or objects, NULL-ended) and
+ * links the executable `output` against the runtime, MPI, OpenBLAS, libm
+ * and pthreads with $CC (default cc) at -O<opt_level>.  false with a
+ * message on err on failure. */
+bool cg_link_exe(Arena *a, const char *c_path, const CgOptions *opt, FILE *err);
+
+#endif

@@ -1,0 +1,1152 @@
+/* lower.c - cg_lower: the partitioned IR as steps over buffers, one lowered
+ * function per rank, grouped into variants (see cg_internal.h for the data
+ * and the rules).
+ *
+ * Requires: the entry function after pass_optimise (every op local, no
+ *           call, no redistribute), f32 / f64 / i32 values only.
+ * Produces: a CgProgram whose every shape, offset and member length is a
+ *           constant of the rank (or variant) it belongs to.
+ *
+ * Per rank, in four passes over the instructions:
+ *   1. local types, use counts;
+ *   2. (backwards) which values are folded into their consumer's loop,
+ *      which transposes become a matmul flag, which need a buffer;
+ *   3. (forwards) buffers and steps; fused loops are built as expression
+ *      nodes over strided loads, through index maps that compose
+ *      broadcasting, transposes and local slices;
+ *   4. results bound to the runtime's buffers (or copied there), lifetimes,
+ *      workspace offsets by first-fit linear scan.
+ * Ranks whose functions print the same (cg_func_dump) share a variant.
+ */
+#include "codegen/cg_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/ir_text.h"
+
+#define ALIGN 64 /* workspace offsets, as rt_alloc aligns */
+
+typedef enum VState {
+    V_MAT,    /* has a buffer: a parameter, or computed by its own step */
+    V_INLINE, /* computed inside its consumer's loop */
+    V_FOLD    /* a transpose that is a flag of the matmul reading it */
+} VState;
+
+/* Index map of a value inside a loop nest: element index along dim d is
+ * i_{loop[d]} + off[d] (loop[d] == -1: just off[d]). */
+typedef struct Map {
+    int loop[IR_MAX_RANK];
+    int64_t off[IR_MAX_RANK];
+} Map;
+
+typedef struct Lower {
+    Arena *ar;
+    const IrModule *m;
+    const IrMesh *mesh;
+    const IrFunc *f;
+    FILE *err;
+    int rank;
+    int coords[IR_MAX_AXES];
+    int nvals;
+    IrType *lt;      /* by value id: local type on this rank */
+    int *nuses;      /* by id: operand occurrences */
+    bool *is_result; /* by id */
+    VState *state;   /* by id */
+    int *buf;        /* by id: buffer, -1 none */
+    int *ext_uses;   /* by buffer: uses of its values outside it (in-place test) */
+    CgBuf *bufs;
+    int nbufs, capbufs;
+    CgStep *steps;
+    int nsteps, capsteps;
+    CgNode *nodes; /* the loop being built */
+    int nnodes, capnodes;
+    int nloops;    /* of the loop being built */
+} Lower;
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+const char *cg_value_name(Arena *a, const IrValue *v)
+{
+    char b[128];
+    return arena_strdup(a, ir_value_str(v, b, sizeof b));
+}
+
+const char *cg_step_name(CgStepKind k)
+{
+    static const char *const names[] = {"loop",      "matmul",     "softmax",       "norm",
+                                        "embedding", "pick",       "cross_entropy", "copy",
+                                        "reshape",   "all_reduce", "all_gather",    "reduce_scatter",
+                                        "all_to_all"};
+    return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
+}
+
+static void *grow(Arena *a, void *p, int n, int *cap, size_t sz)
+{
+    if (n < *cap)
+        return p;
+    int nc = *cap ? *cap * 2 : 16;
+    void *q = arena_alloc(a, sz * (size_t)nc);
+    if (n)
+        memcpy(q, p, sz * (size_t)n);
+    *cap = nc;
+    return q;
+}
+
+static int64_t numel(const IrType *t) { return ir_type_numel(t); }
+
+static int64_t nbytes(const IrType *t) { return numel(t) * ir_dtype_size(t->dtype); }
+
+static void strides_of(const IrType *t, int64_t *st)
+{
+    int64_t s = 1;
+    for (int d = t->rank - 1; d >= 0; d--) {
+        st[d] = s;
+        s *= t->dims[d];
+    }
+}
+
+static int norm_dim(int64_t d, int rank) { return (int)(d < 0 ? d + rank : d); }
+
+static Placement pl_of(const Lower *L, const IrValue *v)
+{
+    return v->pl.naxes == 0 ? pl_replicated(L->mesh->naxes) : v->pl;
+}
+
+static const char *where(Lower *L, const IrInst *i)
+{
+    if (!i->loc.file || i->loc.line <= 0)
+        return "?";
+    return arena_printf(L->ar, "%s:%d:%d", i->loc.file, i->loc.line, i->loc.col);
+}
+
+static bool failf(Lower *L, const IrInst *i, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* A user-facing error at i's position (or the function's). */
+static bool failf(Lower *L, const IrInst *i, const char *fmt, ...)
+{
+    const SrcLoc *loc = i ? &i->loc : &L->f->loc;
+    if (loc->file && loc->line > 0)
+        fprintf(L->err, "%s:%d:%d: error: ", loc->file, loc->line, loc->col);
+    else
+        fprintf(L->err, "dtc: error: ");
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(L->err, fmt, ap);
+    va_end(ap);
+    fputc('\n', L->err);
+    return false;
+}
+
+/* Global offset of this rank's piece of every dim of v. */
+static void local_offsets(Lower *L, const IrValue *v, int64_t *off)
+{
+    Placement pl = pl_of(L, v);
+    for (int d = 0; d < v->type.rank; d++) {
+        int64_t len;
+        pl_local_range(L->mesh, &pl, L->coords, d, v->type.dims[d], &off[d], &len);
+    }
+}
+
+static bool fusable(IrOp op)
+{
+    return (ir_op_flags(op) & OPF_EW) || op == OP_CONST || op == OP_TRANSPOSE || op == OP_SHARD ||
+           op == OP_TO_PARTIAL;
+}
+
+static bool is_reduce(IrOp op) { return (ir_op_flags(op) & OPF_REDUCE) != 0; }
+
+/* A transpose that swaps the last two dims and keeps the others. */
+static bool swaps_last_two(const IrInst *i)
+{
+    int r = i->res[0]->type.rank;
+    if (r < 2 || i->a.nints != r)
+        return false;
+    for (int d = 0; d < r; d++) {
+        int p = norm_dim(i->a.ints[d], r);
+        int want = d == r - 2 ? r - 1 : d == r - 1 ? r - 2 : d;
+        if (p != want)
+            return false;
+    }
+    return true;
+}
+
+/* to_partial on this rank: does it hold zeros (P(sum) off coordinate 0)? */
+static bool to_partial_zero(Lower *L, const IrInst *i)
+{
+    Placement pl = pl_of(L, i->res[0]);
+    for (int a = 0; a < L->mesh->naxes; a++)
+        if ((i->a.axes >> a & 1) && pl.e[a].kind == PL_P && pl.e[a].red == RED_SUM &&
+            L->coords[a] != 0)
+            return true;
+    return false;
+}
+
+/* ---- buffers and steps --------------------------------------------------------------- */
+
+static int new_buf(Lower *L, CgBufKind kind, int index, const IrValue *v)
+{
+    L->bufs = grow(L->ar, L->bufs, L->nbufs, &L->capbufs, sizeof *L->bufs);
+    L->ext_uses = grow(L->ar, L->ext_uses, L->nbufs, &(int){L->capbufs / 2 < L->nbufs + 1 ? 0 : 0},
+                       sizeof *L->ext_uses);
+    CgBuf *b = &L->bufs[L->nbufs];
+    memset(b, 0, sizeof *b);
+    b->kind = kind;
+    b->index = index;
+    b->bytes = nbytes(&L->lt[v->id]);
+    b->dtype = v->type.dtype;
+    b->value = v;
+    b->first = b->last = -1;
+    return L->nbufs++;
+}
+
+static CgStep *new_step(Lower *L, CgStepKind kind, const IrInst *i, int out)
+{
+    L->steps = grow(L->ar, L->steps, L->nsteps, &L->capsteps, sizeof *L->steps);
+    CgStep *s = &L->steps[L->nsteps++];
+    memset(s, 0, sizeof *s);
+    s->kind = kind;
+    s->inst = i;
+    s->out = out;
+    s->dtype = out >= 0 ? L->bufs[out].dtype : DT_F32;
+    s->loop.red = OP_COUNT;
+    return s;
+}
+
+/* A value joins buffer b (reshape, in-place all_reduce): its uses count,
+ * the one use that made it join does not. */
+static void join(Lower *L, const IrValue *v, int b, int joining_use)
+{
+    L->buf[v->id] = b;
+    L->ext_uses[b] += L->nuses[v->id] + (L->is_result[v->id] ? 1 : 0) - joining_use;
+    int64_t nb = nbytes(&L->lt[v->id]);
+    if (nb > L->bufs[b].bytes)
+        L->bufs[b].bytes = nb;
+}
+
+static int buf_for(Lower *L, const IrValue *v)
+{
+    int b = new_buf(L, CG_BUF_WORK, -1, v);
+    L->ext_uses[b] = 0;
+    join(L, v, b, 0);
+    return b;
+}
+
+/* ---- fused loops ------------------------------------------------------------------------ */
+
+static int add_node(Lower *L, const CgNode *n)
+{
+    for (int k = 0; k < L->nnodes; k++) { /* loads and constants once each */
+        const CgNode *o = &L->nodes[k];
+        if (n->kind == CG_N_LOAD && o->kind == CG_N_LOAD && o->buf == n->buf &&
+            o->base == n->base && o->dtype == n->dtype &&
+            !memcmp(o->stride, n->stride, sizeof o->stride))
+            return k;
+        if (n->kind == CG_N_CONST && o->kind == CG_N_CONST && o->dtype == n->dtype &&
+            !memcmp(&o->f, &n->f, sizeof o->f))
+            return k;
+    }
+    L->nodes = grow(L->ar, L->nodes, L->nnodes, &L->capnodes, sizeof *L->nodes);
+    L->nodes[L->nnodes] = *n;
+    return L->nnodes++;
+}
+
+static int const_node(Lower *L, DType dt, double f, const IrValue *v)
+{
+    CgNode n;
+    memset(&n, 0, sizeof n);
+    n.kind = CG_N_CONST;
+    n.dtype = dt;
+    n.f = f;
+    n.a = n.b = -1;
+    n.value = v;
+    return add_node(L, &n);
+}
+
+static int build_inst(Lower *L, const IrInst *i, const Map *mp);
+
+/* The node for value u's element at index map mp. */
+static int build_val(Lower *L, const IrValue *u, const Map *mp)
+{
+    if (L->state[u->id] == V_INLINE)
+        return build_inst(L, u->def, mp);
+    DTC_ASSERT(L->state[u->id] == V_MAT && L->buf[u->id] >= 0);
+    const IrType *t = &L->lt[u->id];
+    int64_t st[IR_MAX_RANK];
+    strides_of(t, st);
+    CgNode n;
+    memset(&n, 0, sizeof n);
+    n.kind = CG_N_LOAD;
+    n.dtype = t->dtype;
+    n.a = n.b = -1;
+    n.buf = L->buf[u->id];
+    n.value = u;
+    for (int d = 0; d < t->rank; d++) {
+        n.base += mp->off[d] * st[d];
+        if (mp->loop[d] >= 0)
+            n.stride[mp->loop[d]] += st[d];
+    }
+    return add_node(L, &n);
+}
+
+static int build_inst(Lower *L, const IrInst *i, const Map *mp)
+{
+    const IrValue *v = i->res[0];
+    const IrType *lv = &L->lt[v->id];
+    Map m2;
+    memset(&m2, 0, sizeof m2);
+    switch (i->op) {
+    case OP_CONST:
+        return const_node(L, v->type.dtype, i->a.f, v);
+    case OP_TRANSPOSE: /* result dim d is operand dim perm[d] */
+        for (int d = 0; d < lv->rank; d++) {
+            int p = norm_dim(i->a.ints[d], lv->rank);
+            m2.loop[p] = mp->loop[d];
+            m2.off[p] = mp->off[d];
+        }
+        return build_val(L, i->args[0], &m2);
+    case OP_SHARD: { /* a sub-box of the operand */
+        int64_t ov[IR_MAX_RANK], ou[IR_MAX_RANK];
+        local_offsets(L, v, ov);
+        local_offsets(L, i->args[0], ou);
+        for (int d = 0; d < lv->rank; d++) {
+            m2.loop[d] = mp->loop[d];
+            m2.off[d] = mp->off[d] + ov[d] - ou[d];
+        }
+        return build_val(L, i->args[0], &m2);
+    }
+    case OP_TO_PARTIAL:
+        if (to_partial_zero(L, i))
+            return const_node(L, v->type.dtype, 0.0, v);
+        return build_val(L, i->args[0], mp);
+    default:
+        break;
+    }
+    DTC_ASSERT(ir_op_flags(i->op) & OPF_EW);
+    int ops[2] = {-1, -1};
+    for (int k = 0; k < i->nargs && k < 2; k++) {
+        const IrType *la = &L->lt[i->args[k]->id];
+        int shift = lv->rank - la->rank;
+        for (int d = 0; d < la->rank; d++) {
+            if (la->dims[d] == 1 && lv->dims[d + shift] != 1) { /* broadcast */
+                m2.loop[d] = -1;
+                m2.off[d] = 0;
+            } else {
+                m2.loop[d] = mp->loop[d + shift];
+                m2.off[d] = mp->off[d + shift];
+            }
+        }
+        ops[k] = build_val(L, i->args[k], &m2);
+    }
+    CgNode n;
+    memset(&n, 0, sizeof n);
+    n.kind = CG_N_OP;
+    n.dtype = v->type.dtype;
+    n.op = i->op;
+    n.a = ops[0];
+    n.b = ops[1];
+    n.f = i->a.f;
+    n.value = v;
+    L->nodes = grow(L->ar, L->nodes, L->nnodes, &L->capnodes, sizeof *L->nodes);
+    L->nodes[L->nnodes] = n;
+    return L->nnodes++;
+}
+
+/* Removes loops of trip count 1 and merges neighbours that every buffer
+ * walks contiguously (a flat loop vectorises). */
+static void simplify_loop(CgLoop *lp)
+{
+    for (int l = lp->nloops - 1; l >= 0; l--) {
+        if (lp->n[l] != 1)
+            continue;
+        for (int k = 0; k < lp->nnodes; k++)
+            memmove(&lp->nodes[k].stride[l], &lp->nodes[k].stride[l + 1],
+                    sizeof(int64_t) * (size_t)(lp->nloops - l - 1));
+        memmove(&lp->out_stride[l], &lp->out_stride[l + 1], sizeof(int64_t) * (size_t)(lp->nloops - l - 1));
+        memmove(&lp->n[l], &lp->n[l + 1], sizeof(int64_t) * (size_t)(lp->nloops - l - 1));
+        if (l < lp->nkeep)
+            lp->nkeep--;
+        lp->nloops--;
+        for (int k = 0; k < lp->nnodes; k++)
+            lp->nodes[k].stride[lp->nloops] = 0;
+        lp->out_stride[lp->nloops] = 0;
+        lp->n[lp->nloops] = 0;
+    }
+    for (int l = lp->nloops - 2; l >= 0; l--) {
+        if ((l < lp->nkeep) != (l + 1 < lp->nkeep))
+            continue;
+        bool ok = l + 1 >= lp->nkeep || lp->out_stride[l] == lp->out_stride[l + 1] * lp->n[l + 1];
+        for (int k = 0; ok && k < lp->nnodes; k++)
+            if (lp->nodes[k].kind == CG_N_LOAD)
+                ok = lp->nodes[k].stride[l] == lp->nodes[k].stride[l + 1] * lp->n[l + 1];
+        if (!ok)
+            continue;
+        lp->n[l] *= lp->n[l + 1];
+        lp->out_stride[l] = lp->out_stride[l + 1];
+        for (int k = 0; k < lp->nnodes; k++)
+            lp->nodes[k].stride[l] = lp->nodes[k].stride[l + 1];
+        int rest = lp->nloops - l - 2;
+        memmove(&lp->n[l + 1], &lp->n[l + 2], sizeof(int64_t) * (size_t)rest);
+        memmove(&lp->out_stride[l + 1], &lp->out_stride[l + 2], sizeof(int64_t) * (size_t)rest);
+        for (int k = 0; k < lp->nnodes; k++)
+            memmove(&lp->nodes[k].stride[l + 1], &lp->nodes[k].stride[l + 2],
+                    sizeof(int64_t) * (size_t)rest);
+        if (l + 1 < lp->nkeep)
+            lp->nkeep--;
+        lp->nloops--;
+        for (int k = 0; k < lp->nnodes; k++)
+            lp->nodes[k].stride[lp->nloops] = 0;
+        lp->out_stride[lp->nloops] = 0;
+        lp->n[lp->nloops] = 0;
+    }
+}
+
+/* Fills s->loop from the nodes built and the buffers they read. */
+static void finish_loop(Lower *L, CgStep *s)
+{
+    CgLoop *lp = &s->loop;
+    lp->nnodes = L->nnodes;
+    lp->nodes = arena_dup(L->ar, L->nodes, (size_t)L->nnodes, sizeof *L->nodes);
+    lp->out = s->out;
+    lp->out_dtype = L->bufs[s->out].dtype;
+    simplify_loop(lp);
+    /* the buffers read, for lifetimes (in[] holds at most 3: the rest are
+     * found from the nodes by whoever needs them) */
+    s->nin = 0;
+    for (int k = 0; k < lp->nnodes && s->nin < 3; k++)
+        if (lp->nodes[k].kind == CG_N_LOAD) {
+            bool seen = false;
+            for (int j = 0; j < s->nin; j++)
+                seen |= s->in[j] == lp->nodes[k].buf;
+            if (!seen)
+                s->in[s->nin++] = lp->nodes[k].buf;
+        }
+}
+
+/* The loop computing a fusable instruction's result into buffer out. */
+static void loop_ew(Lower *L, const IrInst *i, int out)
+{
+    const IrType *lv = &L->lt[i->res[0]->id];
+    CgStep *s = new_step(L, CG_LOOP, i, out);
+    s->bytes = nbytes(lv);
+    CgLoop *lp = &s->loop;
+    Map mp;
+    memset(&mp, 0, sizeof mp);
+    lp->nloops = lp->nkeep = lv->rank;
+    strides_of(lv, lp->out_stride);
+    for (int d = 0; d < lv->rank; d++) {
+        lp->n[d] = lv->dims[d];
+        mp.loop[d] = d;
+    }
+    L->nnodes = 0;
+    build_inst(L, i, &mp);
+    finish_loop(L, s);
+}
+
+/* The loop of a reduction: kept dims outside, reduced dims inside. */
+static void loop_reduce(Lower *L, const IrInst *i, int out)
+{
+    const IrValue *u = i->args[0];
+    const IrType *lu = &L->lt[u->id];
+    bool red[IR_MAX_RANK] = {false};
+    for (int k = 0; k < i->a.nints; k++)
+        red[norm_dim(i->a.ints[k], lu->rank)] = true;
+    if (i->a.nints == 0)
+        for (int d = 0; d < lu->rank; d++)
+            red[d] = true;
+    CgStep *s = new_step(L, CG_LOOP, i, out);
+    s->bytes = nbytes(&L->lt[i->res[0]->id]);
+    CgLoop *lp = &s->loop;
+    lp->red = i->op;
+    lp->red_count = 1;
+    Map mp;
+    memset(&mp, 0, sizeof mp);
+    int l = 0;
+    for (int pass = 0; pass < 2; pass++) /* kept dims, then reduced */
+        for (int d = 0; d < lu->rank; d++)
+            if (red[d] == (pass == 1)) {
+                mp.loop[d] = l;
+                lp->n[l++] = lu->dims[d];
+                if (pass == 1)
+                    lp->red_count *= lu->dims[d];
+            }
+    lp->nloops = lu->rank;
+    lp->nkeep = 0;
+    for (int d = 0; d < lu->rank; d++)
+        lp->nkeep += !red[d];
+    int64_t s1 = 1;
+    for (int k = lp->nkeep - 1; k >= 0; k--) {
+        lp->out_stride[k] = s1;
+        s1 *= lp->n[k];
+    }
+    L->nnodes = 0;
+    build_val(L, u, &mp);
+    finish_loop(L, s);
+}
+
+/* ---- kernels ------------------------------------------------------------------------------ */
+
+/* The buffer and transpose flag a matmul operand is read from. */
+static const IrValue *mm_source(Lower *L, const IrValue *a, bool *trans)
+{
+    *trans = L->state[a->id] == V_FOLD;
+    return *trans ? a->def->args[0] : a;
+}
+
+static bool lower_matmul(Lower *L, const IrInst *i, int out)
+{
+    const IrValue *v = i->res[0];
+    const IrType *lc = &L->lt[v->id];
+    const IrType *la = &L->lt[i->args[0]->id], *lb = &L->lt[i->args[1]->id];
+    bool ta, tb;
+    const IrValue *sa = mm_source(L, i->args[0], &ta), *sb = mm_source(L, i->args[1], &tb);
+    int ra = la->rank, rb = lb->rank, rc = lc->rank;
+    if (ra < 2 || rb < 2 || rc < 2)
+        return failf(L, i, "matmul needs operands of rank >= 2");
+    CgStep *s = new_step(L, CG_MATMUL, i, out);
+    s->bytes = nbytes(lc);
+    s->nin = 2;
+    s->in[0] = L->buf[sa->id];
+    s->in[1] = L->buf[sb->id];
+    s->ta = ta;
+    s->tb = tb;
+    s->M = la->dims[ra - 2];
+    s->K = la->dims[ra - 1];
+    s->N = lb->dims[rb - 1];
+    if (lb->dims[rb - 2] != s->K || lc->dims[rc - 2] != s->M || lc->dims[rc - 1] != s->N)
+        DTC_BUG("lower: matmul local shapes do not agree");
+    /* batch strides from the stored (physical) operands; a transpose of
+     * the last two dims keeps the batch dims */
+    int64_t sta[IR_MAX_RANK], stb[IR_MAX_RANK];
+    strides_of(&L->lt[sa->id], sta);
+    strides_of(&L->lt[sb->id], stb);
+    int nb = rc - 2, n = 0;
+    for (int d = 0; d < nb; d++) {
+        int da = d - (nb - (ra - 2)), db = d - (nb - (rb - 2));
+        int64_t xa = da >= 0 ? la->dims[da] : 1, xb = db >= 0 ? lb->dims[db] : 1;
+        if (lc->dims[d] == 1)
+            continue; /* one batch: no stride */
+        s->batch[n] = lc->dims[d];
+        s->astride[n] = xa == 1 ? 0 : sta[da];
+        s->bstride[n] = xb == 1 ? 0 : stb[db];
+        n++;
+    }
+    /* merge batch dims that both operands walk contiguously */
+    for (int d = n - 2; d >= 0; d--) {
+        if (s->astride[d] != s->astride[d + 1] * s->batch[d + 1] ||
+            s->bstride[d] != s->bstride[d + 1] * s->batch[d + 1])
+            continue;
+        s->batch[d] *= s->batch[d + 1];
+        s->astride[d] = s->astride[d + 1];
+        s->bstride[d] = s->bstride[d + 1];
+        for (int e = d + 1; e < n - 1; e++) {
+            s->batch[e] = s->batch[e + 1];
+            s->astride[e] = s->astride[e + 1];
+            s->bstride[e] = s->bstride[e + 1];
+        }
+        n--;
+        s->batch[n] = s->astride[n] = s->bstride[n] = 0;
+    }
+    s->nbatch = n;
+    return true;
+}
+
+static bool lower_kernel(Lower *L, const IrInst *i, int out)
+{
+    const IrValue *v = i->res[0];
+    const IrType *lv = &L->lt[v->id];
+    DType dt = v->type.dtype;
+    if (i->op == OP_MATMUL)
+        return lower_matmul(L, i, out);
+    if (dt == DT_I32 && i->op != OP_EMBEDDING)
+        return failf(L, i, "%s on i32 is not supported by the CPU target", ir_op_name(i->op));
+    CgStep *s;
+    switch (i->op) {
+    case OP_SOFTMAX:
+    case OP_LOG_SOFTMAX: {
+        if (lv->rank == 0)
+            return failf(L, i, "%s needs at least one dimension", ir_op_name(i->op));
+        int ax = norm_dim(i->a.nints ? i->a.ints[0] : -1, lv->rank);
+        s = new_step(L, CG_SOFTMAX, i, out);
+        s->take_log = i->op == OP_LOG_SOFTMAX;
+        s->outer = s->inner = 1;
+        for (int d = 0; d < ax; d++)
+            s->outer *= lv->dims[d];
+        for (int d = ax + 1; d < lv->rank; d++)
+            s->inner *= lv->dims[d];
+        s->len = lv->dims[ax];
+        break;
+    }
+    case OP_LAYERNORM:
+    case OP_RMSNORM: {
+        if (lv->rank == 0)
+            return failf(L, i, "%s needs at least one dimension", ir_op_name(i->op));
+        s = new_step(L, CG_NORM, i, out);
+        s->layernorm = i->op == OP_LAYERNORM;
+        s->len = lv->dims[lv->rank - 1];
+        s->outer = s->len ? numel(lv) / s->len : 0;
+        s->eps = i->a.f;
+        for (int k = 1; k < i->nargs; k++)
+            if (numel(&L->lt[i->args[k]->id]) != s->len)
+                DTC_BUG("lower: norm parameter does not match the local last dim");
+        break;
+    }
+    case OP_EMBEDDING: {
+        const IrValue *tab = i->args[0];
+        const IrType *lt = &L->lt[tab->id];
+        if (lt->rank != 2)
+            return failf(L, i, "embedding table must have rank 2");
+        s = new_step(L, CG_EMBEDDING, i, out);
+        s->outer = numel(&L->lt[i->args[1]->id]);
+        s->len = lt->dims[0];
+        s->inner = lt->dims[1];
+        Placement tp = pl_of(L, tab);
+        int64_t len;
+        pl_local_range(L->mesh, &tp, L->coords, 0, tab->type.dims[0], &s->off, &len);
+        s->total = tab->type.dims[0];
+        s->dtype = tab->type.dtype;
+        s->where = where(L, i);
+        break;
+    }
+    case OP_PICK:
+    case OP_CROSS_ENTROPY: {
+        const IrValue *lg = i->args[0];
+        const IrType *ll = &L->lt[lg->id];
+        if (ll->rank != 2)
+            return failf(L, i, "%s needs [N, V] logits", ir_op_name(i->op));
+        s = new_step(L, i->op == OP_PICK ? CG_PICK : CG_XENT, i, out);
+        s->outer = ll->dims[0];
+        s->len = ll->dims[1];
+        Placement lp = pl_of(L, lg);
+        int64_t len;
+        pl_local_range(L->mesh, &lp, L->coords, 1, lg->type.dims[1], &s->off, &len);
+        s->total = lg->type.dims[1];
+        s->where = where(L, i);
+        break;
+    }
+    default:
+        return failf(L, i, "the CPU target cannot generate code for '%s' here", ir_op_name(i->op));
+    }
+    s->bytes = nbytes(lv);
+    s->nin = i->nargs;
+    for (int k = 0; k < i->nargs; k++)
+        s->in[k] = L->buf[i->args[k]->id];
+    return true;
+}
+
+/* ---- collectives ----------------------------------------------------------------------------- */
+
+/* Coordinates of member `member` of this rank's group over `axes`
+ * (row-major over the axes, the lowest axis slowest). */
+static void member_coords(Lower *L, unsigned axes, int member, int *c)
+{
+    memcpy(c, L->coords, sizeof L->coords);
+    for (int a = L->mesh->naxes - 1; a >= 0; a--)
+        if (axes >> a & 1) {
+            c[a] = member % L->mesh->size[a];
+            member /= L->mesh->size[a];
+        }
+}
+
+static int group_size(Lower *L, unsigned axes)
+{
+    int n = 1;
+    for (int a = 0; a < L->mesh->naxes; a++)
+        if (axes >> a & 1)
+            n *= L->mesh->size[a];
+    return n;
+}
+
+/* Lengths along `dim` of every member's piece of v under pl, which must
+ * tile [off, off + len) in member order (the collective concatenates or
+ * cuts them that way). */
+static bool member_lens(Lower *L, const IrInst *i, const IrValue *v, const Placement *pl,
+                        unsigned axes, int dim, int64_t off, int64_t len, int64_t **out, int *n)
+{
+    *n = group_size(L, axes);
+    *out = arena_alloc(L->ar, sizeof **out * (size_t)*n);
+    int64_t cur = off;
+    for (int m = 0; m < *n; m++) {
+        int c[IR_MAX_AXES];
+        member_coords(L, axes, m, c);
+        int64_t o, l;
+        pl_local_range(L->mesh, pl, c, dim, v->type.dims[dim], &o, &l);
+        if (l > 0 && o != cur)
+            return failf(L, i, "internal: %s over axes 0x%x: member pieces are not contiguous",
+                         ir_op_name(i->op), axes);
+        (*out)[m] = l;
+        cur += l;
+    }
+    if (cur != off + len)
+        return failf(L, i, "internal: %s over axes 0x%x: member pieces do not cover the shard",
+                     ir_op_name(i->op), axes);
+    return true;
+}
+
+static bool lower_collective(Lower *L, const IrInst *i)
+{
+    const IrValue *x = i->args[0], *v = i->res[0];
+    const IrType *lx = &L->lt[x->id], *lv = &L->lt[v->id];
+    Placement px = pl_of(L, x), pv = pl_of(L, v);
+    unsigned axes = i->a.axes;
+    if (i->op == OP_ALL_REDUCE) {
+        int b = L->buf[x->id];
+        if (L->bufs[b].kind == CG_BUF_WORK && L->ext_uses[b] == 1) {
+            join(L, v, b, 1); /* in place: nothing else reads the operand */
+        } else {
+            b = buf_for(L, v);
+            CgStep *c = new_step(L, CG_COPY, i, b);
+            c->nin = 1;
+            c->in[0] = L->buf[x->id];
+            c->count = c->bytes = nbytes(lv);
+        }
+        CgStep *s = new_step(L, CG_ALL_REDUCE, i, b);
+        s->nin = 1;
+        s->in[0] = b;
+        s->axes = axes;
+        s->red = i->a.red;
+        s->count = numel(lv);
+        s->bytes = nbytes(lv);
+        return true;
+    }
+    int b = buf_for(L, v);
+    CgStep *s = new_step(L, i->op == OP_ALL_GATHER       ? CG_ALL_GATHER
+                            : i->op == OP_REDUCE_SCATTER ? CG_REDUCE_SCATTER
+                                                         : CG_ALL_TO_ALL,
+                         i, b);
+    s->nin = 1;
+    s->in[0] = L->buf[x->id];
+    s->axes = axes;
+    s->red = i->a.red;
+    s->bytes = nbytes(lv);
+    s->rank = lx->rank;
+    for (int d = 0; d < lx->rank; d++)
+        s->dims[d] = lx->dims[d];
+    s->dim = i->a.dim;
+    s->dim2 = i->a.dim2;
+    if (lx->rank < 1 || s->dim < 0 || s->dim >= lx->rank)
+        return failf(L, i, "internal: %s on dim %d of a rank-%d value", ir_op_name(i->op), s->dim,
+                     lx->rank);
+    int64_t ox[IR_MAX_RANK], ov[IR_MAX_RANK];
+    local_offsets(L, x, ox);
+    local_offsets(L, v, ov);
+    switch (i->op) {
+    case OP_ALL_GATHER: /* members' pieces before, concatenated: this rank's piece after */
+        return member_lens(L, i, x, &px, axes, s->dim, ov[s->dim], lv->dims[s->dim], &s->lens,
+                           &s->nmembers);
+    case OP_REDUCE_SCATTER: /* this rank's piece before, cut into the members' pieces after */
+        return member_lens(L, i, v, &pv, axes, s->dim, ox[s->dim], lx->dims[s->dim], &s->lens,
+                           &s->nmembers);
+    default: /* all_to_all: cut along dim2 by the pieces after, concatenate along dim */
+        if (s->dim2 < 0 || s->dim2 >= lx->rank || s->dim2 == s->dim)
+            return failf(L, i, "internal: all_to_all from dim %d to dim %d", s->dim, s->dim2);
+        return member_lens(L, i, v, &pv, axes, s->dim2, ox[s->dim2], lx->dims[s->dim2], &s->lens,
+                           &s->nmembers) &&
+               member_lens(L, i, x, &px, axes, s->dim, ov[s->dim], lv->dims[s->dim], &s->lens2,
+                           &s->nmembers);
+    }
+}
+
+/* ---- one rank ------------------------------------------------------------------------------------ */
+
+/* Pass 2: what becomes of every instruction's result. */
+static void decide(Lower *L)
+{
+    for (const IrInst *i = L->f->last; i; i = i->prev) {
+        const IrValue *v = i->res[0];
+        L->state[v->id] = V_MAT;
+        if (!fusable(i->op) || L->is_result[v->id] || L->nuses[v->id] == 0)
+            continue;
+        if (i->op != OP_CONST && L->nuses[v->id] != 1)
+            continue;
+        if (i->op == OP_TRANSPOSE && swaps_last_two(i)) {
+            const IrInst *u = NULL;
+            for (const IrInst *j = i->next; j && !u; j = j->next)
+                for (int k = 0; k < j->nargs; k++)
+                    if (j->args[k] == v)
+                        u = j;
+            if (u && u->op == OP_MATMUL) {
+                L->state[v->id] = V_FOLD;
+                continue;
+            }
+        }
+        bool ok = true; /* every consumer is a loop that reads v once per element */
+        for (const IrInst *j = i->next; j && ok; j = j->next)
+            for (int k = 0; k < j->nargs && ok; k++) {
+                if (j->args[k] != v)
+                    continue;
+                const IrValue *w = j->res[0];
+                if (is_reduce(j->op))
+                    continue;
+                ok = fusable(j->op) && L->state[w->id] != V_FOLD &&
+                     (i->op == OP_CONST || numel(&L->lt[v->id]) >= numel(&L->lt[w->id]));
+            }
+        if (ok)
+            L->state[v->id] = V_INLINE;
+    }
+}
+
+/* Pass 4: workspace offsets, first fit over lifetimes. */
+static int64_t place_workspace(Lower *L)
+{
+    for (int s = 0; s < L->nsteps; s++) {
+        const CgStep *st = &L->steps[s];
+        int touched[CG_MAX_LOOPS * 4 + 4], n = 0;
+        touched[n++] = st->out;
+        for (int k = 0; k < st->nin; k++)
+            touched[n++] = st->in[k];
+        for (int k = 0; st->kind == CG_LOOP && k < st->loop.nnodes; k++)
+            if (st->loop.nodes[k].kind == CG_N_LOAD && n < (int)(sizeof touched / sizeof touched[0]))
+                touched[n++] = st->loop.nodes[k].buf;
+        for (int k = 0; k < n; k++) {
+            CgBuf *b = &L->bufs[touched[k]];
+            if (b->first < 0)
+                b->first = s;
+            b->last = s;
+        }
+        /* more loads than `touched` holds: extend the rest directly */
+        for (int k = 0; st->kind == CG_LOOP && k < st->loop.nnodes; k++)
+            if (st->loop.nodes[k].kind == CG_N_LOAD) {
+                CgBuf *b = &L->bufs[st->loop.nodes[k].buf];
+                if (b->first < 0)
+                    b->first = s;
+                b->last = s;
+            }
+    }
+    int64_t total = 0;
+    int *order = arena_alloc(L->ar, sizeof *order * (size_t)(L->nbufs + 1));
+    int n = 0;
+    for (int b = 0; b < L->nbufs; b++)
+        if (L->bufs[b].kind == CG_BUF_WORK && L->bufs[b].first >= 0)
+            order[n++] = b;
+    for (int x = 1; x < n; x++) /* by first use (insertion sort: few buffers) */
+        for (int y = x; y > 0 && L->bufs[order[y]].first < L->bufs[order[y - 1]].first; y--) {
+            int t = order[y];
+            order[y] = order[y - 1];
+            order[y - 1] = t;
+        }
+    for (int x = 0; x < n; x++) {
+        CgBuf *b = &L->bufs[order[x]];
+        int64_t size = (b->bytes + ALIGN - 1) / ALIGN * ALIGN, off = 0;
+        bool moved = true;
+        while (moved) { /* lowest offset clear of every placed, still-live buffer */
+            moved = false;
+            for (int y = 0; y < x; y++) {
+                const CgBuf *o = &L->bufs[order[y]];
+                int64_t osize = (o->bytes + ALIGN - 1) / ALIGN * ALIGN;
+                bool live = o->last >= b->first && o->first <= b->last;
+                if (live && osize > 0 && size > 0 && off < o->offset + osize && o->offset < off + size) {
+                    off = o->offset + osize;
+                    moved = true;
+                }
+            }
+        }
+        b->offset = off;
+        if (off + size > total)
+            total = off + size;
+    }
+    return total;
+}
+
+static bool lower_rank(Lower *L, CgFunc *out)
+{
+    const IrFunc *f = L->f;
+    L->nbufs = L->capbufs = L->nsteps = L->capsteps = 0;
+    L->bufs = NULL;
+    L->steps = NULL;
+    L->ext_uses = NULL;
+    ir_mesh_coords(L->mesh, L->rank, L->coords);
+    size_t nv = (size_t)L->nvals;
+    memset(L->nuses, 0, sizeof *L->nuses * nv);
+    memset(L->is_result, 0, sizeof *L->is_result * nv);
+    for (size_t k = 0; k < nv; k++) {
+        L->buf[k] = -1;
+        L->state[k] = V_MAT;
+    }
+
+    /* 1. local types and uses */
+    for (int p = 0; p < f->nparams; p++) {
+        const IrValue *v = f->params[p];
+        Placement pl = pl_of(L, v);
+        L->lt[v->id] = pl_local_type(L->mesh, &v->type, &pl, L->coords);
+    }
+    for (const IrInst *i = f->first; i; i = i->next) {
+        const IrValue *v = i->res[0];
+        Placement pl = pl_of(L, v);
+        L->lt[v->id] = pl_local_type(L->mesh, &v->type, &pl, L->coords);
+        for (int k = 0; k < i->nargs; k++)
+            L->nuses[i->args[k]->id]++;
+    }
+    for (int r = 0; r < f->nresults; r++)
+        L->is_result[f->results[r]->id] = true;
+
+    /* 2. fusion decisions */
+    decide(L);
+
+    /* 3. buffers and steps */
+    for (int p = 0; p < f->nparams; p++) {
+        const IrValue *v = f->params[p];
+        int b = new_buf(L, CG_BUF_PARAM, p, v);
+        L->ext_uses[b] = 0;
+        join(L, v, b, 0);
+    }
+    for (const IrInst *i = f->first; i; i = i->next) {
+        const IrValue *v = i->res[0];
+        if (L->state[v->id] != V_MAT)
+            continue;
+        if (i->op == OP_RESHAPE) { /* the same bytes under another shape */
+            int b = L->buf[i->args[0]->id];
+            DTC_ASSERT(b >= 0);
+            join(L, v, b, 1);
+            CgStep *s = new_step(L, CG_RESHAPE, i, b);
+            s->nin = 1;
+            s->in[0] = b;
+            continue;
+        }
+        if (ir_op_flags(i->op) & OPF_COMM) {
+            if (!lower_collective(L, i))
+                return false;
+            continue;
+        }
+        if (fusable(i->op)) {
+            loop_ew(L, i, buf_for(L, v));
+            continue;
+        }
+        if (is_reduce(i->op)) {
+            loop_reduce(L, i, buf_for(L, v));
+            continue;
+        }
+        if (i->op == OP_CALL || i->op == OP_REDISTRIBUTE)
+            return failf(L, i, "internal: '%s' reached code generation", ir_op_name(i->op));
+        if (!lower_kernel(L, i, buf_for(L, v)))
+            return false;
+    }
+
+    /* 4. results: computed in place into the runtime's buffer, or copied */
+    bool *bound = arena_alloc(L->ar, sizeof *bound * (size_t)(L->nbufs + 1));
+    for (int r = 0; r < f->nresults; r++) {
+        const IrValue *v = f->results[r];
+        int b = L->buf[v->id];
+        DTC_ASSERT(b >= 0);
+        if (L->bufs[b].kind == CG_BUF_WORK && !bound[b]) {
+            L->bufs[b].kind = CG_BUF_RESULT;
+            L->bufs[b].index = r;
+            bound[b] = true;
+            continue;
+        }
+        int rb = new_buf(L, CG_BUF_RESULT, r, v);
+        bound = grow(L->ar, bound, L->nbufs, &(int){L->nbufs}, sizeof *bound);
+        CgStep *s = new_step(L, CG_COPY, NULL, rb);
+        s->nin = 1;
+        s->in[0] = b;
+        s->count = s->bytes = nbytes(&L->lt[v->id]);
+        s->dtype = v->type.dtype;
+    }
+    out->workspace = place_workspace(L);
+    out->nbufs = L->nbufs;
+    out->bufs = L->bufs;
+    out->nsteps = L->nsteps;
+    out->steps = L->steps;
+    return true;
+}
+
+/* ---- dump, variants, the program ---------------------------------------------------------------- */
+
+static void dump_ints(FILE *o, const char *what, const int64_t *x, int n)
+{
+    fprintf(o, " %s=[", what);
+    for (int k = 0; k < n; k++)
+        fprintf(o, "%s%lld", k ? "," : "", (long long)x[k]);
+    fputc(']', o);
+}
+
+void cg_func_dump(FILE *o, const IrModule *m, const CgFunc *fn)
+{
+    (void)m;
+    char b[128];
+    fprintf(o, "workspace %lld\n", (long long)fn->workspace);
+    for (int k = 0; k < fn->nbufs; k++) {
+        const CgBuf *x = &fn->bufs[k];
+        fprintf(o, "buf %d kind=%d index=%d offset=%lld bytes=%lld %s %s life=%d..%d\n", k, x->kind,
+                x->index, (long long)x->offset, (long long)x->bytes, ir_dtype_name(x->dtype),
+                ir_value_str(x->value, b, sizeof b), x->first, x->last);
+    }
+    for (int k = 0; k < fn->nsteps; k++) {
+        const CgStep *s = &fn->steps[k];
+        fprintf(o, "step %d %s %s out=%d in=[%d,%d,%d]/%d %s bytes=%lld", k, cg_step_name(s->kind),
+                s->inst ? ir_value_str(s->inst->res[0], b, sizeof b) : "-", s->out, s->in[0],
+                s->in[1], s->in[2], s->nin, ir_dtype_name(s->dtype), (long long)s->bytes);
+        fprintf(o, " mm=%d", s->nbatch);
+        dump_ints(o, "batch", s->batch, s->nbatch);
+        dump_ints(o, "as", s->astride, s->nbatch);
+        dump_ints(o, "bs", s->bstride, s->nbatch);
+        fprintf(o, " MNK=%lld,%lld,%lld t=%d%d", (long long)s->M, (long long)s->N, (long long)s->K,
+                s->ta, s->tb);
+        fprintf(o, " oli=%lld,%lld,%lld log=%d eps=%.17g ln=%d off=%lld total=%lld where=%s",
+                (long long)s->outer, (long long)s->len, (long long)s->inner, s->take_log, s->eps,
+                s->layernorm, (long long)s->off, (long long)s->total, s->where ? s->where : "-");
+        fprintf(o, " axes=%u red=%d count=%lld rank=%d", s->axes, s->red, (long long)s->count,
+                s->rank);
+        dump_ints(o, "dims", s->dims, s->rank);
+        fprintf(o, " dim=%d,%d", s->dim, s->dim2);
+        if (s->lens)
+            dump_ints(o, "lens", s->lens, s->nmembers);
+        if (s->lens2)
+            dump_ints(o, "lens2", s->lens2, s->nmembers);
+        fputc('\n', o);
+        if (s->kind != CG_LOOP)
+            continue;
+        const CgLoop *lp = &s->loop;
+        fprintf(o, "  loop nloops=%d nkeep=%d red=%d count=%lld out=%d %s", lp->nloops, lp->nkeep,
+                lp->red, (long long)lp->red_count, lp->out, ir_dtype_name(lp->out_dtype));
+        dump_ints(o, "n", lp->n, lp->nloops);
+        dump_ints(o, "ostride", lp->out_stride, lp->nloops);
+        fputc('\n', o);
+        for (int j = 0; j < lp->nnodes; j++) {
+            const CgNode *nd = &lp->nodes[j];
+            fprintf(o, "  node %d kind=%d %s op=%s a=%d b=%d f=%a buf=%d base=%lld", j, nd->kind,
+                    ir_dtype_name(nd->dtype), nd->kind == CG_N_OP ? ir_op_name(nd->op) : "-", nd->a,
+                    nd->b, nd->f, nd->buf, (long long)nd->base);
+            dump_ints(o, "stride", nd->stride, lp->nloops);
+            fprintf(o, " %s\n", nd->value ? ir_value_str(nd->value, b, sizeof b) : "-");
+        }
+    }
+}
+
+static char *dump_str(const IrModule *m, const CgFunc *fn)
+{
+    char *s = NULL;
+    size_t n = 0;
+    FILE *o = open_memstream(&s, &n);
+    if (!o)
+        DTC_BUG("lower: open_memstream failed");
+    cg_func_dump(o, m, fn);
+    fclose(o);
+    return s;
+}
+
+static bool check_dtypes(Lower *L)
+{
+    const IrFunc *f = L->f;
+    for (int p = 0; p < f->nparams; p++) {
+        DType t = f->params[p]->type.dtype;
+        if (t == DT_F16 || t == DT_BF16)
+            return failf(L, NULL, "parameter %s is %s: %s needs --target=cuda",
+                         f->params[p]->name ? f->params[p]->name : "?", ir_dtype_name(t),
+                         ir_dtype_name(t));
+    }
+    for (const IrInst *i = f->first; i; i = i->next) {
+        if (i->nres != 1)
+            return failf(L, i, "internal: '%s' with %d results reached code generation",
+                         ir_op_name(i->op), i->nres);
+        DType t = i->res[0]->type.dtype;
+        if (t == DT_F16 || t == DT_BF16)
+            return failf(L, i, "%s needs --target=cuda (the CPU target computes in f32, f64 and i32)",
+                         ir_dtype_name(t));
+    }
+    return true;
+}
+
+/* load("x.npy") is relative to the source file's directory (as in `dtc
+ * run`); the program may run anywhere, so the path becomes absolute. */
+static const char *resolve_load(Arena *a, const char *src_file, const char *path)
+{
+    if (!path || path[0] == '/')
+        return path;
+    const char *slash = src_file ? strrchr(src_file, '/') : NULL;
+    const char *dir = slash ? arena_strndup(a, src_file, (size_t)(slash - src_file)) : ".";
+    char *real = realpath(dir, NULL);
+    const char *r = arena_printf(a, "%s/%s", real ? real : dir, path);
+    free(real);
+    return r;
+}
+
+CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err)
+{
+    const IrFunc *f = m->entry;
+    if (!f) {
+        fprintf(err, "dtc: error: no entry function\n");
+        return NULL;
+    }
+    Lower L;
+    memset(&L, 0, sizeof L);
+    L.ar = a;
+    L.m = m;
+    L.mesh = &m->mesh;
+    L.f = f;
+    L.err = err;
+    if (!check_dtypes(&L))
+        return NULL;
+    L.nvals = f->next_id + 1;
+    size_t nv = (size_t)L.nvals;
+    L.lt = arena_alloc(a, sizeof *L.lt * nv);
+    L.nuses = arena_alloc(a, sizeof *L.nuses * nv);
+    L.is_result = arena_alloc(a, sizeof *L.is_result * nv);
+    L.state = arena_alloc(a, sizeof *L.state * nv);
+    L.buf = arena_alloc(a, sizeof *L.buf * nv);
+
+    CgProgram *p = arena_alloc(a, sizeof *p);
+    p->m = m;
+    p->f = f;
+    p->src_file = opt->src_file;
+    const char *base = opt->src_file ? strrchr(opt->src_file, '/') : NULL;
+    base = base ? base + 1 : opt->src_file ? opt->src_file : "program";
+    const char *dot = strrchr(base, '.');
+    p->name = dot && dot != base ? arena_strndup(a, base, (size_t)(dot - base)) : base;
+    p->nparams = f->nparams;
+    p->nresults = f->nresults;
+    p->params = arena_alloc(a, sizeof *p->params * (size_t)(f->nparams + 1));
+    p->results = arena_alloc(a, sizeof *p->results * (size_t)(f->nresults + 1));
+    for (int k = 0; k < f->nparams; k++) {
+        const IrValue *v = f->params[k];
+        CgIo *io = &p->params[k];
+        io->name = v->name ? v->name : arena_printf(a, "in%d", k);
+        io->type = v->type;
+        io->pl = pl_of(&L, v);
+        io->init = f->inits[k];
+        if (io->init.kind == INIT_LOAD)
+            io->init.path = resolve_load(a, opt->src_file, io->init.path);
+    }
+    for (int k = 0; k < f->nresults; k++) {
+        const IrValue *v = f->results[k];
+        CgIo *io = &p->results[k];
+        io->name = f->result_names && f->result_names[k] ? f->result_names[k]
+                                                         : arena_printf(a, "out%d", k);
+        io->type = v->type;
+        io->pl = pl_of(&L, v);
+    }
+
+    int nranks = ir_mesh_nranks(&m->mesh);
+    p->variant_of = arena_alloc(a, sizeof *p->variant_of * (size_t)nranks);
+    p->variants = arena_alloc(a, sizeof *p->variants * (size_t)nranks);
+    char **dumps = arena_alloc(a, sizeof *dumps * (size_t)nranks);
+    bool ok = true;
+    for (int r = 0; r < nranks && ok; r++) {
+        CgFunc fn;
+        memset(&fn, 0, sizeof fn);
+        L.rank = r;
+        if (!lower_rank(&L, &fn)) {
+            ok = false;
+            break;
+        }
+        char *d = dump_str(m, &fn);
+        int v = 0;
+        while (v < p->nvariants && strcmp(dumps[v], d))
+            v++;
+        if (v == p->nvariants) {
+            dumps[v] = arena_strdup(a, d);
+            p->variants[v] = fn;
+            p->variants[v].ranks = arena_alloc(a, sizeof(int) * (size_t)nranks);
+            p->nvariants++;
+            if (fn.workspace > p->workspace)
+                p->workspace = fn.workspace;
+        }
+        free(d);
+        p->variants[v].ranks[p->variants[v].nranks++] = r;
+        p->variant_of[r] = v;
+    }
+    return ok ? p : NULL;
+}
