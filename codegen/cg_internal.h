@@ -36,6 +36,8 @@
  *   CG_COPY        memcpy of a whole buffer (a result that is a parameter,
  *                  an alias, or returned twice; an all_reduce operand that
  *                  cannot be overwritten).
+ *   CG_RESHAPE     no code (documents a reshape: the result is the operand's
+ *                  buffer).
  *   CG_ALL_REDUCE, CG_ALL_GATHER, CG_REDUCE_SCATTER, CG_ALL_TO_ALL
  *                  the runtime's collectives (runtime/dtrt.h) with this
  *                  rank's exact member lengths.
@@ -135,7 +137,8 @@ typedef enum CgStepKind {
     CG_EMBEDDING,      /* dtk_embedding(ctx, where, dtype, in0, V, D, in1, n, off, total, out) */
     CG_PICK,           /* dtk_pick(ctx, where, dtype, in0, N, V, in1, off, total, out) */
     CG_XENT,           /* dtk_cross_entropy(ctx, where, dtype, in0, N, V, in1, out) */
-    CG_COPY,           /* memcpy(out, in0, bytes) */
+    CG_COPY,           /* memcpy(out, in0, count bytes) */
+    CG_RESHAPE,        /* no code: out == in0, the same bytes under the result's shape */
     CG_ALL_REDUCE,     /* rt_all_reduce(ctx, axes, dtype, out, count, red): in place on out */
     CG_ALL_GATHER,     /* rt_all_gather(ctx, axes, dtype, in0, out, rank, dims, dim, lens) */
     CG_REDUCE_SCATTER, /* rt_reduce_scatter(ctx, axes, dtype, in0, out, rank, dims, dim, lens, red) */
@@ -191,6 +194,7 @@ typedef struct CgFunc {
     int nsteps;
     CgStep *steps;
     int64_t workspace;         /* bytes of workspace this function uses */
+    const IrType *lt;          /* by IR value id: local type on these ranks (comments) */
     int nranks;                /* the ranks that run it (a variant) */
     int *ranks;
 } CgFunc;
@@ -227,7 +231,7 @@ void cg_func_dump(FILE *out, const IrModule *m, const CgFunc *fn);
 
 /* Names for comments and identifiers. */
 const char *cg_value_name(Arena *a, const IrValue *v); /* "%h.4" */
-const char *cg_step_name(const CgStepKind k);          /* "loop", "matmul", ... */
+const char *cg_step_name(CgStepKind k);              /* "loop", "matmul", ... */
 
 /* ---- backends ------------------------------------------------------------------------ */
 bool cg_c_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err);
@@ -244,10 +248,10 @@ typedef struct CgRuntime {
  * or DIR/lib), else the source and build trees dtc was built from.  false
  * with a message on err when it is not there. */
 bool cg_find_runtime(Arena *a, CgRuntime *rt, FILE *err);
-/* Compiles the C file c_path (and extra sources or objects, NULL-ended) and
- * links the executable `output` against the runtime, MPI, OpenBLAS, libm
- * and pthreads with $CC (default cc) at -O<opt_level>.  false with a
- * message on err on failure. */
+/* Compiles the C file c_path and links the executable opt->output against
+ * the runtime, MPI, OpenBLAS, libm and pthreads with $CC (default cc) at
+ * -O<opt_level> (-march=native from -O2).  false with a message on err on
+ * failure (the compiler's own diagnostics go to stderr). */
 bool cg_link_exe(Arena *a, const char *c_path, const CgOptions *opt, FILE *err);
 
 #endif

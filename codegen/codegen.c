@@ -1,6 +1,8 @@
 /* codegen.c - the backend table and cg_compile's dispatch. */
 #include "codegen/codegen.h"
 
+#include "codegen/cg_internal.h"
+
 #include <string.h>
 
 typedef struct CgBackend {
@@ -9,7 +11,11 @@ typedef struct CgBackend {
     bool (*compile)(Arena *, const IrModule *, const CgOptions *, FILE *);
 } CgBackend;
 
+bool cg_llvm_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err); /* llvm_backend.c */
+
 static const CgBackend backends[] = {
+    {"cpu", "exe llvm obj", cg_llvm_compile}, /* LLVM C API (llvm_backend.c); first: the default exe */
+    {"cpu", "exe c", cg_c_compile}, /* C through the system compiler (c_backend.c) */
     {NULL, NULL, NULL},
 };
 

@@ -25,6 +25,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ir/ir_text.h"
 
@@ -59,7 +60,7 @@ typedef struct Lower {
     int *buf;        /* by id: buffer, -1 none */
     int *ext_uses;   /* by buffer: uses of its values outside it (in-place test) */
     CgBuf *bufs;
-    int nbufs, capbufs;
+    int nbufs, capbufs, capext;
     CgStep *steps;
     int nsteps, capsteps;
     CgNode *nodes; /* the loop being built */
@@ -190,8 +191,7 @@ static bool to_partial_zero(Lower *L, const IrInst *i)
 static int new_buf(Lower *L, CgBufKind kind, int index, const IrValue *v)
 {
     L->bufs = grow(L->ar, L->bufs, L->nbufs, &L->capbufs, sizeof *L->bufs);
-    L->ext_uses = grow(L->ar, L->ext_uses, L->nbufs, &(int){L->capbufs / 2 < L->nbufs + 1 ? 0 : 0},
-                       sizeof *L->ext_uses);
+    L->ext_uses = grow(L->ar, L->ext_uses, L->nbufs, &L->capext, sizeof *L->ext_uses);
     CgBuf *b = &L->bufs[L->nbufs];
     memset(b, 0, sizeof *b);
     b->kind = kind;
@@ -794,27 +794,20 @@ static int64_t place_workspace(Lower *L)
 {
     for (int s = 0; s < L->nsteps; s++) {
         const CgStep *st = &L->steps[s];
-        int touched[CG_MAX_LOOPS * 4 + 4], n = 0;
-        touched[n++] = st->out;
-        for (int k = 0; k < st->nin; k++)
-            touched[n++] = st->in[k];
-        for (int k = 0; st->kind == CG_LOOP && k < st->loop.nnodes; k++)
-            if (st->loop.nodes[k].kind == CG_N_LOAD && n < (int)(sizeof touched / sizeof touched[0]))
-                touched[n++] = st->loop.nodes[k].buf;
-        for (int k = 0; k < n; k++) {
-            CgBuf *b = &L->bufs[touched[k]];
-            if (b->first < 0)
-                b->first = s;
-            b->last = s;
-        }
-        /* more loads than `touched` holds: extend the rest directly */
-        for (int k = 0; st->kind == CG_LOOP && k < st->loop.nnodes; k++)
-            if (st->loop.nodes[k].kind == CG_N_LOAD) {
-                CgBuf *b = &L->bufs[st->loop.nodes[k].buf];
-                if (b->first < 0)
-                    b->first = s;
-                b->last = s;
+        int nt = 1 + st->nin + (st->kind == CG_LOOP ? st->loop.nnodes : 0);
+        for (int k = 0; k < nt; k++) {
+            int b = k == 0 ? st->out : k <= st->nin ? st->in[k - 1] : -1;
+            if (k > st->nin) {
+                const CgNode *nd = &st->loop.nodes[k - 1 - st->nin];
+                if (nd->kind != CG_N_LOAD)
+                    continue;
+                b = nd->buf;
             }
+            CgBuf *x = &L->bufs[b];
+            if (x->first < 0)
+                x->first = s;
+            x->last = s;
+        }
     }
     int64_t total = 0;
     int *order = arena_alloc(L->ar, sizeof *order * (size_t)(L->nbufs + 1));
@@ -854,7 +847,7 @@ static int64_t place_workspace(Lower *L)
 static bool lower_rank(Lower *L, CgFunc *out)
 {
     const IrFunc *f = L->f;
-    L->nbufs = L->capbufs = L->nsteps = L->capsteps = 0;
+    L->nbufs = L->capbufs = L->capext = L->nsteps = L->capsteps = 0;
     L->bufs = NULL;
     L->steps = NULL;
     L->ext_uses = NULL;
@@ -926,7 +919,7 @@ static bool lower_rank(Lower *L, CgFunc *out)
     }
 
     /* 4. results: computed in place into the runtime's buffer, or copied */
-    bool *bound = arena_alloc(L->ar, sizeof *bound * (size_t)(L->nbufs + 1));
+    bool *bound = arena_alloc(L->ar, sizeof *bound * (size_t)(L->nbufs + f->nresults + 1));
     for (int r = 0; r < f->nresults; r++) {
         const IrValue *v = f->results[r];
         int b = L->buf[v->id];
@@ -938,7 +931,6 @@ static bool lower_rank(Lower *L, CgFunc *out)
             continue;
         }
         int rb = new_buf(L, CG_BUF_RESULT, r, v);
-        bound = grow(L->ar, bound, L->nbufs, &(int){L->nbufs}, sizeof *bound);
         CgStep *s = new_step(L, CG_COPY, NULL, rb);
         s->nin = 1;
         s->in[0] = b;
@@ -946,6 +938,7 @@ static bool lower_rank(Lower *L, CgFunc *out)
         s->dtype = v->type.dtype;
     }
     out->workspace = place_workspace(L);
+    out->lt = arena_dup(L->ar, L->lt, (size_t)L->nvals, sizeof *L->lt);
     out->nbufs = L->nbufs;
     out->bufs = L->bufs;
     out->nsteps = L->nsteps;
@@ -1058,10 +1051,10 @@ static const char *resolve_load(Arena *a, const char *src_file, const char *path
         return path;
     const char *slash = src_file ? strrchr(src_file, '/') : NULL;
     const char *dir = slash ? arena_strndup(a, src_file, (size_t)(slash - src_file)) : ".";
-    char *real = realpath(dir, NULL);
-    const char *r = arena_printf(a, "%s/%s", real ? real : dir, path);
-    free(real);
-    return r;
+    char cwd[4096];
+    if (dir[0] != '/' && getcwd(cwd, sizeof cwd))
+        dir = arena_printf(a, "%s/%s", cwd, dir);
+    return arena_printf(a, "%s/%s", dir, path);
 }
 
 CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err)

@@ -10,6 +10,13 @@
  * ast.h promises a node) but may miss the declarations that were broken.
  * Everything lives in the caller's arena; the scanner and parser are
  * reentrant and keep no state between calls.
+ *
+ * What the parser leaves to sema: placements are index expressions
+ * (`M[S(0), R]` is E_INDEX with an E_CALL and an E_NAME entry); negative
+ * numbers are E_UNARY '-' over a literal (`S(-1)`, `axis=-1`); a keyword
+ * written where a name belongs is reported and kept as that name.
+ * Expression trees are at most FE_MAX_DEPTH deep (deeper ones are reported
+ * and replaced by a literal 0), so recursive walks over them are safe.
  */
 #ifndef DTC_FE_INTERNAL_H
 #define DTC_FE_INTERNAL_H
@@ -21,7 +28,8 @@
 #include "frontend/frontend.h"
 
 /* Parses `text` (NUL-terminated) named `file` in diagnostics.  Registers the
- * text with diag_add_source so errors quote their line.  Never NULL. */
+ * text with diag_add_source so errors quote their line (so text must live
+ * as long as d).  Never NULL. */
 Program *fe_parse(Arena *a, Diag *d, const char *file, const char *text);
 
 /* ---- AST construction (ast.c) ------------------------------------------ */

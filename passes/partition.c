@@ -136,20 +136,20 @@ static Placement reduced_pl(const Placement *pl, int d, RedOp red)
     return rules_with(pl, rules_split_axes(pl, d), pe_p(red));
 }
 
-/* Makes `nv` stand for the old result: same name, pinned flag, uses. */
+/* Makes the instruction defining `nv` define the old result instead, so the
+ * value keeps its id, name and uses across the pass; removes `old`. */
 static void replace(Part *q, IrInst *old, IrValue *nv)
 {
     IrValue *ov = old->res[0];
-    if (!pl_eq(&ov->pl, &nv->pl)) {
+    if (!pl_eq(&ov->pl, &nv->pl) || !ir_type_eq(&ov->type, &nv->type)) {
         char a[256], b[256];
         DTC_BUG(arena_printf(q->ctx->arena, "partition: %s decomposed to %s, expected %s",
                              ir_op_name(old->op), pl_str(&q->m->mesh, &nv->pl, a, sizeof a),
                              pl_str(&q->m->mesh, &ov->pl, b, sizeof b)));
     }
-    nv->name = ov->name;
-    nv->pinned = ov->pinned;
-    ir_replace_uses(q->f, ov, nv);
     ir_inst_remove(q->f, old);
+    nv->def->res[0] = ov;
+    ov->def = nv->def;
 }
 
 static const char *why_of(Part *q, IrInst *i, const char *what)

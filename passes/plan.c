@@ -1,12 +1,15 @@
 /* plan.c - redistribution planning: the cheapest legal sequence of steps
  * (plan.h) that turns one placement of a tensor into another.
  *
- * Uniform-cost search (Dijkstra) over placements: a state gives every mesh
- * axis one entry among R, S(0..rank-1), the `from` partial kind of that axis
- * and the `to` partial kind of that axis (other partial kinds can only add
- * cost), so there are at most (rank+3)^naxes states.  Edges are the legal
- * steps, on one axis or on a set of axes making the same transition at once
- * (one collective over the combined group); their cost comes from cost.c.
+ * Uniform-cost search (Dijkstra, A*-ordered by a consistent lower bound)
+ * over placements: a state gives every mesh axis one entry among R,
+ * S(0..rank-1), the `from` partial kind of that axis and the `to` partial
+ * kind of that axis (other partial kinds can only add cost), so there are at
+ * most (rank+3)^naxes states.  Tensors of rank > 4 only split the dims that
+ * `from` or `to` split plus the largest others up to 4 (search_dims).
+ * Edges are the legal steps, on one axis or on a set of axes making the
+ * same transition at once (one collective over the combined group); their
+ * cost comes from cost.c.  The result is the cheapest plan over these steps.
  *
  * Legality, with splits of one dim nesting in axis order (lower axis outer):
  *  - all_gather / all_to_all out of S(d) over A: A is the innermost splitters
@@ -55,8 +58,7 @@ static bool is_collective(StepKind k) { return k != STEP_SHARD && k != STEP_TO_P
 
 /* ---- placements ------------------------------------------------------------ */
 
-/* Entry with the fields its kind does not use zeroed, so that entries can
- * be compared with memcmp-free field tests. */
+/* The entry with the fields its kind does not use cleared. */
 static PlEntry entry_norm(PlEntry e)
 {
     PlEntry n = {e.kind, 0, RED_SUM};
@@ -206,6 +208,7 @@ typedef struct Search {
     PlEntry code[IR_MAX_AXES][MAX_CODES];
     int stride[IR_MAX_AXES];
     int8_t code_of[IR_MAX_AXES][1 + IR_MAX_RANK + 4]; /* entry key -> code index, -1: none */
+    unsigned dims;                         /* tensor dims the search may split */
     int nstates;
     const Placement *to;                   /* the target */
     double amin;                           /* smallest alpha of any axis */
@@ -384,7 +387,8 @@ static void expand(Search *s, int from)
         for (unsigned A = pmask[r]; A; A = (A - 1) & pmask[r]) {
             try_step(s, from, &cur, digit, mkstep(STEP_ALL_REDUCE, A, (RedOp)r, -1, -1));
             for (int d = 0; d < rank; d++)
-                try_step(s, from, &cur, digit, mkstep(STEP_REDUCE_SCATTER, A, (RedOp)r, d, -1));
+                if (s->dims & (1u << d))
+                    try_step(s, from, &cur, digit, mkstep(STEP_REDUCE_SCATTER, A, (RedOp)r, d, -1));
         }
     for (int d = 0; d < rank; d++) {
         /* out of S(d): the innermost 1, 2, ... splitters of d */
@@ -395,15 +399,81 @@ static void expand(Search *s, int from)
             A |= 1u << a;
             try_step(s, from, &cur, digit, mkstep(STEP_ALL_GATHER, A, RED_SUM, d, -1));
             for (int d2 = 0; d2 < rank; d2++)
-                if (d2 != d)
+                if (d2 != d && (s->dims & (1u << d2)))
                     try_step(s, from, &cur, digit, mkstep(STEP_ALL_TO_ALL, A, RED_SUM, d, d2));
         }
-        for (unsigned B = rmask; B; B = (B - 1) & rmask)
-            try_step(s, from, &cur, digit, mkstep(STEP_SHARD, B, RED_SUM, d, -1));
+        if (s->dims & (1u << d))
+            for (unsigned B = rmask; B; B = (B - 1) & rmask)
+                try_step(s, from, &cur, digit, mkstep(STEP_SHARD, B, RED_SUM, d, -1));
     }
     for (int r = 0; r < 4; r++)
         for (unsigned B = tpmask[r]; B; B = (B - 1) & tpmask[r])
             try_step(s, from, &cur, digit, mkstep(STEP_TO_PARTIAL, B, (RedOp)r, -1, -1));
+}
+
+/* Reduce and gather every axis, innermost first, then shard and make
+ * partial outermost first: legal from any placement to any other, at most
+ * 2 naxes steps. */
+static bool replicate_plan(const CostModel *cm, const IrMesh *m, const IrType *t, const Placement *from,
+                           const Placement *to, Plan *out)
+{
+    Placement cur = *from;
+    out->nsteps = 0;
+    for (int a = m->naxes - 1; a >= 0; a--) {
+        PlEntry e = cur.e[a];
+        if (e.kind == PL_R)
+            continue;
+        PlanStep st = e.kind == PL_P ? mkstep(STEP_ALL_REDUCE, 1u << a, e.red, -1, -1)
+                                     : mkstep(STEP_ALL_GATHER, 1u << a, RED_SUM, e.dim, -1);
+        if (!plan_step_make(cm, m, t, &cur, &st))
+            return false;
+        out->steps[out->nsteps++] = st;
+        cur = st.after;
+    }
+    for (int a = 0; a < m->naxes; a++) {
+        PlEntry e = to->e[a];
+        if (e.kind == PL_R)
+            continue;
+        PlanStep st = e.kind == PL_P ? mkstep(STEP_TO_PARTIAL, 1u << a, e.red, -1, -1)
+                                     : mkstep(STEP_SHARD, 1u << a, RED_SUM, e.dim, -1);
+        if (!plan_step_make(cm, m, t, &cur, &st))
+            return false;
+        out->steps[out->nsteps++] = st;
+        cur = st.after;
+    }
+    return out->nsteps > 0;
+}
+
+/* The tensor dims a plan may split: all of them up to PLAN_ALL_DIMS dims;
+ * beyond that the dims split in `from` or `to` plus the largest others as
+ * temporaries until PLAN_ALL_DIMS are in (the search grows as
+ * (dims + 3)^axes; a temporary only parks a split, and a large dim parks
+ * it in the smallest pieces). */
+#define PLAN_ALL_DIMS 4
+
+static unsigned search_dims(const IrType *t, const Placement *from, const Placement *to)
+{
+    if (t->rank <= PLAN_ALL_DIMS)
+        return (1u << t->rank) - 1;
+    unsigned used = 0;
+    int n = 0;
+    for (int a = 0; a < from->naxes; a++) {
+        if (from->e[a].kind == PL_S)
+            used |= 1u << from->e[a].dim;
+        if (to->e[a].kind == PL_S)
+            used |= 1u << to->e[a].dim;
+    }
+    for (int d = 0; d < t->rank; d++)
+        n += (used >> d) & 1;
+    while (n < PLAN_ALL_DIMS) {
+        int best = -1;
+        for (int d = 0; d < t->rank; d++)
+            if (!(used & (1u << d)) && (best < 0 || t->dims[d] > t->dims[best]))
+                best = d;
+        used |= 1u << best;
+        n++;
+    }
+    return used;
 }
 
 bool plan_redistribute(const CostModel *cm, const IrMesh *m, const IrType *t,
@@ -422,11 +492,13 @@ bool plan_redistribute(const CostModel *cm, const IrMesh *m, const IrType *t,
     s.t = t;
     s.n = m->naxes;
     s.nstates = 1;
+    s.dims = search_dims(t, from, to);
     for (int a = 0; a < s.n; a++) {
         int k = 0;
         s.code[a][k++] = (PlEntry){PL_R, 0, RED_SUM};
         for (int d = 0; d < t->rank; d++)
-            s.code[a][k++] = (PlEntry){PL_S, d, RED_SUM};
+            if (s.dims & (1u << d))
+                s.code[a][k++] = (PlEntry){PL_S, d, RED_SUM};
         if (from->e[a].kind == PL_P)
             s.code[a][k++] = (PlEntry){PL_P, 0, from->e[a].red};
         if (to->e[a].kind == PL_P && !(from->e[a].kind == PL_P && from->e[a].red == to->e[a].red))
@@ -479,34 +551,28 @@ bool plan_redistribute(const CostModel *cm, const IrMesh *m, const IrType *t,
         expand(&s, cur);
     }
 
-#ifdef PLAN_DEBUG
-    {
-        int nd = 0;
-        for (int i = 0; i < s.nstates; i++)
-            nd += s.done[i];
-        fprintf(stderr, "plan: %d of %d states settled\n", nd, s.nstates);
-    }
-#endif
-    bool ok = s.done[dst];
+    int n = 0;
+    for (int x = dst; s.done[dst] && x != src; x = s.prev[x])
+        n++;
+    bool ok = s.done[dst] && n <= PLAN_MAX_STEPS;
     if (ok) {
-        int n = 0;
+        out->nsteps = n;
         for (int x = dst; x != src; x = s.prev[x])
-            n++;
-        ok = n <= PLAN_MAX_STEPS;
-        if (ok) {
-            out->nsteps = n;
-            for (int x = dst; x != src; x = s.prev[x])
-                out->steps[--n] = s.via[x];
-            for (int i = 0; i < out->nsteps; i++) {
-                out->cost += out->steps[i].cost;
-                out->bytes += out->steps[i].bytes;
-                out->ncollectives += is_collective(out->steps[i].kind);
-            }
-            /* the target exactly as the caller wrote it */
-            out->steps[out->nsteps - 1].after = *to;
-        }
+            out->steps[--n] = s.via[x];
+    } else {
+        /* not expected; the plan that always exists */
+        ok = replicate_plan(cm, m, t, from, to, out);
     }
     arena_free(ar);
+    if (ok) {
+        for (int i = 0; i < out->nsteps; i++) {
+            out->cost += out->steps[i].cost;
+            out->bytes += out->steps[i].bytes;
+            out->ncollectives += is_collective(out->steps[i].kind);
+        }
+        /* the target exactly as the caller wrote it */
+        out->steps[out->nsteps - 1].after = *to;
+    }
     return ok;
 }
 

@@ -49,9 +49,9 @@ IrOp plan_step_op(StepKind k);            /* OP_ALL_REDUCE ... */
  * plan exists (it always does for valid placements). */
 bool plan_redistribute(const CostModel *cm, const IrMesh *m, const IrType *t,
                        const Placement *from, const Placement *to, Plan *out);
-/* Cost of one collective step as the cost model sees it (used by propagate
- * to compare strategies): the cost of the cheapest plan from -> to, 0 when
- * they are equal, HUGE_VAL when there is none. */
+/* The cost model's estimate of redistributing from -> to (used by propagate
+ * to compare strategies): the cost of the cheapest plan, 0 when from == to,
+ * HUGE_VAL when there is none. */
 double plan_cost(const CostModel *cm, const IrMesh *m, const IrType *t,
                  const Placement *from, const Placement *to);
 /* "all_gather(tp, dim 0) -> M[S(0), R]; ..." */

@@ -86,10 +86,11 @@ static void user_redistribute(Redist *r, IrInst *i)
     char ctx[96] = "";
     if (res >= 0)
         snprintf(ctx, sizeof ctx, " (result %d of @%s)", res, r->f->name);
-    if (!i->why)
-        i->why = arena_printf(r->ctx->arena, "%s is pinned to %s%s; %s is %s",
-                              ir_value_str(y, yb, sizeof yb), pl_str(mesh, &y->pl, pb, sizeof pb), ctx,
-                              ir_value_str(x, xb, sizeof xb), pl_str(mesh, &x->pl, qb, sizeof qb));
+    /* the frontend says which constraint it was ("result placement", ...) */
+    i->why = arena_printf(r->ctx->arena, "%s%s%s is pinned to %s%s; %s is %s", i->why ? i->why : "",
+                          i->why ? ": " : "", ir_value_str(y, yb, sizeof yb),
+                          pl_str(mesh, &y->pl, pb, sizeof pb), ctx, ir_value_str(x, xb, sizeof xb),
+                          pl_str(mesh, &x->pl, qb, sizeof qb));
     i->plan = plan_text(r, x, &y->pl);
 }
 

@@ -2,8 +2,9 @@
  *
  * Requires: a partitioned (and optionally optimised) module.  Changes nothing.
  *
- * Per rank: the collectives in program order (kind, mesh axes, the local
- * shape the rank contributes, the bytes it sends), the total, and the peak
+ * Per rank: the collectives in program order, written like the planner's
+ * steps ("all_reduce(tp, sum)"), with the local shape the rank contributes,
+ * the bytes it sends and the value it defines; the total; and the peak
  * of live local buffers (parameters from the start, every value from its
  * definition to its last use, results to the end).  Then the cost model's
  * estimate of one run: local compute (rules_compute_cost on the largest
@@ -119,7 +120,6 @@ void pass_report(FILE *out, const PassCtx *ctx, const IrModule *m)
         last[v] = -1;
     last_uses(f, last, ninst);
 
-    char pb[256];
     fprintf(out, "mesh %s[", mesh->name ? mesh->name : "?");
     for (int a = 0; a < mesh->naxes; a++)
         fprintf(out, "%s%s=%d", a ? ", " : "", mesh->axis_name[a], mesh->size[a]);
@@ -139,16 +139,16 @@ void pass_report(FILE *out, const PassCtx *ctx, const IrModule *m)
             IrType lt = pl_local_type(mesh, &i->args[0]->type, &i->args[0]->pl, c);
             int64_t b = sent_bytes(mesh, i, c);
             char tb[128], vb[64];
-            fprintf(out, "  %d. %s over ", ++n, ir_op_name(i->op));
+            fprintf(out, "  %d. %s(", ++n, ir_op_name(i->op));
             put_axes(out, mesh, i->a.axes);
             if (i->op == OP_ALL_REDUCE || i->op == OP_REDUCE_SCATTER)
-                fprintf(out, " (%s)", ir_red_name(i->a.red));
+                fprintf(out, ", %s", ir_red_name(i->a.red));
             if (i->op == OP_ALL_GATHER || i->op == OP_REDUCE_SCATTER)
-                fprintf(out, " dim %d", i->a.dim);
+                fprintf(out, ", dim %d", i->a.dim);
             if (i->op == OP_ALL_TO_ALL)
-                fprintf(out, " dim %d -> %d", i->a.dim, i->a.dim2);
-            fprintf(out, ": local %s -> %s, %" PRId64 " bytes\n", ir_type_str(&lt, tb, sizeof tb),
-                    ir_value_str(i->res[0], vb, sizeof vb), b);
+                fprintf(out, ", dim %d -> %d", i->a.dim, i->a.dim2);
+            fprintf(out, ") of local %s: %" PRId64 " bytes -> %s\n", ir_type_str(&lt, tb, sizeof tb), b,
+                    ir_value_str(i->res[0], vb, sizeof vb));
             total += b;
         }
         fprintf(out, "  total: %d collective%s, %" PRId64 " bytes\n", n, n == 1 ? "" : "s", total);
@@ -183,7 +183,6 @@ void pass_report(FILE *out, const PassCtx *ctx, const IrModule *m)
         if (i->nargs <= RULE_MAX_ARGS)
             compute += rules_compute_cost(&ctx->cost, m, i, in, &i->res[0]->pl);
     }
-    (void)pb;
     fprintf(out, "estimated time: %.3f us (compute %.3f us, communication %.3f us)\n",
             (compute + comm) * 1e6, compute * 1e6, comm * 1e6);
 }

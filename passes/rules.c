@@ -104,7 +104,10 @@ static void opts_unary(const IrInst *i, Opts *o)
         add1(o, pe_p(RED_MIN), pe_p(RED_MAX));
         add1(o, pe_p(RED_MAX), pe_p(RED_MIN));
     }
-    if (fl & OPF_MONO) {
+    /* log and sqrt are monotone only on their domain: a rank's partial max
+     * may be negative (or -inf from an empty shard) while the global max is
+     * not, and the NaN would win the reduction. */
+    if ((fl & OPF_MONO) && i->op != OP_LOG && i->op != OP_SQRT) {
         add1(o, pe_p(RED_MAX), pe_p(RED_MAX));
         add1(o, pe_p(RED_MIN), pe_p(RED_MIN));
     }

@@ -35,7 +35,7 @@
  * Sizes are exact: uneven and empty pieces are legal everywhere, nothing is
  * padded on the wire.  Collectives work on RT_F32, RT_F64 and RT_I32 (the
  * data movement ones on any dtype).  P(avg) is a sum divided by the group
- * size (truncating for i32).
+ * size (truncating for i32); max and min propagate NaN.
  *
  * Failures: a rank whose `run` returns non-zero or that calls rt_fail ends
  * the whole run with one message naming it; no rank waits forever (threads:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test.sh - the whole test suite, as CI runs it.  Works from any directory.
 #   1. setup, then build/ (Release) and every ctest test in it;
-#   2. build-asan/ (-DDTC_SANITIZE=ON: ASan + UBSan) and its unit/ and diag/
-#      tests;
+#   2. build-asan/ (-DDTC_SANITIZE=ON: ASan + UBSan) and its unit/, diag/
+#      and samples/ tests (the interpreter on every sample);
 #   3. build-fuzz/ (clang, -DDTC_FUZZ=ON) and the parser fuzzer for
 #      $DTC_FUZZ_SECONDS (default 60) over tests/fuzz/corpus, samples/ and tests/diag/.
 # Ends with the line "N passed, M failed" over all ctest results of all
@@ -87,7 +87,7 @@ if [ "${DTC_SKIP_ASAN:-0}" != 1 ]; then
   # OpenMPI's allocations at exit look like leaks; UBSan stops at the first error.
   export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   if configure_build build-asan -- -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=-O1 -DDTC_SANITIZE=ON; then
-    run_ctest build-asan "asan+ubsan" -R '^(unit|diag)/'
+    run_ctest build-asan "asan+ubsan" -R '^(unit|diag|samples)/'
   fi
   unset ASAN_OPTIONS UBSAN_OPTIONS
 fi

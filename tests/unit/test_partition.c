@@ -334,6 +334,55 @@ static void specific_checks(void)
     arena_free(ar);
 }
 
+/* pass_check_collectives must reject broken per-rank programs. */
+static void check_collectives_rejects(void)
+{
+    const char *src = "mesh M[dp=2, tp=2];\n"
+                      "fn main(x: f32[8, 6] @ M[S(0), S(1)] = randn(seed=1)) -> (f32[8, 6] @ M[S(0), R], f32[6]) {\n"
+                      "    let s = sum(x, axis=0);\n"
+                      "    return x, s;\n"
+                      "}\n";
+    for (int mode = 0; mode < 3; mode++) {
+        Arena *ar = arena_new();
+        IrModule *m = h_load(ar, "broken", src);
+        if (!m || !h_passes(ar, m, "broken", "partition")) {
+            arena_free(ar);
+            continue;
+        }
+        IrInst *g = NULL;
+        for (IrInst *i = m->entry->first; i; i = i->next)
+            if (i->op == OP_ALL_GATHER && !g)
+                g = i;
+        h_check(g != NULL, "broken: no all_gather to break");
+        if (!g) {
+            arena_free(ar);
+            continue;
+        }
+        const char *what;
+        if (mode == 0) {
+            g->a.axes = 1; /* gathers over dp but the placements change tp */
+            what = "all_gather over the wrong axis";
+        } else if (mode == 1) {
+            g->res[0]->type.dims[1] = 5; /* the pieces no longer add up */
+            what = "all_gather whose result does not hold the pieces";
+        } else {
+            g->op = OP_ALL_REDUCE; /* an all_reduce of a split value */
+            what = "all_reduce of a split value";
+        }
+        PassCtx c = h_ctx(ar);
+        FILE *sink = tmpfile();
+        c.err = sink ? sink : stderr;
+        bool ok = pass_check_collectives(&c, m);
+        long said = sink ? ftell(sink) : 1;
+        if (sink)
+            fclose(sink);
+        h_check(!ok && said > 0, "check_collectives accepted an %s", what);
+        if (!ok)
+            printf("check_collectives: rejects an %s\n", what);
+        arena_free(ar);
+    }
+}
+
 int main(void)
 {
     /* once with the default cost model, once with free latency (which
@@ -352,5 +401,6 @@ int main(void)
     }
     h_bandwidth_only(false);
     specific_checks();
+    check_collectives_rejects();
     return h_report("test_partition");
 }

@@ -17,7 +17,7 @@
  * in f32 (tolerance 1e-5 of the result's scale).
  *
  * Usage: test_random_programs [COUNT [SEED]]; or the environment
- * DTC_RANDOM_PROGRAMS=COUNT, DTC_RANDOM_SEED=SEED.  Default: 2000 programs,
+ * DTC_RANDOM_PROGRAMS=COUNT, DTC_RANDOM_SEED=SEED.  Default: 3000 programs,
  * seed 1.  DTC_RANDOM_ONLY=K runs (and prints) only program K of the
  * sequence.  A failure prints the program and how to rerun it.
  */
@@ -216,8 +216,8 @@ static void step(Gen *g)
         static const char *const un[] = {"neg(%s)", "abs(%s)", "tanh(%s)", "sigmoid(%s)", "relu(%s)",
                                          "silu(%s)", "gelu(%s)", "exp(tanh(%s))", "log(abs(%s) + 1.0)",
                                          "sqrt(abs(%s))", "rsqrt(abs(%s) + 1.0)", "pow(%s, 2.0)",
-                                         "cast(cast(%s, i32), %s)"};
-        int k = rn(g, 13);
+                                         "cast(cast(%s, i32), %s)", "log(%s)", "sqrt(%s)"};
+        int k = rn(g, 15);
         snprintf(e, sizeof e, un[k], x->name, g->dt);
         let(g, x->rank, x->dims, e);
         return;
@@ -462,7 +462,7 @@ static void generate(Gen *g, char *out, size_t n)
 
 int main(int argc, char **argv)
 {
-    long count = 2000;
+    long count = 3000;
     uint64_t seed = 1;
     if (getenv("DTC_RANDOM_PROGRAMS"))
         count = atol(getenv("DTC_RANDOM_PROGRAMS"));
