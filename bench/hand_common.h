@@ -11,7 +11,8 @@
  * outside the timed region, as it is in compiled programs.
  *
  * Header-only (static functions): each hand program is one translation unit
- * plus the runtime core sources (runtime/core).
+ * plus the runtime core sources (runtime/core).  Build with -fopenmp-simd
+ * (the `omp simd` loops) and -lmvec (vector expf), as bench/run.sh does.
  */
 #ifndef HAND_COMMON_H
 #define HAND_COMMON_H
@@ -165,18 +166,37 @@ static inline void hb_report(const char *name, int rank, const int64_t *dims, co
     fflush(stdout);
 }
 
+/* Vector expf: glibc's libmvec has it (x86_64 vector function ABI), but
+ * math.h declares it only under -ffast-math; declaring it here lets
+ * `#pragma omp simd` loops (-fopenmp-simd) call the 8-wide AVX2 variant
+ * without fast-math's other effects.  Link with -lmvec; define HB_NO_MVEC
+ * where there is none (the loops then call scalar expf). */
+#if defined(__x86_64__) && defined(__GLIBC__) && !defined(HB_NO_MVEC) && !defined(__FAST_MATH__)
+__attribute__((simd("notinbranch"))) float expf(float);
+#endif
+
 /* x = gelu(x + bias) over a rows x cols matrix, in place; bias (one per
  * column) may be NULL.  gelu is the spec's tanh approximation, computed as
  *   0.5 v (1 + tanh(u)) = v / (1 + exp(-2u)),  u = sqrt(2/pi) (v + 0.044715 v^3)
- * (the same function): glibc's scalar tanhf costs about ten times expf. */
+ * (the same function), since libmvec has a vector expf but glibc's scalar
+ * tanhf costs several times expf. */
 static inline void hb_bias_gelu(float *x, int64_t rows, int64_t cols, const float *bias)
 {
     const float c2 = -2.0f * 0.79788456080286535588f; /* -2 sqrt(2/pi) */
     for (int64_t r = 0; r < rows; r++) {
-        float *row = x + r * cols;
-        for (int64_t j = 0; j < cols; j++) {
-            float v = row[j] + (bias ? bias[j] : 0.0f);
-            row[j] = v / (1.0f + expf(c2 * (v + 0.044715f * v * v * v)));
+        float *restrict row = x + r * cols;
+        if (bias) {
+#pragma omp simd
+            for (int64_t j = 0; j < cols; j++) {
+                float v = row[j] + bias[j];
+                row[j] = v / (1.0f + expf(c2 * (v + 0.044715f * v * v * v)));
+            }
+        } else {
+#pragma omp simd
+            for (int64_t j = 0; j < cols; j++) {
+                float v = row[j];
+                row[j] = v / (1.0f + expf(c2 * (v + 0.044715f * v * v * v)));
+            }
         }
     }
 }

@@ -10,7 +10,7 @@
  *   per batch b and local head j (no transposes: a head is a column block
  *   of q, k, v with leading dimension D/n):
  *     s = SCALE * q_bj @ k_bj^T               sgemm (scale in alpha)
- *     s = softmax(s) by rows                  one pass per row
+ *     s = softmax(s) by rows                  max, exp + sum, scale per row
  *     o_bj = s @ v_bj                         sgemm, straight into o
  *   a = o @ wo_r                              sgemm, partial sum
  *   MPI_Allreduce(a)                          1st collective (2 MiB)
@@ -38,17 +38,21 @@ typedef struct block {
 } block;
 
 /* One row of layernorm over D floats (two passes for the statistics). */
-static void ln_row(float *out, const float *in, const float *g, const float *b, int D, float eps)
+static void ln_row(float *restrict out, const float *restrict in, const float *restrict g,
+                   const float *restrict b, int D, float eps)
 {
     float mean = 0.0f, var = 0.0f;
+#pragma omp simd reduction(+ : mean)
     for (int i = 0; i < D; i++)
         mean += in[i];
     mean /= (float)D;
+#pragma omp simd reduction(+ : var)
     for (int i = 0; i < D; i++) {
         float c = in[i] - mean;
         var += c * c;
     }
     float inv = 1.0f / sqrtf(var / (float)D + eps);
+#pragma omp simd
     for (int i = 0; i < D; i++)
         out[i] = (in[i] - mean) * inv * g[i] + b[i];
 }
@@ -57,14 +61,18 @@ static void ln_row(float *out, const float *in, const float *g, const float *b, 
 static void softmax_rows(float *s, int rows, int cols)
 {
     for (int r = 0; r < rows; r++) {
-        float *row = s + (size_t)r * cols, mx = row[0], sum = 0.0f;
+        float *restrict row = s + (size_t)r * cols;
+        float mx = row[0], sum = 0.0f;
+#pragma omp simd reduction(max : mx)
         for (int j = 1; j < cols; j++)
             mx = row[j] > mx ? row[j] : mx;
+#pragma omp simd reduction(+ : sum)
         for (int j = 0; j < cols; j++) {
             row[j] = expf(row[j] - mx);
             sum += row[j];
         }
         float inv = 1.0f / sum;
+#pragma omp simd
         for (int j = 0; j < cols; j++)
             row[j] *= inv;
     }
@@ -96,8 +104,9 @@ static void step(void *arg)
     mm(BT, D, Dl, 1.0f, p->o, Dl, CblasNoTrans, p->wo, D, p->a, D);
     MPI_Allreduce(MPI_IN_PLACE, p->a, BT * D, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
     for (int r = 0; r < BT; r++) {
-        float *h = p->h + (size_t)r * D;
-        const float *x = p->x + (size_t)r * D, *a = p->a + (size_t)r * D;
+        float *restrict h = p->h + (size_t)r * D;
+        const float *restrict x = p->x + (size_t)r * D, *restrict a = p->a + (size_t)r * D;
+#pragma omp simd
         for (int i = 0; i < D; i++)
             h[i] = x[i] + a[i];
         ln_row(p->xn + (size_t)r * D, h, p->g2, p->be2, D, p->eps);
@@ -107,8 +116,9 @@ static void step(void *arg)
     mm(BT, D, p->Fl, 1.0f, p->u, p->Fl, CblasNoTrans, p->w2, D, p->a, D);
     MPI_Allreduce(MPI_IN_PLACE, p->a, BT * D, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
     for (int r = 0; r < BT; r++) {
-        float *y = p->y + (size_t)r * D;
-        const float *h = p->h + (size_t)r * D, *m = p->a + (size_t)r * D;
+        float *restrict y = p->y + (size_t)r * D;
+        const float *restrict h = p->h + (size_t)r * D, *restrict m = p->a + (size_t)r * D;
+#pragma omp simd
         for (int i = 0; i < D; i++)
             y[i] = h[i] + (m[i] + p->b2[i]);
     }

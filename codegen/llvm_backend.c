@@ -8,7 +8,7 @@
  *   dt_v<k>_s<j>  one function per fused loop (CG_LOOP): real loop nests
  *                 with constant trip counts over noalias, 64-byte aligned
  *                 buffers, inbounds GEPs, one store per output element, for
- *                 LLVM's loop vectoriser (inlined into the variant);
+ *                 LLVM's loop vectoriser (LLVM inlines them);
  *   dt_v<k>       one function per variant: the steps in order, kernels,
  *                 CBLAS (through dtk_matmul) and collectives as calls;
  *   dt_run        the dispatcher on rt_rank();
@@ -25,7 +25,8 @@
  * so that reductions vectorise (they still accumulate in double).  On
  * x86-64 glibc the float libm calls carry libmvec vector variants
  * (vector-function-abi-variant), so loops with exp / log / tanh / pow
- * vectorise too; glibc documents those as within 4 ulp.
+ * vectorise too; glibc documents those as within 4 ulp.  DTC_NO_VECLIB=1
+ * in the environment of dtc turns that off (plain libm calls).
  */
 #include "codegen/cg_internal.h"
 
@@ -69,9 +70,9 @@ typedef struct Ll {
     LLVMTargetMachineRef tm;
     LLVMTargetDataRef td;
     char *triple, *cpu, *features;
-    LLVMTypeRef tvoid, ti1, ti8, ti32, ti64, tf32, tf64, tptr;
-    /* libmvec: x86 ISA letters usable on this host ('b' SSE4, 'c' AVX,
-     * 'd' AVX2, 'e' AVX-512), and which functions have vector variants */
+    LLVMTypeRef tvoid, ti8, ti32, ti64, tf32, tf64, tptr;
+    /* libmvec: x86 vector ABI letters usable on this host ('b' SSE, 'c'
+     * AVX, 'd' AVX2, 'e' AVX-512), and which functions have variants */
     char isa[4];
     int nisa;
     bool mvec[LM_COUNT];
@@ -450,7 +451,11 @@ static LLVMValueRef eval_nodes(Ll *L, const CgFunc *fn, const CgLoop *lp, LLVMVa
         const CgNode *nd = &lp->nodes[k];
         switch (nd->kind) {
         case CG_N_CONST:
-            val[k] = nd->dtype == DT_I32 ? c32(L, (int64_t)nd->f) : fconst(L, nd->dtype, nd->f);
+            if (nd->dtype != DT_I32)
+                val[k] = fconst(L, nd->dtype, nd->f);
+            else /* as rt_i32_from_double stores it */
+                val[k] = c32(L, nd->f > -2147483649.0 && nd->f < 2147483648.0 ? (int64_t)nd->f
+                                                                             : INT32_MIN);
             break;
         case CG_N_LOAD: {
             DType bt = fn->bufs[nd->buf].dtype;
@@ -1048,7 +1053,7 @@ static void pick_vector_math(Ll *L)
         return;
     L->mvec[LM_EXP] = L->mvec[LM_LOG] = L->mvec[LM_POW] = true;
     L->mvec[LM_TANH] = v >= 235;
-    L->isa[L->nisa++] = 'b'; /* SSE4: every x86-64 glibc build has it */
+    L->isa[L->nisa++] = 'b'; /* SSE2: every x86-64 has it */
     if (has_feature(L->features, "+avx2"))
         L->isa[L->nisa++] = 'd';
     else if (has_feature(L->features, "+avx"))
@@ -1143,7 +1148,6 @@ static void build_module(Ll *L)
         LLVMSetSourceFileName(L->mod, p->src_file, strlen(p->src_file));
     L->b = LLVMCreateBuilderInContext(L->c);
     L->tvoid = LLVMVoidTypeInContext(L->c);
-    L->ti1 = LLVMInt1TypeInContext(L->c);
     L->ti8 = LLVMInt8TypeInContext(L->c);
     L->ti32 = LLVMInt32TypeInContext(L->c);
     L->ti64 = LLVMInt64TypeInContext(L->c);

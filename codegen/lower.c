@@ -355,30 +355,34 @@ static int build_inst(Lower *L, const IrInst *i, const Map *mp)
     return L->nnodes++;
 }
 
+/* Deletes loop l from the nest (its trip count is accounted for). */
+static void drop_loop(CgLoop *lp, int l)
+{
+    size_t rest = sizeof(int64_t) * (size_t)(lp->nloops - l - 1);
+    memmove(&lp->n[l], &lp->n[l + 1], rest);
+    memmove(&lp->out_stride[l], &lp->out_stride[l + 1], rest);
+    for (int k = 0; k < lp->nnodes; k++)
+        memmove(&lp->nodes[k].stride[l], &lp->nodes[k].stride[l + 1], rest);
+    if (l < lp->nkeep)
+        lp->nkeep--;
+    lp->nloops--;
+    lp->n[lp->nloops] = lp->out_stride[lp->nloops] = 0;
+    for (int k = 0; k < lp->nnodes; k++)
+        lp->nodes[k].stride[lp->nloops] = 0;
+}
+
 /* Removes loops of trip count 1 and merges neighbours that every buffer
  * walks contiguously (a flat loop vectorises). */
 static void simplify_loop(CgLoop *lp)
 {
-    for (int l = lp->nloops - 1; l >= 0; l--) {
-        if (lp->n[l] != 1)
-            continue;
-        for (int k = 0; k < lp->nnodes; k++)
-            memmove(&lp->nodes[k].stride[l], &lp->nodes[k].stride[l + 1],
-                    sizeof(int64_t) * (size_t)(lp->nloops - l - 1));
-        memmove(&lp->out_stride[l], &lp->out_stride[l + 1], sizeof(int64_t) * (size_t)(lp->nloops - l - 1));
-        memmove(&lp->n[l], &lp->n[l + 1], sizeof(int64_t) * (size_t)(lp->nloops - l - 1));
-        if (l < lp->nkeep)
-            lp->nkeep--;
-        lp->nloops--;
-        for (int k = 0; k < lp->nnodes; k++)
-            lp->nodes[k].stride[lp->nloops] = 0;
-        lp->out_stride[lp->nloops] = 0;
-        lp->n[lp->nloops] = 0;
-    }
+    for (int l = lp->nloops - 1; l >= 0; l--)
+        if (lp->n[l] == 1)
+            drop_loop(lp, l);
     for (int l = lp->nloops - 2; l >= 0; l--) {
-        if ((l < lp->nkeep) != (l + 1 < lp->nkeep))
-            continue;
-        bool ok = l + 1 >= lp->nkeep || lp->out_stride[l] == lp->out_stride[l + 1] * lp->n[l + 1];
+        bool kept = l < lp->nkeep;
+        if (kept != (l + 1 < lp->nkeep))
+            continue; /* an output loop and a reduced one */
+        bool ok = !kept || lp->out_stride[l] == lp->out_stride[l + 1] * lp->n[l + 1];
         for (int k = 0; ok && k < lp->nnodes; k++)
             if (lp->nodes[k].kind == CG_N_LOAD)
                 ok = lp->nodes[k].stride[l] == lp->nodes[k].stride[l + 1] * lp->n[l + 1];
@@ -388,19 +392,7 @@ static void simplify_loop(CgLoop *lp)
         lp->out_stride[l] = lp->out_stride[l + 1];
         for (int k = 0; k < lp->nnodes; k++)
             lp->nodes[k].stride[l] = lp->nodes[k].stride[l + 1];
-        int rest = lp->nloops - l - 2;
-        memmove(&lp->n[l + 1], &lp->n[l + 2], sizeof(int64_t) * (size_t)rest);
-        memmove(&lp->out_stride[l + 1], &lp->out_stride[l + 2], sizeof(int64_t) * (size_t)rest);
-        for (int k = 0; k < lp->nnodes; k++)
-            memmove(&lp->nodes[k].stride[l + 1], &lp->nodes[k].stride[l + 2],
-                    sizeof(int64_t) * (size_t)rest);
-        if (l + 1 < lp->nkeep)
-            lp->nkeep--;
-        lp->nloops--;
-        for (int k = 0; k < lp->nnodes; k++)
-            lp->nodes[k].stride[lp->nloops] = 0;
-        lp->out_stride[lp->nloops] = 0;
-        lp->n[lp->nloops] = 0;
+        drop_loop(lp, l + 1);
     }
 }
 
@@ -789,25 +781,26 @@ static void decide(Lower *L)
     }
 }
 
-/* Pass 4: workspace offsets, first fit over lifetimes. */
+static void touch(CgBuf *b, int step)
+{
+    if (b->first < 0)
+        b->first = step;
+    b->last = step;
+}
+
+/* Pass 4: lifetimes (first write to last access, in steps), then workspace
+ * offsets: first fit, in order of first write, clear of every buffer whose
+ * lifetime overlaps. */
 static int64_t place_workspace(Lower *L)
 {
     for (int s = 0; s < L->nsteps; s++) {
         const CgStep *st = &L->steps[s];
-        int nt = 1 + st->nin + (st->kind == CG_LOOP ? st->loop.nnodes : 0);
-        for (int k = 0; k < nt; k++) {
-            int b = k == 0 ? st->out : k <= st->nin ? st->in[k - 1] : -1;
-            if (k > st->nin) {
-                const CgNode *nd = &st->loop.nodes[k - 1 - st->nin];
-                if (nd->kind != CG_N_LOAD)
-                    continue;
-                b = nd->buf;
-            }
-            CgBuf *x = &L->bufs[b];
-            if (x->first < 0)
-                x->first = s;
-            x->last = s;
-        }
+        touch(&L->bufs[st->out], s);
+        for (int k = 0; k < st->nin; k++)
+            touch(&L->bufs[st->in[k]], s);
+        for (int k = 0; st->kind == CG_LOOP && k < st->loop.nnodes; k++)
+            if (st->loop.nodes[k].kind == CG_N_LOAD)
+                touch(&L->bufs[st->loop.nodes[k].buf], s);
     }
     int64_t total = 0;
     int *order = arena_alloc(L->ar, sizeof *order * (size_t)(L->nbufs + 1));
@@ -825,7 +818,7 @@ static int64_t place_workspace(Lower *L)
         CgBuf *b = &L->bufs[order[x]];
         int64_t size = (b->bytes + ALIGN - 1) / ALIGN * ALIGN, off = 0;
         bool moved = true;
-        while (moved) { /* lowest offset clear of every placed, still-live buffer */
+        while (moved) { /* the lowest offset clear of them */
             moved = false;
             for (int y = 0; y < x; y++) {
                 const CgBuf *o = &L->bufs[order[y]];

@@ -212,13 +212,19 @@ static bool known_pass(const char *p)
     return false;
 }
 
-/* The program's name: the input's base name without extension. */
-static const char *program_name(Arena *ar, const char *file)
+/* The default output: the input's base name without extension, plus the
+ * suffix of what is emitted (mlp, mlp.c, mlp.ll, mlp.o, mlp.cu). */
+static const char *default_output(Arena *ar, const char *file, const char *emit)
 {
     const char *base = strrchr(file, '/');
     base = base ? base + 1 : file;
     const char *dot = strrchr(base, '.');
-    return dot && dot != base ? arena_strndup(ar, base, (size_t)(dot - base)) : base;
+    const char *name = dot && dot != base ? arena_strndup(ar, base, (size_t)(dot - base)) : base;
+    static const char *const suffix[][2] = {{"c", ".c"}, {"llvm", ".ll"}, {"obj", ".o"}, {"cu", ".cu"}};
+    for (size_t k = 0; k < sizeof suffix / sizeof suffix[0]; k++)
+        if (!strcmp(emit, suffix[k][0]))
+            return arena_printf(ar, "%s%s", name, suffix[k][1]);
+    return name;
 }
 
 /* The stage named by a dump's "# after STAGE" header line; "sema" if none. */
@@ -327,7 +333,7 @@ int main(int argc, char **argv)
             CgOptions cg = {
                 .target = o.target,
                 .emit = o.emit,
-                .output = o.output ? o.output : program_name(ar, o.file),
+                .output = o.output ? o.output : default_output(ar, o.file, o.emit),
                 .opt_level = o.opt_level,
                 .cuda_arch = o.cuda_arch,
                 .src_file = o.file,

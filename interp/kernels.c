@@ -275,11 +275,9 @@ static int k_reduce(KernelCtx *k)
     const IrInst *in = k->in;
     const Tensor *x = &k->args[0];
     Tensor *o = k->out;
+    /* The IR lists the reduced axes explicitly (sema expands the default
+     * "all axes"); none listed reduces nothing, as numpy's axis=(). */
     bool red[IR_MAX_RANK] = {false};
-    if (in->a.nints == 0) { /* no axes: all of them */
-        for (int d = 0; d < x->rank; d++)
-            red[d] = true;
-    }
     for (int i = 0; i < in->a.nints; i++) {
         int ax;
         if (norm_axis(in->a.ints[i], x->rank, &ax) != 0)

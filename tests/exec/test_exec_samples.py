@@ -3,11 +3,12 @@
 For every sample (samples/*.dt) and every program tests/exec/exec_*.dt:
   1. `dtc run` gives the reference results twice: with the initialisers and
      with random inputs (--in; i32 values in the range the program needs);
-  2. `dtc compile --mesh ...` builds an executable for the declared mesh and
-     for three others: 1-D over the first axis (the second of size 1), 1-D
-     over the second axis (the first of size 1), and a 2-D mesh with uneven
-     shards;
-  3. each executable runs with --ranks N and --out for every result (the
+  2. for the declared mesh and three others (1-D over the first axis, the
+     second of size 1; 1-D over the second axis, the first of size 1; a 2-D
+     mesh with uneven shards) two executables are built: `dtc compile --mesh
+     ...` (the default CPU backend) and `dtc compile --emit=c` compiled by
+     hand with cc -std=c11 -Wall -Werror (the C backend);
+  3. each of them runs with --ranks N and --out for every result (the
      declared mesh with the initialisers, the others with the random
      inputs); every result must have the reference's dtype and shape and
      |got - ref| <= rtol*|ref| + atol*max|ref| (f32: 1e-5, f64: 1e-12, i32:
@@ -16,7 +17,8 @@ For every sample (samples/*.dt) and every program tests/exec/exec_*.dt:
   4. exec_init.dt returns its parameters (initialisers) unchanged, some moved
      to other placements: the results must equal the interpreter's bit for
      bit, on every mesh;
-  5. a subset runs under `mpirun -np N --oversubscribe` the same way.
+  5. a subset runs under `mpirun -np N --oversubscribe` the same way (both
+     executables).
 Prints one line per check; exits 1 on any failure.
 
 Env: DTC (the dtc binary), DTC_SRC (source tree), DTC_BUILD (build tree with
@@ -41,6 +43,8 @@ I32_RANGE = {"embedding": 96, "exec_lookup": 17}
 # parameters that must be positive (log, sqrt, rsqrt of them)
 POSITIVE = {"exec_ops": {"d"}}
 # (program, mesh or None for the declared one, inputs "init" | "rand")
+# "exe": dtc compile (the default CPU backend); "c": --emit=c built by hand
+BACKENDS = ["exe", "c"]
 MPI_RUNS = [("mlp", None, "init"), ("uneven", None, "init"), ("embedding", "1-D over the second axis", "rand")]
 
 failures = 0
@@ -162,6 +166,20 @@ def compare(what, got, ref, exact):
         "" if not bad.any() else ", %d elements out of tolerance" % int(bad.sum())))
 
 
+def build_exe(dtc, path, exe, spec, backend, build_dir, cc_link):
+    """Builds exe with the given backend; returns (ok, output)."""
+    mesh = ["--mesh", spec] if spec else []
+    if backend == "exe":
+        return run([dtc, "compile", path, "-o", exe] + mesh)
+    rc, out = run([dtc, "compile", path, "--emit=c", "-o", exe + ".c"] + mesh)
+    if rc != 0:
+        return rc, out
+    cc = os.environ.get("CC", "cc").split()
+    return run(cc + ["-std=c11", "-Wall", "-Werror", "-O1", "-I", SRC, exe + ".c",
+                     os.path.join(build_dir, "libdtrt.a"), os.path.join(build_dir, "libdtrt_core.a")] +
+               cc_link + ["-lopenblas", "-lm", "-lpthread", "-o", exe])
+
+
 def outputs(names, tmp, tag):
     paths = {n: os.path.join(tmp, "%s_%s.npy" % (tag, n)) for n in names}
     args = []
@@ -175,13 +193,17 @@ def main():
     if not dtc:
         print("FAIL: no dtc binary (set DTC)")
         return 1
-    build = os.environ.get("DTC_BUILD") or os.path.dirname(os.path.abspath(dtc))
-    if not os.path.exists(os.path.join(build, "libdtrt.a")):
-        print("FAIL: %s/libdtrt.a is missing: build the dtrt target" % build)
+    build_dir = os.environ.get("DTC_BUILD") or os.path.dirname(os.path.abspath(dtc))
+    if not os.path.exists(os.path.join(build_dir, "libdtrt.a")):
+        print("FAIL: %s/libdtrt.a is missing: build the dtrt target" % build_dir)
         return 1
     progs = sorted(glob.glob(os.path.join(SRC, "samples", "*.dt"))) + \
         sorted(glob.glob(os.path.join(HERE, "exec_*.dt")))
     mpirun = shutil.which("mpirun")
+    rc, link = run(["mpicc", "--showme:link"])
+    if rc != 0:
+        rc, link = run(["pkg-config", "--libs", "ompi-c"])
+    cc_link = link.split() if rc == 0 else ["-lmpi"]
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_rmaps_base_oversubscribe="1")
     tmp = tempfile.mkdtemp(prefix="dtc-exec-")
@@ -204,32 +226,34 @@ def main():
             meshes = meshes_for(mesh_of(path))
             rand_args = None
             for label, (spec, n) in meshes.items():
-                exe = os.path.join(ptmp, "%s_%s" % (prog, label.replace("=", "").replace(",", "_")))
-                cmd = [dtc, "compile", path, "-o", exe] + (["--mesh", spec] if spec else [])
-                rc, out = run(cmd)
-                if not check(rc == 0, "%s on %s: dtc compile" % (prog, label)):
-                    print(out)
-                    continue
-                exes[(prog, label)] = (exe, n)
                 inputs = "init" if spec is None or exact else "rand"
-                if inputs == "rand" and rand_args is None:
-                    rand_args = make_inputs(prog, params_of(exe), ptmp)
-                    rrefs, rargs = outputs(names, ptmp, "ref_rand")
-                    rc, out = run([dtc, "run", path] + rand_args + rargs)
-                    if not check(rc == 0, "%s: dtc run with random inputs" % prog):
+                for backend in BACKENDS:
+                    what = "%s on %s [%s]" % (prog, label, backend)
+                    exe = os.path.join(ptmp, "%s_%s_%s" % (
+                        prog, label.replace("=", "").replace(",", "_"), backend))
+                    rc, out = build_exe(dtc, path, exe, spec, backend, build_dir, cc_link)
+                    if not check(rc == 0, "%s: %s" % (what, "dtc compile" if backend == "exe" else
+                                                       "dtc compile --emit=c; cc -Wall -Werror")):
                         print(out)
-                        break
-                refs = ref_paths if inputs == "init" else rrefs
-                got, oargs = outputs(names, ptmp, "got")
-                rc, out = run([exe, "--ranks", str(n)] + (rand_args if inputs == "rand" else []) + oargs)
-                if not check(rc == 0, "%s on %s (%d ranks, %s inputs): runs" % (prog, label, n, inputs)):
-                    print(out)
-                    continue
-                check(result_lines(out) == want, "%s on %s: result lines name %s" % (
-                    prog, label, ", ".join("%s %s" % kv for kv in want.items())))
-                for name in names:
-                    compare("%s on %s: %s" % (prog, label, name), np.load(got[name]), np.load(refs[name]),
-                            exact)
+                        continue
+                    exes[(prog, label, backend)] = (exe, n)
+                    if inputs == "rand" and rand_args is None:  # the first time: make them
+                        rand_args = make_inputs(prog, params_of(exe), ptmp)
+                        rrefs, rargs = outputs(names, ptmp, "ref_rand")
+                        rc, out = run([dtc, "run", path] + rand_args + rargs)
+                        if not check(rc == 0, "%s: dtc run with random inputs" % prog):
+                            print(out)
+                    refs = ref_paths if inputs == "init" else rrefs
+                    got, oargs = outputs(names, ptmp, "got")
+                    rc, out = run([exe, "--ranks", str(n)] + (rand_args if inputs == "rand" else []) +
+                                  oargs)
+                    if not check(rc == 0, "%s (%d ranks, %s inputs): runs" % (what, n, inputs)):
+                        print(out)
+                        continue
+                    check(result_lines(out) == want, "%s: result lines name %s" % (
+                        what, ", ".join("%s %s" % kv for kv in want.items())))
+                    for name in names:
+                        compare("%s: %s" % (what, name), np.load(got[name]), np.load(refs[name]), exact)
 
         # MPI: one process per rank
         if not check(mpirun is not None, "mpirun is installed"):
@@ -241,21 +265,23 @@ def main():
             if which:  # the 1-D mesh over the second axis: the first has size 1
                 first = mesh_of(path)[0][0]
                 label = [l for l in meshes_for(mesh_of(path)) if l.startswith(first + "=1,")][0]
-            if (prog, label) not in exes:
-                check(False, "%s on %s: no executable for the MPI run" % (prog, label))
-                continue
-            exe, n = exes[(prog, label)]
             names = list(result_lines(run([dtc, "run", path])[1]))
-            got, oargs = outputs(names, ptmp, "mpi")
-            extra = make_inputs(prog, params_of(exe), ptmp) if inputs == "rand" else []
-            rc, out = run([mpirun, "-np", str(n), "--oversubscribe", exe] + extra + oargs, env=env)
-            if not check(rc == 0, "%s on %s: mpirun -np %d" % (prog, label, n)):
-                print(out)
-                continue
-            for name in names:
-                ref = os.path.join(ptmp, "%s_%s.npy" % ("ref_init" if inputs == "init" else "ref_rand", name))
-                compare("%s on %s under mpirun: %s" % (prog, label, name), np.load(got[name]),
-                        np.load(ref), False)
+            for backend in BACKENDS:
+                what = "%s on %s [%s] under mpirun" % (prog, label, backend)
+                if (prog, label, backend) not in exes:
+                    check(False, "%s: no executable" % what)
+                    continue
+                exe, n = exes[(prog, label, backend)]
+                got, oargs = outputs(names, ptmp, "mpi")
+                extra = make_inputs(prog, params_of(exe), ptmp) if inputs == "rand" else []
+                rc, out = run([mpirun, "-np", str(n), "--oversubscribe", exe] + extra + oargs, env=env)
+                if not check(rc == 0, "%s -np %d" % (what, n)):
+                    print(out)
+                    continue
+                for name in names:
+                    ref = os.path.join(ptmp, "%s_%s.npy" % ("ref_init" if inputs == "init" else "ref_rand",
+                                                            name))
+                    compare("%s: %s" % (what, name), np.load(got[name]), np.load(ref), False)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("%d checks, %d failed" % (checks, failures))

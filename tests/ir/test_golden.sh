@@ -46,6 +46,10 @@ for dt in *.dt; do
         fi
     done
 done
+if [ "${REGEN:-0}" = 1 ]; then
+    echo "rewrote the expected dumps: check every change by eye (git diff tests/ir)"
+    exit "$((nfail != 0))"
+fi
 if [ "$nfail" -ne 0 ]; then
     echo "$nfail of $ncheck golden dumps differ"
     exit 1

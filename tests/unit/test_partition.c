@@ -247,6 +247,25 @@ static void specific_checks(void)
                 h_check(i->a.bytes == 8192, "mlp: all_reduce of %lld bytes, expected 8192",
                         (long long)i->a.bytes);
         printf("mlp: h at M[S(0), S(1)], y partial, one all_reduce over tp of 8192 bytes\n");
+        /* dtc report shows the same figures, once per rank */
+        PassCtx c = h_ctx(ar);
+        FILE *f = tmpfile();
+        char text[8192] = "";
+        if (f) {
+            pass_report(f, &c, m);
+            rewind(f);
+            size_t n = fread(text, 1, sizeof text - 1, f);
+            text[n] = 0;
+            fclose(f);
+        }
+        int nlines = 0, ntotal = 0;
+        for (const char *p = text; (p = strstr(p, "1. all_reduce(tp, sum) of local f32[4, 512]: 8192 bytes")); p++)
+            nlines++;
+        for (const char *p = text; (p = strstr(p, "total: 1 collective, 8192 bytes")); p++)
+            ntotal++;
+        h_check(nlines == 4 && ntotal == 4 && !strstr(text, "2. "),
+                "mlp: report does not show one all_reduce of f32[4, 512] (8192 bytes) per rank:\n%s", text);
+        printf("mlp: report shows per rank: 1. all_reduce(tp, sum) of local f32[4, 512]: 8192 bytes\n");
     }
     arena_free(ar);
 
