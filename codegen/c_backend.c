@@ -466,9 +466,9 @@ static void emit_step(Emit *E, int idx, const CgStep *s)
         return;
     }
     fprintf(o, "%s = %s%s%s\n", vname(E, v), ir_op_name(i->op), args_str(E, i), where_of(E, i));
-    if (s->kind == CG_LOOP && loop_nops(&s->loop) > 1)
-        fprintf(o, "     *     one loop for: %s\n", ctext(a, loop_summary(E, &s->loop)));
     fprintf(o, "     *     %s, local %s", type_pl(E, v), local_of(E, v));
+    if (s->kind == CG_LOOP && loop_nops(&s->loop) > 1)
+        fprintf(o, "\n     *     one loop for: %s", ctext(a, loop_summary(E, &s->loop)));
     if (s->kind == CG_MATMUL)
         fprintf(o, " = %s%s x %s%s", local_of(E, i->args[0]), s->ta ? " (transposed in the call)" : "",
                 local_of(E, i->args[1]), s->tb ? " (transposed in the call)" : "");
@@ -537,7 +537,7 @@ static void emit_step(Emit *E, int idx, const CgStep *s)
                 (long long)s->outer, (long long)s->len, in1, out);
         break;
     case CG_COPY:
-        fprintf(o, "    memcpy(%s, %s, %lld); /* the operand is read again later: reduce a copy */\n", out,
+        fprintf(o, "    memcpy(%s, %s, %lld); /* the operand is a parameter or read again: reduce a copy */\n", out,
                 in0, (long long)s->count);
         break;
     case CG_RESHAPE:

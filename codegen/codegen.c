@@ -12,10 +12,12 @@ typedef struct CgBackend {
 } CgBackend;
 
 bool cg_llvm_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err); /* llvm_backend.c */
+bool cg_cuda_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err); /* cuda_backend.c */
 
 static const CgBackend backends[] = {
     {"cpu", "exe llvm obj", cg_llvm_compile}, /* LLVM C API (llvm_backend.c); first: the default exe */
     {"cpu", "exe c", cg_c_compile}, /* C through the system compiler (c_backend.c) */
+    {"cuda", "exe cu", cg_cuda_compile}, /* CUDA C++ through nvcc (cuda_backend.c) */
     {NULL, NULL, NULL},
 };
 

@@ -88,10 +88,13 @@ static inline float dtk_sigmoid_f32(float x) { return 1.0f / (1.0f + expf(-x)); 
 static inline double dtk_sigmoid_f64(double x) { return 1.0 / (1.0 + exp(-x)); }
 static inline float dtk_silu_f32(float x) { return x / (1.0f + expf(-x)); }
 static inline double dtk_silu_f64(double x) { return x / (1.0 + exp(-x)); }
-/* tanh approximation; sqrt(2/pi) */
+/* gelu, tanh approximation: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
+ * In f32 as the equal x / (1 + exp(-2u)): one expf instead of tanhf, several
+ * times faster, and no cancellation in 1 + tanh(u) for negative x. */
 static inline float dtk_gelu_f32(float x)
 {
-    return 0.5f * x * (1.0f + tanhf(0.797884560802865f * (x + 0.044715f * x * x * x)));
+    float u = 0.797884560802865f * (x + 0.044715f * x * x * x);
+    return x / (1.0f + expf(-2.0f * u));
 }
 static inline double dtk_gelu_f64(double x)
 {

@@ -96,16 +96,21 @@ static void softmax_row_f32(int take_log, int64_t len, int64_t inner, const floa
     for (int64_t i = 0; i < len; i++)
         m = max_nan(m, x[i * inner]);
     float mf = (float)m;
-    for (int64_t i = 0; i < len; i++)
-        s += expf(x[i * inner] - mf);
     if (take_log) {
+        for (int64_t i = 0; i < len; i++)
+            s += expf(x[i * inner] - mf);
         double ls = log(s);
         for (int64_t i = 0; i < len; i++)
             y[i * inner] = (float)((double)(x[i * inner] - mf) - ls);
-    } else {
-        for (int64_t i = 0; i < len; i++)
-            y[i * inner] = (float)(expf(x[i * inner] - mf) / s);
+        return;
     }
+    for (int64_t i = 0; i < len; i++) { /* each exponential once: kept in y */
+        float e = expf(x[i * inner] - mf);
+        y[i * inner] = e;
+        s += e;
+    }
+    for (int64_t i = 0; i < len; i++)
+        y[i * inner] = (float)(y[i * inner] / s);
 }
 
 static void softmax_row_f64(int take_log, int64_t len, int64_t inner, const double *x, double *y)
@@ -113,16 +118,21 @@ static void softmax_row_f64(int take_log, int64_t len, int64_t inner, const doub
     double m = -INFINITY, s = 0.0;
     for (int64_t i = 0; i < len; i++)
         m = max_nan(m, x[i * inner]);
-    for (int64_t i = 0; i < len; i++)
-        s += exp(x[i * inner] - m);
     if (take_log) {
+        for (int64_t i = 0; i < len; i++)
+            s += exp(x[i * inner] - m);
         double ls = log(s);
         for (int64_t i = 0; i < len; i++)
             y[i * inner] = x[i * inner] - m - ls;
-    } else {
-        for (int64_t i = 0; i < len; i++)
-            y[i * inner] = exp(x[i * inner] - m) / s;
+        return;
     }
+    for (int64_t i = 0; i < len; i++) {
+        double e = exp(x[i * inner] - m);
+        y[i * inner] = e;
+        s += e;
+    }
+    for (int64_t i = 0; i < len; i++)
+        y[i * inner] /= s;
 }
 
 void dtk_softmax(rt_dtype dt, int take_log, int64_t outer, int64_t len, int64_t inner, const void *x,

@@ -87,6 +87,7 @@ __device__ __forceinline__ float dk_rb(double x) { return __bfloat162float(__dou
 /* Storage <-> compute type. */
 __device__ __forceinline__ float dk_ld(float x) { return x; }
 __device__ __forceinline__ double dk_ld(double x) { return x; }
+__device__ __forceinline__ int32_t dk_ld(int32_t x) { return x; }
 __device__ __forceinline__ float dk_ld(__half x) { return __half2float(x); }
 __device__ __forceinline__ float dk_ld(__nv_bfloat16 x) { return __bfloat162float(x); }
 template <class T> __device__ __forceinline__ T dk_st(float x);

@@ -20,6 +20,9 @@
  * DTC_RANDOM_PROGRAMS=COUNT, DTC_RANDOM_SEED=SEED.  Default: 3000 programs,
  * seed 1.  DTC_RANDOM_ONLY=K runs (and prints) only program K of the
  * sequence.  A failure prints the program and how to rerun it.
+ * DTC_RANDOM_DUMP=DIR also writes program K to DIR/prog_K.dt (prog_K.bw.dt
+ * when it was planned with the latency-free cost model, `--alpha=0`), so
+ * tests/exec/ can compile and execute the same programs.
  */
 #include "sharding_harness.h"
 
@@ -493,6 +496,17 @@ int main(int argc, char **argv)
             continue;
         if (only >= 0)
             printf("%s", src);
+        if (getenv("DTC_RANDOM_DUMP")) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/prog_%ld%s.dt", getenv("DTC_RANDOM_DUMP"), k,
+                     k % 2 == 1 ? ".bw" : "");
+            FILE *f = fopen(path, "w");
+            h_check(f != NULL, "cannot write %s", path);
+            if (f) {
+                fputs(src, f);
+                fclose(f);
+            }
+        }
         Arena *ar = arena_new();
         char name[64];
         snprintf(name, sizeof name, "random-%" PRIu64 "-%ld", seed, k);

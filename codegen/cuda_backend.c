@@ -1,0 +1,1469 @@
+/* cuda_backend.c - the CUDA backend: prints a lowered program (lower.c) as
+ * one CUDA C++ file (--emit=cu) and, for --emit=exe, builds it with nvcc
+ * against the runtime (runtime/dtrt.h) and its CUDA piece (runtime/cuda/).
+ *
+ * The file: the parameter and result descriptions (as the C backend's),
+ * per variant its kernels and a host function that launches them in step
+ * order on the rank's stream, a dispatcher on rt_rank(), and main() calling
+ * rt_cuda_main.  What each step becomes:
+ *   CG_LOOP      a generated kernel: the fused expression per element over
+ *                strided loads, one thread per element (grid-stride); with a
+ *                reduction one thread, warp or block per output element
+ *                (warp shuffles), accumulating in double (i32 sums in int64)
+ *   CG_MATMUL    rt_cuda_matmul: cuBLAS (Sgemm / Dgemm / GemmEx with f32
+ *                accumulation for f16 and bf16), strided-batched
+ *   CG_SOFTMAX, CG_NORM, CG_EMBEDDING, CG_PICK, CG_XENT
+ *                kernel templates of runtime/cuda/dtk_cuda.cuh, one block per
+ *                row with warp-shuffle reductions
+ *   CG_COPY      cudaMemcpyAsync; CG_RESHAPE nothing
+ *   collectives  rt_cuda_* (NCCL, or host-staged under DT_COMM=mpi|threads)
+ * Device memory (parameters, results, lower.c's workspace layout, scratch)
+ * is one allocation made on a rank's first call; parameters are copied up
+ * once, results down after every call.
+ *
+ * The build: the runtime's CUDA piece (rt_cuda.c with the C compiler,
+ * rt_cuda_kernels.cu with nvcc) is compiled once per architecture list into
+ * a cache (next to libdtrt.a when that directory is writable, else
+ * $XDG_CACHE_HOME or ~/.cache, dtc/cuda-rt/ARCHS) and reused while newer
+ * than its sources; the program is one nvcc call that compiles the .cu and
+ * links it with those objects, libdtrt.a, libdtrt_core.a, MPI, cuBLAS and
+ * NCCL.  nvcc is $NVCC, else $CUDA_HOME/bin/nvcc, /usr/local/cuda/bin/nvcc,
+ * or nvcc on PATH; NCCL is looked for in the CUDA tree and $NCCL_HOME.
+ */
+#include "codegen/cg_internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ir/ir_text.h"
+#include "runtime/core/rt_core.h"
+
+extern char **environ;
+
+#define THREADS 256           /* threads per block of elementwise kernels */
+#define MAX_BLOCKS (1 << 20)  /* grid size cap (kernels loop grid-stride) */
+#define SMALL_IDX (1LL << 30) /* below this every index fits an int */
+
+typedef struct Cu {
+    FILE *o;
+    Arena *ar;
+    const CgProgram *p;
+    const CgOptions *opt;
+    const CgFunc *fn;
+    int vi;                    /* variant being printed */
+    const char **bname;        /* by buffer: C identifier */
+    int nchecks;               /* data checks so far */
+    const char **checks;       /* their table rows */
+    int capchecks;
+    uint32_t comm_sets;        /* bit s: a collective over axes mask s */
+    int64_t scratch;           /* device scratch bytes needed */
+} Cu;
+
+/* ---- names and literals ------------------------------------------------------------- */
+
+/* The type elements are stored as. */
+static const char *stype(DType t)
+{
+    switch (t) {
+    case DT_F32: return "float";
+    case DT_F64: return "double";
+    case DT_I32: return "int32_t";
+    case DT_F16: return "__half";
+    case DT_BF16: return "__nv_bfloat16";
+    default: DTC_BUG("cuda backend: unknown dtype");
+    }
+}
+
+/* The type values are computed in (f16 / bf16 in float registers). */
+static const char *ctype(DType t)
+{
+    return t == DT_F64 ? "double" : t == DT_I32 ? "int32_t" : "float";
+}
+
+static bool narrow(DType t) { return t == DT_F16 || t == DT_BF16; }
+
+static const char *rtype(DType t)
+{
+    static const char *const n[] = {"RT_F32", "RT_F64", "RT_I32", "RT_F16", "RT_BF16"};
+    return (unsigned)t < DT_COUNT ? n[t] : "?";
+}
+
+static const char *rred(RedOp r)
+{
+    static const char *const n[] = {"RT_RED_SUM", "RT_RED_MAX", "RT_RED_MIN", "RT_RED_AVG"};
+    return (unsigned)r <= RED_AVG ? n[r] : "?";
+}
+
+/* A C string literal for s. */
+static const char *cstr(Arena *a, const char *s)
+{
+    if (!s)
+        return "NULL";
+    size_t n = strlen(s);
+    char *b = arena_alloc(a, n * 4 + 3), *q = b;
+    *q++ = '"';
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\') {
+            *q++ = '\\';
+            *q++ = (char)*c;
+        } else if (*c < 32 || *c >= 127 || *c == '?') { /* '?': no trigraphs */
+            q += sprintf(q, "\\%03o", *c);
+        } else {
+            *q++ = (char)*c;
+        }
+    }
+    *q++ = '"';
+    *q = 0;
+    return b;
+}
+
+/* Comments must not end early. */
+static const char *ctext(Arena *a, const char *s)
+{
+    char *b = arena_strdup(a, s ? s : "");
+    for (char *q = b; *q; q++)
+        if (q[0] == '*' && q[1] == '/')
+            q[1] = '|';
+    return b;
+}
+
+/* A literal of compute type for a value of dtype t (rounded to t first). */
+static const char *literal(Arena *a, DType t, double x)
+{
+    if (t == DT_I32) {
+        int32_t v = rt_i32_from_double(x);
+        return v == INT32_MIN ? "(-2147483647 - 1)" : arena_printf(a, "%d", (int)v);
+    }
+    if (t == DT_F16)
+        x = rt_f16_to_double(rt_f16_from_double(x));
+    else if (t == DT_BF16)
+        x = rt_bf16_to_double(rt_bf16_from_double(x));
+    bool f = t != DT_F64;
+    if (isnan(x))
+        return f ? "(float)NAN" : "(double)NAN";
+    if (isinf(x))
+        return x > 0 ? (f ? "(float)INFINITY" : "(double)INFINITY")
+                     : (f ? "(-(float)INFINITY)" : "(-(double)INFINITY)");
+    char b[64];
+    if (f)
+        snprintf(b, sizeof b, "%.9g", (double)(float)x);
+    else
+        ir_float_str(x, b, sizeof b);
+    if (!strpbrk(b, ".eEn"))
+        strcat(b, ".0");
+    return arena_printf(a, "%s%s", b, f ? "f" : "");
+}
+
+static const char *vname(Cu *E, const IrValue *v) { return v ? cg_value_name(E->ar, v) : "-"; }
+
+static const char *shape_str(Arena *a, const IrType *t)
+{
+    char *s = arena_strdup(a, "[");
+    for (int d = 0; d < t->rank; d++)
+        s = arena_printf(a, "%s%s%lld", s, d ? ", " : "", (long long)t->dims[d]);
+    return arena_printf(a, "%s]", s);
+}
+
+static const char *type_pl(Cu *E, const IrValue *v)
+{
+    char t[128], p[128];
+    ir_type_str(&v->type, t, sizeof t);
+    pl_str(&E->p->m->mesh, &v->pl, p, sizeof p);
+    return arena_printf(E->ar, "%s @ %s", t, p);
+}
+
+static const char *local_of(Cu *E, const IrValue *v) { return shape_str(E->ar, &E->fn->lt[v->id]); }
+
+static const char *axes_str(Cu *E, unsigned axes)
+{
+    const IrMesh *m = &E->p->m->mesh;
+    char *s = arena_strdup(E->ar, "");
+    for (int a = 0; a < m->naxes; a++)
+        if (axes >> a & 1)
+            s = arena_printf(E->ar, "%s%s%s", s, *s ? "," : "", m->axis_name[a]);
+    return s;
+}
+
+/* An identifier for a value: its source name and id, or v<id>. */
+static const char *ident(Arena *a, const IrValue *v)
+{
+    if (!v->name)
+        return arena_printf(a, "v%d", v->id);
+    char *s = arena_printf(a, "%s_%d", v->name, v->id);
+    for (char *q = s; *q; q++)
+        if (!isalnum((unsigned char)*q) && *q != '_')
+            *q = '_';
+    if (isdigit((unsigned char)s[0]) || s[0] == '_')
+        return arena_printf(a, "v_%s", s);
+    return s;
+}
+
+static const char *int_array(Arena *a, const int64_t *x, int n)
+{
+    char *s = arena_strdup(a, "{");
+    for (int k = 0; k < n; k++)
+        s = arena_printf(a, "%s%s%lld", s, k ? ", " : "", (long long)x[k]);
+    return arena_printf(a, "%s}", s);
+}
+
+static void indent(FILE *o, int n)
+{
+    for (int k = 0; k < n; k++)
+        fputs("    ", o);
+}
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+static int64_t grid(int64_t work, int64_t per_block)
+{
+    int64_t g = ceil_div(work, per_block);
+    return g < 1 ? 1 : g > MAX_BLOCKS ? MAX_BLOCKS : g;
+}
+
+/* Threads per block of a row kernel: about four elements per thread. */
+static int row_block(int64_t len)
+{
+    int b = 32;
+    while (b < 1024 && (int64_t)b * 4 < len)
+        b *= 2;
+    return b;
+}
+
+/* ---- descriptions (the same data as the C backend's) ----------------------------------- */
+
+static void emit_pl(Cu *E, const Placement *pl)
+{
+    const IrMesh *m = &E->p->m->mesh;
+    fprintf(E->o, "{");
+    for (int a = 0; a < m->naxes; a++) {
+        static const char *const kinds[] = {"RT_PL_R", "RT_PL_S", "RT_PL_P"};
+        const PlEntry *e = &pl->e[a];
+        fprintf(E->o, "%s{%s, %d, %s}", a ? ", " : "", kinds[e->kind], e->kind == PL_S ? e->dim : 0,
+                rred(e->kind == PL_P ? e->red : RED_SUM));
+    }
+    if (m->naxes == 0)
+        fprintf(E->o, "{RT_PL_R, 0, RT_RED_SUM}");
+    fprintf(E->o, "}");
+}
+
+static void emit_descs(Cu *E, const char *what, const CgIo *io, int n, bool params)
+{
+    if (n == 0)
+        return;
+    fprintf(E->o, "static const rt_tensor_desc %s[%d] = {\n", what, n);
+    for (int k = 0; k < n; k++) {
+        const CgIo *x = &io[k];
+        static const char *const inits[] = {"RT_INIT_NONE",  "RT_INIT_RANDN", "RT_INIT_RAND",
+                                            "RT_INIT_ZEROS", "RT_INIT_ONES",  "RT_INIT_FULL",
+                                            "RT_INIT_ARANGE", "RT_INIT_LOAD"};
+        char t[128], p[128];
+        fprintf(E->o, "    /* %s: %s @ %s */\n", ctext(E->ar, x->name), ir_type_str(&x->type, t, sizeof t),
+                pl_str(&E->p->m->mesh, &x->pl, p, sizeof p));
+        fprintf(E->o, "    {%s, %s, %d, %s,\n     ", cstr(E->ar, x->name), rtype(x->type.dtype),
+                x->type.rank, x->type.rank ? int_array(E->ar, x->type.dims, x->type.rank) : "{0}");
+        emit_pl(E, &x->pl);
+        if (params)
+            fprintf(E->o, ",\n     {%s, %lluu, %.17g, %.17g, %s}", inits[x->init.kind],
+                    (unsigned long long)x->init.seed, x->init.a, x->init.b,
+                    x->init.kind == INIT_LOAD ? cstr(E->ar, x->init.path) : "NULL");
+        else
+            fprintf(E->o, ",\n     {RT_INIT_NONE, 0u, 0.0, 0.0, NULL}");
+        fprintf(E->o, "},\n");
+    }
+    fprintf(E->o, "};\n\n");
+}
+
+/* ---- expressions ---------------------------------------------------------------------------- */
+
+static const char *node_ref(Cu *E, const CgLoop *lp, int k)
+{
+    const CgNode *n = &lp->nodes[k];
+    if (n->kind == CG_N_CONST)
+        return literal(E->ar, n->dtype, n->f);
+    return arena_printf(E->ar, "e%d", k);
+}
+
+/* op on float operands x (and y) computed in float (f32, f16, bf16) or double. */
+static const char *float_op(Arena *a, IrOp op, bool dbl, const char *x, const char *y, double f)
+{
+    const char *fs = dbl ? "" : "f", *s = dbl ? "f64" : "f32";
+    switch (op) {
+    case OP_NEG: return arena_printf(a, "-%s", x);
+    case OP_EXP: return arena_printf(a, "exp%s(%s)", fs, x);
+    case OP_LOG: return arena_printf(a, "log%s(%s)", fs, x);
+    case OP_SQRT: return arena_printf(a, "sqrt%s(%s)", fs, x);
+    case OP_RSQRT: return arena_printf(a, "%s / sqrt%s(%s)", dbl ? "1.0" : "1.0f", fs, x);
+    case OP_ABS: return arena_printf(a, "fabs%s(%s)", fs, x);
+    case OP_TANH: return arena_printf(a, "tanh%s(%s)", fs, x);
+    case OP_SIGMOID: return arena_printf(a, "dk_sigmoid_%s(%s)", s, x);
+    case OP_RELU: return arena_printf(a, "dk_relu_%s(%s)", s, x);
+    case OP_SILU: return arena_printf(a, "dk_silu_%s(%s)", s, x);
+    case OP_GELU: return arena_printf(a, "dk_gelu_%s(%s)", s, x);
+    case OP_POW: return arena_printf(a, "pow%s(%s, %s)", fs, x, literal(a, dbl ? DT_F64 : DT_F32, f));
+    case OP_ADD: return arena_printf(a, "%s + %s", x, y);
+    case OP_SUB: return arena_printf(a, "%s - %s", x, y);
+    case OP_MUL: return arena_printf(a, "%s * %s", x, y);
+    case OP_DIV: return arena_printf(a, "%s / %s", x, y);
+    case OP_MAXIMUM: return arena_printf(a, "dk_max_%s(%s, %s)", s, x, y);
+    case OP_MINIMUM: return arena_printf(a, "dk_min_%s(%s, %s)", s, x, y);
+    default: DTC_BUG("cuda backend: op without a device form");
+    }
+}
+
+/* Rounds a float / double expression to the narrow type t. */
+static const char *round_to(Arena *a, DType t, const char *x)
+{
+    return arena_printf(a, "%s(%s)", t == DT_F16 ? "dk_rh" : "dk_rb", x);
+}
+
+/* The device expression of an OP node (of compute type). */
+static const char *op_expr(Cu *E, const CgLoop *lp, const CgNode *n)
+{
+    Arena *a = E->ar;
+    const char *x = node_ref(E, lp, n->a), *y = n->b >= 0 ? node_ref(E, lp, n->b) : NULL;
+    DType t = n->dtype;
+    if (n->op == OP_CAST) {
+        DType from = lp->nodes[n->a].dtype;
+        if (t == DT_I32)
+            return from == DT_I32 ? x : arena_printf(a, "dk_i32_from_double((double)%s)", x);
+        if (narrow(t)) /* one rounding from the source value */
+            return round_to(a, t, from == DT_F64 || from == DT_I32 ? arena_printf(a, "(double)%s", x)
+                                                                   : x);
+        return arena_printf(a, "(%s)%s", ctype(t), x);
+    }
+    if (t != DT_I32) {
+        const char *v = float_op(a, n->op, t == DT_F64, x, y, n->f);
+        return narrow(t) ? round_to(a, t, v) : v;
+    }
+    switch (n->op) {
+    case OP_NEG: return arena_printf(a, "dk_neg_i32(%s)", x);
+    case OP_ABS: return arena_printf(a, "dk_abs_i32(%s)", x);
+    case OP_RELU: return arena_printf(a, "dk_relu_i32(%s)", x);
+    case OP_ADD: return arena_printf(a, "dk_add_i32(%s, %s)", x, y);
+    case OP_SUB: return arena_printf(a, "dk_sub_i32(%s, %s)", x, y);
+    case OP_MUL: return arena_printf(a, "dk_mul_i32(%s, %s)", x, y);
+    case OP_DIV: return arena_printf(a, "dk_div_i32(%s, %s)", x, y);
+    case OP_MAXIMUM: return arena_printf(a, "dk_max_i32(%s, %s)", x, y);
+    case OP_MINIMUM: return arena_printf(a, "dk_min_i32(%s, %s)", x, y);
+    default: /* no exact integer form: in double, truncated back (as numpy) */
+        return arena_printf(a, "dk_i32_from_double(%s)",
+                            float_op(a, n->op, true, arena_printf(a, "(double)%s", x),
+                                     y ? arena_printf(a, "(double)%s", y) : NULL, n->f));
+    }
+}
+
+/* base + i0 * s0 + ... over loops [from, to) with nonzero strides. */
+static const char *index_expr(Arena *a, int64_t base, const int64_t *stride, int from, int to)
+{
+    char *s = NULL;
+    for (int l = from; l < to; l++) {
+        if (!stride[l])
+            continue;
+        const char *term = stride[l] == 1 ? arena_printf(a, "i%d", l)
+                                          : arena_printf(a, "i%d * %lld", l, (long long)stride[l]);
+        s = s ? arena_printf(a, "%s + %s", s, term) : (char *)term;
+    }
+    if (!s)
+        return arena_printf(a, "%lld", (long long)base);
+    return base ? arena_printf(a, "%lld + %s", (long long)base, s) : s;
+}
+
+/* ---- loop kernels ------------------------------------------------------------------------------ */
+
+/* What a loop reads: use counts of its nodes and its distinct buffers. */
+typedef struct LoopIo {
+    int *uses;                 /* by node */
+    int *xbuf;                 /* distinct buffers loaded: x0, x1, ... */
+    int nx;
+} LoopIo;
+
+static LoopIo loop_io(Cu *E, const CgLoop *lp)
+{
+    LoopIo io;
+    io.uses = arena_alloc(E->ar, sizeof *io.uses * (size_t)(lp->nnodes + 1));
+    io.xbuf = arena_alloc(E->ar, sizeof *io.xbuf * (size_t)(lp->nnodes + 1));
+    io.nx = 0;
+    for (int k = 0; k < lp->nnodes; k++) {
+        if (lp->nodes[k].a >= 0)
+            io.uses[lp->nodes[k].a]++;
+        if (lp->nodes[k].b >= 0)
+            io.uses[lp->nodes[k].b]++;
+    }
+    io.uses[lp->nnodes - 1]++;
+    for (int k = 0; k < lp->nnodes; k++) {
+        const CgNode *n = &lp->nodes[k];
+        if (n->kind != CG_N_LOAD || !io.uses[k])
+            continue;
+        int j = 0;
+        while (j < io.nx && io.xbuf[j] != n->buf)
+            j++;
+        if (j == io.nx)
+            io.xbuf[io.nx++] = n->buf;
+    }
+    return io;
+}
+
+static int xindex(const LoopIo *io, int buf)
+{
+    int j = 0;
+    while (io->xbuf[j] != buf)
+        j++;
+    return j;
+}
+
+/* Does every index of the loop fit an int (with room for grid strides)? */
+static bool small_indices(const CgLoop *lp)
+{
+    int64_t total = 1, omax = 0;
+    for (int l = 0; l < lp->nloops; l++) {
+        total *= lp->n[l];
+        if (l < lp->nkeep)
+            omax += (lp->n[l] - 1) * lp->out_stride[l];
+    }
+    if (total >= SMALL_IDX || omax >= SMALL_IDX)
+        return false;
+    for (int k = 0; k < lp->nnodes; k++) {
+        const CgNode *n = &lp->nodes[k];
+        if (n->kind != CG_N_LOAD)
+            continue;
+        int64_t m = n->base;
+        for (int l = 0; l < lp->nloops; l++)
+            m += (lp->n[l] - 1) * n->stride[l];
+        if (m >= SMALL_IDX)
+            return false;
+    }
+    return true;
+}
+
+/* Statements computing loop indices i[from..to) from the flat index `flat`. */
+static void emit_decompose(FILE *o, const CgLoop *lp, const char *idx, const char *flat, int from,
+                           int to, int depth)
+{
+    if (to <= from)
+        return;
+    if (to - from == 1) {
+        indent(o, depth);
+        fprintf(o, "const %s i%d = %s;\n", idx, from, flat);
+        return;
+    }
+    indent(o, depth);
+    fprintf(o, "%s q = %s;\n", idx, flat);
+    for (int l = to - 1; l > from; l--) {
+        indent(o, depth);
+        fprintf(o, "const %s i%d = q %% %lld;\n", idx, l, (long long)lp->n[l]);
+        indent(o, depth);
+        fprintf(o, "q /= %lld;\n", (long long)lp->n[l]);
+    }
+    indent(o, depth);
+    fprintf(o, "const %s i%d = q;\n", idx, from);
+}
+
+/* The node statements; returns the element's value. */
+static const char *emit_nodes(Cu *E, const CgLoop *lp, const LoopIo *io, int depth)
+{
+    FILE *o = E->o;
+    for (int k = 0; k < lp->nnodes; k++) {
+        const CgNode *n = &lp->nodes[k];
+        if (n->kind == CG_N_CONST || !io->uses[k])
+            continue;
+        indent(o, depth);
+        if (n->kind == CG_N_LOAD)
+            fprintf(o, "const %s e%d = dk_ld(x%d[%s]); /* %s */\n", ctype(n->dtype), k,
+                    xindex(io, n->buf), index_expr(E->ar, n->base, n->stride, 0, lp->nloops),
+                    ctext(E->ar, vname(E, n->value)));
+        else
+            fprintf(o, "const %s e%d = %s;\n", ctype(n->dtype), k, op_expr(E, lp, n));
+    }
+    return node_ref(E, lp, lp->nnodes - 1);
+}
+
+/* A compute-type value stored as dtype t. */
+static const char *store(Arena *a, DType t, const char *v)
+{
+    if (t == DT_F16)
+        return arena_printf(a, "__float2half_rn(%s)", v);
+    if (t == DT_BF16)
+        return arena_printf(a, "__float2bfloat16_rn(%s)", v);
+    return v;
+}
+
+typedef struct RedForm {
+    const char *acc_t, *init, *op; /* accumulator type, initial value, functor */
+} RedForm;
+
+static RedForm red_form(const CgLoop *lp)
+{
+    RedForm r;
+    DType od = lp->out_dtype;
+    bool i32 = od == DT_I32;
+    r.acc_t = i32 && lp->red == OP_SUM ? "long long" : i32 && lp->red != OP_MEAN ? "int32_t" : "double";
+    r.init = lp->red == OP_MAX   ? (i32 ? "INT32_MIN" : "-(double)INFINITY")
+             : lp->red == OP_MIN ? (i32 ? "INT32_MAX" : "(double)INFINITY")
+             : !strcmp(r.acc_t, "double") ? "0.0"
+                                          : "0LL";
+    r.op = lp->red == OP_MAX ? "DkMax()" : lp->red == OP_MIN ? "DkMin()" : "DkSum()";
+    return r;
+}
+
+/* acc (op)= value */
+static const char *red_step(Arena *a, const CgLoop *lp, const char *v)
+{
+    bool i32 = lp->out_dtype == DT_I32;
+    if (lp->red == OP_SUM || lp->red == OP_MEAN)
+        return arena_printf(a, "acc += %s;", v);
+    return arena_printf(a, "acc = dk_%s_%s(acc, %s);", lp->red == OP_MAX ? "max" : "min",
+                        i32 ? "i32" : "f64", i32 ? v : arena_printf(a, "(double)%s", v));
+}
+
+/* The stored result from acc. */
+static const char *red_final(Arena *a, const CgLoop *lp)
+{
+    DType od = lp->out_dtype;
+    const char *r = lp->red == OP_MEAN ? arena_printf(a, "acc / %lld.0", (long long)lp->red_count) : "acc";
+    switch (od) {
+    case DT_I32:
+        return lp->red == OP_MEAN ? arena_printf(a, "dk_i32_from_double(%s)", r)
+               : lp->red == OP_SUM ? "dk_wrap_i32(acc)"
+                                   : "acc";
+    case DT_F32: return arena_printf(a, "(float)(%s)", r);
+    case DT_F16: return arena_printf(a, "__double2half(%s)", r);
+    case DT_BF16: return arena_printf(a, "__double2bfloat16(%s)", r);
+    default: return r;
+    }
+}
+
+/* How a reduction is spread: threads per output element (1, 32 or 256). */
+static int red_group(const CgLoop *lp, int64_t nout)
+{
+    int64_t R = lp->red_count;
+    if (R < 32)
+        return 1;
+    /* neighbouring outputs read neighbouring elements while the reduced
+     * loop strides: a thread per output keeps the loads coalesced */
+    bool across = lp->nkeep > 0;
+    for (int k = 0; k < lp->nnodes && across; k++) {
+        const CgNode *n = &lp->nodes[k];
+        if (n->kind == CG_N_LOAD && (n->stride[lp->nkeep - 1] != 1 || n->stride[lp->nloops - 1] == 1))
+            across = false;
+    }
+    if (across && nout >= 2048)
+        return 1;
+    if (nout >= 256 || R < 4096)
+        return 32;
+    return 256;
+}
+
+static void emit_kernel_params(Cu *E, const CgLoop *lp, const LoopIo *io)
+{
+    for (int j = 0; j < io->nx; j++)
+        fprintf(E->o, "const %s *__restrict__ x%d, ", stype(E->fn->bufs[io->xbuf[j]].dtype), j);
+    fprintf(E->o, "%s *__restrict__ y)\n{\n", stype(lp->out_dtype));
+}
+
+/* Prints the kernel of a loop step; returns its launch configuration. */
+static void emit_loop_kernel(Cu *E, const CgStep *s, const char *kname, int64_t *blocks, int *threads)
+{
+    FILE *o = E->o;
+    Arena *a = E->ar;
+    const CgLoop *lp = &s->loop;
+    LoopIo io = loop_io(E, lp);
+    const char *idx = small_indices(lp) ? "int" : "long long";
+    int64_t nout = 1;
+    for (int l = 0; l < lp->nkeep; l++)
+        nout *= lp->n[l];
+    const char *oidx = index_expr(a, 0, lp->out_stride, 0, lp->nkeep);
+    fprintf(o, "__global__ void __launch_bounds__(%d) %s(", THREADS, kname);
+    emit_kernel_params(E, lp, &io);
+    *threads = THREADS;
+    if (lp->red == OP_COUNT) { /* one thread per element */
+        *blocks = grid(nout, THREADS);
+        fprintf(o, "    for (%s t = (%s)blockIdx.x * blockDim.x + threadIdx.x; t < %lld; t += (%s)gridDim.x * blockDim.x) {\n",
+                idx, idx, (long long)nout, idx);
+        emit_decompose(o, lp, idx, "t", 0, lp->nloops, 2);
+        const char *v = emit_nodes(E, lp, &io, 2);
+        fprintf(o, "        y[%s] = %s;\n    }\n}\n\n", oidx, store(a, lp->out_dtype, v));
+        return;
+    }
+    RedForm rf = red_form(lp);
+    int g = red_group(lp, nout);
+    int64_t R = lp->red_count;
+    fprintf(o, "    /* %lld outputs, each reducing %lld elements: %s per output */\n", (long long)nout,
+            (long long)R, g == 1 ? "a thread" : g == 32 ? "a warp" : "a block");
+    if (g == 1) {
+        *blocks = grid(nout, THREADS);
+        fprintf(o, "    for (%s t = (%s)blockIdx.x * blockDim.x + threadIdx.x; t < %lld; t += (%s)gridDim.x * blockDim.x) {\n",
+                idx, idx, (long long)nout, idx);
+        emit_decompose(o, lp, idx, "t", 0, lp->nkeep, 2);
+        fprintf(o, "        %s acc = %s;\n", rf.acc_t, rf.init);
+        int depth = 2;
+        for (int l = lp->nkeep; l < lp->nloops; l++) {
+            indent(o, depth++);
+            fprintf(o, "for (%s i%d = 0; i%d < %lld; i%d++) {\n", idx, l, l, (long long)lp->n[l], l);
+        }
+        const char *v = emit_nodes(E, lp, &io, depth);
+        indent(o, depth);
+        fprintf(o, "%s\n", red_step(a, lp, v));
+        while (depth > 2) {
+            indent(o, --depth);
+            fprintf(o, "}\n");
+        }
+        fprintf(o, "        y[%s] = %s;\n    }\n}\n\n", oidx, red_final(a, lp));
+        return;
+    }
+    if (g == 32) {
+        *blocks = grid(nout, THREADS / 32);
+        fprintf(o, "    const int lane = threadIdx.x & 31;\n");
+        fprintf(o, "    for (%s t = (%s)blockIdx.x * %d + (threadIdx.x >> 5); t < %lld; t += (%s)gridDim.x * %d) {\n",
+                idx, idx, THREADS / 32, (long long)nout, idx, THREADS / 32);
+    } else {
+        *blocks = grid(nout, 1);
+        fprintf(o, "    for (%s t = blockIdx.x; t < %lld; t += gridDim.x) {\n", idx, (long long)nout);
+    }
+    emit_decompose(o, lp, idx, "t", 0, lp->nkeep, 2);
+    fprintf(o, "        %s acc = %s;\n", rf.acc_t, rf.init);
+    fprintf(o, "        for (%s r = %s; r < %lld; r += %d) {\n", idx, g == 32 ? "lane" : "threadIdx.x",
+            (long long)R, g);
+    emit_decompose(o, lp, idx, "r", lp->nkeep, lp->nloops, 3);
+    const char *v = emit_nodes(E, lp, &io, 3);
+    fprintf(o, "            %s\n        }\n", red_step(a, lp, v));
+    if (g == 32) {
+        fprintf(o, "        acc = dk_warp_reduce(acc, %s);\n", rf.op);
+        fprintf(o, "        if (lane == 0)\n");
+    } else {
+        fprintf(o, "        acc = dk_block_reduce(acc, %s, (%s)%s);\n", rf.op, rf.acc_t, rf.init);
+        fprintf(o, "        if (threadIdx.x == 0)\n");
+    }
+    fprintf(o, "            y[%s] = %s;\n    }\n}\n\n", oidx, red_final(a, lp));
+}
+
+/* ---- steps ----------------------------------------------------------------------------------------- */
+
+static const char *where_of(Cu *E, const IrInst *i)
+{
+    if (!i || !i->loc.file || i->loc.line <= 0)
+        return "";
+    return arena_printf(E->ar, " (%s:%d:%d)", i->loc.file, i->loc.line, i->loc.col);
+}
+
+static const char *args_str(Cu *E, const IrInst *i)
+{
+    char *s = arena_strdup(E->ar, "");
+    for (int k = 0; i && k < i->nargs; k++)
+        s = arena_printf(E->ar, "%s%s%s", s, k ? ", " : " ", vname(E, i->args[k]));
+    return s;
+}
+
+static const char *step_name(Cu *E, const CgStep *s)
+{
+    if (!s->inst)
+        return arena_printf(E->ar, "copy to result %s", E->p->results[E->fn->bufs[s->out].index].name);
+    return arena_printf(E->ar, "%s %s", ir_op_name(s->inst->op), vname(E, s->inst->res[0]));
+}
+
+/* "matmul %3 (mlp.dt:10:20)": names a step in messages. */
+static const char *step_what(Cu *E, const CgStep *s)
+{
+    return arena_printf(E->ar, "%s%s", step_name(E, s), where_of(E, s->inst));
+}
+
+static const char *kernel_name(Cu *E, int si, const CgStep *s)
+{
+    const char *op = s->inst ? ir_op_name(s->inst->op) : "copy";
+    char *n = arena_printf(E->ar, "k%d_%d_%s", E->vi, si, op);
+    for (char *q = n; *q; q++)
+        if (!isalnum((unsigned char)*q))
+            *q = '_';
+    return n;
+}
+
+static int add_check(Cu *E, const CgStep *s, const char *op, const char *what, const char *at)
+{
+    if (E->nchecks == E->capchecks) {
+        int nc = E->capchecks ? E->capchecks * 2 : 8;
+        const char **c = arena_alloc(E->ar, sizeof *c * (size_t)nc);
+        if (E->nchecks)
+            memcpy(c, E->checks, sizeof *c * (size_t)E->nchecks);
+        E->checks = c;
+        E->capchecks = nc;
+    }
+    E->checks[E->nchecks] = arena_printf(E->ar, "{%s, \"%s\", \"%s\", \"%s\"}",
+                                         cstr(E->ar, s->where ? s->where : "?"), op, what, at);
+    return E->nchecks++;
+}
+
+static void need_scratch(Cu *E, int64_t bytes)
+{
+    if (bytes > E->scratch)
+        E->scratch = bytes;
+}
+
+static int64_t numel_of(int rank, const int64_t *dims)
+{
+    int64_t n = 1;
+    for (int d = 0; d < rank; d++)
+        n *= dims[d];
+    return n;
+}
+
+/* Kernels of a variant, before its host function. */
+static void emit_step_kernel(Cu *E, int si, const CgStep *s, int64_t *blocks, int *threads)
+{
+    if (s->kind != CG_LOOP)
+        return;
+    const IrInst *i = s->inst;
+    fprintf(E->o, "/* [%d] %s = %s%s%s */\n", si, ctext(E->ar, vname(E, i ? i->res[0] : NULL)),
+            i ? ir_op_name(i->op) : "copy", ctext(E->ar, args_str(E, i)), ctext(E->ar, where_of(E, i)));
+    emit_loop_kernel(E, s, kernel_name(E, si, s), blocks, threads);
+}
+
+static void emit_launch_check(Cu *E, const CgStep *s)
+{
+    fprintf(E->o, "    rt_cuda_launched(ctx, %s);\n", cstr(E->ar, step_what(E, s)));
+}
+
+static void emit_step(Cu *E, int si, const CgStep *s, int64_t blocks, int threads)
+{
+    FILE *o = E->o;
+    Arena *a = E->ar;
+    const IrInst *i = s->inst;
+    const IrValue *v = i ? i->res[0] : NULL;
+    const char *out = E->bname[s->out];
+    const char *in0 = s->nin > 0 ? E->bname[s->in[0]] : "?", *in1 = s->nin > 1 ? E->bname[s->in[1]] : "?",
+               *in2 = s->nin > 2 ? E->bname[s->in[2]] : "?";
+    const char *st = rtype(s->dtype), *T = stype(s->dtype);
+
+    fprintf(o, "\n    /* [%d] ", si);
+    if (s->kind == CG_COPY && !i) {
+        const CgBuf *b = &E->fn->bufs[s->out];
+        fprintf(o, "result %s: copy of %s, %lld bytes */\n", ctext(a, E->p->results[b->index].name),
+                ctext(a, vname(E, b->value)), (long long)s->count);
+        fprintf(o, "    rt_cuda_copy(ctx, cu, %s, %s, %lld);\n", out, in0, (long long)s->count);
+        return;
+    }
+    fprintf(o, "%s = %s%s%s\n", ctext(a, vname(E, v)), ir_op_name(i->op), ctext(a, args_str(E, i)),
+            ctext(a, where_of(E, i)));
+    fprintf(o, "     *     %s, local %s", ctext(a, type_pl(E, v)), local_of(E, v));
+    if (s->kind == CG_MATMUL)
+        fprintf(o, " = %s%s x %s%s", local_of(E, i->args[0]), s->ta ? " (transposed in the call)" : "",
+                local_of(E, i->args[1]), s->tb ? " (transposed in the call)" : "");
+    if (s->kind >= CG_ALL_REDUCE) {
+        char p1[128];
+        fprintf(o, "\n     *     over %s: %s -> %s", axes_str(E, s->axes),
+                pl_str(&E->p->m->mesh, &i->args[0]->pl, p1, sizeof p1), ctext(a, type_pl(E, v)));
+        if (i->why)
+            fprintf(o, "\n     *     why: %s", ctext(a, i->why));
+        if (i->plan)
+            fprintf(o, "\n     *     plan: %s", ctext(a, i->plan));
+    }
+    fprintf(o, " */\n");
+
+    bool prof = s->kind != CG_RESHAPE && s->kind < CG_ALL_REDUCE; /* collectives profile themselves */
+    if (prof)
+        fprintf(o, "    rt_cuda_prof_begin(ctx, cu, %s, %lld);\n", cstr(a, step_name(E, s)), (long long)s->bytes);
+    const char *what = cstr(a, step_what(E, s));
+    switch (s->kind) {
+    case CG_LOOP: {
+        LoopIo io = loop_io(E, &s->loop);
+        fprintf(o, "    %s<<<%lld, %d, 0, cu->stream>>>(", kernel_name(E, si, s), (long long)blocks, threads);
+        for (int j = 0; j < io.nx; j++)
+            fprintf(o, "%s, ", E->bname[io.xbuf[j]]);
+        fprintf(o, "%s);\n", out);
+        emit_launch_check(E, s);
+        break;
+    }
+    case CG_MATMUL:
+        if (s->nbatch) {
+            fprintf(o, "    {\n");
+            fprintf(o, "        static const int64_t batch[%d] = %s;\n", s->nbatch, int_array(a, s->batch, s->nbatch));
+            fprintf(o, "        static const int64_t astride[%d] = %s;\n", s->nbatch, int_array(a, s->astride, s->nbatch));
+            fprintf(o, "        static const int64_t bstride[%d] = %s;\n", s->nbatch, int_array(a, s->bstride, s->nbatch));
+            fprintf(o, "        rt_cuda_matmul(ctx, cu, %s, %s, %d, batch, astride, bstride, %lld, %lld, %lld, %d, %d, %s, %s, %s);\n",
+                    what, st, s->nbatch, (long long)s->M, (long long)s->N, (long long)s->K, s->ta, s->tb, in0, in1, out);
+            fprintf(o, "    }\n");
+        } else {
+            fprintf(o, "    rt_cuda_matmul(ctx, cu, %s, %s, 0, NULL, NULL, NULL, %lld, %lld, %lld, %d, %d, %s, %s, %s);\n",
+                    what, st, (long long)s->M, (long long)s->N, (long long)s->K, s->ta, s->tb, in0, in1, out);
+        }
+        break;
+    case CG_SOFTMAX:
+        if (s->outer * s->len * s->inner == 0) {
+            fprintf(o, "    /* empty: nothing to compute */\n");
+        } else if (s->inner == 1) {
+            fprintf(o, "    dk_softmax_rows<%s, %d><<<%lld, %d, 0, cu->stream>>>(%s, %s, %lld, %lld);\n", T,
+                    s->take_log, (long long)grid(s->outer, 1), row_block(s->len), in0, out,
+                    (long long)s->outer, (long long)s->len);
+            emit_launch_check(E, s);
+        } else {
+            fprintf(o, "    dk_softmax_cols<%s, %d><<<%lld, %d, 0, cu->stream>>>(%s, %s, %lld, %lld, %lld);\n", T,
+                    s->take_log, (long long)grid(s->outer * s->inner, THREADS), THREADS, in0, out,
+                    (long long)s->outer, (long long)s->len, (long long)s->inner);
+            emit_launch_check(E, s);
+        }
+        break;
+    case CG_NORM:
+        if (s->outer * s->len == 0) {
+            fprintf(o, "    /* empty: nothing to compute */\n");
+            break;
+        }
+        if (s->layernorm)
+            fprintf(o, "    dk_layernorm<%s><<<%lld, %d, 0, cu->stream>>>(%s, %s, %s, %s, %lld, %lld, %s);\n", T,
+                    (long long)grid(s->outer, 1), row_block(s->len), in0, in1, in2, out,
+                    (long long)s->outer, (long long)s->len, literal(a, DT_F64, s->eps));
+        else
+            fprintf(o, "    dk_rmsnorm<%s><<<%lld, %d, 0, cu->stream>>>(%s, %s, %s, %lld, %lld, %s);\n", T,
+                    (long long)grid(s->outer, 1), row_block(s->len), in0, in1, out, (long long)s->outer,
+                    (long long)s->len, literal(a, DT_F64, s->eps));
+        emit_launch_check(E, s);
+        break;
+    case CG_EMBEDDING: {
+        int c = add_check(E, s, "embedding", "id", "position");
+        fprintf(o, "    /* this rank holds table rows [%lld, %lld) of %lld: other ids give 0 rows */\n",
+                (long long)s->off, (long long)(s->off + s->len), (long long)s->total);
+        if (s->outer == 0) {
+            fprintf(o, "    /* no ids */\n");
+            break;
+        }
+        int b = 32;
+        while (b < THREADS && b < s->inner)
+            b *= 2;
+        fprintf(o, "    dk_embedding<%s><<<%lld, %d, 0, cu->stream>>>(%s, %lld, %lld, %s, %lld, %lld, %lld, %s, cu->error, %d);\n",
+                T, (long long)grid(s->outer, 1), b, in0, (long long)s->len, (long long)s->inner, in1,
+                (long long)s->outer, (long long)s->off, (long long)s->total, out, c);
+        emit_launch_check(E, s);
+        break;
+    }
+    case CG_PICK: {
+        int c = add_check(E, s, "pick", "label", "row");
+        fprintf(o, "    /* this rank holds logit columns [%lld, %lld) of %lld: other labels give 0 */\n",
+                (long long)s->off, (long long)(s->off + s->len), (long long)s->total);
+        if (s->outer == 0) {
+            fprintf(o, "    /* no rows */\n");
+            break;
+        }
+        fprintf(o, "    dk_pick<%s><<<%lld, %d, 0, cu->stream>>>(%s, %lld, %lld, %s, %lld, %lld, %s, cu->error, %d);\n",
+                T, (long long)grid(s->outer, THREADS), THREADS, in0, (long long)s->outer, (long long)s->len,
+                in1, (long long)s->off, (long long)s->total, out, c);
+        emit_launch_check(E, s);
+        break;
+    }
+    case CG_XENT: {
+        int c = add_check(E, s, "cross_entropy", "label", "row");
+        need_scratch(E, s->outer * 8);
+        fprintf(o, "    /* row losses in scratch, then their mean */\n");
+        if (s->outer > 0)
+            fprintf(o, "    dk_xent_rows<%s><<<%lld, %d, 0, cu->stream>>>(%s, %lld, %lld, %s, (double *)cu->scratch, cu->error, %d);\n",
+                    T, (long long)grid(s->outer, 1), row_block(s->len), in0, (long long)s->outer,
+                    (long long)s->len, in1, c);
+        fprintf(o, "    dk_xent_mean<%s><<<1, %d, 0, cu->stream>>>((const double *)cu->scratch, %lld, %s);\n", T,
+                THREADS, (long long)s->outer, out);
+        emit_launch_check(E, s);
+        break;
+    }
+    case CG_COPY:
+        fprintf(o, "    rt_cuda_copy(ctx, cu, %s, %s, %lld); /* the operand is read again later: reduce a copy */\n",
+                out, in0, (long long)s->count);
+        break;
+    case CG_RESHAPE:
+        fprintf(o, "    /* no code: %s is %s's buffer (%s) under the new shape */\n", ctext(a, vname(E, v)),
+                ctext(a, vname(E, i->args[0])), out);
+        break;
+    case CG_ALL_REDUCE:
+        E->comm_sets |= 1u << s->axes;
+        need_scratch(E, 2 * s->count * ir_dtype_size(s->dtype) + 256);
+        fprintf(o, "    rt_cuda_all_reduce(ctx, cu, 0x%xu, %s, %s, %lld, %s); /* in place */\n", s->axes, st, out,
+                (long long)s->count, rred(s->red));
+        break;
+    case CG_ALL_GATHER:
+    case CG_REDUCE_SCATTER:
+    case CG_ALL_TO_ALL: {
+        E->comm_sets |= 1u << s->axes;
+        need_scratch(E, numel_of(s->rank, s->dims) * ir_dtype_size(s->dtype) + s->bytes + 256);
+        fprintf(o, "    {\n");
+        fprintf(o, "        static const int64_t dims[%d] = %s; /* local shape sent */\n", s->rank,
+                int_array(a, s->dims, s->rank));
+        fprintf(o, "        static const int64_t lens[%d] = %s; /* member lengths along dim %d */\n",
+                s->nmembers, int_array(a, s->lens, s->nmembers), s->kind == CG_ALL_TO_ALL ? s->dim2 : s->dim);
+        if (s->kind == CG_ALL_GATHER)
+            fprintf(o, "        rt_cuda_all_gather(ctx, cu, 0x%xu, %s, %s, %s, %d, dims, %d, lens);\n", s->axes, st,
+                    in0, out, s->rank, s->dim);
+        else if (s->kind == CG_REDUCE_SCATTER)
+            fprintf(o, "        rt_cuda_reduce_scatter(ctx, cu, 0x%xu, %s, %s, %s, %d, dims, %d, lens, %s);\n",
+                    s->axes, st, in0, out, s->rank, s->dim, rred(s->red));
+        else {
+            fprintf(o, "        static const int64_t cat_lens[%d] = %s; /* member lengths along dim %d */\n",
+                    s->nmembers, int_array(a, s->lens2, s->nmembers), s->dim);
+            fprintf(o, "        rt_cuda_all_to_all(ctx, cu, 0x%xu, %s, %s, %s, %d, dims, %d, lens, %d, cat_lens);\n",
+                    s->axes, st, in0, out, s->rank, s->dim2, s->dim);
+        }
+        fprintf(o, "    }\n");
+        break;
+    }
+    }
+    if (prof)
+        fprintf(o, "    rt_cuda_prof_end(ctx, cu);\n");
+}
+
+/* ---- functions ---------------------------------------------------------------------------------------- */
+
+static const char *coords_str(Cu *E, int rank)
+{
+    const IrMesh *m = &E->p->m->mesh;
+    int c[IR_MAX_AXES];
+    ir_mesh_coords(m, rank, c);
+    char *s = arena_printf(E->ar, "%d (", rank);
+    for (int a = 0; a < m->naxes; a++)
+        s = arena_printf(E->ar, "%s%s%s=%d", s, a ? ", " : "", m->axis_name[a], c[a]);
+    return arena_printf(E->ar, "%s)", s);
+}
+
+static void emit_func(Cu *E, int vi)
+{
+    FILE *o = E->o;
+    const CgFunc *fn = &E->p->variants[vi];
+    E->fn = fn;
+    E->vi = vi;
+    E->bname = arena_alloc(E->ar, sizeof *E->bname * (size_t)(fn->nbufs + 1));
+    bool *used = arena_alloc(E->ar, sizeof *used * (size_t)(fn->nbufs + 1));
+    for (int k = 0; k < fn->nsteps; k++) {
+        const CgStep *s = &fn->steps[k];
+        if (s->kind == CG_RESHAPE)
+            continue;
+        used[s->out] = true;
+        for (int j = 0; j < s->nin; j++)
+            used[s->in[j]] = true;
+        for (int j = 0; s->kind == CG_LOOP && j < s->loop.nnodes; j++)
+            if (s->loop.nodes[j].kind == CG_N_LOAD)
+                used[s->loop.nodes[j].buf] = true;
+    }
+    for (int b = 0; b < fn->nbufs; b++) {
+        const CgBuf *x = &fn->bufs[b];
+        const char *n = ident(E->ar, x->value);
+        if (x->kind == CG_BUF_RESULT && x->value != E->p->f->results[x->index])
+            n = arena_printf(E->ar, "result%d", x->index);
+        for (int c = 0; c < b; c++) /* unique */
+            if (!strcmp(E->bname[c], n))
+                n = arena_printf(E->ar, "%s_b%d", n, b);
+        E->bname[b] = n;
+    }
+
+    fprintf(o, "/* ---- variant %d: rank%s", vi, fn->nranks == 1 ? "" : "s");
+    for (int k = 0; k < fn->nranks; k++)
+        fprintf(o, "%s %s", k ? "," : "", coords_str(E, fn->ranks[k]));
+    fprintf(o, "\n * %d steps; device workspace %lld bytes */\n\n", fn->nsteps, (long long)fn->workspace);
+    int64_t *blocks = arena_alloc(E->ar, sizeof *blocks * (size_t)(fn->nsteps + 1));
+    int *threads = arena_alloc(E->ar, sizeof *threads * (size_t)(fn->nsteps + 1));
+    for (int k = 0; k < fn->nsteps; k++)
+        emit_step_kernel(E, k, &fn->steps[k], &blocks[k], &threads[k]);
+
+    fprintf(o, "static void run_v%d(rt_ctx *ctx, rt_cuda *cu)\n{\n", vi);
+    bool ws = false;
+    for (int b = 0; b < fn->nbufs; b++)
+        ws |= used[b] && fn->bufs[b].kind == CG_BUF_WORK;
+    if (ws)
+        fprintf(o, "    char *ws = cu->workspace;\n");
+    fprintf(o, "    (void)ctx;\n    (void)cu;\n");
+    fprintf(o, "    /* device buffers: local shards on these ranks */\n");
+    for (int b = 0; b < fn->nbufs; b++) {
+        const CgBuf *x = &fn->bufs[b];
+        if (!used[b])
+            continue;
+        const char *t = stype(x->dtype);
+        const IrValue *v = x->value;
+        switch (x->kind) {
+        case CG_BUF_PARAM:
+            fprintf(o, "    const %s *%s = (const %s *)cu->params[%d]; /* %s %s, local %s */\n", t, E->bname[b], t,
+                    x->index, ctext(E->ar, vname(E, v)), ctext(E->ar, type_pl(E, v)), local_of(E, v));
+            break;
+        case CG_BUF_RESULT:
+            fprintf(o, "    %s *%s = (%s *)cu->results[%d]; /* result %s: %s, local %s */\n", t, E->bname[b], t,
+                    x->index, ctext(E->ar, E->p->results[x->index].name),
+                    ctext(E->ar, type_pl(E, E->p->f->results[x->index])), local_of(E, v));
+            break;
+        case CG_BUF_WORK:
+            fprintf(o, "    %s *%s = (%s *)(ws + %lld); /* %s, local %s, %lld bytes, steps %d..%d */\n", t,
+                    E->bname[b], t, (long long)x->offset, ctext(E->ar, vname(E, v)), local_of(E, v),
+                    (long long)x->bytes, x->first, x->last);
+            break;
+        }
+    }
+    for (int k = 0; k < fn->nsteps; k++)
+        emit_step(E, k, &fn->steps[k], blocks[k], threads[k]);
+    fprintf(o, "}\n\n");
+}
+
+/* The --cuda-arch list as nvcc -gencode options: sm_NN gives code for
+ * NN, the last entry also PTX (so newer GPUs can JIT it); compute_NN PTX
+ * only.  NULL with a message for a malformed entry. */
+static const char **gencode(Arena *a, const char *list, int *n, FILE *err)
+{
+    *n = 0;
+    size_t len = strlen(list ? list : "");
+    const char **v = arena_alloc(a, sizeof *v * (len + 2));
+    const char *p = list ? list : "", *last_num = NULL;
+    while (*p) {
+        size_t w = strcspn(p, ",");
+        char *e = arena_strndup(a, p, w);
+        bool sm = !strncmp(e, "sm_", 3), cp = !strncmp(e, "compute_", 8);
+        const char *num = e + (sm ? 3 : cp ? 8 : 0);
+        bool ok = (sm || cp) && isdigit((unsigned char)num[0]);
+        for (const char *q = num; ok && *q; q++)
+            ok = isalnum((unsigned char)*q);
+        if (!ok) {
+            fprintf(err, "dtc: error: --cuda-arch: '%s' is not an architecture like sm_80 or compute_90\n", e);
+            return NULL;
+        }
+        v[(*n)++] = arena_printf(a, "-gencode=arch=compute_%s,code=%s_%s", num, sm ? "sm" : "compute", num);
+        if (sm)
+            last_num = num;
+        p += w;
+        if (*p == ',')
+            p++;
+    }
+    if (*n == 0) {
+        fprintf(err, "dtc: error: --cuda-arch is empty\n");
+        return NULL;
+    }
+    if (last_num)
+        v[(*n)++] = arena_printf(a, "-gencode=arch=compute_%s,code=compute_%s", last_num, last_num);
+    return v;
+}
+
+static void cu_emit(FILE *o, Arena *a, const CgProgram *p, const CgOptions *opt)
+{
+    Cu E;
+    memset(&E, 0, sizeof E);
+    E.o = o;
+    E.ar = a;
+    E.p = p;
+    E.opt = opt;
+    const IrMesh *m = &p->m->mesh;
+    int nranks = ir_mesh_nranks(m);
+    char *mb = arena_printf(a, "%s[", m->name ? m->name : "M");
+    for (int x = 0; x < m->naxes; x++)
+        mb = arena_printf(a, "%s%s%s=%d", mb, x ? ", " : "", m->axis_name[x], m->size[x]);
+    mb = arena_printf(a, "%s]", mb);
+    const char *arch = opt->cuda_arch && *opt->cuda_arch ? opt->cuda_arch : "sm_80,sm_90";
+
+    fprintf(o, "/* %s.cu - generated by dtc from %s; the per-rank program for the CUDA target.\n",
+            ctext(a, p->name), ctext(a, p->src_file ? p->src_file : "?"));
+    fprintf(o, " *\n * mesh %s: %d rank%s, %d variant%s (ranks with the same local shapes share one).\n",
+            ctext(a, mb), nranks, nranks == 1 ? "" : "s", p->nvariants, p->nvariants == 1 ? "" : "s");
+    fprintf(o, " * Every step works on this rank's local shards in GPU memory, in order on the\n"
+               " * rank's stream: generated kernels for fused elementwise loops and reductions,\n"
+               " * kernel templates (runtime/cuda/dtk_cuda.cuh) for softmax, norms and lookups,\n"
+               " * cuBLAS for matmuls, and the collectives of runtime/cuda/rt_cuda.h (NCCL, or\n"
+               " * host-staged with DT_COMM=mpi / DT_COMM=threads).  The runtime (runtime/dtrt.h)\n"
+               " * scatters the parameters, assembles the results and prints them.\n *\n"
+               " * Built by `dtc compile --target=cuda` (nvcc, for %s).\n", ctext(a, arch));
+    fprintf(o, " * Run: ./%s --ranks %d   or   mpirun -np %d ./%s   (--help for options)\n */\n",
+            ctext(a, p->name), nranks, nranks, ctext(a, p->name));
+    fprintf(o, "#include <math.h>\n#include <stdint.h>\n\n");
+    fprintf(o, "#include \"runtime/cuda/rt_cuda.h\"\n#include \"runtime/cuda/dtk_cuda.cuh\"\n\n");
+    fprintf(o, "/* Parameters and results: global type and placement.  The runtime gives\n"
+               " * `run` each rank's local shard of every parameter and takes its local\n"
+               " * shard of every result (the placement of the value returned). */\n");
+    emit_descs(&E, "dt_params", p->params, p->nparams, true);
+    emit_descs(&E, "dt_results", p->results, p->nresults, false);
+    fprintf(o, "/* Does this GPU have code of this build?  (checked at start-up) */\n"
+               "__global__ void dt_probe(void) {}\n\n");
+    for (int v = 0; v < p->nvariants; v++)
+        emit_func(&E, v);
+
+    fprintf(o, "static int run(rt_ctx *ctx, void *const *params, void *const *results);\n\n");
+    fprintf(o, "static const rt_program dt_program = {\n");
+    fprintf(o, "    NULL, /* name: messages use the executable's */\n");
+    fprintf(o, "    {%s, %d, {", cstr(a, m->name ? m->name : "M"), m->naxes);
+    for (int x = 0; x < m->naxes; x++)
+        fprintf(o, "%s%s", x ? ", " : "", cstr(a, m->axis_name[x]));
+    if (!m->naxes)
+        fprintf(o, "NULL");
+    fprintf(o, "}, {");
+    for (int x = 0; x < m->naxes; x++)
+        fprintf(o, "%s%d", x ? ", " : "", m->size[x]);
+    if (!m->naxes)
+        fprintf(o, "0");
+    fprintf(o, "}},\n");
+    fprintf(o, "    %d, %s,\n    %d, %s,\n", p->nparams, p->nparams ? "dt_params" : "NULL", p->nresults,
+            p->nresults ? "dt_results" : "NULL");
+    fprintf(o, "    RT_CUDA_HOST_WORKSPACE, /* holds the rank's device state */\n    run,\n};\n\n");
+    if (E.nchecks) {
+        fprintf(o, "/* Data checks on the GPU (where, op, what, at): their messages. */\n");
+        fprintf(o, "static const rt_cuda_datacheck dt_checks[%d] = {\n", E.nchecks);
+        for (int k = 0; k < E.nchecks; k++)
+            fprintf(o, "    %s,\n", E.checks[k]);
+        fprintf(o, "};\n\n");
+    }
+    fprintf(o, "static const rt_cuda_program dt_cuda = {\n");
+    fprintf(o, "    &dt_program,\n    %s,\n    (const void *)dt_probe,\n", cstr(a, arch));
+    fprintf(o, "    %lld, /* device workspace bytes */\n", (long long)p->workspace);
+    fprintf(o, "    %lld, /* device scratch bytes (collectives, cross_entropy) */\n", (long long)E.scratch);
+    fprintf(o, "    0x%xu, /* the axis sets of the collectives (bit = mask) */\n", E.comm_sets);
+    fprintf(o, "    %d, %s,\n};\n\n", E.nchecks, E.nchecks ? "dt_checks" : "NULL");
+
+    fprintf(o, "/* Every rank runs its variant on its GPU. */\n");
+    fprintf(o, "static int run(rt_ctx *ctx, void *const *params, void *const *results)\n{\n");
+    fprintf(o, "    rt_cuda *cu = rt_cuda_begin(ctx, &dt_cuda, params);\n");
+    if (p->nvariants == 1) {
+        fprintf(o, "    run_v0(ctx, cu);\n");
+    } else {
+        fprintf(o, "    switch (rt_rank(ctx)) {\n");
+        for (int v = 0; v < p->nvariants; v++) {
+            const CgFunc *fn = &p->variants[v];
+            fprintf(o, "   ");
+            for (int r = 0; r < fn->nranks; r++)
+                fprintf(o, " case %d:", fn->ranks[r]);
+            fprintf(o, "\n        run_v%d(ctx, cu);\n        break;\n", v);
+        }
+        fprintf(o, "    default:\n        rt_fail(ctx, \"rank %%d is not on the mesh\", rt_rank(ctx));\n");
+        fprintf(o, "    }\n");
+    }
+    fprintf(o, "    rt_cuda_end(ctx, cu, results);\n    return 0;\n}\n\n");
+    fprintf(o, "int main(int argc, char **argv)\n{\n    return rt_cuda_main(argc, argv, &dt_cuda);\n}\n");
+}
+
+/* ---- the build --------------------------------------------------------------------------------------------- */
+
+typedef struct Argv {
+    int n, cap;
+    char **v;
+} Argv;
+
+static void push(Arena *a, Argv *av, const char *s)
+{
+    if (av->n + 2 > av->cap) {
+        int nc = av->cap ? av->cap * 2 : 32;
+        char **v = arena_alloc(a, sizeof *v * (size_t)nc);
+        if (av->n)
+            memcpy(v, av->v, sizeof *v * (size_t)av->n);
+        av->v = v;
+        av->cap = nc;
+    }
+    av->v[av->n++] = arena_strdup(a, s);
+    av->v[av->n] = NULL;
+}
+
+static void push_words(Arena *a, Argv *av, const char *s)
+{
+    while (*s) {
+        s += strspn(s, " \t\r\n");
+        size_t w = strcspn(s, " \t\r\n");
+        if (w)
+            push(a, av, arena_strndup(a, s, w));
+        s += w;
+    }
+}
+
+/* stdout of a shell command, or NULL when it fails. */
+static const char *capture(Arena *a, const char *cmd)
+{
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return NULL;
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = 0;
+    int st = pclose(p);
+    if (st != 0 || n == 0)
+        return NULL;
+    return arena_strdup(a, buf);
+}
+
+/* Runs av; true when it exits 0 (else a message naming the command). */
+static bool run_cmd(Argv *av, const char *what, FILE *err)
+{
+    pid_t pid;
+    fflush(NULL);
+    int e = posix_spawnp(&pid, av->v[0], NULL, NULL, av->v, environ);
+    if (e != 0) {
+        fprintf(err, "dtc: error: cannot run '%s': %s\n", av->v[0], strerror(e));
+        return false;
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return false;
+    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    if (rc == 0)
+        return true;
+    fprintf(err, "dtc: error: %s failed (status %d):", what, rc);
+    for (int k = 0; k < av->n; k++)
+        fprintf(err, " %s", av->v[k]);
+    fputc('\n', err);
+    return false;
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static double mtime(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -1;
+    return (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec * 1e-9;
+}
+
+/* Where CUDA lives: the root holding bin/nvcc, include/, lib64 or lib. */
+typedef struct CudaTools {
+    const char *nvcc;
+    const char *root;          /* NULL: nvcc from PATH, headers where it finds them */
+    const char *libdir;        /* for -L and the rpath, or NULL */
+    const char *nccl_inc, *nccl_lib; /* $NCCL_HOME, when set */
+} CudaTools;
+
+static bool find_cuda(Arena *a, CudaTools *t, FILE *err)
+{
+    memset(t, 0, sizeof *t);
+    const char *nv = getenv("NVCC");
+    const char *homes[] = {getenv("CUDA_HOME"), getenv("CUDA_PATH"), "/usr/local/cuda"};
+    for (size_t k = 0; k < sizeof homes / sizeof homes[0] && !t->root; k++)
+        if (homes[k] && *homes[k] && exists(arena_printf(a, "%s/bin/nvcc", homes[k])))
+            t->root = homes[k];
+    if (nv && *nv)
+        t->nvcc = nv;
+    else if (t->root)
+        t->nvcc = arena_printf(a, "%s/bin/nvcc", t->root);
+    else if (capture(a, "command -v nvcc 2>/dev/null"))
+        t->nvcc = "nvcc";
+    if (!t->nvcc) {
+        fprintf(err, "dtc: error: --target=cuda needs the CUDA toolkit: no nvcc in $NVCC, "
+                     "$CUDA_HOME/bin, /usr/local/cuda/bin or on PATH\n");
+        return false;
+    }
+    if (t->root) {
+        const char *l64 = arena_printf(a, "%s/lib64", t->root), *l = arena_printf(a, "%s/lib", t->root);
+        t->libdir = exists(arena_printf(a, "%s/libcudart_static.a", l64)) ||
+                            exists(arena_printf(a, "%s/libcublas.so", l64))
+                        ? l64
+                        : l;
+    }
+    const char *nh = getenv("NCCL_HOME");
+    if (nh && *nh) {
+        t->nccl_inc = arena_printf(a, "%s/include", nh);
+        t->nccl_lib = arena_printf(a, "%s/lib", nh);
+    }
+    return true;
+}
+
+/* A writable cache directory for the runtime's CUDA objects of one
+ * architecture list (made if needed), or NULL. */
+static const char *cache_dir(Arena *a, const CgRuntime *rt, const char *arch)
+{
+    char *key = arena_strdup(a, arch);
+    for (char *q = key; *q; q++)
+        if (!isalnum((unsigned char)*q) && *q != '_')
+            *q = '-';
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME"), *tmp = getenv("TMPDIR");
+    const char *bases[] = {
+        access(rt->lib_dir, W_OK) == 0 ? arena_printf(a, "%s/cuda-rt", rt->lib_dir) : NULL,
+        xdg && *xdg ? arena_printf(a, "%s/dtc/cuda-rt", xdg) : NULL,
+        home && *home ? arena_printf(a, "%s/.cache/dtc/cuda-rt", home) : NULL,
+        arena_printf(a, "%s/dtc-cuda-rt-%ld", tmp && *tmp ? tmp : "/tmp", (long)getuid()),
+    };
+    for (size_t k = 0; k < sizeof bases / sizeof bases[0]; k++) {
+        if (!bases[k])
+            continue;
+        /* mkdir -p of base/key */
+        char *path = arena_printf(a, "%s/%s", bases[k], key);
+        for (char *q = path + 1; *q; q++)
+            if (*q == '/') {
+                *q = 0;
+                mkdir(path, 0777);
+                *q = '/';
+            }
+        mkdir(path, 0777);
+        if (access(path, W_OK) == 0)
+            return path;
+    }
+    return NULL;
+}
+
+/* The runtime's CUDA objects for arch, built when missing or older than a
+ * source; their paths in obj[0..1]. */
+static bool runtime_objects(Arena *a, const CgRuntime *rt, const CudaTools *t, const char *arch,
+                            const char **gen, int ngen, const char **obj, FILE *err)
+{
+    const char *src = rt->include_dir;
+    const char *csrc = arena_printf(a, "%s/runtime/cuda/rt_cuda.c", src);
+    const char *cusrc = arena_printf(a, "%s/runtime/cuda/rt_cuda_kernels.cu", src);
+    const char *deps[] = {csrc, cusrc, arena_printf(a, "%s/runtime/cuda/rt_cuda.h", src),
+                          arena_printf(a, "%s/runtime/dtrt.h", src),
+                          arena_printf(a, "%s/runtime/rt_internal.h", src),
+                          arena_printf(a, "%s/runtime/core/rt_core.h", src)};
+    if (!exists(csrc) || !exists(cusrc)) {
+        fprintf(err, "dtc: error: the CUDA runtime sources are not in %s/runtime/cuda\n", src);
+        return false;
+    }
+    const char *dir = cache_dir(a, rt, arch);
+    if (!dir) {
+        fprintf(err, "dtc: error: no writable directory to build the CUDA runtime in\n");
+        return false;
+    }
+    obj[0] = arena_printf(a, "%s/rt_cuda.o", dir);
+    obj[1] = arena_printf(a, "%s/rt_cuda_kernels.o", dir);
+    double newest = 0;
+    for (size_t k = 0; k < sizeof deps / sizeof deps[0]; k++)
+        if (mtime(deps[k]) > newest)
+            newest = mtime(deps[k]);
+    long pid = (long)getpid();
+    for (int k = 0; k < 2; k++) {
+        if (mtime(obj[k]) >= newest)
+            continue;
+        const char *tmp = arena_printf(a, "%s.tmp.%ld", obj[k], pid);
+        Argv av = {0, 0, NULL};
+        if (k == 0) {
+            const char *cc = getenv("CC");
+            push_words(a, &av, cc && *cc ? cc : "cc");
+            push(a, &av, "-std=c11");
+            push(a, &av, "-O2");
+            push(a, &av, "-D_POSIX_C_SOURCE=200809L");
+        } else {
+            push(a, &av, t->nvcc);
+            push(a, &av, "-std=c++17");
+            push(a, &av, "-O2");
+            for (int g = 0; g < ngen; g++)
+                push(a, &av, gen[g]);
+        }
+        push(a, &av, "-I");
+        push(a, &av, src);
+        if (t->root) {
+            push(a, &av, "-I");
+            push(a, &av, arena_printf(a, "%s/include", t->root));
+        }
+        if (t->nccl_inc) {
+            push(a, &av, "-I");
+            push(a, &av, t->nccl_inc);
+        }
+        push(a, &av, "-c");
+        push(a, &av, k == 0 ? csrc : cusrc);
+        push(a, &av, "-o");
+        push(a, &av, tmp);
+        if (!run_cmd(&av, k == 0 ? "building the CUDA runtime (C compiler)" : "building the CUDA runtime (nvcc)",
+                     err)) {
+            unlink(tmp);
+            return false;
+        }
+        if (rename(tmp, obj[k]) != 0) {
+            fprintf(err, "dtc: error: cannot write %s: %s\n", obj[k], strerror(errno));
+            unlink(tmp);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Compiles the .cu at cu_path into the executable opt->output. */
+static bool cu_link_exe(Arena *a, const char *cu_path, const CgOptions *opt, FILE *err)
+{
+    CgRuntime rt;
+    CudaTools t;
+    if (!cg_find_runtime(a, &rt, err) || !find_cuda(a, &t, err))
+        return false;
+    const char *arch = opt->cuda_arch && *opt->cuda_arch ? opt->cuda_arch : "sm_80,sm_90";
+    int ngen;
+    const char **gen = gencode(a, arch, &ngen, err);
+    const char *obj[2];
+    if (!gen || !runtime_objects(a, &rt, &t, arch, gen, ngen, obj, err))
+        return false;
+    Argv av = {0, 0, NULL};
+    push(a, &av, t.nvcc);
+    const char *hcc = getenv("CUDAHOSTCXX");
+    if (hcc && *hcc) {
+        push(a, &av, "-ccbin");
+        push(a, &av, hcc);
+    }
+    push(a, &av, "-std=c++17");
+    push(a, &av, arena_printf(a, "-O%d", opt->opt_level));
+    for (int g = 0; g < ngen; g++)
+        push(a, &av, gen[g]);
+    push(a, &av, "-I");
+    push(a, &av, rt.include_dir);
+    if (t.nccl_inc) {
+        push(a, &av, "-I");
+        push(a, &av, t.nccl_inc);
+    }
+    push(a, &av, cu_path);
+    push(a, &av, obj[0]);
+    push(a, &av, obj[1]);
+    push(a, &av, "-o");
+    push(a, &av, opt->output);
+    push(a, &av, arena_printf(a, "%s/libdtrt.a", rt.lib_dir));
+    push(a, &av, arena_printf(a, "%s/libdtrt_core.a", rt.lib_dir));
+    /* MPI's link words, in nvcc's spelling */
+    const char *mpi = capture(a, "mpicc --showme:link 2>/dev/null");
+    if (!mpi)
+        mpi = capture(a, "pkg-config --libs ompi-c 2>/dev/null");
+    Argv mw = {0, 0, NULL};
+    push_words(a, &mw, mpi ? mpi : "-lmpi");
+    for (int k = 0; k < mw.n; k++) {
+        const char *w = mw.v[k];
+        if (!strncmp(w, "-Wl,", 4)) {
+            push(a, &av, "-Xlinker");
+            push(a, &av, w + 4);
+        } else if (!strcmp(w, "-pthread")) {
+            push(a, &av, "-lpthread");
+        } else if (w[0] != '-' || w[1] == 'L' || w[1] == 'l') {
+            push(a, &av, w);
+        } /* other compiler flags do not matter for linking */
+    }
+    if (t.nccl_lib) {
+        push(a, &av, arena_printf(a, "-L%s", t.nccl_lib));
+        push(a, &av, "-Xlinker");
+        push(a, &av, arena_printf(a, "-rpath=%s", t.nccl_lib));
+    }
+    if (t.libdir) {
+        push(a, &av, arena_printf(a, "-L%s", t.libdir));
+        push(a, &av, "-Xlinker");
+        push(a, &av, arena_printf(a, "-rpath=%s", t.libdir));
+    }
+    push(a, &av, "-lcublas");
+    push(a, &av, "-lnccl");
+    push(a, &av, "-lpthread");
+    push(a, &av, "-lm");
+    return run_cmd(&av, "nvcc", err);
+}
+
+static bool write_cu(Arena *a, const CgProgram *p, const CgOptions *opt, const char *path, FILE *err)
+{
+    FILE *o = fopen(path, "w");
+    if (!o) {
+        fprintf(err, "dtc: error: cannot write '%s': %s\n", path, strerror(errno));
+        return false;
+    }
+    cu_emit(o, a, p, opt);
+    if (ferror(o) | (fclose(o) != 0)) {
+        fprintf(err, "dtc: error: cannot write '%s': %s\n", path, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+bool cg_cuda_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err)
+{
+    CgProgram *p = cg_lower(a, m, opt, err);
+    if (!p)
+        return false;
+    if (!strcmp(opt->emit, "cu"))
+        return write_cu(a, p, opt, opt->output, err);
+    const char *tmp = getenv("TMPDIR");
+    char *dir = arena_printf(a, "%s/dtc-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        fprintf(err, "dtc: error: cannot create a temporary directory '%s': %s\n", dir, strerror(errno));
+        return false;
+    }
+    const char *cu_path = arena_printf(a, "%s/%s.cu", dir, p->name);
+    bool ok = write_cu(a, p, opt, cu_path, err) && cu_link_exe(a, cu_path, opt, err);
+    unlink(cu_path);
+    rmdir(dir);
+    return ok;
+}
