@@ -114,8 +114,12 @@ typedef struct CgNode {
  * divides by red_count).  Without reduction (nkeep == nloops, red ==
  * OP_COUNT) out[sum_l i_l * out_stride[l]] = value; with it the value is
  * accumulated over the inner loops and stored once per output element.
- * nloops == 0 is a single element.  Loops of trip count 1 are removed and
- * adjacent loops that walk every buffer contiguously are merged. */
+ * nloops == 0 is a single element; a trip count of 0 runs nothing (a
+ * reduction over nothing stores its identity: 0, -inf, +inf; a mean NaN).
+ * Loops of trip count 1 are removed and adjacent loops that walk every
+ * buffer contiguously are merged.  The accumulator is double for f32 / f64,
+ * int64 for an i32 sum (wrapped to 32 bits when stored), int32 for i32
+ * max / min and double for an i32 mean (truncated like a cast). */
 typedef struct CgLoop {
     int nloops, nkeep;
     int64_t n[CG_MAX_LOOPS];
@@ -147,10 +151,13 @@ typedef enum CgStepKind {
 
 typedef struct CgStep {
     CgStepKind kind;
-    const IrInst *inst;        /* the instruction it implements (comments, profile names) */
+    const IrInst *inst;        /* the instruction it implements (comments, profile
+                                  names); NULL for the copy of a result at the end */
     int out;                   /* buffer written */
     int nin;
-    int in[3];                 /* buffers read (CG_LOOP: see loop.nodes) */
+    int in[3];                 /* buffers read, in kernel argument order (CG_LOOP:
+                                  the first three distinct buffers its loads read;
+                                  loop.nodes has them all) */
     DType dtype;               /* element type of the data moved or computed */
     int64_t bytes;             /* bytes written (profile) */
 
@@ -235,6 +242,8 @@ const char *cg_step_name(CgStepKind k);              /* "loop", "matmul", ... */
 
 /* ---- backends ------------------------------------------------------------------------ */
 bool cg_c_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err);
+/* The LLVM backend (llvm_backend.c): --emit=exe (the default), llvm, obj. */
+bool cg_llvm_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err);
 /* Writes the C for p to out (the --emit=c text). */
 void cg_c_emit(FILE *out, Arena *a, const CgProgram *p, const CgOptions *opt);
 

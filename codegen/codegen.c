@@ -11,7 +11,6 @@ typedef struct CgBackend {
     bool (*compile)(Arena *, const IrModule *, const CgOptions *, FILE *);
 } CgBackend;
 
-bool cg_llvm_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err); /* llvm_backend.c */
 bool cg_cuda_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err); /* cuda_backend.c */
 
 static const CgBackend backends[] = {

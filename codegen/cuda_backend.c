@@ -567,6 +567,14 @@ static void emit_kernel_params(Cu *E, const CgLoop *lp, const LoopIo *io)
     fprintf(E->o, "%s *__restrict__ y)\n{\n", stype(lp->out_dtype));
 }
 
+/* for (t = this thread; t < n; t += all threads) { */
+static void emit_thread_loop(FILE *o, const char *idx, int64_t n)
+{
+    fprintf(o, "    for (%s t = (%s)blockIdx.x * (%s)blockDim.x + (%s)threadIdx.x; t < %lld;\n", idx, idx,
+            idx, idx, (long long)n);
+    fprintf(o, "         t += (%s)gridDim.x * (%s)blockDim.x) {\n", idx, idx);
+}
+
 /* Prints the kernel of a loop step; returns its launch configuration. */
 static void emit_loop_kernel(Cu *E, const CgStep *s, const char *kname, int64_t *blocks, int *threads)
 {
@@ -579,13 +587,18 @@ static void emit_loop_kernel(Cu *E, const CgStep *s, const char *kname, int64_t 
     for (int l = 0; l < lp->nkeep; l++)
         nout *= lp->n[l];
     const char *oidx = index_expr(a, 0, lp->out_stride, 0, lp->nkeep);
+    if (nout == 0) { /* an empty result: no kernel, no launch */
+        *blocks = 0;
+        *threads = 0;
+        fprintf(o, "/* (empty: no kernel) */\n\n");
+        return;
+    }
     fprintf(o, "__global__ void __launch_bounds__(%d) %s(", THREADS, kname);
     emit_kernel_params(E, lp, &io);
     *threads = THREADS;
     if (lp->red == OP_COUNT) { /* one thread per element */
         *blocks = grid(nout, THREADS);
-        fprintf(o, "    for (%s t = (%s)blockIdx.x * blockDim.x + threadIdx.x; t < %lld; t += (%s)gridDim.x * blockDim.x) {\n",
-                idx, idx, (long long)nout, idx);
+        emit_thread_loop(o, idx, nout);
         emit_decompose(o, lp, idx, "t", 0, lp->nloops, 2);
         const char *v = emit_nodes(E, lp, &io, 2);
         fprintf(o, "        y[%s] = %s;\n    }\n}\n\n", oidx, store(a, lp->out_dtype, v));
@@ -598,8 +611,7 @@ static void emit_loop_kernel(Cu *E, const CgStep *s, const char *kname, int64_t 
             (long long)R, g == 1 ? "a thread" : g == 32 ? "a warp" : "a block");
     if (g == 1) {
         *blocks = grid(nout, THREADS);
-        fprintf(o, "    for (%s t = (%s)blockIdx.x * blockDim.x + threadIdx.x; t < %lld; t += (%s)gridDim.x * blockDim.x) {\n",
-                idx, idx, (long long)nout, idx);
+        emit_thread_loop(o, idx, nout);
         emit_decompose(o, lp, idx, "t", 0, lp->nkeep, 2);
         fprintf(o, "        %s acc = %s;\n", rf.acc_t, rf.init);
         int depth = 2;
@@ -770,6 +782,10 @@ static void emit_step(Cu *E, int si, const CgStep *s, int64_t blocks, int thread
     const char *what = cstr(a, step_what(E, s));
     switch (s->kind) {
     case CG_LOOP: {
+        if (blocks == 0) {
+            fprintf(o, "    /* empty: nothing to compute */\n");
+            break;
+        }
         LoopIo io = loop_io(E, &s->loop);
         fprintf(o, "    %s<<<%lld, %d, 0, cu->stream>>>(", kernel_name(E, si, s), (long long)blocks, threads);
         for (int j = 0; j < io.nx; j++)
@@ -931,9 +947,18 @@ static void emit_func(Cu *E, int vi)
     E->vi = vi;
     E->bname = arena_alloc(E->ar, sizeof *E->bname * (size_t)(fn->nbufs + 1));
     bool *used = arena_alloc(E->ar, sizeof *used * (size_t)(fn->nbufs + 1));
+    int64_t *blocks = arena_alloc(E->ar, sizeof *blocks * (size_t)(fn->nsteps + 1));
+    int *threads = arena_alloc(E->ar, sizeof *threads * (size_t)(fn->nsteps + 1));
     for (int k = 0; k < fn->nsteps; k++) {
         const CgStep *s = &fn->steps[k];
-        if (s->kind == CG_RESHAPE)
+        blocks[k] = 1;
+        if (s->kind == CG_LOOP) {
+            int64_t n = 1;
+            for (int l = 0; l < s->loop.nkeep; l++)
+                n *= s->loop.n[l];
+            blocks[k] = n; /* 0: an empty loop, no kernel */
+        }
+        if (s->kind == CG_RESHAPE || blocks[k] == 0)
             continue;
         used[s->out] = true;
         for (int j = 0; j < s->nin; j++)
@@ -957,8 +982,6 @@ static void emit_func(Cu *E, int vi)
     for (int k = 0; k < fn->nranks; k++)
         fprintf(o, "%s %s", k ? "," : "", coords_str(E, fn->ranks[k]));
     fprintf(o, "\n * %d steps; device workspace %lld bytes */\n\n", fn->nsteps, (long long)fn->workspace);
-    int64_t *blocks = arena_alloc(E->ar, sizeof *blocks * (size_t)(fn->nsteps + 1));
-    int *threads = arena_alloc(E->ar, sizeof *threads * (size_t)(fn->nsteps + 1));
     for (int k = 0; k < fn->nsteps; k++)
         emit_step_kernel(E, k, &fn->steps[k], &blocks[k], &threads[k]);
 

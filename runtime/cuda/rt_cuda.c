@@ -339,6 +339,9 @@ rt_cuda *rt_cuda_begin(rt_ctx *ctx, const rt_cuda_program *cp, void *const *para
     rt_cuda_check(ctx, cudaStreamCreateWithFlags(&p->pub.stream, cudaStreamNonBlocking), what);
     blas_check(ctx, cublasCreate(&p->pub.blas), what);
     blas_check(ctx, cublasSetStream(p->pub.blas, p->pub.stream), what);
+    const char *tf32 = getenv("DT_TF32");
+    if (tf32 && !strcmp(tf32, "1")) /* opt-in: f32 GEMMs on TF32 tensor cores (10-bit mantissa products) */
+        blas_check(ctx, cublasSetMathMode(p->pub.blas, CUBLAS_TF32_TENSOR_OP_MATH), what);
 
     /* one device allocation: parameters, results, workspace, scratch, error slot */
     p->pbytes = calloc((size_t)prog->nparams + 1, sizeof *p->pbytes);
@@ -523,8 +526,15 @@ void rt_cuda_matmul(rt_ctx *ctx, rt_cuda *cu, const char *what, rt_dtype dt, int
         cu_fail(ctx, "%s: a %lld x %lld x %lld product is too large for cuBLAS's int sizes", what,
                 (long long)M, (long long)N, (long long)K);
     int64_t outer = batches / inner, idx[RT_MAX_RANK] = {0}, ao = 0, bo = 0;
+    /* a batch of a dense, untransposed a against one shared b is one taller
+     * product (x @ w for x [B, T, D]): cuBLAS picks better kernels for it */
+    int64_t Mc = M, nb = inner;
+    if (inner > 1 && sb == 0 && !ta && sa == M * K && (inner * M) <= INT_MAX) {
+        Mc = inner * M;
+        nb = 1;
+    }
     for (int64_t t = 0; t < outer; t++) {
-        gemm(ctx, cu, what, dt, inner, sa, sb, (int)M, (int)N, (int)K, ta, tb,
+        gemm(ctx, cu, what, dt, nb, sa, sb, (int)Mc, (int)N, (int)K, ta, tb,
              (const char *)a + (size_t)ao * es, (const char *)b + (size_t)bo * es,
              (char *)c + (size_t)(t * inner * M * N) * es);
         for (int d = nbatch - 2; d >= 0; d--) { /* next outer batch index, row-major */
