@@ -1084,7 +1084,19 @@ static void cu_emit(FILE *o, Arena *a, const CgProgram *p, const CgOptions *opt)
                " * cuBLAS for matmuls, and the collectives of runtime/cuda/rt_cuda.h (NCCL, or\n"
                " * host-staged with DT_COMM=mpi / DT_COMM=threads).  The runtime (runtime/dtrt.h)\n"
                " * scatters the parameters, assembles the results and prints them.\n *\n"
-               " * Built by `dtc compile --target=cuda` (nvcc, for %s).\n", ctext(a, arch));
+               " * Built by `dtc compile --target=cuda` (nvcc, for %s); by hand:\n", ctext(a, arch));
+    CgRuntime rt;
+    FILE *devnull = fopen("/dev/null", "w");
+    bool have_rt = cg_find_runtime(a, &rt, devnull ? devnull : stderr);
+    if (devnull)
+        fclose(devnull);
+    const char *inc = have_rt ? rt.include_dir : "DTC_SOURCE", *lib = have_rt ? rt.lib_dir : "DTC_BUILD";
+    fprintf(o, " *   nvcc -std=c++17 -O2 -arch=sm_90 -I%s %s.cu \\\n", ctext(a, inc), ctext(a, p->name));
+    fprintf(o, " *      %s/cuda-rt/sm_90/rt_cuda.o %s/cuda-rt/sm_90/rt_cuda_kernels.o \\\n", ctext(a, lib),
+            ctext(a, lib));
+    fprintf(o, " *      %s/libdtrt.a %s/libdtrt_core.a $(mpicc --showme:link) -lcublas -lnccl -o %s\n",
+            ctext(a, lib), ctext(a, lib), ctext(a, p->name));
+    fprintf(o, " *   (dtc builds and caches the runtime's CUDA objects per architecture list)\n");
     fprintf(o, " * Run: ./%s --ranks %d   or   mpirun -np %d ./%s   (--help for options)\n */\n",
             ctext(a, p->name), nranks, nranks, ctext(a, p->name));
     fprintf(o, "#include <math.h>\n#include <stdint.h>\n\n");

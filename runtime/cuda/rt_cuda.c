@@ -411,6 +411,10 @@ void rt_cuda_end(rt_ctx *ctx, rt_cuda *cu, void *const *results)
 {
     rt_cuda_priv *p = cu->priv;
     const rt_program *prog = p->cp->prog;
+    /* NCCL work first, polled: a copy to pageable host memory would block
+     * where no peer failure or time limit is noticed */
+    if (has_comms(p))
+        wait_stream(ctx, p, "the computation on the GPU");
     for (int k = 0; k < prog->nresults; k++)
         if (p->rbytes[k])
             rt_cuda_check(ctx, cudaMemcpyAsync(results[k], cu->results[k], p->rbytes[k],
@@ -420,7 +424,7 @@ void rt_cuda_end(rt_ctx *ctx, rt_cuda *cu, void *const *results)
         rt_cuda_check(ctx, cudaMemcpyAsync(p->herr, cu->error, sizeof *p->herr,
                                            cudaMemcpyDeviceToHost, cu->stream),
                       "reading the data checks");
-    wait_stream(ctx, p, "the computation on the GPU");
+    wait_stream(ctx, p, "copying the results from the GPU");
     if (p->cp->nchecks && p->herr->flag) {
         rt_cuda_error e = *p->herr;
         cudaMemsetAsync(cu->error, 0, sizeof e, cu->stream);

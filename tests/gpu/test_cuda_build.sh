@@ -104,7 +104,7 @@ for dt in "$DTC_SRC"/samples/*.dt; do
         if [ "$(wc -l < "$tmp/err.txt")" -ne 1 ] || [ -s "$tmp/out.txt" ]; then
             fail "$name: expected one line of output, got:"; cat "$tmp/out.txt" "$tmp/err.txt"; continue
         fi
-        echo "ok: $name --ranks $nranks exits $rc (no GPU here: the program refused to start with a clear message: $(cut -c1-100 < "$tmp/err.txt"))"
+        echo "ok: $name --ranks $nranks: exit $rc, '$(cut -c1-110 < "$tmp/err.txt")' (no GPU here: the program refused to start with a clear message)"
         if command -v mpirun > /dev/null && [ "$name" = mlp ]; then
             timeout 120 mpirun --oversubscribe -np "$nranks" "$exe" > "$tmp/mpi.txt" 2>&1
             mrc=$?

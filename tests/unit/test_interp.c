@@ -328,10 +328,12 @@ static void test_reductions(void)
     r[1] = op1(m, f, OP_MEAN, x, T(DT_F32, 3, 1, 3, 1));
     set_ints(r[1], 2, 0, 2);
     r[1]->def->a.keepdims = true;
-    r[2] = op1(m, f, OP_MAX, x, T(DT_F32, 0)); /* no axes: all */
+    r[2] = op1(m, f, OP_MAX, x, T(DT_F32, 0)); /* every axis, listed as sema does */
+    set_ints(r[2], 3, 0, 1, 2);
     r[3] = op1(m, f, OP_MIN, x, T(DT_F32, 2, 2, 3));
     set_ints(r[3], 1, -1);
     r[4] = op1(m, f, OP_SUM, iv, T(DT_I32, 0));
+    set_ints(r[4], 1, 0);
     r[5] = op1(m, f, OP_MAX, x, T(DT_F32, 2, 2, 4));
     set_ints(r[5], 1, 1);
     returns(m, f, 6, r);
