@@ -244,6 +244,8 @@ const char *cg_step_name(CgStepKind k);              /* "loop", "matmul", ... */
 bool cg_c_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err);
 /* The LLVM backend (llvm_backend.c): --emit=exe (the default), llvm, obj. */
 bool cg_llvm_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err);
+/* The CUDA backend (cuda_backend.c): --target=cuda, --emit=exe or cu. */
+bool cg_cuda_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err);
 /* Writes the C for p to out (the --emit=c text). */
 void cg_c_emit(FILE *out, Arena *a, const CgProgram *p, const CgOptions *opt);
 

@@ -11,8 +11,6 @@ typedef struct CgBackend {
     bool (*compile)(Arena *, const IrModule *, const CgOptions *, FILE *);
 } CgBackend;
 
-bool cg_cuda_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err); /* cuda_backend.c */
-
 static const CgBackend backends[] = {
     {"cpu", "exe llvm obj", cg_llvm_compile}, /* LLVM C API (llvm_backend.c); first: the default exe */
     {"cpu", "exe c", cg_c_compile}, /* C through the system compiler (c_backend.c) */

@@ -1014,8 +1014,11 @@ static char *dump_str(const IrModule *m, const CgFunc *fn)
     return s;
 }
 
-static bool check_dtypes(Lower *L)
+/* f16 / bf16 are storage types of the CUDA target only. */
+static bool check_dtypes(Lower *L, const CgOptions *opt)
 {
+    if (opt && opt->target && !strcmp(opt->target, "cuda"))
+        return true;
     const IrFunc *f = L->f;
     for (int p = 0; p < f->nparams; p++) {
         DType t = f->params[p]->type.dtype;
@@ -1064,7 +1067,7 @@ CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err
     L.mesh = &m->mesh;
     L.f = f;
     L.err = err;
-    if (!check_dtypes(&L))
+    if (!check_dtypes(&L, opt))
         return NULL;
     L.nvals = f->next_id + 1;
     size_t nv = (size_t)L.nvals;

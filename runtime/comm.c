@@ -184,20 +184,6 @@ void rt_divide(rt_dtype dt, void *acc, int64_t n, int k)
     }
 }
 
-double rt_elem_double(rt_dtype dt, const void *p, int64_t i)
-{
-    switch (dt) {
-    case RT_F32:
-        return ((const float *)p)[i];
-    case RT_F64:
-        return ((const double *)p)[i];
-    case RT_I32:
-        return ((const int32_t *)p)[i];
-    default:
-        return 0.0; /* f16 / bf16 never reach the CPU runtime's checksums */
-    }
-}
-
 void rt_copy_box(size_t esize, int rank, const int64_t *box, void *dst, const int64_t *ddims,
                  const int64_t *doff, const void *src, const int64_t *sdims, const int64_t *soff)
 {

@@ -8,6 +8,7 @@
 #include "runtime/dtrt_kernels.h"
 
 #include <cblas.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +69,19 @@ void dtk_matmul(rt_dtype dt, int nbatch, const int64_t *batch_dims, const int64_
     int64_t batches = 1;
     for (int d = 0; d < nbatch; d++)
         batches *= batch_dims[d];
+    /* A stack of row-major A's times one shared B (x[B, T, D] @ w[D, E]):
+     * one tall GEMM of batches*M rows instead of `batches` short ones. */
+    bool shared_b = !ta, stacked_a = !ta;
+    int64_t expect = M * K;
+    for (int d = nbatch - 1; d >= 0; d--) {
+        shared_b &= b_bstride[d] == 0 || batch_dims[d] == 1;
+        stacked_a &= a_bstride[d] == expect || batch_dims[d] == 1;
+        expect *= batch_dims[d];
+    }
+    if (batches > 1 && shared_b && stacked_a) {
+        gemm(dt, batches * M, N, K, ta, tb, a, b, c);
+        return;
+    }
     int64_t idx[RT_MAX_RANK] = {0}, ao = 0, bo = 0;
     for (int64_t t = 0; t < batches; t++) {
         gemm(dt, M, N, K, ta, tb, (const char *)a + (size_t)ao * es, (const char *)b + (size_t)bo * es,

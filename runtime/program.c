@@ -365,7 +365,7 @@ static int rank_main(rt_ctx *ctx, void *arg)
         int64_t numel = rt_numel(d->rank, d->dims);
         double s = 0, q = 0;
         for (int64_t k = 0; k < numel; k++) {
-            double v = rt_elem_double(d->dtype, g, k);
+            double v = rt_load_double(d->dtype, g, k);
             s += v;
             q += v * v;
         }

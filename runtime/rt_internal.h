@@ -107,7 +107,6 @@ void rt_divide(rt_dtype dt, void *acc, int64_t n, int k);
 void rt_copy_box(size_t esize, int rank, const int64_t *box, void *dst,
                  const int64_t *ddims, const int64_t *doff, const void *src,
                  const int64_t *sdims, const int64_t *soff);
-double rt_elem_double(rt_dtype dt, const void *p, int64_t i);
 
 /* ---- threads backend (comm_threads.c) ---------------------------------- */
 /* Seconds a rank waits in one collective before it gives up (0: forever);

@@ -16,7 +16,9 @@
  * rt_cuda_error slot and carry on with zeros; the host turns it into the
  * run's error after the stream is done (rt_cuda_end).
  *
- * Block sizes are multiples of 32; the row kernels take one block per row.
+ * Block sizes are multiples of 32 and at most 1024 (every template says so
+ * with __launch_bounds__, which caps its registers); the row kernels take
+ * one block per row.
  */
 #ifndef DTK_CUDA_CUH
 #define DTK_CUDA_CUH
@@ -171,7 +173,7 @@ __device__ __forceinline__ void dk_report(rt_cuda_error *e, int check, long long
 
 /* Rows of len contiguous elements (inner == 1): one block per row. */
 template <class T, int LOG>
-__global__ void dk_softmax_rows(const T *__restrict__ x, T *__restrict__ y, int64_t rows,
+__global__ void __launch_bounds__(1024) dk_softmax_rows(const T *__restrict__ x, T *__restrict__ y, int64_t rows,
                                 int64_t len)
 {
     typedef typename DkAcc<T>::type A;
@@ -197,7 +199,7 @@ __global__ void dk_softmax_rows(const T *__restrict__ x, T *__restrict__ y, int6
 /* [outer, len, inner] with inner > 1: one thread per (outer, inner) column,
  * neighbouring threads on neighbouring elements. */
 template <class T, int LOG>
-__global__ void dk_softmax_cols(const T *__restrict__ x, T *__restrict__ y, int64_t outer,
+__global__ void __launch_bounds__(1024) dk_softmax_cols(const T *__restrict__ x, T *__restrict__ y, int64_t outer,
                                 int64_t len, int64_t inner)
 {
     typedef typename DkAcc<T>::type A;
@@ -221,7 +223,7 @@ __global__ void dk_softmax_cols(const T *__restrict__ x, T *__restrict__ y, int6
 
 /* y = (x - mean) / sqrt(var + eps) * gamma + beta over rows of D: one block per row. */
 template <class T>
-__global__ void dk_layernorm(const T *__restrict__ x, const T *__restrict__ gamma,
+__global__ void __launch_bounds__(1024) dk_layernorm(const T *__restrict__ x, const T *__restrict__ gamma,
                              const T *__restrict__ beta, T *__restrict__ y, int64_t rows,
                              int64_t D, double eps)
 {
@@ -247,7 +249,7 @@ __global__ void dk_layernorm(const T *__restrict__ x, const T *__restrict__ gamm
 
 /* y = x / sqrt(mean(x^2) + eps) * gamma: one block per row. */
 template <class T>
-__global__ void dk_rmsnorm(const T *__restrict__ x, const T *__restrict__ gamma,
+__global__ void __launch_bounds__(1024) dk_rmsnorm(const T *__restrict__ x, const T *__restrict__ gamma,
                            T *__restrict__ y, int64_t rows, int64_t D, double eps)
 {
     typedef typename DkAcc<T>::type A;
@@ -272,7 +274,7 @@ __global__ void dk_rmsnorm(const T *__restrict__ x, const T *__restrict__ gamma,
  * else zeros (a partial sum); ids must lie in [0, nrows).  One block per id;
  * rows copied as T (any storage type). */
 template <class T>
-__global__ void dk_embedding(const T *__restrict__ table, int64_t vloc, int64_t D,
+__global__ void __launch_bounds__(1024) dk_embedding(const T *__restrict__ table, int64_t vloc, int64_t D,
                              const int32_t *__restrict__ ids, int64_t n, int64_t row_off,
                              int64_t nrows, T *__restrict__ out, rt_cuda_error *err, int check)
 {
@@ -291,7 +293,7 @@ __global__ void dk_embedding(const T *__restrict__ table, int64_t vloc, int64_t 
 /* out[r] = logits[r, labels[r] - col_off] when that column is local (of
  * vloc), else 0; labels must lie in [0, ncols).  One thread per row. */
 template <class T>
-__global__ void dk_pick(const T *__restrict__ logits, int64_t N, int64_t vloc,
+__global__ void __launch_bounds__(1024) dk_pick(const T *__restrict__ logits, int64_t N, int64_t vloc,
                         const int32_t *__restrict__ labels, int64_t col_off, int64_t ncols,
                         T *__restrict__ out, rt_cuda_error *err, int check)
 {
@@ -308,7 +310,7 @@ __global__ void dk_pick(const T *__restrict__ logits, int64_t N, int64_t vloc,
 /* cross_entropy, step 1: loss[r] = logsumexp(logits[r]) - logits[r, labels[r]]
  * in double, one block per row. */
 template <class T>
-__global__ void dk_xent_rows(const T *__restrict__ logits, int64_t N, int64_t V,
+__global__ void __launch_bounds__(1024) dk_xent_rows(const T *__restrict__ logits, int64_t N, int64_t V,
                              const int32_t *__restrict__ labels, double *__restrict__ loss,
                              rt_cuda_error *err, int check)
 {
@@ -335,7 +337,7 @@ __global__ void dk_xent_rows(const T *__restrict__ logits, int64_t N, int64_t V,
 /* cross_entropy, step 2: out[0] = mean of the N row losses (one block;
  * N == 0 gives NaN, like numpy's mean). */
 template <class T>
-__global__ void dk_xent_mean(const double *__restrict__ loss, int64_t N, T *__restrict__ out)
+__global__ void __launch_bounds__(1024) dk_xent_mean(const double *__restrict__ loss, int64_t N, T *__restrict__ out)
 {
     double s = 0;
     for (int64_t r = threadIdx.x; r < N; r += blockDim.x)

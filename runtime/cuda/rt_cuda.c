@@ -7,13 +7,13 @@
  * workspace (rt_workspace), made on the first call of `run` and kept for
  * the later ones.  The one piece of process state is `reg`: the ranks'
  * states to release when rt_main returns (a failed rank leaves by
- * longjmp or MPI_Abort, so nothing else could free them) and a flag that
- * tells the other ranks of a threads run, waiting on their GPUs, that one
- * of them failed.
+ * longjmp or MPI_Abort, so nothing else could free them).
  *
  * No rank waits forever on its GPU: with NCCL communicators every wait is
- * a poll that watches NCCL's asynchronous errors, the flag above, and a
- * time limit (DT_TIMEOUT seconds, default 300).
+ * a poll that watches NCCL's asynchronous errors, whether the run was
+ * aborted by another rank (threads backend: a barrier of the rank alone
+ * fails once the run is aborted), and a time limit (DT_TIMEOUT seconds,
+ * default 300).
  */
 #include "runtime/cuda/rt_cuda.h"
 
@@ -56,8 +56,7 @@ typedef struct rt_cuda_priv {
 static struct {
     pthread_mutex_t mu;
     rt_cuda_priv *live;                /* states made during this rt_cuda_main */
-    int aborted;                       /* a rank of this process failed */
-} reg = {PTHREAD_MUTEX_INITIALIZER, NULL, 0};
+} reg = {PTHREAD_MUTEX_INITIALIZER, NULL};
 
 /* ---- failure -------------------------------------------------------------------- */
 
@@ -70,7 +69,6 @@ static _Noreturn void cu_fail(rt_ctx *ctx, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    __atomic_store_n(&reg.aborted, 1, __ATOMIC_SEQ_CST);
     rt_fail(ctx, "%s", msg);
 }
 
@@ -116,13 +114,14 @@ static void nap(void)
     nanosleep(&ts, NULL);
 }
 
-/* Another rank of this process failed, or the wait took too long: ends this
- * rank (the first failure's message is the one printed). */
+/* Another rank ended the run, or the wait took too long: ends this rank
+ * (the first failure's message is the one printed).  Called every few
+ * hundred microseconds of a wait. */
 static void check_peers(rt_ctx *ctx, rt_cuda_priv *p, double t0, const char *what)
 {
-    if (__atomic_load_n(&reg.aborted, __ATOMIC_SEQ_CST)) {
-        abort_comms(p);
-        rt_fail(ctx, "%s: stopped because another rank failed", what);
+    if (ctx->be == &rt_backend_threads && ctx->be->barrier(ctx, 0) != 0) {
+        abort_comms(p); /* the peer this rank's NCCL work waits for is gone */
+        rt_unwind(ctx);
     }
     if (p->timeout > 0 && rt_now() - t0 > p->timeout) {
         abort_comms(p);
@@ -137,6 +136,7 @@ static void nccl_settle(rt_ctx *ctx, rt_cuda_priv *p, ncclComm_t c, ncclResult_t
                         const char *what)
 {
     double t0 = rt_now();
+    unsigned spins = 0;
     while (r == ncclInProgress || r == ncclSuccess) {
         ncclResult_t st;
         ncclResult_t q = ncclCommGetAsyncError(c, &st);
@@ -150,7 +150,8 @@ static void nccl_settle(rt_ctx *ctx, rt_cuda_priv *p, ncclComm_t c, ncclResult_t
             r = st;
             break;
         }
-        check_peers(ctx, p, t0, what);
+        if ((++spins & 15) == 0)
+            check_peers(ctx, p, t0, what);
         nap();
     }
     const char *last = ncclGetLastError(c);
@@ -166,7 +167,7 @@ static void wait_stream(rt_ctx *ctx, rt_cuda_priv *p, const char *what)
         return;
     }
     double t0 = rt_now();
-    for (;;) {
+    for (unsigned spins = 1;; spins++) {
         cudaError_t e = cudaStreamQuery(p->pub.stream);
         if (e == cudaSuccess)
             return;
@@ -182,7 +183,8 @@ static void wait_stream(rt_ctx *ctx, rt_cuda_priv *p, const char *what)
                         last && *last ? ": " : "", last ? last : "");
             }
         }
-        check_peers(ctx, p, t0, what);
+        if ((spins & 15) == 0)
+            check_peers(ctx, p, t0, what);
         nap();
     }
 }
@@ -903,15 +905,13 @@ static void release_all(void)
     pthread_mutex_lock(&reg.mu);
     rt_cuda_priv *p = reg.live;
     reg.live = NULL;
-    int aborted = reg.aborted;
-    reg.aborted = 0;
     pthread_mutex_unlock(&reg.mu);
     while (p) {
         rt_cuda_priv *next = p->next;
         cudaSetDevice(p->device);
-        if (!aborted && p->pub.stream)
+        abort_comms(p); /* complete, or abandoned by a failed run: no waiting */
+        if (p->pub.stream)
             cudaStreamSynchronize(p->pub.stream);
-        abort_comms(p); /* every operation is complete (or abandoned) */
         if (p->pub.blas)
             cublasDestroy(p->pub.blas);
         if (p->block)
@@ -1038,9 +1038,6 @@ int rt_cuda_main(int argc, char **argv, const rt_cuda_program *cp)
     if (comm && !strcmp(comm, "nccl"))
         unsetenv("DT_COMM"); /* NCCL is this program's default; rt_main knows threads and mpi */
 
-    pthread_mutex_lock(&reg.mu);
-    reg.aborted = 0;
-    pthread_mutex_unlock(&reg.mu);
     int rc = rt_main(argc, argv, prog);
     release_all();
     return rc;

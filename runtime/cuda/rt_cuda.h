@@ -29,6 +29,9 @@
  *        device -> pinned host -> the runtime's rt_* collective -> device.
  *        Several ranks may share one GPU.
  *
+ * GEMMs: f32 is strict f32 unless DT_TF32=1 (TF32 tensor cores); f16 and
+ * bf16 accumulate in f32.
+ *
  * Device-side data checks (embedding ids, labels) record the first
  * failure in cu->error; rt_cuda_end turns it into the same rt_fail message
  * the CPU kernels give ("FILE:LINE:COL: embedding: id 7 at position 3 is

@@ -8,9 +8,10 @@
  *   kernels   emu_launch: blocks in turn, a block's threads as fibers
  *   cuBLAS    column-major GEMMs as loops (f32 / f64 / f16 / bf16)
  *   NCCL      communicators between the threads of one process, found by
- *             unique id; a call (or a group of calls) is a rendezvous of
- *             the members: post buffers, barrier, compute own outputs into
- *             temporaries, barrier, write them
+ *             unique id; a collective (or a group of them) is a rendezvous
+ *             of the members: post buffers, barrier, compute own outputs
+ *             into temporaries, barrier, write them; send / recv go through
+ *             per-pair mailboxes, so only the two ranks take part
  */
 #include <errno.h>
 #include <math.h>
@@ -405,6 +406,7 @@ struct Group {
     int arrived = 0;
     unsigned gen = 0;
     std::vector<const std::vector<Op> *> posts;
+    std::map<std::pair<int, int>, std::vector<std::vector<char>>> mail; /* (from, to): sends not yet received */
     void barrier()
     {
         std::unique_lock<std::mutex> l(mu);
@@ -514,36 +516,63 @@ static void reduce_into(Group *g, size_t j, size_t off, size_t cnt, std::vector<
     }
 }
 
-/* Runs the posted operation lists of every member (same kinds in the same
- * order; sends and receives matched by peer and order). */
+/* Point-to-point: a send leaves a copy in the (me, peer) mailbox and
+ * returns; a receive waits for the oldest message from its peer.  Only the
+ * two ranks involved take part (as with NCCL). */
+static ncclResult_t run_p2p(emu_comm *c, const std::vector<Op> &ops)
+{
+    Group *g = c->g;
+    int me = c->rank;
+    for (const Op &x : ops)
+        if (x.kind == 5) {
+            std::lock_guard<std::mutex> l(g->mu);
+            const char *p = (const char *)x.s;
+            g->mail[{me, x.root}].push_back(std::vector<char>(p, p + x.n * tsize(x.t)));
+            g->cv.notify_all();
+        }
+    for (const Op &x : ops)
+        if (x.kind == 6) {
+            std::unique_lock<std::mutex> l(g->mu);
+            auto &q = g->mail[{x.root, me}];
+            g->cv.wait(l, [&] { return !q.empty(); });
+            if (q.front().size() != x.n * tsize(x.t))
+                emu_die("NCCL send and recv sizes differ");
+            memcpy(x.r, q.front().data(), q.front().size());
+            q.erase(q.begin());
+        }
+    return ncclSuccess;
+}
+
+/* Runs the posted operation lists of every member (collectives: the same
+ * kinds in the same order on every member; point-to-point: run_p2p). */
 static ncclResult_t run_ops(emu_comm *c, const std::vector<Op> &ops)
 {
     Group *g = c->g;
     int me = c->rank;
+    size_t np2p = 0;
+    for (const Op &x : ops)
+        np2p += x.kind >= 5;
+    if (np2p == ops.size())
+        return run_p2p(c, ops);
+    if (np2p)
+        emu_die("a group mixing collectives and send / recv (not used by the dt runtime)");
     g->posts[(size_t)me] = &ops;
     g->barrier();
     for (int m = 0; m < g->n; m++) {
         const std::vector<Op> &o = *g->posts[(size_t)m];
-        size_t a = 0, b = 0;
-        for (const Op &x : o)
-            a += x.kind < 5;
-        for (const Op &x : ops)
-            b += x.kind < 5;
-        if (a != b)
+        if (o.size() != ops.size())
             emu_die("NCCL group members made different numbers of collective calls");
     }
     std::vector<std::pair<void *, std::vector<char>>> outs;
-    std::vector<int> seen_from((size_t)g->n, 0);
     for (size_t j = 0; j < ops.size(); j++) {
         const Op &x = ops[j];
         size_t es = tsize(x.t);
         std::vector<char> out;
-        if (x.kind < 5)
-            for (int m = 0; m < g->n; m++) {
-                const Op &y = (*g->posts[(size_t)m])[j];
-                if (y.kind != x.kind || y.n != x.n || y.t != x.t || (x.kind >= 3 && y.root != x.root))
-                    emu_die("NCCL group members made different collective calls");
-            }
+        for (int m = 0; m < g->n; m++) {
+            const Op &y = (*g->posts[(size_t)m])[j];
+            if (y.kind != x.kind || y.n != x.n || y.t != x.t || (x.kind >= 3 && y.root != x.root))
+                emu_die("NCCL group members made different collective calls");
+        }
         switch (x.kind) {
         case 0: /* all_reduce */
             reduce_into(g, j, 0, x.n, out);
@@ -570,21 +599,6 @@ static ncclResult_t run_ops(emu_comm *c, const std::vector<Op> &ops)
                 outs.push_back({x.r, out});
             }
             break;
-        case 6: { /* recv: the k-th receive from p matches p's k-th send to me */
-            int p = x.root, k = seen_from[(size_t)p]++, found = 0;
-            for (const Op &y : *g->posts[(size_t)p])
-                if (y.kind == 5 && y.root == me && found++ == k) {
-                    if (y.n * tsize(y.t) != x.n * es)
-                        emu_die("NCCL send and recv sizes differ");
-                    out.assign((const char *)y.s, (const char *)y.s + x.n * es);
-                    outs.push_back({x.r, out});
-                    found = -1000000;
-                    break;
-                }
-            if (found >= 0)
-                emu_die("NCCL recv without a matching send");
-            break;
-        }
         default:
             break;
         }
@@ -597,6 +611,31 @@ static ncclResult_t run_ops(emu_comm *c, const std::vector<Op> &ops)
     return ncclSuccess;
 }
 
+/* EMU_TRACE=1: at exit, how many calls of each kind ran (test coverage). */
+static std::mutex trace_mu;
+static long trace_count[8];
+static void trace_print(void)
+{
+    static const char *const names[] = {"AllReduce", "AllGather", "ReduceScatter", "Broadcast",
+                                        "Reduce", "Send", "Recv", "Group"};
+    fprintf(stderr, "emu: NCCL calls:");
+    for (int k = 0; k < 8; k++)
+        fprintf(stderr, " %s=%ld", names[k], trace_count[k]);
+    fprintf(stderr, "\n");
+}
+static void trace(int kind)
+{
+    static bool on = getenv("EMU_TRACE") != NULL, registered;
+    if (!on)
+        return;
+    std::lock_guard<std::mutex> l(trace_mu);
+    if (!registered) {
+        registered = true;
+        atexit(trace_print);
+    }
+    trace_count[kind]++;
+}
+
 static thread_local int group_depth;
 static thread_local std::vector<Op> *group_ops;
 static thread_local emu_comm *group_comm;
@@ -605,6 +644,7 @@ static ncclResult_t post(emu_comm *c, Op op)
 {
     if (!c)
         return ncclInvalidArgument;
+    trace(op.kind);
     if (group_depth == 0)
         return run_ops(c, std::vector<Op>{op});
     if (group_comm && group_comm != c)
@@ -626,6 +666,7 @@ extern "C" ncclResult_t ncclGroupEnd(void)
 {
     if (--group_depth > 0)
         return ncclSuccess;
+    trace(7);
     ncclResult_t r = group_comm ? run_ops(group_comm, *group_ops) : ncclSuccess;
     delete group_ops;
     group_ops = NULL;
