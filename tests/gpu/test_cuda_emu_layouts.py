@@ -87,14 +87,7 @@ def main():
             continue
         dt = os.path.join(tmp, name + ".dt")
         for v in range(VARIANTS):
-            text = src
-            if v > 0:
-                def repl(m):
-                    pl = sim.random_placement(rng, len(axes), sim.rank_of(m.group(3)), m.group(2))
-                    return "%s: %s[%s] @ %s[%s]" % (m.group(1), m.group(2), m.group(3), m.group(4), pl)
-                start = text.find("fn main")
-                end = text.find("{", start)
-                text = text[:start] + sim.PARAM.sub(repl, text[start:end]) + text[end:]
+            text = sim.random_layout(src, rng, len(axes)) if v > 0 else src
             open(dt, "w").write(text)
             for mi, mesh in enumerate(meshes):
                 what = "%s layout %d mesh %s" % (name, v, mesh or "declared")
@@ -109,11 +102,7 @@ def main():
                     print("FAIL %s: build: %s" % (what, (p.stdout + p.stderr).strip()[-2000:]))
                     failed += 1
                     continue
-                sizes = [int(s.split("=")[1]) for s in mesh.split(",")] if mesh else \
-                    [int(a.split("=")[1]) for a in sim.MESH.search(src).group(2).split(",")]
-                n = 1
-                for s in sizes:
-                    n *= s
+                n = sim.mesh_ranks(src, mesh)
                 nccl = (v + mi) % 2 == 0
                 env = {"EMU_GPUS": str(n)} if nccl else {"DT_COMM": "threads"}
                 args = [exe, "--ranks", str(n)]
@@ -125,11 +114,10 @@ def main():
                     print("FAIL %s: %s" % (how, (run.stdout + run.stderr).strip()))
                     failed += 1
                     continue
-                bad = [(r, e) for r in names
-                       for e in [sim.compare(refs[r], os.path.join(tmp, "got.%s.npy" % r))] if e]
+                bad = sim.mismatches(names, refs, tmp)
                 if bad:
                     print("FAIL %s: %s" % (how, bad))
-                    print("  params: %s" % "; ".join(m.group(0) for m in sim.PARAM.finditer(text)))
+                    print(sim.params_line(text))
                     failed += 1
                 else:
                     passed += 1

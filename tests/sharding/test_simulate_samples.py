@@ -49,6 +49,35 @@ def random_placement(rng, naxes, rank, dtype):
     return ", ".join(out)
 
 
+def random_layout(text, rng, naxes):
+    """The program with its entry parameters' placements drawn at random."""
+    def repl(m):
+        pl = random_placement(rng, naxes, rank_of(m.group(3)), m.group(2))
+        return "%s: %s[%s] @ %s[%s]" % (m.group(1), m.group(2), m.group(3), m.group(4), pl)
+    start = text.find("fn main")
+    end = text.find("{", start)
+    return text[:start] + PARAM.sub(repl, text[start:end]) + text[end:]
+
+
+def mesh_ranks(src, mesh_opt):
+    """Number of ranks of the program's mesh, or of the --mesh override."""
+    spec = mesh_opt if mesh_opt else MESH.search(src).group(2)
+    n = 1
+    for a in spec.split(","):
+        n *= int(a.split("=")[1])
+    return n
+
+
+def mismatches(names, refs, got_dir):
+    """(result, problem) for every result in got_dir/got.NAME.npy that differs."""
+    return [(r, e) for r in names
+            for e in [compare(refs[r], os.path.join(got_dir, "got.%s.npy" % r))] if e]
+
+
+def params_line(text):
+    return "  params: %s" % "; ".join(m.group(0) for m in PARAM.finditer(text))
+
+
 def compare(ref_path, got_path):
     a, b = np.load(ref_path), np.load(got_path)
     if a.shape != b.shape or a.dtype != b.dtype:
@@ -97,15 +126,7 @@ def main():
         code, out = run(args)
         assert code == 0, out
         for v in range(variants):
-            text = src
-            if v > 0:
-                def repl(m):
-                    pl = random_placement(rng, len(axes), rank_of(m.group(3)), m.group(2))
-                    return "%s: %s[%s] @ %s[%s]" % (m.group(1), m.group(2), m.group(3), m.group(4), pl)
-                # only entry parameters: the text inside main's parameter list
-                start = text.find("fn main")
-                end = text.find("{", start)
-                text = text[:start] + PARAM.sub(repl, text[start:end]) + text[end:]
+            text = random_layout(src, rng, len(axes)) if v > 0 else src
             open(dt, "w").write(text)
             for mesh_opt in meshes:
                 args = ["run", "--simulate", dt] + (["--mesh", mesh_opt] if mesh_opt else [])
@@ -115,14 +136,13 @@ def main():
                 what = "%s variant %d mesh %s" % (name, v, mesh_opt or "declared")
                 if code != 0:
                     print("FAIL %s: %s" % (what, out.strip()))
-                    print("  params: %s" % "; ".join(m.group(0) for m in PARAM.finditer(text)))
+                    print(params_line(text))
                     failed += 1
                     continue
-                bad = [(r, e) for r in names
-                       for e in [compare(ref[r], os.path.join(tmp, "got.%s.npy" % r))] if e]
+                bad = mismatches(names, ref, tmp)
                 if bad:
                     print("FAIL %s: %s" % (what, bad))
-                    print("  params: %s" % "; ".join(m.group(0) for m in PARAM.finditer(text)))
+                    print(params_line(text))
                     failed += 1
                 else:
                     passed += 1
