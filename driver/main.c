@@ -201,17 +201,6 @@ static int parse_args(Arena *ar, int argc, char **argv, DtcOptions *o)
     return 0;
 }
 
-static const char *const pass_names[] = {"sema", "inline", "propagate", "redistribute",
-                                         "partition", "optimise", "all"};
-
-static bool known_pass(const char *p)
-{
-    for (size_t k = 0; k < sizeof pass_names / sizeof pass_names[0]; k++)
-        if (!strcmp(p, pass_names[k]))
-            return true;
-    return false;
-}
-
 /* The default output: the input's base name without extension, plus the
  * suffix of what is emitted (mlp, mlp.c, mlp.ll, mlp.o, mlp.cu). */
 static const char *default_output(Arena *ar, const char *file, const char *emit)
@@ -225,6 +214,17 @@ static const char *default_output(Arena *ar, const char *file, const char *emit)
         if (!strcmp(emit, suffix[k][0]))
             return arena_printf(ar, "%s%s", name, suffix[k][1]);
     return name;
+}
+
+static const char *const pass_names[] = {"sema", "inline", "propagate", "redistribute",
+                                         "partition", "optimise", "all"};
+
+static bool known_pass(const char *p)
+{
+    for (size_t k = 0; k < sizeof pass_names / sizeof pass_names[0]; k++)
+        if (!strcmp(p, pass_names[k]))
+            return true;
+    return false;
 }
 
 /* The stage named by a dump's "# after STAGE" header line; "sema" if none. */
@@ -265,9 +265,14 @@ static int cmd_ir_roundtrip(Arena *ar, const DtcOptions *o)
     IrModule *m = ir_parse(ar, o->file, text, stderr);
     if (!m)
         return 1;
-    if (!ir_verify(m, text_stage(ar, text), stderr))
+    const char *stage = text_stage(ar, text);
+    if (!strcmp(stage, "all") || !known_pass(stage)) {
+        fprintf(stderr, "dtc: error: %s: unknown stage '%s' in its '# after' line\n", o->file, stage);
         return 1;
-    ir_print_stage(stdout, m, text_stage(ar, text));
+    }
+    if (!ir_verify(m, stage, stderr))
+        return 1;
+    ir_print_stage(stdout, m, stage);
     return 0;
 }
 
