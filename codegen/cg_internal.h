@@ -1,5 +1,5 @@
 /* cg_internal.h - what the code generators share: the lowered per-rank
- * program (lower.c) that every CPU backend prints, and the linker helper.
+ * program (lower.c) that every CPU backend prints, and the linker helpers.
  *
  * Lowering (cg_lower) takes the partitioned, optimised IR and, for every
  * rank of the mesh, turns the instructions into a flat list of STEPS over
@@ -264,5 +264,27 @@ bool cg_find_runtime(Arena *a, CgRuntime *rt, FILE *err);
  * -O<opt_level> (-march=native from -O2).  false with a message on err on
  * failure (the compiler's own diagnostics go to stderr). */
 bool cg_link_exe(Arena *a, const char *c_path, const CgOptions *opt, FILE *err);
+
+/* What the CUDA backend's build shares with cg_link_exe. */
+bool cg_file_exists(const char *path);
+/* stdout of a shell command, or NULL when it fails. */
+const char *cg_capture(Arena *a, const char *cmd);
+/* MPI's link flags: `mpicc --showme:link`, else `pkg-config --libs ompi-c`, else -lmpi. */
+const char *cg_mpi_link_words(Arena *a);
+
+/* A command line being built: v[0..n-1], NULL-terminated. */
+typedef struct CgArgv {
+    int n, cap;
+    char **v;
+} CgArgv;
+
+void cg_argv_push(Arena *a, CgArgv *av, const char *s);
+/* Appends the whitespace-separated words of s. */
+void cg_argv_push_words(Arena *a, CgArgv *av, const char *s);
+/* Runs av (PATH lookup); its exit status (128 + signal when killed), or -1
+ * when it cannot run (with a message on err). */
+int cg_run(const CgArgv *av, FILE *err);
+/* "dtc: error: WHAT failed (status N): the command" on err. */
+void cg_run_failed(const CgArgv *av, const char *what, int status, FILE *err);
 
 #endif

@@ -30,22 +30,18 @@
  * NCCL.  nvcc is $NVCC, else $CUDA_HOME/bin/nvcc, /usr/local/cuda/bin/nvcc,
  * or nvcc on PATH; NCCL is looked for in the CUDA tree and $NCCL_HOME.
  */
-#include "codegen/cg_internal.h"
+#include "codegen/c_common.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ir/ir_text.h"
 #include "runtime/core/rt_core.h"
-
-extern char **environ;
 
 #define THREADS 256           /* threads per block of elementwise kernels */
 #define MAX_BLOCKS (1 << 20)  /* grid size cap (kernels loop grid-stride) */
@@ -89,58 +85,11 @@ static const char *ctype(DType t)
 
 static bool narrow(DType t) { return t == DT_F16 || t == DT_BF16; }
 
-static const char *rtype(DType t)
-{
-    static const char *const n[] = {"RT_F32", "RT_F64", "RT_I32", "RT_F16", "RT_BF16"};
-    return (unsigned)t < DT_COUNT ? n[t] : "?";
-}
-
-static const char *rred(RedOp r)
-{
-    static const char *const n[] = {"RT_RED_SUM", "RT_RED_MAX", "RT_RED_MIN", "RT_RED_AVG"};
-    return (unsigned)r <= RED_AVG ? n[r] : "?";
-}
-
-/* A C string literal for s. */
-static const char *cstr(Arena *a, const char *s)
-{
-    if (!s)
-        return "NULL";
-    size_t n = strlen(s);
-    char *b = arena_alloc(a, n * 4 + 3), *q = b;
-    *q++ = '"';
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\') {
-            *q++ = '\\';
-            *q++ = (char)*c;
-        } else if (*c < 32 || *c >= 127 || *c == '?') { /* '?': no trigraphs */
-            q += sprintf(q, "\\%03o", *c);
-        } else {
-            *q++ = (char)*c;
-        }
-    }
-    *q++ = '"';
-    *q = 0;
-    return b;
-}
-
-/* Comments must not end early. */
-static const char *ctext(Arena *a, const char *s)
-{
-    char *b = arena_strdup(a, s ? s : "");
-    for (char *q = b; *q; q++)
-        if (q[0] == '*' && q[1] == '/')
-            q[1] = '|';
-    return b;
-}
-
 /* A literal of compute type for a value of dtype t (rounded to t first). */
 static const char *literal(Arena *a, DType t, double x)
 {
-    if (t == DT_I32) {
-        int32_t v = rt_i32_from_double(x);
-        return v == INT32_MIN ? "(-2147483647 - 1)" : arena_printf(a, "%d", (int)v);
-    }
+    if (t == DT_I32)
+        return cg_c_i32_literal(a, x);
     if (t == DT_F16)
         x = rt_f16_to_double(rt_f16_from_double(x));
     else if (t == DT_BF16)
@@ -151,72 +100,19 @@ static const char *literal(Arena *a, DType t, double x)
     if (isinf(x))
         return x > 0 ? (f ? "(float)INFINITY" : "(double)INFINITY")
                      : (f ? "(-(float)INFINITY)" : "(-(double)INFINITY)");
-    char b[64];
-    if (f)
-        snprintf(b, sizeof b, "%.9g", (double)(float)x);
-    else
-        ir_float_str(x, b, sizeof b);
-    if (!strpbrk(b, ".eEn"))
-        strcat(b, ".0");
-    return arena_printf(a, "%s%s", b, f ? "f" : "");
+    return cg_c_float_digits(a, x, f);
 }
 
-static const char *vname(Cu *E, const IrValue *v) { return v ? cg_value_name(E->ar, v) : "-"; }
+/* A string literal for s that nvcc's C++ reads the same. */
+static const char *cstr(Arena *a, const char *s) { return cg_c_string(a, s, true); }
 
-static const char *shape_str(Arena *a, const IrType *t)
-{
-    char *s = arena_strdup(a, "[");
-    for (int d = 0; d < t->rank; d++)
-        s = arena_printf(a, "%s%s%lld", s, d ? ", " : "", (long long)t->dims[d]);
-    return arena_printf(a, "%s]", s);
-}
+static const char *local_of(Cu *E, const IrValue *v) { return cg_c_shape(E->ar, &E->fn->lt[v->id]); }
 
-static const char *type_pl(Cu *E, const IrValue *v)
-{
-    char t[128], p[128];
-    ir_type_str(&v->type, t, sizeof t);
-    pl_str(&E->p->m->mesh, &v->pl, p, sizeof p);
-    return arena_printf(E->ar, "%s @ %s", t, p);
-}
-
-static const char *local_of(Cu *E, const IrValue *v) { return shape_str(E->ar, &E->fn->lt[v->id]); }
-
-static const char *axes_str(Cu *E, unsigned axes)
-{
-    const IrMesh *m = &E->p->m->mesh;
-    char *s = arena_strdup(E->ar, "");
-    for (int a = 0; a < m->naxes; a++)
-        if (axes >> a & 1)
-            s = arena_printf(E->ar, "%s%s%s", s, *s ? "," : "", m->axis_name[a]);
-    return s;
-}
-
-/* An identifier for a value: its source name and id, or v<id>. */
+/* An identifier for a value; none starts with '_' (reserved names in C++). */
 static const char *ident(Arena *a, const IrValue *v)
 {
-    if (!v->name)
-        return arena_printf(a, "v%d", v->id);
-    char *s = arena_printf(a, "%s_%d", v->name, v->id);
-    for (char *q = s; *q; q++)
-        if (!isalnum((unsigned char)*q) && *q != '_')
-            *q = '_';
-    if (isdigit((unsigned char)s[0]) || s[0] == '_')
-        return arena_printf(a, "v_%s", s);
-    return s;
-}
-
-static const char *int_array(Arena *a, const int64_t *x, int n)
-{
-    char *s = arena_strdup(a, "{");
-    for (int k = 0; k < n; k++)
-        s = arena_printf(a, "%s%s%lld", s, k ? ", " : "", (long long)x[k]);
-    return arena_printf(a, "%s}", s);
-}
-
-static void indent(FILE *o, int n)
-{
-    for (int k = 0; k < n; k++)
-        fputs("    ", o);
+    const char *s = cg_c_ident(a, v);
+    return s[0] == '_' ? arena_printf(a, "v_%s", s) : s;
 }
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -236,50 +132,6 @@ static int row_block(int64_t len)
     return b;
 }
 
-/* ---- descriptions (the same data as the C backend's) ----------------------------------- */
-
-static void emit_pl(Cu *E, const Placement *pl)
-{
-    const IrMesh *m = &E->p->m->mesh;
-    fprintf(E->o, "{");
-    for (int a = 0; a < m->naxes; a++) {
-        static const char *const kinds[] = {"RT_PL_R", "RT_PL_S", "RT_PL_P"};
-        const PlEntry *e = &pl->e[a];
-        fprintf(E->o, "%s{%s, %d, %s}", a ? ", " : "", kinds[e->kind], e->kind == PL_S ? e->dim : 0,
-                rred(e->kind == PL_P ? e->red : RED_SUM));
-    }
-    if (m->naxes == 0)
-        fprintf(E->o, "{RT_PL_R, 0, RT_RED_SUM}");
-    fprintf(E->o, "}");
-}
-
-static void emit_descs(Cu *E, const char *what, const CgIo *io, int n, bool params)
-{
-    if (n == 0)
-        return;
-    fprintf(E->o, "static const rt_tensor_desc %s[%d] = {\n", what, n);
-    for (int k = 0; k < n; k++) {
-        const CgIo *x = &io[k];
-        static const char *const inits[] = {"RT_INIT_NONE",  "RT_INIT_RANDN", "RT_INIT_RAND",
-                                            "RT_INIT_ZEROS", "RT_INIT_ONES",  "RT_INIT_FULL",
-                                            "RT_INIT_ARANGE", "RT_INIT_LOAD"};
-        char t[128], p[128];
-        fprintf(E->o, "    /* %s: %s @ %s */\n", ctext(E->ar, x->name), ir_type_str(&x->type, t, sizeof t),
-                pl_str(&E->p->m->mesh, &x->pl, p, sizeof p));
-        fprintf(E->o, "    {%s, %s, %d, %s,\n     ", cstr(E->ar, x->name), rtype(x->type.dtype),
-                x->type.rank, x->type.rank ? int_array(E->ar, x->type.dims, x->type.rank) : "{0}");
-        emit_pl(E, &x->pl);
-        if (params)
-            fprintf(E->o, ",\n     {%s, %lluu, %.17g, %.17g, %s}", inits[x->init.kind],
-                    (unsigned long long)x->init.seed, x->init.a, x->init.b,
-                    x->init.kind == INIT_LOAD ? cstr(E->ar, x->init.path) : "NULL");
-        else
-            fprintf(E->o, ",\n     {RT_INIT_NONE, 0u, 0.0, 0.0, NULL}");
-        fprintf(E->o, "},\n");
-    }
-    fprintf(E->o, "};\n\n");
-}
-
 /* ---- expressions ---------------------------------------------------------------------------- */
 
 static const char *node_ref(Cu *E, const CgLoop *lp, int k)
@@ -288,33 +140,6 @@ static const char *node_ref(Cu *E, const CgLoop *lp, int k)
     if (n->kind == CG_N_CONST)
         return literal(E->ar, n->dtype, n->f);
     return arena_printf(E->ar, "e%d", k);
-}
-
-/* op on float operands x (and y) computed in float (f32, f16, bf16) or double. */
-static const char *float_op(Arena *a, IrOp op, bool dbl, const char *x, const char *y, double f)
-{
-    const char *fs = dbl ? "" : "f", *s = dbl ? "f64" : "f32";
-    switch (op) {
-    case OP_NEG: return arena_printf(a, "-%s", x);
-    case OP_EXP: return arena_printf(a, "exp%s(%s)", fs, x);
-    case OP_LOG: return arena_printf(a, "log%s(%s)", fs, x);
-    case OP_SQRT: return arena_printf(a, "sqrt%s(%s)", fs, x);
-    case OP_RSQRT: return arena_printf(a, "%s / sqrt%s(%s)", dbl ? "1.0" : "1.0f", fs, x);
-    case OP_ABS: return arena_printf(a, "fabs%s(%s)", fs, x);
-    case OP_TANH: return arena_printf(a, "tanh%s(%s)", fs, x);
-    case OP_SIGMOID: return arena_printf(a, "dk_sigmoid_%s(%s)", s, x);
-    case OP_RELU: return arena_printf(a, "dk_relu_%s(%s)", s, x);
-    case OP_SILU: return arena_printf(a, "dk_silu_%s(%s)", s, x);
-    case OP_GELU: return arena_printf(a, "dk_gelu_%s(%s)", s, x);
-    case OP_POW: return arena_printf(a, "pow%s(%s, %s)", fs, x, literal(a, dbl ? DT_F64 : DT_F32, f));
-    case OP_ADD: return arena_printf(a, "%s + %s", x, y);
-    case OP_SUB: return arena_printf(a, "%s - %s", x, y);
-    case OP_MUL: return arena_printf(a, "%s * %s", x, y);
-    case OP_DIV: return arena_printf(a, "%s / %s", x, y);
-    case OP_MAXIMUM: return arena_printf(a, "dk_max_%s(%s, %s)", s, x, y);
-    case OP_MINIMUM: return arena_printf(a, "dk_min_%s(%s, %s)", s, x, y);
-    default: DTC_BUG("cuda backend: op without a device form");
-    }
 }
 
 /* Rounds a float / double expression to the narrow type t. */
@@ -338,41 +163,21 @@ static const char *op_expr(Cu *E, const CgLoop *lp, const CgNode *n)
                                                                    : x);
         return arena_printf(a, "(%s)%s", ctype(t), x);
     }
+    bool is_pow = n->op == OP_POW;
     if (t != DT_I32) {
-        const char *v = float_op(a, n->op, t == DT_F64, x, y, n->f);
+        bool dbl = t == DT_F64;
+        const char *v = cg_c_float_op(a, "dk", n->op, dbl, x, y,
+                                      is_pow ? literal(a, dbl ? DT_F64 : DT_F32, n->f) : NULL);
         return narrow(t) ? round_to(a, t, v) : v;
     }
-    switch (n->op) {
-    case OP_NEG: return arena_printf(a, "dk_neg_i32(%s)", x);
-    case OP_ABS: return arena_printf(a, "dk_abs_i32(%s)", x);
-    case OP_RELU: return arena_printf(a, "dk_relu_i32(%s)", x);
-    case OP_ADD: return arena_printf(a, "dk_add_i32(%s, %s)", x, y);
-    case OP_SUB: return arena_printf(a, "dk_sub_i32(%s, %s)", x, y);
-    case OP_MUL: return arena_printf(a, "dk_mul_i32(%s, %s)", x, y);
-    case OP_DIV: return arena_printf(a, "dk_div_i32(%s, %s)", x, y);
-    case OP_MAXIMUM: return arena_printf(a, "dk_max_i32(%s, %s)", x, y);
-    case OP_MINIMUM: return arena_printf(a, "dk_min_i32(%s, %s)", x, y);
-    default: /* no exact integer form: in double, truncated back (as numpy) */
-        return arena_printf(a, "dk_i32_from_double(%s)",
-                            float_op(a, n->op, true, arena_printf(a, "(double)%s", x),
-                                     y ? arena_printf(a, "(double)%s", y) : NULL, n->f));
-    }
-}
-
-/* base + i0 * s0 + ... over loops [from, to) with nonzero strides. */
-static const char *index_expr(Arena *a, int64_t base, const int64_t *stride, int from, int to)
-{
-    char *s = NULL;
-    for (int l = from; l < to; l++) {
-        if (!stride[l])
-            continue;
-        const char *term = stride[l] == 1 ? arena_printf(a, "i%d", l)
-                                          : arena_printf(a, "i%d * %lld", l, (long long)stride[l]);
-        s = s ? arena_printf(a, "%s + %s", s, term) : (char *)term;
-    }
-    if (!s)
-        return arena_printf(a, "%lld", (long long)base);
-    return base ? arena_printf(a, "%lld + %s", (long long)base, s) : s;
+    const char *e = cg_c_i32_op(a, "dk", n->op, x, y);
+    if (e)
+        return e;
+    /* no exact integer form: in double, truncated back (as numpy) */
+    return arena_printf(a, "dk_i32_from_double(%s)",
+                        cg_c_float_op(a, "dk", n->op, true, arena_printf(a, "(double)%s", x),
+                                      y ? arena_printf(a, "(double)%s", y) : NULL,
+                                      is_pow ? literal(a, DT_F64, n->f) : NULL));
 }
 
 /* ---- loop kernels ------------------------------------------------------------------------------ */
@@ -449,19 +254,19 @@ static void emit_decompose(FILE *o, const CgLoop *lp, const char *idx, const cha
     if (to <= from)
         return;
     if (to - from == 1) {
-        indent(o, depth);
+        cg_c_indent(o, depth);
         fprintf(o, "const %s i%d = %s;\n", idx, from, flat);
         return;
     }
-    indent(o, depth);
+    cg_c_indent(o, depth);
     fprintf(o, "%s q = %s;\n", idx, flat);
     for (int l = to - 1; l > from; l--) {
-        indent(o, depth);
+        cg_c_indent(o, depth);
         fprintf(o, "const %s i%d = q %% %lld;\n", idx, l, (long long)lp->n[l]);
-        indent(o, depth);
+        cg_c_indent(o, depth);
         fprintf(o, "q /= %lld;\n", (long long)lp->n[l]);
     }
-    indent(o, depth);
+    cg_c_indent(o, depth);
     fprintf(o, "const %s i%d = q;\n", idx, from);
 }
 
@@ -473,11 +278,11 @@ static const char *emit_nodes(Cu *E, const CgLoop *lp, const LoopIo *io, int dep
         const CgNode *n = &lp->nodes[k];
         if (n->kind == CG_N_CONST || !io->uses[k])
             continue;
-        indent(o, depth);
+        cg_c_indent(o, depth);
         if (n->kind == CG_N_LOAD)
             fprintf(o, "const %s e%d = dk_ld(x%d[%s]); /* %s */\n", ctype(n->dtype), k,
-                    xindex(io, n->buf), index_expr(E->ar, n->base, n->stride, 0, lp->nloops),
-                    ctext(E->ar, vname(E, n->value)));
+                    xindex(io, n->buf), cg_c_index(E->ar, n->base, n->stride, 0, lp->nloops),
+                    cg_c_comment(E->ar, cg_c_vname(E->ar, n->value)));
         else
             fprintf(o, "const %s e%d = %s;\n", ctype(n->dtype), k, op_expr(E, lp, n));
     }
@@ -586,7 +391,7 @@ static void emit_loop_kernel(Cu *E, const CgStep *s, const char *kname, int64_t 
     int64_t nout = 1;
     for (int l = 0; l < lp->nkeep; l++)
         nout *= lp->n[l];
-    const char *oidx = index_expr(a, 0, lp->out_stride, 0, lp->nkeep);
+    const char *oidx = cg_c_index(a, 0, lp->out_stride, 0, lp->nkeep);
     if (nout == 0) { /* an empty result: no kernel, no launch */
         *blocks = 0;
         *threads = 0;
@@ -616,14 +421,14 @@ static void emit_loop_kernel(Cu *E, const CgStep *s, const char *kname, int64_t 
         fprintf(o, "        %s acc = %s;\n", rf.acc_t, rf.init);
         int depth = 2;
         for (int l = lp->nkeep; l < lp->nloops; l++) {
-            indent(o, depth++);
+            cg_c_indent(o, depth++);
             fprintf(o, "for (%s i%d = 0; i%d < %lld; i%d++) {\n", idx, l, l, (long long)lp->n[l], l);
         }
         const char *v = emit_nodes(E, lp, &io, depth);
-        indent(o, depth);
+        cg_c_indent(o, depth);
         fprintf(o, "%s\n", red_step(a, lp, v));
         while (depth > 2) {
-            indent(o, --depth);
+            cg_c_indent(o, --depth);
             fprintf(o, "}\n");
         }
         fprintf(o, "        y[%s] = %s;\n    }\n}\n\n", oidx, red_final(a, lp));
@@ -664,25 +469,10 @@ static const char *where_of(Cu *E, const IrInst *i)
     return arena_printf(E->ar, " (%s:%d:%d)", i->loc.file, i->loc.line, i->loc.col);
 }
 
-static const char *args_str(Cu *E, const IrInst *i)
-{
-    char *s = arena_strdup(E->ar, "");
-    for (int k = 0; i && k < i->nargs; k++)
-        s = arena_printf(E->ar, "%s%s%s", s, k ? ", " : " ", vname(E, i->args[k]));
-    return s;
-}
-
-static const char *step_name(Cu *E, const CgStep *s)
-{
-    if (!s->inst)
-        return arena_printf(E->ar, "copy to result %s", E->p->results[E->fn->bufs[s->out].index].name);
-    return arena_printf(E->ar, "%s %s", ir_op_name(s->inst->op), vname(E, s->inst->res[0]));
-}
-
 /* "matmul %3 (mlp.dt:10:20)": names a step in messages. */
 static const char *step_what(Cu *E, const CgStep *s)
 {
-    return arena_printf(E->ar, "%s%s", step_name(E, s), where_of(E, s->inst));
+    return arena_printf(E->ar, "%s%s", cg_c_step_name(E->ar, E->p, E->fn, s), where_of(E, s->inst));
 }
 
 static const char *kernel_name(Cu *E, int si, const CgStep *s)
@@ -730,8 +520,9 @@ static void emit_step_kernel(Cu *E, int si, const CgStep *s, int64_t *blocks, in
     if (s->kind != CG_LOOP)
         return;
     const IrInst *i = s->inst;
-    fprintf(E->o, "/* [%d] %s = %s%s%s */\n", si, ctext(E->ar, vname(E, i ? i->res[0] : NULL)),
-            i ? ir_op_name(i->op) : "copy", ctext(E->ar, args_str(E, i)), ctext(E->ar, where_of(E, i)));
+    fprintf(E->o, "/* [%d] %s = %s%s%s */\n", si, cg_c_comment(E->ar, cg_c_vname(E->ar, i ? i->res[0] : NULL)),
+            i ? ir_op_name(i->op) : "copy", cg_c_comment(E->ar, cg_c_args(E->ar, i)),
+            cg_c_comment(E->ar, where_of(E, i)));
     emit_loop_kernel(E, s, kernel_name(E, si, s), blocks, threads);
 }
 
@@ -749,36 +540,37 @@ static void emit_step(Cu *E, int si, const CgStep *s, int64_t blocks, int thread
     const char *out = E->bname[s->out];
     const char *in0 = s->nin > 0 ? E->bname[s->in[0]] : "?", *in1 = s->nin > 1 ? E->bname[s->in[1]] : "?",
                *in2 = s->nin > 2 ? E->bname[s->in[2]] : "?";
-    const char *st = rtype(s->dtype), *T = stype(s->dtype);
+    const char *st = cg_c_rtype(s->dtype), *T = stype(s->dtype);
 
     fprintf(o, "\n    /* [%d] ", si);
     if (s->kind == CG_COPY && !i) {
         const CgBuf *b = &E->fn->bufs[s->out];
-        fprintf(o, "result %s: copy of %s, %lld bytes */\n", ctext(a, E->p->results[b->index].name),
-                ctext(a, vname(E, b->value)), (long long)s->count);
+        fprintf(o, "result %s: copy of %s, %lld bytes */\n", cg_c_comment(a, E->p->results[b->index].name),
+                cg_c_comment(a, cg_c_vname(E->ar, b->value)), (long long)s->count);
         fprintf(o, "    rt_cuda_copy(ctx, cu, %s, %s, %lld);\n", out, in0, (long long)s->count);
         return;
     }
-    fprintf(o, "%s = %s%s%s\n", ctext(a, vname(E, v)), ir_op_name(i->op), ctext(a, args_str(E, i)),
-            ctext(a, where_of(E, i)));
-    fprintf(o, "     *     %s, local %s", ctext(a, type_pl(E, v)), local_of(E, v));
+    fprintf(o, "%s = %s%s%s\n", cg_c_comment(a, cg_c_vname(E->ar, v)), ir_op_name(i->op), cg_c_comment(a, cg_c_args(E->ar, i)),
+            cg_c_comment(a, where_of(E, i)));
+    fprintf(o, "     *     %s, local %s", cg_c_comment(a, cg_c_type_pl(E->ar, &E->p->m->mesh, v)), local_of(E, v));
     if (s->kind == CG_MATMUL)
         fprintf(o, " = %s%s x %s%s", local_of(E, i->args[0]), s->ta ? " (transposed in the call)" : "",
                 local_of(E, i->args[1]), s->tb ? " (transposed in the call)" : "");
     if (s->kind >= CG_ALL_REDUCE) {
         char p1[128];
-        fprintf(o, "\n     *     over %s: %s -> %s", axes_str(E, s->axes),
-                pl_str(&E->p->m->mesh, &i->args[0]->pl, p1, sizeof p1), ctext(a, type_pl(E, v)));
+        fprintf(o, "\n     *     over %s: %s -> %s", cg_c_axes(E->ar, &E->p->m->mesh, s->axes),
+                pl_str(&E->p->m->mesh, &i->args[0]->pl, p1, sizeof p1), cg_c_comment(a, cg_c_type_pl(E->ar, &E->p->m->mesh, v)));
         if (i->why)
-            fprintf(o, "\n     *     why: %s", ctext(a, i->why));
+            fprintf(o, "\n     *     why: %s", cg_c_comment(a, i->why));
         if (i->plan)
-            fprintf(o, "\n     *     plan: %s", ctext(a, i->plan));
+            fprintf(o, "\n     *     plan: %s", cg_c_comment(a, i->plan));
     }
     fprintf(o, " */\n");
 
     bool prof = s->kind != CG_RESHAPE && s->kind < CG_ALL_REDUCE; /* collectives profile themselves */
     if (prof)
-        fprintf(o, "    rt_cuda_prof_begin(ctx, cu, %s, %lld);\n", cstr(a, step_name(E, s)), (long long)s->bytes);
+        fprintf(o, "    rt_cuda_prof_begin(ctx, cu, %s, %lld);\n", cstr(a, cg_c_step_name(a, E->p, E->fn, s)),
+                (long long)s->bytes);
     const char *what = cstr(a, step_what(E, s));
     switch (s->kind) {
     case CG_LOOP: {
@@ -797,9 +589,7 @@ static void emit_step(Cu *E, int si, const CgStep *s, int64_t blocks, int thread
     case CG_MATMUL:
         if (s->nbatch) {
             fprintf(o, "    {\n");
-            fprintf(o, "        static const int64_t batch[%d] = %s;\n", s->nbatch, int_array(a, s->batch, s->nbatch));
-            fprintf(o, "        static const int64_t astride[%d] = %s;\n", s->nbatch, int_array(a, s->astride, s->nbatch));
-            fprintf(o, "        static const int64_t bstride[%d] = %s;\n", s->nbatch, int_array(a, s->bstride, s->nbatch));
+            cg_c_emit_batch_arrays(o, a, s);
             fprintf(o, "        rt_cuda_matmul(ctx, cu, %s, %s, %d, batch, astride, bstride, %lld, %lld, %lld, %d, %d, %s, %s, %s);\n",
                     what, st, s->nbatch, (long long)s->M, (long long)s->N, (long long)s->K, s->ta, s->tb, in0, in1, out);
             fprintf(o, "    }\n");
@@ -887,57 +677,27 @@ static void emit_step(Cu *E, int si, const CgStep *s, int64_t blocks, int thread
                 out, in0, (long long)s->count);
         break;
     case CG_RESHAPE:
-        fprintf(o, "    /* no code: %s is %s's buffer (%s) under the new shape */\n", ctext(a, vname(E, v)),
-                ctext(a, vname(E, i->args[0])), out);
+        fprintf(o, "    /* no code: %s is %s's buffer (%s) under the new shape */\n",
+                cg_c_comment(a, cg_c_vname(E->ar, v)), cg_c_comment(a, cg_c_vname(E->ar, i->args[0])), out);
         break;
     case CG_ALL_REDUCE:
         E->comm_sets |= 1u << s->axes;
         need_scratch(E, 2 * s->count * ir_dtype_size(s->dtype) + 256);
-        fprintf(o, "    rt_cuda_all_reduce(ctx, cu, 0x%xu, %s, %s, %lld, %s); /* in place */\n", s->axes, st, out,
-                (long long)s->count, rred(s->red));
+        cg_c_emit_collective(o, a, s, "rt_cuda_", "ctx, cu", in0, out);
         break;
     case CG_ALL_GATHER:
     case CG_REDUCE_SCATTER:
-    case CG_ALL_TO_ALL: {
+    case CG_ALL_TO_ALL:
         E->comm_sets |= 1u << s->axes;
         need_scratch(E, numel_of(s->rank, s->dims) * ir_dtype_size(s->dtype) + s->bytes + 256);
-        fprintf(o, "    {\n");
-        fprintf(o, "        static const int64_t dims[%d] = %s; /* local shape sent */\n", s->rank,
-                int_array(a, s->dims, s->rank));
-        fprintf(o, "        static const int64_t lens[%d] = %s; /* member lengths along dim %d */\n",
-                s->nmembers, int_array(a, s->lens, s->nmembers), s->kind == CG_ALL_TO_ALL ? s->dim2 : s->dim);
-        if (s->kind == CG_ALL_GATHER)
-            fprintf(o, "        rt_cuda_all_gather(ctx, cu, 0x%xu, %s, %s, %s, %d, dims, %d, lens);\n", s->axes, st,
-                    in0, out, s->rank, s->dim);
-        else if (s->kind == CG_REDUCE_SCATTER)
-            fprintf(o, "        rt_cuda_reduce_scatter(ctx, cu, 0x%xu, %s, %s, %s, %d, dims, %d, lens, %s);\n",
-                    s->axes, st, in0, out, s->rank, s->dim, rred(s->red));
-        else {
-            fprintf(o, "        static const int64_t cat_lens[%d] = %s; /* member lengths along dim %d */\n",
-                    s->nmembers, int_array(a, s->lens2, s->nmembers), s->dim);
-            fprintf(o, "        rt_cuda_all_to_all(ctx, cu, 0x%xu, %s, %s, %s, %d, dims, %d, lens, %d, cat_lens);\n",
-                    s->axes, st, in0, out, s->rank, s->dim2, s->dim);
-        }
-        fprintf(o, "    }\n");
+        cg_c_emit_collective(o, a, s, "rt_cuda_", "ctx, cu", in0, out);
         break;
-    }
     }
     if (prof)
         fprintf(o, "    rt_cuda_prof_end(ctx, cu);\n");
 }
 
 /* ---- functions ---------------------------------------------------------------------------------------- */
-
-static const char *coords_str(Cu *E, int rank)
-{
-    const IrMesh *m = &E->p->m->mesh;
-    int c[IR_MAX_AXES];
-    ir_mesh_coords(m, rank, c);
-    char *s = arena_printf(E->ar, "%d (", rank);
-    for (int a = 0; a < m->naxes; a++)
-        s = arena_printf(E->ar, "%s%s%s=%d", s, a ? ", " : "", m->axis_name[a], c[a]);
-    return arena_printf(E->ar, "%s)", s);
-}
 
 static void emit_func(Cu *E, int vi)
 {
@@ -978,18 +738,13 @@ static void emit_func(Cu *E, int vi)
         E->bname[b] = n;
     }
 
-    fprintf(o, "/* ---- variant %d: rank%s", vi, fn->nranks == 1 ? "" : "s");
-    for (int k = 0; k < fn->nranks; k++)
-        fprintf(o, "%s %s", k ? "," : "", coords_str(E, fn->ranks[k]));
+    cg_c_emit_variant_title(o, E->ar, &E->p->m->mesh, fn, vi);
     fprintf(o, "\n * %d steps; device workspace %lld bytes */\n\n", fn->nsteps, (long long)fn->workspace);
     for (int k = 0; k < fn->nsteps; k++)
         emit_step_kernel(E, k, &fn->steps[k], &blocks[k], &threads[k]);
 
     fprintf(o, "static void run_v%d(rt_ctx *ctx, rt_cuda *cu)\n{\n", vi);
-    bool ws = false;
-    for (int b = 0; b < fn->nbufs; b++)
-        ws |= used[b] && fn->bufs[b].kind == CG_BUF_WORK;
-    if (ws)
+    if (cg_c_uses_workspace(fn, used))
         fprintf(o, "    char *ws = cu->workspace;\n");
     fprintf(o, "    (void)ctx;\n    (void)cu;\n");
     fprintf(o, "    /* device buffers: local shards on these ranks */\n");
@@ -1002,16 +757,18 @@ static void emit_func(Cu *E, int vi)
         switch (x->kind) {
         case CG_BUF_PARAM:
             fprintf(o, "    const %s *%s = (const %s *)cu->params[%d]; /* %s %s, local %s */\n", t, E->bname[b], t,
-                    x->index, ctext(E->ar, vname(E, v)), ctext(E->ar, type_pl(E, v)), local_of(E, v));
+                    x->index, cg_c_comment(E->ar, cg_c_vname(E->ar, v)),
+                    cg_c_comment(E->ar, cg_c_type_pl(E->ar, &E->p->m->mesh, v)), local_of(E, v));
             break;
         case CG_BUF_RESULT:
             fprintf(o, "    %s *%s = (%s *)cu->results[%d]; /* result %s: %s, local %s */\n", t, E->bname[b], t,
-                    x->index, ctext(E->ar, E->p->results[x->index].name),
-                    ctext(E->ar, type_pl(E, E->p->f->results[x->index])), local_of(E, v));
+                    x->index, cg_c_comment(E->ar, E->p->results[x->index].name),
+                    cg_c_comment(E->ar, cg_c_type_pl(E->ar, &E->p->m->mesh, E->p->f->results[x->index])),
+                    local_of(E, v));
             break;
         case CG_BUF_WORK:
             fprintf(o, "    %s *%s = (%s *)(ws + %lld); /* %s, local %s, %lld bytes, steps %d..%d */\n", t,
-                    E->bname[b], t, (long long)x->offset, ctext(E->ar, vname(E, v)), local_of(E, v),
+                    E->bname[b], t, (long long)x->offset, cg_c_comment(E->ar, cg_c_vname(E->ar, v)), local_of(E, v),
                     (long long)x->bytes, x->first, x->last);
             break;
         }
@@ -1068,44 +825,36 @@ static void cu_emit(FILE *o, Arena *a, const CgProgram *p, const CgOptions *opt)
     E.opt = opt;
     const IrMesh *m = &p->m->mesh;
     int nranks = ir_mesh_nranks(m);
-    char *mb = arena_printf(a, "%s[", m->name ? m->name : "M");
-    for (int x = 0; x < m->naxes; x++)
-        mb = arena_printf(a, "%s%s%s=%d", mb, x ? ", " : "", m->axis_name[x], m->size[x]);
-    mb = arena_printf(a, "%s]", mb);
     const char *arch = opt->cuda_arch && *opt->cuda_arch ? opt->cuda_arch : "sm_80,sm_90";
 
     fprintf(o, "/* %s.cu - generated by dtc from %s; the per-rank program for the CUDA target.\n",
-            ctext(a, p->name), ctext(a, p->src_file ? p->src_file : "?"));
+            cg_c_comment(a, p->name), cg_c_comment(a, p->src_file ? p->src_file : "?"));
     fprintf(o, " *\n * mesh %s: %d rank%s, %d variant%s (ranks with the same local shapes share one).\n",
-            ctext(a, mb), nranks, nranks == 1 ? "" : "s", p->nvariants, p->nvariants == 1 ? "" : "s");
+            cg_c_comment(a, cg_c_mesh(a, m)), nranks, nranks == 1 ? "" : "s", p->nvariants,
+            p->nvariants == 1 ? "" : "s");
     fprintf(o, " * Every step works on this rank's local shards in GPU memory, in order on the\n"
                " * rank's stream: generated kernels for fused elementwise loops and reductions,\n"
                " * kernel templates (runtime/cuda/dtk_cuda.cuh) for softmax, norms and lookups,\n"
                " * cuBLAS for matmuls, and the collectives of runtime/cuda/rt_cuda.h (NCCL, or\n"
                " * host-staged with DT_COMM=mpi / DT_COMM=threads).  The runtime (runtime/dtrt.h)\n"
                " * scatters the parameters, assembles the results and prints them.\n *\n"
-               " * Built by `dtc compile --target=cuda` (nvcc, for %s); by hand:\n", ctext(a, arch));
-    CgRuntime rt;
-    FILE *devnull = fopen("/dev/null", "w");
-    bool have_rt = cg_find_runtime(a, &rt, devnull ? devnull : stderr);
-    if (devnull)
-        fclose(devnull);
-    const char *inc = have_rt ? rt.include_dir : "DTC_SOURCE", *lib = have_rt ? rt.lib_dir : "DTC_BUILD";
-    fprintf(o, " *   nvcc -std=c++17 -O2 -arch=sm_90 -I%s %s.cu \\\n", ctext(a, inc), ctext(a, p->name));
-    fprintf(o, " *      %s/cuda-rt/sm_90/rt_cuda.o %s/cuda-rt/sm_90/rt_cuda_kernels.o \\\n", ctext(a, lib),
-            ctext(a, lib));
+               " * Built by `dtc compile --target=cuda` (nvcc, for %s); by hand:\n", cg_c_comment(a, arch));
+    const char *inc, *lib;
+    cg_c_runtime_dirs(a, &inc, &lib);
+    fprintf(o, " *   nvcc -std=c++17 -O2 -arch=sm_90 -I%s %s.cu \\\n", cg_c_comment(a, inc), cg_c_comment(a, p->name));
+    fprintf(o, " *      %s/cuda-rt/sm_90/rt_cuda.o %s/cuda-rt/sm_90/rt_cuda_kernels.o \\\n", cg_c_comment(a, lib),
+            cg_c_comment(a, lib));
     fprintf(o, " *      %s/libdtrt.a %s/libdtrt_core.a $(mpicc --showme:link) -lcublas -lnccl -o %s\n",
-            ctext(a, lib), ctext(a, lib), ctext(a, p->name));
+            cg_c_comment(a, lib), cg_c_comment(a, lib), cg_c_comment(a, p->name));
     fprintf(o, " *   (dtc builds and caches the runtime's CUDA objects per architecture list)\n");
     fprintf(o, " * Run: ./%s --ranks %d   or   mpirun -np %d ./%s   (--help for options)\n */\n",
-            ctext(a, p->name), nranks, nranks, ctext(a, p->name));
+            cg_c_comment(a, p->name), nranks, nranks, cg_c_comment(a, p->name));
     fprintf(o, "#include <math.h>\n#include <stdint.h>\n\n");
     fprintf(o, "#include \"runtime/cuda/rt_cuda.h\"\n#include \"runtime/cuda/dtk_cuda.cuh\"\n\n");
     fprintf(o, "/* Parameters and results: global type and placement.  The runtime gives\n"
                " * `run` each rank's local shard of every parameter and takes its local\n"
                " * shard of every result (the placement of the value returned). */\n");
-    emit_descs(&E, "dt_params", p->params, p->nparams, true);
-    emit_descs(&E, "dt_results", p->results, p->nresults, false);
+    cg_c_emit_descs(o, a, p, true);
     fprintf(o, "/* Does this GPU have code of this build?  (checked at start-up) */\n"
                "__global__ void dt_probe(void) {}\n\n");
     for (int v = 0; v < p->nvariants; v++)
@@ -1114,17 +863,7 @@ static void cu_emit(FILE *o, Arena *a, const CgProgram *p, const CgOptions *opt)
     fprintf(o, "static int run(rt_ctx *ctx, void *const *params, void *const *results);\n\n");
     fprintf(o, "static const rt_program dt_program = {\n");
     fprintf(o, "    NULL, /* name: messages use the executable's */\n");
-    fprintf(o, "    {%s, %d, {", cstr(a, m->name ? m->name : "M"), m->naxes);
-    for (int x = 0; x < m->naxes; x++)
-        fprintf(o, "%s%s", x ? ", " : "", cstr(a, m->axis_name[x]));
-    if (!m->naxes)
-        fprintf(o, "NULL");
-    fprintf(o, "}, {");
-    for (int x = 0; x < m->naxes; x++)
-        fprintf(o, "%s%d", x ? ", " : "", m->size[x]);
-    if (!m->naxes)
-        fprintf(o, "0");
-    fprintf(o, "}},\n");
+    fprintf(o, "    %s,\n", cg_c_mesh_init(a, m, true));
     fprintf(o, "    %d, %s,\n    %d, %s,\n", p->nparams, p->nparams ? "dt_params" : "NULL", p->nresults,
             p->nresults ? "dt_results" : "NULL");
     fprintf(o, "    RT_CUDA_HOST_WORKSPACE, /* holds the rank's device state */\n    run,\n};\n\n");
@@ -1148,16 +887,7 @@ static void cu_emit(FILE *o, Arena *a, const CgProgram *p, const CgOptions *opt)
     if (p->nvariants == 1) {
         fprintf(o, "    run_v0(ctx, cu);\n");
     } else {
-        fprintf(o, "    switch (rt_rank(ctx)) {\n");
-        for (int v = 0; v < p->nvariants; v++) {
-            const CgFunc *fn = &p->variants[v];
-            fprintf(o, "   ");
-            for (int r = 0; r < fn->nranks; r++)
-                fprintf(o, " case %d:", fn->ranks[r]);
-            fprintf(o, "\n        run_v%d(ctx, cu);\n        break;\n", v);
-        }
-        fprintf(o, "    default:\n        rt_fail(ctx, \"rank %%d is not on the mesh\", rt_rank(ctx));\n");
-        fprintf(o, "    }\n");
+        cg_c_emit_rank_switch(o, p, "ctx, cu", false);
     }
     fprintf(o, "    rt_cuda_end(ctx, cu, results);\n    return 0;\n}\n\n");
     fprintf(o, "int main(int argc, char **argv)\n{\n    return rt_cuda_main(argc, argv, &dt_cuda);\n}\n");
@@ -1165,79 +895,13 @@ static void cu_emit(FILE *o, Arena *a, const CgProgram *p, const CgOptions *opt)
 
 /* ---- the build --------------------------------------------------------------------------------------------- */
 
-typedef struct Argv {
-    int n, cap;
-    char **v;
-} Argv;
-
-static void push(Arena *a, Argv *av, const char *s)
-{
-    if (av->n + 2 > av->cap) {
-        int nc = av->cap ? av->cap * 2 : 32;
-        char **v = arena_alloc(a, sizeof *v * (size_t)nc);
-        if (av->n)
-            memcpy(v, av->v, sizeof *v * (size_t)av->n);
-        av->v = v;
-        av->cap = nc;
-    }
-    av->v[av->n++] = arena_strdup(a, s);
-    av->v[av->n] = NULL;
-}
-
-static void push_words(Arena *a, Argv *av, const char *s)
-{
-    while (*s) {
-        s += strspn(s, " \t\r\n");
-        size_t w = strcspn(s, " \t\r\n");
-        if (w)
-            push(a, av, arena_strndup(a, s, w));
-        s += w;
-    }
-}
-
-/* stdout of a shell command, or NULL when it fails. */
-static const char *capture(Arena *a, const char *cmd)
-{
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return NULL;
-    char buf[4096];
-    size_t n = fread(buf, 1, sizeof buf - 1, p);
-    buf[n] = 0;
-    int st = pclose(p);
-    if (st != 0 || n == 0)
-        return NULL;
-    return arena_strdup(a, buf);
-}
-
 /* Runs av; true when it exits 0 (else a message naming the command). */
-static bool run_cmd(Argv *av, const char *what, FILE *err)
+static bool run_cmd(const CgArgv *av, const char *what, FILE *err)
 {
-    pid_t pid;
-    fflush(NULL);
-    int e = posix_spawnp(&pid, av->v[0], NULL, NULL, av->v, environ);
-    if (e != 0) {
-        fprintf(err, "dtc: error: cannot run '%s': %s\n", av->v[0], strerror(e));
-        return false;
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR)
-            return false;
-    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-    if (rc == 0)
-        return true;
-    fprintf(err, "dtc: error: %s failed (status %d):", what, rc);
-    for (int k = 0; k < av->n; k++)
-        fprintf(err, " %s", av->v[k]);
-    fputc('\n', err);
-    return false;
-}
-
-static bool exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
+    int st = cg_run(av, err);
+    if (st > 0)
+        cg_run_failed(av, what, st, err);
+    return st == 0;
 }
 
 static double mtime(const char *path)
@@ -1262,13 +926,13 @@ static bool find_cuda(Arena *a, CudaTools *t, FILE *err)
     const char *nv = getenv("NVCC");
     const char *homes[] = {getenv("CUDA_HOME"), getenv("CUDA_PATH"), "/usr/local/cuda"};
     for (size_t k = 0; k < sizeof homes / sizeof homes[0] && !t->root; k++)
-        if (homes[k] && *homes[k] && exists(arena_printf(a, "%s/bin/nvcc", homes[k])))
+        if (homes[k] && *homes[k] && cg_file_exists(arena_printf(a, "%s/bin/nvcc", homes[k])))
             t->root = homes[k];
     if (nv && *nv)
         t->nvcc = nv;
     else if (t->root)
         t->nvcc = arena_printf(a, "%s/bin/nvcc", t->root);
-    else if (capture(a, "command -v nvcc 2>/dev/null"))
+    else if (cg_capture(a, "command -v nvcc 2>/dev/null"))
         t->nvcc = "nvcc";
     if (!t->nvcc) {
         fprintf(err, "dtc: error: --target=cuda needs the CUDA toolkit: no nvcc in $NVCC, "
@@ -1277,8 +941,8 @@ static bool find_cuda(Arena *a, CudaTools *t, FILE *err)
     }
     if (t->root) {
         const char *l64 = arena_printf(a, "%s/lib64", t->root), *l = arena_printf(a, "%s/lib", t->root);
-        t->libdir = exists(arena_printf(a, "%s/libcudart_static.a", l64)) ||
-                            exists(arena_printf(a, "%s/libcublas.so", l64))
+        t->libdir = cg_file_exists(arena_printf(a, "%s/libcudart_static.a", l64)) ||
+                            cg_file_exists(arena_printf(a, "%s/libcublas.so", l64))
                         ? l64
                         : l;
     }
@@ -1335,7 +999,7 @@ static bool runtime_objects(Arena *a, const CgRuntime *rt, const CudaTools *t, c
                           arena_printf(a, "%s/runtime/dtrt.h", src),
                           arena_printf(a, "%s/runtime/rt_internal.h", src),
                           arena_printf(a, "%s/runtime/core/rt_core.h", src)};
-    if (!exists(csrc) || !exists(cusrc)) {
+    if (!cg_file_exists(csrc) || !cg_file_exists(cusrc)) {
         fprintf(err, "dtc: error: the CUDA runtime sources are not in %s/runtime/cuda\n", src);
         return false;
     }
@@ -1355,34 +1019,34 @@ static bool runtime_objects(Arena *a, const CgRuntime *rt, const CudaTools *t, c
         if (mtime(obj[k]) >= newest)
             continue;
         const char *tmp = arena_printf(a, "%s.tmp.%ld", obj[k], pid);
-        Argv av = {0, 0, NULL};
+        CgArgv av = {0, 0, NULL};
         if (k == 0) {
             const char *cc = getenv("CC");
-            push_words(a, &av, cc && *cc ? cc : "cc");
-            push(a, &av, "-std=c11");
-            push(a, &av, "-O2");
-            push(a, &av, "-D_POSIX_C_SOURCE=200809L");
+            cg_argv_push_words(a, &av, cc && *cc ? cc : "cc");
+            cg_argv_push(a, &av, "-std=c11");
+            cg_argv_push(a, &av, "-O2");
+            cg_argv_push(a, &av, "-D_POSIX_C_SOURCE=200809L");
         } else {
-            push(a, &av, t->nvcc);
-            push(a, &av, "-std=c++17");
-            push(a, &av, "-O2");
+            cg_argv_push(a, &av, t->nvcc);
+            cg_argv_push(a, &av, "-std=c++17");
+            cg_argv_push(a, &av, "-O2");
             for (int g = 0; g < ngen; g++)
-                push(a, &av, gen[g]);
+                cg_argv_push(a, &av, gen[g]);
         }
-        push(a, &av, "-I");
-        push(a, &av, src);
+        cg_argv_push(a, &av, "-I");
+        cg_argv_push(a, &av, src);
         if (t->root) {
-            push(a, &av, "-I");
-            push(a, &av, arena_printf(a, "%s/include", t->root));
+            cg_argv_push(a, &av, "-I");
+            cg_argv_push(a, &av, arena_printf(a, "%s/include", t->root));
         }
         if (t->nccl_inc) {
-            push(a, &av, "-I");
-            push(a, &av, t->nccl_inc);
+            cg_argv_push(a, &av, "-I");
+            cg_argv_push(a, &av, t->nccl_inc);
         }
-        push(a, &av, "-c");
-        push(a, &av, k == 0 ? csrc : cusrc);
-        push(a, &av, "-o");
-        push(a, &av, tmp);
+        cg_argv_push(a, &av, "-c");
+        cg_argv_push(a, &av, k == 0 ? csrc : cusrc);
+        cg_argv_push(a, &av, "-o");
+        cg_argv_push(a, &av, tmp);
         if (!run_cmd(&av, k == 0 ? "building the CUDA runtime (C compiler)" : "building the CUDA runtime (nvcc)",
                      err)) {
             unlink(tmp);
@@ -1410,77 +1074,59 @@ static bool cu_link_exe(Arena *a, const char *cu_path, const CgOptions *opt, FIL
     const char *obj[2];
     if (!gen || !runtime_objects(a, &rt, &t, arch, gen, ngen, obj, err))
         return false;
-    Argv av = {0, 0, NULL};
-    push(a, &av, t.nvcc);
+    CgArgv av = {0, 0, NULL};
+    cg_argv_push(a, &av, t.nvcc);
     const char *hcc = getenv("CUDAHOSTCXX");
     if (hcc && *hcc) {
-        push(a, &av, "-ccbin");
-        push(a, &av, hcc);
+        cg_argv_push(a, &av, "-ccbin");
+        cg_argv_push(a, &av, hcc);
     }
-    push(a, &av, "-std=c++17");
-    push(a, &av, arena_printf(a, "-O%d", opt->opt_level));
+    cg_argv_push(a, &av, "-std=c++17");
+    cg_argv_push(a, &av, arena_printf(a, "-O%d", opt->opt_level));
     for (int g = 0; g < ngen; g++)
-        push(a, &av, gen[g]);
-    push(a, &av, "-I");
-    push(a, &av, rt.include_dir);
+        cg_argv_push(a, &av, gen[g]);
+    cg_argv_push(a, &av, "-I");
+    cg_argv_push(a, &av, rt.include_dir);
     if (t.nccl_inc) {
-        push(a, &av, "-I");
-        push(a, &av, t.nccl_inc);
+        cg_argv_push(a, &av, "-I");
+        cg_argv_push(a, &av, t.nccl_inc);
     }
-    push(a, &av, cu_path);
-    push(a, &av, obj[0]);
-    push(a, &av, obj[1]);
-    push(a, &av, "-o");
-    push(a, &av, opt->output);
-    push(a, &av, arena_printf(a, "%s/libdtrt.a", rt.lib_dir));
-    push(a, &av, arena_printf(a, "%s/libdtrt_core.a", rt.lib_dir));
+    cg_argv_push(a, &av, cu_path);
+    cg_argv_push(a, &av, obj[0]);
+    cg_argv_push(a, &av, obj[1]);
+    cg_argv_push(a, &av, "-o");
+    cg_argv_push(a, &av, opt->output);
+    cg_argv_push(a, &av, arena_printf(a, "%s/libdtrt.a", rt.lib_dir));
+    cg_argv_push(a, &av, arena_printf(a, "%s/libdtrt_core.a", rt.lib_dir));
     /* MPI's link words, in nvcc's spelling */
-    const char *mpi = capture(a, "mpicc --showme:link 2>/dev/null");
-    if (!mpi)
-        mpi = capture(a, "pkg-config --libs ompi-c 2>/dev/null");
-    Argv mw = {0, 0, NULL};
-    push_words(a, &mw, mpi ? mpi : "-lmpi");
+    CgArgv mw = {0, 0, NULL};
+    cg_argv_push_words(a, &mw, cg_mpi_link_words(a));
     for (int k = 0; k < mw.n; k++) {
         const char *w = mw.v[k];
         if (!strncmp(w, "-Wl,", 4)) {
-            push(a, &av, "-Xlinker");
-            push(a, &av, w + 4);
+            cg_argv_push(a, &av, "-Xlinker");
+            cg_argv_push(a, &av, w + 4);
         } else if (!strcmp(w, "-pthread")) {
-            push(a, &av, "-lpthread");
+            cg_argv_push(a, &av, "-lpthread");
         } else if (w[0] != '-' || w[1] == 'L' || w[1] == 'l') {
-            push(a, &av, w);
+            cg_argv_push(a, &av, w);
         } /* other compiler flags do not matter for linking */
     }
     if (t.nccl_lib) {
-        push(a, &av, arena_printf(a, "-L%s", t.nccl_lib));
-        push(a, &av, "-Xlinker");
-        push(a, &av, arena_printf(a, "-rpath=%s", t.nccl_lib));
+        cg_argv_push(a, &av, arena_printf(a, "-L%s", t.nccl_lib));
+        cg_argv_push(a, &av, "-Xlinker");
+        cg_argv_push(a, &av, arena_printf(a, "-rpath=%s", t.nccl_lib));
     }
     if (t.libdir) {
-        push(a, &av, arena_printf(a, "-L%s", t.libdir));
-        push(a, &av, "-Xlinker");
-        push(a, &av, arena_printf(a, "-rpath=%s", t.libdir));
+        cg_argv_push(a, &av, arena_printf(a, "-L%s", t.libdir));
+        cg_argv_push(a, &av, "-Xlinker");
+        cg_argv_push(a, &av, arena_printf(a, "-rpath=%s", t.libdir));
     }
-    push(a, &av, "-lcublas");
-    push(a, &av, "-lnccl");
-    push(a, &av, "-lpthread");
-    push(a, &av, "-lm");
+    cg_argv_push(a, &av, "-lcublas");
+    cg_argv_push(a, &av, "-lnccl");
+    cg_argv_push(a, &av, "-lpthread");
+    cg_argv_push(a, &av, "-lm");
     return run_cmd(&av, "nvcc", err);
-}
-
-static bool write_cu(Arena *a, const CgProgram *p, const CgOptions *opt, const char *path, FILE *err)
-{
-    FILE *o = fopen(path, "w");
-    if (!o) {
-        fprintf(err, "dtc: error: cannot write '%s': %s\n", path, strerror(errno));
-        return false;
-    }
-    cu_emit(o, a, p, opt);
-    if (ferror(o) | (fclose(o) != 0)) {
-        fprintf(err, "dtc: error: cannot write '%s': %s\n", path, strerror(errno));
-        return false;
-    }
-    return true;
 }
 
 bool cg_cuda_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err)
@@ -1489,16 +1135,6 @@ bool cg_cuda_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *er
     if (!p)
         return false;
     if (!strcmp(opt->emit, "cu"))
-        return write_cu(a, p, opt, opt->output, err);
-    const char *tmp = getenv("TMPDIR");
-    char *dir = arena_printf(a, "%s/dtc-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir)) {
-        fprintf(err, "dtc: error: cannot create a temporary directory '%s': %s\n", dir, strerror(errno));
-        return false;
-    }
-    const char *cu_path = arena_printf(a, "%s/%s.cu", dir, p->name);
-    bool ok = write_cu(a, p, opt, cu_path, err) && cu_link_exe(a, cu_path, opt, err);
-    unlink(cu_path);
-    rmdir(dir);
-    return ok;
+        return cg_c_write(a, p, opt, cu_emit, opt->output, err);
+    return cg_c_build_exe(a, p, opt, cu_emit, "cu", cu_link_exe, err);
 }

@@ -10,6 +10,8 @@
  *                         the source tree named by that tree's CMakeCache.txt.
  * The compiler is $CC (default cc); MPI's link flags come from
  * `mpicc --showme:link`, else `pkg-config --libs ompi-c`, else -lmpi.
+ * The command helpers (cg_argv_*, cg_run, cg_capture, cg_mpi_link_words)
+ * also build the CUDA target (cuda_backend.c).
  */
 #include "codegen/cg_internal.h"
 
@@ -23,7 +25,7 @@
 
 extern char **environ;
 
-static bool exists(const char *path)
+bool cg_file_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
@@ -31,15 +33,15 @@ static bool exists(const char *path)
 
 static bool has_headers(Arena *a, const char *inc)
 {
-    return inc && exists(arena_printf(a, "%s/runtime/dtrt.h", inc)) &&
-           exists(arena_printf(a, "%s/runtime/dtrt_kernels.h", inc)) &&
-           exists(arena_printf(a, "%s/runtime/core/rt_core.h", inc));
+    return inc && cg_file_exists(arena_printf(a, "%s/runtime/dtrt.h", inc)) &&
+           cg_file_exists(arena_printf(a, "%s/runtime/dtrt_kernels.h", inc)) &&
+           cg_file_exists(arena_printf(a, "%s/runtime/core/rt_core.h", inc));
 }
 
 static bool has_libs(Arena *a, const char *lib)
 {
-    return lib && exists(arena_printf(a, "%s/libdtrt.a", lib)) &&
-           exists(arena_printf(a, "%s/libdtrt_core.a", lib));
+    return lib && cg_file_exists(arena_printf(a, "%s/libdtrt.a", lib)) &&
+           cg_file_exists(arena_printf(a, "%s/libdtrt_core.a", lib));
 }
 
 /* The source tree recorded in a CMake build tree, or NULL. */
@@ -100,12 +102,7 @@ bool cg_find_runtime(Arena *a, CgRuntime *rt, FILE *err)
 
 /* ---- running commands ------------------------------------------------------------ */
 
-typedef struct Argv {
-    int n, cap;
-    char **v;
-} Argv;
-
-static void push(Arena *a, Argv *av, const char *s)
+void cg_argv_push(Arena *a, CgArgv *av, const char *s)
 {
     if (av->n + 2 > av->cap) {
         int nc = av->cap ? av->cap * 2 : 32;
@@ -119,21 +116,19 @@ static void push(Arena *a, Argv *av, const char *s)
     av->v[av->n] = NULL;
 }
 
-/* Appends the whitespace-separated words of s. */
-static void push_words(Arena *a, Argv *av, const char *s)
+void cg_argv_push_words(Arena *a, CgArgv *av, const char *s)
 {
     while (*s) {
         size_t k = strspn(s, " \t\r\n");
         s += k;
         size_t w = strcspn(s, " \t\r\n");
         if (w)
-            push(a, av, arena_strndup(a, s, w));
+            cg_argv_push(a, av, arena_strndup(a, s, w));
         s += w;
     }
 }
 
-/* stdout of a shell command, or NULL when it fails. */
-static const char *capture(Arena *a, const char *cmd)
+const char *cg_capture(Arena *a, const char *cmd)
 {
     FILE *p = popen(cmd, "r");
     if (!p)
@@ -147,7 +142,7 @@ static const char *capture(Arena *a, const char *cmd)
     return arena_strdup(a, buf);
 }
 
-static int run(Argv *av, FILE *err)
+int cg_run(const CgArgv *av, FILE *err)
 {
     pid_t pid;
     fflush(NULL);
@@ -163,38 +158,48 @@ static int run(Argv *av, FILE *err)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
+void cg_run_failed(const CgArgv *av, const char *what, int status, FILE *err)
+{
+    fprintf(err, "dtc: error: %s failed (status %d):", what, status);
+    for (int k = 0; k < av->n; k++)
+        fprintf(err, " %s", av->v[k]);
+    fputc('\n', err);
+}
+
+const char *cg_mpi_link_words(Arena *a)
+{
+    const char *mpi = cg_capture(a, "mpicc --showme:link 2>/dev/null");
+    if (!mpi)
+        mpi = cg_capture(a, "pkg-config --libs ompi-c 2>/dev/null");
+    return mpi ? mpi : "-lmpi";
+}
+
 bool cg_link_exe(Arena *a, const char *c_path, const CgOptions *opt, FILE *err)
 {
     CgRuntime rt;
     if (!cg_find_runtime(a, &rt, err))
         return false;
-    Argv av = {0, 0, NULL};
+    CgArgv av = {0, 0, NULL};
     const char *cc = getenv("CC");
-    push_words(a, &av, cc && *cc ? cc : "cc");
-    push(a, &av, "-std=c11");
-    push(a, &av, arena_printf(a, "-O%d", opt->opt_level));
+    cg_argv_push_words(a, &av, cc && *cc ? cc : "cc");
+    cg_argv_push(a, &av, "-std=c11");
+    cg_argv_push(a, &av, arena_printf(a, "-O%d", opt->opt_level));
     if (opt->opt_level >= 2)
-        push(a, &av, "-march=native");
-    push(a, &av, "-I");
-    push(a, &av, rt.include_dir);
-    push(a, &av, c_path);
-    push(a, &av, "-o");
-    push(a, &av, opt->output);
-    push(a, &av, arena_printf(a, "%s/libdtrt.a", rt.lib_dir));
-    push(a, &av, arena_printf(a, "%s/libdtrt_core.a", rt.lib_dir));
-    const char *mpi = capture(a, "mpicc --showme:link 2>/dev/null");
-    if (!mpi)
-        mpi = capture(a, "pkg-config --libs ompi-c 2>/dev/null");
-    push_words(a, &av, mpi ? mpi : "-lmpi");
-    push(a, &av, "-lopenblas");
-    push(a, &av, "-lm");
-    push(a, &av, "-lpthread");
-    int st = run(&av, err);
+        cg_argv_push(a, &av, "-march=native");
+    cg_argv_push(a, &av, "-I");
+    cg_argv_push(a, &av, rt.include_dir);
+    cg_argv_push(a, &av, c_path);
+    cg_argv_push(a, &av, "-o");
+    cg_argv_push(a, &av, opt->output);
+    cg_argv_push(a, &av, arena_printf(a, "%s/libdtrt.a", rt.lib_dir));
+    cg_argv_push(a, &av, arena_printf(a, "%s/libdtrt_core.a", rt.lib_dir));
+    cg_argv_push_words(a, &av, cg_mpi_link_words(a));
+    cg_argv_push(a, &av, "-lopenblas");
+    cg_argv_push(a, &av, "-lm");
+    cg_argv_push(a, &av, "-lpthread");
+    int st = cg_run(&av, err);
     if (st == 0)
         return true;
-    fprintf(err, "dtc: error: the C compiler failed (status %d):", st);
-    for (int k = 0; k < av.n; k++)
-        fprintf(err, " %s", av.v[k]);
-    fputc('\n', err);
+    cg_run_failed(&av, "the C compiler", st, err);
     return false;
 }

@@ -1,0 +1,405 @@
+/* c_common.c - the C-text helpers shared by the C and CUDA emitters
+ * (see c_common.h): small functions that turn dtypes, values, shapes,
+ * placements, expressions and the program's descriptions into C text.
+ */
+#include "codegen/c_common.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ir/ir_text.h"
+#include "runtime/core/rt_core.h"
+
+/* ---- names and literals ---------------------------------------------------------- */
+
+const char *cg_c_rtype(DType t)
+{
+    static const char *const n[] = {"RT_F32", "RT_F64", "RT_I32", "RT_F16", "RT_BF16"};
+    return (unsigned)t < DT_COUNT ? n[t] : "?";
+}
+
+const char *cg_c_rred(RedOp r)
+{
+    static const char *const n[] = {"RT_RED_SUM", "RT_RED_MAX", "RT_RED_MIN", "RT_RED_AVG"};
+    return (unsigned)r <= RED_AVG ? n[r] : "?";
+}
+
+const char *cg_c_string(Arena *a, const char *s, bool cxx)
+{
+    if (!s)
+        return "NULL";
+    size_t n = strlen(s);
+    char *b = arena_alloc(a, n * 4 + 3), *q = b;
+    *q++ = '"';
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\') {
+            *q++ = '\\';
+            *q++ = (char)*c;
+        } else if (*c < 32 || *c >= 127 || (cxx && *c == '?')) { /* '?': no trigraphs */
+            q += sprintf(q, "\\%03o", *c);
+        } else {
+            *q++ = (char)*c;
+        }
+    }
+    *q++ = '"';
+    *q = 0;
+    return b;
+}
+
+const char *cg_c_comment(Arena *a, const char *s)
+{
+    char *b = arena_strdup(a, s ? s : "");
+    for (char *q = b; *q; q++)
+        if (q[0] == '*' && q[1] == '/')
+            q[1] = '|';
+    return b;
+}
+
+const char *cg_c_i32_literal(Arena *a, double x)
+{
+    int32_t v = rt_i32_from_double(x);
+    return v == INT32_MIN ? "(-2147483647 - 1)" : arena_printf(a, "%d", (int)v);
+}
+
+const char *cg_c_float_digits(Arena *a, double x, bool f32)
+{
+    char b[64];
+    if (f32)
+        snprintf(b, sizeof b, "%.9g", (double)(float)x);
+    else
+        ir_float_str(x, b, sizeof b);
+    if (!strpbrk(b, ".eEn"))
+        strcat(b, ".0");
+    return arena_printf(a, "%s%s", b, f32 ? "f" : "");
+}
+
+const char *cg_c_ident(Arena *a, const IrValue *v)
+{
+    if (!v->name)
+        return arena_printf(a, "v%d", v->id);
+    char *s = arena_printf(a, "%s_%d", v->name, v->id);
+    for (char *q = s; *q; q++)
+        if (!isalnum((unsigned char)*q) && *q != '_')
+            *q = '_';
+    if (isdigit((unsigned char)s[0]))
+        return arena_printf(a, "v_%s", s);
+    return s;
+}
+
+const char *cg_c_int_array(Arena *a, const int64_t *x, int n)
+{
+    char *s = arena_strdup(a, "{");
+    for (int k = 0; k < n; k++)
+        s = arena_printf(a, "%s%s%lld", s, k ? ", " : "", (long long)x[k]);
+    return arena_printf(a, "%s}", s);
+}
+
+/* ---- text for comments --------------------------------------------------------------- */
+
+const char *cg_c_vname(Arena *a, const IrValue *v) { return v ? cg_value_name(a, v) : "-"; }
+
+const char *cg_c_shape(Arena *a, const IrType *t)
+{
+    char *s = arena_strdup(a, "[");
+    for (int d = 0; d < t->rank; d++)
+        s = arena_printf(a, "%s%s%lld", s, d ? ", " : "", (long long)t->dims[d]);
+    return arena_printf(a, "%s]", s);
+}
+
+const char *cg_c_type_pl(Arena *a, const IrMesh *m, const IrValue *v)
+{
+    char t[128], p[128];
+    ir_type_str(&v->type, t, sizeof t);
+    pl_str(m, &v->pl, p, sizeof p);
+    return arena_printf(a, "%s @ %s", t, p);
+}
+
+const char *cg_c_axes(Arena *a, const IrMesh *m, unsigned axes)
+{
+    char *s = arena_strdup(a, "");
+    for (int x = 0; x < m->naxes; x++)
+        if (axes >> x & 1)
+            s = arena_printf(a, "%s%s%s", s, *s ? "," : "", m->axis_name[x]);
+    return s;
+}
+
+const char *cg_c_mesh(Arena *a, const IrMesh *m)
+{
+    char *s = arena_printf(a, "%s[", m->name ? m->name : "M");
+    for (int x = 0; x < m->naxes; x++)
+        s = arena_printf(a, "%s%s%s=%d", s, x ? ", " : "", m->axis_name[x], m->size[x]);
+    return arena_printf(a, "%s]", s);
+}
+
+const char *cg_c_coords(Arena *a, const IrMesh *m, int rank)
+{
+    int c[IR_MAX_AXES];
+    ir_mesh_coords(m, rank, c);
+    char *s = arena_printf(a, "%d (", rank);
+    for (int x = 0; x < m->naxes; x++)
+        s = arena_printf(a, "%s%s%s=%d", s, x ? ", " : "", m->axis_name[x], c[x]);
+    return arena_printf(a, "%s)", s);
+}
+
+const char *cg_c_args(Arena *a, const IrInst *i)
+{
+    char *s = arena_strdup(a, "");
+    for (int k = 0; i && k < i->nargs; k++)
+        s = arena_printf(a, "%s%s%s", s, k ? ", " : " ", cg_c_vname(a, i->args[k]));
+    return s;
+}
+
+const char *cg_c_step_name(Arena *a, const CgProgram *p, const CgFunc *fn, const CgStep *s)
+{
+    if (!s->inst)
+        return arena_printf(a, "copy to result %s", p->results[fn->bufs[s->out].index].name);
+    return arena_printf(a, "%s %s", ir_op_name(s->inst->op), cg_c_vname(a, s->inst->res[0]));
+}
+
+void cg_c_indent(FILE *o, int n)
+{
+    for (int k = 0; k < n; k++)
+        fputs("    ", o);
+}
+
+void cg_c_emit_variant_title(FILE *o, Arena *a, const IrMesh *m, const CgFunc *fn, int vi)
+{
+    fprintf(o, "/* ---- variant %d: rank%s", vi, fn->nranks == 1 ? "" : "s");
+    for (int k = 0; k < fn->nranks; k++)
+        fprintf(o, "%s %s", k ? "," : "", cg_c_coords(a, m, fn->ranks[k]));
+}
+
+bool cg_c_uses_workspace(const CgFunc *fn, const bool *used)
+{
+    for (int b = 0; b < fn->nbufs; b++)
+        if (used[b] && fn->bufs[b].kind == CG_BUF_WORK)
+            return true;
+    return false;
+}
+
+/* ---- what the runtime reads ------------------------------------------------------------- */
+
+/* A placement as rt_pl_entry[naxes] (one replicated entry for no axes). */
+static void emit_pl(FILE *o, const IrMesh *m, const Placement *pl)
+{
+    static const char *const kinds[] = {"RT_PL_R", "RT_PL_S", "RT_PL_P"};
+    fprintf(o, "{");
+    for (int x = 0; x < m->naxes; x++) {
+        const PlEntry *e = &pl->e[x];
+        fprintf(o, "%s{%s, %d, %s}", x ? ", " : "", kinds[e->kind], e->kind == PL_S ? e->dim : 0,
+                cg_c_rred(e->kind == PL_P ? e->red : RED_SUM));
+    }
+    if (m->naxes == 0)
+        fprintf(o, "{RT_PL_R, 0, RT_RED_SUM}");
+    fprintf(o, "}");
+}
+
+/* One table; params: with their initializers. */
+static void emit_desc_table(FILE *o, Arena *a, const IrMesh *m, const char *what, const CgIo *io, int n,
+                            bool params, bool cxx)
+{
+    static const char *const inits[] = {"RT_INIT_NONE",  "RT_INIT_RANDN", "RT_INIT_RAND",
+                                        "RT_INIT_ZEROS", "RT_INIT_ONES",  "RT_INIT_FULL",
+                                        "RT_INIT_ARANGE", "RT_INIT_LOAD"};
+    if (n == 0)
+        return;
+    fprintf(o, "static const rt_tensor_desc %s[%d] = {\n", what, n);
+    for (int k = 0; k < n; k++) {
+        const CgIo *x = &io[k];
+        char t[128], p[128];
+        fprintf(o, "    /* %s: %s @ %s */\n", cg_c_comment(a, x->name), ir_type_str(&x->type, t, sizeof t),
+                pl_str(m, &x->pl, p, sizeof p));
+        fprintf(o, "    {%s, %s, %d, %s,\n     ", cg_c_string(a, x->name, cxx), cg_c_rtype(x->type.dtype),
+                x->type.rank, x->type.rank ? cg_c_int_array(a, x->type.dims, x->type.rank) : "{0}");
+        emit_pl(o, m, &x->pl);
+        if (params)
+            fprintf(o, ",\n     {%s, %lluu, %.17g, %.17g, %s}", inits[x->init.kind],
+                    (unsigned long long)x->init.seed, x->init.a, x->init.b,
+                    x->init.kind == INIT_LOAD ? cg_c_string(a, x->init.path, cxx) : "NULL");
+        else
+            fprintf(o, ",\n     {RT_INIT_NONE, 0u, 0.0, 0.0, NULL}");
+        fprintf(o, "},\n");
+    }
+    fprintf(o, "};\n\n");
+}
+
+void cg_c_emit_descs(FILE *o, Arena *a, const CgProgram *p, bool cxx)
+{
+    const IrMesh *m = &p->m->mesh;
+    emit_desc_table(o, a, m, "dt_params", p->params, p->nparams, true, cxx);
+    emit_desc_table(o, a, m, "dt_results", p->results, p->nresults, false, cxx);
+}
+
+const char *cg_c_mesh_init(Arena *a, const IrMesh *m, bool cxx)
+{
+    char *s = arena_printf(a, "{%s, %d, {", cg_c_string(a, m->name ? m->name : "M", cxx), m->naxes);
+    for (int x = 0; x < m->naxes; x++)
+        s = arena_printf(a, "%s%s%s", s, x ? ", " : "", cg_c_string(a, m->axis_name[x], cxx));
+    if (!m->naxes)
+        s = arena_printf(a, "%sNULL", s);
+    s = arena_printf(a, "%s}, {", s);
+    for (int x = 0; x < m->naxes; x++)
+        s = arena_printf(a, "%s%s%d", s, x ? ", " : "", m->size[x]);
+    if (!m->naxes)
+        s = arena_printf(a, "%s0", s);
+    return arena_printf(a, "%s}}", s);
+}
+
+void cg_c_emit_batch_arrays(FILE *o, Arena *a, const CgStep *s)
+{
+    fprintf(o, "        static const int64_t batch[%d] = %s;\n", s->nbatch, cg_c_int_array(a, s->batch, s->nbatch));
+    fprintf(o, "        static const int64_t astride[%d] = %s;\n", s->nbatch, cg_c_int_array(a, s->astride, s->nbatch));
+    fprintf(o, "        static const int64_t bstride[%d] = %s;\n", s->nbatch, cg_c_int_array(a, s->bstride, s->nbatch));
+}
+
+void cg_c_emit_collective(FILE *o, Arena *a, const CgStep *s, const char *pre, const char *ctx_args,
+                          const char *in0, const char *out)
+{
+    const char *dt = cg_c_rtype(s->dtype);
+    if (s->kind == CG_ALL_REDUCE) {
+        fprintf(o, "    %sall_reduce(%s, 0x%xu, %s, %s, %lld, %s); /* in place */\n", pre, ctx_args, s->axes, dt,
+                out, (long long)s->count, cg_c_rred(s->red));
+        return;
+    }
+    fprintf(o, "    {\n");
+    fprintf(o, "        static const int64_t dims[%d] = %s; /* local shape sent */\n", s->rank,
+            cg_c_int_array(a, s->dims, s->rank));
+    fprintf(o, "        static const int64_t lens[%d] = %s; /* member lengths along dim %d */\n", s->nmembers,
+            cg_c_int_array(a, s->lens, s->nmembers), s->kind == CG_ALL_TO_ALL ? s->dim2 : s->dim);
+    if (s->kind == CG_ALL_GATHER) {
+        fprintf(o, "        %sall_gather(%s, 0x%xu, %s, %s, %s, %d, dims, %d, lens);\n", pre, ctx_args, s->axes, dt,
+                in0, out, s->rank, s->dim);
+    } else if (s->kind == CG_REDUCE_SCATTER) {
+        fprintf(o, "        %sreduce_scatter(%s, 0x%xu, %s, %s, %s, %d, dims, %d, lens, %s);\n", pre, ctx_args,
+                s->axes, dt, in0, out, s->rank, s->dim, cg_c_rred(s->red));
+    } else {
+        fprintf(o, "        static const int64_t cat_lens[%d] = %s; /* member lengths along dim %d */\n",
+                s->nmembers, cg_c_int_array(a, s->lens2, s->nmembers), s->dim);
+        fprintf(o, "        %sall_to_all(%s, 0x%xu, %s, %s, %s, %d, dims, %d, lens, %d, cat_lens);\n", pre,
+                ctx_args, s->axes, dt, in0, out, s->rank, s->dim2, s->dim);
+    }
+    fprintf(o, "    }\n");
+}
+
+void cg_c_emit_rank_switch(FILE *o, const CgProgram *p, const char *args, bool returns)
+{
+    fprintf(o, "    switch (rt_rank(ctx)) {\n");
+    for (int v = 0; v < p->nvariants; v++) {
+        const CgFunc *fn = &p->variants[v];
+        fprintf(o, "   ");
+        for (int r = 0; r < fn->nranks; r++)
+            fprintf(o, " case %d:", fn->ranks[r]);
+        fprintf(o, "\n        %srun_v%d(%s);\n%s", returns ? "return " : "", v, args,
+                returns ? "" : "        break;\n");
+    }
+    fprintf(o, "    default:\n        rt_fail(ctx, \"rank %%d is not on the mesh\", rt_rank(ctx));\n");
+    fprintf(o, "    }\n");
+}
+
+void cg_c_runtime_dirs(Arena *a, const char **inc, const char **lib)
+{
+    CgRuntime rt;
+    FILE *devnull = fopen("/dev/null", "w");
+    bool have_rt = cg_find_runtime(a, &rt, devnull ? devnull : stderr);
+    if (devnull)
+        fclose(devnull);
+    *inc = have_rt ? rt.include_dir : "DTC_SOURCE";
+    *lib = have_rt ? rt.lib_dir : "DTC_BUILD";
+}
+
+/* ---- expressions ------------------------------------------------------------------------ */
+
+const char *cg_c_float_op(Arena *a, const char *pre, IrOp op, bool dbl, const char *x, const char *y,
+                          const char *pow_exp)
+{
+    const char *fs = dbl ? "" : "f", *s = dbl ? "f64" : "f32";
+    switch (op) {
+    case OP_NEG: return arena_printf(a, "-%s", x);
+    case OP_EXP: return arena_printf(a, "exp%s(%s)", fs, x);
+    case OP_LOG: return arena_printf(a, "log%s(%s)", fs, x);
+    case OP_SQRT: return arena_printf(a, "sqrt%s(%s)", fs, x);
+    case OP_RSQRT: return arena_printf(a, "%s / sqrt%s(%s)", dbl ? "1.0" : "1.0f", fs, x);
+    case OP_ABS: return arena_printf(a, "fabs%s(%s)", fs, x);
+    case OP_TANH: return arena_printf(a, "tanh%s(%s)", fs, x);
+    case OP_SIGMOID: return arena_printf(a, "%s_sigmoid_%s(%s)", pre, s, x);
+    case OP_RELU: return arena_printf(a, "%s_relu_%s(%s)", pre, s, x);
+    case OP_SILU: return arena_printf(a, "%s_silu_%s(%s)", pre, s, x);
+    case OP_GELU: return arena_printf(a, "%s_gelu_%s(%s)", pre, s, x);
+    case OP_POW: return arena_printf(a, "pow%s(%s, %s)", fs, x, pow_exp);
+    case OP_ADD: return arena_printf(a, "%s + %s", x, y);
+    case OP_SUB: return arena_printf(a, "%s - %s", x, y);
+    case OP_MUL: return arena_printf(a, "%s * %s", x, y);
+    case OP_DIV: return arena_printf(a, "%s / %s", x, y);
+    case OP_MAXIMUM: return arena_printf(a, "%s_max_%s(%s, %s)", pre, s, x, y);
+    case OP_MINIMUM: return arena_printf(a, "%s_min_%s(%s, %s)", pre, s, x, y);
+    default: DTC_BUG("codegen: op without a C form");
+    }
+}
+
+const char *cg_c_i32_op(Arena *a, const char *pre, IrOp op, const char *x, const char *y)
+{
+    switch (op) {
+    case OP_NEG: return arena_printf(a, "%s_neg_i32(%s)", pre, x);
+    case OP_ABS: return arena_printf(a, "%s_abs_i32(%s)", pre, x);
+    case OP_RELU: return arena_printf(a, "%s_relu_i32(%s)", pre, x);
+    case OP_ADD: return arena_printf(a, "%s_add_i32(%s, %s)", pre, x, y);
+    case OP_SUB: return arena_printf(a, "%s_sub_i32(%s, %s)", pre, x, y);
+    case OP_MUL: return arena_printf(a, "%s_mul_i32(%s, %s)", pre, x, y);
+    case OP_DIV: return arena_printf(a, "%s_div_i32(%s, %s)", pre, x, y);
+    case OP_MAXIMUM: return arena_printf(a, "%s_max_i32(%s, %s)", pre, x, y);
+    case OP_MINIMUM: return arena_printf(a, "%s_min_i32(%s, %s)", pre, x, y);
+    default: return NULL;
+    }
+}
+
+const char *cg_c_index(Arena *a, int64_t base, const int64_t *stride, int from, int to)
+{
+    char *s = NULL;
+    for (int l = from; l < to; l++) {
+        if (!stride[l])
+            continue;
+        const char *term = stride[l] == 1 ? arena_printf(a, "i%d", l)
+                                          : arena_printf(a, "i%d * %lld", l, (long long)stride[l]);
+        s = s ? arena_printf(a, "%s + %s", s, term) : (char *)term;
+    }
+    if (!s)
+        return arena_printf(a, "%lld", (long long)base);
+    return base ? arena_printf(a, "%lld + %s", (long long)base, s) : s;
+}
+
+/* ---- files ------------------------------------------------------------------------------ */
+
+bool cg_c_write(Arena *a, const CgProgram *p, const CgOptions *opt, CgEmitFn *emit, const char *path,
+                FILE *err)
+{
+    FILE *o = fopen(path, "w");
+    if (!o) {
+        fprintf(err, "dtc: error: cannot write '%s': %s\n", path, strerror(errno));
+        return false;
+    }
+    emit(o, a, p, opt);
+    if (ferror(o) | (fclose(o) != 0)) {
+        fprintf(err, "dtc: error: cannot write '%s': %s\n", path, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+bool cg_c_build_exe(Arena *a, const CgProgram *p, const CgOptions *opt, CgEmitFn *emit, const char *ext,
+                    CgLinkFn *link, FILE *err)
+{
+    const char *tmp = getenv("TMPDIR");
+    char *dir = arena_printf(a, "%s/dtc-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        fprintf(err, "dtc: error: cannot create a temporary directory '%s': %s\n", dir, strerror(errno));
+        return false;
+    }
+    const char *path = arena_printf(a, "%s/%s.%s", dir, p->name, ext);
+    bool ok = cg_c_write(a, p, opt, emit, path, err) && link(a, path, opt, err);
+    unlink(path);
+    rmdir(dir);
+    return ok;
+}
