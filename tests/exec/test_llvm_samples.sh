@@ -17,30 +17,6 @@ cd "$W"
 fail=0
 checks=0
 
-# compare FILE_A FILE_B LABEL: prints one line, returns non-zero on mismatch
-cat > cmp.py <<'EOF'
-# cmp.py LABEL NAME GOT REF [NAME GOT REF ...]: one line per result
-import sys, numpy as np
-label, rest, bad = sys.argv[1], sys.argv[2:], 0
-for name, got, ref in zip(rest[0::3], rest[1::3], rest[2::3]):
-    a, b = np.load(got), np.load(ref)
-    if a.shape != b.shape or a.dtype != b.dtype:
-        print(f"FAIL {label} {name}: {a.dtype}{list(a.shape)} vs reference {b.dtype}{list(b.shape)}")
-        bad = 1
-        continue
-    if a.dtype == np.int32:
-        ok, err = bool((a == b).all()), float(np.abs(a.astype(np.int64) - b).max(initial=0))
-    else:
-        rtol = 1e-5 if a.dtype == np.float32 else 1e-12
-        scale = float(np.abs(b).max(initial=0.0))
-        d = np.abs(a.astype(np.float64) - b.astype(np.float64))
-        err = float((d / (np.abs(b) + scale)).max(initial=0.0)) if scale > 0 else float(d.max(initial=0.0))
-        ok = bool((np.isfinite(a) == np.isfinite(b)).all()) and \
-             bool(np.allclose(a, b, rtol=rtol, atol=rtol * scale, equal_nan=True))
-    print(f"{'ok  ' if ok else 'FAIL'} {label} {name}: {a.dtype}{list(a.shape)} max scaled error {err:.2e}")
-    bad |= not ok
-sys.exit(bad)
-EOF
 
 # result names from the reference's checksum lines ("name: type sum=... l2=...")
 names() { sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\): .*sum=.*/\1/p' "$1"; }
@@ -89,7 +65,7 @@ for dt in "$DTC_SRC"/samples/*.dt; do
             pairs="$pairs $n got_${s}_$n.npy ref_${s}_$n.npy"
         done
         # shellcheck disable=SC2086
-        "$PY" cmp.py "$label" $pairs || fail=1
+        "$PY" "$DTC_SRC/tests/exec/npy_compare.py" "$label" $pairs || fail=1
     done
 done
 
@@ -123,20 +99,20 @@ if [ -n "${DTC_BUILD:-}" ] && [ -f "$DTC_BUILD/libdtrt.a" ] &&
     cc mlp.o -o prog_obj "$DTC_BUILD/libdtrt.a" "$DTC_BUILD/libdtrt_core.a" \
         $(mpicc --showme:link) -lopenblas -lm -lpthread &&
     ./prog_obj --ranks 4 --out y=got_obj.npy > /dev/null; then
-    "$PY" cmp.py "mlp --emit=obj linked by hand" y got_obj.npy ref_mlp_y.npy || fail=1
+    "$PY" "$DTC_SRC/tests/exec/npy_compare.py" "mlp --emit=obj linked by hand" y got_obj.npy ref_mlp_y.npy || fail=1
 else
     echo "FAIL mlp --emit=obj: does not link with \$DTC_BUILD/libdtrt.a or run"; fail=1
 fi
 "$DTC" compile "$DTC_SRC/samples/transformer.dt" -O0 -o prog_t0
 ./prog_t0 --ranks 4 --out y=got_t0.npy > /dev/null
-"$PY" cmp.py "transformer -O0" y got_t0.npy ref_transformer_y.npy || fail=1
+"$PY" "$DTC_SRC/tests/exec/npy_compare.py" "transformer -O0" y got_t0.npy ref_transformer_y.npy || fail=1
 checks=$((checks + 3))
 
 # real MPI ranks
 if command -v mpirun > /dev/null; then
     "$DTC" compile "$DTC_SRC/samples/mlp2d.dt" -o prog_mpi
     if timeout 120 mpirun -np 4 ./prog_mpi --out y=got_mpi_y.npy --out norm=got_mpi_norm.npy > mpi.txt 2>&1; then
-        "$PY" cmp.py "mlp2d mpirun -np 4" y got_mpi_y.npy ref_mlp2d_y.npy \
+        "$PY" "$DTC_SRC/tests/exec/npy_compare.py" "mlp2d mpirun -np 4" y got_mpi_y.npy ref_mlp2d_y.npy \
             norm got_mpi_norm.npy ref_mlp2d_norm.npy || fail=1
     else
         echo "FAIL mlp2d under mpirun -np 4"; cat mpi.txt; fail=1
