@@ -68,22 +68,12 @@ def main():
                 if (v + mi) % 4 == 0 and n <= 6:
                     launchers.append(["mpirun", "-np", str(n), exe])
                 for launch in launchers:
-                    args = list(launch)
-                    for r in names:
-                        args += ["--out", "%s=%s" % (r, os.path.join(tmp, "got.%s.npy" % r))]
-                    run = sh(args)
+                    run = sh(launch + sim.out_args(names, tmp))
                     how = "%s (%s)" % (what, launch[0] if launch[0] == "mpirun" else "--ranks")
-                    if run.returncode != 0:
-                        print("FAIL %s: %s" % (how, (run.stdout + run.stderr).strip()))
-                        failed += 1
-                        continue
-                    bad = sim.mismatches(names, refs, tmp)
-                    if bad:
-                        print("FAIL %s: %s" % (how, bad))
-                        print(sim.params_line(text))
-                        failed += 1
-                    else:
+                    if sim.verdict(how, run.returncode, run.stdout + run.stderr, names, refs, tmp, text):
                         passed += 1
+                    else:
+                        failed += 1
         print("ok: %s: %d layouts x %d meshes" % (name, VARIANTS, len(meshes)))
     print("compiled samples under random layouts: %d passed, %d failed" % (passed, failed))
     return 1 if failed else 0

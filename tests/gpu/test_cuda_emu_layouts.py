@@ -105,22 +105,12 @@ def main():
                 n = sim.mesh_ranks(src, mesh)
                 nccl = (v + mi) % 2 == 0
                 env = {"EMU_GPUS": str(n)} if nccl else {"DT_COMM": "threads"}
-                args = [exe, "--ranks", str(n)]
-                for r in names:
-                    args += ["--out", "%s=%s" % (r, os.path.join(tmp, "got.%s.npy" % r))]
-                run = sh(args, env)
+                run = sh([exe, "--ranks", str(n)] + sim.out_args(names, tmp), env)
                 how = "%s (%s)" % (what, "NCCL" if nccl else "host-staged")
-                if run.returncode != 0:
-                    print("FAIL %s: %s" % (how, (run.stdout + run.stderr).strip()))
-                    failed += 1
-                    continue
-                bad = sim.mismatches(names, refs, tmp)
-                if bad:
-                    print("FAIL %s: %s" % (how, bad))
-                    print(sim.params_line(text))
-                    failed += 1
-                else:
+                if sim.verdict(how, run.returncode, run.stdout + run.stderr, names, refs, tmp, text):
                     passed += 1
+                else:
+                    failed += 1
         print("ok: %s: %d layouts x %d meshes on the CUDA emulation" % (name, VARIANTS, len(meshes)))
     print("CUDA-target samples under random layouts (emulated GPU): %d passed, %d failed" % (passed, failed))
     return 1 if failed else 0

@@ -74,6 +74,26 @@ def mismatches(names, refs, got_dir):
             for e in [compare(refs[r], os.path.join(got_dir, "got.%s.npy" % r))] if e]
 
 
+def out_args(names, got_dir):
+    """--out NAME=got_dir/got.NAME.npy for every result."""
+    args = []
+    for r in names:
+        args += ["--out", "%s=%s" % (r, os.path.join(got_dir, "got.%s.npy" % r))]
+    return args
+
+
+def verdict(how, code, output, names, refs, got_dir, text):
+    """True if the run succeeded and every result matches; else prints why."""
+    if code != 0:
+        bad = "exit status %d: %s" % (code, output.strip())
+    else:
+        bad = mismatches(names, refs, got_dir)
+    if bad:
+        print("FAIL %s: %s" % (how, bad))
+        print(params_line(text))
+    return not bad
+
+
 def params_line(text):
     return "  params: %s" % "; ".join(m.group(0) for m in PARAM.finditer(text))
 
@@ -130,22 +150,12 @@ def main():
             open(dt, "w").write(text)
             for mesh_opt in meshes:
                 args = ["run", "--simulate", dt] + (["--mesh", mesh_opt] if mesh_opt else [])
-                for r in names:
-                    args += ["--out", "%s=%s" % (r, os.path.join(tmp, "got.%s.npy" % r))]
-                code, out = run(args)
+                code, out = run(args + out_args(names, tmp))
                 what = "%s variant %d mesh %s" % (name, v, mesh_opt or "declared")
-                if code != 0:
-                    print("FAIL %s: %s" % (what, out.strip()))
-                    print(params_line(text))
-                    failed += 1
-                    continue
-                bad = mismatches(names, ref, tmp)
-                if bad:
-                    print("FAIL %s: %s" % (what, bad))
-                    print(params_line(text))
-                    failed += 1
-                else:
+                if verdict(what, code, out, names, ref, tmp, text):
                     passed += 1
+                else:
+                    failed += 1
         print("ok: %s: %d layouts x %d meshes checked" % (name, variants, len(meshes)))
     print("simulate vs reference: %d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
