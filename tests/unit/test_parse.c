@@ -11,40 +11,7 @@
 
 #include "frontend/fe_internal.h"
 
-static int nfail;
-
-#define CHECK(c)                                                              \
-    do {                                                                      \
-        if (!(c)) {                                                           \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #c);      \
-            nfail++;                                                          \
-        }                                                                     \
-    } while (0)
-
-#define CHECK_STR(got, want)                                                  \
-    do {                                                                      \
-        const char *g_ = (got), *w_ = (want);                                 \
-        if (!g_ || strcmp(g_, w_) != 0) {                                     \
-            fprintf(stderr, "FAIL %s:%d: got \"%s\", want \"%s\"\n", __FILE__, \
-                    __LINE__, g_ ? g_ : "(null)", w_);                        \
-            nfail++;                                                          \
-        }                                                                     \
-    } while (0)
-
-static const char *mlp =
-    "# samples/mlp.dt : Megatron-style tensor-parallel MLP on a 2 x 2 mesh\n"
-    "const B = 8;  const D = 512;  const H = 2048;\n"
-    "\n"
-    "mesh M[dp=2, tp=2];                     # 4 ranks, row-major: rank = dp*2 + tp\n"
-    "\n"
-    "fn main(x:  f32[B, D] @ M[S(0), R]  = randn(seed=1),\n"
-    "        w1: f32[D, H] @ M[R, S(1)]  = randn(seed=2, std=0.02),\n"
-    "        w2: f32[H, D] @ M[R, S(0)]  = randn(seed=3, std=0.02))\n"
-    "        -> f32[B, D] @ M[S(0), R] {\n"
-    "    let h = gelu(x @ w1);               # propagated: M[S(0), S(1)], no communication\n"
-    "    let y = h @ w2;                     # M[S(0), P(sum)]\n"
-    "    return y;                           # P(sum) -> R over tp: one all_reduce, inserted\n"
-    "}\n";
+#include "unit_check.h"
 
 /* Parses text with diagnostics captured into *out (malloc'd). */
 static Program *parse(Arena *a, const char *text, int *nerr, char **out)
