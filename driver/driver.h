@@ -9,13 +9,11 @@
 #include "frontend/frontend.h"
 #include "passes/passes.h"
 
-#define DTC_MAX_IO 64
-
 typedef struct DtcOptions {
     const char *cmd;          /* check, run, compile, report, ir-roundtrip */
     const char *file;         /* the .dt (or .ir) input */
     const char *output;       /* -o */
-    const char *emit;         /* exe (default), c, llvm, obj, cu */
+    const char *emit;         /* exe (default), c, llvm, obj, cu, dot, svg */
     const char *target;       /* cpu (default), cuda */
     int opt_level;            /* -O0..-O3, default 2 */
     const char *print_after;  /* pass name or "all"; NULL: none */
@@ -24,9 +22,10 @@ typedef struct DtcOptions {
     const char *cuda_arch;    /* --cuda-arch=sm_80,sm_90 */
     bool simulate;            /* run --simulate: the per-rank program in the interpreter */
     FeOptions fe;             /* --entry, --mesh */
-    int nin, nout;            /* --in / --out NAME=FILE for `run` */
-    const char *in_name[DTC_MAX_IO], *in_path[DTC_MAX_IO];
-    const char *out_name[DTC_MAX_IO], *out_path[DTC_MAX_IO];
+    int nin, nout;            /* --in / --out NAME=FILE for `run`, as many as given */
+    const char **in_name, **in_path;     /* arena arrays, grown by doubling */
+    const char **out_name, **out_path;
+    int in_cap, out_cap;
     CostModel cost;           /* --alpha / --beta overrides */
 } DtcOptions;
 
@@ -34,5 +33,13 @@ typedef struct DtcOptions {
  * every pass and printing / dumping as the options ask.  Returns false after
  * a user-facing error. */
 bool dtc_pipeline(const DtcOptions *opts, PassCtx *ctx, IrModule *m);
+
+/* help.c: the known subcommands; the usage of one (cmd NULL or unknown:
+ * the overview), with the cost model's defaults. */
+bool dtc_is_command(const char *cmd);
+void dtc_print_help(FILE *out, const char *cmd);
+
+/* run.c: `dtc run` on the inlined (or, --simulate, partitioned) module. */
+int dtc_cmd_run(Arena *ar, const DtcOptions *o, IrModule *m);
 
 #endif

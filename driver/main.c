@@ -3,6 +3,9 @@
  * user's program or files, 2 bad command line).
  */
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,44 +18,18 @@
 #define DTC_VERSION "0.0.0"
 #endif
 
-static const char usage[] =
-    "usage: dtc COMMAND FILE.dt [options]\n"
-    "\n"
-    "commands:\n"
-    "  check FILE.dt           parse and check the program; report every error\n"
-    "  run FILE.dt             run the unsharded program with the reference interpreter\n"
-    "  compile FILE.dt         compile to a per-rank program\n"
-    "  report FILE.dt          per-rank collectives, bytes, peak memory, estimated time\n"
-    "\n"
-    "common options:\n"
-    "  --entry FN              entry function (default: main)\n"
-    "  --mesh AXIS=N,...       override mesh axis sizes (e.g. --mesh dp=4,tp=2)\n"
-    "\n"
-    "run options:\n"
-    "  --in NAME=FILE.npy      data for entry parameter NAME (else its initialiser)\n"
-    "  --out NAME=FILE.npy     write result NAME (returned variable name, or out0, out1, ...)\n"
-    "  --simulate              compile through partition and run every rank's program in\n"
-    "                          the interpreter, in lockstep (checks the sharding passes)\n"
-    "\n"
-    "compile options:\n"
-    "  -o FILE                 output file (default: the program's name)\n"
-    "  --target=cpu|cuda       target (default cpu)\n"
-    "  --emit=exe|c|llvm|obj|cu  what to write (default exe)\n"
-    "  -O0 .. -O3              optimisation level (default -O2)\n"
-    "  --cuda-arch=LIST        CUDA architectures (default sm_80,sm_90)\n"
-    "  --print-after=PASS|all  print the IR after a pass to stderr\n"
-    "                          (sema inline propagate redistribute partition optimise)\n"
-    "  --dump-dir=DIR          write the IR after every pass to DIR/NN-PASS.ir\n"
-    "  --alpha=SECONDS         cost model latency per collective message (all axes)\n"
-    "  --beta=SECONDS          cost model seconds per byte (all axes)\n"
-    "\n"
-    "  --help, --version\n";
-
-static int usage_error(const char *fmt, const char *arg)
+/* "dtc: error: ..." and a pointer to the command's help; exit status 2. */
+static int usage_error(const char *cmd, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, "dtc: error: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n(see dtc --help)\n");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (cmd && dtc_is_command(cmd))
+        fprintf(stderr, " (see dtc %s --help)\n", cmd);
+    else
+        fprintf(stderr, " (see dtc --help)\n");
     return 2;
 }
 
@@ -78,42 +55,97 @@ static bool opt_value(int argc, char **argv, int *i, const char *name, const cha
     return false;
 }
 
-static bool split_io(Arena *ar, const char *spec, const char **name, const char **path)
-{
-    const char *eq = strchr(spec, '=');
-    if (!eq || eq == spec || !eq[1])
-        return false;
-    *name = arena_strndup(ar, spec, (size_t)(eq - spec));
-    *path = eq + 1;
-    return true;
-}
+/* The sizes the frontend accepts (frontend/sema.c: at most 65536 ranks). */
+#define DTC_MAX_MESH_RANKS 65536
 
-static bool parse_mesh(Arena *ar, const char *spec, FeOptions *fe)
+/* --mesh AXIS=N,...: every N an integer in 1..65536, no axis twice, the
+ * product of the given sizes at most 65536.  Returns 0, or 2 after one
+ * message. */
+static int parse_mesh(Arena *ar, const char *cmd, const char *spec, FeOptions *fe)
 {
+    if (!spec || !*spec)
+        return usage_error(cmd, "--mesh wants AXIS=N[,AXIS=N...], got '%s'", spec ? spec : "");
     int n = 1;
     for (const char *p = spec; *p; p++)
         n += *p == ',';
     fe->mesh_axis = arena_alloc(ar, sizeof *fe->mesh_axis * (size_t)n);
     fe->mesh_size = arena_alloc(ar, sizeof *fe->mesh_size * (size_t)n);
     fe->nmesh_override = 0;
+    long long product = 1;
     const char *p = spec;
-    while (*p) {
+    for (;;) {
         const char *end = strchr(p, ',');
         if (!end)
             end = p + strlen(p);
         const char *eq = memchr(p, '=', (size_t)(end - p));
         if (!eq || eq == p || eq + 1 == end)
-            return false;
-        char *num_end;
-        long v = strtol(eq + 1, &num_end, 10);
-        if (num_end != end)
-            return false;
-        fe->mesh_axis[fe->nmesh_override] = arena_strndup(ar, p, (size_t)(eq - p));
+            return usage_error(cmd, "--mesh wants AXIS=N[,AXIS=N...], got '%s'", spec);
+        const char *axis = arena_strndup(ar, p, (size_t)(eq - p));
+        const char *num = arena_strndup(ar, eq + 1, (size_t)(end - eq - 1));
+        const char *digits = num[0] == '-' ? num + 1 : num;
+        bool integer = *digits != 0;
+        for (const char *q = digits; *q; q++)
+            integer &= *q >= '0' && *q <= '9';
+        if (!integer)
+            return usage_error(cmd, "--mesh: axis '%s' wants an integer size, got '%s'", axis, num);
+        errno = 0;
+        long long v = strtoll(num, NULL, 10);
+        if (num[0] == '-' || v < 1)
+            return usage_error(cmd, "--mesh: axis '%s' must have a positive size, got %s", axis, num);
+        if (errno == ERANGE || v > DTC_MAX_MESH_RANKS)
+            return usage_error(cmd, "--mesh: axis '%s' size %s is too large (at most %d ranks)", axis,
+                               num, DTC_MAX_MESH_RANKS);
+        for (int k = 0; k < fe->nmesh_override; k++)
+            if (!strcmp(fe->mesh_axis[k], axis))
+                return usage_error(cmd, "--mesh: axis '%s' given twice", axis);
+        product *= v;
+        if (product > DTC_MAX_MESH_RANKS)
+            return usage_error(cmd, "--mesh %s: more than %d ranks", spec, DTC_MAX_MESH_RANKS);
+        fe->mesh_axis[fe->nmesh_override] = axis;
         fe->mesh_size[fe->nmesh_override] = (int)v;
         fe->nmesh_override++;
-        p = *end ? end + 1 : end;
+        if (!*end)
+            return 0;
+        p = end + 1;
     }
-    return fe->nmesh_override > 0;
+}
+
+/* Appends one NAME=FILE to a growable list; false if spec is malformed. */
+static bool push_io(Arena *ar, const char *spec, int *n, int *cap, const char ***names,
+                    const char ***paths)
+{
+    const char *eq = spec ? strchr(spec, '=') : NULL;
+    if (!eq || eq == spec || !eq[1])
+        return false;
+    if (*n == *cap) {
+        int nc = *cap ? *cap * 2 : 8;
+        const char **nn = arena_alloc(ar, sizeof *nn * (size_t)nc);
+        const char **np = arena_alloc(ar, sizeof *np * (size_t)nc);
+        if (*n) {
+            memcpy(nn, *names, sizeof *nn * (size_t)*n);
+            memcpy(np, *paths, sizeof *np * (size_t)*n);
+        }
+        *names = nn;
+        *paths = np;
+        *cap = nc;
+    }
+    (*names)[*n] = arena_strndup(ar, spec, (size_t)(eq - spec));
+    (*paths)[*n] = eq + 1;
+    (*n)++;
+    return true;
+}
+
+/* --alpha / --beta: a finite, non-negative number of seconds. */
+static bool parse_seconds(const char *v, double *out)
+{
+    if (!v || !*v)
+        return false;
+    char *end;
+    double x = strtod(v, &end); /* overflow gives inf, rejected below */
+    if (*end || !isfinite(x) || x < 0)
+        return false;
+    *out = x;
+    return true;
 }
 
 static int parse_args(Arena *ar, int argc, char **argv, DtcOptions *o)
@@ -128,11 +160,11 @@ static int parse_args(Arena *ar, int argc, char **argv, DtcOptions *o)
         const char *a = argv[i], *v = NULL;
         if (a[0] != '-' || !a[1]) {
             if (o->file)
-                return usage_error("more than one input file ('%s')", a);
+                return usage_error(o->cmd, "more than one input file ('%s')", a);
             o->file = a;
         } else if (!strcmp(a, "-o")) {
             if (i + 1 >= argc)
-                return usage_error("%s needs a file name", a);
+                return usage_error(o->cmd, "%s needs a file name", a);
             o->output = argv[++i];
         } else if (a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
             o->opt_level = a[2] - '0';
@@ -140,52 +172,51 @@ static int parse_args(Arena *ar, int argc, char **argv, DtcOptions *o)
             o->simulate = true;
         } else if (opt_value(argc, argv, &i, "--entry", &v)) {
             if (!v)
-                return usage_error("%s needs a function name", a);
+                return usage_error(o->cmd, "%s needs a function name", a);
             o->fe.entry = v;
         } else if (opt_value(argc, argv, &i, "--mesh", &v)) {
-            if (!v || !parse_mesh(ar, v, &o->fe))
-                return usage_error("--mesh wants AXIS=N[,AXIS=N...], got '%s'", v ? v : "");
+            int rc = parse_mesh(ar, o->cmd, v, &o->fe);
+            if (rc)
+                return rc;
         } else if (opt_value(argc, argv, &i, "--in", &v)) {
-            if (!v || o->nin >= DTC_MAX_IO || !split_io(ar, v, &o->in_name[o->nin], &o->in_path[o->nin]))
-                return usage_error("--in wants NAME=FILE.npy, got '%s'", v ? v : "");
-            o->nin++;
+            if (!push_io(ar, v, &o->nin, &o->in_cap, &o->in_name, &o->in_path))
+                return usage_error(o->cmd, "--in wants NAME=FILE.npy, got '%s'", v ? v : "");
         } else if (opt_value(argc, argv, &i, "--out", &v)) {
-            if (!v || o->nout >= DTC_MAX_IO || !split_io(ar, v, &o->out_name[o->nout], &o->out_path[o->nout]))
-                return usage_error("--out wants NAME=FILE.npy, got '%s'", v ? v : "");
-            o->nout++;
+            if (!push_io(ar, v, &o->nout, &o->out_cap, &o->out_name, &o->out_path))
+                return usage_error(o->cmd, "--out wants NAME=FILE.npy, got '%s'", v ? v : "");
         } else if (opt_value(argc, argv, &i, "--target", &v)) {
             if (!v || (strcmp(v, "cpu") && strcmp(v, "cuda")))
-                return usage_error("--target must be cpu or cuda, got '%s'", v ? v : "");
+                return usage_error(o->cmd, "--target must be cpu or cuda, got '%s'", v ? v : "");
             o->target = v;
         } else if (opt_value(argc, argv, &i, "--emit", &v)) {
-            static const char *const kinds[] = {"exe", "c", "llvm", "obj", "cu"};
+            static const char *const kinds[] = {"exe", "c", "llvm", "obj", "cu", "dot", "svg"};
             bool ok = false;
             for (size_t k = 0; v && k < sizeof kinds / sizeof kinds[0]; k++)
                 ok |= !strcmp(v, kinds[k]);
             if (!ok)
-                return usage_error("--emit must be exe, c, llvm, obj or cu, got '%s'", v ? v : "");
+                return usage_error(o->cmd, "--emit must be exe, c, llvm, obj, cu, dot or svg, got '%s'", v ? v : "");
             o->emit = v;
         } else if (opt_value(argc, argv, &i, "--print-after", &v)) {
             if (!v)
-                return usage_error("%s needs a pass name", a);
+                return usage_error(o->cmd, "%s needs a pass name", a);
             o->print_after = v;
         } else if (opt_value(argc, argv, &i, "--dump-dir", &v)) {
             if (!v)
-                return usage_error("%s needs a directory", a);
+                return usage_error(o->cmd, "%s needs a directory", a);
             o->dump_dir = v;
         } else if (opt_value(argc, argv, &i, "--stop-after", &v)) {
             if (!v)
-                return usage_error("%s needs a pass name", a);
+                return usage_error(o->cmd, "%s needs a pass name", a);
             o->stop_after = v;
         } else if (opt_value(argc, argv, &i, "--cuda-arch", &v)) {
             if (!v)
-                return usage_error("%s needs a list like sm_80,sm_90", a);
+                return usage_error(o->cmd, "%s needs a list like sm_80,sm_90", a);
             o->cuda_arch = v;
         } else if (opt_value(argc, argv, &i, "--alpha", &v) || opt_value(argc, argv, &i, "--beta", &v)) {
-            char *end;
-            double x = v ? strtod(v, &end) : -1;
-            if (!v || *end || x < 0)
-                return usage_error("--alpha/--beta want a non-negative number of seconds, got '%s'", v ? v : "");
+            double x;
+            if (!parse_seconds(v, &x))
+                return usage_error(o->cmd, "%s wants a finite, non-negative number of seconds, got '%s'",
+                                   a[2] == 'a' ? "--alpha" : "--beta", v ? v : "");
             for (int k = 0; k < IR_MAX_AXES; k++) {
                 if (a[2] == 'a')
                     o->cost.alpha[k] = x;
@@ -193,11 +224,11 @@ static int parse_args(Arena *ar, int argc, char **argv, DtcOptions *o)
                     o->cost.beta[k] = x;
             }
         } else {
-            return usage_error("unknown option '%s'", a);
+            return usage_error(o->cmd, "unknown option '%s'", a);
         }
     }
     if (!o->file)
-        return usage_error("%s needs an input file", o->cmd);
+        return usage_error(o->cmd, "%s needs an input file", o->cmd);
     return 0;
 }
 
@@ -276,38 +307,46 @@ static int cmd_ir_roundtrip(Arena *ar, const DtcOptions *o)
     return 0;
 }
 
-int dtc_cmd_run(Arena *ar, const DtcOptions *o, IrModule *m);
+/* `--help` or `-h` anywhere after the command asks for its usage. */
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return true;
+    return false;
+}
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fputs(usage, stderr);
+        dtc_print_help(stderr, NULL);
         return 2;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        fputs(usage, stdout);
+        /* dtc help COMMAND is dtc COMMAND --help */
+        dtc_print_help(stdout, argc > 2 ? argv[2] : NULL);
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
         printf("dtc %s\n", DTC_VERSION);
         return 0;
     }
-    static const char *const cmds[] = {"check", "run", "compile", "report", "ir-roundtrip"};
-    bool known = false;
-    for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
-        known |= !strcmp(argv[1], cmds[k]);
-    if (!known)
-        return usage_error("unknown command '%s'", argv[1]);
+    if (!dtc_is_command(argv[1]))
+        return usage_error(NULL, "unknown command '%s'", argv[1]);
+    if (wants_help(argc, argv)) {
+        dtc_print_help(stdout, argv[1]);
+        return 0;
+    }
 
     Arena *ar = arena_new();
     DtcOptions o = {0};
     int rc = parse_args(ar, argc, argv, &o);
     if (rc == 0 && o.print_after && !known_pass(o.print_after))
-        rc = usage_error("--print-after: unknown pass '%s'", o.print_after);
+        rc = usage_error(o.cmd, "--print-after: unknown pass '%s'", o.print_after);
     if (rc == 0 && o.stop_after && !known_pass(o.stop_after))
-        rc = usage_error("--stop-after: unknown pass '%s'", o.stop_after);
+        rc = usage_error(o.cmd, "--stop-after: unknown pass '%s'", o.stop_after);
     if (rc == 0 && strcmp(o.cmd, "run") && (o.nin || o.nout || o.simulate))
-        rc = usage_error("--in/--out/--simulate belong to 'dtc run' and to the compiled program, not '%s'", o.cmd);
+        rc = usage_error(o.cmd, "--in/--out/--simulate belong to 'dtc run' and to the compiled program, not '%s'", o.cmd);
     if (rc != 0) {
         arena_free(ar);
         return rc;

@@ -4,9 +4,21 @@
  * `dtc run --simulate` instead compiles the program through partition and
  * runs every rank's per-rank program in lockstep in the interpreter
  * (interp_run_sharded): a differential check of the sharding passes that
- * needs no code generation. */
+ * needs no code generation.
+ *
+ * Before computing anything it checks what it was handed: every --in and
+ * --out name exists, no parameter is given twice, no two results go to one
+ * file (same path string, same file after realpath, or same inode: the
+ * second write would silently replace the first), and every file it will
+ * read (--in, load("...")) is a regular file (a FIFO with no writer would
+ * block forever in open()). */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "driver/driver.h"
 #include "interp/interp.h"
@@ -41,13 +53,81 @@ static void print_result(const char *name, const Tensor *t)
     printf("%s: %s sum=%.6e l2=%.6e\n", name, ir_type_str(&ty, tbuf, sizeof tbuf), sum, l2);
 }
 
+static const char *file_kind(mode_t mode)
+{
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    return "not a regular file";
+}
+
+/* A file about to be read must be a regular file (symlinks followed).  One
+ * that does not exist passes: the reader names that error. */
+static bool readable_kind(const char *what, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || S_ISREG(st.st_mode))
+        return true;
+    fprintf(stderr, "dtc: error: %s: '%s' is %s, not a regular .npy file\n", what, path,
+            file_kind(st.st_mode));
+    return false;
+}
+
+/* Where an output path will land: realpath of the file, else of its
+ * directory plus the base name (the file need not exist yet), else the
+ * string as given. */
+static const char *canonical_path(Arena *ar, const char *path)
+{
+    char buf[PATH_MAX];
+    if (realpath(path, buf))
+        return arena_strdup(ar, buf);
+    const char *slash = strrchr(path, '/');
+    const char *dir = slash ? (slash == path ? "/" : arena_strndup(ar, path, (size_t)(slash - path))) : ".";
+    const char *base = slash ? slash + 1 : path;
+    if (*base && realpath(dir, buf))
+        return arena_printf(ar, "%s%s%s", buf, strcmp(buf, "/") ? "/" : "", base);
+    return path;
+}
+
+/* No two --out options write one file. */
+static bool distinct_outputs(Arena *ar, const DtcOptions *o)
+{
+    const char **canon = arena_alloc(ar, sizeof *canon * (size_t)(o->nout + 1));
+    struct stat *st = arena_alloc(ar, sizeof *st * (size_t)(o->nout + 1));
+    bool *exists = arena_alloc(ar, sizeof *exists * (size_t)(o->nout + 1));
+    for (int k = 0; k < o->nout; k++) {
+        canon[k] = canonical_path(ar, o->out_path[k]);
+        exists[k] = stat(o->out_path[k], &st[k]) == 0;
+    }
+    for (int k = 0; k < o->nout; k++)
+        for (int j = 0; j < k; j++) {
+            bool same = !strcmp(o->out_path[j], o->out_path[k]) || !strcmp(canon[j], canon[k]) ||
+                        (exists[j] && exists[k] && st[j].st_dev == st[k].st_dev &&
+                         st[j].st_ino == st[k].st_ino && S_ISREG(st[k].st_mode));
+            if (same) {
+                fprintf(stderr,
+                        "dtc: error: --out %s and --out %s both write '%s': one result would be lost\n",
+                        o->out_name[j], o->out_name[k], o->out_path[k]);
+                return false;
+            }
+        }
+    return true;
+}
+
 int dtc_cmd_run(Arena *ar, const DtcOptions *o, IrModule *m)
 {
     const IrFunc *f = m->entry;
     char err[1024], names[512];
     const Tensor **given = arena_alloc(ar, sizeof *given * (size_t)(f->nparams + 1));
     const char **what = arena_alloc(ar, sizeof *what * (size_t)(f->nparams + 1));
-    int out_index[DTC_MAX_IO];
+    int *out_index = arena_alloc(ar, sizeof *out_index * (size_t)(o->nout + 1));
 
     /* Check every name before reading any file or computing. */
     for (int k = 0; k < o->nin; k++) {
@@ -79,6 +159,24 @@ int dtc_cmd_run(Arena *ar, const DtcOptions *o, IrModule *m)
             return 1;
         }
     }
+    if (!distinct_outputs(ar, o))
+        return 1;
+
+    /* load("x.npy") is relative to the program's directory. */
+    const char *slash = strrchr(o->file, '/');
+    const char *base = slash ? arena_strndup(ar, o->file, (size_t)(slash - o->file)) : ".";
+    for (int k = 0; k < o->nin; k++)
+        if (!readable_kind(arena_printf(ar, "--in %s", o->in_name[k]), o->in_path[k]))
+            return 1;
+    for (int i = 0; f->inits && i < f->nparams; i++) {
+        const IrInit *init = &f->inits[i];
+        if (given[i] || init->kind != INIT_LOAD || !init->path)
+            continue;
+        const char *path = init->path[0] == '/' ? init->path : arena_printf(ar, "%s/%s", base, init->path);
+        if (!readable_kind(arena_printf(ar, "%s = load(\"%s\")", f->params[i]->name, init->path), path))
+            return 1;
+    }
+
     for (int k = 0; k < o->nin; k++) {
         for (int i = 0; i < f->nparams; i++) {
             if (strcmp(f->params[i]->name, o->in_name[k]))
@@ -93,9 +191,6 @@ int dtc_cmd_run(Arena *ar, const DtcOptions *o, IrModule *m)
         }
     }
 
-    /* load("x.npy") is relative to the program's directory. */
-    const char *slash = strrchr(o->file, '/');
-    const char *base = slash ? arena_strndup(ar, o->file, (size_t)(slash - o->file)) : ".";
     InterpInputs in = {.given = given, .given_what = what, .base_dir = base};
     Tensor *results = NULL;
     int rc = o->simulate ? interp_run_sharded(ar, m, f, &in, &results, err, sizeof err)

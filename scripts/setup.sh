@@ -12,6 +12,7 @@ pkgs=(
   libopenmpi-dev openmpi-bin         # MPI collectives, mpirun
   libopenblas-dev                    # CBLAS for local matmul
   python3-numpy                      # the NumPy oracle tests
+  graphviz                           # dot: renders dtc compile --emit=dot/svg
 )
 
 installed() {
