@@ -1,15 +1,15 @@
 /* check_collectives.c - pass_check_collectives: a compile-time proof that the
- * per-rank program's collectives match up across ranks.
+ * per-rank program's collectives match up across ranks, at any mesh size.
  *
  * Requires: a partitioned module (local semantics).  Changes nothing.
  *
- * For every rank it lists, in program order, the collectives it issues on
- * each communicator (the group of ranks that differ only on the op's mesh
- * axes), each with its op, axes, reduction, dtype, dims, and the element
- * counts every member contributes as that rank computes them from the
- * placements.  Then, for every communicator, all members' lists must be
- * identical (same collectives in the same order with the same sizes), and
- * each collective's local shapes must fit together:
+ * Order.  Every rank runs the one instruction list of the function (dt has
+ * no control flow, and codegen keeps the IR's order), so every member of a
+ * communicator (the ranks that differ only on a collective's mesh axes)
+ * issues that communicator's collectives in the same order by
+ * construction.  What can differ between members is what each contributes
+ * and expects: the local shapes.  So for every collective and every
+ * communicator the members' local shapes must fit together:
  *   all_reduce      every member holds the same shape; out = in
  *   all_gather      the members' pieces agree off `dim`; out = their
  *                   concatenation along dim
@@ -18,8 +18,19 @@
  *   all_to_all      out_j[dim] = sum_i in_i[dim] and in_i[dim2] =
  *                   sum_j out_j[dim2], all other dims equal
  * and each op's placements must make exactly its transition on its axes
- * and none elsewhere.  A failure is a compiler bug: the pass prints what
- * differs to ctx->err and returns false (the pipeline aborts).
+ * and none elsewhere (shard / to_partial too).
+ *
+ * Scale.  A collective's local shapes depend only on the coordinates of
+ * its own axes and of the axes that split its operand or result; ranks
+ * that agree on those coordinates see the same collective (they share a
+ * variant of it).  So each collective is checked over that sub-mesh only:
+ * one communicator per variant, not one per rank.  With the usual
+ * placements this is a handful of groups even on 65536 ranks; at worst it
+ * visits every rank once per collective.  There is no size limit: the
+ * check runs on every mesh the frontend accepts.
+ *
+ * A failure is a compiler bug: the pass prints what differs to ctx->err and
+ * returns false (the pipeline aborts).
  */
 #include <inttypes.h>
 #include <string.h>
@@ -27,22 +38,13 @@
 #include "ir/ir_text.h"
 #include "passes/passes.h"
 
-#define MAX_RANKS 4096
-
-/* One collective as one rank sees it. */
-typedef struct Coll {
-    const IrInst *inst;
-    int group;                   /* index of the communicator among those of its axes */
-    int nmem;
-    int64_t counts[64];          /* element counts the members send (first 64) */
-} Coll;
-
 typedef struct Checker {
     PassCtx *ctx;
-    const IrModule *m;
     const IrMesh *mesh;
-    int nranks;
     bool ok;
+    /* scratch for one communicator, sized for the largest */
+    IrType *in, *out;
+    int *rank;
 } Checker;
 
 static void fail(Checker *c, const IrInst *i, const char *fmt, const char *detail)
@@ -53,38 +55,6 @@ static void fail(Checker *c, const IrInst *i, const char *fmt, const char *detai
     fprintf(c->ctx->err, fmt, detail);
     fputc('\n', c->ctx->err);
     c->ok = false;
-}
-
-/* The members of the group over `axes` containing `rank`, row-major over
- * the coordinates on those axes. */
-static int members(const IrMesh *m, unsigned axes, int rank, int *out)
-{
-    int c[IR_MAX_AXES];
-    ir_mesh_coords(m, rank, c);
-    for (int a = 0; a < m->naxes; a++)
-        if (axes & (1u << a))
-            c[a] = 0;
-    int n = 0;
-    for (;;) {
-        out[n++] = ir_mesh_rank(m, c);
-        int a = m->naxes - 1;
-        for (; a >= 0; a--) {
-            if (!(axes & (1u << a)))
-                continue;
-            if (++c[a] < m->size[a])
-                break;
-            c[a] = 0;
-        }
-        if (a < 0)
-            return n;
-    }
-}
-
-static IrType local(const Checker *c, const IrValue *v, int rank)
-{
-    int co[IR_MAX_AXES];
-    ir_mesh_coords(c->mesh, rank, co);
-    return pl_local_type(c->mesh, &v->type, &v->pl, co);
 }
 
 static bool dims_equal_except(const IrType *a, const IrType *b, int d1, int d2)
@@ -151,87 +121,117 @@ static void check_transition(Checker *c, const IrInst *i)
     }
 }
 
-/* Local shapes of one group fit the collective. */
-static void check_group(Checker *c, const IrInst *i, const int *mem, int n)
+/* Local shapes of one communicator (n members, in[k] -> out[k] held by
+ * rank[k]) fit the collective. */
+static void check_group(Checker *c, const IrInst *i, int n)
 {
-    IrType in[64], out[64];
-    if (n > 64)
-        return; /* the per-rank lists below still compare counts */
-    for (int k = 0; k < n; k++) {
-        in[k] = local(c, i->args[0], mem[k]);
-        out[k] = local(c, i->res[0], mem[k]);
-    }
+    const IrType *in = c->in, *out = c->out;
     int d = i->a.dim, d2 = i->a.dim2;
+    int64_t tot_in = 0, tot_out = 0, tot_out2 = 0;
+    for (int k = 0; k < n; k++) {
+        if ((d >= 0 && d < in[k].rank))
+            tot_in += in[k].dims[d];
+        if (d >= 0 && d < out[k].rank)
+            tot_out += out[k].dims[d];
+        if (d2 >= 0 && d2 < out[k].rank)
+            tot_out2 += out[k].dims[d2];
+    }
+    bool dims_ok = d >= 0 && d < in[0].rank && (i->op != OP_ALL_TO_ALL || (d2 >= 0 && d2 < in[0].rank));
     for (int k = 0; k < n; k++) {
         bool good = true;
+        int other = k; /* the member this one disagrees with */
         switch (i->op) {
         case OP_ALL_REDUCE:
+            other = 0;
             good = ir_type_eq(&in[k], &in[0]) && ir_type_eq(&out[k], &in[k]);
             break;
-        case OP_ALL_GATHER: {
-            int64_t tot = 0;
-            for (int j = 0; j < n; j++)
-                tot += in[j].dims[d];
-            good = dims_equal_except(&in[k], &in[0], d, -1) && dims_equal_except(&out[k], &in[k], d, -1) &&
-                   out[k].dims[d] == tot;
+        case OP_ALL_GATHER:
+            other = 0;
+            good = dims_ok && dims_equal_except(&in[k], &in[0], d, -1) &&
+                   dims_equal_except(&out[k], &in[k], d, -1) && out[k].dims[d] == tot_in;
             break;
-        }
-        case OP_REDUCE_SCATTER: {
-            int64_t tot = 0;
-            for (int j = 0; j < n; j++)
-                tot += out[j].dims[d];
-            good = ir_type_eq(&in[k], &in[0]) && dims_equal_except(&out[k], &in[k], d, -1) &&
-                   tot == in[k].dims[d];
+        case OP_REDUCE_SCATTER:
+            other = 0;
+            good = dims_ok && ir_type_eq(&in[k], &in[0]) && dims_equal_except(&out[k], &in[k], d, -1) &&
+                   tot_out == in[k].dims[d];
             break;
-        }
-        case OP_ALL_TO_ALL: {
-            int64_t ti = 0, to = 0;
-            for (int j = 0; j < n; j++) {
-                ti += in[j].dims[d];
-                to += out[j].dims[d2];
-            }
-            good = dims_equal_except(&in[k], &in[0], d, -1) && dims_equal_except(&out[k], &in[k], d, d2) &&
-                   out[k].dims[d] == ti && in[k].dims[d2] == to;
+        case OP_ALL_TO_ALL:
+            other = 0;
+            good = dims_ok && dims_equal_except(&in[k], &in[0], d, -1) &&
+                   dims_equal_except(&out[k], &in[k], d, d2) && out[k].dims[d] == tot_in &&
+                   in[k].dims[d2] == tot_out2;
             break;
-        }
         default:
             break;
         }
         if (!good) {
-            char t1[80], t2[80], msg[400];
-            snprintf(msg, sizeof msg, "rank %d holds %s -> %s, which does not fit its group", mem[k],
-                     ir_type_str(&in[k], t1, sizeof t1), ir_type_str(&out[k], t2, sizeof t2));
+            char t1[80], t2[80], t3[80], t4[80], msg[600];
+            int n1 = snprintf(msg, sizeof msg, "rank %d holds %s -> %s", c->rank[k],
+                              ir_type_str(&in[k], t1, sizeof t1), ir_type_str(&out[k], t2, sizeof t2));
+            if (other != k && n1 > 0 && (size_t)n1 < sizeof msg)
+                snprintf(msg + n1, sizeof msg - (size_t)n1, ", rank %d holds %s -> %s", c->rank[other],
+                         ir_type_str(&in[other], t3, sizeof t3), ir_type_str(&out[other], t4, sizeof t4));
+            size_t used = strlen(msg);
+            snprintf(msg + used, sizeof msg - used, ": the %d members of its communicator do not fit", n);
             fail(c, i, "%s", msg);
             return;
         }
     }
 }
 
-static bool same_coll(const Coll *a, const Coll *b)
+/* The axes a collective's local shapes depend on: its own and those that
+ * split its operand or result. */
+static unsigned relevant_axes(const IrMesh *m, const IrInst *i)
 {
-    if (a->inst != b->inst || a->nmem != b->nmem)
-        return false;
-    int n = a->nmem < 64 ? a->nmem : 64;
-    return !memcmp(a->counts, b->counts, sizeof a->counts[0] * (size_t)n);
+    unsigned r = i->a.axes;
+    for (int a = 0; a < m->naxes; a++)
+        if (i->args[0]->pl.e[a].kind == PL_S || i->res[0]->pl.e[a].kind == PL_S)
+            r |= 1u << a;
+    return r;
+}
+
+/* Advances the coordinates on the axes in `mask` (row-major, last axis
+ * fastest); false after the last combination (coordinates back to 0). */
+static bool next_coords(const IrMesh *m, unsigned mask, int *co)
+{
+    for (int a = m->naxes - 1; a >= 0; a--) {
+        if (!(mask & (1u << a)))
+            continue;
+        if (++co[a] < m->size[a])
+            return true;
+        co[a] = 0;
+    }
+    return false;
+}
+
+/* Every communicator of collective i, one per variant: the coordinates off
+ * i's axes range over the relevant axes only (others stay 0), the members
+ * over i's axes. */
+static void check_communicators(Checker *c, const IrInst *i)
+{
+    const IrMesh *m = c->mesh;
+    unsigned axes = i->a.axes, outer = relevant_axes(m, i) & ~axes;
+    int lead[IR_MAX_AXES] = {0};
+    do {
+        int co[IR_MAX_AXES];
+        memcpy(co, lead, sizeof co);
+        int n = 0;
+        do {
+            c->in[n] = pl_local_type(m, &i->args[0]->type, &i->args[0]->pl, co);
+            c->out[n] = pl_local_type(m, &i->res[0]->type, &i->res[0]->pl, co);
+            c->rank[n] = ir_mesh_rank(m, co);
+            n++;
+        } while (next_coords(m, axes, co));
+        check_group(c, i, n);
+    } while (c->ok && next_coords(m, outer, lead));
 }
 
 bool pass_check_collectives(PassCtx *ctx, const IrModule *m)
 {
-    Checker c = {ctx, m, &m->mesh, ir_mesh_nranks(&m->mesh), true};
-    if (m->mesh.naxes == 0 || c.nranks > MAX_RANKS)
-        return true;
-    for (int fi = 0; fi < m->nfuncs; fi++) {
+    Checker c = {ctx, &m->mesh, true, NULL, NULL, NULL};
+    for (int fi = 0; fi < m->nfuncs && c.ok; fi++) {
         const IrFunc *f = m->funcs[fi];
-        int ncoll = 0;
-        for (const IrInst *i = f->first; i; i = i->next)
-            if (ir_op_flags(i->op) & (OPF_COMM | OPF_LOCAL))
-                ncoll++;
-        if (ncoll == 0)
-            continue;
-        /* per rank: its collectives in program order */
-        Coll *seq = arena_alloc(ctx->arena, sizeof *seq * (size_t)ncoll * (size_t)c.nranks);
-        int *nseq = arena_alloc(ctx->arena, sizeof *nseq * (size_t)c.nranks);
-        int mem[MAX_RANKS];
+        int most = 0; /* members of the largest communicator */
         for (const IrInst *i = f->first; i; i = i->next) {
             unsigned fl = ir_op_flags(i->op);
             if (!(fl & (OPF_COMM | OPF_LOCAL)))
@@ -241,51 +241,22 @@ bool pass_check_collectives(PassCtx *ctx, const IrModule *m)
                 continue;
             }
             check_transition(&c, i);
-            if (!(fl & OPF_COMM) || !c.ok)
-                continue;
-            for (int r = 0; r < c.nranks; r++) {
-                int n = members(c.mesh, i->a.axes, r, mem);
-                if (mem[0] == r)
-                    check_group(&c, i, mem, n);
-                Coll *x = &seq[(size_t)r * (size_t)ncoll + (size_t)nseq[r]++];
-                memset(x, 0, sizeof *x);
-                x->inst = i;
-                x->group = mem[0];
-                x->nmem = n;
-                for (int k = 0; k < n && k < 64; k++) {
-                    IrType lt = local(&c, i->args[0], mem[k]);
-                    x->counts[k] = ir_type_numel(&lt);
-                }
+            if ((fl & OPF_COMM) && c.ok) {
+                int k = 1;
+                for (int a = 0; a < c.mesh->naxes; a++)
+                    if (i->a.axes & (1u << a))
+                        k *= c.mesh->size[a];
+                most = k > most ? k : most;
             }
         }
-        /* every member of a communicator issues the same sequence on it */
-        for (int r = 0; r < c.nranks && c.ok; r++) {
-            const Coll *mine = &seq[(size_t)r * (size_t)ncoll];
-            for (int k = 0; k < nseq[r] && c.ok; k++) {
-                unsigned axes = mine[k].inst->a.axes;
-                int n = members(c.mesh, axes, r, mem);
-                for (int j = 0; j < n; j++) {
-                    const Coll *theirs = &seq[(size_t)mem[j] * (size_t)ncoll];
-                    /* the k-th collective of r on this communicator is the
-                     * k-th of every member: compare the lists filtered to it */
-                    int kr = 0, kt = 0;
-                    for (int t = 0; t < k; t++)
-                        kr += mine[t].inst->a.axes == axes && mine[t].group == mine[k].group;
-                    for (int t = 0; t < nseq[mem[j]]; t++) {
-                        if (theirs[t].inst->a.axes != axes || theirs[t].group != mine[k].group)
-                            continue;
-                        if (kt++ == kr) {
-                            if (!same_coll(&theirs[t], &mine[k])) {
-                                char msg[160];
-                                snprintf(msg, sizeof msg, "ranks %d and %d disagree on it", r, mem[j]);
-                                fail(&c, mine[k].inst, "%s", msg);
-                            }
-                            break;
-                        }
-                    }
-                }
-            }
-        }
+        if (!c.ok || most == 0)
+            continue;
+        c.in = arena_alloc(ctx->arena, sizeof *c.in * (size_t)most);
+        c.out = arena_alloc(ctx->arena, sizeof *c.out * (size_t)most);
+        c.rank = arena_alloc(ctx->arena, sizeof *c.rank * (size_t)most);
+        for (const IrInst *i = f->first; i && c.ok; i = i->next)
+            if (ir_op_flags(i->op) & OPF_COMM)
+                check_communicators(&c, i);
     }
     return c.ok;
 }
