@@ -39,6 +39,11 @@ bool dtc_pipeline(const DtcOptions *opts, PassCtx *ctx, IrModule *m);
 bool dtc_is_command(const char *cmd);
 void dtc_print_help(FILE *out, const char *cmd);
 
+/* picture.c: `compile --emit=dot|svg` of m after `stage` into `output`;
+ * returns the exit status. */
+int dtc_emit_picture(Arena *ar, const DtcOptions *o, const IrModule *m, const char *stage,
+                     const char *output);
+
 /* run.c: `dtc run` on the inlined (or, --simulate, partitioned) module. */
 int dtc_cmd_run(Arena *ar, const DtcOptions *o, IrModule *m);
 

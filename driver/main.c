@@ -233,14 +233,16 @@ static int parse_args(Arena *ar, int argc, char **argv, DtcOptions *o)
 }
 
 /* The default output: the input's base name without extension, plus the
- * suffix of what is emitted (mlp, mlp.c, mlp.ll, mlp.o, mlp.cu). */
+ * suffix of what is emitted (mlp, mlp.c, mlp.ll, mlp.o, mlp.cu, mlp.dot,
+ * mlp.svg). */
 static const char *default_output(Arena *ar, const char *file, const char *emit)
 {
     const char *base = strrchr(file, '/');
     base = base ? base + 1 : file;
     const char *dot = strrchr(base, '.');
     const char *name = dot && dot != base ? arena_strndup(ar, base, (size_t)(dot - base)) : base;
-    static const char *const suffix[][2] = {{"c", ".c"}, {"llvm", ".ll"}, {"obj", ".o"}, {"cu", ".cu"}};
+    static const char *const suffix[][2] = {{"c", ".c"},   {"llvm", ".ll"}, {"obj", ".o"},
+                                            {"cu", ".cu"}, {"dot", ".dot"}, {"svg", ".svg"}};
     for (size_t k = 0; k < sizeof suffix / sizeof suffix[0]; k++)
         if (!strcmp(emit, suffix[k][0]))
             return arena_printf(ar, "%s%s", name, suffix[k][1]);
@@ -373,11 +375,17 @@ int main(int argc, char **argv)
         rc = dtc_pipeline(&o, &ctx, m) ? (pass_report(stdout, &ctx, m), 0) : 1;
     } else { /* compile */
         rc = 1;
-        if (dtc_pipeline(&o, &ctx, m)) {
+        const char *output = o.output ? o.output : default_output(ar, o.file, o.emit);
+        bool picture = !strcmp(o.emit, "dot") || !strcmp(o.emit, "svg");
+        if (picture && dtc_pipeline(&o, &ctx, m)) {
+            /* the IR after --stop-after=PASS, else the final placed IR */
+            const char *stage = o.stop_after && strcmp(o.stop_after, "all") ? o.stop_after : "optimise";
+            rc = dtc_emit_picture(ar, &o, m, stage, output);
+        } else if (!picture && dtc_pipeline(&o, &ctx, m)) {
             CgOptions cg = {
                 .target = o.target,
                 .emit = o.emit,
-                .output = o.output ? o.output : default_output(ar, o.file, o.emit),
+                .output = output,
                 .opt_level = o.opt_level,
                 .cuda_arch = o.cuda_arch,
                 .src_file = o.file,

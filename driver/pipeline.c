@@ -64,6 +64,8 @@ bool dtc_pipeline(const DtcOptions *o, PassCtx *ctx, IrModule *m)
         DTC_BUG("IR invalid after sema");
     if (!dump(o, m, "sema", 0))
         return false;
+    if (o->stop_after && !strcmp(o->stop_after, "sema"))
+        return true;
     for (size_t k = 0; k < sizeof passes / sizeof passes[0]; k++) {
         if (!passes[k].run(ctx, m))
             return false;
