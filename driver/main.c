@@ -3,7 +3,6 @@
  * user's program or files, 2 bad command line).
  */
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +18,7 @@
 #endif
 
 /* "dtc: error: ..." and a pointer to the command's help; exit status 2. */
+static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
@@ -347,6 +347,8 @@ int main(int argc, char **argv)
         rc = usage_error(o.cmd, "--print-after: unknown pass '%s'", o.print_after);
     if (rc == 0 && o.stop_after && !known_pass(o.stop_after))
         rc = usage_error(o.cmd, "--stop-after: unknown pass '%s'", o.stop_after);
+    if (rc == 0 && o.stop_after && strcmp(o.cmd, "compile"))
+        rc = usage_error(o.cmd, "--stop-after belongs to 'dtc compile', not '%s'", o.cmd);
     if (rc == 0 && strcmp(o.cmd, "run") && (o.nin || o.nout || o.simulate))
         rc = usage_error(o.cmd, "--in/--out/--simulate belong to 'dtc run' and to the compiled program, not '%s'", o.cmd);
     if (rc != 0) {

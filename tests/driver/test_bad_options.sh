@@ -64,6 +64,7 @@ bad "unknown command" "unknown command 'frobnicate'" frobnicate "$mlp"
 bad "two input files" "more than one input file" check "$mlp" "$mlp"
 bad "-o without a file" "-o needs a file name" compile "$mlp" -o
 bad "--in for compile" "belong to 'dtc run'" compile "$mlp" --in x=x.npy
+bad "--stop-after for report" "belongs to 'dtc compile'" report "$mlp" --stop-after=sema
 
 good "--mesh dp=4,tp=1" check "$mlp" --mesh dp=4,tp=1
 good "--mesh dp=64,tp=128 (8192 ranks)" report "$mlp" --mesh dp=64,tp=128
