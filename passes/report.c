@@ -9,9 +9,12 @@
  * definition to its last use, results to the end).  Then the cost model's
  * estimate of one run: local compute (rules_compute_cost on the largest
  * shard) plus every collective's step cost (cost.c), the same figures
- * propagate compared.
+ * propagate compared.  pass_report_json prints the same content as JSON
+ * (`dtc report --format=json`), with each collective's source position.
  *
- * Bytes a rank sends, as cost.c counts them for ring algorithms:
+ * Bytes: what the rank sends under ring algorithms, computed by
+ * rt_coll_bytes (runtime/core/rt_coll.c), the one function the compiled
+ * program's --profile and --trace use too:
  *   all_reduce      2 (n - floor(n / k)) elements of its n-element buffer
  *   all_gather      everything it receives: out - in elements
  *   reduce_scatter  everything but its own piece: in - out elements
@@ -24,6 +27,7 @@
 #include "ir/ir_text.h"
 #include "passes/plan.h"
 #include "passes/rules.h"
+#include "runtime/core/rt_core.h"
 
 static int64_t value_bytes(const IrMesh *m, const IrValue *v, const int *c)
 {
@@ -31,27 +35,35 @@ static int64_t value_bytes(const IrMesh *m, const IrValue *v, const int *c)
     return ir_type_numel(&lt) * ir_dtype_size(lt.dtype);
 }
 
+/* The bytes of one collective on the rank at c: rt_coll_bytes, the same
+ * function the compiled program's --profile and --trace use. */
 static int64_t sent_bytes(const IrMesh *m, const IrInst *i, const int *c)
 {
     IrType in = pl_local_type(m, &i->args[0]->type, &i->args[0]->pl, c);
     IrType out = pl_local_type(m, &i->res[0]->type, &i->res[0]->pl, c);
-    int64_t n = ir_type_numel(&in), no = ir_type_numel(&out), es = ir_dtype_size(in.dtype);
+    int64_t n = ir_type_numel(&in), no = ir_type_numel(&out), kept = 0;
     int k = plan_group_size(m, i->a.axes);
+    rt_coll kind;
     switch (i->op) {
     case OP_ALL_REDUCE:
-        return 2 * (n - n / k) * es;
+        kind = RT_COLL_ALL_REDUCE;
+        break;
     case OP_ALL_GATHER:
-        return (no - n) * es;
+        kind = RT_COLL_ALL_GATHER;
+        break;
     case OP_REDUCE_SCATTER:
-        return (n - no) * es;
+        kind = RT_COLL_REDUCE_SCATTER;
+        break;
     case OP_ALL_TO_ALL: {
-        int64_t d2 = in.dims[i->a.dim2];
-        int64_t kept = d2 ? n / d2 * out.dims[i->a.dim2] : 0;
-        return (n - kept) * es;
+        int64_t d2 = in.dims[i->a.dim2]; /* the split dim: this rank keeps its piece */
+        kept = d2 ? n / d2 * out.dims[i->a.dim2] : 0;
+        kind = RT_COLL_ALL_TO_ALL;
+        break;
     }
     default:
         return 0;
     }
+    return rt_coll_bytes(kind, k, n, no, kept, ir_dtype_size(in.dtype));
 }
 
 static void put_axes(FILE *out, const IrMesh *m, unsigned axes)
@@ -105,20 +117,69 @@ static int64_t peak_memory(const IrMesh *m, const IrFunc *f, const int *last, in
     return peak;
 }
 
-void pass_report(FILE *out, const PassCtx *ctx, const IrModule *m)
+/* The cost model's estimate of one run (seconds): local compute on the
+ * largest shard, and every collective's step cost. */
+static void estimate(const PassCtx *ctx, const IrModule *m, const IrFunc *f, double *compute,
+                     double *comm)
 {
     const IrMesh *mesh = &m->mesh;
-    const IrFunc *f = m->entry ? m->entry : m->nfuncs ? m->funcs[0] : NULL;
-    if (!f)
-        return;
-    int nranks = ir_mesh_nranks(mesh);
-    int ninst = 0;
+    *compute = *comm = 0;
+    for (const IrInst *i = f->first; i; i = i->next) {
+        unsigned fl = ir_op_flags(i->op);
+        if (fl & (OPF_COMM | OPF_LOCAL)) {
+            PlanStep st;
+            memset(&st, 0, sizeof st);
+            st.kind = i->op == OP_ALL_REDUCE       ? STEP_ALL_REDUCE
+                      : i->op == OP_REDUCE_SCATTER ? STEP_REDUCE_SCATTER
+                      : i->op == OP_ALL_GATHER     ? STEP_ALL_GATHER
+                      : i->op == OP_ALL_TO_ALL     ? STEP_ALL_TO_ALL
+                      : i->op == OP_SHARD          ? STEP_SHARD
+                                                   : STEP_TO_PARTIAL;
+            st.axes = i->a.axes;
+            st.red = i->a.red;
+            st.dim = i->a.dim;
+            st.dim2 = i->a.dim2;
+            if (plan_step_make(&ctx->cost, mesh, &i->args[0]->type, &i->args[0]->pl, &st))
+                *comm += st.cost;
+            continue;
+        }
+        if (i->nres != 1 || i->op == OP_REDISTRIBUTE)
+            continue;
+        Placement in[RULE_MAX_ARGS];
+        for (int k = 0; k < i->nargs && k < RULE_MAX_ARGS; k++)
+            in[k] = i->args[k]->pl;
+        if (i->nargs <= RULE_MAX_ARGS)
+            *compute += rules_compute_cost(&ctx->cost, m, i, in, &i->res[0]->pl);
+    }
+}
+
+static const IrFunc *entry_of(const IrModule *m)
+{
+    return m->entry ? m->entry : m->nfuncs ? m->funcs[0] : NULL;
+}
+
+/* last[] for peak_memory, arena memory. */
+static int *last_uses_of(const PassCtx *ctx, const IrFunc *f, int *ninst)
+{
+    *ninst = 0;
     for (const IrInst *i = f->first; i; i = i->next)
-        ninst++;
+        ++*ninst;
     int *last = arena_alloc(ctx->arena, sizeof *last * (size_t)(f->next_id + 1));
     for (int v = 0; v <= f->next_id; v++)
         last[v] = -1;
-    last_uses(f, last, ninst);
+    last_uses(f, last, *ninst);
+    return last;
+}
+
+void pass_report(FILE *out, const PassCtx *ctx, const IrModule *m)
+{
+    const IrMesh *mesh = &m->mesh;
+    const IrFunc *f = entry_of(m);
+    if (!f)
+        return;
+    int nranks = ir_mesh_nranks(mesh);
+    int ninst;
+    int *last = last_uses_of(ctx, f, &ninst);
 
     fprintf(out, "mesh %s[", mesh->name ? mesh->name : "?");
     for (int a = 0; a < mesh->naxes; a++)
@@ -154,35 +215,105 @@ void pass_report(FILE *out, const PassCtx *ctx, const IrModule *m)
         fprintf(out, "  total: %d collective%s, %" PRId64 " bytes\n", n, n == 1 ? "" : "s", total);
         fprintf(out, "  peak memory: %" PRId64 " bytes\n", peak_memory(mesh, f, last, ninst, c));
     }
-
-    double compute = 0, comm = 0;
-    for (const IrInst *i = f->first; i; i = i->next) {
-        unsigned fl = ir_op_flags(i->op);
-        if (fl & (OPF_COMM | OPF_LOCAL)) {
-            PlanStep st;
-            memset(&st, 0, sizeof st);
-            st.kind = i->op == OP_ALL_REDUCE       ? STEP_ALL_REDUCE
-                      : i->op == OP_REDUCE_SCATTER ? STEP_REDUCE_SCATTER
-                      : i->op == OP_ALL_GATHER     ? STEP_ALL_GATHER
-                      : i->op == OP_ALL_TO_ALL     ? STEP_ALL_TO_ALL
-                      : i->op == OP_SHARD          ? STEP_SHARD
-                                                   : STEP_TO_PARTIAL;
-            st.axes = i->a.axes;
-            st.red = i->a.red;
-            st.dim = i->a.dim;
-            st.dim2 = i->a.dim2;
-            if (plan_step_make(&ctx->cost, mesh, &i->args[0]->type, &i->args[0]->pl, &st))
-                comm += st.cost;
-            continue;
-        }
-        if (i->nres != 1 || i->op == OP_REDISTRIBUTE)
-            continue;
-        Placement in[RULE_MAX_ARGS];
-        for (int k = 0; k < i->nargs && k < RULE_MAX_ARGS; k++)
-            in[k] = i->args[k]->pl;
-        if (i->nargs <= RULE_MAX_ARGS)
-            compute += rules_compute_cost(&ctx->cost, m, i, in, &i->res[0]->pl);
-    }
+    double compute, comm;
+    estimate(ctx, m, f, &compute, &comm);
     fprintf(out, "estimated time: %.3f us (compute %.3f us, communication %.3f us)\n",
+            (compute + comm) * 1e6, compute * 1e6, comm * 1e6);
+}
+
+/* ---- --format=json ------------------------------------------------------------------ */
+
+static void json_str(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(out, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(out, "\\u%04x", ch);
+        else
+            fputc(ch, out);
+    }
+    fputc('"', out);
+}
+
+void pass_report_json(FILE *out, const PassCtx *ctx, const IrModule *m)
+{
+    const IrMesh *mesh = &m->mesh;
+    const IrFunc *f = entry_of(m);
+    int nranks = ir_mesh_nranks(mesh);
+    fprintf(out, "{\n  \"mesh\": {\"name\": ");
+    json_str(out, mesh->name ? mesh->name : "?");
+    fprintf(out, ", \"axes\": [");
+    for (int a = 0; a < mesh->naxes; a++) {
+        fprintf(out, "%s{\"name\": ", a ? ", " : "");
+        json_str(out, mesh->axis_name[a]);
+        fprintf(out, ", \"size\": %d}", mesh->size[a]);
+    }
+    fprintf(out, "], \"ranks\": %d},\n", nranks);
+    fprintf(out, "  \"bytes\": \"what each rank sends under ring algorithms (rt_coll_bytes), as the "
+                 "compiled program's --profile and --trace count them\",\n");
+    fprintf(out, "  \"ranks\": [");
+    int ninst = 0;
+    int *last = f ? last_uses_of(ctx, f, &ninst) : NULL;
+    for (int r = 0; f && r < nranks; r++) {
+        int c[IR_MAX_AXES];
+        ir_mesh_coords(mesh, r, c);
+        fprintf(out, "%s\n    {\"rank\": %d, \"coords\": {", r ? "," : "", r);
+        for (int a = 0; a < mesh->naxes; a++) {
+            fprintf(out, "%s", a ? ", " : "");
+            json_str(out, mesh->axis_name[a]);
+            fprintf(out, ": %d", c[a]);
+        }
+        fprintf(out, "},\n     \"collectives\": [");
+        int n = 0;
+        int64_t total = 0;
+        for (const IrInst *i = f->first; i; i = i->next) {
+            if (!(ir_op_flags(i->op) & OPF_COMM))
+                continue;
+            IrType lt = pl_local_type(mesh, &i->args[0]->type, &i->args[0]->pl, c);
+            int64_t b = sent_bytes(mesh, i, c);
+            char tb[128], vb[64];
+            fprintf(out, "%s\n       {\"index\": %d, \"kind\": \"%s\", \"axes\": [", n ? "," : "", n + 1,
+                    ir_op_name(i->op));
+            int k = 0;
+            for (int a = 0; a < mesh->naxes; a++)
+                if (i->a.axes & (1u << a)) {
+                    fprintf(out, "%s", k++ ? ", " : "");
+                    json_str(out, mesh->axis_name[a]);
+                }
+            fprintf(out, "]");
+            if (i->op == OP_ALL_REDUCE || i->op == OP_REDUCE_SCATTER)
+                fprintf(out, ", \"red\": \"%s\"", ir_red_name(i->a.red));
+            if (i->op == OP_ALL_GATHER || i->op == OP_REDUCE_SCATTER || i->op == OP_ALL_TO_ALL)
+                fprintf(out, ", \"dim\": %d", i->a.dim);
+            if (i->op == OP_ALL_TO_ALL)
+                fprintf(out, ", \"dim2\": %d", i->a.dim2);
+            fprintf(out, ", \"local_type\": ");
+            json_str(out, ir_type_str(&lt, tb, sizeof tb));
+            fprintf(out, ", \"bytes\": %" PRId64 ", \"result\": ", b);
+            json_str(out, ir_value_str(i->res[0], vb, sizeof vb));
+            if (i->loc.file && i->loc.line > 0) {
+                const char *base = strrchr(i->loc.file, '/');
+                char site[512];
+                snprintf(site, sizeof site, "%s:%d:%d", base ? base + 1 : i->loc.file, i->loc.line,
+                         i->loc.col);
+                fprintf(out, ", \"site\": ");
+                json_str(out, site);
+            }
+            fprintf(out, "}");
+            n++;
+            total += b;
+        }
+        fprintf(out, "%s],\n     \"total_collectives\": %d, \"total_bytes\": %" PRId64
+                     ", \"peak_memory_bytes\": %" PRId64 "}",
+                n ? "\n     " : "", n, total, peak_memory(mesh, f, last, ninst, c));
+    }
+    double compute = 0, comm = 0;
+    if (f)
+        estimate(ctx, m, f, &compute, &comm);
+    fprintf(out, "\n  ],\n  \"estimated_time_us\": {\"total\": %.3f, \"compute\": %.3f, "
+                 "\"communication\": %.3f}\n}\n",
             (compute + comm) * 1e6, compute * 1e6, comm * 1e6);
 }

@@ -89,6 +89,26 @@ void rt_checksum(rt_dtype dt, int64_t n, const void *data, double *sum, double *
 /* torch.chunk: n over k ranks, chunk = ceil(n/k); rank i holds [off, off+len). */
 void rt_chunk(int64_t n, int k, int i, int64_t *off, int64_t *len);
 
+/* Collectives, numbered as the runtime's profile and trace name them. */
+typedef enum rt_coll {
+    RT_COLL_ALL_REDUCE,
+    RT_COLL_ALL_GATHER,
+    RT_COLL_REDUCE_SCATTER,
+    RT_COLL_ALL_TO_ALL,
+    RT_COLL_BROADCAST
+} rt_coll;
+
+const char *rt_coll_name(rt_coll kind); /* "all_gather" */
+/* The bytes a collective moves on one rank: the one definition behind
+ * `dtc report`, --profile and --trace (rt_coll.c): what the rank sends
+ * under ring algorithms.  in / out: elements of the rank's local input and
+ * output; kept (all_to_all): elements of its input it keeps; group: members;
+ * esize: bytes per element.
+ *   all_reduce 2 (in - floor(in / group)); all_gather out - in;
+ *   reduce_scatter in - out; all_to_all in - kept; broadcast in;
+ *   (times esize; 0 for a group of one). */
+int64_t rt_coll_bytes(rt_coll kind, int group, int64_t in, int64_t out, int64_t kept, int esize);
+
 /* A host tensor read from / written to .npy (C order, little-endian). */
 typedef struct rt_npy {
     rt_dtype dtype;
