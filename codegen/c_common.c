@@ -152,10 +152,21 @@ const char *cg_c_args(Arena *a, const IrInst *i)
     return s;
 }
 
+const char *cg_site(Arena *a, const IrInst *i)
+{
+    if (!i || !i->loc.file || i->loc.line <= 0)
+        return NULL;
+    const char *base = strrchr(i->loc.file, '/');
+    return arena_printf(a, "%s:%d:%d", base ? base + 1 : i->loc.file, i->loc.line, i->loc.col);
+}
+
 const char *cg_c_step_name(Arena *a, const CgProgram *p, const CgFunc *fn, const CgStep *s)
 {
     if (!s->inst)
         return arena_printf(a, "copy to result %s", p->results[fn->bufs[s->out].index].name);
+    const char *site = cg_site(a, s->inst);
+    if (site)
+        return arena_printf(a, "%s %s", site, ir_op_name(s->inst->op));
     return arena_printf(a, "%s %s", ir_op_name(s->inst->op), cg_c_vname(a, s->inst->res[0]));
 }
 
@@ -259,6 +270,9 @@ void cg_c_emit_collective(FILE *o, Arena *a, const CgStep *s, const char *pre, c
                           const char *in0, const char *out)
 {
     const char *dt = cg_c_rtype(s->dtype);
+    const char *site = cg_site(a, s->inst);
+    if (site) /* names the collective in the profile, the trace and messages */
+        fprintf(o, "    rt_site(ctx, %s);\n", cg_c_string(a, site, true));
     if (s->kind == CG_ALL_REDUCE) {
         fprintf(o, "    %sall_reduce(%s, 0x%xu, %s, %s, %lld, %s); /* in place */\n", pre, ctx_args, s->axes, dt,
                 out, (long long)s->count, cg_c_rred(s->red));

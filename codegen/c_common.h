@@ -38,7 +38,11 @@ const char *cg_c_axes(Arena *a, const IrMesh *m, unsigned axes);        /* "x,y"
 const char *cg_c_mesh(Arena *a, const IrMesh *m);                       /* "M[x=2, y=2]" */
 const char *cg_c_coords(Arena *a, const IrMesh *m, int rank);           /* "3 (x=1, y=1)" */
 const char *cg_c_args(Arena *a, const IrInst *i);                       /* " %a, %b" */
-/* A step for profiles: "matmul %3", or "copy to result NAME". */
+/* Where an instruction came from, "mlp.dt:12:9" (the file's base name), or
+ * NULL when unknown. */
+const char *cg_site(Arena *a, const IrInst *i);
+/* A step for profiles and traces: "mlp.dt:12:9 matmul" ("matmul %3" without
+ * a source position), or "copy to result NAME". */
 const char *cg_c_step_name(Arena *a, const CgProgram *p, const CgFunc *fn, const CgStep *s);
 void cg_c_indent(FILE *o, int n); /* n levels of four spaces */
 /* The start of a variant's comment: "---- variant VI: ranks 0 (x=0), 1 (x=1)". */

@@ -28,6 +28,7 @@
  * vectorise too; glibc documents those as within 4 ulp.  DTC_NO_VECLIB=1
  * in the environment of dtc turns that off (plain libm calls).
  */
+#include "codegen/c_common.h"
 #include "codegen/cg_internal.h"
 
 #include <llvm-c/Analysis.h>
@@ -641,6 +642,7 @@ static LLVMValueRef rt_fn(Ll *L, const char *name)
         {"rt_rank", I, 1, {P}},
         {"rt_prof_begin", V, 3, {P, P, J}},
         {"rt_prof_end", V, 1, {P}},
+        {"rt_site", V, 2, {P, P}},
         {"rt_all_reduce", V, 6, {P, I, I, P, J, I}},
         {"rt_all_gather", V, 9, {P, I, I, P, P, I, P, I, P}},
         {"rt_reduce_scatter", V, 10, {P, I, I, P, P, I, P, I, P, I}},
@@ -666,13 +668,11 @@ static LLVMValueRef call_rt(Ll *L, const char *name, LLVMValueRef *args, int n)
     return call(L, rt_fn(L, name), args, n, "");
 }
 
-/* A profile region's name, as the C backend names it: "matmul %h.4", or
- * "copy to result y". */
+/* A profile region's name, as the C backend names it: "mlp.dt:12:9 matmul",
+ * or "copy to result y". */
 static const char *prof_name(Ll *L, const CgFunc *fn, const CgStep *s)
 {
-    if (!s->inst)
-        return arena_printf(L->a, "copy to result %s", L->p->results[fn->bufs[s->out].index].name);
-    return arena_printf(L->a, "%s %s", ir_op_name(s->inst->op), cg_value_name(L->a, s->inst->res[0]));
+    return cg_c_step_name(L->a, L->p, fn, s);
 }
 
 static void emit_step(Ll *L, int vi, int si, const CgFunc *fn, const CgStep *s, LLVMValueRef *bufp)
@@ -689,6 +689,11 @@ static void emit_step(Ll *L, int vi, int si, const CgFunc *fn, const CgStep *s, 
     if (prof) {
         LLVMValueRef a[3] = {ctx, cstr(L, prof_name(L, fn, s)), c64(L, s->bytes)};
         call_rt(L, "rt_prof_begin", a, 3);
+    }
+    const char *site = s->kind >= CG_ALL_REDUCE ? cg_site(L->a, s->inst) : NULL;
+    if (site) { /* names the collective in the profile, the trace and messages */
+        LLVMValueRef a[2] = {ctx, cstr(L, site)};
+        call_rt(L, "rt_site", a, 2);
     }
     switch (s->kind) {
     case CG_LOOP: {

@@ -18,6 +18,7 @@ typedef struct DtcOptions {
     int opt_level;            /* -O0..-O3, default 2 */
     const char *print_after;  /* pass name or "all"; NULL: none */
     const char *dump_dir;     /* --dump-dir */
+    const char *format;       /* report --format: text (NULL) or json */
     const char *stop_after;   /* internal: --stop-after=PASS */
     const char *cuda_arch;    /* --cuda-arch=sm_80,sm_90 */
     bool simulate;            /* run --simulate: the per-rank program in the interpreter */

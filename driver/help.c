@@ -109,7 +109,9 @@ void dtc_print_help(FILE *out, const char *cmd)
         fputs("usage: dtc report FILE.dt [options]\n"
               "Per rank: the collectives in order (kind, mesh axis, bytes), total bytes moved,\n"
               "peak memory, and the cost model's estimate of the run time.\n\n"
-              "options:\n",
+              "options:\n"
+              "  --format=text|json      the text report (default) or the same as JSON, with\n"
+              "                          each collective's source position\n",
               out);
         fputs(common_opts, out);
         fputs(pipeline_opts, out);

@@ -200,6 +200,10 @@ static int parse_args(Arena *ar, int argc, char **argv, DtcOptions *o)
             if (!v)
                 return usage_error(o->cmd, "%s needs a pass name", a);
             o->print_after = v;
+        } else if (opt_value(argc, argv, &i, "--format", &v)) {
+            if (!v || (strcmp(v, "text") && strcmp(v, "json")))
+                return usage_error(o->cmd, "--format must be text or json, got '%s'", v ? v : "");
+            o->format = v;
         } else if (opt_value(argc, argv, &i, "--dump-dir", &v)) {
             if (!v)
                 return usage_error(o->cmd, "%s needs a directory", a);
@@ -351,6 +355,8 @@ int main(int argc, char **argv)
         rc = usage_error(o.cmd, "--stop-after belongs to 'dtc compile', not '%s'", o.cmd);
     if (rc == 0 && strcmp(o.cmd, "run") && (o.nin || o.nout || o.simulate))
         rc = usage_error(o.cmd, "--in/--out/--simulate belong to 'dtc run' and to the compiled program, not '%s'", o.cmd);
+    if (rc == 0 && o.format && strcmp(o.cmd, "report"))
+        rc = usage_error(o.cmd, "--format belongs to 'dtc report', not '%s'", o.cmd);
     if (rc != 0) {
         arena_free(ar);
         return rc;
@@ -374,7 +380,8 @@ int main(int argc, char **argv)
         bool ok = o.simulate ? dtc_pipeline(&o, &ctx, m) : pass_inline(&ctx, m);
         rc = ok ? dtc_cmd_run(ar, &o, m) : 1;
     } else if (!strcmp(o.cmd, "report")) {
-        rc = dtc_pipeline(&o, &ctx, m) ? (pass_report(stdout, &ctx, m), 0) : 1;
+        bool json = o.format && !strcmp(o.format, "json");
+        rc = dtc_pipeline(&o, &ctx, m) ? ((json ? pass_report_json : pass_report)(stdout, &ctx, m), 0) : 1;
     } else { /* compile */
         rc = 1;
         const char *output = o.output ? o.output : default_output(ar, o.file, o.emit);

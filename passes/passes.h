@@ -47,5 +47,7 @@ bool pass_check_collectives(PassCtx *ctx, const IrModule *m);
 /* `dtc report`: per rank, the collectives in order (kind, axes, bytes),
  * total bytes, peak live memory and the cost model's time estimate. */
 void pass_report(FILE *out, const PassCtx *ctx, const IrModule *m);
+/* The same as JSON (dtc report --format=json). */
+void pass_report_json(FILE *out, const PassCtx *ctx, const IrModule *m);
 
 #endif

@@ -285,18 +285,40 @@ static void split3(int rank, const int64_t *dims, int dim, int64_t *outer, int64
         *inner *= dims[d];
 }
 
+/* Entering a collective: what messages about a stopped rank name, then the
+ * profile / trace region (bytes: rt_coll_bytes, as `dtc report`). */
+static void begin(rt_ctx *ctx, rt_coll kind, unsigned axes, int64_t bytes)
+{
+    ctx->in_axes = axes;
+    ctx->in_site = ctx->site;
+    ctx->in_coll = (int)kind + 1;
+    if (ctx->prof && rt_prof_coll_begin(ctx, kind, axes, bytes) != 0)
+        rt_unwind(ctx);
+}
+
 static void done(rt_ctx *ctx, int rc)
 {
     if (ctx->prof)
         rt_prof_end(ctx);
     if (rc != 0)
         rt_unwind(ctx);
+    ctx->in_coll = 0;
+    ctx->site = NULL;
 }
 
-static void begin(rt_ctx *ctx, const char *kind, unsigned axes, int64_t bytes)
+char *rt_coll_where(const rt_ctx *ctx, char *buf, size_t n)
 {
-    if (ctx->prof)
-        rt_prof_begin(ctx, rt_prof_coll_name(ctx, kind, axes), bytes);
+    int k = ctx->in_coll;
+    if (!k) {
+        snprintf(buf, n, "no collective");
+        return buf;
+    }
+    char as[64];
+    const char *site = ctx->in_site;
+    rt_axes_str(ctx->mesh, ctx->in_axes, as, sizeof as);
+    snprintf(buf, n, "%s(%s)%s%s", rt_coll_name((rt_coll)(k - 1)), as, site ? " at " : "",
+             site ? site : "");
+    return buf;
 }
 
 /* ---- the collectives ------------------------------------------------------------------- */
@@ -307,7 +329,9 @@ void rt_all_reduce(rt_ctx *ctx, unsigned axes, rt_dtype dt, void *buf, int64_t c
     check_red(ctx, "all_reduce", dt, red);
     if (count < 0)
         rt_fail(ctx, "all_reduce: negative count %lld", (long long)count);
-    begin(ctx, "all_reduce", axes, count * rt_dtype_size(dt));
+    int k = rt_axes_size(ctx->mesh, axes);
+    begin(ctx, RT_COLL_ALL_REDUCE, axes,
+          rt_coll_bytes(RT_COLL_ALL_REDUCE, k, count, count, count, rt_dtype_size(dt)));
     done(ctx, ctx->be->all_reduce(ctx, axes, dt, buf, count, red));
 }
 
@@ -318,13 +342,15 @@ void rt_all_gather(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, vo
     size_t es = esize_of(ctx, "all_gather", dt);
     check_shape(ctx, "all_gather", rank, local_dims, dim);
     int me = rt_member_of(ctx->mesh, axes, ctx->coords);
-    lens_sum(ctx, "all_gather", member_lens, rt_axes_size(ctx->mesh, axes));
+    int64_t total = lens_sum(ctx, "all_gather", member_lens, rt_axes_size(ctx->mesh, axes));
     if (local_dims[dim] != member_lens[me])
         rt_fail(ctx, "all_gather: local size %lld along dim %d, but member_lens[%d] = %lld",
                 (long long)local_dims[dim], dim, me, (long long)member_lens[me]);
     int64_t outer, inner;
     split3(rank, local_dims, dim, &outer, &inner);
-    begin(ctx, "all_gather", axes, outer * member_lens[me] * inner * (int64_t)es);
+    begin(ctx, RT_COLL_ALL_GATHER, axes,
+          rt_coll_bytes(RT_COLL_ALL_GATHER, rt_axes_size(ctx->mesh, axes),
+                        outer * member_lens[me] * inner, outer * total * inner, 0, (int)es));
     done(ctx, ctx->be->all_gather(ctx, axes, dt, send, recv, outer, inner, member_lens));
 }
 
@@ -341,7 +367,10 @@ void rt_reduce_scatter(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send
                 (long long)send_dims[dim], dim, (long long)total);
     int64_t outer, inner;
     split3(rank, send_dims, dim, &outer, &inner);
-    begin(ctx, "reduce_scatter", axes, outer * total * inner * rt_dtype_size(dt));
+    int me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    begin(ctx, RT_COLL_REDUCE_SCATTER, axes,
+          rt_coll_bytes(RT_COLL_REDUCE_SCATTER, rt_axes_size(ctx->mesh, axes), outer * total * inner,
+                        outer * member_lens[me] * inner, 0, rt_dtype_size(dt)));
     done(ctx, ctx->be->reduce_scatter(ctx, axes, dt, send, recv, outer, inner, member_lens, red));
 }
 
@@ -365,7 +394,9 @@ void rt_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, vo
     if (send_dims[cat_dim] != cat_lens[me])
         rt_fail(ctx, "all_to_all: size %lld along dim %d, but cat_lens[%d] = %lld",
                 (long long)send_dims[cat_dim], cat_dim, me, (long long)cat_lens[me]);
-    begin(ctx, "all_to_all", axes, rt_numel(rank, send_dims) * (int64_t)es);
+    int64_t n = rt_numel(rank, send_dims);
+    int64_t kept = send_dims[split_dim] ? n / send_dims[split_dim] * split_lens[me] : 0;
+    begin(ctx, RT_COLL_ALL_TO_ALL, axes, rt_coll_bytes(RT_COLL_ALL_TO_ALL, k, n, 0, kept, (int)es));
     done(ctx, ctx->be->all_to_all(ctx, axes, dt, send, recv, rank, send_dims, split_dim,
                                   split_lens, cat_dim, cat_lens));
 }
@@ -379,7 +410,8 @@ void rt_broadcast(rt_ctx *ctx, unsigned axes, rt_dtype dt, void *buf, int64_t co
     if (root < 0 || root >= rt_axes_size(ctx->mesh, axes))
         rt_fail(ctx, "broadcast: root %d is not a member of a group of %d", root,
                 rt_axes_size(ctx->mesh, axes));
-    begin(ctx, "broadcast", axes, count * (int64_t)es);
+    begin(ctx, RT_COLL_BROADCAST, axes,
+          rt_coll_bytes(RT_COLL_BROADCAST, rt_axes_size(ctx->mesh, axes), count, count, 0, (int)es));
     done(ctx, ctx->be->broadcast(ctx, axes, buf, (size_t)count * es, root));
 }
 

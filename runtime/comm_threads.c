@@ -52,14 +52,36 @@ typedef struct tworld {
     double timeout;                  /* seconds per barrier; 0: none */
 } tworld;
 
-double rt_threads_timeout(void)
+/* DT_TIMEOUT's seconds; -1 when it is not a non-negative finite number. */
+static double timeout_env(const char **text)
 {
     const char *s = getenv("DT_TIMEOUT");
-    if (!s || !*s)
+    *text = s;
+    if (!s)
         return 0;
     char *end;
+    errno = 0;
     double t = strtod(s, &end);
-    return *end || t < 0 ? 0 : t;
+    if (!*s || *end || errno || !(t >= 0) || t > 1e9)
+        return -1;
+    return t;
+}
+
+double rt_threads_timeout(void)
+{
+    const char *s;
+    double t = timeout_env(&s);
+    return t < 0 ? 0 : t;
+}
+
+int rt_timeout_check(char *err, size_t errlen)
+{
+    const char *s;
+    if (timeout_env(&s) >= 0)
+        return 0;
+    snprintf(err, errlen,
+             "DT_TIMEOUT=%s: expected a number of seconds >= 0 (e.g. DT_TIMEOUT=30; 0: no limit)", s);
+    return -1;
 }
 
 /* mu held. */
@@ -92,7 +114,12 @@ static int bar_wait(rt_ctx *ctx, unsigned axes, tbar *b)
 {
     tworld *w = ctx->world;
     int me = rt_member_of(ctx->mesh, axes, ctx->coords);
-    char msg[RT_MSG], as[64];
+    char msg[RT_MSG], as[64], in[320];
+    /* "all_reduce(tp) at x.dt:3:9", or the runtime's own exchange */
+    if (ctx->in_coll)
+        rt_coll_where(ctx, in, sizeof in);
+    else
+        snprintf(in, sizeof in, "a collective over %s", rt_axes_str(ctx->mesh, axes, as, sizeof as));
     pthread_mutex_lock(&w->mu);
     if (w->aborted) {
         pthread_mutex_unlock(&w->mu);
@@ -114,9 +141,8 @@ static int bar_wait(rt_ctx *ctx, unsigned axes, tbar *b)
             break;
         for (int m = 0; m < b->n; m++)
             if (!b->arrived[m] && w->exited[b->members[m]]) {
-                snprintf(msg, sizeof msg,
-                         "rank %d stopped while rank %d waits for it in a collective over %s",
-                         b->members[m], ctx->rank, rt_axes_str(ctx->mesh, axes, as, sizeof as));
+                snprintf(msg, sizeof msg, "rank %d stopped while rank %d waits for it in %s",
+                         b->members[m], ctx->rank, in);
                 abort_locked(w, msg);
                 break;
             }
@@ -126,9 +152,8 @@ static int bar_wait(rt_ctx *ctx, unsigned axes, tbar *b)
         if (w->timeout > 0) {
             left = w->timeout - (rt_now() - start);
             if (left <= 0) {
-                int k = snprintf(msg, sizeof msg,
-                                 "rank %d: timed out after %g s in a collective over %s waiting for rank",
-                                 ctx->rank, w->timeout, rt_axes_str(ctx->mesh, axes, as, sizeof as));
+                int k = snprintf(msg, sizeof msg, "rank %d: timed out after %g s in %s waiting for rank",
+                                 ctx->rank, w->timeout, in);
                 for (int m = 0; m < b->n && k < (int)sizeof msg; m++)
                     if (!b->arrived[m])
                         k += snprintf(msg + k, sizeof msg - (size_t)k, " %d", b->members[m]);

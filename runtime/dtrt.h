@@ -177,9 +177,15 @@ _Noreturn void rt_fail(rt_ctx *ctx, const char *fmt, ...) __attribute__((format(
 /* Brackets an operation: time and bytes add up under `name` (a string that
  * lives as long as the program, compared by content).  Regions nest; times
  * are inclusive.  Collectives record themselves as e.g. "all_reduce(tp)"
- * with the bytes this rank sends, so callers need not bracket them. */
+ * with the bytes this rank sends (rt_coll_bytes, as `dtc report` counts
+ * them), so callers need not bracket them.  --trace records every region
+ * as an event. */
 void rt_prof_begin(rt_ctx *ctx, const char *name, int64_t bytes);
 void rt_prof_end(rt_ctx *ctx);
+/* The source of the next collective this rank calls, "FILE:LINE:COL" (a
+ * string that lives as long as the program): names it in the profile, the
+ * trace and in messages about a rank that died while others waited. */
+void rt_site(rt_ctx *ctx, const char *site);
 
 /* ---- collectives over the group of `axes` -------------------------------------------
  * Every member of the group must make the same call in the same order.

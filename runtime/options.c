@@ -117,15 +117,16 @@ int rt_opts_parse(rt_opts *o, int argc, char **argv, const rt_program *prog, cha
             o->profile = true;
             continue;
         }
-        static const char *const valued[] = {"--in", "--out", "--iters", "--warmup", "--ranks"};
+        static const char *const valued[] = {"--in", "--out", "--iters", "--warmup", "--ranks",
+                                             "--trace"};
         int k = 0;
         size_t len = 0;
-        for (; k < 5; k++) {
+        for (; k < 6; k++) {
             len = strlen(valued[k]);
             if (!strncmp(a, valued[k], len) && (a[len] == 0 || a[len] == '='))
                 break;
         }
-        if (k == 5) {
+        if (k == 6) {
             if (a[0] == '-')
                 return fail(err, errlen, "unknown option '%s' (see --help)", a);
             return fail(err, errlen, "unexpected argument '%s' (see --help)", a);
@@ -158,12 +159,30 @@ int rt_opts_parse(rt_opts *o, int argc, char **argv, const rt_program *prog, cha
         case 4:
             rc = count("--ranks", v, 1, &o->ranks, err, errlen);
             break;
+        case 5:
+            if (o->trace)
+                return fail(err, errlen, "--trace given twice");
+            if (!*v)
+                return fail(err, errlen, "--trace expects FILE.json");
+            o->trace = v;
+            break;
         }
         if (rc)
             return rc;
     }
     if (warmup && !o->iters && o->warmup)
         return fail(err, errlen, "--warmup needs --iters");
+    /* Two files written to one path: one would be lost (rank 0 also
+     * compares the files themselves before computing). */
+    for (int i = 0; i < prog->nresults; i++)
+        for (int j = 0; j < i; j++)
+            if (o->out_path[i] && o->out_path[j] && !strcmp(o->out_path[i], o->out_path[j]))
+                return fail(err, errlen, "--out %s and --out %s both write %s: one would be lost",
+                            prog->results[j].name, prog->results[i].name, o->out_path[i]);
+    for (int i = 0; o->trace && i < prog->nresults; i++)
+        if (o->out_path[i] && !strcmp(o->out_path[i], o->trace))
+            return fail(err, errlen, "--out %s and --trace both write %s", prog->results[i].name,
+                        o->trace);
     return 0;
 }
 
@@ -213,7 +232,7 @@ void rt_print_help(FILE *out, const char *progname, const rt_program *prog)
     int n = rt_mesh_size(m);
     fprintf(out,
             "usage: %s [--ranks N] [--in NAME=FILE.npy]... [--out NAME=FILE.npy]...\n"
-            "       %*s [--iters K [--warmup W]] [--profile] [--help]\n",
+            "       %*s [--iters K [--warmup W]] [--profile] [--trace FILE.json] [--help]\n",
             progname, (int)strlen(progname), "");
     fprintf(out, "mesh %s[", m->name ? m->name : "mesh");
     for (int a = 0; a < m->naxes; a++)
@@ -243,7 +262,13 @@ void rt_print_help(FILE *out, const char *progname, const rt_program *prog)
             "  --iters K             run K timed iterations, print the median time\n"
             "  --warmup W            run W untimed iterations first (default 0)\n"
             "  --profile             print time and bytes per operation and collective\n"
+            "                        (rank 0, timed iterations; bytes as dtc report)\n"
+            "  --trace FILE.json     write every rank's operations and collectives (kind,\n"
+            "                        axes, bytes, wait) as a Chrome trace-event file: open\n"
+            "                        it in https://ui.perfetto.dev or chrome://tracing\n"
             "  --help                this text\n"
             "environment: DT_COMM=threads|mpi picks the backend; DT_TIMEOUT=S makes a\n"
-            "threads-backend rank give up after S seconds in one collective\n");
+            "threads-backend rank give up after S seconds in one collective\n"
+            "exit status: 0 success, 1 an error in the run or its files, 2 a bad command\n"
+            "line or environment\n");
 }

@@ -1,11 +1,30 @@
-/* profile.c - --profile: time and bytes per operation and per collective
- * on one rank, printed as a table by rank 0.  Regions nest; a region's
- * time includes what runs inside it. */
+/* profile.c - --profile and --trace on one rank.
+ *
+ * --profile: time and bytes per operation and per collective, printed as a
+ * table by rank 0.  Regions nest; a region's time includes what runs inside
+ * it.  --trace: every region as one event (start, duration, bytes; for a
+ * collective also kind, axes, group and wait), serialised per rank as
+ * Chrome trace-event JSON, gathered on rank 0 and written as one file.
+ *
+ * Names: generated code names an operation "FILE:LINE:COL op"; a
+ * collective is "FILE:LINE:COL all_gather(tp)" when rt_site named its
+ * source, else "all_gather(tp)".  Bytes of a collective: rt_coll_bytes,
+ * the definition `dtc report` uses.
+ *
+ * Wait (trace only): before a traced collective moves data, its group
+ * meets at a barrier; the time a rank spends in that barrier is its wait,
+ * the time until the last member of its group arrived.  The member that
+ * waited least is the one the others waited for.  Tracing adds that
+ * barrier (one small message round per collective) to the run.
+ */
 #include "runtime/rt_internal.h"
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PROF_DEPTH 32
 
@@ -16,14 +35,32 @@ typedef struct prof_entry {
     int64_t bytes;
 } prof_entry;
 
+/* One traced region. */
+typedef struct prof_event {
+    const char *name;
+    double t0, t1;   /* seconds since the trace origin */
+    double wait;     /* collectives: seconds until the group had arrived */
+    int64_t bytes;
+    int kind;        /* rt_coll, or -1: an operation, -2: an iteration */
+    unsigned axes;
+    int iter;        /* iteration number (warmup ones first) */
+    const char *site;
+} prof_event;
+
 struct rt_prof {
     rt_ctx *ctx;                          /* owns the memory */
+    bool table, trace;                    /* --profile, --trace */
     prof_entry *e;
     int n, cap;
     int stack[PROF_DEPTH];                /* open regions: entry index */
+    int evstack[PROF_DEPTH];              /* open regions: event index (trace) */
     double t0[PROF_DEPTH];
     int depth;
-    const char *coll[8][1 << RT_MAX_AXES]; /* collective names, made on first use */
+    prof_event *ev;
+    int64_t nev, evcap;
+    double origin;                        /* trace_now() at the trace's zero */
+    double iter_t0;                       /* the current iteration's start */
+    int iter;
 };
 
 double rt_now(void)
@@ -33,17 +70,43 @@ double rt_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-rt_prof *rt_prof_new(rt_ctx *ctx)
+/* The trace's clock: wall-clock time, the one clock that ranks in different
+ * processes (exact on one host) and on different hosts (as close as NTP
+ * keeps them) share. */
+static double trace_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+rt_prof *rt_prof_new(rt_ctx *ctx, bool table, bool trace)
 {
     rt_prof *p = rt_alloc(ctx, sizeof *p);
     p->ctx = ctx;
+    p->table = table;
+    p->trace = trace;
+    p->origin = trace_now();
     return p;
 }
 
 void rt_prof_reset(rt_prof *p)
 {
-    p->n = 0;
+    for (int i = 0; i < p->n; i++) {
+        p->e[i].calls = 0;
+        p->e[i].seconds = 0;
+        p->e[i].bytes = 0;
+    }
     p->depth = 0;
+}
+
+int rt_prof_origin(rt_ctx *ctx)
+{
+    rt_prof *p = ctx->prof;
+    double t = trace_now();
+    int rc = ctx->be->broadcast(ctx, rt_all_axes(ctx->mesh), &t, sizeof t, 0);
+    p->origin = t;
+    return rc;
 }
 
 static int entry(rt_prof *p, const char *name)
@@ -64,18 +127,52 @@ static int entry(rt_prof *p, const char *name)
     return p->n++;
 }
 
-void rt_prof_begin(rt_ctx *ctx, const char *name, int64_t bytes)
+static prof_event *new_event(rt_prof *p)
+{
+    if (p->nev == p->evcap) {
+        int64_t cap = p->evcap ? 2 * p->evcap : 256;
+        prof_event *ev = rt_alloc(p->ctx, sizeof *ev * (size_t)cap);
+        if (p->nev)
+            memcpy(ev, p->ev, sizeof *ev * (size_t)p->nev);
+        rt_free(p->ctx, p->ev);
+        p->ev = ev;
+        p->evcap = cap;
+    }
+    prof_event *e = &p->ev[p->nev++];
+    memset(e, 0, sizeof *e);
+    e->kind = -1;
+    e->iter = p->iter;
+    return e;
+}
+
+/* Opens a region under entry name; returns its event (trace) or NULL. */
+static prof_event *open_region(rt_ctx *ctx, const char *name, int64_t bytes)
 {
     rt_prof *p = ctx->prof;
-    if (!p)
-        return;
     if (p->depth == PROF_DEPTH)
         rt_fail(ctx, "profile regions nested deeper than %d (rt_prof_end missing?)", PROF_DEPTH);
-    int i = entry(p, name ? name : "?");
+    int i = entry(p, name);
     p->e[i].calls++;
     p->e[i].bytes += bytes;
     p->stack[p->depth] = i;
+    prof_event *e = NULL;
+    if (p->trace) {
+        e = new_event(p);
+        e->name = p->e[i].name;
+        e->bytes = bytes;
+        p->evstack[p->depth] = (int)(e - p->ev);
+    }
     p->t0[p->depth++] = rt_now();
+    if (e)
+        e->t0 = e->t1 = trace_now() - p->origin;
+    return e;
+}
+
+void rt_prof_begin(rt_ctx *ctx, const char *name, int64_t bytes)
+{
+    if (!ctx->prof)
+        return;
+    open_region(ctx, name ? name : "?", bytes);
 }
 
 void rt_prof_end(rt_ctx *ctx)
@@ -87,26 +184,58 @@ void rt_prof_end(rt_ctx *ctx)
         rt_fail(ctx, "rt_prof_end without rt_prof_begin");
     p->depth--;
     p->e[p->stack[p->depth]].seconds += rt_now() - p->t0[p->depth];
+    if (p->trace)
+        p->ev[p->evstack[p->depth]].t1 = trace_now() - p->origin;
 }
+
+void rt_site(rt_ctx *ctx, const char *site) { ctx->site = site; }
 
 const char *rt_prof_coll_name(rt_ctx *ctx, const char *kind, unsigned axes)
 {
-    static const char *const kinds[] = {"all_reduce", "all_gather", "reduce_scatter",
-                                        "all_to_all", "broadcast"};
     rt_prof *p = ctx->prof;
-    int k = 0;
-    while (k < 5 && strcmp(kinds[k], kind))
-        k++;
-    if (k == 5)
-        return kind;
-    if (!p->coll[k][axes]) {
-        char as[64];
-        size_t n = strlen(kind) + sizeof as + 3;
-        char *s = rt_alloc(ctx, n);
-        snprintf(s, n, "%s(%s)", kind, rt_axes_str(ctx->mesh, axes, as, sizeof as));
-        p->coll[k][axes] = s;
+    char as[64], buf[512];
+    rt_axes_str(ctx->mesh, axes, as, sizeof as);
+    if (ctx->site)
+        snprintf(buf, sizeof buf, "%s %s(%s)", ctx->site, kind, as);
+    else
+        snprintf(buf, sizeof buf, "%s(%s)", kind, as);
+    for (int i = 0; i < p->n; i++)
+        if (!strcmp(p->e[i].name, buf))
+            return p->e[i].name;
+    size_t n = strlen(buf) + 1;
+    char *s = rt_alloc(ctx, n);
+    memcpy(s, buf, n);
+    return p->e[entry(p, s)].name;
+}
+
+int rt_prof_coll_begin(rt_ctx *ctx, rt_coll kind, unsigned axes, int64_t bytes)
+{
+    rt_prof *p = ctx->prof;
+    prof_event *e = open_region(ctx, rt_prof_coll_name(ctx, rt_coll_name(kind), axes), bytes);
+    if (!e)
+        return 0;
+    e->kind = (int)kind;
+    e->axes = axes;
+    e->site = ctx->site;
+    int64_t at = e - p->ev; /* the barrier may not move events, but be safe */
+    int rc = axes ? ctx->be->barrier(ctx, axes) : 0;
+    p->ev[at].wait = trace_now() - p->origin - p->ev[at].t0;
+    return rc;
+}
+
+void rt_prof_iteration_begin(rt_prof *p) { p->iter_t0 = trace_now() - p->origin; }
+
+void rt_prof_iteration_end(rt_prof *p, int it, bool warmup)
+{
+    if (p->trace) {
+        prof_event *e = new_event(p);
+        e->name = warmup ? "warmup iteration" : "iteration";
+        e->kind = -2;
+        e->iter = it;
+        e->t0 = p->iter_t0;
+        e->t1 = trace_now() - p->origin;
     }
-    return p->coll[k][axes];
+    p->iter = it + 1;
 }
 
 static int by_time(const void *a, const void *b)
@@ -120,13 +249,221 @@ void rt_prof_print(FILE *out, const rt_prof *p, int iters)
     prof_entry *e = malloc(sizeof *e * (size_t)(p->n ? p->n : 1));
     if (!e)
         return;
-    memcpy(e, p->e, sizeof *e * (size_t)p->n);
-    qsort(e, (size_t)p->n, sizeof *e, by_time);
-    fprintf(out, "profile: rank 0, %d iter%s, times inclusive\n", iters, iters == 1 ? "" : "s");
-    fprintf(out, "  %-28s %8s %12s %12s %14s\n", "name", "calls", "total ms", "ms/call", "bytes");
+    int n = 0, width = 28;
     for (int i = 0; i < p->n; i++)
-        fprintf(out, "  %-28s %8lld %12.3f %12.4f %14lld\n", e[i].name, (long long)e[i].calls,
+        if (p->e[i].calls) {
+            e[n++] = p->e[i];
+            int w = (int)strlen(p->e[i].name);
+            width = w > width ? (w < 60 ? w : 60) : width;
+        }
+    qsort(e, (size_t)n, sizeof *e, by_time);
+    fprintf(out, "profile: rank 0, %d iter%s, times inclusive, bytes as dtc report counts them\n",
+            iters, iters == 1 ? "" : "s");
+    fprintf(out, "  %-*s %8s %12s %12s %14s\n", width, "name", "calls", "total ms", "ms/call", "bytes");
+    for (int i = 0; i < n; i++)
+        fprintf(out, "  %-*s %8lld %12.3f %12.4f %14lld\n", width, e[i].name, (long long)e[i].calls,
                 e[i].seconds * 1e3, e[i].seconds * 1e3 / (double)e[i].calls,
                 (long long)e[i].bytes);
     free(e);
+}
+
+/* ---- trace serialisation ------------------------------------------------------------ */
+
+typedef struct sbuf {
+    char *s;
+    size_t n, cap;
+    bool oom;
+} sbuf;
+
+static void put(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(sbuf *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = b->cap - b->n;
+        int k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? room : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+            return;
+        if (b->s && (size_t)k < room) {
+            b->n += (size_t)k;
+            return;
+        }
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap - b->n <= (size_t)k)
+            cap *= 2;
+        char *s = realloc(b->s, cap);
+        if (!s) {
+            b->oom = true;
+            return;
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+}
+
+/* A JSON string literal. */
+static void put_str(sbuf *b, const char *s)
+{
+    put(b, "\"");
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            put(b, "\\%c", c);
+        else if (c < 0x20)
+            put(b, "\\u%04x", c);
+        else
+            put(b, "%c", c);
+    }
+    put(b, "\"");
+}
+
+/* This rank's events as JSON objects, each followed by ",\n"; malloc'd. */
+static char *rank_events(rt_ctx *ctx, const rt_prof *p, size_t *len)
+{
+    sbuf b = {0};
+    const rt_mesh *m = ctx->mesh;
+    int r = ctx->rank;
+    char as[64];
+    put(&b, "{\"ph\":\"M\",\"ts\":0,\"pid\":0,\"tid\":%d,\"name\":\"thread_name\",\"args\":{\"name\":\"rank %d",
+        r, r);
+    for (int a = 0; a < m->naxes; a++)
+        put(&b, "%s%s=%d", a ? ", " : " (", m->axis_name[a] ? m->axis_name[a] : "?", ctx->coords[a]);
+    put(&b, "%s\"}},\n", m->naxes ? ")" : "");
+    put(&b, "{\"ph\":\"M\",\"ts\":0,\"pid\":0,\"tid\":%d,\"name\":\"thread_sort_index\",\"args\":{\"sort_index\":%d}},\n",
+        r, r);
+    for (int64_t i = 0; i < p->nev; i++) {
+        const prof_event *e = &p->ev[i];
+        double ts = e->t0 * 1e6, dur = (e->t1 - e->t0) * 1e6;
+        if (dur < 0)
+            dur = 0;
+        const char *cat = e->kind == -2 ? "iteration" : e->kind == -1 ? "op" : "collective";
+        put(&b, "{\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":0,\"tid\":%d,\"cat\":\"%s\",\"name\":", ts,
+            dur, r, cat);
+        put_str(&b, e->name);
+        put(&b, ",\"args\":{\"iteration\":%d", e->iter);
+        if (e->kind == -1)
+            put(&b, ",\"bytes\":%lld", (long long)e->bytes);
+        if (e->kind >= 0) {
+            put(&b, ",\"kind\":\"%s\",\"axes\":", rt_coll_name((rt_coll)e->kind));
+            put_str(&b, rt_axes_str(m, e->axes, as, sizeof as));
+            put(&b, ",\"group\":[");
+            int k = rt_axes_size(m, e->axes);
+            for (int g = 0; g < k; g++)
+                put(&b, "%s%d", g ? "," : "", rt_member_rank(m, e->axes, ctx->coords, g));
+            put(&b, "],\"bytes\":%lld,\"wait_us\":%.3f", (long long)e->bytes, e->wait * 1e6);
+            if (e->site) {
+                put(&b, ",\"site\":");
+                put_str(&b, e->site);
+            }
+        }
+        put(&b, "}},\n");
+        if (e->kind >= 0 && e->wait > 0)
+            put(&b, "{\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":0,\"tid\":%d,\"cat\":\"wait\",\"name\":\"wait\","
+                    "\"args\":{\"iteration\":%d}},\n", ts, e->wait * 1e6, r, e->iter);
+    }
+    if (b.oom) {
+        free(b.s);
+        return NULL;
+    }
+    *len = b.n;
+    return b.s;
+}
+
+int rt_prof_write_trace(rt_ctx *ctx, const rt_prof *p, const char *path, const char *progname,
+                        char *msg, size_t msglen)
+{
+    size_t len = 0;
+    char *mine = rank_events(ctx, p, &len);
+    bool oom = !mine;
+    int n = ctx->nranks;
+    unsigned world = rt_all_axes(ctx->mesh);
+    uint64_t sent = oom ? 0 : (uint64_t)len;
+    uint64_t *lens = NULL;
+    size_t *counts = NULL, *displs = NULL;
+    char *all = NULL;
+    if (ctx->rank == 0) {
+        lens = rt_alloc(ctx, sizeof *lens * (size_t)n);
+        counts = rt_alloc(ctx, sizeof *counts * 2 * (size_t)n);
+        displs = counts + n;
+        for (int r = 0; r < n; r++) {
+            counts[r] = sizeof *lens;
+            displs[r] = (size_t)r * sizeof *lens;
+        }
+    }
+    if (ctx->be->gather(ctx, world, &sent, sizeof sent, lens, counts, displs) != 0)
+        rt_unwind(ctx);
+    size_t total = 0;
+    if (ctx->rank == 0) {
+        for (int r = 0; r < n; r++) {
+            counts[r] = (size_t)lens[r];
+            displs[r] = total;
+            total += counts[r];
+        }
+        all = malloc(total + 1);
+        oom = oom || !all;
+    }
+    /* Rank 0 out of memory: the others still take part, with a dummy. */
+    char dummy;
+    if (ctx->be->gather(ctx, world, mine ? mine : "", (size_t)sent, all ? all : &dummy,
+                        all ? counts : NULL, all ? displs : NULL) != 0)
+        rt_unwind(ctx);
+    free(mine);
+    if (ctx->rank != 0)
+        return 0;
+    int rc = 0;
+    if (oom) {
+        snprintf(msg, msglen, "--trace %s: out of memory for %zu bytes of trace", path, total);
+        free(all);
+        return -1;
+    }
+    /* the last event's ",\n" becomes "\n" */
+    while (total > 0 && (all[total - 1] == '\n' || all[total - 1] == ','))
+        total--;
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        snprintf(msg, msglen, "--trace: cannot write %s: %s", tmp, strerror(errno));
+        free(all);
+        return -1;
+    }
+    sbuf head = {0};
+    put(&head, "{\"traceEvents\":[\n{\"ph\":\"M\",\"ts\":0,\"pid\":0,\"tid\":0,\"name\":\"process_name\",\"args\":{\"name\":");
+    put_str(&head, progname);
+    put(&head, "}},\n");
+    fwrite(head.s ? head.s : "", 1, head.n, f);
+    free(head.s);
+    fwrite(all, 1, total, f);
+    char ms[256];
+    size_t k = (size_t)snprintf(ms, sizeof ms, "%s[", ctx->mesh->name ? ctx->mesh->name : "mesh");
+    for (int a = 0; a < ctx->mesh->naxes && k < sizeof ms; a++)
+        k += (size_t)snprintf(ms + k, sizeof ms - k, "%s%s=%d", a ? ", " : "",
+                              ctx->mesh->axis_name[a] ? ctx->mesh->axis_name[a] : "?",
+                              ctx->mesh->size[a]);
+    if (k < sizeof ms)
+        snprintf(ms + k, sizeof ms - k, "]");
+    fprintf(f,
+            "\n],\n\"displayTimeUnit\":\"ms\",\n\"otherData\":{\"mesh\":\"%s\","
+            "\"ranks\":%d,\"backend\":\"%s\",\"tracks\":\"one per rank (tid = rank)\","
+            "\"ts\":\"microseconds since rank 0 left the world barrier before the first iteration (wall clock)\","
+            "\"bytes\":\"bytes the rank sends (ring algorithms), as dtc report counts them\","
+            "\"wait_us\":\"time in the group barrier before the data moved: until the last member arrived\"}}\n",
+            ms, n, ctx->be->name);
+    free(all);
+    bool bad = ferror(f) != 0;
+    if (fclose(f) != 0)
+        bad = true;
+    if (bad) {
+        snprintf(msg, msglen, "--trace: cannot write %s: %s", tmp, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        snprintf(msg, msglen, "--trace: cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        remove(tmp);
+        rc = -1;
+    }
+    return rc;
 }

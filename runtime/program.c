@@ -19,6 +19,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct rt_job {
@@ -152,22 +153,87 @@ static int load_inputs(rt_ctx *ctx, const rt_job *job, void **globals, char *msg
     return 0;
 }
 
-/* Rank 0: every --out file can be created. */
+/* Where a file will be: its directory's device and inode and its base
+ * name.  false if the directory cannot be examined. */
+typedef struct file_id {
+    dev_t dev;
+    ino_t ino;
+    const char *base;
+} file_id;
+
+static bool dir_of(const char *path, char *dir, size_t n)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, n, ".");
+    else
+        snprintf(dir, n, "%.*s", (int)(slash == path ? 1 : slash - path), path);
+    return true;
+}
+
+static bool file_id_of(const char *path, file_id *id)
+{
+    char dir[4096];
+    struct stat st;
+    dir_of(path, dir, sizeof dir);
+    if (stat(dir, &st) != 0)
+        return false;
+    const char *slash = strrchr(path, '/');
+    id->dev = st.st_dev;
+    id->ino = st.st_ino;
+    id->base = slash ? slash + 1 : path;
+    return true;
+}
+
+/* Rank 0: path can be written (what is "--out y" or "--trace"). */
+static int check_writable(const char *what, const char *path, char *msg, size_t n)
+{
+    char dir[4096];
+    dir_of(path, dir, sizeof dir);
+    if (access(dir, W_OK) != 0) {
+        snprintf(msg, n, "%s: cannot write %s: %s", what, path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(msg, n, "%s: cannot write %s: it is a directory", what, path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Rank 0: every --out file (and --trace) can be created, and no two name
+ * the same file. */
 static int check_outputs(const rt_job *job, char *msg, size_t n)
 {
-    for (int i = 0; i < job->prog->nresults; i++) {
+    const rt_program *prog = job->prog;
+    int k = prog->nresults;
+    for (int i = 0; i < k; i++) {
         const char *path = job->opts->out_path[i];
-        if (!path)
+        char what[256];
+        snprintf(what, sizeof what, "--out %s", prog->results[i].name);
+        if (path && check_writable(what, path, msg, n) != 0)
+            return -1;
+    }
+    if (job->opts->trace && check_writable("--trace", job->opts->trace, msg, n) != 0)
+        return -1;
+    /* slot k: the trace */
+    for (int i = 0; i <= k; i++) {
+        const char *pi = i < k ? job->opts->out_path[i] : job->opts->trace;
+        file_id a, b;
+        if (!pi || !file_id_of(pi, &a))
             continue;
-        char dir[4096];
-        const char *slash = strrchr(path, '/');
-        if (!slash)
-            snprintf(dir, sizeof dir, ".");
-        else
-            snprintf(dir, sizeof dir, "%.*s", (int)(slash == path ? 1 : slash - path), path);
-        if (access(dir, W_OK) != 0) {
-            snprintf(msg, n, "--out %s: cannot write %s: %s", job->prog->results[i].name, path,
-                     strerror(errno));
+        for (int j = 0; j < i; j++) {
+            const char *pj = job->opts->out_path[j];
+            if (!pj || !file_id_of(pj, &b) || a.dev != b.dev || a.ino != b.ino ||
+                strcmp(a.base, b.base))
+                continue;
+            if (i < k)
+                snprintf(msg, n, "--out %s=%s and --out %s=%s are the same file: one would be lost",
+                         prog->results[j].name, pj, prog->results[i].name, pi);
+            else
+                snprintf(msg, n, "--out %s=%s and --trace %s are the same file", prog->results[j].name,
+                         pj, pi);
             return -1;
         }
     }
@@ -334,8 +400,8 @@ static int rank_main(rt_ctx *ctx, void *arg)
     }
     if (prog->workspace_bytes)
         ctx->workspace = rt_alloc(ctx, prog->workspace_bytes);
-    if (o->profile)
-        ctx->prof = rt_prof_new(ctx);
+    if (o->profile || o->trace)
+        ctx->prof = rt_prof_new(ctx, o->profile, o->trace != NULL);
 
     /* 3. run: W untimed then K timed iterations (once without --iters) */
     int iters = o->iters ? o->iters : 1, warmup = o->iters ? o->warmup : 0;
@@ -344,10 +410,18 @@ static int rank_main(rt_ctx *ctx, void *arg)
         if (ctx->prof && it == warmup)
             rt_prof_reset(ctx->prof);
         check(ctx, ctx->be->barrier(ctx, world));
+        if (ctx->prof && it == 0) { /* the trace's zero, then line up again */
+            check(ctx, rt_prof_origin(ctx));
+            check(ctx, ctx->be->barrier(ctx, world));
+        }
         double t0 = rt_now();
+        if (ctx->prof)
+            rt_prof_iteration_begin(ctx->prof);
         int st = prog->run(ctx, params, results);
         if (st != 0)
             rt_fail(ctx, "the program failed (status %d)", st);
+        if (ctx->prof)
+            rt_prof_iteration_end(ctx->prof, it, it < warmup);
         check(ctx, ctx->be->barrier(ctx, world));
         if (it >= warmup)
             times[it - warmup] = rt_now() - t0;
@@ -382,6 +456,13 @@ static int rank_main(rt_ctx *ctx, void *arg)
     }
     if (!agree(ctx, ok))
         return 1;
+    if (o->trace) {
+        ok = rt_prof_write_trace(ctx, ctx->prof, o->trace, job->progname, msg, sizeof msg) == 0;
+        if (!ok)
+            print_error(job->progname, msg);
+        if (!agree(ctx, ok))
+            return 1;
+    }
     if (r0) {
         char t[256];
         for (int i = 0; i < prog->nresults; i++) {
@@ -441,9 +522,16 @@ int rt_main(int argc, char **argv, const rt_program *prog)
     }
     char msg[RT_MSG], ms[256];
     rt_opts o;
+    /* A bad command line or environment exits 2, as dtc does; everything
+     * else that stops the run exits 1. */
     int perr = rt_opts_parse(&o, argc, argv, prog, msg, sizeof msg);
-    if (perr == 0 && check_program(prog, msg, sizeof msg) != 0)
+    if (perr == 0)
+        perr = rt_timeout_check(msg, sizeof msg);
+    int perr_rc = 2;
+    if (perr == 0 && check_program(prog, msg, sizeof msg) != 0) {
         perr = -1;
+        perr_rc = 1;
+    }
     const rt_mesh *mesh = &prog->mesh;
 
     /* The backend: --ranks -> threads; a launcher (or DT_COMM=mpi) -> MPI;
@@ -456,9 +544,11 @@ int rt_main(int argc, char **argv, const rt_program *prog)
             snprintf(msg, sizeof msg, "DT_COMM=nccl: this runtime was built without NCCL");
         else
             snprintf(msg, sizeof msg, "DT_COMM=%s: expected threads, mpi or nccl", comm);
-        print_error(progname, msg);
+        rt_mpi_env(&wrank, &wsize);
+        if (wrank == 0)
+            print_error(progname, msg);
         rt_opts_free(&o);
-        return 1;
+        return 2;
     }
     if (rt_mpi_launched()) {
         rt_mpi_env(&wrank, &wsize);
@@ -466,7 +556,7 @@ int rt_main(int argc, char **argv, const rt_program *prog)
             if (wrank == 0)
                 print_error(progname, "--ranks cannot be combined with mpirun -np N: use one or the other");
             rt_opts_free(&o);
-            return 1;
+            return 2;
         }
         mpi = o.ranks == 0;
     }
@@ -477,6 +567,7 @@ int rt_main(int argc, char **argv, const rt_program *prog)
     if (perr) {
         if (printer)
             print_error(progname, msg);
+        rc = perr_rc;
         goto out;
     }
     if (o.help) {

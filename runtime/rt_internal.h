@@ -71,8 +71,18 @@ struct rt_ctx {
     bool can_unwind;
     rt_block *blocks;       /* rt_alloc'd, freed at the end */
     void *workspace;
-    rt_prof *prof;          /* NULL: profiling off */
+    rt_prof *prof;          /* NULL: neither --profile nor --trace */
+    const char *site;       /* rt_site: source of the next collective */
+    /* The collective this rank is in (messages about a rank that died or
+     * stopped): read by other threads, hence atomic. */
+    _Atomic int in_coll;    /* rt_coll + 1, or 0: not in one */
+    _Atomic unsigned in_axes;
+    const char *_Atomic in_site;
 };
+
+/* "all_gather(tp) at x.dt:3:9" or "all_gather(tp)" for the collective the
+ * rank is in, or "no collective" (buf of n bytes). */
+char *rt_coll_where(const rt_ctx *ctx, char *buf, size_t n);
 
 /* Called by a rank that cannot go on (after the backend has been told). */
 _Noreturn void rt_unwind(rt_ctx *ctx);
@@ -110,8 +120,11 @@ void rt_copy_box(size_t esize, int rank, const int64_t *box, void *dst,
 
 /* ---- threads backend (comm_threads.c) ---------------------------------- */
 /* Seconds a rank waits in one collective before it gives up (0: forever);
- * from DT_TIMEOUT. */
+ * from DT_TIMEOUT (rt_timeout_check has accepted it). */
 double rt_threads_timeout(void);
+/* 0 if DT_TIMEOUT is unset or a non-negative number of seconds; otherwise
+ * -1 with a message. */
+int rt_timeout_check(char *err, size_t errlen);
 
 /* ---- MPI backend (comm_mpi.c) -------------------------------------------- */
 /* True when started by an MPI launcher (or DT_COMM=mpi). */
@@ -126,11 +139,29 @@ int rt_mpi_run(const rt_mesh *mesh, const char *progname, int (*fn)(rt_ctx *ctx,
 
 /* ---- profiling (profile.c) --------------------------------------------- */
 double rt_now(void); /* seconds, monotonic */
-rt_prof *rt_prof_new(rt_ctx *ctx);
+/* table: --profile; trace: --trace. */
+rt_prof *rt_prof_new(rt_ctx *ctx, bool table, bool trace);
+/* Zeroes the table (after warmup); the trace keeps every event. */
 void rt_prof_reset(rt_prof *p);
-/* Name under which a collective of `kind` over axes is recorded. */
+/* Every rank, right after a world barrier: the trace's time zero is rank
+ * 0's clock now (broadcast).  0, or -1 when the run was aborted. */
+int rt_prof_origin(rt_ctx *ctx);
+/* Name under which a collective of `kind` over axes is recorded (with the
+ * rt_site of the call when there is one). */
 const char *rt_prof_coll_name(rt_ctx *ctx, const char *kind, unsigned axes);
+/* Opens a collective's region (close it with rt_prof_end).  Tracing, the
+ * group first meets at a barrier whose time is the collective's wait.
+ * Returns 0, or -1 when the run was aborted in that barrier. */
+int rt_prof_coll_begin(rt_ctx *ctx, rt_coll kind, unsigned axes, int64_t bytes);
+/* Bracket iteration `it` (warmup ones first) of the program's run. */
+void rt_prof_iteration_begin(rt_prof *p);
+void rt_prof_iteration_end(rt_prof *p, int it, bool warmup);
 void rt_prof_print(FILE *out, const rt_prof *p, int iters);
+/* Every rank calls it: gathers the ranks' events on rank 0, which writes
+ * the Chrome trace-event file to path (temporary name, renamed).  0, or -1
+ * with msg on rank 0. */
+int rt_prof_write_trace(rt_ctx *ctx, const rt_prof *p, const char *path, const char *progname,
+                        char *msg, size_t msglen);
 
 /* ---- options (options.c) --------------------------------------------- */
 typedef struct rt_opts {
@@ -140,6 +171,7 @@ typedef struct rt_opts {
     int warmup;            /* --warmup W */
     int ranks;             /* --ranks N (0: not given) */
     bool profile;          /* --profile */
+    const char *trace;     /* --trace FILE.json or NULL */
     bool help;             /* --help */
 } rt_opts;
 

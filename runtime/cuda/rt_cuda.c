@@ -644,7 +644,8 @@ void rt_cuda_all_reduce(rt_ctx *ctx, rt_cuda *cu, unsigned axes, rt_dtype dt, vo
         h2d(ctx, p, buf, p->hstage, bytes, what);
         return;
     }
-    coll_begin(ctx, cu, "all_reduce", axes, (int64_t)bytes);
+    coll_begin(ctx, cu, "all_reduce", axes,
+               rt_coll_bytes(RT_COLL_ALL_REDUCE, n, count, count, 0, (int)rt_dtype_size(dt)));
     if (n > 1 && count > 0) {
         ncclComm_t c = comm_of(ctx, p, axes);
         ncclResult_t r = ncclAllReduce(buf, buf, (size_t)count, nccl_type(dt), nccl_op(red), c,
@@ -681,7 +682,9 @@ void rt_cuda_all_gather(rt_ctx *ctx, rt_cuda *cu, unsigned axes, rt_dtype dt, co
         h2d(ctx, p, recv, p->hstage + up(sbytes), rbytes, what);
         return;
     }
-    coll_begin(ctx, cu, "all_gather", axes, (int64_t)sbytes);
+    coll_begin(ctx, cu, "all_gather", axes,
+               rt_coll_bytes(RT_COLL_ALL_GATHER, n, outer * member_lens[me] * inner, outer * total * inner,
+                             0, (int)es));
     if (n == 1) {
         rt_cuda_copy(ctx, cu, recv, send, sbytes);
     } else if (rbytes) {
@@ -756,7 +759,8 @@ void rt_cuda_reduce_scatter(rt_ctx *ctx, rt_cuda *cu, unsigned axes, rt_dtype dt
         h2d(ctx, p, recv, hr, rbytes, what);
         return;
     }
-    coll_begin(ctx, cu, "reduce_scatter", axes, (int64_t)sbytes);
+    coll_begin(ctx, cu, "reduce_scatter", axes,
+               rt_coll_bytes(RT_COLL_REDUCE_SCATTER, n, scount, rcount, 0, (int)es));
     if (n == 1) {
         rt_cuda_copy(ctx, cu, recv, send, rbytes);
     } else if (sbytes) {
@@ -829,7 +833,12 @@ void rt_cuda_all_to_all(rt_ctx *ctx, rt_cuda *cu, unsigned axes, rt_dtype dt, co
         h2d(ctx, p, recv, p->hstage + up(sbytes), rbytes, what);
         return;
     }
-    coll_begin(ctx, cu, "all_to_all", axes, (int64_t)sbytes);
+    coll_begin(ctx, cu, "all_to_all", axes,
+               rt_coll_bytes(RT_COLL_ALL_TO_ALL, n, rt_numel(rank, send_dims), 0,
+                             send_dims[split_dim] ? rt_numel(rank, send_dims) / send_dims[split_dim] *
+                                                        split_lens[me]
+                                                  : 0,
+                             (int)es));
     /* pieces along split_dim, packed member-major (already so when nothing
      * lies outside split_dim); received pieces likewise along cat_dim */
     int64_t so, si, ro, ri;
