@@ -4,20 +4,64 @@
  * group, key = the member index, so MPI ranks in it are member indices).
  * Collectives map to the v-variants with exact counts; tensors split along
  * a dim other than the outermost are packed member-major around the wire.
- * A failing rank prints its message and calls MPI_Abort, so no rank waits;
- * a rank killed outright is mpirun's to clean up (it ends the job).
+ * A failing rank prints its message and calls MPI_Abort, so no rank waits.
+ *
+ * A rank killed outright (SIGKILL, the OOM killer) prints nothing, and
+ * mpirun ends the job.  So that the message names it, every rank runs a
+ * watchdog thread (no MPI calls) while the program runs: it checks every
+ * 50 ms whether the processes of the other ranks on its host still exist
+ * (kill(pid, 0)), and takes the SIGTERM with which mpirun ends the job
+ * (SIGTERM is blocked in every other thread from before MPI_Init).  When a
+ * rank's process is gone without having printed a message, the lowest
+ * surviving rank on that host prints one line: which rank died and which
+ * collective (kind, axes, source) each surviving rank on the host was in;
+ * that state comes from a small shared-memory table (one slot per rank,
+ * shm_open'd and unlinked at start-up, so nothing is left behind).  Ranks
+ * on other hosts are not watched.
  */
 #include "runtime/rt_internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <mpi.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+/* What a rank shows the other ranks on its host (watchdog). */
+typedef struct mslot {
+    _Atomic int state;    /* 0 running, 1 failed with its own message, 2 done */
+    _Atomic int in_coll;  /* rt_ctx.in_coll */
+    _Atomic unsigned axes;
+    char site[96];        /* rt_ctx.in_site, copied */
+} mslot;
+
+typedef struct mpeer {
+    int pid;
+    char host[64];
+} mpeer;
+
+typedef struct mwatch {
+    rt_ctx *ctx;
+    mpeer *peer;          /* per world rank */
+    mslot *slot;          /* per world rank, shared on this host; NULL: none */
+    size_t slot_bytes;
+    pthread_t thread;
+    bool running;
+    atomic_bool stop;
+} mwatch;
 
 typedef struct mworld {
     MPI_Comm comm[1 << RT_MAX_AXES]; /* per subset of axes */
     MPI_Op max, min;                 /* NaN-propagating, as the threads backend */
     const char *progname;
+    mwatch watch;
 } mworld;
 
 /* ---- start and end ---------------------------------------------------------- */
@@ -50,8 +94,14 @@ void rt_mpi_init(int *rank, int *size)
 {
     int inited = 0;
     MPI_Initialized(&inited);
-    if (!inited)
+    if (!inited) {
+        /* Before MPI starts its threads: only the watchdog takes SIGTERM. */
+        sigset_t term;
+        sigemptyset(&term);
+        sigaddset(&term, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &term, NULL);
         MPI_Init(NULL, NULL);
+    }
     MPI_Comm_rank(MPI_COMM_WORLD, rank);
     MPI_Comm_size(MPI_COMM_WORLD, size);
 }
@@ -337,10 +387,203 @@ static int m_scatter(rt_ctx *ctx, unsigned axes, const void *send, const size_t 
 
 static _Noreturn void m_fail(rt_ctx *ctx, const char *msg)
 {
+    mworld *w = ctx->world;
+    if (w->watch.slot) /* its message is the one: the watchdogs stay quiet */
+        w->watch.slot[ctx->rank].state = 1;
     fprintf(stderr, "%s: error: %s\n", ((mworld *)ctx->world)->progname, msg);
     fflush(stderr);
     MPI_Abort(MPI_COMM_WORLD, 1);
     abort(); /* MPI_Abort does not return */
+}
+
+/* ---- the watchdog ----------------------------------------------------------------- */
+
+static bool same_host(const mwatch *wd, int r) { return !strcmp(wd->peer[r].host, wd->peer[wd->ctx->rank].host); }
+
+static bool gone(const mwatch *wd, int r)
+{
+    return same_host(wd, r) && wd->peer[r].pid > 0 && kill(wd->peer[r].pid, 0) != 0 && errno == ESRCH;
+}
+
+/* This rank's collective into its slot. */
+static void publish(mwatch *wd)
+{
+    rt_ctx *ctx = wd->ctx;
+    if (!wd->slot)
+        return;
+    mslot *s = &wd->slot[ctx->rank];
+    const char *site = ctx->in_site;
+    snprintf(s->site, sizeof s->site, "%s", site ? site : "");
+    s->axes = ctx->in_axes;
+    s->in_coll = ctx->in_coll;
+}
+
+/* "all_reduce(tp) at x.dt:3:9" of rank r (from its slot, or this rank's ctx). */
+static void where_of(const mwatch *wd, int r, char *buf, size_t n)
+{
+    rt_ctx *ctx = wd->ctx;
+    if (r == ctx->rank || !wd->slot) {
+        rt_coll_where(ctx, buf, n);
+        return;
+    }
+    const mslot *s = &wd->slot[r];
+    int k = s->in_coll;
+    if (!k) {
+        snprintf(buf, n, "no collective");
+        return;
+    }
+    char as[64];
+    rt_axes_str(ctx->mesh, s->axes, as, sizeof as);
+    snprintf(buf, n, "%s(%s)%s%.96s", rt_coll_name((rt_coll)(k - 1)), as, s->site[0] ? " at " : "",
+             s->site);
+}
+
+static _Noreturn void report_death(mwatch *wd, mworld *w)
+{
+    rt_ctx *ctx = wd->ctx;
+    char msg[RT_MSG], in[256];
+    size_t k = 0;
+    int n = ctx->nranks;
+    for (int r = 0; r < n && k < sizeof msg; r++)
+        if (gone(wd, r) && !(wd->slot && wd->slot[r].state != 0))
+            k += (size_t)snprintf(msg + k, sizeof msg - k, "%srank %d (pid %d)", k ? ", " : "", r,
+                                  wd->peer[r].pid);
+    if (k < sizeof msg)
+        k += (size_t)snprintf(msg + k, sizeof msg - k, " ended without a message (killed?) while");
+    int shown = 0;
+    for (int r = 0; r < n && k < sizeof msg; r++) {
+        if (!same_host(wd, r) || gone(wd, r) || (r != ctx->rank && !wd->slot))
+            continue;
+        where_of(wd, r, in, sizeof in);
+        k += (size_t)snprintf(msg + k, sizeof msg - k, "%s rank %d %s %s", shown++ ? ";" : "", r,
+                              strcmp(in, "no collective") ? "waited in" : "was in", in);
+    }
+    fflush(stdout);
+    fprintf(stderr, "%s: error: %s\n", w->progname, msg);
+    fflush(stderr);
+    _exit(1);
+}
+
+static void *watchdog(void *arg)
+{
+    mworld *w = arg;
+    mwatch *wd = &w->watch;
+    rt_ctx *ctx = wd->ctx;
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    double dead_since = 0;
+    while (!atomic_load(&wd->stop)) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        int sig = sigtimedwait(&term, NULL, &ts);
+        if (atomic_load(&wd->stop))
+            break;
+        publish(wd);
+        int lowest = -1;
+        bool dead = false;
+        for (int r = 0; r < ctx->nranks; r++) {
+            if (!same_host(wd, r))
+                continue;
+            if (gone(wd, r))
+                dead = dead || !(wd->slot && wd->slot[r].state != 0);
+            else if (lowest < 0)
+                lowest = r;
+        }
+        if (dead && lowest == ctx->rank) {
+            /* let the others publish where they are first */
+            if (!dead_since) {
+                dead_since = rt_now();
+                if (sig != SIGTERM)
+                    continue;
+            }
+            if (sig == SIGTERM || rt_now() - dead_since > 0.1)
+                report_death(wd, w);
+            continue;
+        }
+        if (sig == SIGTERM) /* the launcher ends the job: end as SIGTERM would */
+            _exit(143);
+        if (dead) { /* the lowest survivor speaks; end in any case */
+            if (!dead_since)
+                dead_since = rt_now();
+            else if (rt_now() - dead_since > 2.0)
+                _exit(1);
+        }
+    }
+    return NULL;
+}
+
+/* Every rank: the peers' pids and hosts, the shared slots, the thread. */
+static void watch_start(mworld *w, rt_ctx *ctx)
+{
+    mwatch *wd = &w->watch;
+    int n = ctx->nranks;
+    wd->ctx = ctx;
+    wd->peer = calloc((size_t)n, sizeof *wd->peer);
+    mpeer me = {(int)getpid(), {0}};
+    if (gethostname(me.host, sizeof me.host - 1) != 0)
+        snprintf(me.host, sizeof me.host, "?");
+    MPI_Allgather(&me, (int)sizeof me, MPI_BYTE, wd->peer, wd->peer ? (int)sizeof me : 0, MPI_BYTE,
+                  MPI_COMM_WORLD);
+    if (!wd->peer)
+        return;
+    /* One table per host, named after the job's rank 0 process; the lowest
+     * rank on the host creates it, everyone maps it, then it is unlinked. */
+    char name[128];
+    snprintf(name, sizeof name, "/dtrt-%d-%.40s", wd->peer[0].pid, wd->peer[0].host);
+    for (char *c = name + 1; *c; c++)
+        if (*c == '/')
+            *c = '_';
+    int leader = ctx->rank;
+    for (int r = 0; r < n; r++)
+        if (same_host(wd, r)) {
+            leader = r;
+            break;
+        }
+    wd->slot_bytes = sizeof(mslot) * (size_t)n;
+    int fd = -1;
+    if (leader == ctx->rank) {
+        shm_unlink(name);
+        fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+        if (fd >= 0 && ftruncate(fd, (off_t)wd->slot_bytes) != 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (leader != ctx->rank)
+        fd = shm_open(name, O_RDWR, 0600);
+    if (fd >= 0) {
+        void *p = mmap(NULL, wd->slot_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        wd->slot = p == MAP_FAILED ? NULL : p;
+        close(fd);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (leader == ctx->rank)
+        shm_unlink(name);
+    atomic_store(&wd->stop, false);
+    wd->running = pthread_create(&wd->thread, NULL, watchdog, w) == 0;
+}
+
+/* Every rank, before any may leave: the end is not a death. */
+static void watch_stop(mworld *w)
+{
+    mwatch *wd = &w->watch;
+    if (wd->running) {
+        atomic_store(&wd->stop, true);
+        pthread_join(wd->thread, NULL);
+        wd->running = false;
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (wd->slot)
+        munmap(wd->slot, wd->slot_bytes);
+    wd->slot = NULL;
+    free(wd->peer);
+    wd->peer = NULL;
+    /* from here a SIGTERM ends this process the ordinary way */
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    pthread_sigmask(SIG_UNBLOCK, &term, NULL);
 }
 
 const rt_backend rt_backend_mpi = {
@@ -352,6 +595,7 @@ int rt_mpi_run(const rt_mesh *mesh, const char *progname, int (*fn)(rt_ctx *ctx,
                void *arg)
 {
     mworld w;
+    memset(&w, 0, sizeof w);
     int rank, ret;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     rt_ctx *ctx = malloc(sizeof *ctx);
@@ -367,12 +611,14 @@ int rt_mpi_run(const rt_mesh *mesh, const char *progname, int (*fn)(rt_ctx *ctx,
     for (unsigned axes = 1; axes <= rt_all_axes(mesh); axes++)
         MPI_Comm_split(MPI_COMM_WORLD, rt_group_of(mesh, axes, ctx->coords),
                        rt_member_of(mesh, axes, ctx->coords), &w.comm[axes]);
+    watch_start(&w, ctx);
     if (setjmp(ctx->unwind) == 0) {
         ctx->can_unwind = true;
         ret = fn(ctx, arg);
     } else {
         ret = -1; /* not reached: failures abort */
     }
+    watch_stop(&w);
     rt_free_all(ctx);
     for (unsigned axes = 1; axes <= rt_all_axes(mesh); axes++)
         MPI_Comm_free(&w.comm[axes]);

@@ -158,7 +158,31 @@ expect_stop() { # what, env setting, expected text in mpirun's output
 }
 echo "a rank that stops during the run: the others end, no output:"
 expect_stop "rank 2 fails (rt_fail)" MOCK_FAIL=2 "mock: error: rank 2: mock failure"
-expect_stop "rank 1 killed (SIGKILL)" MOCK_DIE=1 "rank 1"
+# the survivors name the dead rank and where each of them waited (the
+# watchdog of comm_mpi.c), in one line
+expect_stop "rank 1 killed (SIGKILL)" MOCK_DIE=1 \
+    "ended without a message (killed?) while rank 0 waited in all_reduce(tp) at mock.dt:7:10; rank 2 waited in all_gather(dp) at mock.dt:9:10; rank 3 waited in all_gather(dp) at mock.dt:9:10"
+grep -q '^mock: error: rank 1 (pid [0-9]*) ended' log.txt || fail "the killed rank's message does not start with 'rank 1 (pid N)': $(cat log.txt)"
+
+# ---- 4. --trace under mpirun: a slow rank shows as its partner's wait -------------------
+rm -f slow.json
+if timeout 60 "${MPIRUN[@]}" -np 4 -x MOCK_SLOW=1 ./mock --in b=b.npy --trace slow.json > slow.txt 2>&1; then
+    "$PY" - slow.json << 'EOF' || fail "--trace with rank 1 slow: the waits do not show it"
+import json, sys
+ev = json.load(open(sys.argv[1]))["traceEvents"]
+first = {}
+for e in sorted((e for e in ev if e.get("cat") == "collective"), key=lambda e: e["ts"]):
+    first.setdefault(e["tid"], e)
+w = {t: e["args"]["wait_us"] for t, e in first.items()}
+assert first[0]["name"] == "mock.dt:7:10 all_reduce(tp)", first[0]["name"]
+assert first[0]["args"]["group"] == [0, 1] and first[0]["args"]["kind"] == "all_reduce"
+# rank 0 waits for the slow rank 1 (0.2 s); rank 1 itself hardly waits
+assert w[0] > 150000 and w[1] < 50000, w
+print("  rank 1 sleeps 0.2 s: rank 0 waits %.0f us in all_reduce(tp), rank 1 %.0f us" % (w[0], w[1]))
+EOF
+else
+    fail "mpirun --trace with MOCK_SLOW=1: $(cat slow.txt)"
+fi
 
 if [ $fails -ne 0 ]; then
     echo "FAIL: $fails checks failed"

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define PL_R {RT_PL_R, 0, RT_RED_SUM}
 #define PL_S(d) {RT_PL_S, d, RT_RED_SUM}
@@ -81,8 +82,13 @@ static int mock_run(rt_ctx *ctx, void *const *params, void *const *results)
         rt_fail(ctx, "mock failure");
     if (rt_rank(ctx) == env_rank("MOCK_DIE"))
         raise(SIGKILL);
+    if (rt_rank(ctx) == env_rank("MOCK_SLOW")) { /* its tp partner waits 0.2 s (--trace) */
+        struct timespec nap = {0, 200 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+    }
 
     memcpy(y, yp, sizeof(float) * (size_t)(yd[0] * 4));
+    rt_site(ctx, "mock.dt:7:10");
     rt_all_reduce(ctx, 2u, RT_F32, y, yd[0] * 4, RT_RED_SUM);
     float *bb = rt_workspace(ctx);
     memcpy(bb, b, 4 * sizeof(float));
@@ -93,6 +99,7 @@ static int mock_run(rt_ctx *ctx, void *const *params, void *const *results)
 
     int64_t lens[2], sl[2], cl[2];
     rt_member_lens(ctx, 1u, mock_params[0].pl, 0, 5, lens);
+    rt_site(ctx, "mock.dt:9:10");
     rt_all_gather(ctx, 1u, RT_F32, x, xg, 2, xd, 0, lens);
     rt_member_lens(ctx, 2u, mock_results[4].pl, 0, 5, sl);
     rt_member_lens(ctx, 2u, mock_params[0].pl, 1, 6, cl);
