@@ -14,6 +14,7 @@
 #include "runtime/core/rt_core.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,9 +196,30 @@ int rt_npy_read(const char *path, rt_npy *out, char *err, size_t errlen)
 {
     char eb[128];
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* Opened without blocking and checked before reading: a FIFO with no
+     * writer, a directory or a device is refused instead of hanging. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    if (fd < 0)
         return fail(err, errlen, "cannot open %s: %s", path, errno_str(errno, eb, sizeof eb));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        const char *what = S_ISFIFO(st.st_mode)  ? "a FIFO"
+                           : S_ISDIR(st.st_mode) ? "a directory"
+                           : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                           : S_ISSOCK(st.st_mode) ? "a socket"
+                                                  : "not a regular file";
+        close(fd);
+        return fail(err, errlen, "%s is %s, not a regular .npy file", path, what);
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        return fail(err, errlen, "cannot open %s: %s", path, errno_str(e, eb, sizeof eb));
+    }
     int rc = -1;
     char *hdr = NULL;
     void *data = NULL;
@@ -281,7 +303,6 @@ int rt_npy_read(const char *path, rt_npy *out, char *err, size_t errlen)
         goto done;
     }
     /* Compare with the file size first, so a lying header costs no memory. */
-    struct stat st;
     long pos = ftell(f);
     if (pos >= 0 && fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
         (int64_t)st.st_size - pos < nbytes) {
