@@ -142,7 +142,7 @@ for dt in "$DTC_SRC"/samples/*.dt; do
             run_check "$s" "1 rank [$spec]" "$names" "$exe"
             run_check "$s" "1 rank, --iters 3" "$names" "$exe" --iters 3 --warmup 1
             if "$exe" --profile --iters 2 > prof.txt 2>&1 && grep -q '^profile:' prof.txt; then
-                pass "$s --profile: a table of $(grep -c " %" prof.txt) steps"
+                pass "$s --profile: a table of $(grep -c '\.dt:[0-9]*:[0-9]* ' prof.txt) steps"
             else
                 fail "$s --profile:"; tail -5 prof.txt
             fi
@@ -244,8 +244,10 @@ for l in open('gemms.txt'):
     M, N, K, nb = map(int, p[1:5])
     gemm_ms += float(p[7].split('=')[1]); gemm_fl += 2.0 * M * N * K * nb
 p = prof('tblock_prof.txt')
-mm = sum(v[1] for k, v in p.items() if k.startswith('matmul '))
-tot = sum(v[1] for k, v in p.items() if not k.startswith(('all_', 'reduce_')))
+# rows are named "FILE:LINE:COL op" (or "op %v" without a source position)
+op = lambda k: k.split()[-1] if ':' in k.split()[0] else k.split()[0]
+mm = sum(v[1] for k, v in p.items() if op(k) == 'matmul')
+tot = sum(v[1] for k, v in p.items() if not op(k).startswith(('all_', 'reduce_')))
 print("transformer block B=%d T=%d D=%d heads=%dx%d F=%d (f32, 1 rank):" % (B, T, D, NH, DH, F))
 print("  program:        %8.3f ms/iter  %6.2f TFLOP/s (%.1f GFLOP of matmuls; results copied to the host each iter)" % (ms, flops / ms / 1e9, flops / 1e9))
 print("  cuBLAS GEMMs:   %8.3f ms       %6.2f TFLOP/s (the same shapes, alone)" % (gemm_ms, gemm_fl / gemm_ms / 1e9))

@@ -138,8 +138,8 @@ for dt in "${programs[@]}"; do
                 env DT_COMM=mpi mpirun --oversubscribe -np 4 ./mlp
         fi
         if EMU_GPUS=4 ./mlp --ranks 4 --profile > prof.txt 2>&1 && grep -q 'all_reduce(tp)' prof.txt &&
-            grep -q 'matmul %' prof.txt; then
-            echo "ok: mlp --profile lists the matmuls and all_reduce(tp)"
+            grep -q 'mlp.dt:[0-9]*:[0-9]* matmul' prof.txt; then
+            echo "ok: mlp --profile lists the matmuls (by source line) and all_reduce(tp)"
         else
             fail "mlp --profile:"; cat prof.txt
         fi
