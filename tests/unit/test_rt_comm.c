@@ -423,6 +423,7 @@ static int leave_rank1(rt_ctx *ctx, void *arg)
     float x = 1;
     if (rt_rank(ctx) == 1)
         return 7;
+    rt_site(ctx, "t.dt:4:2"); /* names the collective in the message */
     rt_all_reduce(ctx, 3u, RT_F32, &x, 1, RT_RED_SUM);
     rt_all_reduce(ctx, 3u, RT_F32, &x, 1, RT_RED_SUM);
     return 0;
@@ -452,6 +453,7 @@ static int slow_rank1(rt_ctx *ctx, void *arg)
         struct timespec ts = {1, 0};
         nanosleep(&ts, NULL);
     }
+    rt_site(ctx, "t.dt:9:5");
     rt_all_reduce(ctx, 3u, RT_F32, &x, 1, RT_RED_SUM);
     return 0;
 }
@@ -558,10 +560,14 @@ int main(void)
     printf("failures end the run with one message, no hang:\n");
     expect_failure(&m22, fail_rank2, -1, "rank 2: boom", "rank 2 calls rt_fail");
     expect_failure(&m22, leave_rank1, -1, "rank 1 stopped", "rank 1 returns before a collective");
+    expect_failure(&m22, leave_rank1, -1, "waits for it in all_reduce(",
+                   "the message names the collective");
+    expect_failure(&m22, leave_rank1, -1, ") at t.dt:4:2", "the message names its source");
     expect_failure(&m22, all_return_3, 3, NULL, "every rank returns 3");
     expect_failure(&m22, bad_gather, -1, "all_gather: local size 2", "all_gather with bad lengths");
     setenv("DT_TIMEOUT", "0.3", 1);
     expect_failure(&m22, slow_rank1, -1, "timed out", "DT_TIMEOUT=0.3, rank 1 sleeps 1 s");
+    expect_failure(&m22, slow_rank1, -1, "s in all_reduce(", "the timeout names the collective");
     unsetenv("DT_TIMEOUT");
     expect_failure(&m22, slow_rank1, 0, NULL, "no DT_TIMEOUT, rank 1 sleeps 1 s");
 
