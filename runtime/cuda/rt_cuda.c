@@ -457,10 +457,15 @@ void rt_cuda_prof_end(rt_ctx *ctx, rt_cuda *cu)
     rt_prof_end(ctx);
 }
 
-static void coll_begin(rt_ctx *ctx, rt_cuda *cu, const char *kind, unsigned axes, int64_t bytes)
+/* A collective's profile / trace region (kind, axes, bytes and, traced,
+ * the wait at its group's barrier), once the stream has drained. */
+static void coll_begin(rt_ctx *ctx, rt_cuda *cu, rt_coll kind, unsigned axes, int64_t bytes)
 {
-    if (ctx->prof)
-        rt_cuda_prof_begin(ctx, cu, rt_prof_coll_name(ctx, kind, axes), bytes);
+    if (!ctx->prof)
+        return;
+    wait_stream(ctx, cu->priv, rt_coll_name(kind));
+    if (rt_prof_coll_begin(ctx, kind, axes, bytes) != 0)
+        rt_unwind(ctx);
 }
 
 /* ---- matmul --------------------------------------------------------------------------------- */
@@ -644,7 +649,7 @@ void rt_cuda_all_reduce(rt_ctx *ctx, rt_cuda *cu, unsigned axes, rt_dtype dt, vo
         h2d(ctx, p, buf, p->hstage, bytes, what);
         return;
     }
-    coll_begin(ctx, cu, "all_reduce", axes,
+    coll_begin(ctx, cu, RT_COLL_ALL_REDUCE, axes,
                rt_coll_bytes(RT_COLL_ALL_REDUCE, n, count, count, 0, (int)rt_dtype_size(dt)));
     if (n > 1 && count > 0) {
         ncclComm_t c = comm_of(ctx, p, axes);
@@ -682,7 +687,7 @@ void rt_cuda_all_gather(rt_ctx *ctx, rt_cuda *cu, unsigned axes, rt_dtype dt, co
         h2d(ctx, p, recv, p->hstage + up(sbytes), rbytes, what);
         return;
     }
-    coll_begin(ctx, cu, "all_gather", axes,
+    coll_begin(ctx, cu, RT_COLL_ALL_GATHER, axes,
                rt_coll_bytes(RT_COLL_ALL_GATHER, n, outer * member_lens[me] * inner, outer * total * inner,
                              0, (int)es));
     if (n == 1) {
@@ -759,7 +764,7 @@ void rt_cuda_reduce_scatter(rt_ctx *ctx, rt_cuda *cu, unsigned axes, rt_dtype dt
         h2d(ctx, p, recv, hr, rbytes, what);
         return;
     }
-    coll_begin(ctx, cu, "reduce_scatter", axes,
+    coll_begin(ctx, cu, RT_COLL_REDUCE_SCATTER, axes,
                rt_coll_bytes(RT_COLL_REDUCE_SCATTER, n, scount, rcount, 0, (int)es));
     if (n == 1) {
         rt_cuda_copy(ctx, cu, recv, send, rbytes);
@@ -833,7 +838,7 @@ void rt_cuda_all_to_all(rt_ctx *ctx, rt_cuda *cu, unsigned axes, rt_dtype dt, co
         h2d(ctx, p, recv, p->hstage + up(sbytes), rbytes, what);
         return;
     }
-    coll_begin(ctx, cu, "all_to_all", axes,
+    coll_begin(ctx, cu, RT_COLL_ALL_TO_ALL, axes,
                rt_coll_bytes(RT_COLL_ALL_TO_ALL, n, rt_numel(rank, send_dims), 0,
                              send_dims[split_dim] ? rt_numel(rank, send_dims) / send_dims[split_dim] *
                                                         split_lens[me]

@@ -143,6 +143,18 @@ for dt in "${programs[@]}"; do
         else
             fail "mlp --profile:"; cat prof.txt
         fi
+        # --trace on the CUDA runtime (NCCL and host-staged): the trace-event
+        # format, every collective as dtc report counts it
+        "$DTC" report --format=json "$dt" > mlp.report.json
+        for comm in nccl threads; do
+            rm -f trace.json
+            if env EMU_GPUS=4 DT_COMM=$comm ./mlp --ranks 4 --trace trace.json --profile > trace.txt 2>&1 &&
+                "$PY" "$DTC_SRC/tests/runtime/trace_check.py" trace.json mlp.report.json 4 1 trace.txt; then
+                echo "ok: mlp --trace (DT_COMM=$comm) passes trace_check.py"
+            else
+                fail "mlp --trace (DT_COMM=$comm):"; tail -5 trace.txt
+            fi
+        done
     fi
 done
 
