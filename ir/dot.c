@@ -185,19 +185,6 @@ static void put_source(Dot *d, Text *t, SrcLoc l)
 }
 
 /* ---- labels --------------------------------------------------------------------- */
-/* Advances the coordinates on the axes in `mask`, last axis fastest. */
-static bool next_coords(const IrMesh *m, unsigned mask, int *co)
-{
-    for (int a = m->naxes - 1; a >= 0; a--) {
-        if (!(mask & (1u << a)))
-            continue;
-        if (++co[a] < m->size[a])
-            return true;
-        co[a] = 0;
-    }
-    return false;
-}
-
 /* "local f32[8, 128]"; a dim whose size differs between ranks shows its
  * distinct sizes, "f32[4|3, 64]" (at most 4, then "|..."). */
 static void put_local(Dot *d, Text *t, const IrValue *v)
@@ -229,7 +216,7 @@ static void put_local(Dot *d, Text *t, const IrValue *v)
             else
                 more[k] = true;
         }
-    } while (next_coords(mesh, split, co));
+    } while (ir_mesh_next_coords(mesh, split, co));
     tprintf(t, "\nlocal %s[", ir_dtype_name(dt));
     for (int k = 0; k < v->type.rank; k++) {
         tprintf(t, "%s", k ? ", " : "");

@@ -114,6 +114,18 @@ int ir_mesh_rank(const IrMesh *m, const int coords[IR_MAX_AXES])
     return r;
 }
 
+bool ir_mesh_next_coords(const IrMesh *m, unsigned mask, int coords[IR_MAX_AXES])
+{
+    for (int a = m->naxes - 1; a >= 0; a--) {
+        if (!(mask & (1u << a)))
+            continue;
+        if (++coords[a] < m->size[a])
+            return true;
+        coords[a] = 0;
+    }
+    return false;
+}
+
 char *pl_str(const IrMesh *m, const Placement *p, char *buf, size_t n)
 {
     size_t k = (size_t)snprintf(buf, n, "%s[", m && m->name ? m->name : "?");

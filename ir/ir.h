@@ -101,6 +101,9 @@ int ir_mesh_nranks(const IrMesh *m);
 /* Row-major (last axis fastest) rank <-> coordinates. */
 void ir_mesh_coords(const IrMesh *m, int rank, int coords[IR_MAX_AXES]);
 int ir_mesh_rank(const IrMesh *m, const int coords[IR_MAX_AXES]);
+/* Advances the coordinates on the axes in `mask` (row-major, last axis
+ * fastest); false after the last combination (coordinates back to 0). */
+bool ir_mesh_next_coords(const IrMesh *m, unsigned mask, int coords[IR_MAX_AXES]);
 /* Writes e.g. "M[S(0), P(sum)]" into buf; returns buf. */
 char *pl_str(const IrMesh *m, const Placement *p, char *buf, size_t n);
 Placement pl_replicated(int naxes);

@@ -190,20 +190,6 @@ static unsigned relevant_axes(const IrMesh *m, const IrInst *i)
     return r;
 }
 
-/* Advances the coordinates on the axes in `mask` (row-major, last axis
- * fastest); false after the last combination (coordinates back to 0). */
-static bool next_coords(const IrMesh *m, unsigned mask, int *co)
-{
-    for (int a = m->naxes - 1; a >= 0; a--) {
-        if (!(mask & (1u << a)))
-            continue;
-        if (++co[a] < m->size[a])
-            return true;
-        co[a] = 0;
-    }
-    return false;
-}
-
 /* Every communicator of collective i, one per variant: the coordinates off
  * i's axes range over the relevant axes only (others stay 0), the members
  * over i's axes. */
@@ -221,9 +207,9 @@ static void check_communicators(Checker *c, const IrInst *i)
             c->out[n] = pl_local_type(m, &i->res[0]->type, &i->res[0]->pl, co);
             c->rank[n] = ir_mesh_rank(m, co);
             n++;
-        } while (next_coords(m, axes, co));
+        } while (ir_mesh_next_coords(m, axes, co));
         check_group(c, i, n);
-    } while (c->ok && next_coords(m, outer, lead));
+    } while (c->ok && ir_mesh_next_coords(m, outer, lead));
 }
 
 bool pass_check_collectives(PassCtx *ctx, const IrModule *m)
