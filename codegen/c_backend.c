@@ -66,25 +66,21 @@ static const char *node_ref(Emit *E, const CgLoop *lp, int k)
 static const char *op_expr(Emit *E, const CgLoop *lp, const CgNode *n)
 {
     Arena *a = E->ar;
-    const char *x = node_ref(E, lp, n->a), *y = n->b >= 0 ? node_ref(E, lp, n->b) : NULL;
+    const char *x[3];
+    int nx = 0;
+    for (const int *k = &n->a; k <= &n->c && *k >= 0; k++)
+        x[nx++] = node_ref(E, lp, *k);
     DType t = n->dtype;
     if (n->op == OP_CAST) {
         DType from = lp->nodes[n->a].dtype;
         if (t == DT_I32)
-            return from == DT_I32 ? x : arena_printf(a, "rt_i32_from_double((double)%s)", x);
-        return arena_printf(a, "(%s)%s", ctype(t), x);
+            return from == DT_I32 ? x[0] : arena_printf(a, "rt_i32_from_double((double)%s)", x[0]);
+        return arena_printf(a, "(%s)%s", ctype(t), x[0]);
     }
-    bool is_pow = n->op == OP_POW;
-    if (t != DT_I32)
-        return cg_c_float_op(a, "dtk", n->op, t == DT_F64, x, y, is_pow ? literal(a, t, n->f) : NULL);
-    const char *e = cg_c_i32_op(a, "dtk", n->op, x, y);
-    if (e)
-        return e;
-    /* no exact integer form: in double, truncated back (as numpy) */
-    return arena_printf(a, "rt_i32_from_double(%s)",
-                        cg_c_float_op(a, "dtk", n->op, true, arena_printf(a, "(double)%s", x),
-                                      y ? arena_printf(a, "(double)%s", y) : NULL,
-                                      is_pow ? literal(a, DT_F64, n->f) : NULL));
+    const char *e = cg_c_ew_op(a, "dtk", n->op, t, x, nx, n->op == OP_POW ? literal(a, t, n->f) : NULL);
+    if (!e)
+        DTC_BUG("c backend: elementwise op without a form for this dtype");
+    return e;
 }
 
 /* What a loop computes, for its comment: the IR ops it fuses. */
@@ -119,6 +115,8 @@ static void emit_loop(Emit *E, const CgStep *st)
             uses[lp->nodes[k].a]++;
         if (lp->nodes[k].b >= 0)
             uses[lp->nodes[k].b]++;
+        if (lp->nodes[k].c >= 0)
+            uses[lp->nodes[k].c]++;
     }
     uses[lp->nnodes - 1]++;
     /* restrict pointers for this block only: the output never overlaps an
@@ -172,6 +170,9 @@ static void emit_loop(Emit *E, const CgStep *st)
             fprintf(o, "%s e%d = x%d[%s];", ctype(n->dtype), k, j,
                     cg_c_index(E->ar, n->base, n->stride, 0, lp->nloops));
             fprintf(o, " /* %s */\n", cg_c_vname(E->ar, n->value));
+        } else if (n->kind == CG_N_IOTA) {
+            fprintf(o, "%s e%d = (%s)(%s); /* %s */\n", ctype(n->dtype), k, ctype(n->dtype),
+                    cg_c_index(E->ar, n->base, n->stride, 0, lp->nloops), cg_c_vname(E->ar, n->value));
         } else {
             fprintf(o, "%s e%d = %s;\n", ctype(n->dtype), k, op_expr(E, lp, n));
         }

@@ -3,6 +3,7 @@
  * placements, expressions and the program's descriptions into C text.
  */
 #include "codegen/c_common.h"
+#include "ir/ew.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -326,47 +327,18 @@ void cg_c_runtime_dirs(Arena *a, const char **inc, const char **lib)
 
 /* ---- expressions ------------------------------------------------------------------------ */
 
-const char *cg_c_float_op(Arena *a, const char *pre, IrOp op, bool dbl, const char *x, const char *y,
-                          const char *pow_exp)
+const char *cg_c_ew_op(Arena *a, const char *pre, IrOp op, DType compute, const char *const *x, int nx,
+                       const char *lit)
 {
-    const char *fs = dbl ? "" : "f", *s = dbl ? "f64" : "f32";
-    switch (op) {
-    case OP_NEG: return arena_printf(a, "-%s", x);
-    case OP_EXP: return arena_printf(a, "exp%s(%s)", fs, x);
-    case OP_LOG: return arena_printf(a, "log%s(%s)", fs, x);
-    case OP_SQRT: return arena_printf(a, "sqrt%s(%s)", fs, x);
-    case OP_RSQRT: return arena_printf(a, "%s / sqrt%s(%s)", dbl ? "1.0" : "1.0f", fs, x);
-    case OP_ABS: return arena_printf(a, "fabs%s(%s)", fs, x);
-    case OP_TANH: return arena_printf(a, "tanh%s(%s)", fs, x);
-    case OP_SIGMOID: return arena_printf(a, "%s_sigmoid_%s(%s)", pre, s, x);
-    case OP_RELU: return arena_printf(a, "%s_relu_%s(%s)", pre, s, x);
-    case OP_SILU: return arena_printf(a, "%s_silu_%s(%s)", pre, s, x);
-    case OP_GELU: return arena_printf(a, "%s_gelu_%s(%s)", pre, s, x);
-    case OP_POW: return arena_printf(a, "pow%s(%s, %s)", fs, x, pow_exp);
-    case OP_ADD: return arena_printf(a, "%s + %s", x, y);
-    case OP_SUB: return arena_printf(a, "%s - %s", x, y);
-    case OP_MUL: return arena_printf(a, "%s * %s", x, y);
-    case OP_DIV: return arena_printf(a, "%s / %s", x, y);
-    case OP_MAXIMUM: return arena_printf(a, "%s_max_%s(%s, %s)", pre, s, x, y);
-    case OP_MINIMUM: return arena_printf(a, "%s_min_%s(%s, %s)", pre, s, x, y);
-    default: DTC_BUG("codegen: op without a C form");
-    }
-}
-
-const char *cg_c_i32_op(Arena *a, const char *pre, IrOp op, const char *x, const char *y)
-{
-    switch (op) {
-    case OP_NEG: return arena_printf(a, "%s_neg_i32(%s)", pre, x);
-    case OP_ABS: return arena_printf(a, "%s_abs_i32(%s)", pre, x);
-    case OP_RELU: return arena_printf(a, "%s_relu_i32(%s)", pre, x);
-    case OP_ADD: return arena_printf(a, "%s_add_i32(%s, %s)", pre, x, y);
-    case OP_SUB: return arena_printf(a, "%s_sub_i32(%s, %s)", pre, x, y);
-    case OP_MUL: return arena_printf(a, "%s_mul_i32(%s, %s)", pre, x, y);
-    case OP_DIV: return arena_printf(a, "%s_div_i32(%s, %s)", pre, x, y);
-    case OP_MAXIMUM: return arena_printf(a, "%s_max_i32(%s, %s)", pre, x, y);
-    case OP_MINIMUM: return arena_printf(a, "%s_min_i32(%s, %s)", pre, x, y);
-    default: return NULL;
-    }
+    const IrEwInfo *e = ir_ew_info(op);
+    if (!e)
+        DTC_BUG("codegen: op without a C form");
+    bool i32 = compute == DT_I32, dbl = compute == DT_F64;
+    const char *tmpl = i32 ? e->c_i : e->c_f;
+    if (!tmpl)
+        return NULL;
+    return ir_ew_expand(a, tmpl, x, nx, dbl || i32 ? "" : "f", i32 ? "i32" : dbl ? "f64" : "f32", pre,
+                        i32 ? "int32_t" : dbl ? "double" : "float", lit);
 }
 
 const char *cg_c_index(Arena *a, int64_t base, const int64_t *stride, int from, int to)

@@ -71,12 +71,12 @@ void cg_c_emit_rank_switch(FILE *o, const CgProgram *p, const char *args, bool r
 void cg_c_runtime_dirs(Arena *a, const char **inc, const char **lib);
 
 /* ---- expressions ------------------------------------------------------------------------ */
-/* op on float operands x (and y) computed in float or (dbl) double;
- * pow_exp: the exponent literal of OP_POW. */
-const char *cg_c_float_op(Arena *a, const char *pre, IrOp op, bool dbl, const char *x, const char *y,
-                          const char *pow_exp);
-/* op on int32 operands x (and y), or NULL when op has no exact integer form. */
-const char *cg_c_i32_op(Arena *a, const char *pre, IrOp op, const char *x, const char *y);
+/* An elementwise-table op (ir/ops_ew.def) on the operand expressions x[0..nx)
+ * computed in `compute` (DT_F32 or DT_F64: the float template; DT_I32: the
+ * integer one); lit: the op's f attribute as a literal (pow).  NULL when the
+ * op has no form for that dtype. */
+const char *cg_c_ew_op(Arena *a, const char *pre, IrOp op, DType compute, const char *const *x, int nx,
+                       const char *lit);
 /* base + i<from> * stride[from] + ... up to loop to-1, skipping zero strides. */
 const char *cg_c_index(Arena *a, int64_t base, const int64_t *stride, int from, int to);
 

@@ -91,20 +91,22 @@ typedef struct CgBuf {
 typedef enum CgNodeKind {
     CG_N_LOAD,  /* buf[base + sum_l i_l * stride[l]] (elements of the buffer's dtype) */
     CG_N_CONST, /* the scalar f */
-    CG_N_OP     /* elementwise IR op `op` (OPF_EW) on nodes a (and b) */
+    CG_N_OP,    /* elementwise IR op `op` (OPF_EW) on nodes a (and b, c) */
+    CG_N_IOTA   /* base + sum_l i_l * stride[l], converted to dtype (iota's global index) */
 } CgNodeKind;
 
-/* One node of a loop's expression.  Nodes are in evaluation order: a and b
- * refer to earlier nodes, and the last node is the value of the element. */
+/* One node of a loop's expression.  Nodes are in evaluation order: a, b and
+ * c refer to earlier nodes, and the last node is the value of the element. */
 typedef struct CgNode {
     CgNodeKind kind;
     DType dtype;                   /* dtype of this node's value */
     IrOp op;                       /* OP: OP_ADD, OP_EXP, OP_CAST (to dtype), ... */
-    int a, b;                      /* OP: operand nodes (b: -1 for unary ops) */
+    int a, b, c;                   /* OP: operand nodes (-1 past the op's arity) */
     double f;                      /* CONST: value; OP_POW: exponent */
     int buf;                       /* LOAD: buffer */
-    int64_t base;                  /* LOAD: first element */
-    int64_t stride[CG_MAX_LOOPS];  /* LOAD: element stride per loop (0: broadcast) */
+    int64_t base;                  /* LOAD: first element; IOTA: index at i = 0 */
+    int64_t stride[CG_MAX_LOOPS];  /* LOAD: element stride per loop (0: broadcast);
+                                      IOTA: 1 on the loop walking the axis, else 0 */
     const IrValue *value;          /* the IR value it computes or loads (comments) */
 } CgNode;
 

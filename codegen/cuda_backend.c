@@ -152,32 +152,26 @@ static const char *round_to(Arena *a, DType t, const char *x)
 static const char *op_expr(Cu *E, const CgLoop *lp, const CgNode *n)
 {
     Arena *a = E->ar;
-    const char *x = node_ref(E, lp, n->a), *y = n->b >= 0 ? node_ref(E, lp, n->b) : NULL;
+    const char *x[3];
+    int nx = 0;
+    for (const int *k = &n->a; k <= &n->c && *k >= 0; k++)
+        x[nx++] = node_ref(E, lp, *k);
     DType t = n->dtype;
     if (n->op == OP_CAST) {
         DType from = lp->nodes[n->a].dtype;
         if (t == DT_I32)
-            return from == DT_I32 ? x : arena_printf(a, "dk_i32_from_double((double)%s)", x);
+            return from == DT_I32 ? x[0] : arena_printf(a, "dk_i32_from_double((double)%s)", x[0]);
         if (narrow(t)) /* one rounding from the source value */
-            return round_to(a, t, from == DT_F64 || from == DT_I32 ? arena_printf(a, "(double)%s", x)
-                                                                   : x);
-        return arena_printf(a, "(%s)%s", ctype(t), x);
+            return round_to(a, t, from == DT_F64 || from == DT_I32 ? arena_printf(a, "(double)%s", x[0])
+                                                                   : x[0]);
+        return arena_printf(a, "(%s)%s", ctype(t), x[0]);
     }
-    bool is_pow = n->op == OP_POW;
-    if (t != DT_I32) {
-        bool dbl = t == DT_F64;
-        const char *v = cg_c_float_op(a, "dk", n->op, dbl, x, y,
-                                      is_pow ? literal(a, dbl ? DT_F64 : DT_F32, n->f) : NULL);
-        return narrow(t) ? round_to(a, t, v) : v;
-    }
-    const char *e = cg_c_i32_op(a, "dk", n->op, x, y);
-    if (e)
-        return e;
-    /* no exact integer form: in double, truncated back (as numpy) */
-    return arena_printf(a, "dk_i32_from_double(%s)",
-                        cg_c_float_op(a, "dk", n->op, true, arena_printf(a, "(double)%s", x),
-                                      y ? arena_printf(a, "(double)%s", y) : NULL,
-                                      is_pow ? literal(a, DT_F64, n->f) : NULL));
+    DType compute = t == DT_F64 || t == DT_I32 ? t : DT_F32;
+    const char *v = cg_c_ew_op(a, "dk", n->op, compute, x, nx,
+                               n->op == OP_POW ? literal(a, compute, n->f) : NULL);
+    if (!v)
+        DTC_BUG("cuda backend: elementwise op without a form for this dtype");
+    return narrow(t) ? round_to(a, t, v) : v;
 }
 
 /* ---- loop kernels ------------------------------------------------------------------------------ */
@@ -200,6 +194,8 @@ static LoopIo loop_io(Cu *E, const CgLoop *lp)
             io.uses[lp->nodes[k].a]++;
         if (lp->nodes[k].b >= 0)
             io.uses[lp->nodes[k].b]++;
+        if (lp->nodes[k].c >= 0)
+            io.uses[lp->nodes[k].c]++;
     }
     io.uses[lp->nnodes - 1]++;
     for (int k = 0; k < lp->nnodes; k++) {
@@ -283,7 +279,13 @@ static const char *emit_nodes(Cu *E, const CgLoop *lp, const LoopIo *io, int dep
             fprintf(o, "const %s e%d = dk_ld(x%d[%s]); /* %s */\n", ctype(n->dtype), k,
                     xindex(io, n->buf), cg_c_index(E->ar, n->base, n->stride, 0, lp->nloops),
                     cg_c_comment(E->ar, cg_c_vname(E->ar, n->value)));
-        else
+        else if (n->kind == CG_N_IOTA) {
+            const char *v = arena_printf(E->ar, "(%s)(%s)", ctype(n->dtype),
+                                         cg_c_index(E->ar, n->base, n->stride, 0, lp->nloops));
+            fprintf(o, "const %s e%d = %s; /* %s */\n", ctype(n->dtype), k,
+                    narrow(n->dtype) ? round_to(E->ar, n->dtype, v) : v,
+                    cg_c_comment(E->ar, cg_c_vname(E->ar, n->value)));
+        } else
             fprintf(o, "const %s e%d = %s;\n", ctype(n->dtype), k, op_expr(E, lp, n));
     }
     return node_ref(E, lp, lp->nnodes - 1);

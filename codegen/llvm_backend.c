@@ -51,14 +51,17 @@
 
 #include "runtime/dtrt.h"
 
-/* The libm functions fused loops call, with their libmvec names. */
-typedef enum LlMath {
-    LM_EXP, /* exp / expf */
-    LM_LOG, /* log / logf */
-    LM_TANH, /* tanh / tanhf (libmvec since glibc 2.35) */
-    LM_POW, /* pow / powf */
-    LM_COUNT
-} LlMath;
+/* The libm functions fused loops call (the LL_F column of ir/ops_ew.def
+ * names them), with the glibc version whose libmvec has vector variants. */
+static const struct {
+    const char *name;
+    int nargs;
+    int mvec_since; /* glibc major * 100 + minor */
+} math_fns[] = {
+    {"exp", 1, 222}, {"log", 1, 222}, {"pow", 2, 222}, {"sin", 1, 222},
+    {"cos", 1, 222}, {"tanh", 1, 235}, {"erf", 1, 235},
+};
+#define LM_COUNT ((int)(sizeof math_fns / sizeof math_fns[0]))
 
 typedef struct Ll {
     Arena *a;
@@ -249,17 +252,20 @@ static LLVMValueRef convert(Ll *L, LLVMValueRef v, DType from, DType to)
     return LLVMBuildSelect(L->b, ok, t, c32(L, INT32_MIN), "");
 }
 
-static const char *const math_names[LM_COUNT] = {"exp", "log", "tanh", "pow"};
-
-/* A call to the libm function m on x (and y for pow), with the libmvec
- * variants this host can run attached, so loops around it vectorise. */
-static LLVMValueRef call_math(Ll *L, LlMath m, DType t, LLVMValueRef x, LLVMValueRef y)
+/* A call to the libm function `base` (math_fns) on x (and y for pow), with
+ * the libmvec variants this host can run attached, so loops around it
+ * vectorise. */
+static LLVMValueRef call_math(Ll *L, const char *base, DType t, LLVMValueRef x, LLVMValueRef y)
 {
+    int m = 0;
+    while (m < LM_COUNT && strcmp(math_fns[m].name, base))
+        m++;
+    DTC_ASSERT(m < LM_COUNT);
     bool f32 = t == DT_F32;
     LLVMTypeRef ft = lltype(L, t);
-    int nargs = m == LM_POW ? 2 : 1;
+    int nargs = math_fns[m].nargs;
     char name[16];
-    snprintf(name, sizeof name, "%s%s", math_names[m], f32 ? "f" : "");
+    snprintf(name, sizeof name, "%s%s", base, f32 ? "f" : "");
     LLVMValueRef f = LLVMGetNamedFunction(L->mod, name);
     if (!f) {
         LLVMTypeRef args[2] = {ft, ft};
@@ -301,45 +307,128 @@ static LLVMValueRef call_math(Ll *L, LlMath m, DType t, LLVMValueRef x, LLVMValu
     return r;
 }
 
-/* Float elementwise op (f32 in float, f64 in double), as the C backend
- * and dtrt_kernels.h compute it. */
-static LLVMValueRef float_op(Ll *L, IrOp op, DType t, LLVMValueRef x, LLVMValueRef y, double f)
+/* ---- the elementwise family's builders (the LL_F / LL_I columns) ------------------- */
+
+static LLVMValueRef ll_abs_i(Ll *L, LLVMValueRef x)
+{
+    LLVMValueRef zero = c32(L, 0);
+    return LLVMBuildSelect(L->b, LLVMBuildICmp(L->b, LLVMIntSLT, x, zero, ""), LLVMBuildSub(L->b, zero, x, ""),
+                           x, "");
+}
+
+/* sigmoid 1 / (1 + exp(-x)); silu x / (1 + exp(-x)) */
+static LLVMValueRef ll_sigmoid(Ll *L, DType t, LLVMValueRef x, bool times_x)
+{
+    LLVMValueRef e = call_math(L, "exp", t, LLVMBuildFNeg(L->b, x, ""), NULL);
+    LLVMValueRef d = LLVMBuildFAdd(L->b, fconst(L, t, 1.0), e, "");
+    return LLVMBuildFDiv(L->b, times_x ? x : fconst(L, t, 1.0), d, "");
+}
+
+static LLVMValueRef ll_relu_f(Ll *L, DType t, LLVMValueRef x)
+{
+    LLVMValueRef neg = LLVMBuildFCmp(L->b, LLVMRealOLT, x, fconst(L, t, 0.0), "");
+    return LLVMBuildSelect(L->b, neg, fconst(L, t, 0.0), x, "");
+}
+
+/* 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x * x * x))) */
+static LLVMValueRef ll_gelu_tanh(Ll *L, DType t, LLVMValueRef x)
 {
     LLVMBuilderRef b = L->b;
-    LLVMValueRef one = fconst(L, t, 1.0);
+    double c = t == DT_F32 ? (double)0.797884560802865f : 0.79788456080286535588;
+    LLVMValueRef x3 = LLVMBuildFMul(b, LLVMBuildFMul(b, fconst(L, t, 0.044715), x, ""), x, "");
+    x3 = LLVMBuildFMul(b, x3, x, "");
+    LLVMValueRef in = LLVMBuildFMul(b, fconst(L, t, c), LLVMBuildFAdd(b, x, x3, ""), "");
+    LLVMValueRef th = LLVMBuildFAdd(b, fconst(L, t, 1.0), call_math(L, "tanh", t, in, NULL), "");
+    return LLVMBuildFMul(b, LLVMBuildFMul(b, fconst(L, t, 0.5), x, ""), th, "");
+}
+
+/* 0.5 * x * (1 + erf(x / sqrt(2))) */
+static LLVMValueRef ll_gelu_erf(Ll *L, DType t, LLVMValueRef x)
+{
+    LLVMBuilderRef b = L->b;
+    LLVMValueRef u = LLVMBuildFMul(b, x, fconst(L, t, 0.70710678118654752440), "");
+    LLVMValueRef e = LLVMBuildFAdd(b, fconst(L, t, 1.0), call_math(L, "erf", t, u, NULL), "");
+    return LLVMBuildFMul(b, LLVMBuildFMul(b, fconst(L, t, 0.5), x, ""), e, "");
+}
+
+/* numpy's float divmod (ir/ew.c divmod_f): // (floor) or % (mod) */
+static LLVMValueRef ll_divmod_f(Ll *L, DType t, LLVMValueRef a, LLVMValueRef d, bool floor)
+{
+    LLVMBuilderRef b = L->b;
+    LLVMValueRef zero = fconst(L, t, 0.0), one = fconst(L, t, 1.0);
+    LLVMValueRef mod = LLVMBuildFRem(b, a, d, "");
+    LLVMValueRef quot = LLVMBuildFDiv(b, a, d, "");
+    LLVMValueRef div = LLVMBuildFDiv(b, LLVMBuildFSub(b, a, mod, ""), d, "");
+    LLVMValueRef mod_nz = LLVMBuildFCmp(b, LLVMRealUNE, mod, zero, "");
+    LLVMValueRef dneg = LLVMBuildFCmp(b, LLVMRealOLT, d, zero, "");
+    LLVMValueRef mneg = LLVMBuildFCmp(b, LLVMRealOLT, mod, zero, "");
+    LLVMValueRef fix = LLVMBuildAnd(b, mod_nz, LLVMBuildXor(b, dneg, mneg, ""), "");
+    LLVMValueRef d_zero = LLVMBuildFCmp(b, LLVMRealOEQ, d, zero, "");
+    if (!floor) {
+        LLVMValueRef m = LLVMBuildSelect(b, fix, LLVMBuildFAdd(b, mod, d, ""), mod, "");
+        m = LLVMBuildSelect(b, mod_nz, m, call_intr(L, "llvm.copysign", zero, d), "");
+        return LLVMBuildSelect(b, d_zero, mod, m, "");
+    }
+    div = LLVMBuildSelect(b, fix, LLVMBuildFSub(b, div, one, ""), div, "");
+    LLVMValueRef fl = call_intr(L, "llvm.floor", div, NULL);
+    LLVMValueRef up = LLVMBuildFCmp(b, LLVMRealOGT, LLVMBuildFSub(b, div, fl, ""), fconst(L, t, 0.5), "");
+    fl = LLVMBuildSelect(b, up, LLVMBuildFAdd(b, fl, one, ""), fl, "");
+    LLVMValueRef div_nz = LLVMBuildFCmp(b, LLVMRealUNE, div, zero, "");
+    LLVMValueRef q = LLVMBuildSelect(b, div_nz, fl, call_intr(L, "llvm.copysign", zero, quot), "");
+    return LLVMBuildSelect(b, d_zero, quot, q, "");
+}
+
+/* i32 // and % in 64 bits, floor semantics; by zero 0 */
+static LLVMValueRef ll_divmod_i(Ll *L, LLVMValueRef x, LLVMValueRef y, bool floor)
+{
+    LLVMBuilderRef b = L->b;
+    LLVMValueRef a = LLVMBuildSExt(b, x, L->ti64, ""), d = LLVMBuildSExt(b, y, L->ti64, "");
+    LLVMValueRef z = LLVMBuildICmp(b, LLVMIntEQ, d, c64(L, 0), "");
+    LLVMValueRef ds = LLVMBuildSelect(b, z, c64(L, 1), d, "");
+    LLVMValueRef q = LLVMBuildSDiv(b, a, ds, ""), r = LLVMBuildSRem(b, a, ds, "");
+    LLVMValueRef inexact = LLVMBuildICmp(b, LLVMIntNE, r, c64(L, 0), "");
+    LLVMValueRef signs = LLVMBuildICmp(b, LLVMIntSLT, LLVMBuildXor(b, r, ds, ""), c64(L, 0), "");
+    LLVMValueRef adjust = LLVMBuildAnd(b, inexact, signs, "");
+    LLVMValueRef v;
+    if (floor)
+        v = LLVMBuildSub(b, q, LLVMBuildZExt(b, adjust, L->ti64, ""), "");
+    else
+        v = LLVMBuildSelect(b, adjust, LLVMBuildAdd(b, r, ds, ""), r, "");
+    return LLVMBuildSelect(b, z, c32(L, 0), LLVMBuildTrunc(b, v, L->ti32, ""), "");
+}
+
+/* comparisons: 1 or 0 in the operands' dtype */
+static LLVMValueRef ll_cmp_f(Ll *L, DType t, LLVMRealPredicate p, LLVMValueRef x, LLVMValueRef y)
+{
+    return LLVMBuildUIToFP(L->b, LLVMBuildFCmp(L->b, p, x, y, ""), lltype(L, t), "");
+}
+
+static LLVMValueRef ll_cmp_i(Ll *L, LLVMIntPredicate p, LLVMValueRef x, LLVMValueRef y)
+{
+    return LLVMBuildZExt(L->b, LLVMBuildICmp(L->b, p, x, y, ""), L->ti32, "");
+}
+
+/* where(c, a, b): c nonzero (NaN included) picks a; c has dtype tc */
+static LLVMValueRef ll_where(Ll *L, DType tc, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b)
+{
+    LLVMValueRef nz = tc == DT_I32 ? LLVMBuildICmp(L->b, LLVMIntNE, c, c32(L, 0), "")
+                                   : LLVMBuildFCmp(L->b, LLVMRealUNE, c, fconst(L, tc, 0.0), "");
+    return LLVMBuildSelect(L->b, nz, a, b, "");
+}
+
+/* An elementwise-table op on float operands computed in t (f32 / f64); ta is
+ * operand 0's dtype (where's condition keeps its own). */
+static LLVMValueRef float_op(Ll *L, IrOp op, DType t, DType ta, LLVMValueRef x, LLVMValueRef y,
+                             LLVMValueRef z, double f)
+{
+    LLVMBuilderRef b = L->b;
+    (void)b, (void)y, (void)z, (void)f, (void)ta;
     switch (op) {
-    case OP_NEG: return LLVMBuildFNeg(b, x, "");
-    case OP_EXP: return call_math(L, LM_EXP, t, x, NULL);
-    case OP_LOG: return call_math(L, LM_LOG, t, x, NULL);
-    case OP_SQRT: return call_intr(L, "llvm.sqrt", x, NULL);
-    case OP_RSQRT: return LLVMBuildFDiv(b, one, call_intr(L, "llvm.sqrt", x, NULL), "");
-    case OP_ABS: return call_intr(L, "llvm.fabs", x, NULL);
-    case OP_TANH: return call_math(L, LM_TANH, t, x, NULL);
-    case OP_SIGMOID:
-    case OP_SILU: {
-        LLVMValueRef e = call_math(L, LM_EXP, t, LLVMBuildFNeg(b, x, ""), NULL);
-        LLVMValueRef d = LLVMBuildFAdd(b, one, e, "");
-        return LLVMBuildFDiv(b, op == OP_SIGMOID ? one : x, d, "");
-    }
-    case OP_RELU: {
-        LLVMValueRef neg = LLVMBuildFCmp(b, LLVMRealOLT, x, fconst(L, t, 0.0), "");
-        return LLVMBuildSelect(b, neg, fconst(L, t, 0.0), x, "");
-    }
-    case OP_GELU: { /* 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x * x * x))) */
-        double c = t == DT_F32 ? (double)0.797884560802865f : 0.79788456080286535588;
-        LLVMValueRef x3 = LLVMBuildFMul(b, LLVMBuildFMul(b, fconst(L, t, 0.044715), x, ""), x, "");
-        x3 = LLVMBuildFMul(b, x3, x, "");
-        LLVMValueRef in = LLVMBuildFMul(b, fconst(L, t, c), LLVMBuildFAdd(b, x, x3, ""), "");
-        LLVMValueRef th = LLVMBuildFAdd(b, one, call_math(L, LM_TANH, t, in, NULL), "");
-        return LLVMBuildFMul(b, LLVMBuildFMul(b, fconst(L, t, 0.5), x, ""), th, "");
-    }
-    case OP_POW: return call_math(L, LM_POW, t, x, fconst(L, t, f));
-    case OP_ADD: return LLVMBuildFAdd(b, x, y, "");
-    case OP_SUB: return LLVMBuildFSub(b, x, y, "");
-    case OP_MUL: return LLVMBuildFMul(b, x, y, "");
-    case OP_DIV: return LLVMBuildFDiv(b, x, y, "");
-    case OP_MAXIMUM: return call_intr(L, "llvm.maximum", x, y); /* NaN wins */
-    case OP_MINIMUM: return call_intr(L, "llvm.minimum", x, y);
+#define EW(id, name, nargs, flags, types, domain, surface, f64, i64, cf, ci, llf, lli, vjp) \
+    case OP_##id:                                                                        \
+        return llf;
+#include "ir/ops_ew.def"
+#undef EW
     default: break;
     }
     char msg[80];
@@ -347,34 +436,18 @@ static LLVMValueRef float_op(Ll *L, IrOp op, DType t, LLVMValueRef x, LLVMValueR
     DTC_BUG(arena_strdup(L->a, msg));
 }
 
-/* i32 op with numpy int32 semantics; NULL when the op has no integer form. */
-static LLVMValueRef int_op(Ll *L, IrOp op, LLVMValueRef x, LLVMValueRef y)
+/* The same on i32 operands (numpy int32 semantics); NULL when the op has no
+ * integer form. */
+static LLVMValueRef int_op(Ll *L, IrOp op, DType ta, LLVMValueRef x, LLVMValueRef y, LLVMValueRef z)
 {
     LLVMBuilderRef b = L->b;
-    LLVMValueRef zero = c32(L, 0);
+    (void)b, (void)y, (void)z, (void)ta;
     switch (op) {
-    case OP_NEG: return LLVMBuildSub(b, zero, x, "");
-    case OP_ABS:
-        return LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, x, zero, ""),
-                               LLVMBuildSub(b, zero, x, ""), x, "");
-    case OP_RELU:
-        return LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, x, zero, ""), zero, x, "");
-    case OP_ADD: return LLVMBuildAdd(b, x, y, "");
-    case OP_SUB: return LLVMBuildSub(b, x, y, "");
-    case OP_MUL: return LLVMBuildMul(b, x, y, "");
-    case OP_MAXIMUM: return call_intr(L, "llvm.smax", x, y);
-    case OP_MINIMUM: return call_intr(L, "llvm.smin", x, y);
-    case OP_DIV: { /* floor division in 64 bits; x // 0 = 0 */
-        LLVMValueRef a = LLVMBuildSExt(b, x, L->ti64, ""), d = LLVMBuildSExt(b, y, L->ti64, "");
-        LLVMValueRef z = LLVMBuildICmp(b, LLVMIntEQ, d, c64(L, 0), "");
-        LLVMValueRef ds = LLVMBuildSelect(b, z, c64(L, 1), d, "");
-        LLVMValueRef q = LLVMBuildSDiv(b, a, ds, ""), r = LLVMBuildSRem(b, a, ds, "");
-        LLVMValueRef inexact = LLVMBuildICmp(b, LLVMIntNE, r, c64(L, 0), "");
-        LLVMValueRef signs = LLVMBuildICmp(b, LLVMIntSLT, LLVMBuildXor(b, a, ds, ""), c64(L, 0), "");
-        LLVMValueRef down = LLVMBuildZExt(b, LLVMBuildAnd(b, inexact, signs, ""), L->ti64, "");
-        q = LLVMBuildTrunc(b, LLVMBuildSub(b, q, down, ""), L->ti32, "");
-        return LLVMBuildSelect(b, z, zero, q, "");
-    }
+#define EW(id, name, nargs, flags, types, domain, surface, f64, i64, cf, ci, llf, lli, vjp) \
+    case OP_##id:                                                                        \
+        return lli;
+#include "ir/ops_ew.def"
+#undef EW
     default: return NULL;
     }
 }
@@ -466,27 +539,38 @@ static LLVMValueRef eval_nodes(Ll *L, const CgFunc *fn, const CgLoop *lp, LLVMVa
             val[k] = convert(L, ld, bt, nd->dtype);
             break;
         }
+        case CG_N_IOTA: {
+            LLVMValueRef idx = index_of(L, nd->base, nd->stride, iv, lp->nloops);
+            val[k] = nd->dtype == DT_I32 ? LLVMBuildTrunc(L->b, idx, L->ti32, "")
+                                         : LLVMBuildSIToFP(L->b, idx, lltype(L, nd->dtype), "");
+            break;
+        }
         case CG_N_OP: {
-            DType ta = lp->nodes[nd->a].dtype;
-            LLVMValueRef x = val[nd->a], y = nd->b >= 0 ? val[nd->b] : NULL;
-            DType tb = nd->b >= 0 ? lp->nodes[nd->b].dtype : ta;
+            const int opnd[3] = {nd->a, nd->b, nd->c};
+            LLVMValueRef v[3] = {NULL, NULL, NULL};
+            DType dt[3] = {DT_COUNT, DT_COUNT, DT_COUNT};
+            bool all_i32 = true;
+            for (int j = 0; j < 3 && opnd[j] >= 0; j++) {
+                v[j] = val[opnd[j]];
+                dt[j] = lp->nodes[opnd[j]].dtype;
+                all_i32 = all_i32 && dt[j] == DT_I32;
+            }
+            DType ta = dt[0];
             if (nd->op == OP_CAST) {
-                val[k] = convert(L, x, ta, nd->dtype);
+                val[k] = convert(L, v[0], ta, nd->dtype);
                 break;
             }
-            if (nd->dtype == DT_I32 && ta == DT_I32 && tb == DT_I32) {
-                LLVMValueRef r = int_op(L, nd->op, x, y);
-                if (r) {
-                    val[k] = r;
-                    break;
-                }
+            bool where = nd->op == OP_WHERE; /* its condition keeps its dtype */
+            if (nd->dtype == DT_I32 && (all_i32 || where)) {
+                LLVMValueRef r = int_op(L, nd->op, ta, v[0], v[1], v[2]);
+                DTC_ASSERT(r); /* infer admits i32 only for ops with an integer form */
+                val[k] = r;
+                break;
             }
-            /* float arithmetic in the node's dtype (an i32 node without an
-             * integer form computes in double, like the interpreter) */
-            DType ct = nd->dtype == DT_I32 ? DT_F64 : nd->dtype;
-            x = convert(L, x, ta, ct);
-            y = y ? convert(L, y, tb, ct) : NULL;
-            val[k] = convert(L, float_op(L, nd->op, ct, x, y, nd->f), ct, nd->dtype);
+            DType ct = nd->dtype;
+            for (int j = where ? 1 : 0; j < 3 && v[j]; j++)
+                v[j] = convert(L, v[j], dt[j], ct);
+            val[k] = float_op(L, nd->op, ct, ta, v[0], v[1], v[2], nd->f);
             break;
         }
         }
@@ -1056,8 +1140,8 @@ static void pick_vector_math(Ll *L)
     int v = major * 100 + minor;
     if (v < 222)
         return;
-    L->mvec[LM_EXP] = L->mvec[LM_LOG] = L->mvec[LM_POW] = true;
-    L->mvec[LM_TANH] = v >= 235;
+    for (int m = 0; m < LM_COUNT; m++)
+        L->mvec[m] = v >= math_fns[m].mvec_since;
     L->isa[L->nisa++] = 'b'; /* SSE2: every x86-64 has it */
     if (has_feature(L->features, "+avx2"))
         L->isa[L->nisa++] = 'd';

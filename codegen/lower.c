@@ -154,7 +154,7 @@ static void local_offsets(Lower *L, const IrValue *v, int64_t *off)
 
 static bool fusable(IrOp op)
 {
-    return (ir_op_flags(op) & OPF_EW) || op == OP_CONST || op == OP_TRANSPOSE || op == OP_SHARD ||
+    return (ir_op_flags(op) & OPF_EW) || op == OP_CONST || op == OP_IOTA || op == OP_TRANSPOSE || op == OP_SHARD ||
            op == OP_TO_PARTIAL;
 }
 
@@ -245,6 +245,9 @@ static int add_node(Lower *L, const CgNode *n)
             o->base == n->base && o->dtype == n->dtype &&
             !memcmp(o->stride, n->stride, sizeof o->stride))
             return k;
+        if (n->kind == CG_N_IOTA && o->kind == CG_N_IOTA && o->base == n->base && o->dtype == n->dtype &&
+            !memcmp(o->stride, n->stride, sizeof o->stride))
+            return k;
         if (n->kind == CG_N_CONST && o->kind == CG_N_CONST && o->dtype == n->dtype &&
             !memcmp(&o->f, &n->f, sizeof o->f))
             return k;
@@ -261,7 +264,7 @@ static int const_node(Lower *L, DType dt, double f, const IrValue *v)
     n.kind = CG_N_CONST;
     n.dtype = dt;
     n.f = f;
-    n.a = n.b = -1;
+    n.a = n.b = n.c = -1;
     n.value = v;
     return add_node(L, &n);
 }
@@ -281,7 +284,7 @@ static int build_val(Lower *L, const IrValue *u, const Map *mp)
     memset(&n, 0, sizeof n);
     n.kind = CG_N_LOAD;
     n.dtype = t->dtype;
-    n.a = n.b = -1;
+    n.a = n.b = n.c = -1;
     n.buf = L->buf[u->id];
     n.value = u;
     for (int d = 0; d < t->rank; d++) {
@@ -322,12 +325,28 @@ static int build_inst(Lower *L, const IrInst *i, const Map *mp)
         if (to_partial_zero(L, i))
             return const_node(L, v->type.dtype, 0.0, v);
         return build_val(L, i->args[0], mp);
+    case OP_IOTA: { /* the global index along the axis: this rank's offset plus the loop's */
+        int d = i->a.dim;
+        int64_t ov[IR_MAX_RANK];
+        local_offsets(L, v, ov);
+        CgNode n;
+        memset(&n, 0, sizeof n);
+        n.kind = CG_N_IOTA;
+        n.dtype = v->type.dtype;
+        n.a = n.b = n.c = -1;
+        n.value = v;
+        n.base = ov[d] + mp->off[d];
+        if (mp->loop[d] >= 0)
+            n.stride[mp->loop[d]] = 1;
+        return add_node(L, &n);
+    }
     default:
         break;
     }
     DTC_ASSERT(ir_op_flags(i->op) & OPF_EW);
-    int ops[2] = {-1, -1};
-    for (int k = 0; k < i->nargs && k < 2; k++) {
+    DTC_ASSERT(i->nargs <= 3);
+    int ops[3] = {-1, -1, -1};
+    for (int k = 0; k < i->nargs; k++) {
         const IrType *la = &L->lt[i->args[k]->id];
         int shift = lv->rank - la->rank;
         for (int d = 0; d < la->rank; d++) {
@@ -348,6 +367,7 @@ static int build_inst(Lower *L, const IrInst *i, const Map *mp)
     n.op = i->op;
     n.a = ops[0];
     n.b = ops[1];
+    n.c = ops[2];
     n.f = i->a.f;
     n.value = v;
     L->nodes = grow(L->ar, L->nodes, L->nnodes, &L->capnodes, sizeof *L->nodes);
@@ -384,7 +404,7 @@ static void simplify_loop(CgLoop *lp)
             continue; /* an output loop and a reduced one */
         bool ok = !kept || lp->out_stride[l] == lp->out_stride[l + 1] * lp->n[l + 1];
         for (int k = 0; ok && k < lp->nnodes; k++)
-            if (lp->nodes[k].kind == CG_N_LOAD)
+            if (lp->nodes[k].kind == CG_N_LOAD || lp->nodes[k].kind == CG_N_IOTA)
                 ok = lp->nodes[k].stride[l] == lp->nodes[k].stride[l + 1] * lp->n[l + 1];
         if (!ok)
             continue;
@@ -752,7 +772,8 @@ static void decide(Lower *L)
         L->state[v->id] = V_MAT;
         if (!fusable(i->op) || L->is_result[v->id] || L->nuses[v->id] == 0)
             continue;
-        if (i->op != OP_CONST && L->nuses[v->id] != 1)
+        bool cheap = i->op == OP_CONST || i->op == OP_IOTA; /* recomputed per use, never stored */
+        if (!cheap && L->nuses[v->id] != 1)
             continue;
         if (i->op == OP_TRANSPOSE && swaps_last_two(i)) {
             const IrInst *u = NULL;
@@ -774,7 +795,7 @@ static void decide(Lower *L)
                 if (is_reduce(j->op))
                     continue;
                 ok = fusable(j->op) && L->state[w->id] != V_FOLD &&
-                     (i->op == OP_CONST || numel(&L->lt[v->id]) >= numel(&L->lt[w->id]));
+                     (cheap || numel(&L->lt[v->id]) >= numel(&L->lt[w->id]));
             }
         if (ok)
             L->state[v->id] = V_INLINE;
@@ -993,9 +1014,9 @@ void cg_func_dump(FILE *o, const IrModule *m, const CgFunc *fn)
         fputc('\n', o);
         for (int j = 0; j < lp->nnodes; j++) {
             const CgNode *nd = &lp->nodes[j];
-            fprintf(o, "  node %d kind=%d %s op=%s a=%d b=%d f=%a buf=%d base=%lld", j, nd->kind,
+            fprintf(o, "  node %d kind=%d %s op=%s a=%d b=%d c=%d f=%a buf=%d base=%lld", j, nd->kind,
                     ir_dtype_name(nd->dtype), nd->kind == CG_N_OP ? ir_op_name(nd->op) : "-", nd->a,
-                    nd->b, nd->f, nd->buf, (long long)nd->base);
+                    nd->b, nd->c, nd->f, nd->buf, (long long)nd->base);
             dump_ints(o, "stride", nd->stride, lp->nloops);
             fprintf(o, " %s\n", nd->value ? ir_value_str(nd->value, b, sizeof b) : "-");
         }

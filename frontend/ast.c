@@ -90,6 +90,26 @@ Expr *fe_expr_unary(Arena *a, SrcLoc loc, char op, Expr *x)
     return e;
 }
 
+const char *fe_binop_str(char op)
+{
+    switch (op) {
+    case 'F': return "//";
+    case 'L': return "<=";
+    case 'G': return ">=";
+    case 'E': return "==";
+    case 'N': return "!=";
+    case '+': return "+";
+    case '-': return "-";
+    case '*': return "*";
+    case '/': return "/";
+    case '@': return "@";
+    case '%': return "%";
+    case '<': return "<";
+    case '>': return ">";
+    default: return "?";
+    }
+}
+
 Expr *fe_expr_binary(Arena *a, SrcLoc loc, char op, Expr *l, Expr *r)
 {
     Expr *e = fe_expr_new(a, E_BINARY, loc);
@@ -233,7 +253,7 @@ static void put_expr(Buf *b, const Expr *e)
         put(b, ")");
         break;
     case E_BINARY:
-        snprintf(tmp, sizeof tmp, "(%c ", e->op);
+        snprintf(tmp, sizeof tmp, "(%s ", fe_binop_str(e->op));
         put(b, tmp);
         put_expr(b, e->lhs);
         put(b, " ");

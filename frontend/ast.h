@@ -19,7 +19,7 @@ typedef enum ExprKind {
     E_STRING, /* "..." (unquoted, escapes resolved): str */
     E_NAME,   /* identifier: name */
     E_UNARY,  /* -lhs: op '-' */
-    E_BINARY, /* lhs op rhs: op one of + - * / @ */
+    E_BINARY, /* lhs op rhs: op one of + - * / @ % < > and F (//), L (<=), G (>=), E (==), N (!=) */
     E_CALL,   /* name(args..., kw=val...) */
     E_LIST,   /* [args...] (axis lists, perms, sizes) */
     E_INDEX   /* name[args...]: a placement M[...] when sema expects one */

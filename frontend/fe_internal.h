@@ -58,6 +58,8 @@ Expr *fe_expr_string(Arena *a, SrcLoc loc, const char *s);
 Expr *fe_expr_name(Arena *a, SrcLoc loc, const char *name);
 Expr *fe_expr_unary(Arena *a, SrcLoc loc, char op, Expr *x);
 Expr *fe_expr_binary(Arena *a, SrcLoc loc, char op, Expr *l, Expr *r);
+/* The source spelling of an E_BINARY op ("+", "//", "<=", ...). */
+const char *fe_binop_str(char op);
 /* args: FeArg* items (NULL list: no arguments). */
 Expr *fe_expr_call(Arena *a, SrcLoc loc, const char *name, const FeList *args);
 /* items: Expr* (NULL list: empty). */

@@ -3,8 +3,10 @@
  * A pure (reentrant) bison parser over the flex scanner of lexer.l; the
  * FeParser passed to both holds the arena, the Diag and what error messages
  * need.  Placements are parsed as ordinary bracketed expression lists and
- * interpreted by sema.  Precedence follows Python: '*' '/' '@' bind tighter
- * than '+' '-' and associate to the left; unary minus binds tighter still.
+ * interpreted by sema.  Precedence follows Python: '*' '/' '//' '%' '@' bind
+ * tighter than '+' '-' and associate to the left; unary minus binds tighter
+ * still; the comparisons '<' '<=' '>' '>=' '==' '!=' bind loosest and do not
+ * chain (`a < b < c` is a syntax error: write it with two comparisons).
  *
  * Syntax errors are reported by yyreport_syntax_error in plain words
  * ("expected ';' after statement", "expected expression before ')'") and recovered from at
@@ -75,9 +77,15 @@ static FeList *push(FeParser *p, FeList *l, void *x);
 %token TRUE "'true'"
 %token FALSE "'false'"
 %token ARROW "'->'"
+%token FLOORDIV "'//'"
+%token LE "'<='"
+%token GE "'>='"
+%token EQEQ "'=='"
+%token NE "'!='"
 
+%nonassoc '<' '>' LE GE EQEQ NE
 %left '+' '-'
-%left '*' '/' '@'
+%left '*' '/' '@' '%' FLOORDIV
 %precedence NEG
 
 %type <decl> decl fn
@@ -341,6 +349,14 @@ expr
     | expr '*' expr             { $$ = fe_expr_binary(p->a, L(@2), '*', $1, $3); }
     | expr '/' expr             { $$ = fe_expr_binary(p->a, L(@2), '/', $1, $3); }
     | expr '@' expr             { $$ = fe_expr_binary(p->a, L(@2), '@', $1, $3); }
+    | expr '%' expr             { $$ = fe_expr_binary(p->a, L(@2), '%', $1, $3); }
+    | expr FLOORDIV expr        { $$ = fe_expr_binary(p->a, L(@2), 'F', $1, $3); }
+    | expr '<' expr             { $$ = fe_expr_binary(p->a, L(@2), '<', $1, $3); }
+    | expr '>' expr             { $$ = fe_expr_binary(p->a, L(@2), '>', $1, $3); }
+    | expr LE expr              { $$ = fe_expr_binary(p->a, L(@2), 'L', $1, $3); }
+    | expr GE expr              { $$ = fe_expr_binary(p->a, L(@2), 'G', $1, $3); }
+    | expr EQEQ expr            { $$ = fe_expr_binary(p->a, L(@2), 'E', $1, $3); }
+    | expr NE expr              { $$ = fe_expr_binary(p->a, L(@2), 'N', $1, $3); }
     | '-' expr %prec NEG        { $$ = fe_expr_unary(p->a, L(@1), '-', $2); }
     | primary
     ;
@@ -549,7 +565,10 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, FePa
                           || e == YYSYMBOL_STRING || e == YYSYMBOL_TRUE || e == YYSYMBOL_FALSE
                           || !strcmp(s, "'('") || !strcmp(s, "'['") || !strcmp(s, "'-'")))
             continue;
-        if (cont && s[0] == '\'' && s[1] && strchr("+-*/@([=", s[1]) && s[2] == '\'')
+        if (cont && s[0] == '\'' && s[1] && strchr("+-*/@([=%<>", s[1]) && s[2] == '\'')
+            continue;
+        if (cont && (e == YYSYMBOL_FLOORDIV || e == YYSYMBOL_LE || e == YYSYMBOL_GE || e == YYSYMBOL_EQEQ
+                     || e == YYSYMBOL_NE))
             continue;
         if (e == YYSYMBOL_YYerror)
             continue;

@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "frontend/fe_internal.h"
+#include "ir/ew.h"
 
 /* ---- values ----------------------------------------------------------------- */
 typedef enum SvKind {
@@ -262,8 +263,11 @@ static const char *suggest_str(Sema *S, const Suggest *g)
 
 /* ---- built-in operations and initialisers ------------------------------------------ */
 typedef enum BKind {
-    BK_UNARY,         /* op(x) */
-    BK_BINARY,        /* op(a, b), broadcasting */
+    BK_EW,            /* a row of ir/ops_ew.def: op(x), op(a, b), where(c, a, b) */
+    BK_GELU,          /* gelu(x, approximate=false) */
+    BK_SOURCE,        /* arange(N, dtype=i32), iota(f32[A, B], axis=0) */
+    BK_TRI,           /* tril(x, k=0), triu(x, k=0) */
+    BK_CAUSAL,        /* causal_mask(T, dtype=f32) */
     BK_POW,           /* pow(x, constant) */
     BK_CAST,          /* cast(x, dtype) */
     BK_REDUCE,        /* op(x, axis=, keepdims=) */
@@ -285,19 +289,13 @@ typedef struct Builtin {
 } Builtin;
 
 static const Builtin builtins[] = {
-    {"neg", BK_UNARY, OP_NEG, 1, "", "neg(x)"},
-    {"exp", BK_UNARY, OP_EXP, 1, "", "exp(x)"},
-    {"log", BK_UNARY, OP_LOG, 1, "", "log(x)"},
-    {"sqrt", BK_UNARY, OP_SQRT, 1, "", "sqrt(x)"},
-    {"rsqrt", BK_UNARY, OP_RSQRT, 1, "", "rsqrt(x)"},
-    {"abs", BK_UNARY, OP_ABS, 1, "", "abs(x)"},
-    {"tanh", BK_UNARY, OP_TANH, 1, "", "tanh(x)"},
-    {"sigmoid", BK_UNARY, OP_SIGMOID, 1, "", "sigmoid(x)"},
-    {"relu", BK_UNARY, OP_RELU, 1, "", "relu(x)"},
-    {"silu", BK_UNARY, OP_SILU, 1, "", "silu(x)"},
-    {"gelu", BK_UNARY, OP_GELU, 1, "", "gelu(x)"},
-    {"maximum", BK_BINARY, OP_MAXIMUM, 2, "", "maximum(a, b)"},
-    {"minimum", BK_BINARY, OP_MINIMUM, 2, "", "minimum(a, b)"},
+    /* the elementwise functions come from ir/ops_ew.def (find_builtin) */
+    {"gelu", BK_GELU, OP_GELU, 1, "approximate", "gelu(x, approximate=false)"},
+    {"arange", BK_SOURCE, OP_IOTA, 1, "dtype", "arange(N, dtype=i32)"},
+    {"iota", BK_SOURCE, OP_IOTA, 1, "axis", "iota(f32[A, B], axis=0)"},
+    {"tril", BK_TRI, OP_WHERE, 1, "k", "tril(x, k=0)"},
+    {"triu", BK_TRI, OP_WHERE, 1, "k", "triu(x, k=0)"},
+    {"causal_mask", BK_CAUSAL, OP_WHERE, 1, "dtype", "causal_mask(T, dtype=f32)"},
     {"pow", BK_POW, OP_POW, 2, "", "pow(x, exponent)"},
     {"cast", BK_CAST, OP_CAST, 2, "", "cast(x, f64)"},
     {"sum", BK_REDUCE, OP_SUM, 1, "axis keepdims", "sum(x, axis=0, keepdims=false)"},
@@ -316,12 +314,23 @@ static const Builtin builtins[] = {
 };
 #define NBUILTINS ((int)(sizeof builtins / sizeof builtins[0]))
 
-static const Builtin *find_builtin(const char *name)
+static const Builtin *find_builtin(Arena *a, const char *name)
 {
     for (int k = 0; k < NBUILTINS; k++)
         if (!strcmp(builtins[k].name, name))
             return &builtins[k];
-    return NULL;
+    const IrEwInfo *e = ir_ew_by_surface(name);
+    if (!e)
+        return NULL;
+    Builtin *b = arena_alloc(a, sizeof *b);
+    static const char *const operands[] = {"", "(x)", "(a, b)", "(c, a, b)"};
+    b->name = e->surface;
+    b->kind = BK_EW;
+    b->op = e->op;
+    b->npos = e->nargs;
+    b->kws = "";
+    b->usage = arena_printf(a, "%s%s", e->surface, operands[e->nargs]);
+    return b;
 }
 
 static const char *const init_names[] = {"randn", "rand", "zeros", "ones", "full", "arange", "load"};
@@ -571,6 +580,42 @@ static SVal fold(Sema *S, SrcLoc loc, char op, SVal x, SVal y)
     return sv_float(r);
 }
 
+static IrOp binop_of(char op);
+
+/* An elementwise-table op on numbers, with the table's semantics: an
+ * integer when every operand is one and the op keeps integers exact, else a
+ * float.  Integer // and % by zero are errors here, as / is. */
+static SVal ew_fold(Sema *S, SrcLoc loc, IrOp op, const SVal *v, int n, double f)
+{
+    bool ints = ir_ew_has_int(op);
+    for (int k = 0; k < n; k++)
+        ints = ints && v[k].k == SV_INT;
+    if ((op == OP_FLOORDIV || op == OP_MOD) && n == 2 && num_f(v[1]) == 0.0) {
+        err(S, loc, "division by zero in a constant expression");
+        return sv_err;
+    }
+    if (ints) {
+        int64_t x[3] = {0, 0, 0};
+        for (int k = 0; k < n; k++) {
+            x[k] = v[k].i;
+            if (x[k] < -(INT64_C(1) << 62) || x[k] > (INT64_C(1) << 62)) {
+                err(S, loc, "integer overflow in a constant expression");
+                return sv_err;
+            }
+        }
+        return sv_int(ir_ew_eval_i(op, x[0], x[1], x[2]));
+    }
+    double x[3] = {0, 0, 0};
+    for (int k = 0; k < n; k++)
+        x[k] = num_f(v[k]);
+    double r = ir_ew_eval(op, x[0], x[1], x[2], f);
+    if (!isfinite(r)) {
+        err(S, loc, "%s of a constant is %s", ir_op_name(op), isnan(r) ? "not a number" : "infinite");
+        return sv_err;
+    }
+    return sv_float(r);
+}
+
 static SVal const_value(Sema *S, int idx, SrcLoc use);
 
 /* A number known at compile time: literals, consts, local lets bound to
@@ -623,6 +668,10 @@ static SVal eval_num(Sema *S, const Expr *e)
             err(S, e->loc, "'@' (matmul) needs tensor operands, not constants");
             return sv_err;
         }
+        if (!strchr("+-*/", e->op)) {
+            SVal v[2] = {x, y};
+            return ew_fold(S, e->loc, binop_of(e->op), v, 2, 0.0);
+        }
         return fold(S, e->loc, e->op, x, y);
     }
     case E_BOOL:
@@ -634,9 +683,25 @@ static SVal eval_num(Sema *S, const Expr *e)
     case E_LIST:
         err(S, e->loc, "expected a number, got a list");
         return sv_err;
-    case E_CALL:
-        err(S, e->loc, "expected a constant number, got a call to '%s'", e->name);
-        return sv_err;
+    case E_CALL: {
+        /* the elementwise functions (sqrt, exp, sin, floor, ...) on numbers */
+        const IrEwInfo *ew = ir_ew_by_surface(e->name);
+        if (!ew && strcmp(e->name, "gelu") != 0) {
+            err(S, e->loc, "expected a constant number, got a call to '%s'", e->name);
+            return sv_err;
+        }
+        int want = ew ? ew->nargs : 1;
+        if (e->nargs != want || e->nkw > 0) {
+            err(S, e->loc, "%s takes %d argument%s in a constant expression, got %d", e->name, want,
+                want == 1 ? "" : "s", e->nargs + e->nkw);
+            return sv_err;
+        }
+        SVal v[3];
+        for (int k = 0; k < want; k++)
+            if ((v[k] = eval_num(S, e->args[k])).k == SV_ERR)
+                return sv_err;
+        return ew_fold(S, e->loc, ew ? ew->op : OP_GELU, v, want, 0.0);
+    }
     case E_INDEX:
         err(S, e->loc, "expected a constant number, got '%s[...]'", e->name);
         return sv_err;
@@ -1195,14 +1260,36 @@ static IrValue *tensor_arg(Sema *S, const Expr *e)
     return tensor_of(S, v, e, -1);
 }
 
+/* The IR op of a binary operator (ast.h spells the two-character ones as
+ * one char: 'F' //, 'L' <=, 'G' >=, 'E' ==, 'N' !=). */
 static IrOp binop_of(char op)
 {
-    return op == '+' ? OP_ADD : op == '-' ? OP_SUB : op == '*' ? OP_MUL : op == '/' ? OP_DIV : OP_MATMUL;
+    switch (op) {
+    case '+': return OP_ADD;
+    case '-': return OP_SUB;
+    case '*': return OP_MUL;
+    case '/': return OP_DIV;
+    case '%': return OP_MOD;
+    case 'F': return OP_FLOORDIV;
+    case '<': return OP_LT;
+    case 'L': return OP_LE;
+    case '>': return OP_GT;
+    case 'G': return OP_GE;
+    case 'E': return OP_EQ;
+    case 'N': return OP_NE;
+    default: return OP_MATMUL;
+    }
 }
+
+static SVal ew_apply(Sema *S, SrcLoc loc, IrOp op, const Expr *const *es, int n, double f);
 
 /* l op r for the operators and maximum/minimum. */
 static SVal binary(Sema *S, SrcLoc loc, IrOp op, const Expr *le, const Expr *re)
 {
+    if (op != OP_ADD && op != OP_SUB && op != OP_MUL && op != OP_DIV && op != OP_MATMUL) {
+        const Expr *es[2] = {le, re};
+        return ew_apply(S, loc, op, es, 2, 0.0);
+    }
     SVal l = single(S, check_expr(S, le), le), r = single(S, check_expr(S, re), re);
     if (l.k == SV_ERR || r.k == SV_ERR)
         return sv_err;
@@ -1296,6 +1383,191 @@ static bool int_list(Sema *S, const Builtin *b, const char *what, const Expr *e,
     return ok;
 }
 
+/* ---- the elementwise family and the sources ---------------------------------------- */
+
+/* op(es...) for a row of ir/ops_ew.def: numbers fold (ew_fold); otherwise a
+ * number takes the dtype of the tensor operands (for where: of the chosen
+ * values; its condition keeps its own). */
+static SVal ew_apply(Sema *S, SrcLoc loc, IrOp op, const Expr *const *es, int n, double f)
+{
+    const IrEwInfo *row = ir_ew_info(op);
+    DTC_ASSERT(row && n == row->nargs && n <= 3);
+    SVal v[3];
+    bool bad = false, nums = true;
+    for (int k = 0; k < n; k++) {
+        v[k] = single(S, check_expr(S, es[k]), es[k]);
+        bad |= v[k].k == SV_ERR;
+        nums &= is_num(v[k]);
+    }
+    if (bad)
+        return sv_err;
+    if (nums)
+        return ew_fold(S, loc, op, v, n, f);
+    int first = row->types == EWT_SELECT ? 1 : 0, dt = -1;
+    for (int k = first; k < n && dt < 0; k++)
+        if (v[k].k == SV_TENSOR)
+            dt = (int)v[k].v->type.dtype;
+    if (dt < 0) { /* where(c, number, number): one dtype for both */
+        bool fl = false;
+        for (int k = first; k < n; k++)
+            fl |= v[k].k == SV_FLOAT;
+        dt = fl ? DT_F32 : DT_I32;
+    }
+    IrValue *args[3];
+    SrcLoc locs[3];
+    for (int k = 0; k < n; k++) {
+        locs[k] = es[k]->loc;
+        if (!(args[k] = tensor_of(S, v[k], es[k], k >= first ? dt : -1)))
+            return sv_err;
+    }
+    IrAttrs at;
+    memset(&at, 0, sizeof at);
+    at.f = f;
+    return sv_tensor(emit(S, loc, locs, op, n, args, &at, DT_F32));
+}
+
+/* iota of dtype dt over `shape` along `axis` (normalised). */
+static IrValue *emit_iota(Sema *S, SrcLoc loc, DType dt, int rank, const int64_t *shape, int axis)
+{
+    IrAttrs at;
+    memset(&at, 0, sizeof at);
+    at.nints = rank;
+    for (int k = 0; k < rank; k++)
+        at.ints[k] = shape[k];
+    at.dim = axis;
+    return emit(S, loc, NULL, OP_IOTA, 0, NULL, &at, dt);
+}
+
+/* dtype=NAME; *dt unchanged when absent.  false after reporting. */
+static bool dtype_kw(Sema *S, const Expr *e, const Builtin *b, DType *dt)
+{
+    const Expr *de = find_kw(e, "dtype", NULL);
+    if (!de)
+        return true;
+    if (de->kind != E_NAME || !ir_dtype_parse(de->name, dt)) {
+        err(S, de->loc, "%s: dtype must be a dtype name such as f32 or i32 (usage: %s)", b->name, b->usage);
+        return false;
+    }
+    return true;
+}
+
+/* arange(N, dtype=i32) -> [0, 1, ..., N-1]; iota(f32[A, B], axis=0): the
+ * index along axis.  Each rank computes its own indices: no data moves. */
+static SVal source_call(Sema *S, const Expr *e, const Builtin *b)
+{
+    const Expr *a0 = e->args[0];
+    int64_t shape[IR_MAX_RANK];
+    int rank = 0;
+    int64_t axis = 0;
+    DType dt = DT_I32;
+    if (!strcmp(b->name, "arange")) {
+        if (!eval_int(S, a0, "arange: the length", &shape[0]))
+            return sv_err;
+        if (shape[0] < 0) {
+            err(S, a0->loc, "arange: the length must not be negative, got %lld", (long long)shape[0]);
+            return sv_err;
+        }
+        rank = 1;
+        if (!dtype_kw(S, e, b, &dt))
+            return sv_err;
+    } else {
+        if (a0->kind != E_INDEX || !ir_dtype_parse(a0->name, &dt)) {
+            err(S, a0->loc, "iota: the first argument is the result type, as in %s", b->usage);
+            return sv_err;
+        }
+        if (a0->nargs < 1 || a0->nargs > IR_MAX_RANK) {
+            err(S, a0->loc, "iota: the result needs 1 to %d dims, got %d", IR_MAX_RANK, a0->nargs);
+            return sv_err;
+        }
+        rank = a0->nargs;
+        for (int k = 0; k < rank; k++) {
+            if (!eval_int(S, a0->args[k], "a dimension", &shape[k]))
+                return sv_err;
+            if (shape[k] < 0) {
+                err(S, a0->args[k]->loc, "iota: a dimension must not be negative, got %lld",
+                    (long long)shape[k]);
+                return sv_err;
+            }
+        }
+        SrcLoc kl;
+        const Expr *ae = find_kw(e, "axis", &kl);
+        if (ae) {
+            if (!eval_int(S, ae, "iota: axis", &axis))
+                return sv_err;
+            if (axis < -rank || axis >= rank) {
+                err(S, ae->loc, "iota: axis %lld out of range for rank %d (expected %d..%d)", (long long)axis,
+                    rank, -rank, rank - 1);
+                return sv_err;
+            }
+            if (axis < 0)
+                axis += rank;
+        }
+    }
+    return sv_tensor(emit_iota(S, e->loc, dt, rank, shape, (int)axis));
+}
+
+/* tril(x, k) / triu(x, k) / causal_mask(T): where() over a comparison of
+ * two iotas, so they need no kernel of their own and shard like any
+ * elementwise op. */
+static SVal mask_call(Sema *S, const Expr *e, const Builtin *b)
+{
+    SrcLoc loc = e->loc;
+    if (b->kind == BK_CAUSAL) {
+        int64_t T;
+        DType dt = DT_F32;
+        if (!eval_int(S, e->args[0], "causal_mask: the length", &T) || !dtype_kw(S, e, b, &dt))
+            return sv_err;
+        if (T < 0) {
+            err(S, e->args[0]->loc, "causal_mask: the length must not be negative, got %lld", (long long)T);
+            return sv_err;
+        }
+        if (!ir_dtype_is_float(dt)) {
+            err(S, find_kw(e, "dtype", NULL)->loc, "causal_mask: dtype must be a float type, got %s",
+                ir_dtype_name(dt));
+            return sv_err;
+        }
+        int64_t sh[2] = {T, T};
+        IrValue *i = emit_iota(S, loc, DT_I32, 2, sh, 0), *j = emit_iota(S, loc, DT_I32, 2, sh, 1);
+        IrValue *c2[2] = {j, i};
+        IrValue *keep = emit(S, loc, NULL, OP_LE, 2, c2, NULL, DT_F32);
+        /* large and finite: a fully masked row gives a uniform softmax, not NaN */
+        IrValue *sel[3] = {keep, materialise(S, sv_float(0.0), dt, loc),
+                           materialise(S, sv_float(dt == DT_F16 ? -65504.0 : -1e9), dt, loc)};
+        if (!keep || !sel[1] || !sel[2])
+            return sv_err;
+        return sv_tensor(emit(S, loc, NULL, OP_WHERE, 3, sel, NULL, DT_F32));
+    }
+    IrValue *x = tensor_arg(S, e->args[0]);
+    int64_t k = 0;
+    const Expr *ke = find_kw(e, "k", NULL);
+    if (ke && !eval_int(S, ke, arena_printf(S->a, "%s: k", b->name), &k))
+        return sv_err;
+    if (!x)
+        return sv_err;
+    if (x->type.rank < 2) {
+        err(S, e->args[0]->loc, "%s: needs an operand of rank >= 2 (it masks the last two dims), got %s",
+            b->name, tstr(S, &x->type));
+        return sv_err;
+    }
+    if (k < INT32_MIN || k > INT32_MAX) {
+        err(S, ke->loc, "%s: k %lld does not fit in i32", b->name, (long long)k);
+        return sv_err;
+    }
+    int64_t sh[2] = {x->type.dims[x->type.rank - 2], x->type.dims[x->type.rank - 1]};
+    IrValue *i = emit_iota(S, loc, DT_I32, 2, sh, 0), *j = emit_iota(S, loc, DT_I32, 2, sh, 1);
+    IrValue *ik[2] = {i, materialise(S, sv_int(k), DT_I32, loc)};
+    if (!ik[1])
+        return sv_err;
+    IrValue *diag = emit(S, loc, NULL, OP_ADD, 2, ik, NULL, DT_F32); /* i + k */
+    /* tril keeps j <= i + k, triu keeps j >= i + k */
+    IrValue *c2[2] = {j, diag};
+    IrValue *keep = emit(S, loc, NULL, strcmp(b->name, "tril") ? OP_GE : OP_LE, 2, c2, NULL, DT_F32);
+    IrValue *sel[3] = {keep, x, materialise(S, sv_int(0), x->type.dtype == DT_I32 ? DT_I32 : x->type.dtype, loc)};
+    if (!keep || !sel[2])
+        return sv_err;
+    return sv_tensor(emit(S, loc, NULL, OP_WHERE, 3, sel, NULL, DT_F32));
+}
+
 static SVal builtin_call(Sema *S, const Expr *e, const Builtin *b)
 {
     int minpos = b->npos, maxpos = b->npos;
@@ -1311,16 +1583,26 @@ static SVal builtin_call(Sema *S, const Expr *e, const Builtin *b)
         locs[k] = e->args[k]->loc;
 
     switch (b->kind) {
-    case BK_UNARY: {
-        IrValue *x = tensor_arg(S, e->args[0]);
-        if (!x || !ok)
-            return sv_err;
-        return sv_tensor(emit(S, e->loc, locs, b->op, 1, &x, NULL, DT_F32));
-    }
-    case BK_BINARY:
+    case BK_EW:
         if (!ok)
             return sv_err;
-        return binary(S, e->loc, b->op, e->args[0], e->args[1]);
+        return ew_apply(S, e->loc, b->op, (const Expr *const *)e->args, b->npos, 0.0);
+    case BK_GELU: {
+        const Expr *ap = find_kw(e, "approximate", NULL);
+        if (ap && ap->kind != E_BOOL) {
+            err(S, ap->loc, "gelu: approximate must be true or false");
+            return sv_err;
+        }
+        if (!ok)
+            return sv_err;
+        return ew_apply(S, e->loc, ap && ap->ival ? OP_GELU_TANH : OP_GELU,
+                        (const Expr *const *)e->args, 1, 0.0);
+    }
+    case BK_SOURCE:
+        return ok ? source_call(S, e, b) : sv_err;
+    case BK_TRI:
+    case BK_CAUSAL:
+        return ok ? mask_call(S, e, b) : sv_err;
     case BK_POW: {
         IrValue *x = tensor_arg(S, e->args[0]);
         SVal p = single(S, check_expr(S, e->args[1]), e->args[1]);
@@ -1612,7 +1894,7 @@ static SVal user_call(Sema *S, const Expr *e, int fi)
 
 static SVal call_expr(Sema *S, const Expr *e)
 {
-    const Builtin *b = find_builtin(e->name);
+    const Builtin *b = find_builtin(S->a, e->name);
     if (b)
         return builtin_call(S, e, b);
     int fi = find_fn(S, e->name);
@@ -1634,6 +1916,9 @@ static SVal call_expr(Sema *S, const Expr *e)
     Suggest g = {e->name, NULL, 99};
     for (int k = 0; k < NBUILTINS; k++)
         suggest(&g, builtins[k].name);
+    for (int k = 0; k < ir_ew_count(); k++)
+        if (ir_ew_row(k)->surface)
+            suggest(&g, ir_ew_row(k)->surface);
     for (int k = 0; k < S->nfns; k++)
         suggest(&g, S->fns[k].decl->name);
     err(S, e->loc, "unknown function '%s'%s", e->name, suggest_str(S, &g));
@@ -1656,7 +1941,7 @@ static SVal check_expr(Sema *S, const Expr *e)
             return const_value(S, c, e->loc);
         if (find_fn(S, e->name) >= 0)
             err(S, e->loc, "'%s' is a function; call it as %s(...)", e->name, e->name);
-        else if (find_builtin(e->name))
+        else if (find_builtin(S->a, e->name))
             err(S, e->loc, "'%s' is a built-in operation; call it as %s(...)", e->name, e->name);
         else if (S->mesh && !strcmp(e->name, S->mesh->name))
             err(S, e->loc, "'%s' is the mesh; it only appears in placements", e->name);
@@ -1980,9 +2265,9 @@ static void collect_globals(Sema *S)
                 S->consts[S->nconsts++] = (ConstInfo){d, sv_err, 0};
             continue;
         }
-        if (!dup && (find_builtin(d->name) || is_init_name(d->name))) {
+        if (!dup && (find_builtin(S->a, d->name) || is_init_name(d->name))) {
             err(S, d->loc, "'%s' is a built-in %s and cannot be redefined", d->name,
-                find_builtin(d->name) ? "operation" : "initialiser");
+                find_builtin(S->a, d->name) ? "operation" : "initialiser");
             dup = true;
         }
         FnInfo *f = &S->fns[S->nfns++];

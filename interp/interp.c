@@ -328,6 +328,13 @@ static int run_inst(Run *R, const IrInst *in)
                 pl_local_range(R->mesh, &lp, coords, 1, k.nrows, &k.row_off, &len);
             }
         }
+        if (in->op == OP_IOTA && R->sharded) { /* this rank's first index along the axis */
+            const IrValue *v = in->res[0];
+            Placement vp = interp_pl_or_r(R->mesh, &v->pl);
+            int64_t len;
+            if (in->a.dim >= 0 && in->a.dim < v->type.rank)
+                pl_local_range(R->mesh, &vp, coords, in->a.dim, v->type.dims[in->a.dim], &k.row_off, &len);
+        }
         if (interp_kernel(&k) != 0) {
             if (R->sharded)
                 rc = rfail(R, &in->loc, "%s (rank %d)", e, r);

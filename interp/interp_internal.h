@@ -15,7 +15,7 @@ typedef struct KernelCtx {
     const IrInst *in;
     const Tensor *args; /* in->nargs operands */
     Tensor *out;        /* dtype, rank and dims set; data zeroed by the caller */
-    int64_t row_off;    /* embedding: global index of the table's first local row */
+    int64_t row_off;    /* embedding: global index of the table's first local row; iota: first local index */
     int64_t nrows;      /* embedding: global number of table rows (ids must be < it) */
     bool global;        /* global run: an empty max / min is an error, not -inf / inf */
     char *err;

@@ -6,11 +6,12 @@
  * Numerics: floats compute in double and round once to the result dtype;
  * i32 computes in int64 and wraps to 32 bits (numpy int32).
  *
- * Adding an op: an elementwise op is one case in unary_f / binary_f (and
- * unary_i / binary_i if it keeps integers exact); a reduction one case in
+ * Adding an op: an elementwise op is one row of ir/ops_ew.def (its F64 and
+ * I64 columns are what k_elementwise computes); a reduction one case in
  * reduce; anything else one case in interp_kernel.
  */
 #include "interp/interp_internal.h"
+#include "ir/ew.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -67,95 +68,19 @@ static int norm_axis(int64_t ax, int rank, int *out)
     return 0;
 }
 
-/* NaN-propagating max / min (numpy.maximum / numpy.max). */
+/* NaN-propagating max / min (numpy.max / numpy.min). */
 static double fmax_nan(double a, double b) { return isnan(a) || isnan(b) ? NAN : a > b ? a : b; }
 static double fmin_nan(double a, double b) { return isnan(a) || isnan(b) ? NAN : a < b ? a : b; }
 
-/* ---- elementwise ---------------------------------------------------------------- */
-
-static int unary_f(IrOp op, double x, double f, double *r)
-{
-    switch (op) {
-    case OP_NEG: *r = -x; break;
-    case OP_EXP: *r = exp(x); break;
-    case OP_LOG: *r = log(x); break;
-    case OP_SQRT: *r = sqrt(x); break;
-    case OP_RSQRT: *r = 1.0 / sqrt(x); break;
-    case OP_ABS: *r = fabs(x); break;
-    case OP_TANH: *r = tanh(x); break;
-    case OP_SIGMOID: *r = 1.0 / (1.0 + exp(-x)); break;
-    case OP_RELU: *r = x < 0.0 ? 0.0 : x; break;
-    case OP_SILU: *r = x / (1.0 + exp(-x)); break;
-    case OP_GELU: {
-        const double c = 0.79788456080286535588; /* sqrt(2/pi) */
-        *r = 0.5 * x * (1.0 + tanh(c * (x + 0.044715 * x * x * x)));
-        break;
-    }
-    case OP_POW: *r = pow(x, f); break;
-    case OP_CAST: *r = x; break; /* rounding happens in the store */
-    default: return -1;
-    }
-    return 0;
-}
-
-static int binary_f(IrOp op, double a, double b, double *r)
-{
-    switch (op) {
-    case OP_ADD: *r = a + b; break;
-    case OP_SUB: *r = a - b; break;
-    case OP_MUL: *r = a * b; break;
-    case OP_DIV: *r = a / b; break;
-    case OP_MAXIMUM: *r = fmax_nan(a, b); break;
-    case OP_MINIMUM: *r = fmin_nan(a, b); break;
-    default: return -1;
-    }
-    return 0;
-}
-
-/* Exact integer versions; -1: the op has none (compute in double instead). */
-static int unary_i(IrOp op, int64_t x, int64_t *r)
-{
-    switch (op) {
-    case OP_NEG: *r = -x; break;
-    case OP_ABS: *r = x < 0 ? -x : x; break;
-    case OP_RELU: *r = x < 0 ? 0 : x; break;
-    case OP_CAST: *r = x; break;
-    default: return -1;
-    }
-    return 0;
-}
-
-static int binary_i(IrOp op, int64_t a, int64_t b, int64_t *r)
-{
-    switch (op) {
-    case OP_ADD: *r = a + b; break;
-    case OP_SUB: *r = a - b; break;
-    case OP_MUL: *r = a * b; break;
-    case OP_DIV: /* floor division like numpy //; x // 0 = 0 */
-        if (b == 0) {
-            *r = 0;
-        } else {
-            int64_t q = a / b;
-            if (a % b != 0 && ((a < 0) != (b < 0)))
-                q--;
-            *r = q;
-        }
-        break;
-    case OP_MAXIMUM: *r = a > b ? a : b; break;
-    case OP_MINIMUM: *r = a < b ? a : b; break;
-    default: return -1;
-    }
-    return 0;
-}
-
-/* Broadcast iteration: the offsets of up to two operands while walking the
+/* Broadcast iteration: the offsets of up to three operands while walking the
  * result row-major. */
+#define BC_MAX_OPS 3
 typedef struct Bcast {
     int rank, nops;
     int64_t dims[IR_MAX_RANK];
-    int64_t st[2][IR_MAX_RANK];
+    int64_t st[BC_MAX_OPS][IR_MAX_RANK];
     int64_t idx[IR_MAX_RANK];
-    int64_t off[2];
+    int64_t off[BC_MAX_OPS];
 } Bcast;
 
 static void bc_next(Bcast *b)
@@ -219,44 +144,62 @@ bad:;
                  tstr(o, s2, sizeof s2));
 }
 
+/* The elementwise family: the table's reference semantics (ir/ew.h) per
+ * element; i32 operands exactly when the op has an integer form, else in
+ * double rounded once to the result dtype.  cast is the identity here (the
+ * store converts). */
 static int k_elementwise(KernelCtx *k)
 {
     const IrInst *in = k->in;
     Tensor *o = k->out;
     int nops = in->nargs;
-    if (nops != 1 && nops != 2)
-        return kfail(k, "expected 1 or 2 operands, got %d", nops);
+    if (nops < 1 || nops > BC_MAX_OPS)
+        return kfail(k, "expected 1 to %d operands, got %d", BC_MAX_OPS, nops);
+    bool cast = in->op == OP_CAST;
+    if (!cast && !ir_ew_info(in->op))
+        return kfail(k, "not implemented by the interpreter");
     Bcast b;
     if (bc_setup(k, &b) != 0)
         return -1;
     int64_t n = interp_numel(o);
-    bool ints = o->dtype == DT_I32;
+    bool ints = o->dtype == DT_I32 && (cast || ir_ew_has_int(in->op));
     for (int j = 0; j < nops; j++)
         ints = ints && k->args[j].dtype == DT_I32;
-    int64_t t;
-    if (ints && (nops == 1 ? unary_i(in->op, 0, &t) : binary_i(in->op, 0, 1, &t)) == 0) {
-        const int32_t *x = k->args[0].data, *y = nops > 1 ? k->args[1].data : NULL;
+    if (ints) {
+        const int32_t *x[BC_MAX_OPS] = {NULL, NULL, NULL};
+        for (int j = 0; j < nops; j++)
+            x[j] = k->args[j].data;
         int32_t *r = o->data;
         for (int64_t i = 0; i < n; i++, bc_next(&b)) {
-            if (nops == 1)
-                unary_i(in->op, x[b.off[0]], &t);
-            else
-                binary_i(in->op, x[b.off[0]], y[b.off[1]], &t);
-            r[i] = wrap32(t);
+            int64_t v[BC_MAX_OPS] = {0, 0, 0};
+            for (int j = 0; j < nops; j++)
+                v[j] = x[j][b.off[j]];
+            r[i] = wrap32(cast ? v[0] : ir_ew_eval_i(in->op, v[0], v[1], v[2]));
         }
         return 0;
     }
-    double v;
-    if ((nops == 1 ? unary_f(in->op, 0.0, in->a.f, &v) : binary_f(in->op, 0.0, 0.0, &v)) != 0)
-        return kfail(k, "not implemented by the interpreter");
     for (int64_t i = 0; i < n; i++, bc_next(&b)) {
-        double x = ld(&k->args[0], b.off[0]);
-        if (nops == 1)
-            unary_f(in->op, x, in->a.f, &v);
-        else
-            binary_f(in->op, x, ld(&k->args[1], b.off[1]), &v);
-        st(o, i, v);
+        double v[BC_MAX_OPS] = {0, 0, 0};
+        for (int j = 0; j < nops; j++)
+            v[j] = ld(&k->args[j], b.off[j]);
+        st(o, i, cast ? v[0] : ir_ew_eval(in->op, v[0], v[1], v[2], in->a.f));
     }
+    return 0;
+}
+
+/* iota: the global index along dim `dim`; row_off is the global offset of
+ * this piece along it (0 in the global run). */
+static int k_iota(KernelCtx *k)
+{
+    Tensor *o = k->out;
+    int d = k->in->a.dim;
+    if (d < 0 || d >= o->rank)
+        return kfail(k, "axis %d out of range for rank %d", d, o->rank);
+    int64_t stride[IR_MAX_RANK];
+    row_major_strides(o->rank, o->dims, stride);
+    int64_t n = interp_numel(o);
+    for (int64_t i = 0; i < n; i++)
+        st(o, i, (double)(k->row_off + (i / stride[d]) % o->dims[d]));
     return 0;
 }
 
@@ -740,6 +683,8 @@ int interp_kernel(KernelCtx *k)
     switch (op) {
     case OP_CONST:
         return k_const(k);
+    case OP_IOTA:
+        return k_iota(k);
     case OP_SOFTMAX:
     case OP_LOG_SOFTMAX:
         return k_softmax(k);

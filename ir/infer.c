@@ -18,6 +18,7 @@
  */
 #include <string.h>
 
+#include "ir/ew.h"
 #include "ir/ir.h"
 
 /* Printable type, in the arena (messages outlive the call). */
@@ -66,6 +67,58 @@ static const char *broadcast(Arena *ar, const IrType *x, const IrType *y, IrType
             return arena_printf(ar, "cannot broadcast %s with %s (dim %lld vs %lld)", ts(ar, x),
                                 ts(ar, y), (long long)a, (long long)b);
     }
+    *out = r;
+    return NULL;
+}
+
+/* The elementwise family (ops_ew.def): dtypes by the row's TYPES, shapes by
+ * NumPy broadcasting of every operand. */
+static const char *infer_ew(Arena *ar, const IrEwInfo *e, int nargs, const IrType *args, IrType *out)
+{
+    int first = e->types == EWT_SELECT ? 1 : 0; /* where's condition may have any dtype */
+    for (int k = first; k < nargs; k++) {
+        if (e->types == EWT_FLOAT && !ir_dtype_is_float(args[k].dtype))
+            return need_float(ar, e->op, &args[k]);
+        if (k > first && args[k].dtype != args[first].dtype)
+            return arena_printf(ar, "operand dtypes differ: %s vs %s (use cast)", ts(ar, &args[first]),
+                                ts(ar, &args[k]));
+    }
+    if (e->types == EWT_FDIV && !ir_dtype_is_float(args[0].dtype))
+        return arena_printf(ar, "div: needs floating-point operands, got %s and %s (use cast, or // for floor division)",
+                            ts(ar, &args[0]), ts(ar, &args[1]));
+    IrType r = args[first];
+    for (int k = 0; k < nargs; k++) {
+        if (k == first)
+            continue;
+        IrType y = args[k], acc;
+        y.dtype = r.dtype;
+        const char *msg = broadcast(ar, &r, &y, &acc);
+        if (msg)
+            return msg;
+        r = acc;
+    }
+    *out = r;
+    return NULL;
+}
+
+/* iota: the result shape in ints, the counted axis in dim, the dtype from out. */
+static const char *infer_iota(Arena *ar, const IrAttrs *a, IrType *out)
+{
+    if ((unsigned)out->dtype >= DT_COUNT)
+        return "iota: no dtype given";
+    if (a->nints < 1 || a->nints > IR_MAX_RANK)
+        return arena_printf(ar, "iota: needs a shape of rank 1 to %d, got rank %d", IR_MAX_RANK, a->nints);
+    IrType r;
+    memset(&r, 0, sizeof r);
+    r.dtype = out->dtype;
+    r.rank = a->nints;
+    for (int k = 0; k < a->nints; k++) {
+        if (a->ints[k] < 0)
+            return arena_printf(ar, "iota: size %lld is negative", (long long)a->ints[k]);
+        r.dims[k] = a->ints[k];
+    }
+    if (a->dim < 0 || a->dim >= r.rank)
+        return arena_printf(ar, "iota: axis %d out of range for %s", a->dim, ts(ar, &r));
     *out = r;
     return NULL;
 }
@@ -197,27 +250,6 @@ const char *ir_infer(Arena *ar, IrOp op, int nargs, const IrType *args,
         *out = r;
         return NULL;
 
-    case OP_NEG:
-    case OP_ABS:
-        /* Also defined on i32: exact in integer arithmetic. */
-        *out = *x;
-        return NULL;
-
-    case OP_EXP:
-    case OP_LOG:
-    case OP_SQRT:
-    case OP_RSQRT:
-    case OP_TANH:
-    case OP_SIGMOID:
-    case OP_RELU:
-    case OP_SILU:
-    case OP_GELU:
-    case OP_POW:
-        if ((e = need_float(ar, op, x)))
-            return e;
-        *out = *x;
-        return NULL;
-
     case OP_CAST:
         if ((unsigned)out->dtype >= DT_COUNT)
             return "cast: no target dtype given";
@@ -226,18 +258,8 @@ const char *ir_infer(Arena *ar, IrOp op, int nargs, const IrType *args,
         *out = r;
         return NULL;
 
-    case OP_DIV:
-        /* True division: i32 / i32 has no i32 result in NumPy. */
-        if (!ir_dtype_is_float(args[0].dtype) && args[0].dtype == args[1].dtype)
-            return arena_printf(ar, "div: needs floating-point operands, got %s and %s (use cast)",
-                                ts(ar, &args[0]), ts(ar, &args[1]));
-        /* fall through */
-    case OP_ADD:
-    case OP_SUB:
-    case OP_MUL:
-    case OP_MAXIMUM:
-    case OP_MINIMUM:
-        return broadcast(ar, &args[0], &args[1], out);
+    case OP_IOTA:
+        return infer_iota(ar, a, out);
 
     case OP_SUM:
     case OP_MEAN:
@@ -393,6 +415,10 @@ const char *ir_infer(Arena *ar, IrOp op, int nargs, const IrType *args,
     }
 
     case OP_COUNT:
+        break;
+    default:
+        if (ir_ew_info(op))
+            return infer_ew(ar, ir_ew_info(op), nargs, args, out);
         break;
     }
     return arena_printf(ar, "unknown op %d", (int)op);

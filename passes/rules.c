@@ -75,109 +75,16 @@ static void add3(Opts *o, PlEntry out, PlEntry a0, PlEntry a1, PlEntry a2)
 }
 
 static void add1(Opts *o, PlEntry out, PlEntry a0) { add3(o, out, a0, pe_r(), pe_r()); }
+
+void rules_add(AxisOpt *v, int *n, PlEntry out, const PlEntry *in, int nin)
+{
+    Opts o = {v, *n};
+    add3(&o, out, nin > 0 ? in[0] : pe_r(), nin > 1 ? in[1] : pe_r(), nin > 2 ? in[2] : pe_r());
+    *n = o.n;
+}
 static void add2(Opts *o, PlEntry out, PlEntry a0, PlEntry a1) { add3(o, out, a0, a1, pe_r()); }
 
 static const RedOp all_reds[4] = {RED_SUM, RED_MAX, RED_MIN, RED_AVG};
-
-/* Operand of type t, broadcast against a result of rank r: what it holds
- * when the result is split on dim d.  A dim the operand lacks or broadcasts
- * (size 1 against a larger size) is replicated: each rank broadcasts it. */
-static PlEntry bcast_entry(const IrType *t, const IrType *res, int d)
-{
-    int od = d - (res->rank - t->rank);
-    if (od < 0 || t->dims[od] != res->dims[d])
-        return pe_r();
-    return pe_s(od);
-}
-
-static void opts_unary(const IrInst *i, Opts *o)
-{
-    const IrType *t = &i->args[0]->type;
-    unsigned fl = ir_op_flags(i->op);
-    add1(o, pe_r(), pe_r());
-    for (int d = 0; d < t->rank; d++)
-        add1(o, pe_s(d), pe_s(d));
-    if (i->op == OP_NEG) {
-        /* -(sum x_i) = sum(-x_i);  -(max x_i) = min(-x_i). */
-        add1(o, pe_p(RED_SUM), pe_p(RED_SUM));
-        add1(o, pe_p(RED_AVG), pe_p(RED_AVG));
-        add1(o, pe_p(RED_MIN), pe_p(RED_MAX));
-        add1(o, pe_p(RED_MAX), pe_p(RED_MIN));
-    }
-    /* log and sqrt are monotone only on their domain: a rank's partial max
-     * may be negative (or -inf from an empty shard) while the global max is
-     * not, and the NaN would win the reduction. */
-    if ((fl & OPF_MONO) && i->op != OP_LOG && i->op != OP_SQRT) {
-        add1(o, pe_p(RED_MAX), pe_p(RED_MAX));
-        add1(o, pe_p(RED_MIN), pe_p(RED_MIN));
-    }
-    if (i->op == OP_CAST && ir_dtype_is_float(i->res[0]->type.dtype)) {
-        /* A cast to a float type is linear (up to rounding). */
-        add1(o, pe_p(RED_SUM), pe_p(RED_SUM));
-        add1(o, pe_p(RED_AVG), pe_p(RED_AVG));
-    }
-}
-
-static void opts_binary(const IrInst *i, Opts *o)
-{
-    const IrType *t0 = &i->args[0]->type, *t1 = &i->args[1]->type, *r = &i->res[0]->type;
-    add2(o, pe_r(), pe_r(), pe_r());
-    for (int d = 0; d < r->rank; d++) {
-        PlEntry e0 = bcast_entry(t0, r, d), e1 = bcast_entry(t1, r, d);
-        if (e0.kind == PL_S || e1.kind == PL_S)
-            add2(o, pe_s(d), e0, e1);
-    }
-    PlEntry R = pe_r();
-    for (int k = 0; k < 4; k++) {
-        RedOp red = all_reds[k];
-        PlEntry P = pe_p(red);
-        bool lin = red == RED_SUM || red == RED_AVG;
-        switch (i->op) {
-        case OP_ADD:
-            if (lin) /* sum(a_i) + sum(b_i) = sum(a_i + b_i) */
-                add2(o, P, P, P);
-            else { /* max(a_i) + b = max(a_i + b) */
-                add2(o, P, P, R);
-                add2(o, P, R, P);
-            }
-            break;
-        case OP_SUB:
-            if (lin)
-                add2(o, P, P, P);
-            else { /* max(a_i) - b = max(a_i - b);  a - min(b_i) = max(a - b_i) */
-                add2(o, P, P, R);
-                add2(o, P, R, pe_p(red == RED_MAX ? RED_MIN : RED_MAX));
-            }
-            break;
-        case OP_MUL:
-            if (lin) { /* bilinear: one partial factor at a time */
-                add2(o, P, P, R);
-                add2(o, P, R, P);
-            }
-            break;
-        case OP_DIV:
-            if (lin)
-                add2(o, P, P, R);
-            break;
-        case OP_MAXIMUM:
-            if (red == RED_MAX) {
-                add2(o, P, P, P);
-                add2(o, P, P, R);
-                add2(o, P, R, P);
-            }
-            break;
-        case OP_MINIMUM:
-            if (red == RED_MIN) {
-                add2(o, P, P, P);
-                add2(o, P, P, R);
-                add2(o, P, R, P);
-            }
-            break;
-        default:
-            break;
-        }
-    }
-}
 
 static void opts_reduce(const IrInst *i, Opts *o)
 {
@@ -296,6 +203,11 @@ int rules_options(const IrInst *i, AxisOpt *v)
     case OP_CONST:
         add1(&o, pe_r(), pe_r());
         return o.n;
+    case OP_IOTA: /* every rank computes its own indices: any split is free */
+        add1(&o, pe_r(), pe_r());
+        for (int d = 0; d < i->res[0]->type.rank; d++)
+            add1(&o, pe_s(d), pe_r());
+        return o.n;
     case OP_SOFTMAX:
     case OP_LOG_SOFTMAX: {
         const IrType *t = &i->args[0]->type;
@@ -362,14 +274,8 @@ int rules_options(const IrInst *i, AxisOpt *v)
     default:
         break;
     }
-    if ((fl & OPF_EW) && i->nargs == 1) {
-        opts_unary(i, &o);
-        return o.n;
-    }
-    if ((fl & OPF_EW) && i->nargs == 2) {
-        opts_binary(i, &o);
-        return o.n;
-    }
+    if (fl & OPF_EW)
+        return rules_ew_options(i, v);
     return 0;
 }
 
@@ -511,7 +417,7 @@ double rules_compute_cost(const CostModel *cm, const IrModule *m, const IrInst *
                           const Placement *in, const Placement *out)
 {
     const IrMesh *mesh = &m->mesh;
-    if (i->nres < 1 || i->op == OP_CONST)
+    if (i->nres < 1 || i->op == OP_CONST || i->op == OP_IOTA)
         return 0;
     IrType lo = rules_local_max(mesh, &i->res[0]->type, out);
     double n_out = (double)ir_type_numel(&lo);

@@ -37,6 +37,13 @@ enum {
  * (redistribute, call, collectives). */
 int rules_options(const IrInst *i, AxisOpt *opts);
 
+/* The elementwise family's options (rules_elementwise.c): the options of an
+ * OPF_EW instruction. */
+int rules_ew_options(const IrInst *i, AxisOpt *opts);
+/* Appends option (out, in[0..nin)) to v[0..*n) unless it is there already
+ * (operands past nin: R). */
+void rules_add(AxisOpt *v, int *n, PlEntry out, const PlEntry *in, int nin);
+
 /* Joint checks on a whole assignment: the result mixes no partial kinds,
  * and reshape's local pieces are the same elements on both sides. */
 bool rules_valid(const IrModule *m, const IrInst *i, const Placement *in, const Placement *out);

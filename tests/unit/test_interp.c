@@ -196,7 +196,7 @@ static void test_unary(void)
     IrFunc *f = new_fn(&m, 0, 1, 1);
     IrType t4 = T(DT_F64, 1, 4);
     IrValue *x = param(m, f, "x", t4), *y = param(m, f, "y", t4), *c = param(m, f, "c", t4);
-    IrOp ops[] = {OP_NEG, OP_EXP, OP_ABS, OP_TANH, OP_SIGMOID, OP_RELU, OP_SILU, OP_GELU, OP_POW};
+    IrOp ops[] = {OP_NEG, OP_EXP, OP_ABS, OP_TANH, OP_SIGMOID, OP_RELU, OP_SILU, OP_GELU_TANH, OP_POW};
     IrValue *r[20];
     int n = 0;
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
@@ -208,7 +208,7 @@ static void test_unary(void)
     r[n] = op1(m, f, OP_CAST, c, T(DT_I32, 1, 4)), n++;
     r[n] = op1(m, f, OP_CAST, r[n - 1], T(DT_F32, 1, 4)), n++;
     r[n] = op1(m, f, OP_CAST, x, T(DT_F32, 1, 4)), n++;
-    r[n] = op1(m, f, OP_GELU, r[n - 1], T(DT_F32, 1, 4)), n++; /* in f32 */
+    r[n] = op1(m, f, OP_GELU_TANH, r[n - 1], T(DT_F32, 1, 4)), n++; /* in f32 */
     returns(m, f, n, r);
 
     const double xv[4] = {-1, 0, 0.5, 2}, yv[4] = {0.25, 1, 4, 16}, cv[4] = {-1.7, 2.7, -0.5, 1e10};
@@ -272,7 +272,7 @@ static void test_binary(void)
     r[n++] = op2(m, f, OP_MINIMUM, p, q, T(DT_F32, 1, 3));
     r[n++] = op2(m, f, OP_MAXIMUM, p, q, T(DT_F32, 1, 3));
     r[n++] = op2(m, f, OP_ADD, i, j, i4);
-    r[n++] = op2(m, f, OP_DIV, i, j, i4);
+    r[n++] = op2(m, f, OP_FLOORDIV, i, j, i4);
     r[n++] = op2(m, f, OP_MUL, i, i, i4);
     r[n++] = op1(m, f, OP_NEG, i, i4);
     returns(m, f, n, r);
@@ -298,7 +298,7 @@ static void test_binary(void)
     expect("minimum NaN", &res[5], p->type, w5, 0);
     expect("maximum NaN", &res[6], p->type, w6, 0);
     expect("i32 add wraps", &res[7], i4, w7, 0);
-    expect("i32 div floors, x//0 = 0", &res[8], i4, w8, 0);
+    expect("i32 floordiv floors, x//0 = 0", &res[8], i4, w8, 0);
     expect("i32 mul wraps", &res[9], i4, w9, 0);
     expect("i32 neg", &res[10], i4, w10, 0);
     SECTION_OK("binary ops with NumPy broadcasting, NaN propagation, i32 wrapping and floor "
@@ -920,7 +920,7 @@ static void test_sharded_ops(void)
     IrValue *x = sparam(gm, g, "x", tx, PL(2, "S(0)", "S(1)"), ix);
     IrValue *b = sparam(gm, g, "b", tb, PL(2, "R", "S(0)"), ib);
     IrValue *e = op2(gm, g, OP_EMBEDDING, tab, ids, te);
-    IrValue *h = op1(gm, g, OP_GELU, op2(gm, g, OP_ADD, x, b, tx), tx);
+    IrValue *h = op1(gm, g, OP_GELU_TANH, op2(gm, g, OP_ADD, x, b, tx), tx);
     IrValue *sm1 = op1(gm, g, OP_SUM, h, tsum);
     set_ints(sm1, 1, 1);
     IrValue *gres[3] = {e, h, sm1};
@@ -936,7 +936,7 @@ static void test_sharded_ops(void)
     IrValue *ea = lay(sm, s, OP_ALL_REDUCE, el, 2u, PL(2, "R", "R"));
     IrValue *ad = op2(sm, s, OP_ADD, x, b, tx);
     ad->pl = PL(2, "S(0)", "S(1)");
-    IrValue *hl = op1(sm, s, OP_GELU, ad, tx);
+    IrValue *hl = op1(sm, s, OP_GELU_TANH, ad, tx);
     hl->pl = ad->pl;
     IrValue *sl = op1(sm, s, OP_SUM, hl, tsum);
     set_ints(sl, 1, 1);

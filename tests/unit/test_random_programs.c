@@ -26,6 +26,8 @@
  */
 #include "sharding_harness.h"
 
+#include "ir/ew.h"
+
 #include <inttypes.h>
 #include <time.h>
 
@@ -186,13 +188,103 @@ static Val *pick(Gen *g, int min_rank)
     }
 }
 
+/* An operand broadcastable to x: x's trailing dims, some set to 1 (an
+ * existing value of that shape, or a new parameter), or a literal.  fresh:
+ * always a new uniform parameter (never partial), which no computation
+ * correlates with x. */
+static void partner(Gen *g, const Val *x, char *out, size_t n, bool fresh)
+{
+    int c = fresh ? 1 + rn(g, 2) : rn(g, 3);
+    if (c == 0) {
+        snprintf(out, n, "%.2f", (double)(rn(g, 9) + 1) / 4);
+        return;
+    }
+    int64_t dims[IR_MAX_RANK];
+    int r = c == 1 ? x->rank : rn(g, x->rank + 1);
+    for (int d = 0; d < r; d++)
+        dims[d] = rn(g, 4) ? x->dims[x->rank - r + d] : 1;
+    Val *o = NULL;
+    for (int k = g->nvals - 1; k >= 0 && !o && !fresh; k--)
+        if (g->vals[k].rank == r && !memcmp(g->vals[k].dims, dims, sizeof dims[0] * (size_t)r) && rn(g, 4))
+            o = &g->vals[k];
+    if (!o)
+        o = fresh ? new_param(g, r, dims, -2.0, 2.0) : new_param(g, r, dims, 0, 0);
+    snprintf(out, n, "%s", o->name);
+}
+
+/* One op of the elementwise table (ir/ops_ew.def), drawn from the table
+ * itself so that every new row runs here: its operands are x and partners,
+ * moved into the op's domain (positive, nonzero divisor) and, for the
+ * piecewise-constant ops (floor, comparisons, where's condition), off the
+ * steps so that rounding differences between the sharded and the global run
+ * cannot flip a result. */
+static void ew_step(Gen *g, Val *x)
+{
+    const IrEwInfo *r = ir_ew_row(rn(g, ir_ew_count()));
+    static const struct {
+        IrOp op;
+        const char *sym;
+    } infix[] = {{OP_LT, "<"}, {OP_LE, "<="}, {OP_GT, ">"}, {OP_GE, ">="}, {OP_EQ, "=="},
+                 {OP_NE, "!="}, {OP_FLOORDIV, "//"}, {OP_MOD, "%"}};
+    const char *sym = NULL;
+    for (size_t k = 0; k < sizeof infix / sizeof infix[0]; k++)
+        if (infix[k].op == r->op && rn(g, 2))
+            sym = infix[k].sym;
+    const char *name = r->surface;
+    if (!name && r->op == OP_GELU_TANH)
+        name = "gelu";
+    if (!name && r->op == OP_GELU)
+        name = "gelu";
+    if (!name && !sym)
+        return; /* + - * / and pow: the hand-written steps */
+    char a[3][96];
+    int at = rn(g, r->nargs); /* which operand is x */
+    for (int k = 0; k < r->nargs; k++) {
+        char raw[64];
+        if (k == at)
+            snprintf(raw, sizeof raw, "%s", x->name);
+        else /* a comparison of x with a value correlated with it could tie */
+            partner(g, x, raw, sizeof raw, r->domain == EWD_STEP);
+        bool step = r->domain == EWD_STEP || (r->types == EWT_SELECT && k == 0);
+        if (r->domain == EWD_POS || (r->domain == EWD_NZ1 && k == 1))
+            snprintf(a[k], sizeof a[k], "(abs(%s) + 0.5)", raw);
+        else if (step)
+            snprintf(a[k], sizeof a[k], "(%s * 1.37 + 0.29)", raw);
+        else
+            snprintf(a[k], sizeof a[k], "%s", raw);
+    }
+    char e[1400];
+    if (sym)
+        snprintf(e, sizeof e, "%s %s %s", a[0], sym, a[1]);
+    else if (r->nargs == 1)
+        snprintf(e, sizeof e, "%s(%s%s)", name, a[0], r->op == OP_GELU_TANH ? ", approximate=true" : "");
+    else if (r->nargs == 2)
+        snprintf(e, sizeof e, "%s(%s, %s)", name, a[0], a[1]);
+    else
+        snprintf(e, sizeof e, "%s(%s, %s, %s)", name, a[0], a[1], a[2]);
+    /* all literals: a number, not a tensor; add x to keep the shape */
+    bool any = false;
+    for (int k = 0; k < r->nargs; k++)
+        any |= strchr(a[k], 'p') || strchr(a[k], 'v');
+    if (!any) {
+        char t[sizeof e];
+        snprintf(t, sizeof t, "%s", e);
+        snprintf(e, sizeof e, "%s + (%.1300s)", x->name, t);
+    }
+    let(g, x->rank, x->dims, e);
+}
+
 static void step(Gen *g)
 {
     Val *x = pick(g, 0);
     char e[512], sh[64], pl[128];
     int64_t dims[IR_MAX_RANK];
     int rank;
-    switch (rn(g, 16)) {
+    switch (rn(g, 18)) {
+    case 16:
+    case 17:
+        ew_step(g, x);
+        return;
     case 14:
     case 15: { /* a genuinely spread partial: reduce a new parameter over a dim
                 * split on some axis (scattered partial parameters are
