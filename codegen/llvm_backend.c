@@ -51,17 +51,6 @@
 
 #include "runtime/dtrt.h"
 
-/* The libm functions fused loops call (the LL_F column of ir/ops_ew.def
- * names them), with the glibc version whose libmvec has vector variants. */
-static const struct {
-    const char *name;
-    int nargs;
-    int mvec_since; /* glibc major * 100 + minor */
-} math_fns[] = {
-    {"exp", 1, 222}, {"log", 1, 222}, {"pow", 2, 222}, {"sin", 1, 222},
-    {"cos", 1, 222}, {"tanh", 1, 235}, {"erf", 1, 235},
-};
-#define LM_COUNT ((int)(sizeof math_fns / sizeof math_fns[0]))
 
 typedef struct Ll {
     Arena *a;
@@ -79,7 +68,7 @@ typedef struct Ll {
      * AVX, 'd' AVX2, 'e' AVX-512), and which functions have variants */
     char isa[4];
     int nisa;
-    bool mvec[LM_COUNT];
+    int glibc;             /* glibc major * 100 + minor when libmvec is usable, else 0 */
     LLVMValueRef used[64]; /* vector variants kept alive (llvm.compiler.used) */
     int nused;
     int nstr;              /* private string constants made so far */
@@ -252,18 +241,16 @@ static LLVMValueRef convert(Ll *L, LLVMValueRef v, DType from, DType to)
     return LLVMBuildSelect(L->b, ok, t, c32(L, INT32_MIN), "");
 }
 
-/* A call to the libm function `base` (math_fns) on x (and y for pow), with
- * the libmvec variants this host can run attached, so loops around it
- * vectorise. */
-static LLVMValueRef call_math(Ll *L, const char *base, DType t, LLVMValueRef x, LLVMValueRef y)
+/* A call to the libm function `base` on x (and y: pow), with the libmvec
+ * variants this host can run attached when its glibc is at least
+ * `mvec_since` (major * 100 + minor; the LL_F column of ir/ops_ew.def says
+ * which), so loops around it vectorise. */
+static LLVMValueRef call_math(Ll *L, const char *base, int mvec_since, DType t, LLVMValueRef x,
+                              LLVMValueRef y)
 {
-    int m = 0;
-    while (m < LM_COUNT && strcmp(math_fns[m].name, base))
-        m++;
-    DTC_ASSERT(m < LM_COUNT);
     bool f32 = t == DT_F32;
     LLVMTypeRef ft = lltype(L, t);
-    int nargs = math_fns[m].nargs;
+    int nargs = y ? 2 : 1;
     char name[16];
     snprintf(name, sizeof name, "%s%s", base, f32 ? "f" : "");
     LLVMValueRef f = LLVMGetNamedFunction(L->mod, name);
@@ -278,7 +265,7 @@ static LLVMValueRef call_math(Ll *L, const char *base, DType t, LLVMValueRef x, 
     }
     LLVMValueRef args[2] = {x, y};
     LLVMValueRef r = call(L, f, args, nargs, "");
-    if (!L->mvec[m] || L->nisa == 0)
+    if (L->glibc < mvec_since || L->glibc == 0 || L->nisa == 0)
         return r;
     /* "_ZGV_LLVM_N8v_expf(_ZGVdN8v_expf),..." one entry per vector width */
     char attr[512] = "";
@@ -319,7 +306,7 @@ static LLVMValueRef ll_abs_i(Ll *L, LLVMValueRef x)
 /* sigmoid 1 / (1 + exp(-x)); silu x / (1 + exp(-x)) */
 static LLVMValueRef ll_sigmoid(Ll *L, DType t, LLVMValueRef x, bool times_x)
 {
-    LLVMValueRef e = call_math(L, "exp", t, LLVMBuildFNeg(L->b, x, ""), NULL);
+    LLVMValueRef e = call_math(L, "exp", 222, t, LLVMBuildFNeg(L->b, x, ""), NULL);
     LLVMValueRef d = LLVMBuildFAdd(L->b, fconst(L, t, 1.0), e, "");
     return LLVMBuildFDiv(L->b, times_x ? x : fconst(L, t, 1.0), d, "");
 }
@@ -338,7 +325,7 @@ static LLVMValueRef ll_gelu_tanh(Ll *L, DType t, LLVMValueRef x)
     LLVMValueRef x3 = LLVMBuildFMul(b, LLVMBuildFMul(b, fconst(L, t, 0.044715), x, ""), x, "");
     x3 = LLVMBuildFMul(b, x3, x, "");
     LLVMValueRef in = LLVMBuildFMul(b, fconst(L, t, c), LLVMBuildFAdd(b, x, x3, ""), "");
-    LLVMValueRef th = LLVMBuildFAdd(b, fconst(L, t, 1.0), call_math(L, "tanh", t, in, NULL), "");
+    LLVMValueRef th = LLVMBuildFAdd(b, fconst(L, t, 1.0), call_math(L, "tanh", 235, t, in, NULL), "");
     return LLVMBuildFMul(b, LLVMBuildFMul(b, fconst(L, t, 0.5), x, ""), th, "");
 }
 
@@ -347,7 +334,7 @@ static LLVMValueRef ll_gelu_erf(Ll *L, DType t, LLVMValueRef x)
 {
     LLVMBuilderRef b = L->b;
     LLVMValueRef u = LLVMBuildFMul(b, x, fconst(L, t, 0.70710678118654752440), "");
-    LLVMValueRef e = LLVMBuildFAdd(b, fconst(L, t, 1.0), call_math(L, "erf", t, u, NULL), "");
+    LLVMValueRef e = LLVMBuildFAdd(b, fconst(L, t, 1.0), call_math(L, "erf", 235, t, u, NULL), "");
     return LLVMBuildFMul(b, LLVMBuildFMul(b, fconst(L, t, 0.5), x, ""), e, "");
 }
 
@@ -1130,7 +1117,7 @@ static bool has_feature(const char *features, const char *f)
 static void pick_vector_math(Ll *L)
 {
     L->nisa = 0;
-    memset(L->mvec, 0, sizeof L->mvec);
+    L->glibc = 0;
 #ifdef __GLIBC__
     if (strncmp(L->triple, "x86_64", 6) != 0 || getenv("DTC_NO_VECLIB"))
         return;
@@ -1140,8 +1127,7 @@ static void pick_vector_math(Ll *L)
     int v = major * 100 + minor;
     if (v < 222)
         return;
-    for (int m = 0; m < LM_COUNT; m++)
-        L->mvec[m] = v >= math_fns[m].mvec_since;
+    L->glibc = v;
     L->isa[L->nisa++] = 'b'; /* SSE2: every x86-64 has it */
     if (has_feature(L->features, "+avx2"))
         L->isa[L->nisa++] = 'd';

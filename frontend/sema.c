@@ -1407,11 +1407,13 @@ static SVal ew_apply(Sema *S, SrcLoc loc, IrOp op, const Expr *const *es, int n,
     for (int k = first; k < n && dt < 0; k++)
         if (v[k].k == SV_TENSOR)
             dt = (int)v[k].v->type.dtype;
-    if (dt < 0) { /* where(c, number, number): one dtype for both */
+    if (dt < 0) { /* where(c, number, number): the condition's float dtype, else f32 / i32 */
         bool fl = false;
         for (int k = first; k < n; k++)
             fl |= v[k].k == SV_FLOAT;
         dt = fl ? DT_F32 : DT_I32;
+        if (v[0].k == SV_TENSOR && ir_dtype_is_float(v[0].v->type.dtype))
+            dt = (int)v[0].v->type.dtype;
     }
     IrValue *args[3];
     SrcLoc locs[3];

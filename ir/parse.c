@@ -583,11 +583,11 @@ static bool key_ok(IrOp op, int k)
     case K_AXIS: return is_reduce(op) || op == OP_SOFTMAX || op == OP_LOG_SOFTMAX;
     case K_KEEPDIMS: return is_reduce(op);
     case K_PERM: return op == OP_TRANSPOSE;
-    case K_SHAPE: return op == OP_RESHAPE;
+    case K_SHAPE: return op == OP_RESHAPE || op == OP_IOTA;
     case K_AXES:
     case K_BYTES: return coll;
     case K_RED: return op == OP_ALL_REDUCE || op == OP_REDUCE_SCATTER || op == OP_TO_PARTIAL;
-    case K_DIM: return coll && op != OP_ALL_REDUCE && op != OP_TO_PARTIAL;
+    case K_DIM: return (coll && op != OP_ALL_REDUCE && op != OP_TO_PARTIAL) || op == OP_IOTA;
     case K_DIM2: return op == OP_ALL_TO_ALL;
     default: return true; /* why, plan, in, strategy */
     }

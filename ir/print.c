@@ -370,6 +370,12 @@ static void put_attrs(Printer *p, const IrInst *i)
         key(&a, "shape");
         put_ints(o, at);
         break;
+    case OP_IOTA:
+        key(&a, "shape");
+        put_ints(o, at);
+        key(&a, "dim");
+        fprintf(o, "%d", at->dim);
+        break;
     default:
         break;
     }

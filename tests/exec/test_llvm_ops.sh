@@ -66,6 +66,29 @@ fn main(k: i32[N, K] @ M[S(0), S(1)] = arange(),
 }
 EOF
 
+cat > table.dt <<'EOF'
+# the elementwise table's newer rows: sin cos erf floor ceil round, exact
+# gelu, // and % (f32, f64, i32), comparisons, where, iota / causal_mask
+const N = 19;  const K = 67;
+
+mesh M[a=2, b=3];
+
+fn main(x: f32[N, K] @ M[S(0), S(1)] = randn(seed=7, std=2.0),
+        y: f64[N, K] @ M[R, S(0)]    = rand(seed=8, lo=-3.0, hi=3.0),
+        d: f64[K]    @ M[S(0), R]    = rand(seed=9, lo=0.5, hi=2.0),
+        k: i32[N, K] @ M[S(1), R]    = arange())
+        -> (f32[N, K] @ M[R, R], f64[N, K] @ M[R, R], i32[N, K] @ M[R, R], f32[K, K] @ M[R, R]) {
+    let a = sin(x) + cos(x) * erf(x) + gelu(x) + floor(x * 3.0) + ceil(x) + round(x * 2.0)
+            + x // 0.75 + x % 0.75 + where(x > 0.5, x, -x) + (x <= -1.0) + (x == x) - (x != 0.0);
+    let b = erf(y) + gelu(y) + y // d - y % d + floor(y) * ceil(y) + round(y * 4.0)
+            + where(y >= d, y, d) + (y < 0.0) + iota(f64[N, K], axis=0) * 0.01;
+    let c = (k - 600) // 7 + (k - 600) % 7 * 1000 + (k - 600) // -3 + (k - 600) % -3 * 100000
+            + where(k % 2, k, -k) + (k >= 400) + (k > 500) * 2 + k // 0 + k % 0;
+    let m = softmax(causal_mask(K) + tril(iota(f32[K, K], axis=1) * 0.01, k=2), axis=-1);
+    return a, b, c, m;
+}
+EOF
+
 names() { sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\): .*sum=.*/\1/p' "$1"; }
 # rank count of the first `mesh NAME[a=2, b=3]` declaration
 mesh_ranks() {
@@ -107,6 +130,7 @@ check() {
 for o in -O2 -O1 -O3; do
     check ew.dt "ew $o" "$o"
     check ints.dt "ints $o" "$o"
+    check table.dt "table $o" "$o"
 done
 for dt in "$DTC_SRC"/tests/ir/*.dt; do
     check "$dt" "tests/ir/$(basename "$dt")"

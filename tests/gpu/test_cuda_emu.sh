@@ -14,7 +14,7 @@
 # real GPU timing, memory model, NCCL itself (tests/gpu/run_on_gpu.sh).
 #
 # Programs: samples/*.dt on their own meshes and on one rank, plus
-# tests/gpu/emu/ops.dt and xent.dt (kernels the samples do not reach).
+# tests/gpu/emu/ops.dt, xent.dt and ew_table.dt (kernels the samples do not reach).
 # Runs: NCCL mode (--ranks N with N emulated GPUs), host-staged
 # (DT_COMM=threads --ranks N), and for mlp also DT_COMM=mpi under mpirun,
 # --iters and --profile.
@@ -103,7 +103,7 @@ check() {
 
 nranks_of() { "./$1" --help 2> /dev/null | sed -n 's/^mesh .*: \([0-9]*\) rank.*/\1/p' | head -1; }
 
-programs=("$DTC_SRC"/samples/*.dt "$EMU/ops.dt" "$EMU/xent.dt")
+programs=("$DTC_SRC"/samples/*.dt "$EMU/ops.dt" "$EMU/xent.dt" "$EMU/ew_table.dt")
 for dt in "${programs[@]}"; do
     name=$(basename "$dt" .dt)
     if ! "$DTC" run "$dt" > ref.txt 2>&1; then

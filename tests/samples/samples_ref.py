@@ -9,7 +9,8 @@ their inputs have: the oracle test feeds them float64 copies of the inputs;
 feeding float32 copies shows how far an honest float32 computation drifts,
 which is how the tolerances were chosen.
 
-Conventions of the spec followed here: gelu is the tanh approximation;
+Conventions of the spec followed here: gelu(x) is the exact erf form and
+gelu(x, approximate=true) (gelu_tanh here) the tanh approximation;
 layernorm uses the biased variance over the last axis (eps 1e-5 unless the
 sample says otherwise); rmsnorm is x / sqrt(mean(x^2) + eps) * gamma with eps
 1e-6; softmax is the max-shifted form; cross_entropy is the mean over rows of
@@ -22,9 +23,21 @@ import numpy as np
 # ---- the built-ins, in NumPy ------------------------------------------------
 
 
-def gelu(x):
+def gelu_tanh(x):
     c = np.sqrt(2.0 / np.pi).astype(x.dtype)
     return 0.5 * x * (1.0 + np.tanh(c * (x + 0.044715 * x * x * x)))
+
+
+def gelu(x):
+    from math import erf
+    e = np.vectorize(erf, otypes=[np.float64])(np.asarray(x, dtype=np.float64) / np.sqrt(2.0))
+    return (0.5 * x * (1.0 + e.astype(np.asarray(x).dtype))).astype(np.asarray(x).dtype)
+
+
+def causal_mask(T, dtype):
+    i = np.arange(T)[:, None]
+    j = np.arange(T)[None, :]
+    return np.where(j <= i, 0.0, -1e9).astype(dtype)
 
 
 def sigmoid(x):
@@ -72,7 +85,7 @@ def cross_entropy(logits, labels):
 
 
 def mlp(p):
-    h = gelu(p["x"] @ p["w1"])
+    h = gelu_tanh(p["x"] @ p["w1"])
     return {"y": h @ p["w2"]}
 
 
@@ -97,7 +110,7 @@ def transformer(p):
     a = softmax(s, axis=-1) @ v
     o = a.transpose(0, 2, 1, 3).reshape(B, T, D)
     h = x + o @ p["wo"]
-    u = gelu(layernorm(h, p["ln2_g"], p["ln2_b"], eps=1e-5) @ p["w1"] + p["b1"])
+    u = gelu_tanh(layernorm(h, p["ln2_g"], p["ln2_b"], eps=1e-5) @ p["w1"] + p["b1"])
     return {"y": h + (u @ p["w2"] + p["b2"])}
 
 
@@ -127,6 +140,29 @@ def uneven(p):
     wf = w.astype(np.float32).astype(g.dtype)
     out = np.minimum(np.maximum(xg @ wf, -1.5), 1.5)
     return {"s": s, "p": pr, "avg": np.asarray(avg), "out": out}
+
+
+def causal_attention(p):
+    B, T, D, H = 2, 9, 16, 4
+    DH = D // H
+    x = p["x"]
+    dt = x.dtype
+    t = np.arange(T, dtype=dt)[:, None] * np.ones((1, D), dtype=dt)
+    f = np.arange(D)[None, :] * np.ones((T, 1))
+    pos = np.where(f % 2 == 0, np.sin(t * 0.5), np.cos(t * 0.25)) * 0.1
+    h = x + pos
+
+    def heads(z):
+        return z.reshape(B, T, H, DH).transpose(0, 2, 1, 3)
+
+    q, k, v = heads(h @ p["wq"]), heads(h @ p["wk"]), heads(h @ p["wv"])
+    s = q @ k.transpose(0, 1, 3, 2) * (1.0 / np.sqrt(DH)) + causal_mask(T, dt)
+    pr = softmax(s, axis=-1)
+    a = (pr @ v).transpose(0, 2, 1, 3).reshape(B, T, D) @ p["wo"]
+    y = h + gelu(a)
+    later = (np.arange(T)[None, :] >= 5) * np.ones((T, 1))
+    early = np.sum(np.tril(pr, k=-1) * later, axis=-1)
+    return {"y": y, "early": early}
 
 
 # name -> (parameters, reference, results as {name: (dtype, shape)})
@@ -174,6 +210,14 @@ SAMPLES = {
          ("wb", "f32", (32, 32), ("randn", 0.18))],
         embedding,
         {"loss": ("f32", ()), "best": ("f32", (16,))}),
+    "causal_attention": (
+        [("x", "f32", (2, 9, 16), ("randn", 1.0)),
+         ("wq", "f32", (16, 16), ("randn", 0.25)),
+         ("wk", "f32", (16, 16), ("randn", 0.25)),
+         ("wv", "f32", (16, 16), ("randn", 0.25)),
+         ("wo", "f32", (16, 16), ("randn", 0.25))],
+        causal_attention,
+        {"y": ("f32", (2, 9, 16)), "early": ("f32", (2, 4, 9))}),
     "uneven": (
         [("x", "f64", (7, 13), ("randn", 1.0)),
          ("w", "f64", (13, 5), ("rand", -1.0, 1.0)),

@@ -314,6 +314,96 @@ static void test_binary(void)
     expect_fail(m, g, given2, NULL, "do not broadcast", false);
 }
 
+/* The ops added with the elementwise table: known values (numpy's). */
+static void test_elementwise_table(void)
+{
+    SECTION();
+    IrModule *m;
+    IrFunc *f = new_fn(&m, 0, 1, 1);
+    IrType t6 = T(DT_F64, 1, 6), i6 = T(DT_I32, 1, 6);
+    IrValue *x = param(m, f, "x", t6), *y = param(m, f, "y", t6);
+    IrValue *i = param(m, f, "i", i6), *j = param(m, f, "j", i6);
+    IrValue *r[32];
+    const char *names[32];
+    int n = 0;
+#define U(OP, A, T) (names[n] = #OP, r[n] = op1(m, f, OP, A, T), n++)
+#define B(OP, A, C, T) (names[n] = #OP, r[n] = op2(m, f, OP, A, C, T), n++)
+    U(OP_SIN, x, t6);
+    U(OP_COS, x, t6);
+    U(OP_ERF, x, t6);
+    U(OP_FLOOR, x, t6);
+    U(OP_CEIL, x, t6);
+    U(OP_ROUND, x, t6);
+    U(OP_GELU, x, t6);
+    B(OP_FLOORDIV, x, y, t6);
+    B(OP_MOD, x, y, t6);
+    B(OP_FLOORDIV, i, j, i6);
+    B(OP_MOD, i, j, i6);
+    B(OP_LT, x, y, t6);
+    B(OP_LE, i, j, i6);
+    B(OP_GT, x, y, t6);
+    B(OP_GE, x, y, t6);
+    B(OP_EQ, i, j, i6);
+    B(OP_NE, x, y, t6);
+    IrType s = T(DT_F64, 0);
+    IrValue *zero = ir_inst_new(m, f, NULL, OP_CONST, 0, NULL, 1, &s)->res[0];
+    names[n] = "where";
+    r[n] = inst(m, f, OP_WHERE, 3, r[11], x, zero, t6)->res[0], n++;      /* where(x < y, x, 0) */
+    names[n] = "where i32 cond";
+    r[n] = inst(m, f, OP_WHERE, 3, i, j, i, i6)->res[0], n++;              /* where(i, j, i) */
+    IrType t23 = T(DT_F32, 2, 2, 3);
+    IrInst *io = ir_inst_new(m, f, NULL, OP_IOTA, 0, NULL, 1, &t23);
+    io->a.nints = 2, io->a.ints[0] = 2, io->a.ints[1] = 3, io->a.dim = 0;
+    names[n] = "iota axis 0", r[n++] = io->res[0];
+    io = ir_inst_new(m, f, NULL, OP_IOTA, 0, NULL, 1, &t23);
+    io->a.nints = 2, io->a.ints[0] = 2, io->a.ints[1] = 3, io->a.dim = 1;
+    names[n] = "iota axis 1", r[n++] = io->res[0];
+#undef U
+#undef B
+    returns(m, f, n, r);
+    const double xv[6] = {-2.5, -0.5, 0.5, 1.5, 2.5, 7.0}, yv[6] = {2, -2, 2, 0, -0.75, 7.0};
+    const double iv[6] = {-7, 7, -7, 7, 5, 3}, jv[6] = {2, -2, -2, 0, 5, 0};
+    Tensor X = mk(t6, xv), Y = mk(t6, yv), I = mk(i6, iv), J = mk(i6, jv);
+    const Tensor *given[4] = {&X, &Y, &I, &J};
+    Tensor *res = run_global(m, f, given, NULL);
+    if (!res)
+        return;
+    const double want[][6] = {
+        {-0.5984721441039564, -0.479425538604203, 0.479425538604203, 0.9974949866040544,
+         0.5984721441039564, 0.6569865987187891},
+        {-0.8011436155469337, 0.8775825618903728, 0.8775825618903728, 0.0707372016677029,
+         -0.8011436155469337, 0.7539022543433046},
+        {-0.999593047982555, -0.5204998778130465, 0.5204998778130465, 0.9661051464753108,
+         0.999593047982555, 1.0},
+        {-3, -1, 0, 1, 2, 7},
+        {-2, -0.0, 1, 2, 3, 7},
+        {-2, -0.0, 0, 2, 2, 7},                      /* half to even */
+        {-0.015524163314440398, -0.15426876936299344, 0.34573123063700656, 1.399789198096713,
+         2.4844758366855597, 6.999999999991041},
+        {-2, 0, 0, INFINITY, -4, 1},                 /* numpy floor_divide */
+        {1.5, -0.5, 0.5, NAN, -0.5, 0},              /* numpy remainder: the divisor's sign */
+        {-4, -4, 3, 0, 1, 0},                        /* i32 //, by zero 0 */
+        {1, -1, -1, 0, 0, 0},                        /* i32 %, by zero 0 */
+        {1, 0, 1, 0, 0, 0},
+        {1, 0, 1, 0, 1, 0},
+        {0, 1, 0, 1, 1, 0},
+        {0, 1, 0, 1, 1, 1},
+        {0, 0, 0, 0, 1, 0},
+        {1, 1, 1, 1, 1, 0},
+        {-2.5, 0, 0.5, 0, 0, 0},
+        {2, -2, -2, 0, 5, 0},
+        {0, 0, 0, 1, 1, 1},
+        {0, 1, 2, 0, 1, 2},
+    };
+    for (int k = 0; k < n; k++) {
+        IrType rt = f->results[k]->type;
+        expect(names[k], &res[k], rt, want[k], rt.dtype == DT_F32 ? 1e-7 : 1e-13);
+    }
+    CHECK(signbit(interp_get(&res[4], 1)) && signbit(interp_get(&res[5], 1)), "ceil/round(-0.5) is -0.0");
+    SECTION_OK("elementwise table ops (sin cos erf floor ceil round gelu // %% comparisons where iota) on "
+               "known values\n");
+}
+
 static void test_reductions(void)
 {
     SECTION();
@@ -974,6 +1064,7 @@ int main(void)
     A = arena_new();
     test_unary();
     test_binary();
+    test_elementwise_table();
     test_reductions();
     test_norms();
     test_shape_and_matmul();

@@ -45,6 +45,44 @@ static const Case cases[] = {
      "    let b = tanh(x) + sigmoid(x) + relu(x) + silu(x) + gelu(x) + pow(x, 3.0);\n"
      "    return a * b + cast(cast(x, f64), f32);\n"
      "}\n"},
+    /* the elementwise table's ops on split (uneven), empty and partial
+     * operands, and the sources (iota, causal_mask) placed where they are used */
+    {"ew_table_split_uneven",
+     "mesh M[a=3, b=2];\n"
+     "fn main(x: f64[5, 7] @ M[S(1), S(0)] = randn(seed=1),\n"
+     "        y: f64[7] @ M[S(0), R] = rand(seed=2, lo=0.5, hi=2),\n"
+     "        k: i32[5, 1] @ M[R, S(0)] = arange()) -> (f64[5, 7], f64[5, 7], i32[5, 1]) {\n"
+     "    let a = sin(x) + cos(x) * erf(x) + floor(x * 3.0) + ceil(x) + round(x * 2.0) + gelu(x);\n"
+     "    let b = where(x > y, x // y, x % y) + (x <= 0.5) - (x == y) + (x != y) * (x >= y);\n"
+     "    let c = (k * 7 - 11) // (k - 2) + (k * 7 - 11) % (k - 2) + (k < 3);\n"
+     "    return a, b, c;\n"
+     "}\n"},
+    {"ew_table_empty_shards",
+     "mesh M[a=4];\n"
+     "fn main(x: f32[3, 2] @ M[S(0)] = randn(seed=1),\n"
+     "        c: f32[2] @ M[S(0)] = randn(seed=2)) -> (f32[3, 2], f32[2]) {\n"
+     "    let w = where(c, floor(x * 2.0), x % 0.5);\n"
+     "    return w, max(round(x), axis=0);\n"
+     "}\n"},
+    {"ew_table_partial",
+     "mesh M[a=2, b=2];\n"
+     "fn main(p: f32[3, 5] @ M[P(max), R] = randn(seed=1),\n"
+     "        q: f32[3, 5] @ M[R, P(min)] = randn(seed=2),\n"
+     "        s: f32[3, 5] @ M[P(sum), R] = randn(seed=3),\n"
+     "        t: f32[3, 5] @ M[P(sum), R] = randn(seed=4),\n"
+     "        c: f32[5] @ M[R, R] = randn(seed=5)) -> (f32[3, 5], f32[3, 5], f32[3, 5]) {\n"
+     "    let a = floor(p) + ceil(p) + round(p) + erf(p);\n"
+     "    let b = where(c > 0.0, floor(q), erf(q));\n"
+     "    let d = where(c > 0.0, s, t);\n"
+     "    return a, b, d;\n"
+     "}\n"},
+    {"sources_placed",
+     "mesh M[a=3, b=2];\n"
+     "fn main(x: f32[2, 7, 7] @ M[S(1), S(0)] = randn(seed=1)) -> (f32[2, 7, 7], f32[2, 7, 7], i32[7]) {\n"
+     "    let s = softmax(x + causal_mask(7), axis=-1);\n"
+     "    let t = tril(x, k=1) - triu(x, k=-2) + iota(f32[7, 7], axis=0) * 0.5;\n"
+     "    return s, t, arange(7) * 2;\n"
+     "}\n"},
     /* partial values: linear ops keep P(sum), a product with a replicated
      * factor keeps it, monotone ops keep P(max) */
     {"partial_sum_linear",
@@ -214,6 +252,37 @@ static const Case cases[] = {
      "    return f(x, x) + f(transpose(x, [1, 0]), x);\n"
      "}\n"},
 };
+
+/* The elementwise table's sharding rules: monotone ops keep P(max) and
+ * P(min), where() with a replicated condition keeps any partial, and the
+ * sources are produced in the consumers' placement without communication. */
+static void ew_table_checks(void)
+{
+    Arena *ar = arena_new();
+    const char *src2 =
+        "mesh M[a=2, b=3];\n"
+        "fn main(p: f32[3, 5] @ M[P(max), R] = randn(seed=1),\n"
+        "        s: f32[3, 5] @ M[R, P(sum)] = randn(seed=2),\n"
+        "        c: f32[5] @ M[R, R] = randn(seed=3),\n"
+        "        x: f32[5, 7] @ M[S(0), S(1)] = randn(seed=4))\n"
+        "        -> (f32[3, 5] @ M[P(max), R], f32[3, 5] @ M[R, P(sum)], f32[5, 7] @ M[S(0), S(1)]) {\n"
+        "    let f = floor(p) + 1.0;\n"
+        "    let r = round(erf(f));\n"
+        "    let w = where(c > 0.0, s, s * 2.0);\n"
+        "    let m = tril(x, k=2) + iota(f32[5, 7], axis=1) + cast(arange(7) > 3, f32);\n"
+        "    return r, w, m;\n"
+        "}\n";
+    IrModule *m = h_full(ar, "ew_table_rules", src2);
+    if (m) {
+        h_expect_pl(m, "f", "M[P(max), R]", "floor keeps P(max)");
+        h_expect_pl(m, "r", "M[P(max), R]", "erf and round keep P(max)");
+        h_expect_pl(m, "w", "M[R, P(sum)]", "where with a replicated condition keeps P(sum)");
+        h_expect_pl(m, "m", "M[S(0), S(1)]", "tril / iota / arange follow x's split");
+        h_check(h_count_comm(m) == 0, "ew_table_rules: %d collectives, expected none", h_count_comm(m));
+        printf("ok: ew_table_rules: partials pass through floor/round/erf/where, sources split, no collectives\n");
+    }
+    arena_free(ar);
+}
 
 /* Checks on the decided placements and inserted collectives. */
 static void specific_checks(void)
@@ -420,6 +489,7 @@ int main(void)
     }
     h_bandwidth_only(false);
     specific_checks();
+    ew_table_checks();
     check_collectives_rejects();
     return h_report("test_partition");
 }

@@ -194,7 +194,15 @@ static Val *pick(Gen *g, int min_rank)
  * correlates with x. */
 static void partner(Gen *g, const Val *x, char *out, size_t n, bool fresh)
 {
-    int c = fresh ? 1 + rn(g, 2) : rn(g, 3);
+    int c = fresh ? 1 + rn(g, 2) : rn(g, 4);
+    if (c == 3 && x->rank > 0) { /* a source: x's shape, the index along one dim, scaled */
+        char sh[64];
+        shape_str(x, sh, sizeof sh);
+        snprintf(out, n, "(iota(%s%s, axis=%d) * 0.25)", g->dt, sh, rn(g, x->rank));
+        return;
+    }
+    if (c == 3)
+        c = 0;
     if (c == 0) {
         snprintf(out, n, "%.2f", (double)(rn(g, 9) + 1) / 4);
         return;
@@ -237,10 +245,10 @@ static void ew_step(Gen *g, Val *x)
         name = "gelu";
     if (!name && !sym)
         return; /* + - * / and pow: the hand-written steps */
-    char a[3][96];
+    char a[3][160];
     int at = rn(g, r->nargs); /* which operand is x */
     for (int k = 0; k < r->nargs; k++) {
-        char raw[64];
+        char raw[128];
         if (k == at)
             snprintf(raw, sizeof raw, "%s", x->name);
         else /* a comparison of x with a value correlated with it could tie */
@@ -265,7 +273,7 @@ static void ew_step(Gen *g, Val *x)
     /* all literals: a number, not a tensor; add x to keep the shape */
     bool any = false;
     for (int k = 0; k < r->nargs; k++)
-        any |= strchr(a[k], 'p') || strchr(a[k], 'v');
+        any |= strchr(a[k], 'p') || strchr(a[k], 'v') || strchr(a[k], 'i');
     if (!any) {
         char t[sizeof e];
         snprintf(t, sizeof t, "%s", e);
