@@ -34,6 +34,7 @@ struct Expr {
     const char *str;
     const char *name;
     char op;
+    bool parens;     /* written in parentheses (a comparison may then be compared again) */
     Expr *lhs, *rhs;
     int nargs;       /* positional arguments / list items */
     Expr **args;

@@ -43,6 +43,23 @@ static void fe_yyerror(FE_YYLTYPE *loc, yyscan_t scanner, FeParser *p, const cha
 #define L(l) ((SrcLoc){p->file, (l).first_line, (l).first_column})
 
 static Expr *checked(FeParser *p, Expr *e);
+
+static bool is_compare(const Expr *e)
+{
+    return e->kind == E_BINARY && !e->parens && strchr("<>LGEN", e->op);
+}
+
+/* A comparison.  `a < b < c` is an error: Python chains it, C compares the
+ * first result; dt does neither and says so. */
+static Expr *compare(FeParser *p, SrcLoc loc, char op, Expr *l, Expr *r)
+{
+    if (is_compare(l))
+        diag_error(p->d, loc, "comparisons do not chain: write (a < b) * (b < c) for both to hold, "
+                   "or parenthesise the first comparison to compare its 1 / 0 result");
+    return fe_expr_binary(p->a, loc, op, l, r);
+}
+
+
 static Decl *new_decl(FeParser *p, DeclKind k, SrcLoc loc, const char *name);
 static Stmt *new_stmt(FeParser *p, StmtKind k, SrcLoc loc);
 static FeList *list1(FeParser *p, void *x);
@@ -83,7 +100,7 @@ static FeList *push(FeParser *p, FeList *l, void *x);
 %token EQEQ "'=='"
 %token NE "'!='"
 
-%nonassoc '<' '>' LE GE EQEQ NE
+%left '<' '>' LE GE EQEQ NE
 %left '+' '-'
 %left '*' '/' '@' '%' FLOORDIV
 %precedence NEG
@@ -351,12 +368,12 @@ expr
     | expr '@' expr             { $$ = fe_expr_binary(p->a, L(@2), '@', $1, $3); }
     | expr '%' expr             { $$ = fe_expr_binary(p->a, L(@2), '%', $1, $3); }
     | expr FLOORDIV expr        { $$ = fe_expr_binary(p->a, L(@2), 'F', $1, $3); }
-    | expr '<' expr             { $$ = fe_expr_binary(p->a, L(@2), '<', $1, $3); }
-    | expr '>' expr             { $$ = fe_expr_binary(p->a, L(@2), '>', $1, $3); }
-    | expr LE expr              { $$ = fe_expr_binary(p->a, L(@2), 'L', $1, $3); }
-    | expr GE expr              { $$ = fe_expr_binary(p->a, L(@2), 'G', $1, $3); }
-    | expr EQEQ expr            { $$ = fe_expr_binary(p->a, L(@2), 'E', $1, $3); }
-    | expr NE expr              { $$ = fe_expr_binary(p->a, L(@2), 'N', $1, $3); }
+    | expr '<' expr    { $$ = compare(p, L(@2), '<', $1, $3); }
+    | expr '>' expr    { $$ = compare(p, L(@2), '>', $1, $3); }
+    | expr LE expr     { $$ = compare(p, L(@2), 'L', $1, $3); }
+    | expr GE expr     { $$ = compare(p, L(@2), 'G', $1, $3); }
+    | expr EQEQ expr   { $$ = compare(p, L(@2), 'E', $1, $3); }
+    | expr NE expr     { $$ = compare(p, L(@2), 'N', $1, $3); }
     | '-' expr %prec NEG        { $$ = fe_expr_unary(p->a, L(@1), '-', $2); }
     | primary
     ;
@@ -371,7 +388,7 @@ primary
     | NAME '(' args_opt ')'     { $$ = fe_expr_call(p->a, L(@1), $1, $3); }
     | NAME '[' exprs_opt ']'    { $$ = fe_expr_index(p->a, L(@1), $1, $3); }
     | '[' exprs_opt ']'         { $$ = fe_expr_list(p->a, L(@1), $2); }
-    | '(' expr ')'              { $$ = $2; }
+    | '(' expr ')'              { $$ = $2; $$->parens = true; }
     ;
 
 %%
