@@ -69,6 +69,22 @@ static const Case cases[] = {
     {OP_DIV, {"f32[4]", "f32[4]"}, 0, {0}, false, NULL, "f32[4]"},
     {OP_DIV, {"i32[4]", "i32[]"}, 0, {0}, false, NULL, "!div: needs floating-point operands"},
     {OP_ADD, {"f32[4]"}, 0, {0}, false, NULL, "!add: takes 2 operands, got 1"},
+    /* the elementwise table's newer rows */
+    {OP_SIN, {"f32[2, 3]"}, 0, {0}, false, NULL, "f32[2, 3]"},
+    {OP_FLOOR, {"i32[3]"}, 0, {0}, false, NULL, "!floor: needs a floating-point operand"},
+    {OP_LT, {"f32[4, 1]", "f32[3]"}, 0, {0}, false, NULL, "f32[4, 3]"},
+    {OP_EQ, {"i32[4]", "i32[]"}, 0, {0}, false, NULL, "i32[4]"},
+    {OP_NE, {"f32[4]", "f64[4]"}, 0, {0}, false, NULL, "!operand dtypes differ"},
+    {OP_FLOORDIV, {"i32[4]", "i32[4]"}, 0, {0}, false, NULL, "i32[4]"},
+    {OP_MOD, {"f64[2, 1]", "f64[5]"}, 0, {0}, false, NULL, "f64[2, 5]"},
+    {OP_WHERE, {"i32[4, 1]", "f32[3]", "f32[]"}, 0, {0}, false, NULL, "f32[4, 3]"},
+    {OP_WHERE, {"f64[2]", "f32[2]", "i32[2]"}, 0, {0}, false, NULL, "!operand dtypes differ: f32[2] vs i32[2]"},
+    {OP_WHERE, {"f32[3]", "f32[2]", "f32[2]"}, 0, {0}, false, NULL, "!cannot broadcast"},
+    {OP_WHERE, {"f32[2]", "f32[2]"}, 0, {0}, false, NULL, "!where: takes 3 operands, got 2"},
+    /* iota: the shape in ints, the axis in dim (0 here), the dtype from out */
+    {OP_IOTA, {NULL}, 2, {3, 4}, false, "f32", "f32[3, 4]"},
+    {OP_IOTA, {NULL}, 1, {0}, false, "i32", "i32[0]"},
+    {OP_IOTA, {NULL}, 0, {0}, false, "i32", "!iota: needs a shape of rank 1"},
     /* reductions */
     {OP_SUM, {"f32[8, 4, 2]"}, 2, {0, 2}, false, NULL, "f32[4]"},
     {OP_SUM, {"f32[8, 4, 2]"}, 2, {0, 2}, true, NULL, "f32[1, 4, 1]"},
