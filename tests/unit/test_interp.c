@@ -335,6 +335,8 @@ static void test_elementwise_table(void)
     U(OP_CEIL, x, t6);
     U(OP_ROUND, x, t6);
     U(OP_GELU, x, t6);
+    U(OP_LOG1P, x, t6);
+    U(OP_EXPM1, x, t6);
     B(OP_FLOORDIV, x, y, t6);
     B(OP_MOD, x, y, t6);
     B(OP_FLOORDIV, i, j, i6);
@@ -348,7 +350,7 @@ static void test_elementwise_table(void)
     IrType s = T(DT_F64, 0);
     IrValue *zero = ir_inst_new(m, f, NULL, OP_CONST, 0, NULL, 1, &s)->res[0];
     names[n] = "where";
-    r[n] = inst(m, f, OP_WHERE, 3, r[11], x, zero, t6)->res[0], n++;      /* where(x < y, x, 0) */
+    r[n] = inst(m, f, OP_WHERE, 3, r[13], x, zero, t6)->res[0], n++;      /* where(x < y, x, 0) */
     names[n] = "where i32 cond";
     r[n] = inst(m, f, OP_WHERE, 3, i, j, i, i6)->res[0], n++;              /* where(i, j, i) */
     IrType t23 = T(DT_F32, 2, 2, 3);
@@ -380,6 +382,10 @@ static void test_elementwise_table(void)
         {-2, -0.0, 0, 2, 2, 7},                      /* half to even */
         {-0.015524163314440398, -0.15426876936299344, 0.34573123063700656, 1.399789198096713,
          2.4844758366855597, 6.999999999991041},
+        {NAN, -0.6931471805599453, 0.4054651081081644, 0.9162907318741551, 1.252762968495368,
+         2.0794415416798357},
+        {-0.9179150013761013, -0.3934693402873666, 0.6487212707001282, 3.481689070338065,
+         11.182493960703473, 1095.6331584284585},
         {-2, 0, 0, INFINITY, -4, 1},                 /* numpy floor_divide */
         {1.5, -0.5, 0.5, NAN, -0.5, 0},              /* numpy remainder: the divisor's sign */
         {-4, -4, 3, 0, 1, 0},                        /* i32 //, by zero 0 */
@@ -400,7 +406,8 @@ static void test_elementwise_table(void)
         expect(names[k], &res[k], rt, want[k], rt.dtype == DT_F32 ? 1e-7 : 1e-13);
     }
     CHECK(signbit(interp_get(&res[4], 1)) && signbit(interp_get(&res[5], 1)), "ceil/round(-0.5) is -0.0");
-    SECTION_OK("elementwise table ops (sin cos erf floor ceil round gelu // %% comparisons where iota) on "
+    CHECK(!strcmp(names[13], "OP_LT"), "the where condition is x < y");
+    SECTION_OK("elementwise table ops (sin cos erf floor ceil round gelu log1p expm1 // %% comparisons where iota) on "
                "known values\n");
 }
 
