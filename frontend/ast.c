@@ -326,6 +326,48 @@ static void dump_type(FILE *out, const TypeAst *t, const PlacementAst *pl)
     }
 }
 
+static void dump_stmt(FILE *out, const Stmt *s, int depth)
+{
+    for (int k = 0; k < depth; k++)
+        fputs("  ", out);
+    if (s->kind == S_LET || s->kind == S_ASSIGN) {
+        fputs(s->kind == S_LET ? "let " : "assign ", out);
+        for (int k = 0; k < s->nnames; k++)
+            fprintf(out, "%s%s", k ? ", " : "", s->names[k]);
+        if (s->type || s->pl) {
+            fputs(": ", out);
+            dump_type(out, s->type, s->pl);
+        }
+        fputs(" = ", out);
+        dump_expr(out, s->value);
+    } else if (s->kind == S_FOR) {
+        fprintf(out, "for %s in ", s->var);
+        dump_expr(out, s->lo);
+        fputs("..", out);
+        dump_expr(out, s->hi);
+        fputs(" carry", out);
+        for (int k = 0; k < s->ncarry; k++) {
+            fprintf(out, "%s%s", k ? ", " : " ", s->carry[k]->name);
+            if (s->carry[k]->pl) {
+                fputs(": ", out);
+                dump_type(out, NULL, s->carry[k]->pl);
+            }
+        }
+        fputs("\n", out);
+        for (int k = 0; k < s->nbody; k++)
+            dump_stmt(out, s->body[k], depth + 1);
+        return;
+    } else {
+        fputs("return ", out);
+        for (int k = 0; k < s->nvalues; k++) {
+            if (k)
+                fputs(", ", out);
+            dump_expr(out, s->values[k]);
+        }
+    }
+    fputs("\n", out);
+}
+
 void fe_ast_dump(FILE *out, const Program *p)
 {
     for (int i = 0; i < p->ndecls; i++) {
@@ -361,28 +403,8 @@ void fe_ast_dump(FILE *out, const Program *p)
                 dump_type(out, d->results[j]->type, d->results[j]->pl);
                 fputs("\n", out);
             }
-            for (int j = 0; j < d->nstmts; j++) {
-                const Stmt *s = d->body[j];
-                if (s->kind == S_LET) {
-                    fputs("  let ", out);
-                    for (int k = 0; k < s->nnames; k++)
-                        fprintf(out, "%s%s", k ? ", " : "", s->names[k]);
-                    if (s->type || s->pl) {
-                        fputs(": ", out);
-                        dump_type(out, s->type, s->pl);
-                    }
-                    fputs(" = ", out);
-                    dump_expr(out, s->value);
-                } else {
-                    fputs("  return ", out);
-                    for (int k = 0; k < s->nvalues; k++) {
-                        if (k)
-                            fputs(", ", out);
-                        dump_expr(out, s->values[k]);
-                    }
-                }
-                fputs("\n", out);
-            }
+            for (int j = 0; j < d->nstmts; j++)
+                dump_stmt(out, d->body[j], 1);
             break;
         }
     }

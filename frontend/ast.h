@@ -75,10 +75,13 @@ typedef struct ResultAst {
 
 typedef enum StmtKind {
     S_LET,    /* let n1[, n2...] [: type] [@ pl] = value; */
-    S_RETURN  /* return e1[, e2...]; */
+    S_RETURN, /* return e1[, e2...]; */
+    S_FOR,    /* for var in lo..hi carry (c1 [@ pl], ...) { body } */
+    S_ASSIGN  /* name = value;  (a carried value, inside a for) */
 } StmtKind;
 
-typedef struct Stmt {
+typedef struct Stmt Stmt;
+struct Stmt {
     StmtKind kind;
     SrcLoc loc;
     int nnames;            /* S_LET */
@@ -89,7 +92,14 @@ typedef struct Stmt {
     Expr *value;           /* S_LET */
     int nvalues;           /* S_RETURN */
     Expr **values;
-} Stmt;
+    const char *var;       /* S_FOR: the loop counter */
+    SrcLoc var_loc;
+    Expr *lo, *hi;         /* S_FOR: the range lo..hi */
+    int ncarry;            /* S_FOR: carried names (ParamAst: name, loc, pl; no type) */
+    ParamAst **carry;
+    int nbody;             /* S_FOR */
+    Stmt **body;
+};
 
 typedef enum DeclKind {
     D_CONST, /* const name = value; */

@@ -91,6 +91,8 @@ static FeList *push(FeParser *p, FeList *l, void *x);
 %token FN "'fn'"
 %token LET "'let'"
 %token RETURN "'return'"
+%token FOR "'for'"
+%token DOTDOT "'..'"
 %token TRUE "'true'"
 %token FALSE "'false'"
 %token ARROW "'->'"
@@ -109,7 +111,8 @@ static FeList *push(FeParser *p, FeList *l, void *x);
 %type <list> axes axes_opt params params_opt results results_opt result_list body stmts
 %type <list> names exprs exprs_opt args args_opt
 %type <arg> axis arg
-%type <param> param
+%type <param> param carry_item
+%type <list> carries
 %type <result> result
 %type <type> type type_opt
 %type <pl> placement pl_opt
@@ -304,8 +307,51 @@ stmt
               $2->items[i] = checked(p, $2->items[i]);
           $$->values = fe_exprs(p->a, $2, &$$->nvalues);
       }
+    | FOR NAME NAME expr DOTDOT expr NAME '(' carries ')' body {
+          $$ = new_stmt(p, S_FOR, L(@1));
+          if (strcmp($3, "in"))
+              diag_error(p->d, L(@3), "expected 'in' after the loop counter, as in `for %s in 0..L carry (h) { ... }`", $2);
+          if (strcmp($7, "carry"))
+              diag_error(p->d, L(@7), "expected 'carry (...)' after the range: the values the loop updates, "
+                         "as in `for %s in 0..L carry (h) { h = f(h); }`", $2);
+          $$->var = $2;
+          $$->var_loc = L(@2);
+          $$->lo = checked(p, $4);
+          $$->hi = checked(p, $6);
+          $$->ncarry = $9->n;
+          $$->carry = arena_alloc(p->a, (size_t)($9->n ? $9->n : 1) * sizeof(ParamAst *));
+          for (int i = 0; i < $9->n; i++)
+              $$->carry[i] = $9->items[i];
+          $$->nbody = $11->n;
+          $$->body = arena_alloc(p->a, (size_t)($11->n ? $11->n : 1) * sizeof(Stmt *));
+          for (int i = 0; i < $11->n; i++)
+              $$->body[i] = $11->items[i];
+      }
+    | NAME '=' expr ';'         {
+          $$ = new_stmt(p, S_ASSIGN, L(@1));
+          $$->nnames = 1;
+          $$->names = arena_alloc(p->a, sizeof(char *));
+          $$->name_locs = arena_alloc(p->a, sizeof(SrcLoc));
+          $$->names[0] = $1;
+          $$->name_locs[0] = L(@1);
+          $$->value = checked(p, $3);
+      }
     | error ';'                 { $$ = NULL; yyerrok; }
     | error                     { $$ = NULL; yyerrok; }
+    ;
+
+carries
+    : carry_item                { $$ = list1(p, $1); }
+    | carries ',' carry_item    { $$ = push(p, $1, $3); }
+    ;
+
+carry_item
+    : NAME pl_opt               {
+          $$ = arena_alloc(p->a, sizeof(ParamAst));
+          $$->loc = L(@1);
+          $$->name = $1;
+          $$->pl = $2;
+      }
     ;
 
 names
@@ -322,6 +368,7 @@ ident
     | FN                        { $$ = kw_as_name(p, L(@1), "fn"); }
     | LET                       { $$ = kw_as_name(p, L(@1), "let"); }
     | RETURN                    { $$ = kw_as_name(p, L(@1), "return"); }
+    | FOR                       { $$ = kw_as_name(p, L(@1), "for"); }
     | TRUE                      { $$ = kw_as_name(p, L(@1), "true"); }
     | FALSE                     { $$ = kw_as_name(p, L(@1), "false"); }
     ;
@@ -493,7 +540,7 @@ static int is_kind(yysymbol_kind_t k, const char *name)
 static int is_keyword(yysymbol_kind_t k)
 {
     return k == YYSYMBOL_CONST || k == YYSYMBOL_MESH || k == YYSYMBOL_FN || k == YYSYMBOL_LET
-        || k == YYSYMBOL_RETURN || k == YYSYMBOL_TRUE || k == YYSYMBOL_FALSE;
+        || k == YYSYMBOL_RETURN || k == YYSYMBOL_FOR || k == YYSYMBOL_TRUE || k == YYSYMBOL_FALSE;
 }
 
 /* The opener that closer symbol `k` would match ('(' for "')'"), or 0. */

@@ -69,8 +69,28 @@ static const SVal sv_err = {SV_ERR, 0, 0, NULL, 0, NULL, NULL};
 typedef struct Binding {
     const char *name;
     SVal val;
+    int depth;            /* loop nesting where it was bound (0: the function's own scope) */
     struct Binding *next; /* older bindings (shadowed ones included) */
 } Binding;
+
+/* A `for` being checked: its body is built as its own IrFunc; values from
+ * outside become body parameters when first used (carried, stacked slices
+ * w[l], captures), and are reordered to that order at the end. */
+typedef struct LoopCtx {
+    struct LoopCtx *parent;
+    int depth;            /* 1 for the outermost loop */
+    const Stmt *st;
+    IrFunc *body;
+    int64_t trip;
+    int ncarry;
+    IrValue **carry_param, **carry_cur, **carry_init;
+    bool *carry_pinned;
+    Placement *carry_pl;
+    int nstack, capstack;
+    IrValue **stack_outer, **stack_param;
+    int ncap, capcap;
+    IrValue **cap_outer, **cap_param;
+} LoopCtx;
 
 typedef struct ConstInfo {
     Decl *decl;
@@ -121,7 +141,12 @@ typedef struct Sema {
     FnInfo *fns;
     FnInfo *cur;         /* function being checked */
     Binding *scope;      /* its bindings, newest first */
+    LoopCtx *loop;       /* innermost `for` being checked, NULL: none */
+    int nloops;          /* loops made so far (body names) */
 } Sema;
+
+/* Where instructions go: the innermost loop body, else the function. */
+static IrFunc *target_fn(Sema *S) { return S->loop ? S->loop->body : S->cur->ir; }
 
 /* ---- diagnostics -------------------------------------------------------------- */
 static void vmsg(Sema *S, SrcLoc loc, bool note, const char *fmt, va_list ap)
@@ -450,6 +475,7 @@ static void bind(Sema *S, const char *name, SVal v)
     Binding *b = arena_alloc(S->a, sizeof *b);
     b->name = name;
     b->val = v;
+    b->depth = S->loop ? S->loop->depth : 0;
     b->next = S->scope;
     S->scope = b;
 }
@@ -1173,7 +1199,7 @@ static IrValue *emit(Sema *S, SrcLoc loc, const SrcLoc *argloc, IrOp op, int nar
         err(S, c >= 0 && c < nargs ? argloc[c] : loc, "%s", msg);
         return NULL;
     }
-    IrInst *i = ir_inst_new(S->m, S->cur->ir, NULL, op, nargs, args, 1, &out);
+    IrInst *i = ir_inst_new(S->m, target_fn(S), NULL, op, nargs, args, 1, &out);
     if (at)
         i->a = *at;
     i->loc = loc;
@@ -1217,7 +1243,7 @@ static DType default_dtype(SVal v)
 static IrValue *emit_redistribute(Sema *S, SrcLoc loc, IrValue *x, Placement pl, const char *name,
                                   const char *why)
 {
-    IrInst *i = ir_inst_new(S->m, S->cur->ir, NULL, OP_REDISTRIBUTE, 1, &x, 1, &x->type);
+    IrInst *i = ir_inst_new(S->m, target_fn(S), NULL, OP_REDISTRIBUTE, 1, &x, 1, &x->type);
     i->loc = loc;
     i->why = why;
     i->res[0]->pl = pl;
@@ -1880,7 +1906,7 @@ static SVal user_call(Sema *S, const Expr *e, int fi)
     }
     if (!ok || !f->sig_ok)
         return sv_err;
-    IrInst *i = ir_inst_new(S->m, S->cur->ir, NULL, OP_CALL, e->nargs, args, fd->nresults, f->rtypes);
+    IrInst *i = ir_inst_new(S->m, target_fn(S), NULL, OP_CALL, e->nargs, args, fd->nresults, f->rtypes);
     i->loc = e->loc;
     i->a.callee = f->ir->name;
     i->a.fn = f->ir;
@@ -1927,6 +1953,119 @@ static SVal call_expr(Sema *S, const Expr *e)
     return sv_err;
 }
 
+/* ---- loops: values from outside a loop body ------------------------------------------- */
+static void *grow_array(Sema *S, void *p, int n, int *cap, size_t sz)
+{
+    if (n < *cap)
+        return p;
+    int nc = *cap ? 2 * *cap : 4;
+    void *q = arena_alloc(S->a, sz * (size_t)nc);
+    if (n)
+        memcpy(q, p, sz * (size_t)n);
+    *cap = nc;
+    return q;
+}
+
+/* v, bound at loop depth vdepth, as a value usable inside loop lp: each loop
+ * between gets a capture parameter (one per outer value). */
+static IrValue *loop_capture(Sema *S, LoopCtx *lp, IrValue *v, int vdepth)
+{
+    if (!lp || lp->depth <= vdepth)
+        return v;
+    IrValue *outer = loop_capture(S, lp->parent, v, vdepth);
+    for (int k = 0; k < lp->ncap; k++)
+        if (lp->cap_outer[k] == outer)
+            return lp->cap_param[k];
+    int cap = lp->capcap;
+    lp->cap_outer = grow_array(S, lp->cap_outer, lp->ncap, &cap, sizeof *lp->cap_outer);
+    cap = lp->capcap;
+    lp->cap_param = grow_array(S, lp->cap_param, lp->ncap, &cap, sizeof *lp->cap_param);
+    lp->capcap = cap;
+    IrInit none;
+    memset(&none, 0, sizeof none);
+    IrValue *p = ir_param_new(S->m, lp->body, outer->name ? outer->name : "capture", outer->type,
+                              (Placement){0}, none);
+    lp->cap_outer[lp->ncap] = outer;
+    lp->cap_param[lp->ncap] = p;
+    lp->ncap++;
+    return p;
+}
+
+static SVal binding_value(Sema *S, Binding *b)
+{
+    if (b->val.k != SV_TENSOR || !S->loop || b->depth >= S->loop->depth)
+        return b->val;
+    return sv_tensor(loop_capture(S, S->loop, b->val.v, b->depth));
+}
+
+/* The loop whose counter is `name`, NULL: none. */
+static LoopCtx *loop_of_counter(Sema *S, const char *name)
+{
+    for (LoopCtx *lp = S->loop; lp; lp = lp->parent)
+        if (!strcmp(lp->st->var, name))
+            return lp;
+    return NULL;
+}
+
+/* w[l]: the slice of stacked operand w for this trip. */
+static SVal loop_slice(Sema *S, const Expr *e)
+{
+    LoopCtx *lp = S->loop;
+    const Expr *ix = e->args[0];
+    if (loop_of_counter(S, ix->name) != lp) {
+        err(S, ix->loc, "'%s[%s]': only the innermost loop's counter '%s' can index a stacked value", e->name,
+            ix->name, lp->st->var);
+        return sv_err;
+    }
+    Binding *b = find_local(S, e->name);
+    if (!b) {
+        Suggest g = {e->name, NULL, 99};
+        suggest_values(S, &g);
+        err(S, e->loc, "unknown name '%s'%s", e->name, suggest_str(S, &g));
+        return sv_err;
+    }
+    if (b->val.k == SV_ERR)
+        return sv_err;
+    if (b->val.k != SV_TENSOR) {
+        err(S, e->loc, "'%s' is a number; only a stacked tensor can be indexed by '%s'", e->name, ix->name);
+        return sv_err;
+    }
+    if (b->depth >= lp->depth) {
+        err(S, e->loc, "'%s' is computed inside the loop; '%s[%s]' needs a stacked value from outside it",
+            e->name, e->name, ix->name);
+        return sv_err;
+    }
+    IrValue *outer = loop_capture(S, lp->parent, b->val.v, b->depth);
+    const IrType *t = &outer->type;
+    if (t->rank < 1 || t->dims[0] != lp->trip) {
+        err(S, e->loc, "'%s' is %s: to be indexed by '%s' its leading (layer) dim must be the trip count %lld",
+            e->name, tstr(S, t), ix->name, (long long)lp->trip);
+        return sv_err;
+    }
+    if (outer->pl.naxes > 0)
+        for (int a = 0; a < outer->pl.naxes; a++)
+            if (outer->pl.e[a].kind == PL_S && outer->pl.e[a].dim == 0) {
+                err(S, e->loc, "'%s' splits its layer dim (dim 0) over mesh axis '%s': pipeline-style "
+                    "placement is not supported; keep dim 0 replicated (R)", e->name, S->m->mesh.axis_name[a]);
+                return sv_err;
+            }
+    for (int k = 0; k < lp->nstack; k++)
+        if (lp->stack_outer[k] == outer)
+            return sv_tensor(lp->stack_param[k]);
+    int cap = lp->capstack;
+    lp->stack_outer = grow_array(S, lp->stack_outer, lp->nstack, &cap, sizeof *lp->stack_outer);
+    cap = lp->capstack;
+    lp->stack_param = grow_array(S, lp->stack_param, lp->nstack, &cap, sizeof *lp->stack_param);
+    lp->capstack = cap;
+    IrInit none;
+    memset(&none, 0, sizeof none);
+    IrValue *p = ir_param_new(S->m, lp->body, e->name, ir_loop_slice_type(t), (Placement){0}, none);
+    lp->stack_outer[lp->nstack] = outer;
+    lp->stack_param[lp->nstack] = p;
+    lp->nstack++;
+    return sv_tensor(p);
+}
+
 static SVal check_expr(Sema *S, const Expr *e)
 {
     switch (e->kind) {
@@ -1935,9 +2074,14 @@ static SVal check_expr(Sema *S, const Expr *e)
     case E_FLOAT:
         return sv_float(e->fval);
     case E_NAME: {
+        if (loop_of_counter(S, e->name)) {
+            err(S, e->loc, "'%s' is a loop counter: it can only index a stacked value, as in w[%s]", e->name,
+                e->name);
+            return sv_err;
+        }
         Binding *b = find_local(S, e->name);
         if (b)
-            return b->val;
+            return binding_value(S, b);
         int c = find_const(S, e->name);
         if (c >= 0)
             return const_value(S, c, e->loc);
@@ -1978,6 +2122,10 @@ static SVal check_expr(Sema *S, const Expr *e)
         err(S, e->loc, "a list [...] can only be an argument of transpose, reshape or axis=");
         return sv_err;
     case E_INDEX:
+        if (S->loop && e->nargs == 1 && e->args[0]->kind == E_NAME && loop_of_counter(S, e->args[0]->name))
+            return loop_slice(S, e);
+        if (S->loop && e->nargs == 1 && e->args[0]->kind == E_NAME && loop_of_counter(S, e->args[0]->name))
+            return loop_slice(S, e);
         err(S, e->loc, "'%s[...]': a placement can only appear after '@' or as the second argument "
             "of redistribute (dt has no indexing)", e->name);
         return sv_err;
@@ -2177,24 +2325,265 @@ static void check_signature(Sema *S, FnInfo *f)
     }
 }
 
+/* ---- loops: for and assignment ------------------------------------------------------------ */
+static void check_stmts(Sema *S, Stmt *const *body, int n, bool in_loop, bool *returned);
+
+static int carry_index(const LoopCtx *lp, const char *name)
+{
+    for (int k = 0; k < lp->ncarry; k++)
+        if (!strcmp(lp->st->carry[k]->name, name))
+            return k;
+    return -1;
+}
+
+/* name = value;  updates a value the innermost loop carries. */
+static void check_assign(Sema *S, const Stmt *st)
+{
+    const char *name = st->names[0];
+    SVal v = single(S, check_expr(S, st->value), st->value);
+    LoopCtx *lp = S->loop;
+    int k = lp ? carry_index(lp, name) : -1;
+    if (k < 0) {
+        if (!lp)
+            err(S, st->name_locs[0], "'%s = ...' outside a loop: bind a new name with `let %s = ...`", name, name);
+        else {
+            bool outer = false;
+            for (LoopCtx *o = lp->parent; o; o = o->parent)
+                outer |= carry_index(o, name) >= 0;
+            if (outer)
+                err(S, st->name_locs[0], "'%s' is carried by an enclosing loop; carry it in this loop too, as in "
+                    "`carry (%s)`", name, name);
+            else
+                err(S, st->name_locs[0], "'%s' is not carried by this loop; list it in `carry (...)` or bind a new "
+                    "name with `let %s = ...`", name, name);
+        }
+        return;
+    }
+    if (v.k == SV_ERR || !lp->carry_param[k])
+        return;
+    const IrType *ct = &lp->carry_param[k]->type;
+    IrValue *x = v.k == SV_TENSOR ? v.v : NULL;
+    if (is_num(v)) {
+        if (ct->rank != 0) {
+            err(S, st->value->loc, "'%s' is carried as %s but this assigns the number %s", name, tstr(S, ct),
+                num_str(S, v));
+            return;
+        }
+        if (!(x = materialise(S, v, ct->dtype, st->value->loc)))
+            return;
+    }
+    if (!x)
+        return;
+    if (!ir_type_eq(&x->type, ct)) {
+        err(S, st->value->loc, "'%s' is carried as %s but this assigns %s: a carried value keeps its type "
+            "from one trip to the next", name, tstr(S, ct), tstr(S, &x->type));
+        return;
+    }
+    lp->carry_cur[k] = x;
+    bind(S, name, sv_tensor(x));
+}
+
+/* Parameters in loop order: carried, stacked slices, captures. */
+static void order_body_params(Sema *S, LoopCtx *lp)
+{
+    IrFunc *g = lp->body;
+    int n = lp->ncarry + lp->nstack + lp->ncap, at = 0;
+    DTC_ASSERT(n == g->nparams);
+    IrValue **ps = arena_alloc(S->a, sizeof *ps * (size_t)(n ? n : 1));
+    for (int k = 0; k < lp->ncarry; k++)
+        ps[at++] = lp->carry_param[k];
+    for (int k = 0; k < lp->nstack; k++)
+        ps[at++] = lp->stack_param[k];
+    for (int k = 0; k < lp->ncap; k++)
+        ps[at++] = lp->cap_param[k];
+    for (int k = 0; k < n; k++)
+        ps[k]->param_index = k;
+    g->params = ps;
+}
+
+static void check_for(Sema *S, const Stmt *st)
+{
+    LoopCtx *lp = arena_alloc(S->a, sizeof *lp);
+    lp->parent = S->loop;
+    lp->depth = S->loop ? S->loop->depth + 1 : 1;
+    lp->st = st;
+    bool ok = true;
+    int64_t lo = 0, hi = 0;
+    if (!eval_int(S, st->lo, "the loop's start", &lo) || !eval_int(S, st->hi, "the loop's end", &hi))
+        ok = false;
+    else if (lo != 0) {
+        err(S, st->lo->loc, "a loop counts from 0 (as in `for %s in 0..L`): the counter indexes the layer dim of "
+            "stacked values", st->var);
+        ok = false;
+    } else if (hi < 0) {
+        err(S, st->hi->loc, "the loop's end %lld is negative", (long long)hi);
+        ok = false;
+    }
+    lp->trip = hi;
+    for (int k = 0; k < st->ncarry; k++)
+        for (int j = 0; j < k; j++)
+            if (!strcmp(st->carry[j]->name, st->carry[k]->name)) {
+                err(S, st->carry[k]->loc, "'%s' is carried twice", st->carry[k]->name);
+                ok = false;
+            }
+    if (loop_of_counter(S, st->var)) {
+        err(S, st->var_loc, "'%s' is already the counter of an enclosing loop", st->var);
+        ok = false;
+    }
+    int n = st->ncarry;
+    lp->ncarry = n;
+    lp->carry_param = arena_alloc(S->a, sizeof(IrValue *) * (size_t)(n ? n : 1));
+    lp->carry_cur = arena_alloc(S->a, sizeof(IrValue *) * (size_t)(n ? n : 1));
+    lp->carry_init = arena_alloc(S->a, sizeof(IrValue *) * (size_t)(n ? n : 1));
+    lp->carry_pinned = arena_alloc(S->a, sizeof(bool) * (size_t)(n ? n : 1));
+    lp->carry_pl = arena_alloc(S->a, sizeof(Placement) * (size_t)(n ? n : 1));
+    /* initial values, in the enclosing scope */
+    for (int k = 0; k < n; k++) {
+        const ParamAst *c = st->carry[k];
+        Binding *b = find_local(S, c->name);
+        if (!b) {
+            Suggest g = {c->name, NULL, 99};
+            suggest_values(S, &g);
+            err(S, c->loc, "'%s' is carried but has no value before the loop%s", c->name, suggest_str(S, &g));
+            ok = false;
+            continue;
+        }
+        SVal v = binding_value(S, b);
+        if (v.k == SV_ERR) {
+            ok = false;
+            continue;
+        }
+        if (v.k != SV_TENSOR) {
+            err(S, c->loc, "'%s' is a number; a carried value must be a tensor", c->name);
+            ok = false;
+            continue;
+        }
+        IrValue *init = v.v;
+        if (c->pl) {
+            if (!resolve_pl_ast(S, c->pl, &init->type, &lp->carry_pl[k])) {
+                ok = false;
+                continue;
+            }
+            lp->carry_pinned[k] = true;
+            init = emit_redistribute(S, c->pl->loc, init, lp->carry_pl[k], c->name, "carried placement");
+        }
+        lp->carry_init[k] = init;
+    }
+    if (!ok) {
+        /* check the body anyway for its own errors, with nothing bound */
+        for (int k = 0; k < n; k++)
+            lp->carry_param[k] = NULL;
+    }
+    lp->body = ir_func_new(S->m, arena_printf(S->a, "%s.loop%d", S->cur->decl->name, S->nloops++));
+    lp->body->loc = st->loc;
+    Binding *saved = S->scope;
+    S->loop = lp;
+    IrInit none;
+    memset(&none, 0, sizeof none);
+    for (int k = 0; k < n; k++) {
+        const ParamAst *c = st->carry[k];
+        if (!lp->carry_init[k]) {
+            bind(S, c->name, sv_err);
+            ok = false;
+            continue;
+        }
+        IrValue *p = ir_param_new(S->m, lp->body, c->name, lp->carry_init[k]->type,
+                                  lp->carry_pinned[k] ? lp->carry_pl[k] : (Placement){0}, none);
+        lp->carry_param[k] = lp->carry_cur[k] = p;
+        bind(S, c->name, sv_tensor(p));
+    }
+    bool returned = false;
+    check_stmts(S, st->body, st->nbody, true, &returned);
+    /* the new carried values; a pinned carry goes back to its placement */
+    IrFunc *g = lp->body;
+    g->nresults = n;
+    g->results = arena_alloc(S->a, sizeof *g->results * (size_t)(n ? n : 1));
+    g->result_names = arena_alloc(S->a, sizeof *g->result_names * (size_t)(n ? n : 1));
+    for (int k = 0; ok && k < n; k++) {
+        IrValue *r = lp->carry_cur[k];
+        if (lp->carry_pinned[k])
+            r = emit_redistribute(S, st->carry[k]->pl->loc, r, lp->carry_pl[k], st->carry[k]->name,
+                                  "carried placement (back edge)");
+        g->results[k] = r;
+    }
+    S->loop = lp->parent;
+    S->scope = saved;
+    if (!ok || S->ngroups > 0)
+        return;
+    order_body_params(S, lp);
+    int nargs = n + lp->nstack + lp->ncap;
+    IrValue **args = arena_alloc(S->a, sizeof *args * (size_t)(nargs ? nargs : 1));
+    IrType *types = arena_alloc(S->a, sizeof *types * (size_t)(n ? n : 1));
+    for (int k = 0; k < n; k++) {
+        args[k] = lp->carry_init[k];
+        types[k] = args[k]->type;
+    }
+    for (int k = 0; k < lp->nstack; k++)
+        args[n + k] = lp->stack_outer[k];
+    for (int k = 0; k < lp->ncap; k++)
+        args[n + lp->nstack + k] = lp->cap_outer[k];
+    IrInst *i = ir_inst_new(S->m, target_fn(S), NULL, OP_LOOP, nargs, args, n, types);
+    i->loc = st->loc;
+    i->a.fn = g;
+    i->a.callee = g->name;
+    i->a.trip = lp->trip;
+    i->a.ncarry = n;
+    i->a.nstack = lp->nstack;
+    const char *e = ir_loop_check(S->a, i);
+    if (e)
+        DTC_BUG(e);
+    for (int k = 0; k < n; k++) {
+        i->res[k]->name = st->carry[k]->name;
+        if (lp->carry_pinned[k]) {
+            i->res[k]->pl = lp->carry_pl[k];
+            i->res[k]->pinned = true;
+        }
+        bind(S, st->carry[k]->name, sv_tensor(i->res[k]));
+    }
+}
+
+static void check_stmts(Sema *S, Stmt *const *body, int n, bool in_loop, bool *returned)
+{
+    bool warned = false;
+    for (int k = 0; k < n; k++) {
+        Stmt *st = body[k];
+        if (*returned && !warned) {
+            err(S, st->loc, "statement after return in '%s'", S->cur->decl->name);
+            warned = true;
+        }
+        switch (st->kind) {
+        case S_LET:
+            if (S->loop)
+                for (int j = 0; j < st->nnames; j++)
+                    if (carry_index(S->loop, st->names[j]) >= 0)
+                        err(S, st->name_locs[j], "'%s' is carried by this loop; update it with `%s = ...`",
+                            st->names[j], st->names[j]);
+            check_let(S, st);
+            break;
+        case S_ASSIGN:
+            check_assign(S, st);
+            break;
+        case S_FOR:
+            check_for(S, st);
+            break;
+        case S_RETURN:
+            if (in_loop) {
+                err(S, st->loc, "return inside a loop: a loop ends with its carried values, return after it");
+                break;
+            }
+            if (!*returned)
+                check_return(S, st);
+            *returned = true;
+            break;
+        }
+    }
+}
+
 static void check_body(Sema *S, FnInfo *f)
 {
     Decl *fd = f->decl;
-    bool returned = false, warned = false;
-    for (int k = 0; k < fd->nstmts; k++) {
-        Stmt *st = fd->body[k];
-        if (returned && !warned) {
-            err(S, st->loc, "statement after return in '%s'", fd->name);
-            warned = true;
-        }
-        if (st->kind == S_LET)
-            check_let(S, st);
-        else {
-            if (!returned)
-                check_return(S, st);
-            returned = true;
-        }
-    }
+    bool returned = false;
+    check_stmts(S, fd->body, fd->nstmts, false, &returned);
     if (!returned && fd->nresults > 0)
         err(S, fd->loc, "'%s' declares %d result%s but has no return statement", fd->name,
             fd->nresults, fd->nresults == 1 ? "" : "s");

@@ -414,6 +414,12 @@ const char *ir_infer(Arena *ar, IrOp op, int nargs, const IrType *args,
         return NULL;
     }
 
+    case OP_LOOP: /* ir_loop_check checks the whole signature */
+        if (a->ncarry < 1 || a->ncarry > nargs)
+            return arena_printf(ar, "loop: %d carried values for %d operands", a->ncarry, nargs);
+        *out = args[0];
+        return NULL;
+
     case OP_COUNT:
         break;
     default:

@@ -167,7 +167,9 @@ typedef struct IrAttrs {
     int dim, dim2;                /* all_gather/shard/reduce_scatter: dim; all_to_all: dim -> dim2 */
     int64_t bytes;                /* collectives: largest per-rank send volume, for dumps */
     const char *callee;           /* call: function name */
-    IrFunc *fn;                   /* call: resolved callee */
+    IrFunc *fn;                   /* call: resolved callee; loop: the body */
+    int64_t trip;                 /* loop: trip count (>= 0) */
+    int ncarry, nstack;           /* loop: carried and stacked operand counts */
 } IrAttrs;
 
 struct IrInst {
@@ -246,6 +248,19 @@ IrValue *ir_value_new(IrModule *m, IrFunc *f, IrType t);
  * violation returns a message (arena-allocated) naming the rule. */
 const char *ir_infer(Arena *ar, IrOp op, int nargs, const IrType *args,
                      const IrAttrs *a, IrType *out);
+
+/* ---- loops (ir/loop.c) ---------------------------------------------------------
+ * A loop instruction runs its body (a function of the module, not called
+ * elsewhere) `trip` times.  Body parameters, in order: the ncarry carried
+ * values, one slice [l] (dim 0 dropped) of each of the nstack stacked
+ * operands, then the captured operands as they are.  Body results: the new
+ * carried values, of the carried types.  The loop's results are the carried
+ * values after the last trip (the initial ones when trip == 0). */
+IrType ir_loop_slice_type(const IrType *stacked);
+/* NULL when i is a well-formed loop, else a message (arena-allocated). */
+const char *ir_loop_check(Arena *ar, const IrInst *i);
+/* Whether f is the body of a loop instruction in m. */
+bool ir_func_is_loop_body(const IrModule *m, const IrFunc *f);
 
 /* ---- text form, verifier -------------------------------------------------------- */
 void ir_print(FILE *out, const IrModule *m);

@@ -564,11 +564,11 @@ static void param(Parser *P)
 /* ---- attributes ----------------------------------------------------------------------- */
 enum {
     K_VALUE, K_EXP, K_EPS, K_AXIS, K_KEEPDIMS, K_PERM, K_SHAPE, K_AXES, K_RED,
-    K_DIM, K_DIM2, K_BYTES, K_WHY, K_PLAN, K_IN, K_STRATEGY, K_COUNT
+    K_DIM, K_DIM2, K_BYTES, K_TRIP, K_CARRY, K_STACK, K_WHY, K_PLAN, K_IN, K_STRATEGY, K_COUNT
 };
 static const char *const key_names[K_COUNT] = {
     "value", "exp", "eps", "axis", "keepdims", "perm", "shape", "axes", "red",
-    "dim", "dim2", "bytes", "why", "plan", "in", "strategy"};
+    "dim", "dim2", "bytes", "trip", "carry", "stack", "why", "plan", "in", "strategy"};
 
 static bool is_reduce(IrOp op) { return op == OP_SUM || op == OP_MEAN || op == OP_MAX || op == OP_MIN; }
 
@@ -589,6 +589,9 @@ static bool key_ok(IrOp op, int k)
     case K_RED: return op == OP_ALL_REDUCE || op == OP_REDUCE_SCATTER || op == OP_TO_PARTIAL;
     case K_DIM: return (coll && op != OP_ALL_REDUCE && op != OP_TO_PARTIAL) || op == OP_IOTA;
     case K_DIM2: return op == OP_ALL_TO_ALL;
+    case K_TRIP:
+    case K_CARRY:
+    case K_STACK: return op == OP_LOOP;
     default: return true; /* why, plan, in, strategy */
     }
 }
@@ -680,6 +683,15 @@ static void attrs(Parser *P, IrInst *i)
         case K_BYTES:
             a->bytes = int64(P, kw);
             break;
+        case K_TRIP:
+            a->trip = int64(P, kw);
+            break;
+        case K_CARRY:
+            a->ncarry = int32(P, kw, 0, 1 << 20);
+            break;
+        case K_STACK:
+            a->nstack = int32(P, kw, 0, 1 << 20);
+            break;
         case K_WHY:
             i->why = string(P);
             break;
@@ -739,13 +751,14 @@ static void inst(Parser *P)
     IrOp op;
     if (!ir_op_lookup(on, &op))
         fail(P, at, "unknown op '%s'", on);
-    if (op != OP_CALL && nres != 1)
+    bool callee_form = op == OP_CALL || op == OP_LOOP;
+    if (!callee_form && nres != 1)
         fail(P, at, "'%s' defines exactly one value", on);
 
     IrValue *args[MAX_OPERANDS];
     int nargs = 0;
     const char *callee = NULL, *callee_at = NULL;
-    if (op == OP_CALL) {
+    if (callee_form) {
         expect(P, '@');
         callee_at = (skip_ws(P), P->p);
         callee = name(P, "a function name");
@@ -778,7 +791,7 @@ static void inst(Parser *P)
         i->res[k]->pinned = defs[k].pinned;
         define(P, i->res[k], defs[k].r);
     }
-    if (op == OP_CALL) {
+    if (callee_form) {
         i->a.callee = callee;
         if (P->ncalls == P->capcalls) {
             int cap = P->capcalls ? P->capcalls * 2 : 16;
@@ -909,7 +922,8 @@ static void module(Parser *P)
         IrInst *i = P->calls[k].inst;
         i->a.fn = ir_func_find(P->m, i->a.callee);
         if (!i->a.fn)
-            fail(P, P->calls[k].at, "call to unknown function @%s", i->a.callee);
+            fail(P, P->calls[k].at, "%s to unknown function @%s", i->op == OP_LOOP ? "loop" : "call",
+                 i->a.callee);
     }
     if (P->entry) {
         P->m->entry = ir_func_find(P->m, P->entry);

@@ -18,7 +18,7 @@
  *            | 'arange' '(' ')' | 'load' '(' STRING ')'
  *   inst    := [def {',' def} '='] OP operands [attrs] [loc]
  *   def     := value ':' type [pl] ['pinned'] [local]
- *   operands:= [value {',' value}]             call: '@' NAME '(' [value {',' value}] ')'
+ *   operands:= [value {',' value}]             call, loop: '@' NAME '(' [value {',' value}] ')'
  *   attrs   := '{' KEY '=' VAL {',' KEY '=' VAL} '}'
  *   ret     := [NAME ':'] value                NAME: the --out name
  *   value   := '%' ID | '%' NAME '.' ID        NAME: the source name
@@ -31,7 +31,7 @@
  * placement is not printed.  Attribute keys, printed in this order and only
  * for the ops that read them: value (const), exp (pow), eps (layernorm,
  * rmsnorm), axis (reductions: a list; softmax: one int), keepdims, perm
- * (transpose), shape (reshape), axes (mesh axis names), red, dim, dim2,
+ * (transpose), shape (reshape), trip, carry, stack (loop), axes (mesh axis names), red, dim, dim2,
  * bytes (collectives; shard/to_partial only when non-zero), then for every
  * op why, plan (strings), in (in_pl: a list of placements, `_` undecided)
  * and strategy (when in_pl is set or strategy != 0).
@@ -376,6 +376,14 @@ static void put_attrs(Printer *p, const IrInst *i)
         key(&a, "dim");
         fprintf(o, "%d", at->dim);
         break;
+    case OP_LOOP:
+        key(&a, "trip");
+        fprintf(o, "%" PRId64, at->trip);
+        key(&a, "carry");
+        fprintf(o, "%d", at->ncarry);
+        key(&a, "stack");
+        fprintf(o, "%d", at->nstack);
+        break;
     default:
         break;
     }
@@ -441,17 +449,18 @@ static void put_inst(Printer *p, const IrInst *i)
     if (i->nres > 0)
         fputs(" = ", o);
     fputs((unsigned)i->op < OP_COUNT ? ir_op_name(i->op) : "?op", o);
-    if (i->op == OP_CALL) {
+    bool callee_form = i->op == OP_CALL || i->op == OP_LOOP;
+    if (callee_form) {
         fputs(" @", o);
         const char *callee = i->a.callee ? i->a.callee : i->a.fn ? i->a.fn->name : NULL;
         put_name(o, callee ? callee : "?");
         fputc('(', o);
     }
     for (int k = 0; k < i->nargs; k++) {
-        fputs(k ? ", " : i->op == OP_CALL ? "" : " ", o);
+        fputs(k ? ", " : callee_form ? "" : " ", o);
         put_ref(p, i->args ? i->args[k] : NULL);
     }
-    if (i->op == OP_CALL)
+    if (callee_form)
         fputc(')', o);
     put_attrs(p, i);
     put_loc(p, i->loc);

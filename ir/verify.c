@@ -204,6 +204,15 @@ static void check_type(V *c, const IrInst *i)
         check_call(c, i);
         return;
     }
+    if (i->op == OP_LOOP) {
+        bool found = false;
+        for (int k = 0; k < c->m->nfuncs; k++)
+            found |= c->m->funcs[k] == i->a.fn;
+        const char *e = found ? ir_loop_check(c->ar, i) : "loop: the body is not in the module";
+        if (e)
+            problem(c, i, NULL, "%s", e);
+        return;
+    }
     IrType args[64];
     if (i->nargs > 64 || i->nres != 1)
         return; /* reported as a count problem */
@@ -393,7 +402,7 @@ static void check_inst(V *c, const IrInst *i)
             ok = false;
         check_operand(c, i, k);
     }
-    if (i->nres < 0 || (i->nres > 0 && !i->res) || (i->op != OP_CALL && i->nres != 1)) {
+    if (i->nres < 0 || (i->nres > 0 && !i->res) || (i->op != OP_CALL && i->op != OP_LOOP && i->nres != 1)) {
         problem(c, i, NULL, "%s must define %s, defines %d", op, i->op == OP_CALL ? "its callee's results" : "one value",
                 i->nres);
         return;

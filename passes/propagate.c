@@ -21,6 +21,18 @@
  *   + plan_cost(result -> hint) when the result has a hint.
  * Ties keep the earlier candidate (the estimate's order), so the choice is
  * deterministic.
+ *
+ * Loops.  A loop's body is propagated when the loop is reached, with its
+ * parameters placed as the operands are: a stacked operand's slice drops
+ * dim 0 (which stays replicated: a split layer dim is pipeline-style
+ * placement, refused when the user pinned it, gathered otherwise), captures
+ * as they are, carried values first as their initial values.  Then the
+ * back edge must agree: while a carried result's placement differs from the
+ * carried parameter's, the parameter takes the result's placement and the
+ * body is propagated again (a few rounds); if that does not settle, the
+ * body ends with a redistribute of the result to the parameter's placement.
+ * The loop's results and the carried operands' in_pl are the carried
+ * parameters' placements.
  */
 #include <math.h>
 #include <stdint.h>
@@ -278,6 +290,9 @@ static Placement *new_in_pl(Prop *p, const IrInst *i)
     return arena_alloc(p->m->arena, sizeof(Placement) * (size_t)(i->nargs > 0 ? i->nargs : 1));
 }
 
+static bool propagate_func(Prop *p, IrFunc *f, const Placement *result_hint);
+static bool propagate_loop(Prop *p, IrInst *i);
+
 static bool propagate_inst(Prop *p, IrInst *i)
 {
     int naxes = p->mesh->naxes;
@@ -285,6 +300,8 @@ static bool propagate_inst(Prop *p, IrInst *i)
     i->strategy = STRAT_LOCAL;
     if (i->op == OP_CALL)
         DTC_BUG("propagate: call left after inline");
+    if (i->op == OP_LOOP)
+        return propagate_loop(p, i);
     if (i->nres != 1)
         DTC_BUG("propagate: an instruction with several results");
     IrValue *res = i->res[0];
@@ -322,7 +339,7 @@ static bool propagate_inst(Prop *p, IrInst *i)
     return true;
 }
 
-static bool propagate_func(Prop *p, IrFunc *f)
+static bool propagate_func(Prop *p, IrFunc *f, const Placement *result_hint)
 {
     int naxes = p->mesh->naxes;
     p->hint = arena_alloc(p->ctx->arena, sizeof *p->hint * (size_t)(f->next_id + 1));
@@ -331,11 +348,169 @@ static bool propagate_func(Prop *p, IrFunc *f)
         if (v->pl.naxes != naxes)
             v->pl = pl_replicated(naxes);
     }
+    for (int k = 0; result_hint && k < f->nresults; k++)
+        set_hint(p, f->results[k], &result_hint[k]);
     for (IrInst *i = f->last; i; i = i->prev)
         hint_back(p, i);
     for (IrInst *i = f->first; i; i = i->next)
         if (!propagate_inst(p, i))
             return false;
+    return true;
+}
+
+/* ---- loops ---------------------------------------------------------------------- */
+#define LOOP_ROUNDS 4 /* back-edge rounds before a redistribute closes the loop */
+
+static void loop_error(Prop *p, const IrInst *i, const char *msg)
+{
+    const SrcLoc *l = &i->loc;
+    if (l->file)
+        fprintf(p->ctx->err, "%s:%d:%d: ", l->file, l->line, l->col);
+    fprintf(p->ctx->err, "error: %s\n", msg);
+}
+
+/* Forgets what a previous round decided inside f (pinned values stay). */
+static void reset_body(IrFunc *f)
+{
+    for (IrInst *i = f->first; i; i = i->next) {
+        i->in_pl = NULL;
+        i->strategy = STRAT_LOCAL;
+        for (int k = 0; k < i->nres; k++)
+            if (!i->res[k]->pinned)
+                i->res[k]->pl.naxes = 0;
+    }
+}
+
+static bool propagate_body(Prop *p, IrFunc *f, const Placement *result_hint)
+{
+    Placement *saved = p->hint;
+    reset_body(f);
+    bool ok = propagate_func(p, f, result_hint);
+    p->hint = saved;
+    return ok;
+}
+
+/* The communication one trip of body f costs as propagated, the back edge
+ * (result -> carried parameter) included. */
+static double body_cost(Prop *p, const IrFunc *f, int nc)
+{
+    double c = 0;
+    for (const IrInst *i = f->first; i; i = i->next) {
+        if (i->op == OP_REDISTRIBUTE) {
+            c += move_cost(p, &i->args[0]->type, &i->args[0]->pl, &i->res[0]->pl);
+            continue;
+        }
+        for (int k = 0; i->in_pl && k < i->nargs; k++)
+            c += move_cost(p, &i->args[k]->type, &i->args[k]->pl, &i->in_pl[k]);
+    }
+    for (int k = 0; k < nc; k++)
+        c += move_cost(p, &f->results[k]->type, &f->results[k]->pl, &f->params[k]->pl);
+    return c;
+}
+
+/* Carried parameters at `carry`; propagates the body; its cost for `trip`
+ * trips plus moving the initial values there. */
+static bool try_carry(Prop *p, IrInst *i, const Placement *carry, double *cost)
+{
+    IrFunc *b = i->a.fn;
+    int nc = i->a.ncarry;
+    for (int k = 0; k < nc; k++)
+        b->params[k]->pl = carry[k];
+    if (!propagate_body(p, b, carry))
+        return false;
+    double c = body_cost(p, b, nc) * (double)(i->a.trip > 0 ? i->a.trip : 1);
+    for (int k = 0; k < nc; k++)
+        c += move_cost(p, &i->args[k]->type, &i->args[k]->pl, &carry[k]);
+    *cost = c;
+    return true;
+}
+
+static bool propagate_loop(Prop *p, IrInst *i)
+{
+    int naxes = p->mesh->naxes, nc = i->a.ncarry, ns = i->a.nstack;
+    IrFunc *b = i->a.fn;
+    i->in_pl = new_in_pl(p, i);
+    i->strategy = STRAT_LOCAL;
+    for (int k = nc; k < i->nargs; k++) {
+        Placement pl = i->args[k]->pl;
+        if (pl.naxes != naxes)
+            pl = pl_replicated(naxes);
+        Placement in = pl, slice = pl;
+        if (k < nc + ns)
+            for (int a = 0; a < naxes; a++) {
+                if (pl.e[a].kind == PL_S && pl.e[a].dim == 0) {
+                    if (i->args[k]->pinned) {
+                        char vb[64];
+                        loop_error(p, i, arena_printf(p->ctx->arena,
+                            "the stacked value %s splits its layer dim (dim 0) over mesh axis '%s': "
+                            "pipeline-style placement is not supported; keep dim 0 replicated (R)",
+                            ir_value_str(i->args[k], vb, sizeof vb), p->mesh->axis_name[a]));
+                        return false;
+                    }
+                    in.e[a] = slice.e[a] = (PlEntry){PL_R, 0, RED_SUM};
+                } else if (pl.e[a].kind == PL_S) {
+                    slice.e[a].dim = pl.e[a].dim - 1;
+                }
+            }
+        i->in_pl[k] = in;
+        b->params[k]->pl = slice;
+    }
+    /* candidate A: carried as the initial values (a back-edge redistribute
+     * if the body ends elsewhere); candidate B: the fixed point reached by
+     * letting the carried placement follow the body's result */
+    Placement *init = arena_alloc(p->ctx->arena, sizeof *init * (size_t)(nc + 1));
+    Placement *fix = arena_alloc(p->ctx->arena, sizeof *fix * (size_t)(nc + 1));
+    for (int k = 0; k < nc; k++) {
+        if (b->params[k]->pinned && b->params[k]->pl.naxes == naxes)
+            init[k] = b->params[k]->pl;
+        else
+            init[k] = i->args[k]->pl.naxes == naxes ? i->args[k]->pl : pl_replicated(naxes);
+        fix[k] = init[k];
+    }
+    double cost_a, cost_b = HUGE_VAL;
+    if (!try_carry(p, i, init, &cost_a))
+        return false;
+    bool settled = true, moved = false;
+    for (int k = 0; k < nc; k++)
+        if (!b->params[k]->pinned && !pl_eq(&b->results[k]->pl, &fix[k])) {
+            fix[k] = b->results[k]->pl;
+            moved = true;
+        }
+    for (int round = 1; moved && round < LOOP_ROUNDS; round++) {
+        if (!try_carry(p, i, fix, &cost_b))
+            return false;
+        settled = true;
+        for (int k = 0; k < nc; k++)
+            if (!b->params[k]->pinned && !pl_eq(&b->results[k]->pl, &fix[k])) {
+                fix[k] = b->results[k]->pl;
+                settled = false;
+            }
+        if (settled)
+            break;
+    }
+    if (!moved || !settled || cost_a <= cost_b) {
+        if (moved && !try_carry(p, i, init, &cost_a))
+            return false;
+    }
+    /* close the back edge where the body ends elsewhere */
+    for (int k = 0; k < nc; k++) {
+        IrValue *r = b->results[k];
+        if (pl_eq(&r->pl, &b->params[k]->pl))
+            continue;
+        IrInst *rd = ir_inst_new(p->m, b, NULL, OP_REDISTRIBUTE, 1, &r, 1, &r->type);
+        rd->loc = i->loc;
+        rd->why = "loop back edge: the carried value's placement";
+        rd->res[0]->pl = b->params[k]->pl;
+        rd->res[0]->pinned = true;
+        rd->res[0]->name = r->name;
+        rd->in_pl = new_in_pl(p, rd);
+        rd->in_pl[0] = r->pl;
+        b->results[k] = rd->res[0];
+    }
+    for (int k = 0; k < nc; k++) {
+        i->in_pl[k] = b->params[k]->pl;
+        i->res[k]->pl = b->params[k]->pl;
+    }
     return true;
 }
 
@@ -347,8 +522,9 @@ bool pass_propagate(PassCtx *ctx, IrModule *m)
     p.m = m;
     p.mesh = &m->mesh;
     p.cache = arena_alloc(ctx->arena, sizeof *p.cache * CACHE_SIZE);
+    /* a loop body is propagated where its loop is */
     for (int k = 0; k < m->nfuncs; k++)
-        if (!propagate_func(&p, m->funcs[k]))
+        if (!ir_func_is_loop_body(m, m->funcs[k]) && !propagate_func(&p, m->funcs[k], NULL))
             return false;
     return true;
 }
