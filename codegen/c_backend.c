@@ -3,7 +3,8 @@
  * compiler (link.c).
  *
  * The file: the parameter and result descriptions the runtime scatters
- * and assembles by, one function per variant (a comment per step names
+ * and assembles by, one function per loop body (a CG_SCAN step calls it
+ * in a for loop), one function per variant (a comment per step names
  * the IR value, op, placement and local shapes, and for a collective why
  * it is there), a dispatcher on rt_rank(), and main() calling rt_main.
  * It compiles with `cc -std=c11 -Wall -Werror` against runtime/dtrt.h and
@@ -23,7 +24,17 @@ typedef struct Emit {
     const CgProgram *p;
     const CgFunc *fn;
     const char **bname; /* by buffer: C identifier */
+    int nbodies, capbodies;
+    const CgFunc **bodies; /* loop bodies emitted so far: body k is loop_body<k> */
 } Emit;
+
+static int body_index(const Emit *E, const CgFunc *fn)
+{
+    for (int k = 0; k < E->nbodies; k++)
+        if (E->bodies[k] == fn)
+            return k;
+    DTC_BUG("c backend: a loop body was not emitted");
+}
 
 static const char *ctype(DType t)
 {
@@ -234,7 +245,8 @@ static void emit_step(Emit *E, int idx, const CgStep *s)
     fprintf(o, "\n    /* [%d] ", idx);
     if (s->kind == CG_COPY && !i) {
         const CgBuf *b = &E->fn->bufs[s->out];
-        fprintf(o, "result %s: copy of %s, %lld bytes */\n", cg_c_comment(a, E->p->results[b->index].name),
+        fprintf(o, "%s %s: copy of %s, %lld bytes */\n", E->fn->is_body ? "carried value" : "result",
+                E->fn->is_body ? arena_printf(a, "%d", b->index) : cg_c_comment(a, E->p->results[b->index].name),
                 cg_c_vname(E->ar, b->value), (long long)s->count);
         fprintf(o, "    memcpy(%s, %s, %lld);\n", out, in0, (long long)s->count);
         return;
@@ -259,7 +271,7 @@ static void emit_step(Emit *E, int idx, const CgStep *s)
         fprintf(o, "\n     *     reducing %lld elements per output element", (long long)s->loop.red_count);
     fprintf(o, " */\n");
 
-    bool prof = s->kind != CG_RESHAPE && s->kind < CG_ALL_REDUCE; /* collectives profile themselves */
+    bool prof = s->kind != CG_RESHAPE && s->kind != CG_SCAN && s->kind < CG_ALL_REDUCE; /* collectives and loop bodies profile themselves */
     if (prof)
         fprintf(o, "    rt_prof_begin(ctx, %s, %lld);\n", cstr(a, cg_c_step_name(a, E->p, E->fn, s)),
                 (long long)s->bytes);
@@ -317,6 +329,33 @@ static void emit_step(Emit *E, int idx, const CgStep *s)
         fprintf(o, "    /* no code: %s is %s's buffer (%s) under the new shape */\n", cg_c_vname(E->ar, v),
                 cg_c_vname(E->ar, i->args[0]), out);
         break;
+    case CG_SCAN: {
+        const CgScan *sc = s->scan;
+        int bi = body_index(E, sc->fn);
+        fprintf(o, "    {\n        void *bp[%d], *br[%d];\n", sc->nargs ? sc->nargs : 1, sc->ncarry ? sc->ncarry : 1);
+        for (int k = 0; k < sc->ncarry; k++)
+            fprintf(o, "        memcpy(%s, %s, %lld); /* carried value %d starts as the operand */\n",
+                    E->bname[sc->outs[k]], E->bname[sc->args[k]], (long long)sc->carry_bytes[k], k);
+        fprintf(o, "        for (int64_t l = 0; l < %lld; l++) {\n", (long long)sc->trip);
+        for (int k = 0; k < sc->nargs; k++) {
+            if (k < sc->ncarry)
+                fprintf(o, "            bp[%d] = (void *)%s;\n", k, E->bname[sc->outs[k]]);
+            else if (k < sc->ncarry + sc->nstack)
+                fprintf(o, "            bp[%d] = (void *)((const char *)%s + l * %lld); /* layer l */\n", k,
+                        E->bname[sc->args[k]], (long long)sc->slice_bytes[k]);
+            else
+                fprintf(o, "            bp[%d] = (void *)%s;\n", k, E->bname[sc->args[k]]);
+        }
+        for (int k = 0; k < sc->ncarry; k++)
+            fprintf(o, "            br[%d] = (void *)%s;\n", k, E->bname[sc->next[k]]);
+        fprintf(o, "            if (loop_body%d(ctx, bp, br, (char *)%s) != 0)\n                return 1;\n", bi,
+                E->bname[sc->ws]);
+        for (int k = 0; k < sc->ncarry; k++)
+            fprintf(o, "            memcpy(%s, %s, %lld);\n", E->bname[sc->outs[k]], E->bname[sc->next[k]],
+                    (long long)sc->carry_bytes[k]);
+        fprintf(o, "        }\n    }\n");
+        break;
+    }
     case CG_ALL_REDUCE:
     case CG_ALL_GATHER:
     case CG_REDUCE_SCATTER:
@@ -330,10 +369,39 @@ static void emit_step(Emit *E, int idx, const CgStep *s)
 
 /* ---- functions ------------------------------------------------------------------------------ */
 
+static void emit_cg_func(Emit *E, const CgFunc *fn, int vi, int body);
+
+/* The bodies of fn's loops (theirs first), each once. */
+static void emit_bodies(Emit *E, const CgFunc *fn)
+{
+    for (int k = 0; k < fn->nsteps; k++) {
+        if (fn->steps[k].kind != CG_SCAN)
+            continue;
+        const CgFunc *b = fn->steps[k].scan->fn;
+        emit_bodies(E, b);
+        if (E->nbodies == E->capbodies) {
+            E->capbodies = E->capbodies ? 2 * E->capbodies : 8;
+            const CgFunc **nb = arena_alloc(E->ar, sizeof *nb * (size_t)E->capbodies);
+            if (E->nbodies)
+                memcpy(nb, E->bodies, sizeof *nb * (size_t)E->nbodies);
+            E->bodies = nb;
+        }
+        E->bodies[E->nbodies] = b;
+        emit_cg_func(E, b, -1, E->nbodies);
+        E->nbodies++;
+    }
+}
+
 static void emit_func(Emit *E, int vi)
 {
+    emit_bodies(E, &E->p->variants[vi]);
+    emit_cg_func(E, &E->p->variants[vi], vi, -1);
+}
+
+/* A variant (vi >= 0) or loop body number `body`. */
+static void emit_cg_func(Emit *E, const CgFunc *fn, int vi, int body)
+{
     FILE *o = E->o;
-    const CgFunc *fn = &E->p->variants[vi];
     E->fn = fn;
     E->bname = arena_alloc(E->ar, sizeof *E->bname * (size_t)(fn->nbufs + 1));
     bool *used = arena_alloc(E->ar, sizeof *used * (size_t)(fn->nbufs + 1));
@@ -347,12 +415,20 @@ static void emit_func(Emit *E, int vi)
         for (int j = 0; s->kind == CG_LOOP && j < s->loop.nnodes; j++)
             if (s->loop.nodes[j].kind == CG_N_LOAD)
                 used[s->loop.nodes[j].buf] = true;
+        if (s->kind == CG_SCAN) {
+            for (int j = 0; j < s->scan->nargs; j++)
+                used[s->scan->args[j]] = true;
+            for (int j = 0; j < s->scan->ncarry; j++)
+                used[s->scan->outs[j]] = used[s->scan->next[j]] = true;
+            used[s->scan->ws] = true;
+        }
     }
     for (int b = 0; b < fn->nbufs; b++) {
         const CgBuf *x = &fn->bufs[b];
         const char *n = cg_c_ident(E->ar, x->value);
         if (x->kind == CG_BUF_RESULT) { /* named after the result */
-            char *r = arena_printf(E->ar, "res_%s", E->p->results[x->index].name);
+            char *r = fn->is_body ? arena_printf(E->ar, "carry%d", x->index)
+                                  : arena_printf(E->ar, "res_%s", E->p->results[x->index].name);
             for (char *q = r; *q; q++)
                 if (!isalnum((unsigned char)*q) && *q != '_')
                     *q = '_';
@@ -364,11 +440,20 @@ static void emit_func(Emit *E, int vi)
         E->bname[b] = n;
     }
 
-    cg_c_emit_variant_title(o, E->ar, &E->p->m->mesh, fn, vi);
-    fprintf(o, "\n * %d steps; workspace %lld bytes */\n", fn->nsteps, (long long)fn->workspace);
-    fprintf(o, "static int run_v%d(rt_ctx *ctx, void *const *params, void *const *results)\n{\n", vi);
-    if (cg_c_uses_workspace(fn, used))
-        fprintf(o, "    char *ws = rt_workspace(ctx);\n");
+    if (body >= 0) {
+        fprintf(o, "/* ---- loop body %d: one trip; params = carried values, this layer's slices,\n"
+                   " * captures; results = the next carried values; ws = its workspace\n", body);
+        fprintf(o, " * %d steps; workspace %lld bytes */\n", fn->nsteps, (long long)fn->workspace);
+        fprintf(o, "static int loop_body%d(rt_ctx *ctx, void *const *params, void *const *results, char *ws)\n{\n",
+                body);
+        fprintf(o, "    (void)ctx;\n    (void)ws;\n");
+    } else {
+        cg_c_emit_variant_title(o, E->ar, &E->p->m->mesh, fn, vi);
+        fprintf(o, "\n * %d steps; workspace %lld bytes */\n", fn->nsteps, (long long)fn->workspace);
+        fprintf(o, "static int run_v%d(rt_ctx *ctx, void *const *params, void *const *results)\n{\n", vi);
+        if (cg_c_uses_workspace(fn, used))
+            fprintf(o, "    char *ws = rt_workspace(ctx);\n");
+    }
     fprintf(o, "    (void)params;\n    (void)results;\n");
     fprintf(o, "    /* buffers: local shards on these ranks */\n");
     for (int b = 0; b < fn->nbufs; b++) {
@@ -383,9 +468,13 @@ static void emit_func(Emit *E, int vi)
                     cg_c_vname(E->ar, v), cg_c_type_pl(E->ar, &E->p->m->mesh, v), local_of(E, v));
             break;
         case CG_BUF_RESULT:
-            fprintf(o, "    %s *%s = results[%d]; /* result %s: %s, local %s */\n", t, E->bname[b], x->index,
-                    cg_c_comment(E->ar, E->p->results[x->index].name),
-                    cg_c_type_pl(E->ar, &E->p->m->mesh, E->p->f->results[x->index]), local_of(E, v));
+            if (fn->is_body)
+                fprintf(o, "    %s *%s = results[%d]; /* next carried value %d: %s, local %s */\n", t, E->bname[b],
+                        x->index, x->index, cg_c_type_pl(E->ar, &E->p->m->mesh, v), local_of(E, v));
+            else
+                fprintf(o, "    %s *%s = results[%d]; /* result %s: %s, local %s */\n", t, E->bname[b], x->index,
+                        cg_c_comment(E->ar, E->p->results[x->index].name),
+                        cg_c_type_pl(E->ar, &E->p->m->mesh, E->p->f->results[x->index]), local_of(E, v));
             break;
         case CG_BUF_WORK:
             fprintf(o, "    %s *%s = (%s *)(ws + %lld); /* %s, local %s, %lld bytes, steps %d..%d */\n", t,
@@ -401,7 +490,7 @@ static void emit_func(Emit *E, int vi)
 
 void cg_c_emit(FILE *o, Arena *a, const CgProgram *p, const CgOptions *opt)
 {
-    Emit E = {o, a, p, NULL, NULL};
+    Emit E = {o, a, p, NULL, NULL, 0, 0, NULL};
     const IrMesh *m = &p->m->mesh;
     int nranks = ir_mesh_nranks(m);
     const char *inc, *lib;

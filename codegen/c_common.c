@@ -163,6 +163,8 @@ const char *cg_site(Arena *a, const IrInst *i)
 
 const char *cg_c_step_name(Arena *a, const CgProgram *p, const CgFunc *fn, const CgStep *s)
 {
+    if (!s->inst && fn->is_body)
+        return arena_printf(a, "copy to carried value %d", fn->bufs[s->out].index);
     if (!s->inst)
         return arena_printf(a, "copy to result %s", p->results[fn->bufs[s->out].index].name);
     const char *site = cg_site(a, s->inst);

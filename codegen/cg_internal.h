@@ -38,6 +38,14 @@
  *                  cannot be overwritten).
  *   CG_RESHAPE     no code (documents a reshape: the result is the operand's
  *                  buffer).
+ *   CG_SCAN        a loop over layers (CgScan): the body, lowered once as a
+ *                  function of its own (params: carried, slices, captures;
+ *                  results: the next carried values; its workspace a piece
+ *                  of the caller's), is called `trip` times; the carried
+ *                  values live in the loop's result buffers, each trip's
+ *                  results are copied back there, and slice l of a stacked
+ *                  operand is its buffer + l * slice bytes (dim 0 is whole
+ *                  on every rank).  Nothing is unrolled.
  *   CG_ALL_REDUCE, CG_ALL_GATHER, CG_REDUCE_SCATTER, CG_ALL_TO_ALL
  *                  the runtime's collectives (runtime/dtrt.h) with this
  *                  rank's exact member lengths.
@@ -145,11 +153,28 @@ typedef enum CgStepKind {
     CG_XENT,           /* dtk_cross_entropy(ctx, where, dtype, in0, N, V, in1, out) */
     CG_COPY,           /* memcpy(out, in0, count bytes) */
     CG_RESHAPE,        /* no code: out == in0, the same bytes under the result's shape */
+    CG_SCAN,           /* a loop over layers: scan (calls scan->fn trip times) */
     CG_ALL_REDUCE,     /* rt_all_reduce(ctx, axes, dtype, out, count, red): in place on out */
     CG_ALL_GATHER,     /* rt_all_gather(ctx, axes, dtype, in0, out, rank, dims, dim, lens) */
     CG_REDUCE_SCATTER, /* rt_reduce_scatter(ctx, axes, dtype, in0, out, rank, dims, dim, lens, red) */
     CG_ALL_TO_ALL      /* rt_all_to_all(ctx, axes, dtype, in0, out, rank, dims, dim2, lens, dim, lens2) */
 } CgStepKind;
+
+typedef struct CgFunc CgFunc;
+
+/* CG_SCAN: buffers of the caller.  Body parameter k is args[k] (carried:
+ * outs[k]; stacked: args[k] + l * slice_bytes[k]); body result k goes to
+ * next[k] and is then copied to outs[k] (carry_bytes[k]). */
+typedef struct CgScan {
+    int64_t trip;
+    int ncarry, nstack, nargs;
+    int *args;              /* nargs: the loop's operands */
+    int *outs, *next;       /* ncarry: the carried values; a trip's results */
+    int64_t *slice_bytes;   /* nargs: one slice of a stacked operand, else 0 */
+    int64_t *carry_bytes;   /* ncarry */
+    int ws;                 /* the body's workspace (a work buffer of the caller) */
+    CgFunc *fn;             /* the body, lowered for these ranks */
+} CgScan;
 
 typedef struct CgStep {
     CgStepKind kind;
@@ -194,10 +219,11 @@ typedef struct CgStep {
     int nmembers;
     int64_t *lens, *lens2;     /* member lengths along dim (all_to_all: lens along
                                   dim2 = split_lens, lens2 along dim = cat_lens) */
+    CgScan *scan;              /* CG_SCAN */
 } CgStep;
 
 /* ---- functions, variants, the program --------------------------------------------- */
-typedef struct CgFunc {
+struct CgFunc {
     int nbufs;
     CgBuf *bufs;
     int nsteps;
@@ -206,7 +232,10 @@ typedef struct CgFunc {
     const IrType *lt;          /* by IR value id: local type on these ranks (comments) */
     int nranks;                /* the ranks that run it (a variant) */
     int *ranks;
-} CgFunc;
+    bool is_body;              /* a loop body (CG_SCAN): its workspace is passed in,
+                                  its results are the next carried values */
+};
+
 
 /* A parameter or result as the runtime sees it (rt_tensor_desc). */
 typedef struct CgIo {

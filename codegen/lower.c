@@ -17,6 +17,8 @@
  *   4. results bound to the runtime's buffers (or copied there), lifetimes,
  *      workspace offsets by first-fit linear scan.
  * Ranks whose functions print the same (cg_func_dump) share a variant.
+ * A loop's body is lowered for the same rank as a function of its own
+ * (lower_scan), and becomes a CG_SCAN step of its caller.
  */
 #include "codegen/cg_internal.h"
 
@@ -80,7 +82,7 @@ const char *cg_step_name(CgStepKind k)
 {
     static const char *const names[] = {"loop",      "matmul",     "softmax",       "norm",
                                         "embedding", "pick",       "cross_entropy", "copy",
-                                        "reshape",   "all_reduce", "all_gather",    "reduce_scatter",
+                                        "reshape",   "scan",       "all_reduce", "all_gather",    "reduce_scatter",
                                         "all_to_all"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
@@ -762,6 +764,58 @@ static bool lower_collective(Lower *L, const IrInst *i)
     }
 }
 
+/* ---- loops ------------------------------------------------------------------------------------- */
+static bool lower_rank(Lower *L, CgFunc *out);
+static void lower_setup(Lower *L, Arena *a, const IrModule *m, const IrFunc *f, FILE *err);
+
+/* A loop: its body lowered for this rank, and a CG_SCAN step over the
+ * operands' buffers. */
+static bool lower_scan(Lower *L, const IrInst *i)
+{
+    Lower B;
+    lower_setup(&B, L->ar, L->m, i->a.fn, L->err);
+    B.rank = L->rank;
+    CgFunc *fn = arena_alloc(L->ar, sizeof *fn);
+    if (!lower_rank(&B, fn))
+        return false;
+    fn->is_body = true;
+    CgScan *sc = arena_alloc(L->ar, sizeof *sc);
+    sc->trip = i->a.trip;
+    sc->ncarry = i->a.ncarry;
+    sc->nstack = i->a.nstack;
+    sc->nargs = i->nargs;
+    sc->fn = fn;
+    sc->args = arena_alloc(L->ar, sizeof *sc->args * (size_t)(i->nargs + 1));
+    sc->slice_bytes = arena_alloc(L->ar, sizeof *sc->slice_bytes * (size_t)(i->nargs + 1));
+    sc->outs = arena_alloc(L->ar, sizeof *sc->outs * (size_t)(sc->ncarry + 1));
+    sc->next = arena_alloc(L->ar, sizeof *sc->next * (size_t)(sc->ncarry + 1));
+    sc->carry_bytes = arena_alloc(L->ar, sizeof *sc->carry_bytes * (size_t)(sc->ncarry + 1));
+    for (int k = 0; k < i->nargs; k++) {
+        const IrValue *x = i->args[k];
+        sc->args[k] = L->buf[x->id];
+        if (sc->args[k] < 0)
+            return failf(L, i, "internal: loop operand %d has no buffer", k);
+        if (k >= sc->ncarry && k < sc->ncarry + sc->nstack) {
+            const IrType *lt = &L->lt[x->id];
+            if (lt->rank < 1 || lt->dims[0] != sc->trip)
+                return failf(L, i, "internal: stacked operand %d is not whole along dim 0", k);
+            sc->slice_bytes[k] = sc->trip > 0 ? nbytes(lt) / sc->trip : 0;
+        }
+    }
+    for (int k = 0; k < sc->ncarry; k++) {
+        const IrValue *v = i->res[k];
+        sc->outs[k] = buf_for(L, v);
+        sc->next[k] = new_buf(L, CG_BUF_WORK, -1, v);
+        sc->carry_bytes[k] = nbytes(&L->lt[v->id]);
+    }
+    sc->ws = new_buf(L, CG_BUF_WORK, -1, i->res[0]);
+    L->bufs[sc->ws].bytes = fn->workspace;
+    L->bufs[sc->ws].dtype = DT_F32;
+    CgStep *s = new_step(L, CG_SCAN, i, sc->outs[0]);
+    s->scan = sc;
+    return true;
+}
+
 /* ---- one rank ------------------------------------------------------------------------------------ */
 
 /* Pass 2: what becomes of every instruction's result. */
@@ -822,6 +876,16 @@ static int64_t place_workspace(Lower *L)
         for (int k = 0; st->kind == CG_LOOP && k < st->loop.nnodes; k++)
             if (st->loop.nodes[k].kind == CG_N_LOAD)
                 touch(&L->bufs[st->loop.nodes[k].buf], s);
+        if (st->kind == CG_SCAN) {
+            const CgScan *sc = st->scan;
+            for (int k = 0; k < sc->nargs; k++)
+                touch(&L->bufs[sc->args[k]], s);
+            for (int k = 0; k < sc->ncarry; k++) {
+                touch(&L->bufs[sc->outs[k]], s);
+                touch(&L->bufs[sc->next[k]], s);
+            }
+            touch(&L->bufs[sc->ws], s);
+        }
     }
     int64_t total = 0;
     int *order = arena_alloc(L->ar, sizeof *order * (size_t)(L->nbufs + 1));
@@ -881,9 +945,11 @@ static bool lower_rank(Lower *L, CgFunc *out)
         L->lt[v->id] = pl_local_type(L->mesh, &v->type, &pl, L->coords);
     }
     for (const IrInst *i = f->first; i; i = i->next) {
-        const IrValue *v = i->res[0];
-        Placement pl = pl_of(L, v);
-        L->lt[v->id] = pl_local_type(L->mesh, &v->type, &pl, L->coords);
+        for (int k = 0; k < i->nres; k++) {
+            const IrValue *v = i->res[k];
+            Placement pl = pl_of(L, v);
+            L->lt[v->id] = pl_local_type(L->mesh, &v->type, &pl, L->coords);
+        }
         for (int k = 0; k < i->nargs; k++)
             L->nuses[i->args[k]->id]++;
     }
@@ -924,6 +990,11 @@ static bool lower_rank(Lower *L, CgFunc *out)
         }
         if (is_reduce(i->op)) {
             loop_reduce(L, i, buf_for(L, v));
+            continue;
+        }
+        if (i->op == OP_LOOP) {
+            if (!lower_scan(L, i))
+                return false;
             continue;
         }
         if (i->op == OP_CALL || i->op == OP_REDISTRIBUTE)
@@ -1004,6 +1075,19 @@ void cg_func_dump(FILE *o, const IrModule *m, const CgFunc *fn)
         if (s->lens2)
             dump_ints(o, "lens2", s->lens2, s->nmembers);
         fputc('\n', o);
+        if (s->kind == CG_SCAN) {
+            const CgScan *sc = s->scan;
+            fprintf(o, "  scan trip=%lld carry=%d stack=%d ws=%d args=[", (long long)sc->trip, sc->ncarry,
+                    sc->nstack, sc->ws);
+            for (int j = 0; j < sc->nargs; j++)
+                fprintf(o, "%s%d:%lld", j ? "," : "", sc->args[j], (long long)sc->slice_bytes[j]);
+            fputs("] carry=[", o);
+            for (int j = 0; j < sc->ncarry; j++)
+                fprintf(o, "%s%d>%d:%lld", j ? "," : "", sc->next[j], sc->outs[j], (long long)sc->carry_bytes[j]);
+            fputs("]\n  body {\n", o);
+            cg_func_dump(o, m, sc->fn);
+            fputs("  }\n", o);
+        }
         if (s->kind != CG_LOOP)
             continue;
         const CgLoop *lp = &s->loop;
@@ -1049,7 +1133,7 @@ static bool check_dtypes(Lower *L, const CgOptions *opt)
                          ir_dtype_name(t));
     }
     for (const IrInst *i = f->first; i; i = i->next) {
-        if (i->nres != 1)
+        if (i->nres != 1 && i->op != OP_LOOP)
             return failf(L, i, "internal: '%s' with %d results reached code generation",
                          ir_op_name(i->op), i->nres);
         DType t = i->res[0]->type.dtype;
@@ -1074,6 +1158,23 @@ static const char *resolve_load(Arena *a, const char *src_file, const char *path
     return arena_printf(a, "%s/%s", dir, path);
 }
 
+static void lower_setup(Lower *L, Arena *a, const IrModule *m, const IrFunc *f, FILE *err)
+{
+    memset(L, 0, sizeof *L);
+    L->ar = a;
+    L->m = m;
+    L->mesh = &m->mesh;
+    L->f = f;
+    L->err = err;
+    L->nvals = f->next_id + 1;
+    size_t nv = (size_t)L->nvals;
+    L->lt = arena_alloc(a, sizeof *L->lt * nv);
+    L->nuses = arena_alloc(a, sizeof *L->nuses * nv);
+    L->is_result = arena_alloc(a, sizeof *L->is_result * nv);
+    L->state = arena_alloc(a, sizeof *L->state * nv);
+    L->buf = arena_alloc(a, sizeof *L->buf * nv);
+}
+
 CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err)
 {
     const IrFunc *f = m->entry;
@@ -1082,21 +1183,15 @@ CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err
         return NULL;
     }
     Lower L;
-    memset(&L, 0, sizeof L);
-    L.ar = a;
-    L.m = m;
-    L.mesh = &m->mesh;
-    L.f = f;
-    L.err = err;
+    lower_setup(&L, a, m, f, err);
     if (!check_dtypes(&L, opt))
         return NULL;
-    L.nvals = f->next_id + 1;
-    size_t nv = (size_t)L.nvals;
-    L.lt = arena_alloc(a, sizeof *L.lt * nv);
-    L.nuses = arena_alloc(a, sizeof *L.nuses * nv);
-    L.is_result = arena_alloc(a, sizeof *L.is_result * nv);
-    L.state = arena_alloc(a, sizeof *L.state * nv);
-    L.buf = arena_alloc(a, sizeof *L.buf * nv);
+    for (int k = 0; k < m->nfuncs; k++) {
+        Lower B;
+        lower_setup(&B, a, m, m->funcs[k], err);
+        if (m->funcs[k] != f && !check_dtypes(&B, opt))
+            return NULL;
+    }
 
     CgProgram *p = arena_alloc(a, sizeof *p);
     p->m = m;

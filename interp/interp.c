@@ -94,7 +94,7 @@ static int check_func(Run *R)
         if (in->op == OP_CALL)
             return rfail(R, &in->loc, "call to %s must be inlined before interpretation",
                          in->a.callee ? in->a.callee : "?");
-        if (in->nres != 1)
+        if (in->nres != 1 && in->op != OP_LOOP)
             return rfail(R, &in->loc, "%s: expected one result, got %d", ir_op_name(in->op),
                          in->nres);
         const IrValue *v = in->res[0];
@@ -270,8 +270,12 @@ static int run_layout(Run *R, const IrInst *in)
     return 0;
 }
 
+static int run_loop(Run *R, const IrInst *in);
+
 static int run_inst(Run *R, const IrInst *in)
 {
+    if (in->op == OP_LOOP)
+        return run_loop(R, in);
     const IrValue *res = in->res[0];
     R->owned[res->id] = true; /* so a failure half way still frees what was made */
     if (R->sharded && interp_is_layout_op(in->op))
@@ -347,6 +351,134 @@ static int run_inst(Run *R, const IrInst *in)
     return rc;
 }
 
+/* ---- running a function --------------------------------------------------------- */
+
+/* A Run of f with nothing loaded yet; -1 (message in err) when out of memory. */
+static int run_open(Run *R, Arena *ar, const IrModule *m, const IrMesh *mesh, const IrFunc *f, bool sharded,
+                    char *err, size_t errlen)
+{
+    memset(R, 0, sizeof *R);
+    R->ar = ar;
+    R->m = m;
+    R->mesh = mesh;
+    R->f = f;
+    R->sharded = sharded;
+    R->nranks = sharded ? ir_mesh_nranks(mesh) : 1;
+    R->nvals = f->next_id;
+    R->err = err;
+    R->errlen = errlen;
+    if (R->nranks < 1)
+        return rfail(R, NULL, "the mesh has no ranks");
+    R->slot = calloc((size_t)(R->nvals ? R->nvals : 1) * (size_t)R->nranks, sizeof *R->slot);
+    R->owned = calloc((size_t)(R->nvals ? R->nvals : 1), sizeof *R->owned);
+    R->last = malloc(sizeof *R->last * (size_t)(R->nvals ? R->nvals : 1));
+    if (!R->slot || !R->owned || !R->last)
+        return rfail(R, NULL, "out of memory");
+    for (int i = 0; i < R->nvals; i++)
+        R->last[i] = -1;
+    if (check_func(R) != 0)
+        return -1;
+    int idx = 0;
+    for (const IrInst *i = f->first; i; i = i->next, idx++)
+        for (int k = 0; k < i->nargs; k++)
+            R->last[i->args[k]->id] = idx;
+    for (int k = 0; k < f->nresults; k++)
+        R->last[f->results[k]->id] = INT_MAX;
+    return 0;
+}
+
+/* Runs every instruction; the parameters' slots are filled. */
+static int run_insts(Run *R)
+{
+    int idx = 0;
+    for (const IrInst *i = R->f->first; i; i = i->next, idx++) {
+        if (run_inst(R, i) != 0)
+            return -1;
+        for (int k = 0; k < i->nargs; k++)
+            if (R->last[i->args[k]->id] <= idx)
+                drop(R, i->args[k]);
+        for (int k = 0; k < i->nres; k++)
+            if (R->last[i->res[k]->id] <= idx)
+                drop(R, i->res[k]);
+    }
+    return 0;
+}
+
+static void run_close(Run *R)
+{
+    if (R->owned && R->slot)
+        for (int id = 0; id < R->nvals; id++)
+            if (R->owned[id])
+                for (int r = 0; r < R->nranks; r++)
+                    free(R->slot[(size_t)id * (size_t)R->nranks + (size_t)r].data);
+    free(R->slot);
+    free(R->owned);
+    free(R->last);
+}
+
+static int copy_tensor(Run *R, const Tensor *from, Tensor *to, const SrcLoc *loc)
+{
+    *to = *from;
+    size_t nb = interp_nbytes(from);
+    to->data = interp_alloc(NULL, nb ? nb : 1);
+    if (!to->data)
+        return rfail(R, loc, "loop: out of memory");
+    if (nb)
+        memcpy(to->data, from->data, nb);
+    return 0;
+}
+
+/* A loop: the body runs `trip` times (every rank, in lockstep) on the
+ * carried values, slice [l] of each stacked operand (dim 0 is whole on every
+ * rank, so a slice is contiguous) and the captures. */
+static int run_loop(Run *R, const IrInst *in)
+{
+    const IrFunc *b = in->a.fn;
+    int nc = in->a.ncarry, ns = in->a.nstack, nr = R->nranks;
+    for (int k = 0; k < in->nres; k++)
+        R->owned[in->res[k]->id] = true;
+    for (int k = 0; k < nc; k++)
+        for (int r = 0; r < nr; r++)
+            if (copy_tensor(R, slot(R, in->args[k], r), slot(R, in->res[k], r), &in->loc) != 0)
+                return -1;
+    for (int64_t l = 0; l < in->a.trip; l++) {
+        Run B;
+        int rc = run_open(&B, R->ar, R->m, R->mesh, b, R->sharded, R->err, R->errlen);
+        for (int k = 0; rc == 0 && k < in->nargs; k++)
+            for (int r = 0; r < nr; r++) {
+                const IrValue *src = k < nc ? in->res[k] : in->args[k];
+                Tensor t = *slot(R, src, r);
+                if (k >= nc && k < nc + ns) {
+                    if (t.rank < 1 || t.dims[0] != in->a.trip)
+                        DTC_BUG("interp: a stacked operand's local dim 0 is not the trip count");
+                    Tensor sl = t;
+                    sl.rank = t.rank - 1;
+                    for (int d = 0; d < sl.rank; d++)
+                        sl.dims[d] = t.dims[d + 1];
+                    sl.dims[sl.rank] = 0;
+                    sl.data = (char *)t.data + (size_t)l * interp_nbytes(&sl);
+                    t = sl;
+                }
+                *slot(&B, b->params[k], r) = t; /* not owned: the loop's operands */
+            }
+        if (rc == 0)
+            rc = run_insts(&B);
+        for (int k = 0; rc == 0 && k < nc; k++)
+            for (int r = 0; r < nr && rc == 0; r++) {
+                Tensor next;
+                rc = copy_tensor(R, slot(&B, b->results[k], r), &next, &in->loc);
+                if (rc == 0) {
+                    free(slot(R, in->res[k], r)->data);
+                    *slot(R, in->res[k], r) = next;
+                }
+            }
+        run_close(&B);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* ---- the two entry points -------------------------------------------------------- */
 
 static int run(Arena *ar, const IrModule *m, const IrFunc *f, const InterpInputs *in, bool sharded,
@@ -354,52 +486,16 @@ static int run(Arena *ar, const IrModule *m, const IrFunc *f, const InterpInputs
 {
     static const IrMesh no_mesh; /* read-only: a one-rank mesh */
     Run R;
-    memset(&R, 0, sizeof R);
-    R.ar = ar;
-    R.m = m;
-    R.mesh = m ? &m->mesh : &no_mesh;
-    R.f = f;
-    R.sharded = sharded;
-    R.nranks = sharded ? ir_mesh_nranks(R.mesh) : 1;
-    R.nvals = f->next_id;
-    R.err = err;
-    R.errlen = errlen;
     if (errlen)
         err[0] = 0;
     *results = NULL;
-    if (R.nranks < 1)
-        return rfail(&R, NULL, "the mesh has no ranks");
-    R.slot = calloc((size_t)(R.nvals ? R.nvals : 1) * (size_t)R.nranks, sizeof *R.slot);
-    R.owned = calloc((size_t)(R.nvals ? R.nvals : 1), sizeof *R.owned);
-    R.last = malloc(sizeof *R.last * (size_t)(R.nvals ? R.nvals : 1));
     int rc = -1;
-    if (!R.slot || !R.owned || !R.last) {
-        rfail(&R, NULL, "out of memory");
+    if (run_open(&R, ar, m, m ? &m->mesh : &no_mesh, f, sharded, err, errlen) != 0)
         goto done;
-    }
-    for (int i = 0; i < R.nvals; i++)
-        R.last[i] = -1;
-    if (check_func(&R) != 0)
-        goto done;
-    int idx = 0;
-    for (const IrInst *i = f->first; i; i = i->next, idx++)
-        for (int k = 0; k < i->nargs; k++)
-            R.last[i->args[k]->id] = idx;
-    for (int k = 0; k < f->nresults; k++)
-        R.last[f->results[k]->id] = INT_MAX;
-
     if (load_params(&R, in) != 0)
         goto done;
-    idx = 0;
-    for (const IrInst *i = f->first; i; i = i->next, idx++) {
-        if (run_inst(&R, i) != 0)
-            goto done;
-        for (int k = 0; k < i->nargs; k++)
-            if (R.last[i->args[k]->id] <= idx)
-                drop(&R, i->args[k]);
-        if (R.last[i->res[0]->id] <= idx)
-            drop(&R, i->res[0]);
-    }
+    if (run_insts(&R) != 0)
+        goto done;
 
     Tensor *out = arena_alloc(ar, sizeof *out * (size_t)(f->nresults ? f->nresults : 1));
     for (int k = 0; k < f->nresults; k++) {
@@ -423,14 +519,7 @@ static int run(Arena *ar, const IrModule *m, const IrFunc *f, const InterpInputs
     *results = out;
     rc = 0;
 done:
-    if (R.owned)
-        for (int id = 0; id < R.nvals; id++)
-            if (R.owned[id])
-                for (int r = 0; r < R.nranks; r++)
-                    free(R.slot[(size_t)id * (size_t)R.nranks + (size_t)r].data);
-    free(R.slot);
-    free(R.owned);
-    free(R.last);
+    run_close(&R);
     return rc;
 }
 
