@@ -575,6 +575,8 @@ static void emit_step(Cu *E, int si, const CgStep *s, int64_t blocks, int thread
                 (long long)s->bytes);
     const char *what = cstr(a, step_what(E, s));
     switch (s->kind) {
+    case CG_SCAN:
+        DTC_BUG("cuda backend: loops are refused before lowering");
     case CG_LOOP: {
         if (blocks == 0) {
             fprintf(o, "    /* empty: nothing to compute */\n");
@@ -1133,6 +1135,15 @@ static bool cu_link_exe(Arena *a, const char *cu_path, const CgOptions *opt, FIL
 
 bool cg_cuda_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err)
 {
+    for (int k = 0; k < m->nfuncs; k++)
+        for (const IrInst *i = m->funcs[k]->first; i; i = i->next)
+            if (i->op == OP_LOOP) {
+                if (i->loc.file)
+                    fprintf(err, "%s:%d:%d: ", i->loc.file, i->loc.line, i->loc.col);
+                fprintf(err, "error: a for loop over layers is not supported on --target=cuda yet "
+                        "(use --target=cpu)\n");
+                return false;
+            }
     CgProgram *p = cg_lower(a, m, opt, err);
     if (!p)
         return false;

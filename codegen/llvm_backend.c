@@ -78,6 +78,10 @@ typedef struct Ll {
     /* the function being built */
     LLVMValueRef fn;
     LLVMValueRef ctx;      /* rt_ctx * of a variant */
+    /* loop bodies made so far (CG_SCAN): bodies[k] is function body_fn[k] */
+    int nbodies, capbodies;
+    const CgFunc **bodies;
+    LLVMValueRef *body_fn;
 } Ll;
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -746,6 +750,58 @@ static const char *prof_name(Ll *L, const CgFunc *fn, const CgStep *s)
     return cg_c_step_name(L->a, L->p, fn, s);
 }
 
+static LLVMValueRef body_of(Ll *L, const CgFunc *fn)
+{
+    for (int k = 0; k < L->nbodies; k++)
+        if (L->bodies[k] == fn)
+            return L->body_fn[k];
+    DTC_BUG("llvm backend: a loop body was not emitted");
+}
+
+/* for (l = 0; l < trip; l++) { body(ctx, params, results, ws); carried = results } */
+static void emit_scan(Ll *L, const CgStep *s, LLVMValueRef *bufp)
+{
+    const CgScan *sc = s->scan;
+    LLVMValueRef body = body_of(L, sc->fn);
+    for (int k = 0; k < sc->ncarry; k++)
+        if (sc->carry_bytes[k] > 0)
+            LLVMBuildMemCpy(L->b, bufp[sc->outs[k]], 64, bufp[sc->args[k]], 64, c64(L, sc->carry_bytes[k]));
+    if (sc->trip <= 0)
+        return;
+    LLVMTypeRef pa = LLVMArrayType2(L->tptr, (uint64_t)(sc->nargs ? sc->nargs : 1));
+    LLVMTypeRef ra = LLVMArrayType2(L->tptr, (uint64_t)(sc->ncarry ? sc->ncarry : 1));
+    LLVMValueRef params = LLVMBuildAlloca(L->b, pa, "loop.params");
+    LLVMValueRef results = LLVMBuildAlloca(L->b, ra, "loop.results");
+    /* what does not change from trip to trip */
+    for (int k = 0; k < sc->nargs; k++) {
+        if (k >= sc->ncarry && k < sc->ncarry + sc->nstack)
+            continue;
+        LLVMValueRef idx = c64(L, k);
+        LLVMValueRef slot = LLVMBuildInBoundsGEP2(L->b, L->tptr, params, &idx, 1, "");
+        LLVMBuildStore(L->b, k < sc->ncarry ? bufp[sc->outs[k]] : bufp[sc->args[k]], slot);
+    }
+    for (int k = 0; k < sc->ncarry; k++) {
+        LLVMValueRef idx = c64(L, k);
+        LLVMValueRef slot = LLVMBuildInBoundsGEP2(L->b, L->tptr, results, &idx, 1, "");
+        LLVMBuildStore(L->b, bufp[sc->next[k]], slot);
+    }
+    LlLoop lp;
+    LLVMValueRef l = loop_open(L, &lp, sc->trip, "layer");
+    for (int k = sc->ncarry; k < sc->ncarry + sc->nstack; k++) {
+        LLVMValueRef off = LLVMBuildMul(L->b, l, c64(L, sc->slice_bytes[k]), "");
+        LLVMValueRef ptr = LLVMBuildInBoundsGEP2(L->b, L->ti8, bufp[sc->args[k]], &off, 1, "layer.slice");
+        LLVMValueRef idx = c64(L, k);
+        LLVMValueRef slot = LLVMBuildInBoundsGEP2(L->b, L->tptr, params, &idx, 1, "");
+        LLVMBuildStore(L->b, ptr, slot);
+    }
+    LLVMValueRef a[4] = {L->ctx, params, results, bufp[sc->ws]};
+    call(L, body, a, 4, "");
+    for (int k = 0; k < sc->ncarry; k++)
+        if (sc->carry_bytes[k] > 0)
+            LLVMBuildMemCpy(L->b, bufp[sc->outs[k]], 64, bufp[sc->next[k]], 64, c64(L, sc->carry_bytes[k]));
+    loop_close(L, &lp);
+}
+
 static void emit_step(Ll *L, int vi, int si, const CgFunc *fn, const CgStep *s, LLVMValueRef *bufp)
 {
     LLVMValueRef ctx = L->ctx;
@@ -755,7 +811,7 @@ static void emit_step(Ll *L, int vi, int si, const CgFunc *fn, const CgStep *s, 
     LLVMValueRef in2 = s->nin > 2 ? bufp[s->in[2]] : NULL;
     LLVMValueRef dt = c32(L, s->dtype);
     char nm[64];
-    bool prof = s->kind != CG_RESHAPE && s->kind != CG_ALL_REDUCE && s->kind != CG_ALL_GATHER &&
+    bool prof = s->kind != CG_RESHAPE && s->kind != CG_SCAN && s->kind != CG_ALL_REDUCE && s->kind != CG_ALL_GATHER &&
                 s->kind != CG_REDUCE_SCATTER && s->kind != CG_ALL_TO_ALL;
     if (prof) {
         LLVMValueRef a[3] = {ctx, cstr(L, prof_name(L, fn, s)), c64(L, s->bytes)};
@@ -833,6 +889,9 @@ static void emit_step(Ll *L, int vi, int si, const CgFunc *fn, const CgStep *s, 
         break;
     case CG_RESHAPE:
         break;
+    case CG_SCAN:
+        emit_scan(L, s, bufp);
+        break;
     case CG_ALL_REDUCE: {
         LLVMValueRef a[6] = {ctx, c32(L, s->axes), dt, out, c64(L, s->count), c32(L, s->red)};
         call_rt(L, "rt_all_reduce", a, 6);
@@ -871,13 +930,48 @@ static void emit_step(Ll *L, int vi, int si, const CgFunc *fn, const CgStep *s, 
     }
 }
 
+static LLVMValueRef emit_func(Ll *L, int vi, const CgFunc *fn, const char *nm);
+
+/* The bodies of fn's loops (theirs first), each once, as
+ * int dt_loopK(rt_ctx *ctx, void *const *params, void *const *results, char *ws);
+ * their steps are named as those of a variant numbered after the real ones. */
+static void emit_bodies(Ll *L, const CgFunc *fn)
+{
+    for (int k = 0; k < fn->nsteps; k++) {
+        if (fn->steps[k].kind != CG_SCAN)
+            continue;
+        const CgFunc *b = fn->steps[k].scan->fn;
+        emit_bodies(L, b);
+        if (L->nbodies == L->capbodies) {
+            L->capbodies = L->capbodies ? 2 * L->capbodies : 8;
+            const CgFunc **nb = arena_alloc(L->a, sizeof *nb * (size_t)L->capbodies);
+            LLVMValueRef *nf = arena_alloc(L->a, sizeof *nf * (size_t)L->capbodies);
+            if (L->nbodies) {
+                memcpy(nb, L->bodies, sizeof *nb * (size_t)L->nbodies);
+                memcpy(nf, L->body_fn, sizeof *nf * (size_t)L->nbodies);
+            }
+            L->bodies = nb;
+            L->body_fn = nf;
+        }
+        int id = L->nbodies;
+        L->bodies[id] = b;
+        L->body_fn[id] = emit_func(L, L->p->nvariants + id, b, arena_printf(L->a, "dt_loop%d", id));
+        L->nbodies++;
+    }
+}
+
 /* int dt_vK(rt_ctx *ctx, void *const *params, void *const *results) */
 static LLVMValueRef emit_variant(Ll *L, int vi, const CgFunc *fn)
 {
-    char nm[32];
-    snprintf(nm, sizeof nm, "dt_v%d", vi);
-    LLVMTypeRef args[3] = {L->tptr, L->tptr, L->tptr};
-    LLVMValueRef f = LLVMAddFunction(L->mod, nm, LLVMFunctionType(L->ti32, args, 3, 0));
+    emit_bodies(L, fn);
+    return emit_func(L, vi, fn, arena_printf(L->a, "dt_v%d", vi));
+}
+
+static LLVMValueRef emit_func(Ll *L, int vi, const CgFunc *fn, const char *nm)
+{
+    int nargs = fn->is_body ? 4 : 3;
+    LLVMTypeRef args[4] = {L->tptr, L->tptr, L->tptr, L->tptr};
+    LLVMValueRef f = LLVMAddFunction(L->mod, nm, LLVMFunctionType(L->ti32, args, (unsigned)nargs, 0));
     LLVMSetLinkage(f, LLVMInternalLinkage);
     def_attrs(L, f);
     L->fn = f;
@@ -891,6 +985,10 @@ static LLVMValueRef emit_variant(Ll *L, int vi, const CgFunc *fn)
     /* every buffer's address, once */
     LLVMValueRef *bufp = arena_alloc(L->a, sizeof *bufp * (size_t)(fn->nbufs + 1));
     LLVMValueRef ws = NULL;
+    if (fn->is_body) {
+        ws = LLVMGetParam(f, 3);
+        LLVMSetValueName2(ws, "ws", 2);
+    }
     for (int k = 0; k < fn->nbufs; k++) {
         const CgBuf *bf = &fn->bufs[k];
         const char *name = buf_name(L, bf);

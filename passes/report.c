@@ -11,6 +11,8 @@
  * shard) plus every collective's step cost (cost.c), the same figures
  * propagate compared.  pass_report_json prints the same content as JSON
  * (`dtc report --format=json`), with each collective's source position.
+ * A collective inside a loop's body is listed once, with the loop and the
+ * number of times it runs; the totals and the estimate count every trip.
  *
  * Bytes: what the rank sends under ring algorithms, computed by
  * rt_coll_bytes (runtime/core/rt_coll.c), the one function the compiled
@@ -126,6 +128,13 @@ static void estimate(const PassCtx *ctx, const IrModule *m, const IrFunc *f, dou
     *compute = *comm = 0;
     for (const IrInst *i = f->first; i; i = i->next) {
         unsigned fl = ir_op_flags(i->op);
+        if (i->op == OP_LOOP) {
+            double c1, c2;
+            estimate(ctx, m, i->a.fn, &c1, &c2);
+            *compute += c1 * (double)i->a.trip;
+            *comm += c2 * (double)i->a.trip;
+            continue;
+        }
         if (fl & (OPF_COMM | OPF_LOCAL)) {
             PlanStep st;
             memset(&st, 0, sizeof st);
@@ -150,6 +159,38 @@ static void estimate(const PassCtx *ctx, const IrModule *m, const IrFunc *f, dou
             in[k] = i->args[k]->pl;
         if (i->nargs <= RULE_MAX_ARGS)
             *compute += rules_compute_cost(&ctx->cost, m, i, in, &i->res[0]->pl);
+    }
+}
+
+/* The collectives of f in program order, a loop's body in its place. */
+typedef struct CollUse {
+    const IrInst *i;
+    const IrInst *loop; /* innermost loop it is in, NULL: none */
+    int64_t trips;      /* how often it runs */
+} CollUse;
+
+typedef struct CollList {
+    int n, cap;
+    CollUse *u;
+} CollList;
+
+static void collect(Arena *ar, const IrFunc *f, const IrInst *loop, int64_t trips, CollList *l)
+{
+    for (const IrInst *i = f->first; i; i = i->next) {
+        if (i->op == OP_LOOP) {
+            collect(ar, i->a.fn, i, trips * i->a.trip, l);
+            continue;
+        }
+        if (!(ir_op_flags(i->op) & OPF_COMM))
+            continue;
+        if (l->n == l->cap) {
+            l->cap = l->cap ? 2 * l->cap : 16;
+            CollUse *nu = arena_alloc(ar, sizeof *nu * (size_t)l->cap);
+            if (l->n)
+                memcpy(nu, l->u, sizeof *nu * (size_t)l->n);
+            l->u = nu;
+        }
+        l->u[l->n++] = (CollUse){i, loop, trips};
     }
 }
 
@@ -180,6 +221,8 @@ void pass_report(FILE *out, const PassCtx *ctx, const IrModule *m)
     int nranks = ir_mesh_nranks(mesh);
     int ninst;
     int *last = last_uses_of(ctx, f, &ninst);
+    CollList colls = {0, 0, NULL};
+    collect(ctx->arena, f, NULL, 1, &colls);
 
     fprintf(out, "mesh %s[", mesh->name ? mesh->name : "?");
     for (int a = 0; a < mesh->naxes; a++)
@@ -193,10 +236,10 @@ void pass_report(FILE *out, const PassCtx *ctx, const IrModule *m)
             fprintf(out, "%s%s=%d", a ? ", " : "", mesh->axis_name[a], c[a]);
         fprintf(out, "):\n");
         int n = 0;
-        int64_t total = 0;
-        for (const IrInst *i = f->first; i; i = i->next) {
-            if (!(ir_op_flags(i->op) & OPF_COMM))
-                continue;
+        int64_t total = 0, count = 0;
+        for (int u = 0; u < colls.n; u++) {
+            const IrInst *i = colls.u[u].i;
+            int64_t trips = colls.u[u].trips;
             IrType lt = pl_local_type(mesh, &i->args[0]->type, &i->args[0]->pl, c);
             int64_t b = sent_bytes(mesh, i, c);
             char tb[128], vb[64];
@@ -208,11 +251,16 @@ void pass_report(FILE *out, const PassCtx *ctx, const IrModule *m)
                 fprintf(out, ", dim %d", i->a.dim);
             if (i->op == OP_ALL_TO_ALL)
                 fprintf(out, ", dim %d -> %d", i->a.dim, i->a.dim2);
-            fprintf(out, ") of local %s: %" PRId64 " bytes -> %s\n", ir_type_str(&lt, tb, sizeof tb), b,
+            fprintf(out, ") of local %s: %" PRId64 " bytes -> %s", ir_type_str(&lt, tb, sizeof tb), b,
                     ir_value_str(i->res[0], vb, sizeof vb));
-            total += b;
+            if (colls.u[u].loop)
+                fprintf(out, ", in loop @%s: %" PRId64 " times", colls.u[u].loop->a.fn->name, trips);
+            fputc('\n', out);
+            total += b * trips;
+            count += trips;
         }
-        fprintf(out, "  total: %d collective%s, %" PRId64 " bytes\n", n, n == 1 ? "" : "s", total);
+        fprintf(out, "  total: %" PRId64 " collective%s, %" PRId64 " bytes\n", count, count == 1 ? "" : "s",
+                total);
         fprintf(out, "  peak memory: %" PRId64 " bytes\n", peak_memory(mesh, f, last, ninst, c));
     }
     double compute, comm;
@@ -257,6 +305,9 @@ void pass_report_json(FILE *out, const PassCtx *ctx, const IrModule *m)
     fprintf(out, "  \"ranks\": [");
     int ninst = 0;
     int *last = f ? last_uses_of(ctx, f, &ninst) : NULL;
+    CollList colls = {0, 0, NULL};
+    if (f)
+        collect(ctx->arena, f, NULL, 1, &colls);
     for (int r = 0; f && r < nranks; r++) {
         int c[IR_MAX_AXES];
         ir_mesh_coords(mesh, r, c);
@@ -268,10 +319,10 @@ void pass_report_json(FILE *out, const PassCtx *ctx, const IrModule *m)
         }
         fprintf(out, "},\n     \"collectives\": [");
         int n = 0;
-        int64_t total = 0;
-        for (const IrInst *i = f->first; i; i = i->next) {
-            if (!(ir_op_flags(i->op) & OPF_COMM))
-                continue;
+        int64_t total = 0, count = 0;
+        for (int u = 0; u < colls.n; u++) {
+            const IrInst *i = colls.u[u].i;
+            int64_t trips = colls.u[u].trips;
             IrType lt = pl_local_type(mesh, &i->args[0]->type, &i->args[0]->pl, c);
             int64_t b = sent_bytes(mesh, i, c);
             char tb[128], vb[64];
@@ -294,6 +345,11 @@ void pass_report_json(FILE *out, const PassCtx *ctx, const IrModule *m)
             json_str(out, ir_type_str(&lt, tb, sizeof tb));
             fprintf(out, ", \"bytes\": %" PRId64 ", \"result\": ", b);
             json_str(out, ir_value_str(i->res[0], vb, sizeof vb));
+            if (colls.u[u].loop) {
+                fprintf(out, ", \"loop\": ");
+                json_str(out, colls.u[u].loop->a.fn->name);
+                fprintf(out, ", \"trips\": %" PRId64, trips);
+            }
             if (i->loc.file && i->loc.line > 0) {
                 const char *base = strrchr(i->loc.file, '/');
                 char site[512];
@@ -304,11 +360,12 @@ void pass_report_json(FILE *out, const PassCtx *ctx, const IrModule *m)
             }
             fprintf(out, "}");
             n++;
-            total += b;
+            total += b * trips;
+            count += trips;
         }
-        fprintf(out, "%s],\n     \"total_collectives\": %d, \"total_bytes\": %" PRId64
+        fprintf(out, "%s],\n     \"total_collectives\": %" PRId64 ", \"total_bytes\": %" PRId64
                      ", \"peak_memory_bytes\": %" PRId64 "}",
-                n ? "\n     " : "", n, total, peak_memory(mesh, f, last, ninst, c));
+                n ? "\n     " : "", count, total, peak_memory(mesh, f, last, ninst, c));
     }
     double compute = 0, comm = 0;
     if (f)

@@ -32,7 +32,7 @@ def parse_text(text):
     out = {"mesh": {"name": m.group(1), "axes": axes, "ranks": int(m.group(3))}, "ranks": []}
     rank = None
     coll = re.compile(r"  (\d+)\. (\w+)\(([^,)]*)(?:, (sum|max|min|avg))?(?:, dim (\d+)(?: -> (\d+))?)?\) "
-                      r"of local (.+): (\d+) bytes -> (\S+)$")
+                      r"of local (.+): (\d+) bytes -> (\S+?)(?:, in loop @(\S+): (\d+) times)?$")
     for line in lines[1:]:
         m = re.match(r"rank (\d+) \((.*)\):$", line)
         if m:
@@ -53,6 +53,8 @@ def parse_text(text):
             if m.group(6) is not None:
                 c["dim2"] = int(m.group(6))
             c.update(local_type=m.group(7), bytes=int(m.group(8)), result=m.group(9))
+            if m.group(10):
+                c.update(loop=m.group(10), trips=int(m.group(11)))
             rank["collectives"].append(c)
             continue
         m = re.match(r"  total: (\d+) collectives?, (\d+) bytes$", line)
