@@ -107,6 +107,7 @@ typedef struct FeParser {
     SrcLoc brace_reported;      /* the '{' an "expected '}' before" note showed */
     int synth_line, synth_col;  /* the keyword a '}' was last supplied before */
     int prev_kind, cur_kind;    /* token kinds of the token before the lookahead, and it */
+    int last_syntax_line;       /* line of the last syntax error (0: none) */
     FeList *decls;              /* Decl* parsed so far */
 } FeParser;
 

@@ -11,7 +11,7 @@
  * Syntax errors are reported by yyreport_syntax_error in plain words
  * ("expected ';' after statement", "expected expression before ')'") and recovered from at
  * three levels: a statement (resync at ';' or the next 'let' / 'return' /
- * '}'), a function header (resync at the body's '{'), and a declaration
+ * 'for' / '}'), a function header (resync at the body's '{'), and a declaration
  * (resync at ';' or the next 'const' / 'mesh' / 'fn').  Bison reports a new
  * error only after three tokens were accepted, which hides the cascade.
  */
@@ -608,8 +608,9 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, FePa
     /* What could come next, in words: an expression start is "expression";
        operators that would only continue the expression before are not
        worth listing. */
-    int want_expr = 0, want_name = 0, want_semi = 0, want_decl = 0, cont = 0;
+    int want_expr = 0, want_name = 0, want_semi = 0, want_decl = 0, want_stmt = 0, cont = 0;
     for (int i = 0; i < n; i++) {
+        want_stmt |= exp[i] == YYSYMBOL_LET;
         want_expr |= exp[i] == YYSYMBOL_INT;
         want_name |= exp[i] == YYSYMBOL_NAME;
         want_semi |= is_kind(exp[i], "';'");
@@ -658,8 +659,15 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, FePa
 
     if (p->tok_quiet)
         return 0; /* the scanner already reported the cause */
+    /* `... y;` right after an error on the same line: resynchronising at a
+       statement took the name for the start of an assignment `y = ...` */
+    int cascade = p->last_syntax_line == at.line && k == 1 && !strcmp(items[0], "'='")
+                  && is_kind(la, "';'") && p->prev_kind == NAME;
+    p->last_syntax_line = at.line;
+    if (cascade)
+        return 0;
 
-    if (is_keyword(la) && want_name && !want_expr) {
+    if (is_keyword(la) && want_name && !want_expr && !want_stmt) {
         diag_error(p->d, at, "'%s' is a keyword and cannot be used as a name", p->tok_text);
         return 0;
     }

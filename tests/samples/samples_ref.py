@@ -165,6 +165,24 @@ def causal_attention(p):
     return {"y": y, "early": early}
 
 
+def stack(p):
+    B, T, D, NH, DH, L = 2, 8, 32, 4, 8, 3
+
+    def heads(t):
+        return t.reshape(B, T, NH, DH).transpose(0, 2, 1, 3)
+
+    h = p["x"]
+    for l in range(L):
+        xn = layernorm(h, p["ln1_g"][l], p["ln1_b"][l])
+        q, k, v = heads(xn @ p["wq"][l]), heads(xn @ p["wk"][l]), heads(xn @ p["wv"][l])
+        s = (q @ k.transpose(0, 1, 3, 2)) / np.sqrt(DH)
+        o = (softmax(s, axis=-1) @ v).transpose(0, 2, 1, 3).reshape(B, T, D)
+        a = h + o @ p["wo"][l]
+        u = gelu(layernorm(a, p["ln2_g"][l], p["ln2_b"][l]) @ p["w1"][l] + p["b1"][l])
+        h = a + (u @ p["w2"][l] + p["b2"][l])
+    return {"h": h}
+
+
 # name -> (parameters, reference, results as {name: (dtype, shape)})
 SAMPLES = {
     "mlp": (
@@ -227,6 +245,23 @@ SAMPLES = {
         {"s": ("f64", (7,)), "p": ("f64", (7, 13)), "avg": ("f64", ()),
          "out": ("f32", (7, 5))}),
 }
+
+SAMPLES["stack"] = (
+    [("x", "f32", (2, 8, 32), ("randn", 1.0)),
+     ("ln1_g", "f32", (3, 32), ("rand", 0.5, 1.5)),
+     ("ln1_b", "f32", (3, 32), ("rand", -0.2, 0.2)),
+     ("wq", "f32", (3, 32, 32), ("randn", 0.18)),
+     ("wk", "f32", (3, 32, 32), ("randn", 0.18)),
+     ("wv", "f32", (3, 32, 32), ("randn", 0.18)),
+     ("wo", "f32", (3, 32, 32), ("randn", 0.18)),
+     ("ln2_g", "f32", (3, 32), ("rand", 0.5, 1.5)),
+     ("ln2_b", "f32", (3, 32), ("rand", -0.2, 0.2)),
+     ("w1", "f32", (3, 32, 128), ("randn", 0.18)),
+     ("b1", "f32", (3, 128), ("rand", -0.1, 0.1)),
+     ("w2", "f32", (3, 128, 32), ("randn", 0.09)),
+     ("b2", "f32", (3, 32), ("rand", -0.1, 0.1))],
+    stack,
+    {"h": ("f32", (2, 8, 32))})
 
 NP_DTYPE = {"f32": np.float32, "f64": np.float64, "i32": np.int32}
 
