@@ -659,10 +659,10 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, FePa
 
     if (p->tok_quiet)
         return 0; /* the scanner already reported the cause */
-    /* `... y;` right after an error on the same line: resynchronising at a
+    /* `... y;` (or `y]`) right after an error on the same line: resynchronising at a
        statement took the name for the start of an assignment `y = ...` */
     int cascade = p->last_syntax_line == at.line && k == 1 && !strcmp(items[0], "'='")
-                  && is_kind(la, "';'") && p->prev_kind == NAME;
+                  && p->prev_kind == NAME;
     p->last_syntax_line = at.line;
     if (cascade)
         return 0;

@@ -20,7 +20,8 @@ import numpy as np
 
 DTC = os.environ["DTC"]
 SRC = os.environ["DTC_SRC"]
-SAMPLES = ["mlp", "mlp2d", "transformer", "embedding", "uneven"]
+SAMPLES = ["mlp", "mlp2d", "transformer", "embedding", "uneven", "stack"]
+LOOP = re.compile(r"\bfor\s+(\w+)\s+in\b")
 PARAM = re.compile(r"(\w+)\s*:\s*(f32|f64|i32)\[([^\]]*)\]\s*@\s*(\w+)\[([^\]]*)\]")
 MESH = re.compile(r"mesh\s+(\w+)\s*\[([^\]]*)\]")
 
@@ -49,10 +50,25 @@ def random_placement(rng, naxes, rank, dtype):
     return ", ".join(out)
 
 
+def stacked_names(text):
+    """Names indexed by a loop counter (w[l]): their dim 0 is the layer dim."""
+    out = set()
+    for counter in LOOP.findall(text):
+        out |= set(re.findall(r"(\w+)\[\s*%s\s*\]" % counter, text))
+    return out
+
+
 def random_layout(text, rng, naxes):
-    """The program with its entry parameters' placements drawn at random."""
+    """The program with its entry parameters' placements drawn at random.
+    A stacked value's layer dim stays unsplit (pipeline-style placement is
+    refused by the compiler)."""
+    stacked = stacked_names(text)
+
     def repl(m):
-        pl = random_placement(rng, naxes, rank_of(m.group(3)), m.group(2))
+        rank = rank_of(m.group(3))
+        pl = random_placement(rng, naxes, rank, m.group(2))
+        if m.group(1) in stacked:
+            pl = ", ".join("R" if e in ("S(0)", "S(%d)" % -rank) else e for e in pl.split(", "))
         return "%s: %s[%s] @ %s[%s]" % (m.group(1), m.group(2), m.group(3), m.group(4), pl)
     start = text.find("fn main")
     end = text.find("{", start)
