@@ -7,7 +7,8 @@
  *           is complete and only needs the runtime to link:
  *   dt_v<k>_s<j>  one function per fused loop (CG_LOOP): real loop nests
  *                 with constant trip counts over noalias, 64-byte aligned
- *                 buffers, inbounds GEPs, one store per output element, for
+ *                 buffers (a loop body's parameters: element-aligned, they
+ *                 may be layer slices), inbounds GEPs, one store per output element, for
  *                 LLVM's loop vectoriser (LLVM inlines them);
  *   dt_v<k>       one function per variant: the steps in order, kernels,
  *                 CBLAS (through dtk_matmul) and collectives as calls;
@@ -599,7 +600,9 @@ static LLVMValueRef emit_loop_fn(Ll *L, const CgFunc *fn, const CgStep *s, const
         LLVMAttributeIndex ai = (LLVMAttributeIndex)(k + 1);
         fn_attr(L, f, ai, "noalias", 0);
         fn_attr(L, f, ai, "nocapture", 0);
-        fn_attr(L, f, ai, "align", 64);
+        /* a loop body's parameter may be a layer slice: base + l * slice bytes */
+        if (!(fn->is_body && fn->bufs[args[k]].kind == CG_BUF_PARAM))
+            fn_attr(L, f, ai, "align", 64);
         fn_attr(L, f, ai, k == 0 ? "writeonly" : "readonly", 0);
         const char *bn = buf_name(L, &fn->bufs[args[k]]);
         LLVMSetValueName2(LLVMGetParam(f, (unsigned)k), bn, strlen(bn));
@@ -765,7 +768,7 @@ static void emit_scan(Ll *L, const CgStep *s, LLVMValueRef *bufp)
     LLVMValueRef body = body_of(L, sc->fn);
     for (int k = 0; k < sc->ncarry; k++)
         if (sc->carry_bytes[k] > 0)
-            LLVMBuildMemCpy(L->b, bufp[sc->outs[k]], 64, bufp[sc->args[k]], 64, c64(L, sc->carry_bytes[k]));
+            LLVMBuildMemCpy(L->b, bufp[sc->outs[k]], 4, bufp[sc->args[k]], 4, c64(L, sc->carry_bytes[k]));
     if (sc->trip <= 0)
         return;
     LLVMTypeRef pa = LLVMArrayType2(L->tptr, (uint64_t)(sc->nargs ? sc->nargs : 1));
@@ -798,7 +801,7 @@ static void emit_scan(Ll *L, const CgStep *s, LLVMValueRef *bufp)
     call(L, body, a, 4, "");
     for (int k = 0; k < sc->ncarry; k++)
         if (sc->carry_bytes[k] > 0)
-            LLVMBuildMemCpy(L->b, bufp[sc->outs[k]], 64, bufp[sc->next[k]], 64, c64(L, sc->carry_bytes[k]));
+            LLVMBuildMemCpy(L->b, bufp[sc->outs[k]], 4, bufp[sc->next[k]], 4, c64(L, sc->carry_bytes[k]));
     loop_close(L, &lp);
 }
 
@@ -883,10 +886,12 @@ static void emit_step(Ll *L, int vi, int si, const CgFunc *fn, const CgStep *s, 
         call_rt(L, "dtk_cross_entropy", a, 8);
         break;
     }
-    case CG_COPY:
+    case CG_COPY: {
+        unsigned al = fn->is_body ? 4 : 64; /* a body's parameters may be layer slices */
         if (s->count > 0 && in0 != out)
-            LLVMBuildMemCpy(L->b, out, 64, in0, 64, c64(L, s->count));
+            LLVMBuildMemCpy(L->b, out, al, in0, al, c64(L, s->count));
         break;
+    }
     case CG_RESHAPE:
         break;
     case CG_SCAN:
