@@ -18,7 +18,7 @@ For every sample (samples/*.dt) and every program tests/exec/exec_*.dt:
      to other placements: the results must equal the interpreter's bit for
      bit, on every mesh;
   5. a subset runs under `mpirun -np N --oversubscribe` the same way (both
-     executables).
+     executables), the loop sample stack.dt on three meshes, one uneven.
 Prints one line per check; exits 1 on any failure.
 
 Env: DTC (the dtc binary), DTC_SRC (source tree), DTC_BUILD (build tree with
@@ -45,7 +45,8 @@ POSITIVE = {"exec_ops": {"d"}}
 # (program, mesh or None for the declared one, inputs "init" | "rand")
 # "exe": dtc compile (the default CPU backend); "c": --emit=c built by hand
 BACKENDS = ["exe", "c"]
-MPI_RUNS = [("mlp", None, "init"), ("uneven", None, "init"), ("embedding", "1-D over the second axis", "rand")]
+MPI_RUNS = [("mlp", None, "init"), ("uneven", None, "init"), ("embedding", "1-D over the second axis", "rand"),
+            ("stack", None, "init"), ("stack", "dp=2,tp=3", "rand"), ("stack", "dp=1,tp=4", "rand")]
 
 failures = 0
 checks = 0
@@ -262,7 +263,9 @@ def main():
             path = os.path.join(SRC, "samples", prog + ".dt")
             ptmp = os.path.join(tmp, prog)
             label = "declared"
-            if which:  # the 1-D mesh over the second axis: the first has size 1
+            if which and "=" in which:  # a mesh of meshes_for, by its label
+                label = which
+            elif which:  # the 1-D mesh over the second axis: the first has size 1
                 first = mesh_of(path)[0][0]
                 label = [l for l in meshes_for(mesh_of(path)) if l.startswith(first + "=1,")][0]
             names = list(result_lines(run([dtc, "run", path])[1]))
