@@ -16,6 +16,10 @@
  *                kernel templates of runtime/cuda/dtk_cuda.cuh, one block per
  *                row with warp-shuffle reductions
  *   CG_COPY      cudaMemcpyAsync; CG_RESHAPE nothing
+ *   CG_SCAN      a host for loop calling the body's own host function
+ *                (loop_body<k>: its kernels, launched in order) once per
+ *                layer, with slice pointers base + l * slice bytes and a
+ *                device copy of each trip's carried values
  *   collectives  rt_cuda_* (NCCL, or host-staged under DT_COMM=mpi|threads)
  * Device memory (parameters, results, lower.c's workspace layout, scratch)
  * is one allocation made on a rank's first call; parameters are copied up
@@ -60,7 +64,17 @@ typedef struct Cu {
     int capchecks;
     uint32_t comm_sets;        /* bit s: a collective over axes mask s */
     int64_t scratch;           /* device scratch bytes needed */
+    int nbodies, capbodies;    /* loop bodies printed so far: body k is loop_body<k> */
+    const CgFunc **bodies;
 } Cu;
+
+static int body_index(const Cu *E, const CgFunc *fn)
+{
+    for (int k = 0; k < E->nbodies; k++)
+        if (E->bodies[k] == fn)
+            return k;
+    DTC_BUG("cuda backend: a loop body was not emitted");
+}
 
 /* ---- names and literals ------------------------------------------------------------- */
 
@@ -547,7 +561,8 @@ static void emit_step(Cu *E, int si, const CgStep *s, int64_t blocks, int thread
     fprintf(o, "\n    /* [%d] ", si);
     if (s->kind == CG_COPY && !i) {
         const CgBuf *b = &E->fn->bufs[s->out];
-        fprintf(o, "result %s: copy of %s, %lld bytes */\n", cg_c_comment(a, E->p->results[b->index].name),
+        fprintf(o, "%s %s: copy of %s, %lld bytes */\n", E->fn->is_body ? "carried value" : "result",
+                E->fn->is_body ? arena_printf(a, "%d", b->index) : cg_c_comment(a, E->p->results[b->index].name),
                 cg_c_comment(a, cg_c_vname(E->ar, b->value)), (long long)s->count);
         fprintf(o, "    rt_cuda_copy(ctx, cu, %s, %s, %lld);\n", out, in0, (long long)s->count);
         return;
@@ -569,14 +584,39 @@ static void emit_step(Cu *E, int si, const CgStep *s, int64_t blocks, int thread
     }
     fprintf(o, " */\n");
 
-    bool prof = s->kind != CG_RESHAPE && s->kind < CG_ALL_REDUCE; /* collectives profile themselves */
+    bool prof = s->kind != CG_RESHAPE && s->kind != CG_SCAN && s->kind < CG_ALL_REDUCE; /* collectives and
+                                                                                       loop bodies profile themselves */
     if (prof)
         fprintf(o, "    rt_cuda_prof_begin(ctx, cu, %s, %lld);\n", cstr(a, cg_c_step_name(a, E->p, E->fn, s)),
                 (long long)s->bytes);
     const char *what = cstr(a, step_what(E, s));
     switch (s->kind) {
-    case CG_SCAN:
-        DTC_BUG("cuda backend: loops are refused before lowering");
+    case CG_SCAN: {
+        const CgScan *sc = s->scan;
+        int bi = body_index(E, sc->fn);
+        fprintf(o, "    {\n        void *bp[%d], *br[%d];\n", sc->nargs ? sc->nargs : 1, sc->ncarry ? sc->ncarry : 1);
+        for (int k = 0; k < sc->ncarry; k++)
+            fprintf(o, "        rt_cuda_copy(ctx, cu, %s, %s, %lld); /* carried value %d starts as the operand */\n",
+                    E->bname[sc->outs[k]], E->bname[sc->args[k]], (long long)sc->carry_bytes[k], k);
+        fprintf(o, "        for (int64_t l = 0; l < %lld; l++) {\n", (long long)sc->trip);
+        for (int k = 0; k < sc->nargs; k++) {
+            if (k < sc->ncarry)
+                fprintf(o, "            bp[%d] = (void *)%s;\n", k, E->bname[sc->outs[k]]);
+            else if (k < sc->ncarry + sc->nstack)
+                fprintf(o, "            bp[%d] = (void *)((const char *)%s + l * %lld); /* layer l */\n", k,
+                        E->bname[sc->args[k]], (long long)sc->slice_bytes[k]);
+            else
+                fprintf(o, "            bp[%d] = (void *)%s;\n", k, E->bname[sc->args[k]]);
+        }
+        for (int k = 0; k < sc->ncarry; k++)
+            fprintf(o, "            br[%d] = (void *)%s;\n", k, E->bname[sc->next[k]]);
+        fprintf(o, "            loop_body%d(ctx, cu, bp, br, (char *)%s);\n", bi, E->bname[sc->ws]);
+        for (int k = 0; k < sc->ncarry; k++)
+            fprintf(o, "            rt_cuda_copy(ctx, cu, %s, %s, %lld);\n", E->bname[sc->outs[k]],
+                    E->bname[sc->next[k]], (long long)sc->carry_bytes[k]);
+        fprintf(o, "        }\n    }\n");
+        break;
+    }
     case CG_LOOP: {
         if (blocks == 0) {
             fprintf(o, "    /* empty: nothing to compute */\n");
@@ -703,10 +743,41 @@ static void emit_step(Cu *E, int si, const CgStep *s, int64_t blocks, int thread
 
 /* ---- functions ---------------------------------------------------------------------------------------- */
 
+static void emit_cu_func(Cu *E, const CgFunc *fn, int vi, int body);
+
+/* The bodies of fn's loops (theirs first), each once; their kernels are
+ * named as a variant's numbered after the real ones. */
+static void emit_bodies(Cu *E, const CgFunc *fn)
+{
+    for (int k = 0; k < fn->nsteps; k++) {
+        if (fn->steps[k].kind != CG_SCAN)
+            continue;
+        const CgFunc *b = fn->steps[k].scan->fn;
+        emit_bodies(E, b);
+        if (E->nbodies == E->capbodies) {
+            E->capbodies = E->capbodies ? 2 * E->capbodies : 8;
+            const CgFunc **nb = arena_alloc(E->ar, sizeof *nb * (size_t)E->capbodies);
+            if (E->nbodies)
+                memcpy(nb, E->bodies, sizeof *nb * (size_t)E->nbodies);
+            E->bodies = nb;
+        }
+        E->bodies[E->nbodies] = b;
+        emit_cu_func(E, b, E->p->nvariants + E->nbodies, E->nbodies);
+        E->nbodies++;
+    }
+}
+
 static void emit_func(Cu *E, int vi)
 {
+    emit_bodies(E, &E->p->variants[vi]);
+    emit_cu_func(E, &E->p->variants[vi], vi, -1);
+}
+
+/* A variant (body < 0) or loop body number `body` (vi: a number for its
+ * kernels' names). */
+static void emit_cu_func(Cu *E, const CgFunc *fn, int vi, int body)
+{
     FILE *o = E->o;
-    const CgFunc *fn = &E->p->variants[vi];
     E->fn = fn;
     E->vi = vi;
     E->bname = arena_alloc(E->ar, sizeof *E->bname * (size_t)(fn->nbufs + 1));
@@ -730,11 +801,20 @@ static void emit_func(Cu *E, int vi)
         for (int j = 0; s->kind == CG_LOOP && j < s->loop.nnodes; j++)
             if (s->loop.nodes[j].kind == CG_N_LOAD)
                 used[s->loop.nodes[j].buf] = true;
+        if (s->kind == CG_SCAN) {
+            for (int j = 0; j < s->scan->nargs; j++)
+                used[s->scan->args[j]] = true;
+            for (int j = 0; j < s->scan->ncarry; j++)
+                used[s->scan->outs[j]] = used[s->scan->next[j]] = true;
+            used[s->scan->ws] = true;
+        }
     }
     for (int b = 0; b < fn->nbufs; b++) {
         const CgBuf *x = &fn->bufs[b];
         const char *n = ident(E->ar, x->value);
-        if (x->kind == CG_BUF_RESULT && x->value != E->p->f->results[x->index])
+        if (x->kind == CG_BUF_RESULT && fn->is_body)
+            n = arena_printf(E->ar, "carry%d", x->index);
+        else if (x->kind == CG_BUF_RESULT && x->value != E->p->f->results[x->index])
             n = arena_printf(E->ar, "result%d", x->index);
         for (int c = 0; c < b; c++) /* unique */
             if (!strcmp(E->bname[c], n))
@@ -742,15 +822,25 @@ static void emit_func(Cu *E, int vi)
         E->bname[b] = n;
     }
 
-    cg_c_emit_variant_title(o, E->ar, &E->p->m->mesh, fn, vi);
+    if (body >= 0)
+        fprintf(o, "/* ---- loop body %d: one trip; params = carried values, this layer's slices, captures;\n"
+                   " * results = the next carried values; ws = its device workspace", body);
+    else
+        cg_c_emit_variant_title(o, E->ar, &E->p->m->mesh, fn, vi);
     fprintf(o, "\n * %d steps; device workspace %lld bytes */\n\n", fn->nsteps, (long long)fn->workspace);
     for (int k = 0; k < fn->nsteps; k++)
         emit_step_kernel(E, k, &fn->steps[k], &blocks[k], &threads[k]);
 
-    fprintf(o, "static void run_v%d(rt_ctx *ctx, rt_cuda *cu)\n{\n", vi);
-    if (cg_c_uses_workspace(fn, used))
-        fprintf(o, "    char *ws = cu->workspace;\n");
-    fprintf(o, "    (void)ctx;\n    (void)cu;\n");
+    if (body >= 0) {
+        fprintf(o, "static void loop_body%d(rt_ctx *ctx, rt_cuda *cu, void *const *params, void *const *results, "
+                   "char *ws)\n{\n", body);
+        fprintf(o, "    (void)ctx;\n    (void)cu;\n    (void)params;\n    (void)results;\n    (void)ws;\n");
+    } else {
+        fprintf(o, "static void run_v%d(rt_ctx *ctx, rt_cuda *cu)\n{\n", vi);
+        if (cg_c_uses_workspace(fn, used))
+            fprintf(o, "    char *ws = cu->workspace;\n");
+        fprintf(o, "    (void)ctx;\n    (void)cu;\n");
+    }
     fprintf(o, "    /* device buffers: local shards on these ranks */\n");
     for (int b = 0; b < fn->nbufs; b++) {
         const CgBuf *x = &fn->bufs[b];
@@ -760,11 +850,17 @@ static void emit_func(Cu *E, int vi)
         const IrValue *v = x->value;
         switch (x->kind) {
         case CG_BUF_PARAM:
-            fprintf(o, "    const %s *%s = (const %s *)cu->params[%d]; /* %s %s, local %s */\n", t, E->bname[b], t,
-                    x->index, cg_c_comment(E->ar, cg_c_vname(E->ar, v)),
+            fprintf(o, "    const %s *%s = (const %s *)%s[%d]; /* %s %s, local %s */\n", t, E->bname[b], t,
+                    fn->is_body ? "params" : "cu->params", x->index, cg_c_comment(E->ar, cg_c_vname(E->ar, v)),
                     cg_c_comment(E->ar, cg_c_type_pl(E->ar, &E->p->m->mesh, v)), local_of(E, v));
             break;
         case CG_BUF_RESULT:
+            if (fn->is_body) {
+                fprintf(o, "    %s *%s = (%s *)results[%d]; /* next carried value %d: %s, local %s */\n", t,
+                        E->bname[b], t, x->index, x->index, cg_c_comment(E->ar, cg_c_type_pl(E->ar, &E->p->m->mesh, v)),
+                        local_of(E, v));
+                break;
+            }
             fprintf(o, "    %s *%s = (%s *)cu->results[%d]; /* result %s: %s, local %s */\n", t, E->bname[b], t,
                     x->index, cg_c_comment(E->ar, E->p->results[x->index].name),
                     cg_c_comment(E->ar, cg_c_type_pl(E->ar, &E->p->m->mesh, E->p->f->results[x->index])),
@@ -1135,15 +1231,6 @@ static bool cu_link_exe(Arena *a, const char *cu_path, const CgOptions *opt, FIL
 
 bool cg_cuda_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err)
 {
-    for (int k = 0; k < m->nfuncs; k++)
-        for (const IrInst *i = m->funcs[k]->first; i; i = i->next)
-            if (i->op == OP_LOOP) {
-                if (i->loc.file)
-                    fprintf(err, "%s:%d:%d: ", i->loc.file, i->loc.line, i->loc.col);
-                fprintf(err, "error: a for loop over layers is not supported on --target=cuda yet "
-                        "(use --target=cpu)\n");
-                return false;
-            }
     CgProgram *p = cg_lower(a, m, opt, err);
     if (!p)
         return false;
