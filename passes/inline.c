@@ -1,7 +1,8 @@
 /* inline.c - pass_inline: replace every call by the callee's body.
  *
  * Requires: sema'd module (calls resolved: a.fn set; no recursion, which sema
- *           rejects), m->entry set.
+ *           rejects; the inlined size within the frontend's limit, which
+ *           sema checks), m->entry set.
  * Maintains: SSA; global types; pinned placements.  A callee parameter that
  *           declares a placement becomes a pinned redistribute of the
  *           argument, so the constraint survives inlining.
@@ -10,18 +11,61 @@
  *           its body gets a copy of its own (one per loop instruction, so
  *           that each loop's placements can differ) with the calls inside it
  *           inlined the same way, and nested loops likewise.
+ *
+ * Iterative, so no call depth is too deep: one walk over a function in
+ * program order; a call is replaced by one level of its callee's body
+ * (calls in it copied as calls) and the walk goes on at the first copied
+ * instruction, so nested calls are expanded when the walk reaches them.
+ * Uses of a call's results are redirected through a forwarding table as
+ * the walk reaches them (defs precede uses), which keeps the pass linear in
+ * the size of the inlined program.
  */
 #include "passes/passes.h"
 
 #include <string.h>
 
-/* Clones callee f's body before `at` in g, with f's params bound to args.
- * Writes the values f returns into outs. */
-static void inline_body(IrModule *m, IrFunc *g, IrInst *at, const IrFunc *f,
-                        IrValue **args, IrValue **outs, int depth, bool as_call)
+typedef struct Inliner {
+    IrModule *m;
+    IrFunc *g;
+    IrValue **fwd; /* value id in g -> its replacement, or NULL */
+    int nfwd;
+} Inliner;
+
+static void set_fwd(Inliner *in, const IrValue *from, IrValue *to)
 {
-    if (depth > 1000)
-        DTC_BUG("inline: call nesting too deep (recursion slipped past sema)");
+    if (from->id >= in->nfwd) {
+        int n = in->nfwd ? in->nfwd : 64;
+        while (n <= from->id)
+            n *= 2;
+        IrValue **t = arena_alloc(in->m->arena, sizeof *t * (size_t)n);
+        if (in->nfwd)
+            memcpy(t, in->fwd, sizeof *t * (size_t)in->nfwd);
+        in->fwd = t;
+        in->nfwd = n;
+    }
+    in->fwd[from->id] = to;
+}
+
+/* v's final replacement (with path compression: chains of `return f(x)`). */
+static IrValue *resolve(Inliner *in, IrValue *v)
+{
+    IrValue *r = v;
+    while (r->id < in->nfwd && in->fwd[r->id])
+        r = in->fwd[r->id];
+    while (v != r) {
+        IrValue *next = in->fwd[v->id];
+        in->fwd[v->id] = r;
+        v = next;
+    }
+    return r;
+}
+
+/* Copies one level of f's body into g before `at` (NULL: at the end; its
+ * calls stay calls), f's params bound to args; writes what f returns into
+ * outs.  as_call: a placed parameter becomes a pinned redistribute. */
+static void copy_body(IrModule *m, IrFunc *g, IrInst *at, const IrFunc *f, IrValue **args,
+                      IrValue **outs, bool as_call)
+{
     /* value id in f -> value in g */
     IrValue **map = arena_alloc(m->arena, sizeof *map * (size_t)(f->next_id + 1));
     for (int k = 0; k < f->nparams; k++) {
@@ -36,23 +80,17 @@ static void inline_body(IrModule *m, IrFunc *g, IrInst *at, const IrFunc *f,
         }
         map[p->id] = arg;
     }
+    IrValue *ops_small[16];
+    IrType types_small[8];
     for (const IrInst *i = f->first; i; i = i->next) {
-        IrValue *ops[64];
-        if (i->nargs > 64)
-            DTC_BUG("inline: too many operands");
+        IrValue **ops = i->nargs <= 16 ? ops_small
+                                       : arena_alloc(m->arena, sizeof *ops * (size_t)i->nargs);
         for (int k = 0; k < i->nargs; k++) {
             ops[k] = map[i->args[k]->id];
             DTC_ASSERT(ops[k] != NULL);
         }
-        if (i->op == OP_CALL) {
-            IrValue **res = arena_alloc(m->arena, sizeof *res * (size_t)(i->nres ? i->nres : 1));
-            inline_body(m, g, at, i->a.fn, ops, res, depth + 1, true);
-            for (int k = 0; k < i->nres; k++)
-                map[i->res[k]->id] = res[k];
-            continue;
-        }
-        IrType types[8];
-        DTC_ASSERT(i->nres <= 8);
+        IrType *types = i->nres <= 8 ? types_small
+                                     : arena_alloc(m->arena, sizeof *types * (size_t)i->nres);
         for (int k = 0; k < i->nres; k++)
             types[k] = i->res[k]->type;
         IrInst *c = ir_inst_new(m, g, at, i->op, i->nargs, ops, i->nres, types);
@@ -71,6 +109,29 @@ static void inline_body(IrModule *m, IrFunc *g, IrInst *at, const IrFunc *f,
         outs[k] = map[f->results[k]->id];
         DTC_ASSERT(outs[k] != NULL);
     }
+}
+
+/* Replaces every call in g by its callee's body, in one walk (see the top). */
+static void inline_calls(IrModule *m, IrFunc *g)
+{
+    Inliner in = {m, g, NULL, 0};
+    for (IrInst *i = g->first, *next; i; i = next) {
+        for (int k = 0; k < i->nargs; k++)
+            i->args[k] = resolve(&in, i->args[k]);
+        next = i->next;
+        if (i->op != OP_CALL)
+            continue;
+        IrInst *before = i->prev;
+        DTC_ASSERT(i->a.fn != NULL);
+        IrValue **outs = arena_alloc(m->arena, sizeof *outs * (size_t)(i->nres ? i->nres : 1));
+        copy_body(m, g, i, i->a.fn, i->args, outs, true);
+        for (int k = 0; k < i->nres; k++)
+            set_fwd(&in, i->res[k], outs[k]);
+        ir_inst_remove(g, i);
+        next = before ? before->next : g->first; /* the first copied instruction */
+    }
+    for (int k = 0; k < g->nresults; k++)
+        g->results[k] = resolve(&in, g->results[k]);
 }
 
 typedef struct Flat {
@@ -111,7 +172,7 @@ static IrFunc *own_body(Flat *fl, const IrInst *i, int depth)
     b->nresults = f->nresults;
     b->results = arena_alloc(m->arena, sizeof *b->results * (size_t)(f->nresults + 1));
     b->result_names = arena_alloc(m->arena, sizeof *b->result_names * (size_t)(f->nresults + 1));
-    inline_body(m, b, NULL, f, args, b->results, depth, false);
+    copy_body(m, b, NULL, f, args, b->results, false);
     if (fl->nbodies == fl->cap) {
         fl->cap = fl->cap ? 2 * fl->cap : 4;
         IrFunc **nb = arena_alloc(m->arena, sizeof *nb * (size_t)fl->cap);
@@ -124,21 +185,13 @@ static IrFunc *own_body(Flat *fl, const IrInst *i, int depth)
     return b;
 }
 
-/* Inlines every call of g, then gives each of its loops its own body. */
+/* Inlines every call of g, then gives each of its loops its own body (loop
+ * nesting is written nesting in the source, so this recursion is shallow). */
 static void flatten(Flat *fl, IrFunc *g, int depth)
 {
     if (depth > 1000)
         DTC_BUG("inline: loop nesting too deep");
-    for (IrInst *i = g->first, *next; i; i = next) {
-        next = i->next;
-        if (i->op != OP_CALL)
-            continue;
-        IrValue **res = arena_alloc(fl->m->arena, sizeof *res * (size_t)(i->nres ? i->nres : 1));
-        inline_body(fl->m, g, i, i->a.fn, i->args, res, 0, true);
-        for (int k = 0; k < i->nres; k++)
-            ir_replace_uses(g, i->res[k], res[k]);
-        ir_inst_remove(g, i);
-    }
+    inline_calls(fl->m, g);
     for (IrInst *i = g->first; i; i = i->next)
         if (i->op == OP_LOOP) {
             IrFunc *b = own_body(fl, i, depth);
@@ -154,7 +207,11 @@ bool pass_inline(PassCtx *ctx, IrModule *m)
     DTC_ASSERT(g != NULL);
     Flat fl = {m, 0, 0, NULL};
     flatten(&fl, g, 0);
-    m->funcs = arena_alloc(m->arena, sizeof *m->funcs * (size_t)(fl.nbodies + 1));
+    /* capacity a power of two, as ir_func_new expects of m->funcs */
+    size_t n = (size_t)fl.nbodies + 1, cap = 1;
+    while (cap < n)
+        cap *= 2;
+    m->funcs = arena_alloc(m->arena, sizeof *m->funcs * cap);
     m->funcs[0] = g;
     for (int k = 0; k < fl.nbodies; k++)
         m->funcs[k + 1] = fl.bodies[k];
