@@ -77,6 +77,15 @@ const char *fe_expr_str(Arena *a, const Expr *e);
 /* The whole tree, one declaration per paragraph (debugging, tests). */
 void fe_ast_dump(FILE *out, const Program *p);
 
+/* ---- name tables (names.c) ------------------------------------------------ */
+
+/* name -> pointer, in the arena; keys are not copied.  get: NULL if absent;
+ * put replaces the value of a name already there. */
+typedef struct FeNames FeNames;
+FeNames *fe_names_new(Arena *a);
+void *fe_names_get(const FeNames *t, const char *name);
+void fe_names_put(FeNames *t, const char *name, void *val);
+
 /* ---- scanner <-> parser plumbing (lexer.l, parser.y) ---------------------- */
 
 #define FE_MAX_OPEN 64   /* open brackets remembered for "to match this '('" */

@@ -71,6 +71,7 @@ typedef struct Binding {
     SVal val;
     int depth;            /* loop nesting where it was bound (0: the function's own scope) */
     struct Binding *next; /* older bindings (shadowed ones included) */
+    struct Binding *shadow; /* the binding of the same name it hides, or NULL */
 } Binding;
 
 /* A `for` being checked: its body is built as its own IrFunc; values from
@@ -116,6 +117,7 @@ typedef struct FnInfo {
     Edge *calls;
     int color;           /* DFS for recursion: 0 white, 1 on the path, 2 done */
     struct Binding *params; /* the parameters, bound by check_signature */
+    FeNames *locals;     /* name -> its newest Binding (params, then lets) */
 } FnInfo;
 
 typedef struct Msg {
@@ -143,6 +145,10 @@ typedef struct Sema {
     Binding *scope;      /* its bindings, newest first */
     LoopCtx *loop;       /* innermost `for` being checked, NULL: none */
     int nloops;          /* loops made so far (body names) */
+    FeNames *locals;     /* the same by name; NULL: no locals visible (a const) */
+    FeNames *first_decl; /* name -> the first Decl of that name */
+    FeNames *const_of;   /* name -> its ConstInfo */
+    FeNames *fn_of;      /* name -> its FnInfo (not a redefinition) */
 } Sema;
 
 /* Where instructions go: the innermost loop body, else the function. */
@@ -198,26 +204,30 @@ static int loc_cmp(SrcLoc a, SrcLoc b)
     return 0;
 }
 
+/* An error to sort: its position, then the order it was reported in. */
+typedef struct MsgKey {
+    SrcLoc loc;
+    int first; /* index in msgs */
+} MsgKey;
+
+static int key_cmp(const void *x, const void *y)
+{
+    const MsgKey *a = x, *b = y;
+    int c = loc_cmp(a->loc, b->loc);
+    return c ? c : (a->first > b->first) - (a->first < b->first);
+}
+
 /* Hands the buffered messages to the Diag, errors by position (stable). */
 static void flush_msgs(Sema *S)
 {
     int ng = S->ngroups;
-    int *first = arena_alloc(S->a, sizeof *first * (size_t)(ng + 1));
-    int *order = arena_alloc(S->a, sizeof *order * (size_t)(ng + 1));
+    MsgKey *keys = arena_alloc(S->a, sizeof *keys * (size_t)(ng + 1));
     for (int k = 0; k < S->nmsgs; k++)
         if (!S->msgs[k].note)
-            first[S->msgs[k].group - 1] = k;
+            keys[S->msgs[k].group - 1] = (MsgKey){S->msgs[k].loc, k};
+    qsort(keys, (size_t)ng, sizeof *keys, key_cmp);
     for (int g = 0; g < ng; g++) {
-        /* insertion sort: stable, and there are few errors */
-        int j = g;
-        while (j > 0 && loc_cmp(S->msgs[first[order[j - 1]]].loc, S->msgs[first[g]].loc) > 0) {
-            order[j] = order[j - 1];
-            j--;
-        }
-        order[j] = g;
-    }
-    for (int g = 0; g < ng; g++) {
-        int k = first[order[g]];
+        int k = keys[g].first;
         diag_error(S->d, S->msgs[k].loc, "%s", S->msgs[k].text);
         for (k++; k < S->nmsgs && S->msgs[k].note; k++)
             diag_note(S->d, S->msgs[k].loc, "%s", S->msgs[k].text);
@@ -446,28 +456,23 @@ static const Expr *find_kw(const Expr *call, const char *kw, SrcLoc *loc)
 }
 
 /* ---- global names ------------------------------------------------------------- */
+/* Names are looked up in hash tables (names.c), so that checking stays
+ * linear in the number of declarations and statements. */
 static int find_const(Sema *S, const char *name)
 {
-    for (int k = 0; k < S->nconsts; k++)
-        if (!strcmp(S->consts[k].decl->name, name))
-            return k;
-    return -1;
+    ConstInfo *c = fe_names_get(S->const_of, name);
+    return c ? (int)(c - S->consts) : -1;
 }
 
 static int find_fn(Sema *S, const char *name)
 {
-    for (int k = 0; k < S->nfns; k++)
-        if (!S->fns[k].dup && !strcmp(S->fns[k].decl->name, name))
-            return k;
-    return -1;
+    FnInfo *f = fe_names_get(S->fn_of, name);
+    return f ? (int)(f - S->fns) : -1;
 }
 
 static Binding *find_local(Sema *S, const char *name)
 {
-    for (Binding *b = S->scope; b; b = b->next)
-        if (!strcmp(b->name, name))
-            return b;
-    return NULL;
+    return S->locals ? fe_names_get(S->locals, name) : NULL;
 }
 
 static void bind(Sema *S, const char *name, SVal v)
@@ -477,7 +482,18 @@ static void bind(Sema *S, const char *name, SVal v)
     b->val = v;
     b->depth = S->loop ? S->loop->depth : 0;
     b->next = S->scope;
+    b->shadow = fe_names_get(S->locals, name);
     S->scope = b;
+    fe_names_put(S->locals, name, b);
+}
+
+/* Back to the bindings of `saved` (an older S->scope): what was bound since
+ * goes out of scope, and the names it hid are visible again. */
+static void restore_scope(Sema *S, Binding *saved)
+{
+    for (Binding *b = S->scope; b && b != saved; b = b->next)
+        fe_names_put(S->locals, b->name, b->shadow);
+    S->scope = saved;
 }
 
 /* Every name visible at this point, for suggestions. */
@@ -735,6 +751,22 @@ static SVal eval_num(Sema *S, const Expr *e)
     return sv_err;
 }
 
+/* Evaluates const c (state 1: being evaluated). */
+static SVal eval_const(Sema *S, ConstInfo *c)
+{
+    Binding *saved = S->scope;
+    FeNames *saved_locals = S->locals;
+    S->scope = NULL; /* a const sees only globals */
+    S->locals = NULL;
+    SVal v = eval_num(S, c->decl->value);
+    S->scope = saved;
+    S->locals = saved_locals;
+    if (c->state == 1) /* not already failed by a cycle through it */
+        c->val = v;
+    c->state = 2;
+    return c->val;
+}
+
 /* A const's value, evaluated on first use (consts may use later consts). */
 static SVal const_value(Sema *S, int idx, SrcLoc use)
 {
@@ -747,14 +779,74 @@ static SVal const_value(Sema *S, int idx, SrcLoc use)
         return sv_err;
     }
     c->state = 1;
-    Binding *saved = S->scope;
-    S->scope = NULL; /* a const sees only globals */
-    SVal v = eval_num(S, c->decl->value);
-    S->scope = saved;
-    if (c->state == 1) /* not already failed by a cycle through it */
-        c->val = v;
-    c->state = 2;
-    return c->val;
+    return eval_const(S, c);
+}
+
+/* A growable stack of pointers in the arena. */
+typedef struct PtrStack {
+    int n, cap;
+    void **items;
+} PtrStack;
+
+static void ptr_push(Arena *a, PtrStack *st, void *x)
+{
+    if (st->n == st->cap) {
+        int cap = st->cap ? 2 * st->cap : 64;
+        void **items = arena_alloc(a, sizeof *items * (size_t)cap);
+        if (st->n)
+            memcpy(items, st->items, sizeof *items * (size_t)st->n);
+        st->items = items;
+        st->cap = cap;
+    }
+    st->items[st->n++] = x;
+}
+
+/* Pushes the not yet evaluated consts that e names. */
+static void push_const_deps(Sema *S, const Expr *root, PtrStack *todo, PtrStack *work)
+{
+    work->n = 0;
+    ptr_push(S->a, work, (void *)root);
+    while (work->n > 0) {
+        const Expr *e = work->items[--work->n];
+        if (!e)
+            continue;
+        if (e->kind == E_NAME) {
+            int c = find_const(S, e->name);
+            if (c >= 0 && S->consts[c].state == 0)
+                ptr_push(S->a, todo, &S->consts[c]);
+        }
+        ptr_push(S->a, work, e->lhs);
+        ptr_push(S->a, work, e->rhs);
+        for (int k = 0; k < e->nargs; k++)
+            ptr_push(S->a, work, e->args[k]);
+        for (int k = 0; k < e->nkw; k++)
+            ptr_push(S->a, work, e->kw_vals[k]);
+    }
+}
+
+/* Every const, each after the consts it names (an explicit depth-first
+ * walk, so a chain of 100,000 consts each naming the next does not nest
+ * 100,000 calls deep); a cycle is reported where its last const names the
+ * first. */
+static void eval_consts(Sema *S)
+{
+    PtrStack todo = {0}, work = {0};
+    bool *expanded = arena_alloc(S->a, sizeof *expanded * (size_t)(S->nconsts + 1));
+    for (int k = S->nconsts - 1; k >= 0; k--)
+        ptr_push(S->a, &todo, &S->consts[k]);
+    while (todo.n > 0) {
+        ConstInfo *c = todo.items[todo.n - 1];
+        bool *done_deps = &expanded[c - S->consts];
+        if (c->state == 0) {
+            c->state = 1;
+            *done_deps = true;
+            push_const_deps(S, c->decl->value, &todo, &work);
+        } else {
+            todo.n--;
+            if (c->state == 1 && *done_deps)
+                eval_const(S, c);
+        }
+    }
 }
 
 /* A compile-time integer; `what` names it in messages. */
@@ -2289,14 +2381,15 @@ static void check_signature(Sema *S, FnInfo *f)
     f->rtypes = arena_alloc(S->a, sizeof *f->rtypes * (size_t)(fd->nresults + 1));
     f->rpl = arena_alloc(S->a, sizeof *f->rpl * (size_t)(fd->nresults + 1));
     f->rpl_has = arena_alloc(S->a, sizeof *f->rpl_has * (size_t)(fd->nresults + 1));
+    FeNames *seen = fe_names_new(S->a);
     for (int k = 0; k < fd->nparams; k++) {
         ParamAst *pa = fd->params[k];
-        for (int j = 0; j < k; j++)
-            if (!strcmp(fd->params[j]->name, pa->name)) {
-                err(S, pa->loc, "parameter '%s' is declared twice", pa->name);
-                note(S, fd->params[j]->loc, "first declared here");
-                break;
-            }
+        ParamAst *first = fe_names_get(seen, pa->name);
+        if (first) {
+            err(S, pa->loc, "parameter '%s' is declared twice", pa->name);
+            note(S, first->loc, "first declared here");
+        } else
+            fe_names_put(seen, pa->name, pa);
         IrType t;
         bool tok = resolve_type(S, pa->type, &t);
         if (!tok)
@@ -2507,7 +2600,7 @@ static void check_for(Sema *S, const Stmt *st)
         g->results[k] = r;
     }
     S->loop = lp->parent;
-    S->scope = saved;
+    restore_scope(S, saved);
     if (!ok || S->ngroups > 0)
         return;
     order_body_params(S, lp);
@@ -2590,12 +2683,24 @@ static void check_body(Sema *S, FnInfo *f)
 }
 
 /* ---- the call graph -------------------------------------------------------------------- */
-static void find_cycles(Sema *S, int fi, int *path, int depth)
+/* Depth-first from `root` with an explicit stack (path[d]: the function at
+ * depth d, edge[d]: its next call to follow), so a chain of 100,000 calls
+ * does not nest 100,000 C calls deep. */
+static void find_cycles(Sema *S, int root, int *path, int *edge)
 {
-    FnInfo *f = &S->fns[fi];
-    f->color = 1;
-    path[depth] = fi;
-    for (int k = 0; k < f->ncalls; k++) {
+    int depth = 0;
+    path[0] = root;
+    edge[0] = 0;
+    S->fns[root].color = 1;
+    while (depth >= 0) {
+        int fi = path[depth];
+        FnInfo *f = &S->fns[fi];
+        if (edge[depth] == f->ncalls) {
+            f->color = 2;
+            depth--;
+            continue;
+        }
+        int k = edge[depth]++;
         int c = f->calls[k].callee;
         if (S->fns[c].color == 1) {
             /* the cycle is path[j..depth] -> c */
@@ -2614,10 +2719,12 @@ static void find_cycles(Sema *S, int fi, int *path, int depth)
             else
                 err(S, f->calls[k].loc, "recursion is not allowed: %s", buf);
         } else if (S->fns[c].color == 0) {
-            find_cycles(S, c, path, depth + 1);
+            depth++;
+            path[depth] = c;
+            edge[depth] = 0;
+            S->fns[c].color = 1;
         }
     }
-    f->color = 2;
 }
 
 /* ---- the program ------------------------------------------------------------------------ */
@@ -2630,10 +2737,9 @@ static void collect_globals(Sema *S)
         Decl *d = p->decls[k];
         if (!d || !d->name)
             continue;
-        Decl *prev = NULL;
-        for (int j = 0; j < k && !prev; j++)
-            if (p->decls[j] && p->decls[j]->name && !strcmp(p->decls[j]->name, d->name))
-                prev = p->decls[j];
+        Decl *prev = fe_names_get(S->first_decl, d->name);
+        if (!prev)
+            fe_names_put(S->first_decl, d->name, d);
         if (d->kind == D_MESH) {
             if (S->mesh) {
                 err(S, d->loc, "a program declares one mesh (v0); '%s' is a second one", d->name);
@@ -2652,8 +2758,10 @@ static void collect_globals(Sema *S)
             dup = true;
         }
         if (d->kind == D_CONST) {
-            if (!dup)
-                S->consts[S->nconsts++] = (ConstInfo){d, sv_err, 0};
+            if (!dup) {
+                S->consts[S->nconsts] = (ConstInfo){d, sv_err, 0};
+                fe_names_put(S->const_of, d->name, &S->consts[S->nconsts++]);
+            }
             continue;
         }
         if (!dup && (find_builtin(S->a, d->name) || is_init_name(d->name))) {
@@ -2669,8 +2777,10 @@ static void collect_globals(Sema *S)
             /* checked for its own errors, but not part of the module */
             f->ir = arena_alloc(S->a, sizeof *f->ir);
             f->ir->name = arena_strdup(S->a, d->name);
-        } else
+        } else {
             f->ir = ir_func_new(S->m, d->name);
+            fe_names_put(S->fn_of, d->name, f);
+        }
         f->ir->loc = d->loc;
     }
 }
@@ -2720,29 +2830,35 @@ IrModule *fe_sema(Arena *a, Diag *d, Program *p, const FeOptions *opt)
     S->opt = opt;
     S->p = p;
     S->m = ir_module_new(a);
+    S->first_decl = fe_names_new(a);
+    S->const_of = fe_names_new(a);
+    S->fn_of = fe_names_new(a);
 
     collect_globals(S);
+    eval_consts(S); /* before the mesh, whose sizes may name consts */
     check_mesh(S);
-    for (int k = 0; k < S->nconsts; k++)
-        const_value(S, k, S->consts[k].decl->loc);
     /* every signature before any body: calls need their callee's types */
     for (int k = 0; k < S->nfns; k++) {
         S->cur = &S->fns[k];
         S->scope = NULL;
+        S->locals = S->cur->locals = fe_names_new(a);
         check_signature(S, S->cur);
         S->cur->params = S->scope;
     }
     for (int k = 0; k < S->nfns; k++) {
         S->cur = &S->fns[k];
         S->scope = S->cur->params;
+        S->locals = S->cur->locals;
         check_body(S, S->cur);
     }
     S->cur = NULL;
     S->scope = NULL;
+    S->locals = NULL;
     int *path = arena_alloc(a, sizeof *path * (size_t)(S->nfns + 1));
+    int *edge = arena_alloc(a, sizeof *edge * (size_t)(S->nfns + 1));
     for (int k = 0; k < S->nfns; k++)
         if (S->fns[k].color == 0)
-            find_cycles(S, k, path, 0);
+            find_cycles(S, k, path, edge);
     check_entry(S);
 
     bool failed = S->ngroups > 0;

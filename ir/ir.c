@@ -221,11 +221,15 @@ IrFunc *ir_func_new(IrModule *m, const char *name)
 {
     IrFunc *f = arena_alloc(m->arena, sizeof *f);
     f->name = arena_strdup(m->arena, name);
-    IrFunc **fs = arena_alloc(m->arena, sizeof *fs * (size_t)(m->nfuncs + 1));
-    if (m->nfuncs)
-        memcpy(fs, m->funcs, sizeof *fs * (size_t)m->nfuncs);
-    fs[m->nfuncs++] = f;
-    m->funcs = fs;
+    /* capacity doubles at every power of two (so whoever sets funcs to an
+       array of one may do so): linear in the number of functions */
+    if ((m->nfuncs & (m->nfuncs - 1)) == 0) {
+        IrFunc **fs = arena_alloc(m->arena, sizeof *fs * (size_t)(m->nfuncs ? 2 * m->nfuncs : 1));
+        if (m->nfuncs)
+            memcpy(fs, m->funcs, sizeof *fs * (size_t)m->nfuncs);
+        m->funcs = fs;
+    }
+    m->funcs[m->nfuncs++] = f;
     return f;
 }
 
