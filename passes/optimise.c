@@ -12,21 +12,65 @@
  * Maintains: everything partition produced (placements, in_pl, local
  *       semantics).  Fusion and buffer reuse are left to code generation.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "passes/passes.h"
 
-static void drop_noop_redistributes(IrFunc *f)
+/* value id -> its replacement, applied in one walk in program order (defs
+ * precede uses), so removing n instructions costs O(program), not O(n *
+ * program) as ir_replace_uses per removal would. */
+typedef struct Forward {
+    Arena *ar;
+    IrValue **to;
+    int n;
+} Forward;
+
+static void fwd_set(Forward *fw, const IrValue *from, IrValue *to)
 {
+    DTC_ASSERT(from->id < fw->n);
+    fw->to[from->id] = to;
+}
+
+static IrValue *fwd_get(const Forward *fw, IrValue *v)
+{
+    while (v->id < fw->n && fw->to[v->id])
+        v = fw->to[v->id];
+    return v;
+}
+
+static void fwd_args(const Forward *fw, IrInst *i)
+{
+    for (int k = 0; k < i->nargs; k++)
+        i->args[k] = fwd_get(fw, i->args[k]);
+}
+
+static void fwd_results(const Forward *fw, IrFunc *f)
+{
+    for (int k = 0; k < f->nresults; k++)
+        f->results[k] = fwd_get(fw, f->results[k]);
+}
+
+static Forward fwd_new(Arena *ar, const IrFunc *f)
+{
+    Forward fw = {ar, arena_alloc(ar, sizeof(IrValue *) * (size_t)(f->next_id + 1)), f->next_id + 1};
+    return fw;
+}
+
+static void drop_noop_redistributes(Arena *ar, IrFunc *f)
+{
+    Forward fw = fwd_new(ar, f);
     for (IrInst *i = f->first, *next; i; i = next) {
         next = i->next;
+        fwd_args(&fw, i);
         if (i->op != OP_REDISTRIBUTE || !pl_eq(&i->args[0]->pl, &i->res[0]->pl))
             continue;
         if (!i->args[0]->name)
             i->args[0]->name = i->res[0]->name;
-        ir_replace_uses(f, i->res[0], i->args[0]);
+        fwd_set(&fw, i->res[0], i->args[0]);
         ir_inst_remove(f, i);
     }
+    fwd_results(&fw, f);
 }
 
 static bool same_attrs(const IrAttrs *a, const IrAttrs *b)
@@ -52,21 +96,58 @@ static bool same_inst(const IrInst *a, const IrInst *b)
            pl_eq(&a->res[0]->pl, &b->res[0]->pl);
 }
 
-/* Common subexpressions.  Quadratic, but only over instructions of the same
- * first operand, which keeps it cheap on real programs. */
-static void merge_repeats(IrFunc *f)
+/* What same_inst compares, hashed (equal instructions hash equal). */
+static uint64_t inst_hash(const IrInst *i)
 {
-    for (IrInst *i = f->first; i; i = i->next) {
-        for (IrInst *j = i->next, *next; j; j = next) {
-            next = j->next;
-            if (!same_inst(i, j) || j->res[0]->pinned != i->res[0]->pinned)
-                continue;
-            if (!i->res[0]->name)
-                i->res[0]->name = j->res[0]->name;
-            ir_replace_uses(f, j->res[0], i->res[0]);
-            ir_inst_remove(f, j);
+    uint64_t h = 1469598103934665603ull;
+#define MIX(x) (h = (h ^ (uint64_t)(x)) * 1099511628211ull)
+    MIX(i->op);
+    MIX(i->nargs);
+    for (int k = 0; k < i->nargs; k++)
+        MIX(i->args[k]->id);
+    uint64_t fb;
+    memcpy(&fb, &i->a.f, sizeof fb);
+    MIX(fb);
+    MIX(i->a.nints);
+    for (int k = 0; k < i->a.nints; k++)
+        MIX(i->a.ints[k]);
+    MIX(i->a.axes);
+    MIX(i->a.dim);
+#undef MIX
+    return h;
+}
+
+/* Common subexpressions, with a hash table of the instructions kept so far
+ * (linear in the program). */
+static void merge_repeats(Arena *ar, IrFunc *f)
+{
+    size_t n = 0;
+    for (const IrInst *i = f->first; i; i = i->next)
+        n++;
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    IrInst **table = arena_alloc(ar, sizeof *table * cap);
+    Forward fw = fwd_new(ar, f);
+    for (IrInst *i = f->first, *next; i; i = next) {
+        next = i->next;
+        fwd_args(&fw, i);
+        if (i->nres != 1)
+            continue;
+        size_t s = (size_t)inst_hash(i) & (cap - 1);
+        IrInst *j;
+        while ((j = table[s]) && !(same_inst(j, i) && j->res[0]->pinned == i->res[0]->pinned))
+            s = (s + 1) & (cap - 1);
+        if (!j) {
+            table[s] = i;
+            continue;
         }
+        if (!j->res[0]->name)
+            j->res[0]->name = i->res[0]->name;
+        fwd_set(&fw, i->res[0], j->res[0]);
+        ir_inst_remove(f, i);
     }
+    fwd_results(&fw, f);
 }
 
 static void dead_code(Arena *ar, IrFunc *f)
@@ -94,8 +175,8 @@ static void dead_code(Arena *ar, IrFunc *f)
 bool pass_optimise(PassCtx *ctx, IrModule *m)
 {
     for (int k = 0; k < m->nfuncs; k++) {
-        drop_noop_redistributes(m->funcs[k]);
-        merge_repeats(m->funcs[k]);
+        drop_noop_redistributes(ctx->arena, m->funcs[k]);
+        merge_repeats(ctx->arena, m->funcs[k]);
         dead_code(ctx->arena, m->funcs[k]);
     }
     return true;
