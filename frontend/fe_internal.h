@@ -77,6 +77,12 @@ const char *fe_expr_str(Arena *a, const Expr *e);
 /* The whole tree, one declaration per paragraph (debugging, tests). */
 void fe_ast_dump(FILE *out, const Program *p);
 
+/* ---- the inlined size (calls.c) --------------------------------------------- */
+
+/* Reports (and returns false) when the entry function of m, with every call
+ * inlined, would have more than `limit` operations. */
+bool fe_check_inlined_size(Arena *a, Diag *d, const IrModule *m, int64_t limit);
+
 /* ---- name tables (names.c) ------------------------------------------------ */
 
 /* name -> pointer, in the arena; keys are not copied.  get: NULL if absent;

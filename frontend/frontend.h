@@ -27,7 +27,12 @@ typedef struct FeOptions {
     int nmesh_override;         /* --mesh dp=4,tp=2: new sizes by axis name */
     const char **mesh_axis;
     int *mesh_size;
+    int64_t max_inlined_ops;    /* 0: FE_MAX_INLINED_OPS */
 } FeOptions;
+
+/* The most operations the entry function may have once every call is
+ * inlined (spec 9): beyond it `dtc check` reports the call that passes it. */
+#define FE_MAX_INLINED_OPS 250000
 
 /* Reads, parses, checks and lowers `path`.  Returns the module (calls not yet
  * inlined, entry set, placements only where the user wrote them) or NULL if

@@ -26,7 +26,10 @@ IrModule *fe_load_string(Arena *a, Diag *d, const char *file, const char *text,
     if (diag_nerrors(d) > before)
         return NULL;
     IrModule *m = fe_sema(a, d, p, opt);
-    return diag_nerrors(d) > before ? NULL : m;
+    if (diag_nerrors(d) > before || !m)
+        return NULL;
+    int64_t limit = opt && opt->max_inlined_ops > 0 ? opt->max_inlined_ops : FE_MAX_INLINED_OPS;
+    return fe_check_inlined_size(a, d, m, limit) ? m : NULL;
 }
 
 /* Reads the whole file into the arena (NUL-terminated); NULL with errno set. */

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Issue 11: a call chain 1,002 (and 20,000) functions deep, which `dtc check`
 accepts, must also run and compile: the inliner has no depth limit (it used
-to abort with "internal error at passes/inline.c: call nesting too deep")."""
-import os, subprocess, sys, tempfile
+to abort with "internal error at passes/inline.c: call nesting too deep").
+And a program that doubles per level (f_i(a) = f_{i-1}(a) + f_{i-1}(a), 25
+levels; compile used to run forever) gets the same one diagnostic, quickly,
+from check, run and compile."""
+import os, subprocess, sys, tempfile, time
 
 dtc = os.environ["DTC"]
 fails = 0
@@ -36,4 +39,21 @@ with tempfile.TemporaryDirectory() as tmp:
             if not ok:
                 print(out[-2000:])
                 fails += 1
+    lines = ["mesh M[x=2];", "fn f0(a: f32[4]) -> f32[4] { return a * 2.0; }"]
+    for i in range(1, 26):
+        lines.append(f"fn f{i}(a: f32[4]) -> f32[4] {{ return f{i - 1}(a) + f{i - 1}(a); }}")
+    lines.append("fn main(x: f32[4] @ M[R] = ones()) -> f32[4] @ M[R] { return f25(x); }")
+    path = os.path.join(tmp, "doubling.dt")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    want = "doubling.dt:19:47: error: inlining every call makes 'f17' 393215 operations"
+    for cmd in (["check", path], ["run", path], ["compile", path, "-o", os.path.join(tmp, "d")]):
+        t0 = time.time()
+        rc, out = run(*cmd, timeout=60)
+        dt = time.time() - t0
+        ok = rc == 1 and want in out and out.count("error:") == 1 and dt < 30
+        print(("ok" if ok else "FAIL") + f": doubling: dtc {cmd[0]} -> {rc} in {dt:.2f} s, one diagnostic")
+        if not ok:
+            print(out[-2000:])
+            fails += 1
 sys.exit(1 if fails else 0)

@@ -263,13 +263,13 @@ static void test_options(void)
     int nerr;
     const char *ax[2] = {"tp", "dp"};
     int sz[2] = {4, 1};
-    FeOptions o = {NULL, 2, ax, sz};
+    FeOptions o = {.nmesh_override = 2, .mesh_axis = ax, .mesh_size = sz};
     IrModule *m = load(a, mlp, &o, &nerr);
     CHECK(m && m->mesh.size[0] == 1 && m->mesh.size[1] == 4);
 
     const char *bad_ax[2] = {"pp", "dp"};
     int bad_sz[2] = {2, 0};
-    FeOptions bad = {NULL, 2, bad_ax, bad_sz};
+    FeOptions bad = {.nmesh_override = 2, .mesh_axis = bad_ax, .mesh_size = bad_sz};
     m = load(a, mlp, &bad, &nerr);
     CHECK(m == NULL && nerr == 2);
     CHECK_STR(diag_buf, "dtc: error: --mesh: unknown axis 'pp' (mesh M has axes dp, tp)\n"
@@ -279,13 +279,28 @@ static void test_options(void)
         "mesh M[dp=2];\n"
         "fn other(x: f32[4] @ M[R] = zeros()) -> f32[4] { return exp(x); }\n"
         "fn main(x: f32[4] @ M[R] = zeros()) -> f32[4] { return x; }\n";
-    FeOptions e = {"other", 0, NULL, NULL};
+    FeOptions e = {.entry = "other"};
     m = load(a, two, &e, &nerr);
     CHECK(m && m->entry && !strcmp(m->entry->name, "other"));
-    FeOptions e2 = {"nope", 0, NULL, NULL};
+    FeOptions e2 = {.entry = "nope"};
     m = load(a, two, &e2, &nerr);
     CHECK(m == NULL && nerr == 1);
     CHECK_STR(diag_buf, "t.dt: error: no function 'nope' (named by --entry)\n");
+
+    /* the inlined size: main inlines two copies of twice's 3 operations
+       (mul, add and the constant) and has one of its own */
+    static const char *calls =
+        "mesh M[dp=2];\n"
+        "fn twice(x: f32[4]) -> f32[4] { return x * 2.0 + x; }\n"
+        "fn main(x: f32[4] @ M[R] = zeros()) -> f32[4] { return twice(x) + twice(x); }\n";
+    FeOptions fits = {.max_inlined_ops = 7};
+    m = load(a, calls, &fits, &nerr);
+    CHECK(m && nerr == 0);
+    FeOptions small = {.max_inlined_ops = 6};
+    m = load(a, calls, &small, &nerr);
+    CHECK(m == NULL && nerr == 1);
+    CHECK(strstr(diag_buf, "t.dt:3:65: error: inlining every call makes 'main' 7 operations, "
+                           "more than the 6 that") != NULL);
     arena_free(a);
 }
 
@@ -352,7 +367,7 @@ int main(void)
     test_attrs();
     test_options();
     test_errors();
-    printf("test_sema: %d checks (mlp lowering, calls and multi-result let, attributes, --mesh and "
-           "--entry, diagnostics, hostile inputs), %d failed\n", nchecks, nfail);
+    printf("test_sema: %d checks (mlp lowering, calls and multi-result let, attributes, --mesh, "
+           "--entry and the inlined size limit, diagnostics, hostile inputs), %d failed\n", nchecks, nfail);
     return nfail ? 1 : 0;
 }
