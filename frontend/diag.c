@@ -6,7 +6,10 @@
  *
  * Columns are 1-based byte columns.  The caret line copies the tabs of the
  * source line (and skips UTF-8 continuation bytes) so the caret sits under
- * the spot whatever the terminal's tab width.  A location without a line
+ * the spot whatever the terminal's tab width.  A line longer than
+ * DIAG_QUOTE_COLS bytes is quoted as a window of that many around the caret,
+ * with "..." where it was cut (a minified 1 MB line is not printed whole); a
+ * NUL byte in the line is shown as a blank.  A location without a line
  * prints "FILE: error: MESSAGE" (or "dtc: error: MESSAGE" without a file)
  * and no quote.  After DIAG_MAX_SHOWN errors the rest are counted but not
  * shown, and one line says so.
@@ -17,11 +20,14 @@
 #include "frontend/frontend.h"
 
 #define DIAG_MAX_SHOWN 50
+#define DIAG_QUOTE_COLS 100 /* most bytes of a source line quoted */
+#define DIAG_QUOTE_BEFORE 60 /* of which before the caret, when cut */
 
 typedef struct DiagSource {
     struct DiagSource *next;
     const char *file;
     const char *text;
+    size_t len;
 } DiagSource;
 
 struct Diag {
@@ -40,20 +46,27 @@ Diag *diag_new(Arena *a, FILE *out)
     return d;
 }
 
-void diag_add_source(Diag *d, const char *file, const char *text)
+void diag_add_source_bytes(Diag *d, const char *file, const char *text, size_t len)
 {
     if (!file || !text)
         return;
     for (DiagSource *s = d->sources; s; s = s->next)
         if (strcmp(s->file, file) == 0) {
             s->text = text;
+            s->len = len;
             return;
         }
     DiagSource *s = arena_alloc(d->a, sizeof *s);
     s->file = arena_strdup(d->a, file);
     s->text = text;
+    s->len = len;
     s->next = d->sources;
     d->sources = s;
+}
+
+void diag_add_source(Diag *d, const char *file, const char *text)
+{
+    diag_add_source_bytes(d, file, text, text ? strlen(text) : 0);
 }
 
 int diag_nerrors(const Diag *d)
@@ -61,35 +74,63 @@ int diag_nerrors(const Diag *d)
     return d->nerrors;
 }
 
-/* The start of line `line` of the file's text, or NULL if unknown. */
-static const char *find_line(const Diag *d, const char *file, int line)
+/* Line `line` of the file's text (start and length without the newline),
+ * or NULL if unknown. */
+static const char *find_line(const Diag *d, const char *file, int line, size_t *n)
 {
     const DiagSource *s = d->sources;
     while (s && strcmp(s->file, file) != 0)
         s = s->next;
     if (!s)
         return NULL;
-    const char *p = s->text;
+    const char *p = s->text, *end = s->text + s->len;
     for (int l = 1; l < line; l++) {
-        p = strchr(p, '\n');
+        p = memchr(p, '\n', (size_t)(end - p));
         if (!p)
             return NULL;
         p++;
     }
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    *n = (size_t)((nl ? nl : end) - p);
     return p;
+}
+
+static bool utf8_tail(const char *p, size_t i)
+{
+    return ((unsigned char)p[i] & 0xC0) == 0x80;
 }
 
 static void quote_line(Diag *d, const char *file, int line, int col)
 {
-    const char *p = find_line(d, file, line);
+    size_t n;
+    const char *p = find_line(d, file, line, &n);
     if (!p)
         return;
-    size_t n = strcspn(p, "\n");
     if (n > 0 && p[n - 1] == '\r')
         n--;
-    fprintf(d->out, "%.*s\n", (int)n, p);
-    for (int i = 0; i < col - 1; i++) {
-        unsigned char c = i < (int)n ? (unsigned char)p[i] : ' ';
+    size_t caret = (size_t)col - 1, from = 0, to = n;
+    if (n > DIAG_QUOTE_COLS) {
+        from = caret > DIAG_QUOTE_BEFORE ? caret - DIAG_QUOTE_BEFORE : 0;
+        if (from > n - DIAG_QUOTE_COLS)
+            from = n - DIAG_QUOTE_COLS;
+        to = from + DIAG_QUOTE_COLS;
+        while (from > 0 && from < n && utf8_tail(p, from)) /* whole characters only */
+            from++;
+        while (to < n && to > from && utf8_tail(p, to))
+            to--;
+    }
+    const char *cut = "...";
+    if (from > 0)
+        fputs(cut, d->out);
+    for (size_t i = from; i < to; i++)
+        fputc(p[i] ? p[i] : ' ', d->out);
+    if (to < n)
+        fputs(cut, d->out);
+    fputc('\n', d->out);
+    if (from > 0)
+        fprintf(d->out, "%*s", (int)strlen(cut), "");
+    for (size_t i = from; i < caret; i++) {
+        unsigned char c = i < n ? (unsigned char)p[i] : ' ';
         if (c == '\t')
             fputc('\t', d->out);
         else if ((c & 0xC0) != 0x80)

@@ -16,8 +16,10 @@
 typedef struct Diag Diag;
 
 Diag *diag_new(Arena *a, FILE *out);
-/* Registers a file's text so errors in it can quote their source line. */
+/* Registers a file's text so errors in it can quote their source line
+ * (NUL-terminated; _bytes: `len` bytes that may hold NULs). */
 void diag_add_source(Diag *d, const char *file, const char *text);
+void diag_add_source_bytes(Diag *d, const char *file, const char *text, size_t len);
 void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void diag_note(Diag *d, SrcLoc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int diag_nerrors(const Diag *d);
@@ -38,8 +40,11 @@ typedef struct FeOptions {
  * inlined, entry set, placements only where the user wrote them) or NULL if
  * any error was reported to d. */
 IrModule *fe_load_file(Arena *a, Diag *d, const char *path, const FeOptions *opt);
-/* The same from text in memory (tests, the fuzzer). */
+/* The same from text in memory (tests, the fuzzer): NUL-terminated, or
+ * `len` bytes (a NUL among them is an error, as in a file). */
 IrModule *fe_load_string(Arena *a, Diag *d, const char *file, const char *text,
                          const FeOptions *opt);
+IrModule *fe_load_bytes(Arena *a, Diag *d, const char *file, const char *text, size_t len,
+                        const FeOptions *opt);
 
 #endif
