@@ -252,14 +252,30 @@ static void put_expr(Buf *b, const Expr *e)
         put_expr(b, e->lhs);
         put(b, ")");
         break;
-    case E_BINARY:
-        snprintf(tmp, sizeof tmp, "(%s ", fe_binop_str(e->op));
-        put(b, tmp);
-        put_expr(b, e->lhs);
-        put(b, " ");
-        put_expr(b, e->rhs);
-        put(b, ")");
+    case E_BINARY: {
+        /* a left-leaning chain (a + b + c ...) in a loop: only real
+           nesting recurses, and the parser limits that */
+        size_t n = 0;
+        const Expr *x = e;
+        for (; x->kind == E_BINARY; x = x->lhs, n++) {
+            snprintf(tmp, sizeof tmp, "(%s ", fe_binop_str(x->op));
+            put(b, tmp);
+        }
+        const Expr **spine = malloc(sizeof *spine * n);
+        if (!spine)
+            DTC_BUG("out of memory");
+        size_t k = n;
+        for (x = e; x->kind == E_BINARY; x = x->lhs)
+            spine[--k] = x;
+        put_expr(b, x);
+        for (k = 0; k < n; k++) {
+            put(b, " ");
+            put_expr(b, spine[k]->rhs);
+            put(b, ")");
+        }
+        free(spine);
         break;
+    }
     case E_CALL:
         put(b, e->name);
         put(b, "(");

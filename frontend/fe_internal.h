@@ -16,7 +16,9 @@
  * numbers are E_UNARY '-' over a literal (`S(-1)`, `axis=-1`); a keyword
  * written where a name belongs is reported and kept as that name.
  * Expression trees are at most FE_MAX_DEPTH deep (deeper ones are reported
- * and replaced by a literal 0), so recursive walks over them are safe.
+ * and replaced by a literal 0), so recursive walks over them are safe,
+ * provided they walk a left-leaning chain of binary operators (a + b + c
+ * ..., which counts as one level however long) in a loop.
  */
 #ifndef DTC_FE_INTERNAL_H
 #define DTC_FE_INTERNAL_H
@@ -27,10 +29,12 @@
 #include "frontend/ast.h"
 #include "frontend/frontend.h"
 
-/* Parses `text` (NUL-terminated) named `file` in diagnostics.  Registers the
- * text with diag_add_source so errors quote their line (so text must live
- * as long as d).  Never NULL. */
+/* Parses `text` (NUL-terminated; _bytes: `len` bytes, where a NUL byte is
+ * reported as an error at its place) named `file` in diagnostics.  Registers
+ * the text with diag_add_source so errors quote their line (so text must
+ * live as long as d).  Never NULL. */
 Program *fe_parse(Arena *a, Diag *d, const char *file, const char *text);
+Program *fe_parse_bytes(Arena *a, Diag *d, const char *file, const char *text, size_t len);
 
 /* ---- AST construction (ast.c) ------------------------------------------ */
 

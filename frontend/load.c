@@ -13,16 +13,16 @@
 
 #include "frontend/fe_internal.h"
 
-IrModule *fe_load_string(Arena *a, Diag *d, const char *file, const char *text,
-                         const FeOptions *opt)
+IrModule *fe_load_bytes(Arena *a, Diag *d, const char *file, const char *text, size_t len,
+                        const FeOptions *opt)
 {
     if (!file)
         file = "<input>";
     if (!text)
-        text = "";
-    diag_add_source(d, file, text);
+        text = "", len = 0;
+    diag_add_source_bytes(d, file, text, len);
     int before = diag_nerrors(d);
-    Program *p = fe_parse(a, d, file, text);
+    Program *p = fe_parse_bytes(a, d, file, text, len);
     if (diag_nerrors(d) > before)
         return NULL;
     IrModule *m = fe_sema(a, d, p, opt);
@@ -32,8 +32,15 @@ IrModule *fe_load_string(Arena *a, Diag *d, const char *file, const char *text,
     return fe_check_inlined_size(a, d, m, limit) ? m : NULL;
 }
 
-/* Reads the whole file into the arena (NUL-terminated); NULL with errno set. */
-static char *read_file(Arena *a, const char *path)
+IrModule *fe_load_string(Arena *a, Diag *d, const char *file, const char *text,
+                         const FeOptions *opt)
+{
+    return fe_load_bytes(a, d, file, text, text ? strlen(text) : 0, opt);
+}
+
+/* Reads the whole file into the arena (its *len bytes, which may hold NULs,
+ * and a NUL after them); NULL with errno set. */
+static char *read_file(Arena *a, const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -70,19 +77,22 @@ static char *read_file(Arena *a, const char *path)
         errno = saved ? saved : EIO;
         return NULL;
     }
-    char *text = arena_strndup(a, buf, n);
+    char *text = arena_alloc(a, n + 1);
+    memcpy(text, buf, n);
     free(buf);
+    *len = n;
     return text;
 }
 
 IrModule *fe_load_file(Arena *a, Diag *d, const char *path, const FeOptions *opt)
 {
     errno = 0;
-    char *text = path ? read_file(a, path) : NULL;
+    size_t len = 0;
+    char *text = path ? read_file(a, path, &len) : NULL;
     if (!text) {
         diag_error(d, (SrcLoc){NULL, 0, 0}, "cannot read '%s': %s", path ? path : "",
                    strerror(errno ? errno : ENOENT));
         return NULL;
     }
-    return fe_load_string(a, d, path, text, opt);
+    return fe_load_bytes(a, d, path, text, len, opt);
 }

@@ -35,7 +35,7 @@ typedef void *yyscan_t;
 #include <string.h>
 
 int fe_yylex(FE_YYSTYPE *lval, FE_YYLTYPE *lloc, yyscan_t scanner);
-void *fe_lex_begin(FeParser *p, const char *text);
+void *fe_lex_begin(FeParser *p, const char *text, size_t len);
 void fe_lex_end(void *scanner);
 
 static void fe_yyerror(FE_YYLTYPE *loc, yyscan_t scanner, FeParser *p, const char *msg);
@@ -476,38 +476,46 @@ static FeList *push(FeParser *p, FeList *l, void *x)
     return l;
 }
 
-/* Depth of e, or more than `limit` if deeper (stops looking there). */
-static int depth(const Expr *e, int limit)
+/* Nesting depth of e, or more than `limit` if deeper (stops looking there;
+ * *deep: the first node found past the limit).  A left-leaning chain of
+ * binary operators (a + b + c ..., a flat sum) is one level: every consumer
+ * walks it in a loop, so only real nesting counts. */
+static int depth(const Expr *e, int limit, SrcLoc *deep)
 {
-    if (!e || limit <= 0)
-        return e ? 1 : 0;
+    if (!e)
+        return 0;
+    if (limit <= 0) {
+        if (!deep->line)
+            *deep = e->loc;
+        return 1;
+    }
     int d = 0;
+#define DEEPER(x) do { int r_ = depth((x), limit - 1, deep); d = r_ > d ? r_ : d; } while (0)
     switch (e->kind) {
     case E_UNARY:
-        d = depth(e->lhs, limit - 1);
+        DEEPER(e->lhs);
         break;
     case E_BINARY: {
-        d = depth(e->lhs, limit - 1);
-        int r = depth(e->rhs, limit - 1);
-        d = r > d ? r : d;
+        const Expr *x = e;
+        for (; x->kind == E_BINARY && d < limit; x = x->lhs)
+            DEEPER(x->rhs);
+        if (d < limit)
+            DEEPER(x);
         break;
     }
     case E_CALL:
-        for (int i = 0; i < e->nkw && d < limit; i++) {
-            int r = depth(e->kw_vals[i], limit - 1);
-            d = r > d ? r : d;
-        }
+        for (int i = 0; i < e->nkw && d < limit; i++)
+            DEEPER(e->kw_vals[i]);
         /* fall through */
     case E_LIST:
     case E_INDEX:
-        for (int i = 0; i < e->nargs && d < limit; i++) {
-            int r = depth(e->args[i], limit - 1);
-            d = r > d ? r : d;
-        }
+        for (int i = 0; i < e->nargs && d < limit; i++)
+            DEEPER(e->args[i]);
         break;
     default:
         break;
     }
+#undef DEEPER
     return d + 1;
 }
 
@@ -515,9 +523,12 @@ static int depth(const Expr *e, int limit)
  * too deep for the recursive passes after us become a literal 0. */
 static Expr *checked(FeParser *p, Expr *e)
 {
-    if (depth(e, FE_MAX_DEPTH) <= FE_MAX_DEPTH)
+    SrcLoc deep = {0};
+    if (depth(e, FE_MAX_DEPTH, &deep) <= FE_MAX_DEPTH)
         return e;
-    diag_error(p->d, e->loc, "expression is nested too deeply (more than %d levels)",
+    diag_error(p->d, deep.line ? deep : e->loc,
+               "expression is nested too deeply: more than %d levels of parentheses, calls or "
+               "operands inside one another (a flat chain such as a + b + c is not nesting)",
                FE_MAX_DEPTH);
     return fe_expr_int(p->a, e->loc, 0);
 }
@@ -721,14 +732,20 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, FePa
 
 Program *fe_parse(Arena *a, Diag *d, const char *file, const char *text)
 {
+    return fe_parse_bytes(a, d, file, text, text ? strlen(text) : 0);
+}
+
+Program *fe_parse_bytes(Arena *a, Diag *d, const char *file, const char *text, size_t len)
+{
     FeParser p = {0};
     p.a = a;
     p.d = d;
     p.file = arena_strdup(a, file ? file : "<input>");
     p.decls = fe_list_new(a);
-    text = text ? text : "";
-    diag_add_source(d, p.file, text);
-    void *scanner = fe_lex_begin(&p, text);
+    if (!text)
+        text = "", len = 0;
+    diag_add_source_bytes(d, p.file, text, len);
+    void *scanner = fe_lex_begin(&p, text, len);
     fe_yyparse(scanner, &p);
     fe_lex_end(scanner);
     SrcLoc open_at = {0};
