@@ -546,7 +546,11 @@ static double num_f(SVal v)
 static const char *float_str(Sema *S, double f)
 {
     char buf[64];
-    snprintf(buf, sizeof buf, "%g", f);
+    for (int digits = 1; digits <= 17; digits++) { /* the fewest digits that read back */
+        snprintf(buf, sizeof buf, "%.*g", digits, f);
+        if (strtod(buf, NULL) == f || !isfinite(f))
+            break;
+    }
     if (!strpbrk(buf, ".eEin"))
         strcat(buf, ".0");
     return arena_strdup(S->a, buf);
@@ -619,6 +623,10 @@ static SVal fold(Sema *S, SrcLoc loc, char op, SVal x, SVal y)
         err(S, loc, "constant expression overflows");
         return sv_err;
     }
+    if (r == 0 && (op == '*' || op == '/') && a != 0 && b != 0) {
+        err(S, loc, "constant expression underflows to 0");
+        return sv_err;
+    }
     return sv_float(r);
 }
 
@@ -659,6 +667,24 @@ static SVal ew_fold(Sema *S, SrcLoc loc, IrOp op, const SVal *v, int n, double f
 }
 
 static SVal const_value(Sema *S, int idx, SrcLoc use);
+
+/* The operators of a left-leaning chain `a op b op c ...` (a flat sum of
+ * 5,000 terms is one), innermost first, and its leftmost operand: the
+ * walks below go along it in a loop, so only real nesting (parentheses,
+ * calls, right operands) recurses, and the parser limits that. */
+static const Expr **left_spine(Sema *S, const Expr *e, int *n, const Expr **leaf)
+{
+    int k = 0;
+    const Expr *x = e;
+    for (; x->kind == E_BINARY; x = x->lhs)
+        k++;
+    const Expr **spine = arena_alloc(S->a, sizeof *spine * (size_t)(k ? k : 1));
+    *n = k;
+    *leaf = x;
+    for (x = e; x->kind == E_BINARY; x = x->lhs)
+        spine[--k] = x;
+    return spine;
+}
 
 /* A number known at compile time: literals, consts, local lets bound to
  * numbers, and + - * / of those.  Reports and returns SV_ERR otherwise. */
@@ -703,18 +729,26 @@ static SVal eval_num(Sema *S, const Expr *e)
         return sv_err;
     }
     case E_BINARY: {
-        SVal x = eval_num(S, e->lhs), y = eval_num(S, e->rhs);
-        if (x.k == SV_ERR || y.k == SV_ERR)
-            return sv_err;
-        if (e->op == '@') {
-            err(S, e->loc, "'@' (matmul) needs tensor operands, not constants");
-            return sv_err;
+        int n;
+        const Expr *leaf;
+        const Expr **spine = left_spine(S, e, &n, &leaf);
+        SVal x = eval_num(S, leaf);
+        for (int k = 0; k < n; k++) {
+            const Expr *op = spine[k];
+            SVal y = eval_num(S, op->rhs);
+            if (x.k == SV_ERR || y.k == SV_ERR) {
+                x = sv_err;
+            } else if (op->op == '@') {
+                err(S, op->loc, "'@' (matmul) needs tensor operands, not constants");
+                x = sv_err;
+            } else if (!strchr("+-*/", op->op)) {
+                SVal v[2] = {x, y};
+                x = ew_fold(S, op->loc, binop_of(op->op), v, 2, 0.0);
+            } else {
+                x = fold(S, op->loc, op->op, x, y);
+            }
         }
-        if (!strchr("+-*/", e->op)) {
-            SVal v[2] = {x, y};
-            return ew_fold(S, e->loc, binop_of(e->op), v, 2, 0.0);
-        }
-        return fold(S, e->loc, e->op, x, y);
+        return x;
     }
     case E_BOOL:
         err(S, e->loc, "expected a number, got %s", e->ival ? "true" : "false");
@@ -1116,9 +1150,51 @@ done:
         m->naxes = 0;
 }
 
+/* ---- numbers as values of a dtype ----------------------------------------------------- */
+
+/* A nonzero number that rounds to 0 in float dtype dt (round to nearest;
+ * half the smallest subnormal rounds to 0). */
+static bool rounds_to_zero(double v, DType dt)
+{
+    double a = fabs(v);
+    switch (dt) {
+    case DT_F32:
+        return a != 0 && (float)a == 0.0f;
+    case DT_BF16:
+        return a != 0 && a <= 0x1p-134;
+    case DT_F16:
+        return a != 0 && a <= 0x1p-25;
+    default:
+        return false;
+    }
+}
+
+/* Number v as a value of float dtype dt: an error when it is too large
+ * (it would be inf) or nonzero but so small that it would be 0.  One that
+ * becomes a subnormal of dt is kept, as NumPy keeps np.float32(1e-40). */
+static bool float_fits(Sema *S, SrcLoc loc, double v, const char *shown, DType dt)
+{
+    if (!shown)
+        shown = float_str(S, v);
+    double lim = dt == DT_F16 ? 65504.0 : dt == DT_F32 || dt == DT_BF16 ? (double)FLT_MAX : DBL_MAX;
+    if (fabs(v) > lim) {
+        err(S, loc, "the constant %s does not fit in %s", shown, ir_dtype_name(dt));
+        return false;
+    }
+    if (rounds_to_zero(v, dt)) {
+        const char *tiny = dt == DT_F16 ? "6e-08" : dt == DT_BF16 ? "9.2e-41" : "1.4e-45";
+        err(S, loc, "the constant %s is too small for %s: it would be 0 (the smallest nonzero %s "
+            "is about %s)", shown, ir_dtype_name(dt), ir_dtype_name(dt), tiny);
+        return false;
+    }
+    return true;
+}
+
 /* ---- initialisers ------------------------------------------------------------------- */
+/* A keyword number of an initialiser call (dflt when not given); with
+ * dt_known it must be a value of float dtype dt. */
 static bool init_number(Sema *S, const Expr *call, const char *kw, double dflt, double *out,
-                        bool *given)
+                        bool *given, bool dt_known, DType dt)
 {
     SrcLoc at;
     const Expr *e = find_kw(call, kw, &at);
@@ -1131,7 +1207,7 @@ static bool init_number(Sema *S, const Expr *call, const char *kw, double dflt, 
     if (v.k == SV_ERR)
         return false;
     *out = num_f(v);
-    return true;
+    return !dt_known || float_fits(S, e->loc, *out, NULL, dt);
 }
 
 /* x: t = INIT.  t is NULL when the type failed (then only the form is checked). */
@@ -1162,6 +1238,8 @@ static bool resolve_init(Sema *S, const ParamAst *pa, const IrType *t, IrInit *o
     if (!ok)
         return false;
     bool is_float = !t || ir_dtype_is_float(t->dtype);
+    bool dt_known = t && is_float; /* then values must fit it */
+    DType dt = t ? t->dtype : DT_F32;
     if (!strcmp(nm, "randn") || !strcmp(nm, "rand")) {
         out->kind = nm[4] == 'n' ? INIT_RANDN : INIT_RAND;
         SrcLoc seed_at;
@@ -1181,19 +1259,19 @@ static bool resolve_init(Sema *S, const ParamAst *pa, const IrType *t, IrInit *o
         }
         if (out->kind == INIT_RANDN) {
             bool g;
-            if (!init_number(S, e, "std", 1.0, &out->a, &g))
+            if (!init_number(S, e, "std", 1.0, &out->a, &g, dt_known, dt))
                 ok = false;
             else if (out->a < 0) {
                 err(S, find_kw(e, "std", NULL)->loc, "randn: std must not be negative, got %s",
                     float_str(S, out->a));
                 ok = false;
             }
-            if (!init_number(S, e, "mean", 0.0, &out->b, NULL))
+            if (!init_number(S, e, "mean", 0.0, &out->b, NULL, dt_known, dt))
                 ok = false;
         } else {
             bool glo, ghi;
-            bool a_ok = init_number(S, e, "lo", 0.0, &out->a, &glo);
-            bool b_ok = init_number(S, e, "hi", 1.0, &out->b, &ghi);
+            bool a_ok = init_number(S, e, "lo", 0.0, &out->a, &glo, dt_known, dt);
+            bool b_ok = init_number(S, e, "hi", 1.0, &out->b, &ghi, dt_known, dt);
             if (!a_ok || !b_ok)
                 ok = false;
             else if (out->a > out->b) {
@@ -1237,7 +1315,7 @@ static bool resolve_init(Sema *S, const ParamAst *pa, const IrType *t, IrInit *o
                 pa->name, tstr(S, t), num_str(S, v));
             return false;
         }
-        return true;
+        return !dt_known || float_fits(S, e->args[0]->loc, out->a, num_str(S, v), dt);
     }
     /* load */
     out->kind = INIT_LOAD;
@@ -1298,12 +1376,6 @@ static IrValue *emit(Sema *S, SrcLoc loc, const SrcLoc *argloc, IrOp op, int nar
     return i->res[0];
 }
 
-static bool fits_dtype(double v, DType dt)
-{
-    double lim = dt == DT_F16 ? 65504.0 : dt == DT_F32 || dt == DT_BF16 ? (double)FLT_MAX : DBL_MAX;
-    return fabs(v) <= lim;
-}
-
 /* A number as an OP_CONST scalar of dtype dt. */
 static IrValue *materialise(Sema *S, SVal v, DType dt, SrcLoc loc)
 {
@@ -1316,8 +1388,7 @@ static IrValue *materialise(Sema *S, SVal v, DType dt, SrcLoc loc)
             err(S, loc, "the constant %lld does not fit in i32", (long long)v.i);
             return NULL;
         }
-    } else if (!fits_dtype(num_f(v), dt)) {
-        err(S, loc, "the constant %s does not fit in %s", num_str(S, v), ir_dtype_name(dt));
+    } else if (!float_fits(S, loc, num_f(v), num_str(S, v), dt)) {
         return NULL;
     }
     IrAttrs at;
@@ -1399,16 +1470,17 @@ static IrOp binop_of(char op)
     }
 }
 
-static SVal ew_apply(Sema *S, SrcLoc loc, IrOp op, const Expr *const *es, int n, double f);
+static SVal ew_apply(Sema *S, SrcLoc loc, IrOp op, const Expr *const *es, int n, double f,
+                     const SVal *pre);
 
-/* l op r for the operators and maximum/minimum. */
-static SVal binary(Sema *S, SrcLoc loc, IrOp op, const Expr *le, const Expr *re)
+/* l op r for the operators and maximum/minimum, l (of le) already checked. */
+static SVal binary_with(Sema *S, SrcLoc loc, IrOp op, SVal l, const Expr *le, const Expr *re)
 {
     if (op != OP_ADD && op != OP_SUB && op != OP_MUL && op != OP_DIV && op != OP_MATMUL) {
         const Expr *es[2] = {le, re};
-        return ew_apply(S, loc, op, es, 2, 0.0);
+        return ew_apply(S, loc, op, es, 2, 0.0, &l);
     }
-    SVal l = single(S, check_expr(S, le), le), r = single(S, check_expr(S, re), re);
+    SVal r = single(S, check_expr(S, re), re);
     if (l.k == SV_ERR || r.k == SV_ERR)
         return sv_err;
     if (op == OP_MATMUL && (is_num(l) || is_num(r))) {
@@ -1434,6 +1506,18 @@ static SVal binary(Sema *S, SrcLoc loc, IrOp op, const Expr *le, const Expr *re)
     IrValue *args[2] = {a, b};
     SrcLoc locs[2] = {le->loc, re->loc};
     return sv_tensor(emit(S, loc, locs, op, 2, args, NULL, DT_F32));
+}
+
+/* a op b op c ...: along the chain in a loop (see left_spine). */
+static SVal binary_chain(Sema *S, const Expr *e)
+{
+    int n;
+    const Expr *leaf;
+    const Expr **spine = left_spine(S, e, &n, &leaf);
+    SVal acc = single(S, check_expr(S, leaf), leaf);
+    for (int k = 0; k < n; k++)
+        acc = binary_with(S, spine[k]->loc, binop_of(spine[k]->op), acc, spine[k]->lhs, spine[k]->rhs);
+    return acc;
 }
 
 /* Arity check for built-ins: npos positional (min..max).  Keywords are
@@ -1505,15 +1589,17 @@ static bool int_list(Sema *S, const Builtin *b, const char *what, const Expr *e,
 
 /* op(es...) for a row of ir/ops_ew.def: numbers fold (ew_fold); otherwise a
  * number takes the dtype of the tensor operands (for where: of the chosen
- * values; its condition keeps its own). */
-static SVal ew_apply(Sema *S, SrcLoc loc, IrOp op, const Expr *const *es, int n, double f)
+ * values; its condition keeps its own).  pre: es[0]'s value when the
+ * caller checked it already (an operator chain), else NULL. */
+static SVal ew_apply(Sema *S, SrcLoc loc, IrOp op, const Expr *const *es, int n, double f,
+                     const SVal *pre)
 {
     const IrEwInfo *row = ir_ew_info(op);
     DTC_ASSERT(row && n == row->nargs && n <= 3);
     SVal v[3];
     bool bad = false, nums = true;
     for (int k = 0; k < n; k++) {
-        v[k] = single(S, check_expr(S, es[k]), es[k]);
+        v[k] = k == 0 && pre ? *pre : single(S, check_expr(S, es[k]), es[k]);
         bad |= v[k].k == SV_ERR;
         nums &= is_num(v[k]);
     }
@@ -1706,7 +1792,7 @@ static SVal builtin_call(Sema *S, const Expr *e, const Builtin *b)
     case BK_EW:
         if (!ok)
             return sv_err;
-        return ew_apply(S, e->loc, b->op, (const Expr *const *)e->args, b->npos, 0.0);
+        return ew_apply(S, e->loc, b->op, (const Expr *const *)e->args, b->npos, 0.0, NULL);
     case BK_GELU: {
         const Expr *ap = find_kw(e, "approximate", NULL);
         if (ap && ap->kind != E_BOOL) {
@@ -1716,7 +1802,7 @@ static SVal builtin_call(Sema *S, const Expr *e, const Builtin *b)
         if (!ok)
             return sv_err;
         return ew_apply(S, e->loc, ap && ap->ival ? OP_GELU_TANH : OP_GELU,
-                        (const Expr *const *)e->args, 1, 0.0);
+                        (const Expr *const *)e->args, 1, 0.0, NULL);
     }
     case BK_SOURCE:
         return ok ? source_call(S, e, b) : sv_err;
@@ -1823,6 +1909,9 @@ static SVal builtin_call(Sema *S, const Expr *e, const Builtin *b)
                 ok = false;
             else if (num_f(v) <= 0) {
                 err(S, ee->loc, "%s: eps must be positive, got %s", b->name, num_str(S, v));
+                ok = false;
+            } else if (args_ok && ir_dtype_is_float(args[0]->type.dtype)
+                       && !float_fits(S, ee->loc, num_f(v), num_str(S, v), args[0]->type.dtype)) {
                 ok = false;
             } else
                 at.f = num_f(v);
@@ -2012,6 +2101,45 @@ static SVal user_call(Sema *S, const Expr *e, int fi)
     return v;
 }
 
+/* An initialiser call as it may be written as a parameter's default: the
+ * user's own text when its form is right, else the simplest correct one. */
+static const char *init_example(Sema *S, const Expr *e)
+{
+    const char *nm = e->name;
+    bool seeded = e->nargs == 0 && find_kw(e, "seed", NULL);
+    if (!strcmp(nm, "randn") || !strcmp(nm, "rand"))
+        return seeded ? fe_expr_str(S->a, e) : arena_printf(S->a, "%s(seed=1)", nm);
+    if (!strcmp(nm, "full"))
+        return e->nargs == 1 && e->nkw == 0 && e->args[0]->kind != E_STRING ? fe_expr_str(S->a, e)
+                                                                            : "full(0.5)";
+    if (!strcmp(nm, "load"))
+        return e->nargs == 1 && e->nkw == 0 && e->args[0]->kind == E_STRING ? fe_expr_str(S->a, e)
+                                                                            : "load(\"w.npy\")";
+    return arena_printf(S->a, "%s()", nm); /* zeros, ones, arange: the type gives the shape */
+}
+
+/* A parameter declaration with initialiser call e that compiles as written
+ * (the placement the entry function needs included). */
+static const char *init_param_example(Sema *S, const char *name, const char *type, const Expr *e)
+{
+    if (S->mesh_ok)
+        return arena_printf(S->a, "%s: %s @ %s = %s", name, type, example_pl(S), init_example(S, e));
+    return arena_printf(S->a, "%s: %s = %s", name, type, init_example(S, e));
+}
+
+static void init_in_body(Sema *S, const Expr *e, const char *name, const char *type)
+{
+    const char *fn = S->cur ? S->cur->decl->name : "the function";
+    if (name)
+        err(S, e->loc, "'%s' is an initialiser: it can only be a parameter's default; make '%s' a "
+            "parameter of '%s' instead, as in `%s`", e->name, name, fn,
+            init_param_example(S, name, type, e));
+    else
+        err(S, e->loc, "'%s' is an initialiser: it can only be a parameter's default; add a "
+            "parameter to '%s', as in `%s`, and use it here", e->name, fn,
+            init_param_example(S, "init", type, e));
+}
+
 static SVal call_expr(Sema *S, const Expr *e)
 {
     const Builtin *b = find_builtin(S->a, e->name);
@@ -2021,8 +2149,7 @@ static SVal call_expr(Sema *S, const Expr *e)
     if (fi >= 0)
         return user_call(S, e, fi);
     if (is_init_name(e->name)) {
-        err(S, e->loc, "'%s' is an initialiser: it can only be a parameter's default, as in "
-            "`x: f32[4] = %s`", e->name, fe_expr_str(S->a, e));
+        init_in_body(S, e, NULL, "f32[4]");
         return sv_err;
     }
     if (!strcmp(e->name, "S") || !strcmp(e->name, "P") || !strcmp(e->name, "R")) {
@@ -2200,7 +2327,7 @@ static SVal check_expr(Sema *S, const Expr *e)
         return sv_tensor(emit(S, e->loc, &l, OP_NEG, 1, &x.v, NULL, DT_F32));
     }
     case E_BINARY:
-        return binary(S, e->loc, binop_of(e->op), e->lhs, e->rhs);
+        return binary_chain(S, e);
     case E_CALL:
         return call_expr(S, e);
     case E_BOOL:
@@ -2235,6 +2362,16 @@ static void check_let(Sema *S, const Stmt *st)
                 err(S, st->name_locs[k], "'%s' is bound twice in this let", st->names[k]);
                 names_ok = false;
             }
+    const Expr *ve = st->value;
+    if (st->nnames == 1 && ve->kind == E_CALL && is_init_name(ve->name) && !find_builtin(S->a, ve->name)
+        && find_fn(S, ve->name) < 0) {
+        /* `let w = randn(seed=1);`: say how to make w a parameter */
+        IrType t;
+        bool typed = st->type && resolve_type(S, st->type, &t);
+        init_in_body(S, ve, st->names[0], typed ? tstr(S, &t) : "f32[4]");
+        bind(S, st->names[0], sv_err);
+        return;
+    }
     SVal v = check_expr(S, st->value);
 
     if (st->nnames != 1) {
