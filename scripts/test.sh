@@ -3,10 +3,12 @@
 #   1. setup, then build/ (Release) and every ctest test in it;
 #   2. build-asan/ (-DDTC_SANITIZE=ON: ASan + UBSan) and its unit/, diag/
 #      and samples/ tests (the interpreter on every sample);
-#   3. build-fuzz/ (clang, -DDTC_FUZZ=ON) and the parser fuzzer for
-#      $DTC_FUZZ_SECONDS (default 60) over tests/fuzz/corpus, samples/ and tests/diag/.
+#   3. build-fuzz/ (clang, -DDTC_FUZZ=ON) and the two fuzzers, fuzz_parser
+#      (frontend) and fuzz_passes (frontend + passes through optimise), for
+#      half of $DTC_FUZZ_SECONDS (default 60) each, over tests/fuzz/corpus,
+#      samples/ and tests/diag/.
 # Ends with the line "N passed, M failed" over all ctest results of all
-# phases, the fuzzer counting as one test and a build that fails as one
+# phases, each fuzzer counting as one test and a build that fails as one
 # failed test, a test skipped for want of a GPU in neither; exits 1 if M > 0.
 # DTC_SKIP_ASAN=1 / DTC_SKIP_FUZZ=1 leave out phase 2 / 3 (local use only).
 set -uo pipefail
@@ -92,28 +94,35 @@ if [ "${DTC_SKIP_ASAN:-0}" != 1 ]; then
   unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 
-# ---- 3. parser fuzzer -------------------------------------------------------------
+# ---- 3. fuzzers ---------------------------------------------------------------------
+# fuzz_parser (the frontend) and fuzz_passes (the frontend, then the pass
+# pipeline through optimise) share the time budget: half each.
 if [ "${DTC_SKIP_FUZZ:-0}" != 1 ]; then
-  mkdir -p build-fuzz/corpus
-  # Instrument the frontend too, not only the fuzz target, so that libFuzzer
-  # sees coverage inside the parser.
-  if configure_build build-fuzz fuzz_parser -- -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-       -DDTC_FUZZ=ON -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link,address,undefined; then
-    secs=${DTC_FUZZ_SECONDS:-60}
+  # Instrument the compiler too, not only the fuzz targets, so that libFuzzer
+  # sees coverage inside the parser and the passes.
+  if configure_build build-fuzz fuzz_parser fuzz_passes -- -DCMAKE_C_COMPILER=clang \
+       -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDTC_FUZZ=ON \
+       -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link,address,undefined; then
+    total=${DTC_FUZZ_SECONDS:-60}
     seeds=()
     for d in tests/fuzz/corpus samples tests/diag; do [ -d "$d" ] && seeds+=("$d"); done
-    echo "== fuzz_parser for ${secs}s (new inputs go to build-fuzz/corpus)"
-    # The first directory receives new inputs: keep the checked-in corpus clean.
-    if build-fuzz/fuzz_parser -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-         -max_len=4096 -print_final_stats=1 -artifact_prefix=build-fuzz/ \
-         build-fuzz/corpus "${seeds[@]}" >build-fuzz/fuzz.log 2>&1; then
-      tail -n 12 build-fuzz/fuzz.log
-      echo "test.sh: fuzz_parser: no crash in ${secs}s"
-      passed=$((passed + 1))
-    else
-      tail -n 60 build-fuzz/fuzz.log
-      fail "fuzz_parser (reproducer: build-fuzz/crash-* / leak-* / timeout-*; full log build-fuzz/fuzz.log)"
-    fi
+    for target in fuzz_parser fuzz_passes; do
+      secs=$(( total / 2 > 0 ? total / 2 : 1 ))
+      mkdir -p "build-fuzz/corpus-$target"
+      echo "== $target for ${secs}s (new inputs go to build-fuzz/corpus-$target)"
+      # The first directory receives new inputs: keep the checked-in corpus clean.
+      if build-fuzz/$target -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+           -max_len=4096 -print_final_stats=1 -artifact_prefix="build-fuzz/$target-" \
+           -dict=tests/fuzz/dt.dict "build-fuzz/corpus-$target" "${seeds[@]}" \
+           >"build-fuzz/$target.log" 2>&1; then
+        tail -n 12 "build-fuzz/$target.log"
+        echo "test.sh: $target: no crash in ${secs}s"
+        passed=$((passed + 1))
+      else
+        tail -n 60 "build-fuzz/$target.log"
+        fail "$target (reproducer: build-fuzz/$target-crash-* / -leak-* / -timeout-*; full log build-fuzz/$target.log)"
+      fi
+    done
   fi
 fi
 
