@@ -9,12 +9,14 @@
  * the spot whatever the terminal's tab width.  A line longer than
  * DIAG_QUOTE_COLS bytes is quoted as a window of that many around the caret,
  * with "..." where it was cut (a minified 1 MB line is not printed whole); a
- * NUL byte in the line is shown as a blank.  A location without a line
+ * NUL byte in the line is shown as a blank.  A message longer than
+ * DIAG_MAX_MESSAGE bytes (one naming a huge identifier) loses its middle.  A location without a line
  * prints "FILE: error: MESSAGE" (or "dtc: error: MESSAGE" without a file)
  * and no quote.  After DIAG_MAX_SHOWN errors the rest are counted but not
  * shown, and one line says so.
  */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "frontend/frontend.h"
@@ -22,6 +24,7 @@
 #define DIAG_MAX_SHOWN 50
 #define DIAG_QUOTE_COLS 100 /* most bytes of a source line quoted */
 #define DIAG_QUOTE_BEFORE 60 /* of which before the caret, when cut */
+#define DIAG_MAX_MESSAGE 600 /* longer messages lose their middle */
 
 typedef struct DiagSource {
     struct DiagSource *next;
@@ -139,13 +142,44 @@ static void quote_line(Diag *d, const char *file, int line, int col)
     fputs("^\n", d->out);
 }
 
+/* The message, its middle cut when it is very long (it may quote a name
+ * of a million characters). */
+static void put_message(FILE *out, const char *fmt, va_list ap)
+{
+    char buf[DIAG_MAX_MESSAGE + 1];
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    if (n >= 0 && n <= DIAG_MAX_MESSAGE) {
+        fputs(buf, out);
+        va_end(again);
+        return;
+    }
+    char *all = n > 0 ? malloc((size_t)n + 1) : NULL;
+    if (!all) {
+        fputs(buf, out);
+        va_end(again);
+        return;
+    }
+    vsnprintf(all, (size_t)n + 1, fmt, again);
+    va_end(again);
+    size_t head = DIAG_MAX_MESSAGE * 2 / 3, tail = DIAG_MAX_MESSAGE / 4;
+    while (head > 0 && ((unsigned char)all[head] & 0xC0) == 0x80) /* whole characters */
+        head--;
+    size_t from = (size_t)n - tail;
+    while (from < (size_t)n && ((unsigned char)all[from] & 0xC0) == 0x80)
+        from++;
+    fprintf(out, "%.*s...%s", (int)head, all, all + from);
+    free(all);
+}
+
 static void report(Diag *d, SrcLoc loc, const char *kind, const char *fmt, va_list ap)
 {
     if (loc.file && loc.line > 0)
         fprintf(d->out, "%s:%d:%d: %s: ", loc.file, loc.line, loc.col > 0 ? loc.col : 1, kind);
     else
         fprintf(d->out, "%s: %s: ", loc.file ? loc.file : "dtc", kind);
-    vfprintf(d->out, fmt, ap);
+    put_message(d->out, fmt, ap);
     fputc('\n', d->out);
     if (loc.file && loc.line > 0)
         quote_line(d, loc.file, loc.line, loc.col > 0 ? loc.col : 1);

@@ -2,7 +2,7 @@
 """Issue 11: a diagnostic in a 1 MB source line quotes about 100 columns around
 the caret, cut with "...", and the caret stays under the spot: at the start,
 in the middle and at the end of the line, with tabs and UTF-8 in a comment
-before the spot."""
+before the spot.  A message naming a 1 MB identifier is cut in its middle."""
 import os, subprocess, sys, tempfile
 
 dtc = os.environ["DTC"]
@@ -43,4 +43,16 @@ check("1 MB line, error at the start", "    let y = zz + " + pad + "a;", "zz")
 check("1 MB line, error at the end", "    let y = " + pad + "zz;", "zz")
 check("tabs before the error", "\tlet z = " + "a +\t" * 40 + "zz + a;\t# " + "x" * 300, "zz")
 check("UTF-8 where the quote is cut", '    let s = "' + "\u00e9" * 200 + '" + zz; # caf\u00e9' + "\u00e9" * 100, "zz")
+# a message that names a 1 MB identifier loses its middle, not the line
+with tempfile.TemporaryDirectory() as tmp:
+    path = os.path.join(tmp, "p.dt")
+    with open(path, "w") as f:
+        f.write(HEAD + "    let y = a + " + "q" * 1000000 + ";\n    return a;\n}\n")
+    p = subprocess.run([dtc, "check", path], capture_output=True, text=True, timeout=60)
+    out = p.stdout + p.stderr
+    ok = p.returncode == 1 and len(out) < 1200 and "unknown name 'qqq" in out and "qqq...qqq" in out
+    print(("ok" if ok else "FAIL") + f": a 1 MB name: {len(out)} bytes of output")
+    if not ok:
+        print(out[:2000])
+        fails += 1
 sys.exit(1 if fails else 0)
