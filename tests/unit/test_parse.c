@@ -296,6 +296,65 @@ static void test_diag_format(void)
     arena_free(a);
 }
 
+/* Issue 11: NUL bytes, long lines, flat chains. */
+static void test_odd_input(void)
+{
+    Arena *a = arena_new();
+    char *out;
+    size_t len;
+    FILE *f = open_memstream(&out, &len);
+    Diag *d = diag_new(a, f);
+    static const char text[] = "const A = 1;\n\0const B = 2;\nconst C = 3; # \0\n";
+    Program *p = fe_parse_bytes(a, d, "n.dt", text, sizeof text - 1);
+    fclose(f);
+    CHECK(diag_nerrors(d) == 2 && p->ndecls == 3); /* nothing after the NUL is lost */
+    CHECK_STR(out, "n.dt:2:1: error: unexpected NUL byte (0x00): a .dt file is text\n"
+                   " const B = 2;\n"
+                   "^\n"
+                   "n.dt:3:16: error: unexpected NUL byte (0x00): a .dt file is text\n"
+                   "const C = 3; #  \n"
+                   "               ^\n");
+    free(out);
+
+    /* a 300-byte line: a window of 100 bytes, the caret under column 200 */
+    char line[301];
+    memset(line, 'x', 300);
+    line[300] = 0;
+    line[199] = '!';
+    f = open_memstream(&out, &len);
+    d = diag_new(a, f);
+    diag_add_source(d, "l.dt", line);
+    diag_error(d, (SrcLoc){"l.dt", 1, 200}, "here");
+    fclose(f);
+    char want[512];
+    snprintf(want, sizeof want, "l.dt:1:200: error: here\n...%.60s!%.39s...\n%*s^\n", line, line,
+             63, "");
+    CHECK_STR(out, want);
+    free(out);
+
+    /* a flat chain is one level of nesting however long; fe_expr_str walks it */
+    size_t n = 5000;
+    char *src = malloc(32 + 4 * n), *want_s = malloc(8 * n), *w = want_s, *q = src;
+    q += sprintf(q, "const K = 1");
+    for (size_t i = 1; i < n; i++) {
+        q += sprintf(q, " + 1");
+        w += sprintf(w, "(+ ");
+    }
+    sprintf(q, ";\n");
+    w += sprintf(w, "1");
+    for (size_t i = 1; i < n; i++)
+        w += sprintf(w, " 1)");
+    int nerr;
+    p = parse(a, src, &nerr, &out);
+    CHECK(nerr == 0 && p->ndecls == 1);
+    CHECK(nerr == 0 && !strcmp(fe_expr_str(a, p->decls[0]->value), want_s));
+    free(out);
+    free(src);
+    free(want_s);
+    printf("ok: odd input (NUL bytes, a long line quoted around the caret, a 5000-term chain)\n");
+    arena_free(a);
+}
+
 /* Two parses of the same text give the same tree: no state leaks. */
 static void test_reentrant(void)
 {
@@ -329,6 +388,7 @@ int main(void)
     test_let_forms();
     test_errors();
     test_diag_format();
+    test_odd_input();
     test_reentrant();
     if (nfail) {
         printf("FAILED: %d check(s)\n", nfail);
