@@ -4,7 +4,8 @@
  * pass_inline replaces every call by a copy of the callee's body, so the
  * compiled program is the entry function with each call replaced by its
  * callee's inlined size: `f_i(a) = f_{i-1}(a) + f_{i-1}(a)` doubles per
- * level, and 25 levels would be 100 million operations.  This check runs on
+ * level, and 25 levels would be 100 million operations.  A loop counts its
+ * body once (the body is one copy, run trip times).  This check runs on
  * the module sema built (calls resolved, no recursion) and reports, with
  * its location, the first function on the way from the entry whose inlined
  * size passes the limit, so that `dtc check` says what `dtc compile` would
@@ -24,11 +25,20 @@ typedef struct FnSize {
     const IrInst *cursor; /* on the stack: the next instruction to count */
 } FnSize;
 
-/* One call's contribution besides its callee's body: the redistribute that
- * pins each placed parameter. */
-static int64_t call_overhead(const IrInst *call)
+/* The function whose inlined body instruction i brings in: a call's
+ * callee, a loop's body (copied once per loop); NULL for other ops. */
+static const IrFunc *nested(const IrInst *i)
 {
-    const IrFunc *f = call->a.fn;
+    return i->op == OP_CALL || i->op == OP_LOOP ? i->a.fn : NULL;
+}
+
+/* What such an instruction adds besides that body: a call, the redistribute
+ * that pins each placed parameter; a loop, itself. */
+static int64_t overhead(const IrInst *i)
+{
+    if (i->op == OP_LOOP)
+        return 1;
+    const IrFunc *f = i->a.fn;
     int64_t n = 0;
     for (int k = 0; k < f->nparams; k++)
         n += f->params[k]->pl.naxes > 0;
@@ -68,15 +78,14 @@ static void count_sizes(Arena *a, FeNames *t, FnSize *root, int64_t cap)
             n--;
             continue;
         }
-        if (i->op != OP_CALL) {
+        if (!nested(i)) {
             s->size = sat_add(s->size, 1, cap);
             s->cursor = i->next;
             continue;
         }
-        DTC_ASSERT(i->a.fn != NULL);
-        FnSize *c = info(a, t, i->a.fn);
+        FnSize *c = info(a, t, nested(i));
         if (c->state == 2) {
-            s->size = sat_add(s->size, sat_add(c->size, call_overhead(i), cap), cap);
+            s->size = sat_add(s->size, sat_add(c->size, overhead(i), cap), cap);
             s->cursor = i->next;
             continue;
         }
@@ -113,7 +122,7 @@ bool fe_check_inlined_size(Arena *a, Diag *d, const IrModule *m, int64_t limit)
     for (;;) {
         const IrInst *over = NULL;
         for (const IrInst *i = f->first; i && !over; i = i->next)
-            if (i->op == OP_CALL && info(a, t, i->a.fn)->size > limit)
+            if (nested(i) && info(a, t, nested(i))->size > limit)
                 over = i;
         if (!over)
             break;
@@ -124,14 +133,14 @@ bool fe_check_inlined_size(Arena *a, Diag *d, const IrModule *m, int64_t limit)
             maxpath *= 2;
         }
         path[npath++] = over;
-        f = over->a.fn;
+        f = nested(over);
     }
     /* f's calls each fit, so its exact size fits in 64 bits; the error is at
      * the operation (usually a call) that takes it past the limit. */
     int64_t total = 0;
     const IrInst *at = NULL;
     for (const IrInst *i = f->first; i; i = i->next) {
-        total += i->op == OP_CALL ? info(a, t, i->a.fn)->size + call_overhead(i) : 1;
+        total += nested(i) ? info(a, t, nested(i))->size + overhead(i) : 1;
         if (!at && total > limit)
             at = i;
     }
@@ -148,7 +157,7 @@ bool fe_check_inlined_size(Arena *a, Diag *d, const IrModule *m, int64_t limit)
                     len += (size_t)snprintf(buf + len, sizeof buf - len, " -> ...");
                 continue;
             }
-            len += (size_t)snprintf(buf + len, sizeof buf - len, " -> %s", path[k]->a.fn->name);
+            len += (size_t)snprintf(buf + len, sizeof buf - len, " -> %s", nested(path[k])->name);
         }
         diag_note(d, path[0]->loc, "'%s' is reached from '%s' through %s", f->name,
                   m->entry->name, buf);

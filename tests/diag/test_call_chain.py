@@ -57,4 +57,15 @@ with tempfile.TemporaryDirectory() as tmp:
         if not ok:
             print(out[-2000:])
             fails += 1
+    # the same doubling called from inside a loop body is counted there too
+    lines[-1] = ("fn main(x: f32[4] @ M[R] = ones()) -> f32[4] @ M[R] {\n"
+                 "    let h = x;\n    for l in 0..3 carry (h) {\n        h = f25(h);\n    }\n    return h;\n}")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    rc, out = run("check", path)
+    ok = rc == 1 and want in out and "through main -> main.loop0 -> f25" in out
+    print(("ok" if ok else "FAIL") + ": doubling inside a loop body: one diagnostic")
+    if not ok:
+        print(out[-2000:])
+        fails += 1
 sys.exit(1 if fails else 0)
