@@ -182,9 +182,8 @@ typedef struct CgStep {
                                   names); NULL for the copy of a result at the end */
     int out;                   /* buffer written */
     int nin;
-    int in[3];                 /* buffers read, in kernel argument order (CG_LOOP:
-                                  the first three distinct buffers its loads read;
-                                  loop.nodes has them all) */
+    int *in;                   /* nin buffers read, in kernel argument order (CG_LOOP:
+                                  every distinct buffer its loads read) */
     DType dtype;               /* element type of the data moved or computed */
     int64_t bytes;             /* bytes written (profile) */
 

@@ -205,6 +205,13 @@ static int new_buf(Lower *L, CgBufKind kind, int index, const IrValue *v)
     return L->nbufs++;
 }
 
+/* Gives step s room for n input buffers (any count) and sets nin. */
+static void step_in(Lower *L, CgStep *s, int n)
+{
+    s->in = arena_alloc(L->ar, sizeof *s->in * (size_t)(n > 0 ? n : 1));
+    s->nin = n;
+}
+
 static CgStep *new_step(Lower *L, CgStepKind kind, const IrInst *i, int out)
 {
     L->steps = grow(L->ar, L->steps, L->nsteps, &L->capsteps, sizeof *L->steps);
@@ -427,17 +434,19 @@ static void finish_loop(Lower *L, CgStep *s)
     lp->out = s->out;
     lp->out_dtype = L->bufs[s->out].dtype;
     simplify_loop(lp);
-    /* the buffers read, for lifetimes (in[] holds at most 3: the rest are
-     * found from the nodes by whoever needs them) */
-    s->nin = 0;
-    for (int k = 0; k < lp->nnodes && s->nin < 3; k++)
+    /* the buffers read (every distinct one), for lifetimes */
+    int n = 0;
+    int *seen = arena_alloc(L->ar, sizeof *seen * (size_t)(lp->nnodes > 0 ? lp->nnodes : 1));
+    for (int k = 0; k < lp->nnodes; k++)
         if (lp->nodes[k].kind == CG_N_LOAD) {
-            bool seen = false;
-            for (int j = 0; j < s->nin; j++)
-                seen |= s->in[j] == lp->nodes[k].buf;
-            if (!seen)
-                s->in[s->nin++] = lp->nodes[k].buf;
+            bool dup = false;
+            for (int j = 0; j < n; j++)
+                dup |= seen[j] == lp->nodes[k].buf;
+            if (!dup)
+                seen[n++] = lp->nodes[k].buf;
         }
+    s->in = seen;
+    s->nin = n;
 }
 
 /* The loop computing a fusable instruction's result into buffer out. */
@@ -522,7 +531,7 @@ static bool lower_matmul(Lower *L, const IrInst *i, int out)
         return failf(L, i, "matmul needs operands of rank >= 2");
     CgStep *s = new_step(L, CG_MATMUL, i, out);
     s->bytes = nbytes(lc);
-    s->nin = 2;
+    step_in(L, s, 2);
     s->in[0] = L->buf[sa->id];
     s->in[1] = L->buf[sb->id];
     s->ta = ta;
@@ -645,7 +654,7 @@ static bool lower_kernel(Lower *L, const IrInst *i, int out)
         return failf(L, i, "the CPU target cannot generate code for '%s' here", ir_op_name(i->op));
     }
     s->bytes = nbytes(lv);
-    s->nin = i->nargs;
+    step_in(L, s, i->nargs);
     for (int k = 0; k < i->nargs; k++)
         s->in[k] = L->buf[i->args[k]->id];
     return true;
@@ -713,12 +722,12 @@ static bool lower_collective(Lower *L, const IrInst *i)
         } else {
             b = buf_for(L, v);
             CgStep *c = new_step(L, CG_COPY, i, b);
-            c->nin = 1;
+            step_in(L, c, 1);
             c->in[0] = L->buf[x->id];
             c->count = c->bytes = nbytes(lv);
         }
         CgStep *s = new_step(L, CG_ALL_REDUCE, i, b);
-        s->nin = 1;
+        step_in(L, s, 1);
         s->in[0] = b;
         s->axes = axes;
         s->red = i->a.red;
@@ -731,7 +740,7 @@ static bool lower_collective(Lower *L, const IrInst *i)
                             : i->op == OP_REDUCE_SCATTER ? CG_REDUCE_SCATTER
                                                          : CG_ALL_TO_ALL,
                          i, b);
-    s->nin = 1;
+    step_in(L, s, 1);
     s->in[0] = L->buf[x->id];
     s->axes = axes;
     s->red = i->a.red;
@@ -975,7 +984,7 @@ static bool lower_rank(Lower *L, CgFunc *out)
             DTC_ASSERT(b >= 0);
             join(L, v, b, 1);
             CgStep *s = new_step(L, CG_RESHAPE, i, b);
-            s->nin = 1;
+            step_in(L, s, 1);
             s->in[0] = b;
             continue;
         }
@@ -1017,7 +1026,7 @@ static bool lower_rank(Lower *L, CgFunc *out)
         }
         int rb = new_buf(L, CG_BUF_RESULT, r, v);
         CgStep *s = new_step(L, CG_COPY, NULL, rb);
-        s->nin = 1;
+        step_in(L, s, 1);
         s->in[0] = b;
         s->count = s->bytes = nbytes(&L->lt[v->id]);
         s->dtype = v->type.dtype;
@@ -1054,9 +1063,11 @@ void cg_func_dump(FILE *o, const IrModule *m, const CgFunc *fn)
     }
     for (int k = 0; k < fn->nsteps; k++) {
         const CgStep *s = &fn->steps[k];
-        fprintf(o, "step %d %s %s out=%d in=[%d,%d,%d]/%d %s bytes=%lld", k, cg_step_name(s->kind),
-                s->inst ? ir_value_str(s->inst->res[0], b, sizeof b) : "-", s->out, s->in[0],
-                s->in[1], s->in[2], s->nin, ir_dtype_name(s->dtype), (long long)s->bytes);
+        fprintf(o, "step %d %s %s out=%d in=[", k, cg_step_name(s->kind),
+                s->inst ? ir_value_str(s->inst->res[0], b, sizeof b) : "-", s->out);
+        for (int j = 0; j < s->nin; j++)
+            fprintf(o, "%s%d", j ? "," : "", s->in[j]);
+        fprintf(o, "]/%d %s bytes=%lld", s->nin, ir_dtype_name(s->dtype), (long long)s->bytes);
         fprintf(o, " mm=%d", s->nbatch);
         dump_ints(o, "batch", s->batch, s->nbatch);
         dump_ints(o, "as", s->astride, s->nbatch);

@@ -1356,8 +1356,7 @@ static int culprit(IrOp op, const char *msg)
 static IrValue *emit(Sema *S, SrcLoc loc, const SrcLoc *argloc, IrOp op, int nargs, IrValue **args,
                      const IrAttrs *at, DType dtype)
 {
-    IrType ts[4];
-    DTC_ASSERT(nargs <= 4);
+    IrType *ts = arena_alloc(S->a, sizeof *ts * (size_t)(nargs > 0 ? nargs : 1));
     for (int k = 0; k < nargs; k++)
         ts[k] = args[k]->type;
     IrType out;
@@ -1637,9 +1636,9 @@ static IrValue *emit_iota(Sema *S, SrcLoc loc, DType dt, int rank, const int64_t
 {
     IrAttrs at;
     memset(&at, 0, sizeof at);
-    at.nints = rank;
+    int64_t *v = ir_attrs_ints(S->a, &at, rank);
     for (int k = 0; k < rank; k++)
-        at.ints[k] = shape[k];
+        v[k] = shape[k];
     at.dim = axis;
     return emit(S, loc, NULL, OP_IOTA, 0, NULL, &at, dt);
 }
@@ -1843,6 +1842,7 @@ static SVal builtin_call(Sema *S, const Expr *e, const Builtin *b)
         int64_t raw[IR_MAX_RANK];
         const Expr *items[IR_MAX_RANK];
         int n = 0;
+        ir_attrs_ints(S->a, &at, IR_MAX_RANK); /* axes <= rank <= IR_MAX_RANK */
         if (b->kind == BK_SOFTMAX) {
             at.nints = 1;
             if (!axe)
@@ -1945,7 +1945,7 @@ static SVal builtin_call(Sema *S, const Expr *e, const Builtin *b)
         if (!x)
             return sv_err;
         const IrType *t = &x->type;
-        at.nints = n;
+        ir_attrs_ints(S->a, &at, n);
         if (b->kind == BK_TRANSPOSE) {
             if (n != t->rank) {
                 err(S, le->loc, "transpose: the permutation has %d entr%s but %s has %d dim%s", n,

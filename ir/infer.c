@@ -13,6 +13,10 @@
  *   - reductions take their axes explicitly in ints (normalised to 0..rank-1,
  *     sorted, distinct); nints == 0 reduces over no axis (sema expands the
  *     source default "all axes" to the full list).
+ *   - slice holds per dim [start, stop, step], normalised by sema (NumPy
+ *     rules: negative indices counted from the end, then clamped): step != 0;
+ *     step > 0: 0 <= start <= stop <= n; step < 0: -1 <= stop <= start <= n-1
+ *     (start = stop = -1 for n == 0); the length is ceil(|stop - start| / |step|).
  *   - call checks the operands against the callee's parameters (a->fn) and
  *     writes the callee's first result type (call has several results).
  */
@@ -96,6 +100,101 @@ static const char *infer_ew(Arena *ar, const IrEwInfo *e, int nargs, const IrTyp
         if (msg)
             return msg;
         r = acc;
+    }
+    *out = r;
+    return NULL;
+}
+
+/* Length of the normalised slice [start, stop, step) of a dim of size n, or
+ * -1 when it is not normalised (see the header). */
+static int64_t slice_len(int64_t n, int64_t start, int64_t stop, int64_t step)
+{
+    if (step > 0 && 0 <= start && start <= stop && stop <= n)
+        return (stop - start + step - 1) / step;
+    if (step < 0 && -1 <= stop && stop <= start && start <= n - 1)
+        return (start - stop + (-step) - 1) / (-step);
+    return -1;
+}
+
+/* slice, concat, pad, broadcast_to. */
+static const char *infer_shape_op(Arena *ar, IrOp op, int nargs, const IrType *args, const IrAttrs *a,
+                                  IrType *out)
+{
+    if (nargs < 1)
+        return arena_printf(ar, "%s: needs at least one operand", ir_op_name(op));
+    const IrType *x = &args[0];
+    IrType r = *x;
+    switch (op) {
+    case OP_SLICE:
+        if (a->nints != 3 * x->rank)
+            return arena_printf(ar, "slice: needs [start, stop, step] for each of the %d dims of %s",
+                                x->rank, ts(ar, x));
+        for (int d = 0; d < x->rank; d++) {
+            const int64_t *s = &a->ints[3 * d];
+            int64_t len = slice_len(x->dims[d], s[0], s[1], s[2]);
+            if (len < 0)
+                return arena_printf(ar, "slice: [%lld, %lld, %lld] is not a normalised slice of dim %d "
+                                    "(size %lld)", (long long)s[0], (long long)s[1], (long long)s[2], d,
+                                    (long long)x->dims[d]);
+            r.dims[d] = len;
+        }
+        break;
+    case OP_CONCAT: {
+        if (x->rank < 1)
+            return arena_printf(ar, "concat: operands must have rank >= 1, got %s", ts(ar, x));
+        if (a->nints != 1 || a->ints[0] < 0 || a->ints[0] >= x->rank)
+            return arena_printf(ar, "concat: needs one axis in 0..%d", x->rank - 1);
+        int ax = (int)a->ints[0];
+        r.dims[ax] = 0;
+        for (int k = 0; k < nargs; k++) {
+            const IrType *y = &args[k];
+            if (y->dtype != x->dtype)
+                return arena_printf(ar, "concat: operand dtypes differ: %s vs %s (use cast)", ts(ar, x),
+                                    ts(ar, y));
+            if (y->rank != x->rank)
+                return arena_printf(ar, "concat: operand ranks differ: %s vs %s", ts(ar, x), ts(ar, y));
+            for (int d = 0; d < x->rank; d++)
+                if (d != ax && y->dims[d] != x->dims[d])
+                    return arena_printf(ar, "concat: %s and %s differ in dim %d (only the concat axis "
+                                        "%d may differ)", ts(ar, x), ts(ar, y), d, ax);
+            if (__builtin_add_overflow(r.dims[ax], y->dims[ax], &r.dims[ax]))
+                return "concat: the result size overflows";
+        }
+        break;
+    }
+    case OP_PAD:
+        if (a->nints != 2 * x->rank)
+            return arena_printf(ar, "pad: needs [lo, hi] for each of the %d dims of %s", x->rank,
+                                ts(ar, x));
+        for (int d = 0; d < x->rank; d++) {
+            int64_t lo = a->ints[2 * d], hi = a->ints[2 * d + 1];
+            if (lo < 0 || hi < 0)
+                return arena_printf(ar, "pad: widths must be >= 0, got [%lld, %lld] for dim %d",
+                                    (long long)lo, (long long)hi, d);
+            if (__builtin_add_overflow(r.dims[d], lo, &r.dims[d]) ||
+                __builtin_add_overflow(r.dims[d], hi, &r.dims[d]))
+                return "pad: the result size overflows";
+        }
+        break;
+    case OP_BROADCAST_TO:
+        if (a->nints < x->rank || a->nints > IR_MAX_RANK)
+            return arena_printf(ar, "broadcast_to: cannot broadcast %s to rank %d (needs %d..%d)",
+                                ts(ar, x), a->nints, x->rank, IR_MAX_RANK);
+        r.rank = a->nints;
+        for (int d = 0; d < r.rank; d++) {
+            int xd = d - (r.rank - x->rank);
+            int64_t want = a->ints[d];
+            if (want < 0)
+                return arena_printf(ar, "broadcast_to: size %lld is negative", (long long)want);
+            if (xd >= 0 && x->dims[xd] != want && x->dims[xd] != 1)
+                return arena_printf(ar, "broadcast_to: cannot broadcast %s to size %lld in dim %d "
+                                    "(operand dim %d is %lld; only 1 stretches)", ts(ar, x),
+                                    (long long)want, d, xd, (long long)x->dims[xd]);
+            r.dims[d] = want;
+        }
+        break;
+    default:
+        DTC_BUG("infer_shape_op: not a shape op");
     }
     *out = r;
     return NULL;
@@ -331,6 +430,12 @@ const char *ir_infer(Arena *ar, IrOp op, int nargs, const IrType *args,
         *out = r;
         return NULL;
     }
+
+    case OP_SLICE:
+    case OP_CONCAT:
+    case OP_PAD:
+    case OP_BROADCAST_TO:
+        return infer_shape_op(ar, op, nargs, args, a, out);
 
     case OP_MATMUL:
         return infer_matmul(ar, &args[0], &args[1], out);

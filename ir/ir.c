@@ -209,6 +209,103 @@ bool ir_op_lookup(const char *name, IrOp *out)
     return false;
 }
 
+/* ---- the attribute schema ------------------------------------------------------- */
+/* Two parallel tables, so that one op's specs (adjacent rows) form an array. */
+static const IrOp attr_op[] = {
+#define OP(id, name, nargs, flags)
+#define OP_ATTR(id, key, kind) OP_##id,
+#include "ir/ops.def"
+#undef OP_ATTR
+#undef OP
+};
+static const IrAttrSpec attr_spec[] = {
+#define OP(id, name, nargs, flags)
+#define OP_ATTR(id, key, kind) {#key, AK_##kind},
+#include "ir/ops.def"
+#undef OP_ATTR
+#undef OP
+};
+#define NATTR_ROWS ((int)(sizeof attr_op / sizeof attr_op[0]))
+
+const IrAttrSpec *ir_op_attrs(IrOp op, int *n)
+{
+    int k = 0;
+    while (k < NATTR_ROWS && attr_op[k] != op)
+        k++;
+    int e = k;
+    while (e < NATTR_ROWS && attr_op[e] == op)
+        e++;
+    *n = e - k;
+    return *n ? &attr_spec[k] : NULL;
+}
+
+bool ir_attrs_eq(IrOp op, const IrAttrs *a, const IrAttrs *b)
+{
+    int n;
+    const IrAttrSpec *sp = ir_op_attrs(op, &n);
+    for (int k = 0; k < n; k++) {
+        switch (sp[k].kind) {
+        case AK_FLOAT:
+            if (memcmp(&a->f, &b->f, sizeof a->f) != 0)
+                return false;
+            break;
+        case AK_INTS:
+        case AK_AXIS:
+        case AK_PAIRS:
+        case AK_TRIPLES:
+            if (a->nints != b->nints)
+                return false;
+            for (int j = 0; j < a->nints; j++)
+                if (a->ints[j] != b->ints[j])
+                    return false;
+            break;
+        case AK_BOOL:
+            if (a->keepdims != b->keepdims)
+                return false;
+            break;
+        case AK_MESHAXES:
+            if (a->axes != b->axes)
+                return false;
+            break;
+        case AK_RED:
+            if (a->red != b->red)
+                return false;
+            break;
+        case AK_DIM:
+            if (a->dim != b->dim)
+                return false;
+            break;
+        case AK_DIM2:
+            if (a->dim2 != b->dim2)
+                return false;
+            break;
+        case AK_BYTES:
+        case AK_BYTES_NZ:
+            break; /* derived data, for dumps */
+        case AK_TRIP:
+            if (a->trip != b->trip)
+                return false;
+            break;
+        case AK_CARRY:
+            if (a->ncarry != b->ncarry)
+                return false;
+            break;
+        case AK_STACK:
+            if (a->nstack != b->nstack)
+                return false;
+            break;
+        }
+    }
+    return a->fn == b->fn;
+}
+
+int64_t *ir_attrs_ints(Arena *ar, IrAttrs *at, int n)
+{
+    at->ints = arena_alloc(ar, sizeof *at->ints * (size_t)(n > 0 ? n : 1));
+    at->nints = n;
+    return at->ints;
+}
+
 /* ---- construction ---------------------------------------------------------------- */
 IrModule *ir_module_new(Arena *a)
 {

@@ -119,6 +119,8 @@ void pl_local_range(const IrMesh *m, const Placement *p, const int coords[IR_MAX
 IrType pl_local_type(const IrMesh *m, const IrType *t, const Placement *p,
                      const int coords[IR_MAX_AXES]);
 
+typedef struct IrAttrs IrAttrs;
+
 /* ---- operations ---------------------------------------------------------------- */
 enum {
     OPF_EW = 1 << 0,
@@ -135,6 +137,39 @@ typedef enum IrOp {
 #undef OP
     OP_COUNT
 } IrOp;
+
+/* The attribute schema (OP_ATTR rows of ops.def): which attributes an op
+ * has, of which kind, in print order.  The text form, attribute equality and
+ * the verifier read it. */
+typedef enum IrAttrKind {
+    AK_FLOAT,    /* f */
+    AK_INTS,     /* ints: [a, b, ...] */
+    AK_AXIS,     /* ints: one axis (nints == 1), printed bare; a list reads too */
+    AK_PAIRS,    /* ints: [[lo, hi], ...] (nints = 2 * entries) */
+    AK_TRIPLES,  /* ints: [[start, stop, step], ...] (nints = 3 * entries) */
+    AK_BOOL,     /* keepdims */
+    AK_MESHAXES, /* axes: mesh axis names */
+    AK_RED,      /* red */
+    AK_DIM,      /* dim */
+    AK_DIM2,     /* dim2 */
+    AK_BYTES,    /* bytes */
+    AK_BYTES_NZ, /* bytes, printed only when non-zero */
+    AK_TRIP,     /* trip */
+    AK_CARRY,    /* ncarry */
+    AK_STACK     /* nstack */
+} IrAttrKind;
+
+typedef struct IrAttrSpec {
+    const char *key;  /* the text form's name */
+    IrAttrKind kind;
+} IrAttrSpec;
+
+/* op's attributes: *n entries (0: none). */
+const IrAttrSpec *ir_op_attrs(IrOp op, int *n);
+/* Do a and b agree on every attribute op reads? */
+bool ir_attrs_eq(IrOp op, const IrAttrs *a, const IrAttrs *b);
+/* Gives at n zeroed ints from arena ar (n may be 0) and returns them. */
+int64_t *ir_attrs_ints(Arena *ar, IrAttrs *at, int n);
 
 const char *ir_op_name(IrOp op);
 int ir_op_nargs(IrOp op);   /* -1: variadic */
@@ -156,11 +191,13 @@ struct IrValue {
     int param_index;     /* >= 0 for parameters, else -1 */
 };
 
-/* Attributes; each op reads the fields its ops.def line names. */
-typedef struct IrAttrs {
-    double f;                     /* const value, pow exponent, eps */
-    int nints;                    /* axes / perm / sizes in ints */
-    int64_t ints[IR_MAX_RANK];
+/* Attributes; each op reads the fields its OP_ATTR rows in ops.def name. */
+struct IrAttrs {
+    double f;                     /* const value, pow exponent, eps, pad value */
+    int nints;                    /* axes / perm / sizes / per-dim lists in ints */
+    int64_t *ints;                /* nints entries, arena-allocated (ir_attrs_ints);
+                                     shared by copies of the attributes: never
+                                     written after the instruction is built */
     bool keepdims;                /* reductions */
     unsigned axes;                /* collectives: bit i = mesh axis i */
     RedOp red;                    /* all_reduce, reduce_scatter, to_partial */
@@ -170,7 +207,7 @@ typedef struct IrAttrs {
     IrFunc *fn;                   /* call: resolved callee; loop: the body */
     int64_t trip;                 /* loop: trip count (>= 0) */
     int ncarry, nstack;           /* loop: carried and stacked operand counts */
-} IrAttrs;
+};
 
 struct IrInst {
     IrOp op;

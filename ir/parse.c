@@ -257,19 +257,35 @@ static bool boolean(Parser *P, const char *what)
     fail(P, P->p, "expected %s (true or false), got %s", what, seen(P));
 }
 
-/* [INT, ...] into a->ints. */
-static void int_list(Parser *P, IrAttrs *a, const char *what)
+/* [INT, ...] (group 1) or [[INT, ...], ...] with `group` INTs in each inner
+ * list, flattened into a->ints; any length. */
+static void int_list(Parser *P, IrAttrs *a, const char *what, int group)
 {
+    int cap = 8, n = 0;
+    int64_t *v = arena_alloc(P->ar, sizeof *v * (size_t)cap);
     expect(P, '[');
-    a->nints = 0;
-    if (accept(P, ']'))
-        return;
-    do {
-        if (a->nints == IR_MAX_RANK)
-            fail(P, P->p, "%s: more than %d entries", what, IR_MAX_RANK);
-        a->ints[a->nints++] = int64(P, what);
-    } while (accept(P, ','));
-    expect(P, ']');
+    if (!accept(P, ']')) {
+        do {
+            if (group > 1)
+                expect(P, '[');
+            for (int g = 0; g < group; g++) {
+                if (g)
+                    expect(P, ',');
+                if (n == cap) {
+                    int64_t *nv = arena_alloc(P->ar, sizeof *v * (size_t)cap * 2);
+                    memcpy(nv, v, sizeof *v * (size_t)n);
+                    v = nv;
+                    cap *= 2;
+                }
+                v[n++] = int64(P, what);
+            }
+            if (group > 1)
+                expect(P, ']');
+        } while (accept(P, ','));
+        expect(P, ']');
+    }
+    a->ints = v;
+    a->nints = n;
 }
 
 /* ---- types, placements, positions ------------------------------------------------ */
@@ -562,39 +578,10 @@ static void param(Parser *P)
 }
 
 /* ---- attributes ----------------------------------------------------------------------- */
-enum {
-    K_VALUE, K_EXP, K_EPS, K_AXIS, K_KEEPDIMS, K_PERM, K_SHAPE, K_AXES, K_RED,
-    K_DIM, K_DIM2, K_BYTES, K_TRIP, K_CARRY, K_STACK, K_WHY, K_PLAN, K_IN, K_STRATEGY, K_COUNT
-};
-static const char *const key_names[K_COUNT] = {
-    "value", "exp", "eps", "axis", "keepdims", "perm", "shape", "axes", "red",
-    "dim", "dim2", "bytes", "trip", "carry", "stack", "why", "plan", "in", "strategy"};
-
-static bool is_reduce(IrOp op) { return op == OP_SUM || op == OP_MEAN || op == OP_MAX || op == OP_MIN; }
-
-/* Whether op reads attribute key k (the same table print.c follows). */
-static bool key_ok(IrOp op, int k)
-{
-    bool coll = (ir_op_flags(op) & (OPF_COMM | OPF_LOCAL)) != 0;
-    switch (k) {
-    case K_VALUE: return op == OP_CONST;
-    case K_EXP: return op == OP_POW;
-    case K_EPS: return op == OP_LAYERNORM || op == OP_RMSNORM;
-    case K_AXIS: return is_reduce(op) || op == OP_SOFTMAX || op == OP_LOG_SOFTMAX;
-    case K_KEEPDIMS: return is_reduce(op);
-    case K_PERM: return op == OP_TRANSPOSE;
-    case K_SHAPE: return op == OP_RESHAPE || op == OP_IOTA;
-    case K_AXES:
-    case K_BYTES: return coll;
-    case K_RED: return op == OP_ALL_REDUCE || op == OP_REDUCE_SCATTER || op == OP_TO_PARTIAL;
-    case K_DIM: return (coll && op != OP_ALL_REDUCE && op != OP_TO_PARTIAL) || op == OP_IOTA;
-    case K_DIM2: return op == OP_ALL_TO_ALL;
-    case K_TRIP:
-    case K_CARRY:
-    case K_STACK: return op == OP_LOOP;
-    default: return true; /* why, plan, in, strategy */
-    }
-}
+/* Keys every op has; the op's own come from its schema (ir_op_attrs). */
+enum { K_WHY, K_PLAN, K_IN, K_STRATEGY, K_COMMON };
+static const char *const common_keys[K_COMMON] = {"why", "plan", "in", "strategy"};
+#define MAX_ATTR_KEYS 32
 
 static unsigned mesh_axes(Parser *P)
 {
@@ -625,7 +612,10 @@ static unsigned mesh_axes(Parser *P)
 
 static void attrs(Parser *P, IrInst *i)
 {
-    bool got[K_COUNT] = {false};
+    int nspec;
+    const IrAttrSpec *sp = ir_op_attrs(i->op, &nspec);
+    DTC_ASSERT(nspec + K_COMMON <= MAX_ATTR_KEYS);
+    bool got[MAX_ATTR_KEYS] = {false};
     if (!accept(P, '{'))
         return;
     do {
@@ -633,65 +623,76 @@ static void attrs(Parser *P, IrInst *i)
         const char *kw = ident(P);
         if (!kw)
             fail(P, at, "expected an attribute name, got %s", seen(P));
-        int k = 0;
-        while (k < K_COUNT && strcmp(key_names[k], kw))
+        int k = 0; /* 0..nspec-1: the op's own; then the common ones */
+        while (k < nspec && strcmp(sp[k].key, kw))
             k++;
-        if (k == K_COUNT || !key_ok(i->op, k))
-            fail(P, at, "'%s' has no attribute '%s'", ir_op_name(i->op), kw);
+        if (k == nspec) {
+            int c = 0;
+            while (c < K_COMMON && strcmp(common_keys[c], kw))
+                c++;
+            if (c == K_COMMON)
+                fail(P, at, "'%s' has no attribute '%s'", ir_op_name(i->op), kw);
+            k = nspec + c;
+        }
         if (got[k])
             fail(P, at, "attribute '%s' given twice", kw);
         got[k] = true;
         expect(P, '=');
         IrAttrs *a = &i->a;
-        switch (k) {
-        case K_VALUE:
-        case K_EXP:
-        case K_EPS:
-            a->f = number(P, kw);
-            break;
-        case K_AXIS:
-            if (peek(P) == '[')
-                int_list(P, a, kw);
-            else {
-                a->nints = 1;
-                a->ints[0] = int64(P, kw);
+        if (k < nspec) {
+            switch (sp[k].kind) {
+            case AK_FLOAT:
+                a->f = number(P, kw);
+                break;
+            case AK_INTS: /* a bare INT reads as a one-entry list */
+            case AK_AXIS:
+                if (peek(P) == '[')
+                    int_list(P, a, kw, 1);
+                else
+                    ir_attrs_ints(P->ar, a, 1)[0] = int64(P, kw);
+                break;
+            case AK_PAIRS:
+                int_list(P, a, kw, 2);
+                break;
+            case AK_TRIPLES:
+                int_list(P, a, kw, 3);
+                break;
+            case AK_BOOL:
+                a->keepdims = boolean(P, kw);
+                break;
+            case AK_MESHAXES:
+                a->axes = mesh_axes(P);
+                break;
+            case AK_RED: {
+                const char *r = (skip_ws(P), P->p);
+                const char *rn = ident(P);
+                if (!rn || !red_parse(rn, &a->red))
+                    fail(P, r, "unknown reduction (sum, max, min or avg)");
+                break;
             }
-            break;
-        case K_PERM:
-        case K_SHAPE:
-            int_list(P, a, kw);
-            break;
-        case K_KEEPDIMS:
-            a->keepdims = boolean(P, kw);
-            break;
-        case K_AXES:
-            a->axes = mesh_axes(P);
-            break;
-        case K_RED: {
-            const char *r = (skip_ws(P), P->p);
-            const char *rn = ident(P);
-            if (!rn || !red_parse(rn, &a->red))
-                fail(P, r, "unknown reduction (sum, max, min or avg)");
-            break;
+            case AK_DIM:
+                a->dim = int32(P, kw, -IR_MAX_RANK, IR_MAX_RANK);
+                break;
+            case AK_DIM2:
+                a->dim2 = int32(P, kw, -IR_MAX_RANK, IR_MAX_RANK);
+                break;
+            case AK_BYTES:
+            case AK_BYTES_NZ:
+                a->bytes = int64(P, kw);
+                break;
+            case AK_TRIP:
+                a->trip = int64(P, kw);
+                break;
+            case AK_CARRY:
+                a->ncarry = int32(P, kw, 0, 1 << 20);
+                break;
+            case AK_STACK:
+                a->nstack = int32(P, kw, 0, 1 << 20);
+                break;
+            }
+            continue;
         }
-        case K_DIM:
-            a->dim = int32(P, kw, -IR_MAX_RANK, IR_MAX_RANK);
-            break;
-        case K_DIM2:
-            a->dim2 = int32(P, kw, -IR_MAX_RANK, IR_MAX_RANK);
-            break;
-        case K_BYTES:
-            a->bytes = int64(P, kw);
-            break;
-        case K_TRIP:
-            a->trip = int64(P, kw);
-            break;
-        case K_CARRY:
-            a->ncarry = int32(P, kw, 0, 1 << 20);
-            break;
-        case K_STACK:
-            a->nstack = int32(P, kw, 0, 1 << 20);
-            break;
+        switch (k - nspec) {
         case K_WHY:
             i->why = string(P);
             break;

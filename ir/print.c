@@ -28,13 +28,13 @@
  *   loc     := '!' [STRING ':'] LINE ':' COL   no STRING: the module's source file
  *
  * A NAME that is not an identifier is written as a string.  An undecided
- * placement is not printed.  Attribute keys, printed in this order and only
- * for the ops that read them: value (const), exp (pow), eps (layernorm,
- * rmsnorm), axis (reductions: a list; softmax: one int), keepdims, perm
- * (transpose), shape (reshape), trip, carry, stack (loop), axes (mesh axis names), red, dim, dim2,
- * bytes (collectives; shard/to_partial only when non-zero), then for every
- * op why, plan (strings), in (in_pl: a list of placements, `_` undecided)
- * and strategy (when in_pl is set or strategy != 0).
+ * placement is not printed.  Attribute keys: the op's OP_ATTR rows of
+ * ir/ops.def, in their order (e.g. value (const), axis and keepdims
+ * (reductions), slice=[[start, stop, step], ...], pad=[[lo, hi], ...],
+ * axes (mesh axis names), red, dim, dim2, bytes (collectives; shard and
+ * to_partial only when non-zero)), then for every op why, plan (strings),
+ * in (in_pl: a list of placements, `_` undecided) and strategy (when in_pl
+ * is set or strategy != 0).
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -299,12 +299,22 @@ static void key(AttrOut *a, const char *k)
     fprintf(a->p->out, "%s=", k);
 }
 
-static void put_ints(FILE *out, const IrAttrs *at)
+/* ints as [a, ...] (group 1) or [[a, b], ...] (group 2, 3); a count that is
+ * not a multiple of the group is printed flat (the verifier complains). */
+static void put_ints(FILE *out, const IrAttrs *at, int group)
 {
-    int n = at->nints < 0 ? 0 : at->nints > IR_MAX_RANK ? IR_MAX_RANK : at->nints;
+    int n = at->nints < 0 || !at->ints ? 0 : at->nints;
+    bool grouped = group > 1 && n % group == 0;
     fputc('[', out);
-    for (int i = 0; i < n; i++)
-        fprintf(out, "%s%" PRId64, i ? ", " : "", at->ints[i]);
+    for (int i = 0; i < n; i++) {
+        if (grouped && i % group == 0)
+            fputs(i ? ", [" : "[", out);
+        else if (i)
+            fputs(", ", out);
+        fprintf(out, "%" PRId64, at->ints[i]);
+        if (grouped && i % group == group - 1)
+            fputc(']', out);
+    }
     fputc(']', out);
 }
 
@@ -330,81 +340,59 @@ static void put_attrs(Printer *p, const IrInst *i)
     AttrOut a = {p, 0};
     const IrAttrs *at = &i->a;
     FILE *o = p->out;
-    unsigned fl = (unsigned)i->op < OP_COUNT ? ir_op_flags(i->op) : 0;
-    switch (i->op) {
-    case OP_CONST:
-        key(&a, "value");
-        put_float(o, at->f);
-        break;
-    case OP_POW:
-        key(&a, "exp");
-        put_float(o, at->f);
-        break;
-    case OP_LAYERNORM:
-    case OP_RMSNORM:
-        key(&a, "eps");
-        put_float(o, at->f);
-        break;
-    case OP_SUM:
-    case OP_MEAN:
-    case OP_MAX:
-    case OP_MIN:
-        key(&a, "axis");
-        put_ints(o, at);
-        key(&a, "keepdims");
-        fputs(at->keepdims ? "true" : "false", o);
-        break;
-    case OP_SOFTMAX:
-    case OP_LOG_SOFTMAX:
-        key(&a, "axis");
-        if (at->nints == 1)
-            fprintf(o, "%" PRId64, at->ints[0]);
-        else
-            put_ints(o, at);
-        break;
-    case OP_TRANSPOSE:
-        key(&a, "perm");
-        put_ints(o, at);
-        break;
-    case OP_RESHAPE:
-        key(&a, "shape");
-        put_ints(o, at);
-        break;
-    case OP_IOTA:
-        key(&a, "shape");
-        put_ints(o, at);
-        key(&a, "dim");
-        fprintf(o, "%d", at->dim);
-        break;
-    case OP_LOOP:
-        key(&a, "trip");
-        fprintf(o, "%" PRId64, at->trip);
-        key(&a, "carry");
-        fprintf(o, "%d", at->ncarry);
-        key(&a, "stack");
-        fprintf(o, "%d", at->nstack);
-        break;
-    default:
-        break;
-    }
-    if (fl & (OPF_COMM | OPF_LOCAL)) {
-        key(&a, "axes");
-        put_axes(p, at->axes);
-        if (i->op == OP_ALL_REDUCE || i->op == OP_REDUCE_SCATTER || i->op == OP_TO_PARTIAL) {
-            key(&a, "red");
+    int n;
+    const IrAttrSpec *sp = ir_op_attrs(i->op, &n);
+    for (int k = 0; k < n; k++) {
+        if (sp[k].kind == AK_BYTES_NZ && at->bytes == 0)
+            continue;
+        key(&a, sp[k].key);
+        switch (sp[k].kind) {
+        case AK_FLOAT:
+            put_float(o, at->f);
+            break;
+        case AK_INTS:
+            put_ints(o, at, 1);
+            break;
+        case AK_AXIS:
+            if (at->nints == 1 && at->ints)
+                fprintf(o, "%" PRId64, at->ints[0]);
+            else
+                put_ints(o, at, 1);
+            break;
+        case AK_PAIRS:
+            put_ints(o, at, 2);
+            break;
+        case AK_TRIPLES:
+            put_ints(o, at, 3);
+            break;
+        case AK_BOOL:
+            fputs(at->keepdims ? "true" : "false", o);
+            break;
+        case AK_MESHAXES:
+            put_axes(p, at->axes);
+            break;
+        case AK_RED:
             fputs(ir_red_name(at->red), o);
-        }
-        if (i->op != OP_ALL_REDUCE && i->op != OP_TO_PARTIAL) {
-            key(&a, "dim");
+            break;
+        case AK_DIM:
             fprintf(o, "%d", at->dim);
-        }
-        if (i->op == OP_ALL_TO_ALL) {
-            key(&a, "dim2");
+            break;
+        case AK_DIM2:
             fprintf(o, "%d", at->dim2);
-        }
-        if ((fl & OPF_COMM) || at->bytes != 0) {
-            key(&a, "bytes");
+            break;
+        case AK_BYTES:
+        case AK_BYTES_NZ:
             fprintf(o, "%" PRId64, at->bytes);
+            break;
+        case AK_TRIP:
+            fprintf(o, "%" PRId64, at->trip);
+            break;
+        case AK_CARRY:
+            fprintf(o, "%d", at->ncarry);
+            break;
+        case AK_STACK:
+            fprintf(o, "%d", at->nstack);
+            break;
         }
     }
     if (i->why) {

@@ -73,17 +73,6 @@ static void drop_noop_redistributes(Arena *ar, IrFunc *f)
     fwd_results(&fw, f);
 }
 
-static bool same_attrs(const IrAttrs *a, const IrAttrs *b)
-{
-    if (memcmp(&a->f, &b->f, sizeof a->f) != 0 || a->nints != b->nints || a->keepdims != b->keepdims ||
-        a->axes != b->axes || a->red != b->red || a->dim != b->dim || a->dim2 != b->dim2 ||
-        a->fn != b->fn)
-        return false;
-    for (int k = 0; k < a->nints; k++)
-        if (a->ints[k] != b->ints[k])
-            return false;
-    return true;
-}
 
 static bool same_inst(const IrInst *a, const IrInst *b)
 {
@@ -92,7 +81,7 @@ static bool same_inst(const IrInst *a, const IrInst *b)
     for (int k = 0; k < a->nargs; k++)
         if (a->args[k] != b->args[k])
             return false;
-    return same_attrs(&a->a, &b->a) && ir_type_eq(&a->res[0]->type, &b->res[0]->type) &&
+    return ir_attrs_eq(a->op, &a->a, &b->a) && ir_type_eq(&a->res[0]->type, &b->res[0]->type) &&
            pl_eq(&a->res[0]->pl, &b->res[0]->pl);
 }
 

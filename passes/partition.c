@@ -44,7 +44,7 @@ typedef struct Part {
 static IrValue *emit(Part *q, IrOp op, int nargs, IrValue **args, const IrAttrs *a, DType dt,
                      Placement pl)
 {
-    IrType ts[RULE_MAX_ARGS], out;
+    IrType *ts = arena_alloc(q->ctx->arena, sizeof *ts * (size_t)(nargs > 0 ? nargs : 1)), out;
     memset(&out, 0, sizeof out);
     out.dtype = dt;
     for (int k = 0; k < nargs; k++)
@@ -118,13 +118,13 @@ static IrValue *all_reduce(Part *q, IrValue *x, unsigned axes, RedOp red)
     return emit_step(q, x, STEP_ALL_REDUCE, axes, red, -1, -1, NULL);
 }
 
-static IrAttrs reduce_attrs(int nax, const int *axes, bool keepdims)
+static IrAttrs reduce_attrs(Part *q, int nax, const int *axes, bool keepdims)
 {
     IrAttrs a;
     memset(&a, 0, sizeof a);
-    a.nints = nax;
+    int64_t *v = ir_attrs_ints(q->ctx->arena, &a, nax);
     for (int k = 0; k < nax; k++)
-        a.ints[k] = axes[k];
+        v[k] = axes[k];
     a.keepdims = keepdims;
     return a;
 }
@@ -200,7 +200,7 @@ static void softmax_split(Part *q, IrInst *i)
     IrValue *x = i->args[0];
     int ax = (int)i->a.ints[0];
     unsigned A = rules_split_axes(&x->pl, ax);
-    IrAttrs ra = reduce_attrs(1, &ax, true);
+    IrAttrs ra = reduce_attrs(q, 1, &ax, true);
     Placement rep = rules_with(&x->pl, A, pe_r());
     q->why = why_of(q, i, "cross-rank max along the split dim");
     IrValue *mx = emit1(q, OP_MAX, x, &ra, reduced_pl(&x->pl, ax, RED_MAX));
@@ -224,7 +224,7 @@ static void norm_split(Part *q, IrInst *i)
     IrValue *x = i->args[0], *g = i->args[1];
     int last = x->type.rank - 1;
     unsigned A = rules_split_axes(&x->pl, last);
-    IrAttrs ra = reduce_attrs(1, &last, true);
+    IrAttrs ra = reduce_attrs(q, 1, &last, true);
     DType dt = x->type.dtype;
     IrValue *inv_d = constant(q, 1.0 / (double)x->type.dims[last], dt);
     IrValue *eps = constant(q, i->a.f, dt);
@@ -256,8 +256,8 @@ static void cross_entropy_split(Part *q, IrInst *i)
     int naxes = q->m->mesh.naxes;
     unsigned A = rules_split_axes(&x->pl, 1); /* vocab */
     int one = 1, both[2] = {0, 1}, zero = 0;
-    IrAttrs r1 = reduce_attrs(1, &one, true), r01 = reduce_attrs(2, both, false),
-            r0 = reduce_attrs(1, &zero, false);
+    IrAttrs r1 = reduce_attrs(q, 1, &one, true), r01 = reduce_attrs(q, 2, both, false),
+            r0 = reduce_attrs(q, 1, &zero, false);
     Placement rep = rules_with(&x->pl, A, pe_r()); /* [N, 1] pieces, rows as x */
 
     /* per-row logsumexp, R over the vocab axes */

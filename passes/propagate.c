@@ -129,6 +129,18 @@ static void set_hint(Prop *p, IrValue *v, const Placement *h)
 
 /* Carries the result's hint back to the operands of layout-preserving ops:
  * per axis, the first option of the rule that yields the hinted entry. */
+/* in_pl of i: one placement per operand, in the module's arena (it stays). */
+static Placement *new_in_pl(Prop *p, const IrInst *i)
+{
+    return arena_alloc(p->m->arena, sizeof(Placement) * (size_t)(i->nargs > 0 ? i->nargs : 1));
+}
+
+/* Scratch placements, one per operand of i (any count). */
+static Placement *new_pls(Prop *p, const IrInst *i)
+{
+    return arena_alloc(p->ctx->arena, sizeof(Placement) * (size_t)(i->nargs > 0 ? i->nargs : 1));
+}
+
 static void hint_back(Prop *p, IrInst *i)
 {
     if (i->op == OP_REDISTRIBUTE) {
@@ -144,10 +156,10 @@ static void hint_back(Prop *p, IrInst *i)
         return;
     const Placement *h = &p->hint[i->res[0]->id];
     AxisOpt opts[RULE_MAX_OPTS];
-    int n = rules_options(i, opts);
-    if (n == 0 || i->nargs > RULE_MAX_ARGS)
+    int n = rules_options(p->ctx->arena, i, opts);
+    if (n == 0)
         return;
-    Placement in[RULE_MAX_ARGS];
+    Placement *in = new_pls(p, i);
     for (int k = 0; k < i->nargs; k++)
         in[k] = pl_replicated(p->mesh->naxes);
     for (int a = 0; a < p->mesh->naxes; a++)
@@ -196,7 +208,7 @@ static bool choose(Prop *p, IrInst *i, Placement *best_in, Placement *best_out)
     const CostModel *cm = &p->ctx->cost;
     int naxes = mesh->naxes;
     AxisOpt opts[RULE_MAX_OPTS];
-    int nopt = rules_options(i, opts);
+    int nopt = rules_options(p->ctx->arena, i, opts);
     if (nopt == 0)
         DTC_BUG(arena_printf(p->ctx->arena, "propagate: no sharding rule for %s", ir_op_name(i->op)));
     IrValue *res = i->res[0];
@@ -205,7 +217,7 @@ static bool choose(Prop *p, IrInst *i, Placement *best_in, Placement *best_out)
     double out_bytes = (double)ir_type_numel(&res->type) * ir_dtype_size(res->type.dtype);
 
     /* The op's cost done whole, unsharded: sharded options do 1/size of it. */
-    Placement rin[RULE_MAX_ARGS], rout = pl_replicated(naxes);
+    Placement *rin = new_pls(p, i), rout = pl_replicated(naxes);
     for (int k = 0; k < i->nargs; k++)
         rin[k] = pl_replicated(naxes);
     double whole = rules_compute_cost(cm, p->m, i, rin, &rout);
@@ -252,8 +264,9 @@ static bool choose(Prop *p, IrInst *i, Placement *best_in, Placement *best_out)
     int pick[IR_MAX_AXES] = {0};
     double best = HUGE_VAL;
     bool found = false;
+    Placement *in = new_pls(p, i);
     for (;;) {
-        Placement in[RULE_MAX_ARGS], out = pl_replicated(naxes);
+        Placement out = pl_replicated(naxes);
         for (int k = 0; k < i->nargs; k++)
             in[k] = pl_replicated(naxes);
         for (int a = 0; a < naxes; a++) {
@@ -285,10 +298,6 @@ static bool choose(Prop *p, IrInst *i, Placement *best_in, Placement *best_out)
     return found;
 }
 
-static Placement *new_in_pl(Prop *p, const IrInst *i)
-{
-    return arena_alloc(p->m->arena, sizeof(Placement) * (size_t)(i->nargs > 0 ? i->nargs : 1));
-}
 
 static bool propagate_func(Prop *p, IrFunc *f, const Placement *result_hint);
 static bool propagate_loop(Prop *p, IrInst *i);
@@ -318,9 +327,7 @@ static bool propagate_inst(Prop *p, IrInst *i)
         res->pl = pl_replicated(0);
         return true;
     }
-    if (i->nargs > RULE_MAX_ARGS)
-        DTC_BUG("propagate: too many operands");
-    Placement in[RULE_MAX_ARGS], out;
+    Placement *in = new_pls(p, i), out;
     if (!choose(p, i, in, &out)) {
         char pb[256], vb[64];
         const SrcLoc *l = &i->loc;

@@ -154,11 +154,10 @@ static void estimate(const PassCtx *ctx, const IrModule *m, const IrFunc *f, dou
         }
         if (i->nres != 1 || i->op == OP_REDISTRIBUTE)
             continue;
-        Placement in[RULE_MAX_ARGS];
-        for (int k = 0; k < i->nargs && k < RULE_MAX_ARGS; k++)
+        Placement *in = arena_alloc(ctx->arena, sizeof *in * (size_t)(i->nargs > 0 ? i->nargs : 1));
+        for (int k = 0; k < i->nargs; k++)
             in[k] = i->args[k]->pl;
-        if (i->nargs <= RULE_MAX_ARGS)
-            *compute += rules_compute_cost(&ctx->cost, m, i, in, &i->res[0]->pl);
+        *compute += rules_compute_cost(&ctx->cost, m, i, in, &i->res[0]->pl);
     }
 }
 

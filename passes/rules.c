@@ -53,35 +53,41 @@ int64_t rules_local_bytes_max(const IrMesh *m, const IrType *t, const Placement 
 }
 
 /* ---- building option lists ------------------------------------------------- */
-typedef struct Opts {
-    AxisOpt *v;
-    int n;
-} Opts;
+void opts_add(Opts *o, PlEntry out, const PlEntry *in)
+{
+    int n = o->i->nargs;
+    for (int k = 0; k < o->n; k++) {
+        bool same = pe_eq(o->v[k].out, out);
+        for (int j = 0; same && j < n; j++)
+            same = pe_eq(o->v[k].in[j], in[j]);
+        if (same)
+            return;
+    }
+    DTC_ASSERT(o->n < RULE_MAX_OPTS);
+    AxisOpt *x = &o->v[o->n++];
+    x->out = out;
+    x->in = arena_dup(o->ar, in, (size_t)(n > 0 ? n : 1), sizeof *in);
+}
 
+void opts_add_all(Opts *o, PlEntry out, PlEntry e)
+{
+    int n = o->i->nargs;
+    PlEntry *in = arena_alloc(o->ar, sizeof *in * (size_t)(n > 0 ? n : 1));
+    for (int k = 0; k < n; k++)
+        in[k] = e;
+    opts_add(o, out, in);
+}
+
+/* Fixed-arity helpers: operands past nargs are ignored. */
 static void add3(Opts *o, PlEntry out, PlEntry a0, PlEntry a1, PlEntry a2)
 {
-    AxisOpt x;
-    memset(&x, 0, sizeof x);
-    x.in[0] = a0;
-    x.in[1] = a1;
-    x.in[2] = a2;
-    x.out = out;
-    for (int k = 0; k < o->n; k++)
-        if (pe_eq(o->v[k].out, out) && pe_eq(o->v[k].in[0], a0) && pe_eq(o->v[k].in[1], a1) &&
-            pe_eq(o->v[k].in[2], a2))
-            return;
-    DTC_ASSERT(o->n < RULE_MAX_OPTS);
-    o->v[o->n++] = x;
+    PlEntry in[3] = {a0, a1, a2};
+    DTC_ASSERT(o->i->nargs <= 3);
+    opts_add(o, out, in);
 }
 
 static void add1(Opts *o, PlEntry out, PlEntry a0) { add3(o, out, a0, pe_r(), pe_r()); }
 
-void rules_add(AxisOpt *v, int *n, PlEntry out, const PlEntry *in, int nin)
-{
-    Opts o = {v, *n};
-    add3(&o, out, nin > 0 ? in[0] : pe_r(), nin > 1 ? in[1] : pe_r(), nin > 2 ? in[2] : pe_r());
-    *n = o.n;
-}
 static void add2(Opts *o, PlEntry out, PlEntry a0, PlEntry a1) { add3(o, out, a0, a1, pe_r()); }
 
 static const RedOp all_reds[4] = {RED_SUM, RED_MAX, RED_MIN, RED_AVG};
@@ -195,9 +201,9 @@ static void opts_embedding(const IrInst *i, Opts *o)
         add2(o, pe_p(all_reds[k]), pe_p(all_reds[k]), pe_r());
 }
 
-int rules_options(const IrInst *i, AxisOpt *v)
+int rules_options(Arena *ar, const IrInst *i, AxisOpt *v)
 {
-    Opts o = {v, 0};
+    Opts o = {ar, i, v, 0};
     unsigned fl = ir_op_flags(i->op);
     switch (i->op) {
     case OP_CONST:
@@ -249,6 +255,12 @@ int rules_options(const IrInst *i, AxisOpt *v)
             add1(&o, pe_p(all_reds[k]), pe_p(all_reds[k]));
         return o.n;
     }
+    case OP_SLICE:
+    case OP_CONCAT:
+    case OP_PAD:
+    case OP_BROADCAST_TO:
+        rules_shape_options(&o);
+        return o.n;
     case OP_MATMUL:
         opts_matmul(i, &o);
         return o.n;
@@ -274,8 +286,10 @@ int rules_options(const IrInst *i, AxisOpt *v)
     default:
         break;
     }
-    if (fl & OPF_EW)
-        return rules_ew_options(i, v);
+    if (fl & OPF_EW) {
+        rules_ew_options(&o);
+        return o.n;
+    }
     return 0;
 }
 
@@ -434,6 +448,10 @@ double rules_compute_cost(const CostModel *cm, const IrModule *m, const IrInst *
         break;
     }
     case OP_TRANSPOSE:
+    case OP_SLICE:
+    case OP_CONCAT:
+    case OP_PAD:
+    case OP_BROADCAST_TO:
         c = n_out * ir_dtype_size(lo.dtype) * cm->copy_time;
         break;
     case OP_RESHAPE:

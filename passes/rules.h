@@ -12,13 +12,12 @@
 
 #include "passes/passes.h"
 
-#define RULE_MAX_ARGS 3
 #define RULE_MAX_OPTS 48
 
 /* What the operands and the result hold on one mesh axis. */
 typedef struct AxisOpt {
-    PlEntry in[RULE_MAX_ARGS]; /* operand k's entry on the axis */
-    PlEntry out;               /* the result's entry on the axis */
+    PlEntry *in;  /* operand k's entry on the axis (nargs entries, any count) */
+    PlEntry out;  /* the result's entry on the axis */
 } AxisOpt;
 
 /* IrInst.strategy after propagate. */
@@ -32,17 +31,11 @@ enum {
 };
 
 /* Every per-axis option of instruction i (from its op, attributes and
- * operand types; placements are not looked at).  Returns the count; the
- * all-replicated option always comes first.  0 for ops that have no rule
- * (redistribute, call, collectives). */
-int rules_options(const IrInst *i, AxisOpt *opts);
-
-/* The elementwise family's options (rules_elementwise.c): the options of an
- * OPF_EW instruction. */
-int rules_ew_options(const IrInst *i, AxisOpt *opts);
-/* Appends option (out, in[0..nin)) to v[0..*n) unless it is there already
- * (operands past nin: R). */
-void rules_add(AxisOpt *v, int *n, PlEntry out, const PlEntry *in, int nin);
+ * operand types; placements are not looked at), at most RULE_MAX_OPTS, their
+ * operand entries allocated from ar.  Returns the count; the all-replicated
+ * option always comes first.  0 for ops that have no rule (redistribute,
+ * call, collectives). */
+int rules_options(Arena *ar, const IrInst *i, AxisOpt *opts);
 
 /* Joint checks on a whole assignment: the result mixes no partial kinds,
  * and reshape's local pieces are the same elements on both sides. */
@@ -65,6 +58,26 @@ double rules_compute_cost(const CostModel *cm, const IrModule *m, const IrInst *
 unsigned rules_split_axes(const Placement *pl, int d);
 /* Placement pl with the entries on `axes` replaced by e. */
 Placement rules_with(const Placement *pl, unsigned axes, PlEntry e);
+
+/* ---- building option lists (rules.c; the family files use them) ---------- */
+typedef struct Opts {
+    Arena *ar;
+    const IrInst *i;
+    AxisOpt *v;
+    int n;
+} Opts;
+
+/* Adds the option in[0..nargs) -> out unless it is listed already. */
+void opts_add(Opts *o, PlEntry out, const PlEntry *in);
+/* Adds out with every operand holding the same entry e. */
+void opts_add_all(Opts *o, PlEntry out, PlEntry e);
+
+/* The elementwise family's options (rules_elementwise.c): the options of an
+ * OPF_EW instruction. */
+void rules_ew_options(Opts *o);
+/* The shape / indexing family (rules_shape.c): slice, concat, pad,
+ * broadcast_to.  Every option holds axis by axis (no joint check). */
+void rules_shape_options(Opts *o);
 
 static inline PlEntry pe_r(void) { PlEntry e = {PL_R, 0, RED_SUM}; return e; }
 static inline PlEntry pe_s(int d) { PlEntry e = {PL_S, d, RED_SUM}; return e; }

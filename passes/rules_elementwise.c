@@ -24,15 +24,11 @@ static PlEntry bcast_entry(const IrType *t, const IrType *res, int d)
     return pe_s(od);
 }
 
-typedef struct Opts {
-    AxisOpt *v;
-    int n;
-} Opts;
-
+/* Operands past the op's count are ignored (opts_add reads nargs of them). */
 static void add(Opts *o, PlEntry out, PlEntry a0, PlEntry a1, PlEntry a2)
 {
     PlEntry in[3] = {a0, a1, a2};
-    rules_add(o->v, &o->n, out, in, 3);
+    opts_add(o, out, in);
 }
 
 static void opts_unary(const IrInst *i, Opts *o)
@@ -123,9 +119,10 @@ static void opts_where(Opts *o)
     }
 }
 
-int rules_ew_options(const IrInst *i, AxisOpt *v)
+void rules_ew_options(Opts *op)
 {
-    Opts o = {v, 0};
+    Opts o = *op;
+    const IrInst *i = o.i;
     const IrType *r = &i->res[0]->type;
     int n = i->nargs;
     DTC_ASSERT(n >= 1 && n <= 3);
@@ -147,5 +144,5 @@ int rules_ew_options(const IrInst *i, AxisOpt *v)
         opts_binary(i, &o);
     else if (i->op == OP_WHERE)
         opts_where(&o);
-    return o.n;
+    *op = o;
 }

@@ -36,7 +36,7 @@ typedef struct Case {
     IrOp op;
     const char *args[3];   /* operand types; NULL ends */
     int nints;
-    int64_t ints[IR_MAX_RANK];
+    int64_t ints[3 * IR_MAX_RANK];
     bool keepdims;
     const char *dtype;     /* const / cast target; NULL: f32 */
     const char *want;      /* result type, or "!" + a substring of the message */
@@ -121,6 +121,28 @@ static const Case cases[] = {
     {OP_RESHAPE, {"f32[]"}, 2, {1, 1}, false, NULL, "f32[1, 1]"},
     {OP_RESHAPE, {"f32[6, 4]"}, 2, {5, 5}, false, NULL, "!cannot reshape f32[6, 4] (24 elements) to f32[5, 5]"},
     {OP_RESHAPE, {"f32[6, 4]"}, 2, {-1, 24}, false, NULL, "!size -1 is negative"},
+    /* slice, concat, pad, broadcast_to */
+    {OP_SLICE, {"f32[8, 6]"}, 6, {2, 5, 1, 0, 6, 2}, false, NULL, "f32[3, 3]"},
+    {OP_SLICE, {"f32[8, 6]"}, 6, {7, -1, -1, 5, 0, -2}, false, NULL, "f32[8, 3]"},
+    {OP_SLICE, {"f32[0]"}, 3, {-1, -1, -1}, false, NULL, "f32[0]"},
+    {OP_SLICE, {"f32[8]"}, 3, {4, 4, 1}, false, NULL, "f32[0]"},
+    {OP_SLICE, {"f32[8]"}, 3, {0, 9, 1}, false, NULL, "!not a normalised slice of dim 0 (size 8)"},
+    {OP_SLICE, {"f32[8]"}, 3, {0, 8, 0}, false, NULL, "!not a normalised slice"},
+    {OP_SLICE, {"f32[8, 2]"}, 3, {0, 8, 1}, false, NULL, "!needs [start, stop, step] for each of the 2 dims"},
+    {OP_CONCAT, {"f32[2, 3]", "f32[4, 3]", "f32[0, 3]"}, 1, {0}, false, NULL, "f32[6, 3]"},
+    {OP_CONCAT, {"i32[2, 3]", "i32[2, 1]"}, 1, {1}, false, NULL, "i32[2, 4]"},
+    {OP_CONCAT, {"f32[2, 3]", "f32[4, 2]"}, 1, {0}, false, NULL, "!differ in dim 1 (only the concat axis 0 may differ)"},
+    {OP_CONCAT, {"f32[2, 3]", "f64[2, 3]"}, 1, {0}, false, NULL, "!concat: operand dtypes differ"},
+    {OP_CONCAT, {"f32[2, 3]", "f32[6]"}, 1, {0}, false, NULL, "!concat: operand ranks differ"},
+    {OP_CONCAT, {"f32[]"}, 1, {0}, false, NULL, "!rank >= 1"},
+    {OP_CONCAT, {"f32[2]"}, 1, {1}, false, NULL, "!needs one axis in 0..0"},
+    {OP_PAD, {"f32[2, 3]"}, 4, {1, 0, 2, 2}, false, NULL, "f32[3, 7]"},
+    {OP_PAD, {"f32[2, 3]"}, 4, {1, -1, 0, 0}, false, NULL, "!widths must be >= 0"},
+    {OP_PAD, {"f32[2, 3]"}, 2, {1, 1}, false, NULL, "!needs [lo, hi] for each of the 2 dims"},
+    {OP_BROADCAST_TO, {"f32[3, 1]"}, 3, {2, 3, 4}, false, NULL, "f32[2, 3, 4]"},
+    {OP_BROADCAST_TO, {"f32[3]"}, 2, {0, 3}, false, NULL, "f32[0, 3]"},
+    {OP_BROADCAST_TO, {"f32[3]"}, 2, {2, 4}, false, NULL, "!cannot broadcast f32[3] to size 4 in dim 1"},
+    {OP_BROADCAST_TO, {"f32[3, 3]"}, 1, {3}, false, NULL, "!to rank 1"},
     /* matmul */
     {OP_MATMUL, {"f32[8, 512]", "f32[512, 64]"}, 0, {0}, false, NULL, "f32[8, 64]"},
     {OP_MATMUL, {"f32[3, 8, 16]", "f32[16, 4]"}, 0, {0}, false, NULL, "f32[3, 8, 4]"},
@@ -166,8 +188,10 @@ int main(void)
         }
         IrAttrs at;
         memset(&at, 0, sizeof at);
+        int64_t ints[3 * IR_MAX_RANK];
+        memcpy(ints, c->ints, sizeof ints);
         at.nints = c->nints;
-        memcpy(at.ints, c->ints, sizeof at.ints);
+        at.ints = ints;
         at.keepdims = c->keepdims;
         IrType out;
         memset(&out, 0, sizeof out);

@@ -123,9 +123,9 @@ static void set_ints(IrValue *v, int n, ...)
 {
     va_list ap;
     va_start(ap, n);
-    v->def->a.nints = n;
+    int64_t *ints = ir_attrs_ints(A, &v->def->a, n);
     for (int i = 0; i < n; i++)
-        v->def->a.ints[i] = va_arg(ap, int);
+        ints[i] = va_arg(ap, int);
     va_end(ap);
 }
 
@@ -355,10 +355,10 @@ static void test_elementwise_table(void)
     r[n] = inst(m, f, OP_WHERE, 3, i, j, i, i6)->res[0], n++;              /* where(i, j, i) */
     IrType t23 = T(DT_F32, 2, 2, 3);
     IrInst *io = ir_inst_new(m, f, NULL, OP_IOTA, 0, NULL, 1, &t23);
-    io->a.nints = 2, io->a.ints[0] = 2, io->a.ints[1] = 3, io->a.dim = 0;
+    ir_attrs_ints(A, &io->a, 2), io->a.ints[0] = 2, io->a.ints[1] = 3, io->a.dim = 0;
     names[n] = "iota axis 0", r[n++] = io->res[0];
     io = ir_inst_new(m, f, NULL, OP_IOTA, 0, NULL, 1, &t23);
-    io->a.nints = 2, io->a.ints[0] = 2, io->a.ints[1] = 3, io->a.dim = 1;
+    ir_attrs_ints(A, &io->a, 2), io->a.ints[0] = 2, io->a.ints[1] = 3, io->a.dim = 1;
     names[n] = "iota axis 1", r[n++] = io->res[0];
 #undef U
 #undef B

@@ -207,8 +207,7 @@ static IrModule *build_everything(Arena *ar)
     IrInst *hadd = inst1(m, h, OP_ADD, ty(DT_F32, 2, 6, 4, 0), ha, hb, NULL);
     hadd->loc = (SrcLoc){"model.dt", 4, 13};
     IrInst *hsum = inst1(m, h, OP_SUM, ty(DT_F32, 1, 6, 0, 0), hadd->res[0], NULL, NULL);
-    hsum->a.nints = 1;
-    hsum->a.ints[0] = 1;
+    ir_attrs_ints(ar, &hsum->a, 1)[0] = 1;
     hsum->res[0]->name = "s";
     h->nresults = 2;
     h->results = arena_alloc(ar, 2 * sizeof *h->results);
@@ -262,29 +261,28 @@ static IrModule *build_everything(Arena *ar)
         IrInst *r = inst1(m, f, reds[k], k == 0 ? ty(DT_F32, 2, 1, 1, 0) : ty(DT_F32, 2, 8, 512, 0), x,
                           NULL, NULL);
         if (k == 0) {
-            r->a.nints = 2;
-            r->a.ints[0] = 0;
-            r->a.ints[1] = 1;
+            int64_t *ax = ir_attrs_ints(ar, &r->a, 2);
+            ax[0] = 0;
+            ax[1] = 1;
             r->a.keepdims = true;
         }
     }
     IrInst *sm = inst1(m, f, OP_SOFTMAX, t85, x, NULL, NULL);
-    sm->a.nints = 1;
-    sm->a.ints[0] = 1;
+    ir_attrs_ints(ar, &sm->a, 1)[0] = 1;
     inst1(m, f, OP_LOG_SOFTMAX, t85, x, NULL, NULL); /* nints 0: prints axis=[] */
     IrInst *lnorm = inst1(m, f, OP_LAYERNORM, t64, fl, ld, ld);
     lnorm->a.f = 1e-5;
     IrInst *rms = inst1(m, f, OP_RMSNORM, t64, fl, ld, NULL);
     rms->a.f = 1e-6;
     IrInst *tr = inst1(m, f, OP_TRANSPOSE, ty(DT_F32, 2, 4, 6, 0), fl, NULL, NULL);
-    tr->a.nints = 2;
-    tr->a.ints[0] = 1;
-    tr->a.ints[1] = 0;
+    int64_t *perm = ir_attrs_ints(ar, &tr->a, 2);
+    perm[0] = 1;
+    perm[1] = 0;
     IrInst *rs = inst1(m, f, OP_RESHAPE, ty(DT_F32, 3, 2, 3, 4), fl, NULL, NULL);
-    rs->a.nints = 3;
-    rs->a.ints[0] = 2;
-    rs->a.ints[1] = 3;
-    rs->a.ints[2] = 4;
+    int64_t *sz = ir_attrs_ints(ar, &rs->a, 3);
+    sz[0] = 2;
+    sz[1] = 3;
+    sz[2] = 4;
     IrInst *mm = inst1(m, f, OP_MATMUL, ty(DT_F32, 2, 8, 6, 0), x, w, NULL);
     mm->res[0]->pl = PL(S_(0), S_(1));
     mm->in_pl = arena_alloc(ar, 2 * sizeof *mm->in_pl);

@@ -305,7 +305,7 @@ static void rule_tables(void)
         if (i->op == OP_REDISTRIBUTE)
             continue;
         AxisOpt o[RULE_MAX_OPTS];
-        int n = rules_options(i, o);
+        int n = rules_options(ar, i, o);
         h_check(n > 0, "rules: %s has no options", ir_op_name(i->op));
         if (n == 0)
             continue;
