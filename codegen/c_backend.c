@@ -189,7 +189,7 @@ static void emit_loop(Emit *E, const CgStep *st)
         }
     }
     const char *val = node_ref(E, lp, lp->nnodes - 1);
-    const char *oidx = cg_c_index(E->ar, 0, lp->out_stride, 0, lp->nkeep);
+    const char *oidx = cg_c_index(E->ar, lp->out_base, lp->out_stride, 0, lp->nkeep);
     if (!reduce) {
         cg_c_indent(o, depth);
         fprintf(o, "y[%s] = %s;\n", oidx, val);

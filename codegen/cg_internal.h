@@ -23,7 +23,8 @@
  * collectives in the same order):
  *   CG_LOOP        a fused loop nest (CgLoop): elementwise ops with
  *                  broadcasting, constants, transposes, local slices
- *                  (shard), to_partial and at most one reduction, as one
+ *                  (shard, slice), broadcast_to, to_partial and at most one
+ *                  reduction, or one piece of a concat / pad, as one
  *                  expression per element over strided loads; no
  *                  intermediate buffers.
  *   CG_MATMUL      dtk_matmul (CBLAS), with batch broadcasting and a
@@ -124,6 +125,8 @@ typedef struct CgNode {
  * divides by red_count).  Without reduction (nkeep == nloops, red ==
  * OP_COUNT) out[sum_l i_l * out_stride[l]] = value; with it the value is
  * accumulated over the inner loops and stored once per output element.
+ * Outputs are written at out_base + sum_l i_l * out_stride[l]: concat and
+ * pad are several loops (pieces) writing one buffer.
  * nloops == 0 is a single element; a trip count of 0 runs nothing (a
  * reduction over nothing stores its identity: 0, -inf, +inf; a mean NaN).
  * Loops of trip count 1 are removed and adjacent loops that walk every
@@ -134,6 +137,7 @@ typedef struct CgLoop {
     int nloops, nkeep;
     int64_t n[CG_MAX_LOOPS];
     int64_t out_stride[CG_MAX_LOOPS];
+    int64_t out_base;              /* first output element (concat / pad pieces) */
     int out;                       /* output buffer (elements of out_dtype) */
     DType out_dtype;
     IrOp red;                      /* OP_COUNT: none */

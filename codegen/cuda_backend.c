@@ -236,7 +236,7 @@ static int xindex(const LoopIo *io, int buf)
 /* Does every index of the loop fit an int (with room for grid strides)? */
 static bool small_indices(const CgLoop *lp)
 {
-    int64_t total = 1, omax = 0;
+    int64_t total = 1, omax = lp->out_base;
     for (int l = 0; l < lp->nloops; l++) {
         total *= lp->n[l];
         if (l < lp->nkeep)
@@ -407,7 +407,7 @@ static void emit_loop_kernel(Cu *E, const CgStep *s, const char *kname, int64_t 
     int64_t nout = 1;
     for (int l = 0; l < lp->nkeep; l++)
         nout *= lp->n[l];
-    const char *oidx = cg_c_index(a, 0, lp->out_stride, 0, lp->nkeep);
+    const char *oidx = cg_c_index(a, lp->out_base, lp->out_stride, 0, lp->nkeep);
     if (nout == 0) { /* an empty result: no kernel, no launch */
         *blocks = 0;
         *threads = 0;

@@ -694,7 +694,7 @@ static LLVMValueRef emit_loop_fn(Ll *L, const CgFunc *fn, const CgStep *s, const
                 v = convert(L, v, adt, ot);
             }
         }
-        LLVMValueRef oi = index_of(L, 0, lp->out_stride, iv, lp->nkeep);
+        LLVMValueRef oi = index_of(L, lp->out_base, lp->out_stride, iv, lp->nkeep);
         LLVMValueRef st = LLVMBuildStore(L->b, v, elem_ptr(L, outp, ot, oi));
         LLVMSetAlignment(st, (unsigned)ir_dtype_size(ot));
         for (int l = lp->nkeep - 1; l >= 0; l--)

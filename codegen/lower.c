@@ -40,11 +40,15 @@ typedef enum VState {
 } VState;
 
 /* Index map of a value inside a loop nest: element index along dim d is
- * i_{loop[d]} + off[d] (loop[d] == -1: just off[d]). */
+ * i_{loop[d]} * step[d] + off[d] (loop[d] == -1: just off[d]); step 0
+ * stands for 1, so that a zeroed Map walks every dim with stride 1. */
 typedef struct Map {
     int loop[IR_MAX_RANK];
     int64_t off[IR_MAX_RANK];
+    int64_t step[IR_MAX_RANK];
 } Map;
+
+static int64_t map_step(const Map *mp, int d) { return mp->step[d] ? mp->step[d] : 1; }
 
 typedef struct Lower {
     Arena *ar;
@@ -157,7 +161,7 @@ static void local_offsets(Lower *L, const IrValue *v, int64_t *off)
 static bool fusable(IrOp op)
 {
     return (ir_op_flags(op) & OPF_EW) || op == OP_CONST || op == OP_IOTA || op == OP_TRANSPOSE || op == OP_SHARD ||
-           op == OP_TO_PARTIAL;
+           op == OP_TO_PARTIAL || op == OP_SLICE || op == OP_BROADCAST_TO;
 }
 
 static bool is_reduce(IrOp op) { return (ir_op_flags(op) & OPF_REDUCE) != 0; }
@@ -299,7 +303,7 @@ static int build_val(Lower *L, const IrValue *u, const Map *mp)
     for (int d = 0; d < t->rank; d++) {
         n.base += mp->off[d] * st[d];
         if (mp->loop[d] >= 0)
-            n.stride[mp->loop[d]] += st[d];
+            n.stride[mp->loop[d]] += map_step(mp, d) * st[d];
     }
     return add_node(L, &n);
 }
@@ -318,8 +322,33 @@ static int build_inst(Lower *L, const IrInst *i, const Map *mp)
             int p = norm_dim(i->a.ints[d], lv->rank);
             m2.loop[p] = mp->loop[d];
             m2.off[p] = mp->off[d];
+            m2.step[p] = mp->step[d];
         }
         return build_val(L, i->args[0], &m2);
+    case OP_SLICE: /* operand index start + step * (result index); local: the
+                      sliced dims are whole on this rank (rules_shape.c) */
+        for (int d = 0; d < lv->rank; d++) {
+            int64_t start = i->a.ints[3 * d], step = i->a.ints[3 * d + 2];
+            m2.loop[d] = mp->loop[d];
+            m2.off[d] = start + step * mp->off[d];
+            m2.step[d] = step * map_step(mp, d);
+        }
+        return build_val(L, i->args[0], &m2);
+    case OP_BROADCAST_TO: { /* stretched dims read index 0 */
+        const IrType *la = &L->lt[i->args[0]->id];
+        int shift = lv->rank - la->rank;
+        for (int d = 0; d < la->rank; d++) {
+            if (la->dims[d] == 1 && lv->dims[d + shift] != 1) {
+                m2.loop[d] = -1;
+                m2.off[d] = 0;
+            } else {
+                m2.loop[d] = mp->loop[d + shift];
+                m2.off[d] = mp->off[d + shift];
+                m2.step[d] = mp->step[d + shift];
+            }
+        }
+        return build_val(L, i->args[0], &m2);
+    }
     case OP_SHARD: { /* a sub-box of the operand */
         int64_t ov[IR_MAX_RANK], ou[IR_MAX_RANK];
         local_offsets(L, v, ov);
@@ -327,6 +356,7 @@ static int build_inst(Lower *L, const IrInst *i, const Map *mp)
         for (int d = 0; d < lv->rank; d++) {
             m2.loop[d] = mp->loop[d];
             m2.off[d] = mp->off[d] + ov[d] - ou[d];
+            m2.step[d] = mp->step[d];
         }
         return build_val(L, i->args[0], &m2);
     }
@@ -346,7 +376,7 @@ static int build_inst(Lower *L, const IrInst *i, const Map *mp)
         n.value = v;
         n.base = ov[d] + mp->off[d];
         if (mp->loop[d] >= 0)
-            n.stride[mp->loop[d]] = 1;
+            n.stride[mp->loop[d]] = map_step(mp, d);
         return add_node(L, &n);
     }
     default:
@@ -365,6 +395,7 @@ static int build_inst(Lower *L, const IrInst *i, const Map *mp)
             } else {
                 m2.loop[d] = mp->loop[d + shift];
                 m2.off[d] = mp->off[d + shift];
+                m2.step[d] = mp->step[d + shift];
             }
         }
         ops[k] = build_val(L, i->args[k], &m2);
@@ -467,6 +498,52 @@ static void loop_ew(Lower *L, const IrInst *i, int out)
     L->nnodes = 0;
     build_inst(L, i, &mp);
     finish_loop(L, s);
+}
+
+/* concat and pad: loops writing boxes of the result buffer, one per operand
+ * (pad: the fill first, then the operand at offset lo).  Only dims that are
+ * whole on this rank are shifted (rules_shape.c), so local = global there. */
+static void loop_box(Lower *L, const IrInst *i, int out, const IrValue *src, double fill,
+                     const int64_t *at)
+{
+    const IrType *lv = &L->lt[i->res[0]->id];
+    const IrType *box = src ? &L->lt[src->id] : lv;
+    CgStep *s = new_step(L, CG_LOOP, i, out);
+    s->bytes = nbytes(box);
+    CgLoop *lp = &s->loop;
+    Map mp;
+    memset(&mp, 0, sizeof mp);
+    lp->nloops = lp->nkeep = lv->rank;
+    strides_of(lv, lp->out_stride);
+    for (int d = 0; d < lv->rank; d++) {
+        lp->n[d] = box->dims[d];
+        lp->out_base += at[d] * lp->out_stride[d];
+        mp.loop[d] = d;
+    }
+    L->nnodes = 0;
+    if (src)
+        build_val(L, src, &mp);
+    else
+        const_node(L, lv->dtype, fill, i->res[0]);
+    finish_loop(L, s);
+}
+
+static void lower_pieces(Lower *L, const IrInst *i, int out)
+{
+    int64_t at[IR_MAX_RANK] = {0};
+    int r = L->lt[i->res[0]->id].rank;
+    if (i->op == OP_PAD) {
+        loop_box(L, i, out, NULL, i->a.f, at);
+        for (int d = 0; d < r; d++)
+            at[d] = i->a.ints[2 * d];
+        loop_box(L, i, out, i->args[0], 0, at);
+        return;
+    }
+    int ax = (int)i->a.ints[0];
+    for (int k = 0; k < i->nargs; k++) {
+        loop_box(L, i, out, i->args[k], 0, at);
+        at[ax] += L->lt[i->args[k]->id].dims[ax];
+    }
 }
 
 /* The loop of a reduction: kept dims outside, reduced dims inside. */
@@ -1006,6 +1083,10 @@ static bool lower_rank(Lower *L, CgFunc *out)
                 return false;
             continue;
         }
+        if (i->op == OP_CONCAT || i->op == OP_PAD) {
+            lower_pieces(L, i, buf_for(L, v));
+            continue;
+        }
         if (i->op == OP_CALL || i->op == OP_REDISTRIBUTE)
             return failf(L, i, "internal: '%s' reached code generation", ir_op_name(i->op));
         if (!lower_kernel(L, i, buf_for(L, v)))
@@ -1106,6 +1187,7 @@ void cg_func_dump(FILE *o, const IrModule *m, const CgFunc *fn)
                 lp->red, (long long)lp->red_count, lp->out, ir_dtype_name(lp->out_dtype));
         dump_ints(o, "n", lp->n, lp->nloops);
         dump_ints(o, "ostride", lp->out_stride, lp->nloops);
+        fprintf(o, " obase=%lld", (long long)lp->out_base);
         fputc('\n', o);
         for (int j = 0; j < lp->nnodes; j++) {
             const CgNode *nd = &lp->nodes[j];

@@ -153,11 +153,21 @@ Expr *fe_expr_list(Arena *a, SrcLoc loc, const FeList *items)
     return e;
 }
 
-Expr *fe_expr_index(Arena *a, SrcLoc loc, const char *name, const FeList *items)
+Expr *fe_expr_index(Arena *a, SrcLoc loc, Expr *base, const FeList *items)
 {
     Expr *e = fe_expr_new(a, E_INDEX, loc);
-    e->name = name;
+    e->lhs = base;
+    e->name = base->kind == E_NAME ? base->name : NULL;
     e->args = fe_exprs(a, items, &e->nargs);
+    return e;
+}
+
+Expr *fe_expr_slice(Arena *a, SrcLoc loc, Expr *start, Expr *stop, Expr *step)
+{
+    Expr *e = fe_expr_new(a, E_SLICE, loc);
+    e->lhs = start;
+    e->rhs = stop;
+    e->step = step;
     return e;
 }
 
@@ -295,10 +305,21 @@ static void put_expr(Buf *b, const Expr *e)
         put(b, "]");
         break;
     case E_INDEX:
-        put(b, e->name);
+        put_expr(b, e->lhs);
         put(b, "[");
         put_items(b, e->args, e->nargs);
         put(b, "]");
+        break;
+    case E_SLICE:
+        if (e->lhs)
+            put_expr(b, e->lhs);
+        put(b, ":");
+        if (e->rhs)
+            put_expr(b, e->rhs);
+        if (e->step) {
+            put(b, ":");
+            put_expr(b, e->step);
+        }
         break;
     }
 }

@@ -22,7 +22,9 @@ typedef enum ExprKind {
     E_BINARY, /* lhs op rhs: op one of + - * / @ % < > and F (//), L (<=), G (>=), E (==), N (!=) */
     E_CALL,   /* name(args..., kw=val...) */
     E_LIST,   /* [args...] (axis lists, perms, sizes) */
-    E_INDEX   /* name[args...]: a placement M[...] when sema expects one */
+    E_INDEX,  /* lhs[args...]: a placement M[...] when sema expects one (name:
+                 lhs's name when lhs is a name), else indexing / slicing */
+    E_SLICE   /* start:stop[:step] inside [...]: lhs, rhs, step (each NULL: omitted) */
 } ExprKind;
 
 typedef struct Expr Expr;
@@ -36,6 +38,7 @@ struct Expr {
     char op;
     bool parens;     /* written in parentheses (a comparison may then be compared again) */
     Expr *lhs, *rhs;
+    Expr *step;      /* E_SLICE */
     int nargs;       /* positional arguments / list items */
     Expr **args;
     int nkw;         /* keyword arguments of a call */

@@ -68,7 +68,8 @@ const char *fe_binop_str(char op);
 Expr *fe_expr_call(Arena *a, SrcLoc loc, const char *name, const FeList *args);
 /* items: Expr* (NULL list: empty). */
 Expr *fe_expr_list(Arena *a, SrcLoc loc, const FeList *items);
-Expr *fe_expr_index(Arena *a, SrcLoc loc, const char *name, const FeList *items);
+Expr *fe_expr_index(Arena *a, SrcLoc loc, Expr *base, const FeList *items);
+Expr *fe_expr_slice(Arena *a, SrcLoc loc, Expr *start, Expr *stop, Expr *step);
 
 /* Copies a list of Expr* into an arena array (NULL when empty). */
 Expr **fe_exprs(Arena *a, const FeList *l, int *n);

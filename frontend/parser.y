@@ -109,7 +109,7 @@ static FeList *push(FeParser *p, FeList *l, void *x);
 
 %type <decl> decl fn
 %type <list> axes axes_opt params params_opt results results_opt result_list body stmts
-%type <list> names exprs exprs_opt args args_opt
+%type <list> names exprs exprs_opt args args_opt subscripts subscripts_opt
 %type <arg> axis arg
 %type <param> param carry_item
 %type <list> carries
@@ -118,7 +118,7 @@ static FeList *push(FeParser *p, FeList *l, void *x);
 %type <pl> placement pl_opt
 %type <stmt> stmt
 %type <str> ident
-%type <expr> expr primary init_opt
+%type <expr> expr primary init_opt subscript expr_opt
 
 %%
 
@@ -383,6 +383,31 @@ exprs
     | exprs ',' expr            { $$ = push(p, $1, $3); }
     ;
 
+/* x[i, a:b, ::s]: a subscript is an expression or a slice (E_SLICE);
+   a placement M[S(0), R] is the same syntax with expression entries. */
+subscripts_opt
+    : %empty                    { $$ = fe_list_new(p->a); }
+    | subscripts
+    ;
+
+subscripts
+    : subscript                 { $$ = list1(p, $1); }
+    | subscripts ',' subscript  { $$ = push(p, $1, $3); }
+    ;
+
+subscript
+    : expr
+    | expr_opt ':' expr_opt     { $$ = fe_expr_slice(p->a, $1 ? $1->loc : L(@2), $1, $3, NULL); }
+    | expr_opt ':' expr_opt ':' expr_opt {
+          $$ = fe_expr_slice(p->a, $1 ? $1->loc : L(@2), $1, $3, $5);
+      }
+    ;
+
+expr_opt
+    : %empty                    { $$ = NULL; }
+    | expr
+    ;
+
 args_opt
     : %empty                    { $$ = fe_list_new(p->a); }
     | args
@@ -433,7 +458,7 @@ primary
     | FALSE                     { $$ = fe_expr_bool(p->a, L(@1), 0); }
     | NAME                      { $$ = fe_expr_name(p->a, L(@1), $1); }
     | NAME '(' args_opt ')'     { $$ = fe_expr_call(p->a, L(@1), $1, $3); }
-    | NAME '[' exprs_opt ']'    { $$ = fe_expr_index(p->a, L(@1), $1, $3); }
+    | primary '[' subscripts_opt ']' { $$ = fe_expr_index(p->a, L(@1), $1, $3); }
     | '[' exprs_opt ']'         { $$ = fe_expr_list(p->a, L(@1), $2); }
     | '(' expr ')'              { $$ = $2; $$->parens = true; }
     ;
@@ -503,12 +528,22 @@ static int depth(const Expr *e, int limit, SrcLoc *deep)
             DEEPER(x);
         break;
     }
+    case E_SLICE:
+        if (e->lhs)
+            DEEPER(e->lhs);
+        if (e->rhs)
+            DEEPER(e->rhs);
+        if (e->step)
+            DEEPER(e->step);
+        break;
     case E_CALL:
         for (int i = 0; i < e->nkw && d < limit; i++)
             DEEPER(e->kw_vals[i]);
         /* fall through */
     case E_LIST:
     case E_INDEX:
+        if (e->kind == E_INDEX && e->lhs)
+            DEEPER(e->lhs);
         for (int i = 0; i < e->nargs && d < limit; i++)
             DEEPER(e->args[i]);
         break;

@@ -42,28 +42,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frontend/fe_internal.h"
+#include "frontend/sema_internal.h"
 #include "ir/ew.h"
 
 /* ---- values ----------------------------------------------------------------- */
-typedef enum SvKind {
-    SV_ERR,    /* already reported: users stay silent */
-    SV_INT,    /* compile-time integer */
-    SV_FLOAT,  /* compile-time float */
-    SV_TENSOR, /* an IR value */
-    SV_MULTI   /* results of a user call with a result count other than 1 */
-} SvKind;
-
-typedef struct SVal {
-    SvKind k;
-    int64_t i;          /* SV_INT */
-    double f;           /* SV_FLOAT */
-    IrValue *v;         /* SV_TENSOR */
-    int n;              /* SV_MULTI */
-    IrValue **vs;
-    const char *callee; /* SV_MULTI: for messages */
-} SVal;
-
 static const SVal sv_err = {SV_ERR, 0, 0, NULL, 0, NULL, NULL};
 
 typedef struct Binding {
@@ -127,7 +109,7 @@ typedef struct Msg {
     bool note;
 } Msg;
 
-typedef struct Sema {
+struct Sema {
     Arena *a;
     Diag *d;
     const FeOptions *opt;
@@ -149,7 +131,7 @@ typedef struct Sema {
     FeNames *first_decl; /* name -> the first Decl of that name */
     FeNames *const_of;   /* name -> its ConstInfo */
     FeNames *fn_of;      /* name -> its FnInfo (not a redefinition) */
-} Sema;
+};
 
 /* Where instructions go: the innermost loop body, else the function. */
 static IrFunc *target_fn(Sema *S) { return S->loop ? S->loop->body : S->cur->ir; }
@@ -779,7 +761,10 @@ static SVal eval_num(Sema *S, const Expr *e)
         return ew_fold(S, e->loc, ew ? ew->op : OP_GELU, v, want, 0.0);
     }
     case E_INDEX:
-        err(S, e->loc, "expected a constant number, got '%s[...]'", e->name);
+        err(S, e->loc, "expected a constant number, got '%s'", fe_expr_str(S->a, e));
+        return sv_err;
+    case E_SLICE:
+        err(S, e->loc, "a slice a:b can only be a subscript, as in x[a:b]");
         return sv_err;
     }
     return sv_err;
@@ -2142,6 +2127,8 @@ static void init_in_body(Sema *S, const Expr *e, const char *name, const char *t
 
 static SVal call_expr(Sema *S, const Expr *e)
 {
+    if (sema_is_shape_builtin(e->name))
+        return sema_shape_call(S, e);
     const Builtin *b = find_builtin(S->a, e->name);
     if (b)
         return builtin_call(S, e, b);
@@ -2166,6 +2153,8 @@ static SVal call_expr(Sema *S, const Expr *e)
     for (int k = 0; k < ir_ew_count(); k++)
         if (ir_ew_row(k)->surface)
             suggest(&g, ir_ew_row(k)->surface);
+    for (int k = 0; sema_shape_builtin_name(k); k++)
+        suggest(&g, sema_shape_builtin_name(k));
     for (int k = 0; k < S->nfns; k++)
         suggest(&g, S->fns[k].decl->name);
     err(S, e->loc, "unknown function '%s'%s", e->name, suggest_str(S, &g));
@@ -2306,7 +2295,7 @@ static SVal check_expr(Sema *S, const Expr *e)
             return const_value(S, c, e->loc);
         if (find_fn(S, e->name) >= 0)
             err(S, e->loc, "'%s' is a function; call it as %s(...)", e->name, e->name);
-        else if (find_builtin(S->a, e->name))
+        else if (find_builtin(S->a, e->name) || sema_is_shape_builtin(e->name))
             err(S, e->loc, "'%s' is a built-in operation; call it as %s(...)", e->name, e->name);
         else if (S->mesh && !strcmp(e->name, S->mesh->name))
             err(S, e->loc, "'%s' is the mesh; it only appears in placements", e->name);
@@ -2338,15 +2327,20 @@ static SVal check_expr(Sema *S, const Expr *e)
         err(S, e->loc, "a string can only be a file name, as in load(\"w.npy\")");
         return sv_err;
     case E_LIST:
-        err(S, e->loc, "a list [...] can only be an argument of transpose, reshape or axis=");
+        err(S, e->loc, "a list [...] can only be an argument of a built-in, as in reshape(x, [4, -1]) "
+            "or concat([a, b])");
         return sv_err;
     case E_INDEX:
         if (S->loop && e->nargs == 1 && e->args[0]->kind == E_NAME && loop_of_counter(S, e->args[0]->name))
             return loop_slice(S, e);
-        if (S->loop && e->nargs == 1 && e->args[0]->kind == E_NAME && loop_of_counter(S, e->args[0]->name))
-            return loop_slice(S, e);
-        err(S, e->loc, "'%s[...]': a placement can only appear after '@' or as the second argument "
-            "of redistribute (dt has no indexing)", e->name);
+        if (e->name && S->mesh && !strcmp(e->name, S->mesh->name) && !find_local(S, e->name)) {
+            err(S, e->loc, "'%s[...]': a placement can only appear after '@' or as the second "
+                "argument of redistribute", e->name);
+            return sv_err;
+        }
+        return sema_index(S, e);
+    case E_SLICE:
+        err(S, e->loc, "a slice a:b can only be a subscript, as in x[a:b]");
         return sv_err;
     }
     return sv_err;
@@ -2901,9 +2895,9 @@ static void collect_globals(Sema *S)
             }
             continue;
         }
-        if (!dup && (find_builtin(S->a, d->name) || is_init_name(d->name))) {
+        if (!dup && (find_builtin(S->a, d->name) || sema_is_shape_builtin(d->name) || is_init_name(d->name))) {
             err(S, d->loc, "'%s' is a built-in %s and cannot be redefined", d->name,
-                find_builtin(S->a, d->name) ? "operation" : "initialiser");
+                is_init_name(d->name) ? "initialiser" : "operation");
             dup = true;
         }
         FnInfo *f = &S->fns[S->nfns++];
@@ -3001,4 +2995,28 @@ IrModule *fe_sema(Arena *a, Diag *d, Program *p, const FeOptions *opt)
     bool failed = S->ngroups > 0;
     flush_msgs(S);
     return failed ? NULL : S->m;
+}
+
+/* ---- services for the family files (sema_internal.h) ---------------------------- */
+Arena *sema_arena(Sema *S) { return S->a; }
+
+void sema_err(Sema *S, SrcLoc loc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(S, loc, false, fmt, ap);
+    va_end(ap);
+}
+
+const char *sema_tstr(Sema *S, const IrType *t) { return tstr(S, t); }
+IrValue *sema_tensor_arg(Sema *S, const Expr *e) { return tensor_arg(S, e); }
+bool sema_eval_int(Sema *S, const Expr *e, const char *what, int64_t *out) { return eval_int(S, e, what, out); }
+SVal sema_eval_num(Sema *S, const Expr *e) { return eval_num(S, e); }
+bool sema_check_kws(Sema *S, const Expr *call, const char *allowed) { return check_kws(S, call, allowed); }
+const Expr *sema_find_kw(const Expr *call, const char *kw, SrcLoc *loc) { return find_kw(call, kw, loc); }
+
+IrValue *sema_emit(Sema *S, SrcLoc loc, const SrcLoc *argloc, IrOp op, int nargs, IrValue **args,
+                   const IrAttrs *at, DType dtype)
+{
+    return emit(S, loc, argloc, op, nargs, args, at, dtype);
 }

@@ -27,6 +27,10 @@ typedef struct KernelCtx {
  * Layout ops (OPF_COMM, OPF_LOCAL, redistribute) are the identity here. */
 int interp_kernel(KernelCtx *k);
 
+/* The shape / indexing family (kernels_shape.c): slice, concat, pad,
+ * broadcast_to; interp_kernel's contract. */
+int interp_shape_kernel(KernelCtx *k);
+
 /* True for the ops the sharded run executes with the layout engine. */
 bool interp_is_layout_op(IrOp op);
 

@@ -695,6 +695,11 @@ int interp_kernel(KernelCtx *k)
         return k_transpose(k);
     case OP_RESHAPE:
         return k_copy(k);
+    case OP_SLICE:
+    case OP_CONCAT:
+    case OP_PAD:
+    case OP_BROADCAST_TO:
+        return interp_shape_kernel(k);
     case OP_MATMUL:
         return k_matmul(k);
     case OP_EMBEDDING:

@@ -89,7 +89,7 @@ static const Case cases[] = {
     {"nested_and_called_twice",
      "const L = 2; const K = 3;\n"
      "mesh M[a=2, b=3];\n"
-     "fn stack(h: f32[6, 4], w: f32[L, K, 4, 4]) -> f32[6, 4] {\n"
+     "fn layers(h: f32[6, 4], w: f32[L, K, 4, 4]) -> f32[6, 4] {\n"
      "    for l in 0..L carry (h) {\n"
      "        let wl = w[l];\n"
      "        for k in 0..K carry (h) { h = sigmoid(h @ wl[k]) + h; }\n"
@@ -98,7 +98,7 @@ static const Case cases[] = {
      "}\n"
      "fn main(x: f32[6, 4] @ M[S(0), S(1)] = randn(seed=1),\n"
      "        w: f32[L, K, 4, 4] @ M[R, S(3)] = randn(seed=2, std=0.5)) -> f32[6, 4] {\n"
-     "    return stack(stack(x, w), w);\n"
+     "    return layers(layers(x, w), w);\n"
      "}\n",
      4, -1},
     {"zero_trips_and_capture",
