@@ -289,9 +289,9 @@ static SVal concat_call(Sema *S, const Expr *e, bool stack)
     int n;
     const Expr *axe;
     int64_t raw;
-    if (!tensor_list(S, e, usage, &v, &n))
-        ok = false;
-    if (!axis_arg(S, e, 1, &axe, &raw) || !ok)
+    if (!tensor_list(S, e, usage, &v, &n) || !ok) /* no axis check after a bad list: a cascade */
+        return no_val;
+    if (!axis_arg(S, e, 1, &axe, &raw))
         return no_val;
     const IrType *t0 = &v[0]->type;
     const Expr *le = e->args[0];
@@ -463,7 +463,8 @@ static SVal pad_call(Sema *S, const Expr *e)
         return no_val;
     const IrType *t = &x->type;
     if (ve && t->dtype == DT_I32 && vv.k == SV_FLOAT) {
-        sema_err(S, ve->loc, "pad: the fill value %g is not an integer but %s is i32", value, sema_tstr(S, t));
+        sema_err(S, ve->loc, "pad: the fill value %g does not fit %s (an integer is needed)", value,
+                 sema_tstr(S, t));
         return no_val;
     }
     int64_t w[2 * IR_MAX_RANK];
@@ -551,8 +552,8 @@ static SVal broadcast_call(Sema *S, const Expr *e, bool expand)
         return no_val;
     const IrType *t = &x->type;
     if (n < t->rank) {
-        sema_err(S, le->loc, "%s: %d sizes for %s, which has %d dims (sizes are aligned from the right; "
-                 "there may be more, not fewer)", e->name, n, sema_tstr(S, t), t->rank);
+        sema_err(S, le->loc, "%s: %d size%s for %s, which has %d dims (sizes are aligned from the right; "
+                 "there may be more, not fewer)", e->name, n, n == 1 ? "" : "s", sema_tstr(S, t), t->rank);
         return no_val;
     }
     for (int k = 0; k < n; k++) {

@@ -731,7 +731,17 @@ static void attrs(Parser *P, IrInst *i)
 }
 
 /* ---- instructions and functions ----------------------------------------------------- */
-#define MAX_OPERANDS 256
+/* Appends an operand to a growing list (any count). */
+static void push_operand(Parser *P, IrValue ***args, int *n, int *cap)
+{
+    if (*n == *cap) {
+        IrValue **g = arena_alloc(P->ar, sizeof *g * (size_t)(*cap * 2));
+        memcpy(g, *args, sizeof *g * (size_t)*n);
+        *args = g;
+        *cap *= 2;
+    }
+    (*args)[(*n)++] = use(P);
+}
 
 static void inst(Parser *P)
 {
@@ -756,8 +766,8 @@ static void inst(Parser *P)
     if (!callee_form && nres != 1)
         fail(P, at, "'%s' defines exactly one value", on);
 
-    IrValue *args[MAX_OPERANDS];
-    int nargs = 0;
+    int nargs = 0, cap = 8;
+    IrValue **args = arena_alloc(P->ar, sizeof *args * (size_t)cap);
     const char *callee = NULL, *callee_at = NULL;
     if (callee_form) {
         expect(P, '@');
@@ -765,19 +775,21 @@ static void inst(Parser *P)
         callee = name(P, "a function name");
         expect(P, '(');
         if (!accept(P, ')')) {
-            do {
-                if (nargs == MAX_OPERANDS)
-                    fail(P, P->p, "more than %d operands", MAX_OPERANDS);
-                args[nargs++] = use(P);
-            } while (accept(P, ','));
+            do
+                push_operand(P, &args, &nargs, &cap);
+            while (accept(P, ','));
             expect(P, ')');
         }
+    } else if (ir_op_nargs(op) < 0) { /* variadic (concat): one or more */
+        do
+            push_operand(P, &args, &nargs, &cap);
+        while (accept(P, ','));
     } else {
         int want = ir_op_nargs(op);
-        for (; nargs < want; nargs++) {
+        while (nargs < want) {
             if (nargs && !accept(P, ','))
                 fail(P, P->p, "'%s' takes %d operands, got %d", on, want, nargs);
-            args[nargs] = use(P);
+            push_operand(P, &args, &nargs, &cap);
         }
         if (peek(P) == ',')
             fail(P, P->p, "'%s' takes %d operand%s, got more", on, want, want == 1 ? "" : "s");

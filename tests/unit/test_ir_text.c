@@ -283,6 +283,22 @@ static IrModule *build_everything(Arena *ar)
     sz[0] = 2;
     sz[1] = 3;
     sz[2] = 4;
+    /* the shape family: per-dim lists longer than IR_MAX_RANK, four operands */
+    IrInst *sl = inst1(m, f, OP_SLICE, ty(DT_F32, 3, 2, 3, 2), rs->res[0], NULL, NULL);
+    static const int64_t sl_v[9] = {0, 2, 1, 2, -1, -1, 1, 4, 2};
+    memcpy(ir_attrs_ints(ar, &sl->a, 9), sl_v, sizeof sl_v);
+    IrValue *four[4] = {fl, fl, fl, fl};
+    IrType t244 = ty(DT_F32, 2, 24, 4, 0);
+    IrInst *cat = ir_inst_new(m, f, NULL, OP_CONCAT, 4, four, 1, &t244);
+    ir_attrs_ints(ar, &cat->a, 1)[0] = 0;
+    IrInst *pd = inst1(m, f, OP_PAD, ty(DT_F32, 2, 7, 6, 0), fl, NULL, NULL);
+    static const int64_t pd_v[4] = {1, 0, 0, 2};
+    memcpy(ir_attrs_ints(ar, &pd->a, 4), pd_v, sizeof pd_v);
+    pd->a.f = -0.5;
+    IrInst *bc = inst1(m, f, OP_BROADCAST_TO, ty(DT_F32, 2, 3, 4, 0), ld, NULL, NULL);
+    int64_t *bs = ir_attrs_ints(ar, &bc->a, 2);
+    bs[0] = 3;
+    bs[1] = 4;
     IrInst *mm = inst1(m, f, OP_MATMUL, ty(DT_F32, 2, 8, 6, 0), x, w, NULL);
     mm->res[0]->pl = PL(S_(0), S_(1));
     mm->in_pl = arena_alloc(ar, 2 * sizeof *mm->in_pl);
