@@ -470,7 +470,7 @@ static SVal pad_call(Sema *S, const Expr *e)
     int64_t w[2 * IR_MAX_RANK];
     const Expr *wl[2 * IR_MAX_RANK];
     /* forms: n; [lo, hi]; [[lo, hi], ...] one per dim */
-    bool nested = we->kind == E_LIST && we->nargs > 0 && we->args[0]->kind == E_LIST;
+    bool nested = we->kind == E_LIST && (we->nargs == 0 || we->args[0]->kind == E_LIST);
     if (!nested) {
         int64_t lo, hi;
         const Expr *l0 = we, *l1 = we;

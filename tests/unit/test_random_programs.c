@@ -5,7 +5,9 @@
  * empty) and random placements (R, S, nested S, P of every kind), and a
  * random chain of operations: elementwise with broadcasting, matmul,
  * reductions, softmax, layernorm / rmsnorm, transpose, reshape, embedding,
- * cross_entropy, explicit redistributes and pinned lets, and results with
+ * cross_entropy, the shape family (slicing with negative bounds and steps,
+ * integer indexing, concat, stack, split, pad with and without a fill,
+ * broadcast_to, expand), explicit redistributes and pinned lets, and results with
  * or without a declared placement.  Each goes through inline -> propagate
  * -> redistribute -> partition -> optimise with ir_verify after every pass
  * and the collective-matching check after partition, and the per-rank
@@ -282,16 +284,211 @@ static void ew_step(Gen *g, Val *x)
     let(g, x->rank, x->dims, e);
 }
 
+/* ---- the shape / indexing family ------------------------------------------------ */
+
+/* Python's slice length of [start:stop:step] over n (the bounds clamped). */
+static int64_t py_slice_len(int64_t n, int64_t start, int64_t stop, int64_t step)
+{
+    int64_t lo = step < 0 ? -1 : 0, hi = step < 0 ? n - 1 : n;
+    start = start < 0 ? (start + n < lo ? lo : start + n) : (start > hi ? hi : start);
+    stop = stop < 0 ? (stop + n < lo ? lo : stop + n) : (stop > hi ? hi : stop);
+    if (step > 0)
+        return stop > start ? (stop - start + step - 1) / step : 0;
+    return start > stop ? (start - stop - step - 1) / -step : 0;
+}
+
+/* x[...]: per dim a full ':', a random slice (negative bounds, clamping,
+ * negative steps; never empty) or, while more than one dim is left, an
+ * integer index that drops the dim. */
+static void gen_index(Gen *g, Val *x, char *e, size_t n)
+{
+    int64_t dims[IR_MAX_RANK];
+    int rank = 0, kept = x->rank;
+    size_t k = (size_t)snprintf(e, n, "%s[", x->name);
+    int nsub = rn(g, 4) ? x->rank : rn(g, x->rank) + 1; /* trailing dims may be left out */
+    for (int d = 0; d < x->rank; d++) {
+        int64_t len = x->dims[d];
+        const char *sep = d ? ", " : "";
+        int c = rn(g, 5);
+        if (d >= nsub) {
+            dims[rank++] = len;
+            continue;
+        }
+        if (c == 0 && kept > 1) {
+            int64_t i = rn(g, (int)len);
+            k += (size_t)snprintf(e + k, n - k, "%s%" PRId64, sep, rn(g, 2) ? i : i - len);
+            kept--;
+            continue;
+        }
+        if (c == 1) {
+            k += (size_t)snprintf(e + k, n - k, "%s:", sep);
+            dims[rank++] = len;
+            continue;
+        }
+        static const int steps[] = {1, 1, 2, -1, -2, 3};
+        for (int tries = 0;; tries++) {
+            int64_t st = steps[rn(g, 6)];
+            int64_t a = rn(g, (int)len + 3) - 1 - (rn(g, 2) ? len : 0);
+            int64_t b = rn(g, (int)len + 3) - 1 - (rn(g, 2) ? len : 0);
+            int form = rn(g, 4); /* 0: a:b:st, 1: a:, 2: :b, 3: ::st */
+            if (form == 1 || form == 2)
+                st = 1;
+            int64_t A = form == 2 || form == 3 ? (st < 0 ? len - 1 : 0) : a;
+            int64_t B = form == 1 || form == 3 ? (st < 0 ? -len - 1 : len) : b;
+            int64_t m = py_slice_len(len, A, B, st);
+            if (m == 0 && tries < 8)
+                continue;
+            if (m == 0) {
+                k += (size_t)snprintf(e + k, n - k, "%s:", sep);
+                dims[rank++] = len;
+                break;
+            }
+            if (form == 0)
+                k += (size_t)snprintf(e + k, n - k, "%s%" PRId64 ":%" PRId64 ":%" PRId64, sep, a, b, st);
+            else if (form == 1)
+                k += (size_t)snprintf(e + k, n - k, "%s%" PRId64 ":", sep, a);
+            else if (form == 2)
+                k += (size_t)snprintf(e + k, n - k, "%s:%" PRId64, sep, b);
+            else
+                k += (size_t)snprintf(e + k, n - k, "%s::%" PRId64, sep, st);
+            dims[rank++] = m;
+            break;
+        }
+    }
+    snprintf(e + k, n - k, "]");
+    if (nsub == 0)
+        snprintf(e, n, "%s", x->name);
+    let(g, rank, dims, e);
+}
+
+/* concat / stack of x with itself or new parameters of fitting shapes. */
+static void gen_concat(Gen *g, Val *x, char *e, size_t n)
+{
+    int64_t dims[IR_MAX_RANK];
+    bool stack = rn(g, 4) == 0;
+    if (x->rank == 0 || (stack && x->rank >= 3))
+        stack = x->rank < 3;
+    int r = stack ? x->rank + 1 : x->rank;
+    int ax = rn(g, r);
+    int nops = 2 + rn(g, 2);
+    int64_t total = 0;
+    size_t k = (size_t)snprintf(e, n, "%s([", stack ? "stack" : "concat");
+    for (int j = 0; j < nops; j++) {
+        const Val *o = x;
+        if (j > 0 && rn(g, 2)) {
+            int64_t od[IR_MAX_RANK];
+            memcpy(od, x->dims, sizeof od[0] * (size_t)x->rank);
+            if (!stack)
+                od[ax] = 1 + rn(g, 4);
+            o = new_param(g, x->rank, od, 0, 0);
+        }
+        total += stack ? 1 : o->dims[ax];
+        k += (size_t)snprintf(e + k, n - k, "%s%s", j ? ", " : "", o->name);
+    }
+    snprintf(e + k, n - k, "], axis=%d)", rn(g, 2) ? ax : ax - r);
+    if (stack)
+        for (int d = 0, i = 0; d < r; d++)
+            dims[d] = d == ax ? total : x->dims[i++];
+    else {
+        memcpy(dims, x->dims, sizeof dims[0] * (size_t)r);
+        dims[ax] = total;
+    }
+    let(g, r, dims, e);
+}
+
+/* pad with random widths and fill (0 lets P(sum) through, others do not). */
+static void gen_pad(Gen *g, Val *x, char *e, size_t n)
+{
+    int64_t dims[IR_MAX_RANK];
+    static const char *const fills[] = {"", ", value=0", ", value=1.5", ", value=-2"};
+    size_t k = (size_t)snprintf(e, n, "pad(%s, [", x->name);
+    for (int d = 0; d < x->rank; d++) {
+        int lo = rn(g, 3) ? rn(g, 3) : 0, hi = rn(g, 3) ? rn(g, 3) : 0;
+        k += (size_t)snprintf(e + k, n - k, "%s[%d, %d]", d ? ", " : "", lo, hi);
+        dims[d] = x->dims[d] + lo + hi;
+    }
+    snprintf(e + k, n - k, "]%s)", fills[rn(g, 4)]);
+    let(g, x->rank, dims, e);
+}
+
+/* broadcast_to / expand: size-1 dims stretch, a new leading dim. */
+static void gen_broadcast(Gen *g, Val *x, char *e, size_t n)
+{
+    int64_t dims[IR_MAX_RANK];
+    bool expand = rn(g, 2);
+    int lead = x->rank < 3 && rn(g, 2) ? 1 : 0, r = x->rank + lead;
+    size_t k = (size_t)snprintf(e, n, "%s(%s, [", expand ? "expand" : "broadcast_to", x->name);
+    for (int d = 0; d < r; d++) {
+        int xd = d - lead;
+        int64_t want = xd < 0 || x->dims[xd] == 1 ? 1 + rn(g, 4) : x->dims[xd];
+        dims[d] = want;
+        if (expand && xd >= 0 && want == x->dims[xd] && rn(g, 2))
+            k += (size_t)snprintf(e + k, n - k, "%s-1", d ? ", " : "");
+        else
+            k += (size_t)snprintf(e + k, n - k, "%s%" PRId64, d ? ", " : "", want);
+    }
+    snprintf(e + k, n - k, "])");
+    let(g, r, dims, e);
+}
+
+/* let a, b = split(x, ...): equal pieces or sizes along a dim of size >= 2. */
+static void gen_split(Gen *g, Val *x)
+{
+    int ax = -1;
+    for (int d = 0; d < x->rank; d++)
+        if (x->dims[d] >= 2 && (ax < 0 || rn(g, 2)))
+            ax = d;
+    if (ax < 0)
+        return;
+    int64_t len = x->dims[ax], a = 1 + rn(g, (int)len - 1);
+    char e[256];
+    bool equal = len % 2 == 0 && rn(g, 2);
+    if (equal)
+        snprintf(e, sizeof e, "split(%s, 2, axis=%d)", x->name, rn(g, 2) ? ax : ax - x->rank);
+    else
+        snprintf(e, sizeof e, "split(%s, [%" PRId64 ", %" PRId64 "], axis=%d)", x->name, a, len - a, ax);
+    if (equal)
+        a = len / 2;
+    Val *p = add_val(g, "v", x->rank, x->dims);
+    g->nlets++;
+    p->dims[ax] = a;
+    Val *q = add_val(g, "v", x->rank, x->dims);
+    g->nlets++;
+    q->dims[ax] = len - a;
+    BODY("    let %s, %s = %s;\n", p->name, q->name, e);
+    if (rn(g, 2)) { /* use the first piece too, so that both are live */
+        char e2[128];
+        snprintf(e2, sizeof e2, "concat([%s, %s], axis=%d)", q->name, p->name, ax);
+        let(g, x->rank, x->dims, e2);
+    }
+}
+
 static void step(Gen *g)
 {
     Val *x = pick(g, 0);
     char e[512], sh[64], pl[128];
     int64_t dims[IR_MAX_RANK];
     int rank;
-    switch (rn(g, 18)) {
+    switch (rn(g, 23)) {
     case 16:
     case 17:
         ew_step(g, x);
+        return;
+    case 18:
+        if (x->rank > 0)
+            gen_index(g, x, e, sizeof e);
+        return;
+    case 19:
+        gen_concat(g, x, e, sizeof e);
+        return;
+    case 20:
+        gen_pad(g, x, e, sizeof e);
+        return;
+    case 21:
+        gen_broadcast(g, x, e, sizeof e);
+        return;
+    case 22:
+        gen_split(g, x);
         return;
     case 14:
     case 15: { /* a genuinely spread partial: reduce a new parameter over a dim
