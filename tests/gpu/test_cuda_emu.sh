@@ -15,7 +15,8 @@
 #
 # Programs: samples/*.dt on their own meshes and on one rank, plus
 # tests/gpu/emu/ops.dt, xent.dt and ew_table.dt (kernels the samples do not reach),
-# and tests/exec/exec_loop.dt (nested loops over layers).
+# tests/exec/exec_loop.dt (nested loops over layers) and tests/exec/exec_shape.dt
+# (the shape / indexing family).
 # Runs: NCCL mode (--ranks N with N emulated GPUs), host-staged
 # (DT_COMM=threads --ranks N), and for mlp also DT_COMM=mpi under mpirun,
 # --iters and --profile.
@@ -104,7 +105,8 @@ check() {
 
 nranks_of() { "./$1" --help 2> /dev/null | sed -n 's/^mesh .*: \([0-9]*\) rank.*/\1/p' | head -1; }
 
-programs=("$DTC_SRC"/samples/*.dt "$EMU/ops.dt" "$EMU/xent.dt" "$EMU/ew_table.dt" "$DTC_SRC/tests/exec/exec_loop.dt")
+programs=("$DTC_SRC"/samples/*.dt "$EMU/ops.dt" "$EMU/xent.dt" "$EMU/ew_table.dt" "$DTC_SRC/tests/exec/exec_loop.dt"
+          "$DTC_SRC/tests/exec/exec_shape.dt")
 for dt in "${programs[@]}"; do
     name=$(basename "$dt" .dt)
     if ! "$DTC" run "$dt" > ref.txt 2>&1; then

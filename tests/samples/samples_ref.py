@@ -183,6 +183,30 @@ def stack(p):
     return {"h": h}
 
 
+def rope(p):
+    B, T, D, NH, DH = 3, 6, 32, 4, 8
+    x, cos, sin = p["x"], p["cos"], p["sin"]
+
+    def heads(t):
+        return t.reshape(B, T, NH, DH).transpose(0, 2, 1, 3)
+
+    def rotate_half(t):
+        x1, x2 = t[..., :DH // 2], t[..., DH // 2:]
+        return np.concatenate([-x2, x1], axis=-1)
+
+    def apply(t):
+        return t * cos + rotate_half(t) * sin
+
+    qkv = x @ p["wqkv"]
+    q, k, v = np.split(qkv, 3, axis=-1)
+    qr, kr = apply(heads(q)), apply(heads(k))
+    s = (qr @ kr.transpose(0, 1, 3, 2)) * 0.35355339
+    a = softmax(s, axis=-1) @ heads(v)
+    y = x + a.transpose(0, 2, 1, 3).reshape(B, T, D) @ p["wo"]
+    first = np.broadcast_to(np.pad(s[0, 0], [(0, 0), (1, 1)], constant_values=-1.0), (2, T, T + 2))
+    return {"y": y, "last": y[:, -1], "first": first}
+
+
 # name -> (parameters, reference, results as {name: (dtype, shape)})
 SAMPLES = {
     "mlp": (
@@ -262,6 +286,15 @@ SAMPLES["stack"] = (
      ("b2", "f32", (3, 32), ("rand", -0.1, 0.1))],
     stack,
     {"h": ("f32", (2, 8, 32))})
+
+SAMPLES["rope"] = (
+    [("x", "f32", (3, 6, 32), ("randn", 1.0)),
+     ("wqkv", "f32", (32, 96), ("randn", 0.18)),
+     ("wo", "f32", (32, 32), ("randn", 0.18)),
+     ("cos", "f32", (6, 8), ("rand", -1.0, 1.0)),
+     ("sin", "f32", (6, 8), ("rand", -1.0, 1.0))],
+    rope,
+    {"y": ("f32", (3, 6, 32)), "last": ("f32", (3, 32)), "first": ("f32", (2, 6, 8))})
 
 NP_DTYPE = {"f32": np.float32, "f64": np.float64, "i32": np.int32}
 
