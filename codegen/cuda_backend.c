@@ -248,9 +248,10 @@ static bool small_indices(const CgLoop *lp)
         const CgNode *n = &lp->nodes[k];
         if (n->kind != CG_N_LOAD)
             continue;
-        int64_t m = n->base;
+        int64_t m = n->base; /* the largest index: negative strides (reversed slices) add nothing */
         for (int l = 0; l < lp->nloops; l++)
-            m += (lp->n[l] - 1) * n->stride[l];
+            if (n->stride[l] > 0)
+                m += (lp->n[l] - 1) * n->stride[l];
         if (m >= SMALL_IDX)
             return false;
     }

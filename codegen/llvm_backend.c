@@ -484,20 +484,24 @@ static LLVMValueRef index_of(Ll *L, int64_t base, const int64_t *stride, const L
                              int nloops)
 {
     LLVMValueRef off = c64(L, base);
+    bool nonneg = base >= 0; /* every partial sum so far is >= 0 */
     for (int l = 0; l < nloops; l++) {
         if (stride[l] == 0)
             continue;
+        /* a negative stride (a reversed slice) wraps as unsigned: no NUW then */
         LLVMValueRef t = stride[l] == 1 ? iv[l] : LLVMBuildMul(L->b, iv[l], c64(L, stride[l]), "");
         if (stride[l] != 1) {
-            LLVMSetNUW(t, 1);
+            LLVMSetNUW(t, stride[l] > 0);
             LLVMSetNSW(t, 1);
         }
         if (LLVMIsConstant(off) && LLVMConstIntGetSExtValue(off) == 0) {
             off = t;
+            nonneg = stride[l] > 0;
             continue;
         }
+        nonneg = nonneg && stride[l] > 0;
         off = LLVMBuildAdd(L->b, off, t, "");
-        LLVMSetNUW(off, 1);
+        LLVMSetNUW(off, nonneg);
         LLVMSetNSW(off, 1);
     }
     return off;
