@@ -207,6 +207,30 @@ def rope(p):
     return {"y": y, "last": y[:, -1], "first": first}
 
 
+def gpt2(p):
+    B, T, D, NH, L, V = 3, 8, 32, 4, 2, 100
+    DH = D // NH
+
+    def heads(t):
+        return t.reshape(B, T, NH, DH).transpose(0, 2, 1, 3)
+
+    wte = p["wte"]
+    h = wte[p["ids"]] + p["wpe"]
+    for l in range(L):
+        xn = layernorm(h, p["ln1_g"][l], p["ln1_b"][l])
+        q = heads(xn @ p["wq"][l] + p["bq"][l])
+        k = heads(xn @ p["wk"][l] + p["bk"][l])
+        v = heads(xn @ p["wv"][l] + p["bv"][l])
+        s = (q @ k.transpose(0, 1, 3, 2)) / np.sqrt(DH) + causal_mask(T, h.dtype)
+        o = (softmax(s, axis=-1) @ v).transpose(0, 2, 1, 3).reshape(B, T, D)
+        a = h + (o @ p["wo"][l] + p["bo"][l])
+        u = gelu_tanh(layernorm(a, p["ln2_g"][l], p["ln2_b"][l]) @ p["fc1"][l] + p["b1"][l])
+        h = a + (u @ p["fc2"][l] + p["b2"][l])
+    logits = (layernorm(h, p["lnf_g"], p["lnf_b"]) @ wte.T).reshape(B * T, V)
+    return {"loss": np.asarray(cross_entropy(logits, p["labels"]), dtype=logits.dtype),
+            "logits": logits}
+
+
 # name -> (parameters, reference, results as {name: (dtype, shape)})
 SAMPLES = {
     "mlp": (
@@ -295,6 +319,32 @@ SAMPLES["rope"] = (
      ("sin", "f32", (6, 8), ("rand", -1.0, 1.0))],
     rope,
     {"y": ("f32", (3, 6, 32)), "last": ("f32", (3, 32)), "first": ("f32", (2, 6, 8))})
+
+SAMPLES["gpt2"] = (
+    [("ids", "i32", (3, 8), ("ids", 100)),
+     ("labels", "i32", (24,), ("ids", 100)),
+     ("wte", "f32", (100, 32), ("randn", 0.1)),
+     ("wpe", "f32", (8, 32), ("randn", 0.05)),
+     ("ln1_g", "f32", (2, 32), ("rand", 0.5, 1.5)),
+     ("ln1_b", "f32", (2, 32), ("rand", -0.2, 0.2)),
+     ("wq", "f32", (2, 32, 32), ("randn", 0.18)),
+     ("bq", "f32", (2, 32), ("rand", -0.1, 0.1)),
+     ("wk", "f32", (2, 32, 32), ("randn", 0.18)),
+     ("bk", "f32", (2, 32), ("rand", -0.1, 0.1)),
+     ("wv", "f32", (2, 32, 32), ("randn", 0.18)),
+     ("bv", "f32", (2, 32), ("rand", -0.1, 0.1)),
+     ("wo", "f32", (2, 32, 32), ("randn", 0.18)),
+     ("bo", "f32", (2, 32), ("rand", -0.1, 0.1)),
+     ("ln2_g", "f32", (2, 32), ("rand", 0.5, 1.5)),
+     ("ln2_b", "f32", (2, 32), ("rand", -0.2, 0.2)),
+     ("fc1", "f32", (2, 32, 128), ("randn", 0.18)),
+     ("b1", "f32", (2, 128), ("rand", -0.1, 0.1)),
+     ("fc2", "f32", (2, 128, 32), ("randn", 0.09)),
+     ("b2", "f32", (2, 32), ("rand", -0.1, 0.1)),
+     ("lnf_g", "f32", (32,), ("rand", 0.5, 1.5)),
+     ("lnf_b", "f32", (32,), ("rand", -0.2, 0.2))],
+    gpt2,
+    {"loss": ("f32", ()), "logits": ("f32", (24, 100))})
 
 NP_DTYPE = {"f32": np.float32, "f64": np.float64, "i32": np.int32}
 
