@@ -39,14 +39,15 @@ SRC = os.environ.get("DTC_SRC") or os.path.normpath(os.path.join(HERE, "..", "..
 TOL = {"float32": (1e-5, 1e-5), "float64": (1e-12, 1e-12)}
 TIMEOUT = 180
 # i32 parameters hold ids / labels: values in [0, range) (default 5)
-I32_RANGE = {"embedding": 96, "exec_lookup": 17}
+I32_RANGE = {"embedding": 96, "gpt2": 100, "exec_lookup": 17}
 # parameters that must be positive (log, sqrt, rsqrt of them)
 POSITIVE = {"exec_ops": {"d"}}
 # (program, mesh or None for the declared one, inputs "init" | "rand")
 # "exe": dtc compile (the default CPU backend); "c": --emit=c built by hand
 BACKENDS = ["exe", "c"]
 MPI_RUNS = [("mlp", None, "init"), ("uneven", None, "init"), ("embedding", "1-D over the second axis", "rand"),
-            ("stack", None, "init"), ("stack", "dp=2,tp=3", "rand"), ("stack", "dp=1,tp=4", "rand")]
+            ("stack", None, "init"), ("stack", "dp=2,tp=3", "rand"), ("stack", "dp=1,tp=4", "rand"),
+            ("gpt2", None, "init"), ("gpt2", "dp=2,tp=3", "rand"), ("gpt2", "dp=1,tp=4", "rand")]
 
 failures = 0
 checks = 0
@@ -200,6 +201,9 @@ def main():
         return 1
     progs = sorted(glob.glob(os.path.join(SRC, "samples", "*.dt"))) + \
         sorted(glob.glob(os.path.join(HERE, "exec_*.dt")))
+    only = set(sys.argv[1:])  # program names to check (default: all)
+    if only:
+        progs = [p for p in progs if os.path.splitext(os.path.basename(p))[0] in only]
     mpirun = shutil.which("mpirun")
     rc, link = run(["mpicc", "--showme:link"])
     if rc != 0:
@@ -260,6 +264,8 @@ def main():
         if not check(mpirun is not None, "mpirun is installed"):
             return 1
         for prog, which, inputs in MPI_RUNS:
+            if only and prog not in only:
+                continue
             path = os.path.join(SRC, "samples", prog + ".dt")
             ptmp = os.path.join(tmp, prog)
             label = "declared"
