@@ -20,7 +20,7 @@ import numpy as np
 
 DTC = os.environ["DTC"]
 SRC = os.environ["DTC_SRC"]
-SAMPLES = ["mlp", "mlp2d", "transformer", "embedding", "uneven", "stack", "rope"]
+SAMPLES = ["mlp", "mlp2d", "transformer", "embedding", "uneven", "stack", "rope", "gpt2"]
 LOOP = re.compile(r"\bfor\s+(\w+)\s+in\b")
 PARAM = re.compile(r"(\w+)\s*:\s*(f32|f64|i32)\[([^\]]*)\]\s*@\s*(\w+)\[([^\]]*)\]")
 MESH = re.compile(r"mesh\s+(\w+)\s*\[([^\]]*)\]")
@@ -136,7 +136,7 @@ def main():
     variants = int(os.environ.get("DTC_SIM_VARIANTS", "6"))
     passed = failed = 0
     tmp = tempfile.mkdtemp(prefix="dtc-sim-")
-    for name in SAMPLES:
+    for name in sys.argv[1:] or SAMPLES:  # names on the command line pick samples
         src = open(os.path.join(SRC, "samples", name + ".dt")).read()
         mesh = MESH.search(src)
         axes = [a.split("=")[0].strip() for a in mesh.group(2).split(",")]
