@@ -321,6 +321,15 @@ static void emit_step(Emit *E, int idx, const CgStep *s)
         fprintf(o, "    dtk_cross_entropy(ctx, %s, %s, %s, %lld, %lld, %s, %s);\n", cstr(a, s->where), dt, in0,
                 (long long)s->outer, (long long)s->len, in1, out);
         break;
+    case CG_ROUTE:
+        if (s->off || s->total != s->len)
+            fprintf(o, "    /* this rank holds [%lld, %lld) of %lld along the axis */\n", (long long)s->off,
+                    (long long)(s->off + s->len), (long long)s->total);
+        fprintf(o, "    dtk_route(ctx, %s, %d, %s, %s, %lld, %lld, %lld, %lld, %lld, %lld, %s, %s, %s, %s);\n",
+                cstr(a, s->where), s->route, cg_c_rtype(s->dtype2), dt, (long long)s->outer, (long long)s->len,
+                (long long)s->len2, (long long)s->inner, (long long)s->off, (long long)s->total, in0,
+                s->nin > 1 ? in1 : "NULL", s->nin > 2 ? in2 : "NULL", out);
+        break;
     case CG_COPY:
         fprintf(o, "    memcpy(%s, %s, %lld); /* the operand is a parameter or read again: reduce a copy */\n", out,
                 in0, (long long)s->count);

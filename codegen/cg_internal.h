@@ -34,6 +34,9 @@
  *   CG_EMBEDDING   dtk_embedding, masked by the table's local row offset.
  *   CG_PICK        dtk_pick, masked by the logits' local column offset.
  *   CG_XENT        dtk_cross_entropy on local data.
+ *   CG_ROUTE       dtk_route: argmax, argmin, one_hot, cumsum, take_along_axis,
+ *                  topk, scatter_add on [outer, len, inner] views, with the
+ *                  local class / row offset of one_hot / scatter_add.
  *   CG_COPY        memcpy of a whole buffer (a result that is a parameter,
  *                  an alias, or returned twice; an all_reduce operand that
  *                  cannot be overwritten).
@@ -155,6 +158,9 @@ typedef enum CgStepKind {
     CG_EMBEDDING,      /* dtk_embedding(ctx, where, dtype, in0, V, D, in1, n, off, total, out) */
     CG_PICK,           /* dtk_pick(ctx, where, dtype, in0, N, V, in1, off, total, out) */
     CG_XENT,           /* dtk_cross_entropy(ctx, where, dtype, in0, N, V, in1, out) */
+    CG_ROUTE,          /* dtk_route(ctx, where, route, dtype2, dtype, outer, len, len2, inner, off,
+                          total, in0, in1, in2, out): the lookup / routing family
+                          (runtime/core rt_route: argmax ... scatter_add) */
     CG_COPY,           /* memcpy(out, in0, count bytes) */
     CG_RESHAPE,        /* no code: out == in0, the same bytes under the result's shape */
     CG_SCAN,           /* a loop over layers: scan (calls scan->fn trip times) */
@@ -210,6 +216,10 @@ typedef struct CgStep {
     int64_t off, total;        /* CG_EMBEDDING / CG_PICK: global offset of the local
                                   rows / columns, global row / column count */
     const char *where;         /* "FILE:LINE:COL" of the op, for runtime messages */
+    int route;                 /* CG_ROUTE: rt_route_op; dtype2 operand 0's dtype (dtype:
+                                  the result's); len2 as rt_route_args */
+    DType dtype2;
+    int64_t len2;
 
     /* collectives */
     unsigned axes;             /* mesh axes (bit i = axis i) */

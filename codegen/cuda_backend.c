@@ -717,6 +717,8 @@ static void emit_step(Cu *E, int si, const CgStep *s, int64_t blocks, int thread
         emit_launch_check(E, s);
         break;
     }
+    case CG_ROUTE:
+        DTC_BUG("cuda: routing ops are refused before emission");
     case CG_COPY:
         fprintf(o, "    rt_cuda_copy(ctx, cu, %s, %s, %lld); /* the operand is read again later: reduce a copy */\n",
                 out, in0, (long long)s->count);
@@ -1230,11 +1232,31 @@ static bool cu_link_exe(Arena *a, const char *cu_path, const CgOptions *opt, FIL
     return run_cmd(&av, "nvcc", err);
 }
 
+/* The routing family (CG_ROUTE) has no device kernels yet: a clear error
+ * at the op instead of wrong code (loop bodies included). */
+static bool no_route_steps(const CgFunc *fn, FILE *err)
+{
+    for (int k = 0; k < fn->nsteps; k++) {
+        const CgStep *s = &fn->steps[k];
+        if (s->kind == CG_SCAN && s->scan && !no_route_steps(s->scan->fn, err))
+            return false;
+        if (s->kind == CG_ROUTE) {
+            fprintf(err, "%s: error: %s is not supported on the cuda target (use the CPU target)\n",
+                    s->where ? s->where : "dtc", ir_op_name(s->inst->op));
+            return false;
+        }
+    }
+    return true;
+}
+
 bool cg_cuda_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err)
 {
     CgProgram *p = cg_lower(a, m, opt, err);
     if (!p)
         return false;
+    for (int v = 0; v < p->nvariants; v++) /* no device kernels for the routing family yet */
+        if (!no_route_steps(&p->variants[v], err))
+            return false;
     if (!strcmp(opt->emit, "cu"))
         return cg_c_write(a, p, opt, cu_emit, opt->output, err);
     return cg_c_build_exe(a, p, opt, cu_emit, "cu", cu_link_exe, err);

@@ -718,7 +718,7 @@ static LLVMValueRef rt_fn(Ll *L, const char *name)
         const char *name;
         LLVMTypeRef ret;
         int n;
-        LLVMTypeRef args[13];
+        LLVMTypeRef args[16];
     } sigs[] = {
         {"rt_workspace", P, 1, {P}},
         {"rt_rank", I, 1, {P}},
@@ -736,6 +736,7 @@ static LLVMValueRef rt_fn(Ll *L, const char *name)
         {"dtk_embedding", V, 11, {P, P, I, P, J, J, P, J, J, J, P}},
         {"dtk_pick", V, 10, {P, P, I, P, J, J, P, J, J, P}},
         {"dtk_cross_entropy", V, 8, {P, P, I, P, J, J, P, P}},
+        {"dtk_route", V, 15, {P, P, I, I, I, J, J, J, J, J, J, P, P, P, P}},
         {"dtk_setup", V, 1, {I}},
         {"rt_main", I, 3, {I, P, P}},
     };
@@ -888,6 +889,14 @@ static void emit_step(Ll *L, int vi, int si, const CgFunc *fn, const CgStep *s, 
     case CG_XENT: {
         LLVMValueRef a[8] = {ctx, cstr(L, s->where), dt, in0, c64(L, s->outer), c64(L, s->len), in1, out};
         call_rt(L, "dtk_cross_entropy", a, 8);
+        break;
+    }
+    case CG_ROUTE: {
+        LLVMValueRef nul = LLVMConstNull(L->tptr);
+        LLVMValueRef a[15] = {ctx, cstr(L, s->where), c32(L, s->route), c32(L, s->dtype2), dt,
+                              c64(L, s->outer), c64(L, s->len), c64(L, s->len2), c64(L, s->inner),
+                              c64(L, s->off), c64(L, s->total), in0, in1 ? in1 : nul, in2 ? in2 : nul, out};
+        call_rt(L, "dtk_route", a, 15);
         break;
     }
     case CG_COPY: {

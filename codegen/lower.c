@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "ir/ir_text.h"
+#include "runtime/core/rt_core.h"
 
 #define ALIGN 64 /* workspace offsets, as rt_alloc aligns */
 
@@ -85,7 +86,7 @@ const char *cg_value_name(Arena *a, const IrValue *v)
 const char *cg_step_name(CgStepKind k)
 {
     static const char *const names[] = {"loop",      "matmul",     "softmax",       "norm",
-                                        "embedding", "pick",       "cross_entropy", "copy",
+                                        "embedding", "pick",       "cross_entropy", "route",  "copy",
                                         "reshape",   "scan",       "all_reduce", "all_gather",    "reduce_scatter",
                                         "all_to_all"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
@@ -654,6 +655,61 @@ static bool lower_matmul(Lower *L, const IrInst *i, int out)
     return true;
 }
 
+/* The lookup / routing family: one dtk_route call on the local shards, the
+ * [outer, len, inner] view split at the axis (one_hot: ids flat, len the
+ * local classes), with one_hot's class offset / scatter_add's row offset. */
+static bool lower_route(Lower *L, const IrInst *i, int out)
+{
+    static const int route_of[][2] = {
+        {OP_ARGMAX, RT_ROUTE_ARGMAX},         {OP_ARGMIN, RT_ROUTE_ARGMIN},
+        {OP_ONE_HOT, RT_ROUTE_ONE_HOT},       {OP_CUMSUM, RT_ROUTE_CUMSUM},
+        {OP_TAKE_ALONG, RT_ROUTE_TAKE_ALONG}, {OP_TOPK, RT_ROUTE_TOPK},
+        {OP_SCATTER_ADD, RT_ROUTE_SCATTER_ADD},
+    };
+    const IrValue *x = i->args[0], *v = i->res[0];
+    const IrType *lx = &L->lt[x->id], *lv = &L->lt[v->id];
+    if (x->type.dtype == DT_F16 || x->type.dtype == DT_BF16 || v->type.dtype == DT_F16 || v->type.dtype == DT_BF16)
+        return failf(L, i, "%s on f16 / bf16 is not supported by the CPU target", ir_op_name(i->op));
+    CgStep *s = new_step(L, CG_ROUTE, i, out);
+    for (size_t k = 0; k < sizeof route_of / sizeof route_of[0]; k++)
+        if (route_of[k][0] == (int)i->op)
+            s->route = route_of[k][1];
+    s->dtype2 = x->type.dtype;
+    s->where = where(L, i);
+    int d = i->a.dim;
+    if (i->op == OP_ONE_HOT) {
+        s->outer = numel(lx);
+        s->len = lv->dims[lv->rank - 1];
+        s->total = v->type.dims[v->type.rank - 1];
+        Placement vp = pl_of(L, v);
+        int64_t len;
+        pl_local_range(L->mesh, &vp, L->coords, v->type.rank - 1, s->total, &s->off, &len);
+    } else {
+        s->outer = s->inner = 1;
+        for (int k = 0; k < d; k++)
+            s->outer *= lx->dims[k];
+        for (int k = d + 1; k < lx->rank; k++)
+            s->inner *= lx->dims[k];
+        s->len = lx->dims[d];
+        s->total = s->len;
+        if (i->op == OP_TOPK)
+            s->len2 = lv->dims[d];
+        else if (i->nargs > 1)
+            s->len2 = L->lt[i->args[1]->id].dims[d];
+        if (i->op == OP_SCATTER_ADD) {
+            s->total = x->type.dims[d];
+            Placement xp = pl_of(L, x);
+            int64_t len;
+            pl_local_range(L->mesh, &xp, L->coords, d, s->total, &s->off, &len);
+        }
+    }
+    s->bytes = nbytes(lv);
+    step_in(L, s, i->nargs);
+    for (int k = 0; k < i->nargs; k++)
+        s->in[k] = L->buf[i->args[k]->id];
+    return true;
+}
+
 static bool lower_kernel(Lower *L, const IrInst *i, int out)
 {
     const IrValue *v = i->res[0];
@@ -661,6 +717,8 @@ static bool lower_kernel(Lower *L, const IrInst *i, int out)
     DType dt = v->type.dtype;
     if (i->op == OP_MATMUL)
         return lower_matmul(L, i, out);
+    if (ir_op_is_route(i->op))
+        return lower_route(L, i, out);
     if (dt == DT_I32 && i->op != OP_EMBEDDING)
         return failf(L, i, "%s on i32 is not supported by the CPU target", ir_op_name(i->op));
     CgStep *s;
@@ -1158,6 +1216,7 @@ void cg_func_dump(FILE *o, const IrModule *m, const CgFunc *fn)
         fprintf(o, " oli=%lld,%lld,%lld log=%d eps=%.17g ln=%d off=%lld total=%lld where=%s",
                 (long long)s->outer, (long long)s->len, (long long)s->inner, s->take_log, s->eps,
                 s->layernorm, (long long)s->off, (long long)s->total, s->where ? s->where : "-");
+        fprintf(o, " route=%d,%s,%lld", s->route, ir_dtype_name(s->dtype2), (long long)s->len2);
         fprintf(o, " axes=%u red=%d count=%lld rank=%d", s->axes, s->red, (long long)s->count,
                 s->rank);
         dump_ints(o, "dims", s->dims, s->rank);

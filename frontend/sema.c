@@ -2129,6 +2129,8 @@ static SVal call_expr(Sema *S, const Expr *e)
 {
     if (sema_is_shape_builtin(e->name))
         return sema_shape_call(S, e);
+    if (sema_is_route_builtin(e->name))
+        return sema_route_call(S, e);
     const Builtin *b = find_builtin(S->a, e->name);
     if (b)
         return builtin_call(S, e, b);
@@ -2155,6 +2157,8 @@ static SVal call_expr(Sema *S, const Expr *e)
             suggest(&g, ir_ew_row(k)->surface);
     for (int k = 0; sema_shape_builtin_name(k); k++)
         suggest(&g, sema_shape_builtin_name(k));
+    for (int k = 0; sema_route_builtin_name(k); k++)
+        suggest(&g, sema_route_builtin_name(k));
     for (int k = 0; k < S->nfns; k++)
         suggest(&g, S->fns[k].decl->name);
     err(S, e->loc, "unknown function '%s'%s", e->name, suggest_str(S, &g));
@@ -2295,7 +2299,7 @@ static SVal check_expr(Sema *S, const Expr *e)
             return const_value(S, c, e->loc);
         if (find_fn(S, e->name) >= 0)
             err(S, e->loc, "'%s' is a function; call it as %s(...)", e->name, e->name);
-        else if (find_builtin(S->a, e->name) || sema_is_shape_builtin(e->name))
+        else if (find_builtin(S->a, e->name) || sema_is_shape_builtin(e->name) || sema_is_route_builtin(e->name))
             err(S, e->loc, "'%s' is a built-in operation; call it as %s(...)", e->name, e->name);
         else if (S->mesh && !strcmp(e->name, S->mesh->name))
             err(S, e->loc, "'%s' is the mesh; it only appears in placements", e->name);
@@ -2895,7 +2899,7 @@ static void collect_globals(Sema *S)
             }
             continue;
         }
-        if (!dup && (find_builtin(S->a, d->name) || sema_is_shape_builtin(d->name) || is_init_name(d->name))) {
+        if (!dup && (find_builtin(S->a, d->name) || sema_is_shape_builtin(d->name) || sema_is_route_builtin(d->name) || is_init_name(d->name))) {
             err(S, d->loc, "'%s' is a built-in %s and cannot be redefined", d->name,
                 is_init_name(d->name) ? "initialiser" : "operation");
             dup = true;

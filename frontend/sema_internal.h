@@ -57,4 +57,10 @@ const char *sema_shape_builtin_name(int k);
 /* concat, stack, split, pad, broadcast_to, expand: e is the call. */
 SVal sema_shape_call(Sema *S, const Expr *e);
 
+/* ---- sema_route.c ------------------------------------------------------------ */
+/* argmax, argmin, one_hot, cumsum, take_along_axis / gather, topk, scatter_add. */
+bool sema_is_route_builtin(const char *name);
+const char *sema_route_builtin_name(int k);
+SVal sema_route_call(Sema *S, const Expr *e);
+
 #endif

@@ -332,6 +332,20 @@ static int run_inst(Run *R, const IrInst *in)
                 pl_local_range(R->mesh, &lp, coords, 1, k.nrows, &k.row_off, &len);
             }
         }
+        if (in->op == OP_ONE_HOT || in->op == OP_SCATTER_ADD) {
+            /* one_hot: the classes this rank holds (the result's last dim);
+             * scatter_add: the target rows it holds along the axis */
+            const IrValue *v = in->op == OP_ONE_HOT ? res : in->args[0];
+            int d = in->op == OP_ONE_HOT ? v->type.rank - 1 : in->a.dim;
+            if (d >= 0 && d < v->type.rank) {
+                k.nrows = v->type.dims[d];
+                if (R->sharded) {
+                    Placement vp = interp_pl_or_r(R->mesh, &v->pl);
+                    int64_t len;
+                    pl_local_range(R->mesh, &vp, coords, d, k.nrows, &k.row_off, &len);
+                }
+            }
+        }
         if (in->op == OP_IOTA && R->sharded) { /* this rank's first index along the axis */
             const IrValue *v = in->res[0];
             Placement vp = interp_pl_or_r(R->mesh, &v->pl);

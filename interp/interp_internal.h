@@ -31,6 +31,11 @@ int interp_kernel(KernelCtx *k);
  * broadcast_to; interp_kernel's contract. */
 int interp_shape_kernel(KernelCtx *k);
 
+/* The lookup / routing family (kernels_route.c): argmax ... scatter_add;
+ * interp_kernel's contract, with one_hot's class offset / scatter_add's
+ * target row offset in row_off and the global extent in nrows. */
+int interp_route_kernel(KernelCtx *k);
+
 /* True for the ops the sharded run executes with the layout engine. */
 bool interp_is_layout_op(IrOp op);
 

@@ -700,6 +700,14 @@ int interp_kernel(KernelCtx *k)
     case OP_PAD:
     case OP_BROADCAST_TO:
         return interp_shape_kernel(k);
+    case OP_ARGMAX:
+    case OP_ARGMIN:
+    case OP_ONE_HOT:
+    case OP_CUMSUM:
+    case OP_TAKE_ALONG:
+    case OP_TOPK:
+    case OP_SCATTER_ADD:
+        return interp_route_kernel(k);
     case OP_MATMUL:
         return k_matmul(k);
     case OP_EMBEDDING:

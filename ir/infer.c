@@ -437,6 +437,15 @@ const char *ir_infer(Arena *ar, IrOp op, int nargs, const IrType *args,
     case OP_BROADCAST_TO:
         return infer_shape_op(ar, op, nargs, args, a, out);
 
+    case OP_ARGMAX:
+    case OP_ARGMIN:
+    case OP_ONE_HOT:
+    case OP_CUMSUM:
+    case OP_TAKE_ALONG:
+    case OP_TOPK:
+    case OP_SCATTER_ADD:
+        return ir_infer_route(ar, op, nargs, args, a, out);
+
     case OP_MATMUL:
         return infer_matmul(ar, &args[0], &args[1], out);
 

@@ -285,6 +285,11 @@ IrValue *ir_value_new(IrModule *m, IrFunc *f, IrType t);
  * violation returns a message (arena-allocated) naming the rule. */
 const char *ir_infer(Arena *ar, IrOp op, int nargs, const IrType *args,
                      const IrAttrs *a, IrType *out);
+/* The lookup / routing family's rules (ir/infer_route.c), same contract. */
+const char *ir_infer_route(Arena *ar, IrOp op, int nargs, const IrType *args,
+                           const IrAttrs *a, IrType *out);
+/* Is op one of that family (argmax ... scatter_add)? */
+bool ir_op_is_route(IrOp op);
 
 /* ---- loops (ir/loop.c) ---------------------------------------------------------
  * A loop instruction runs its body (a function of the module, not called

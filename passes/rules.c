@@ -261,6 +261,15 @@ int rules_options(Arena *ar, const IrInst *i, AxisOpt *v)
     case OP_BROADCAST_TO:
         rules_shape_options(&o);
         return o.n;
+    case OP_ARGMAX:
+    case OP_ARGMIN:
+    case OP_ONE_HOT:
+    case OP_CUMSUM:
+    case OP_TAKE_ALONG:
+    case OP_TOPK:
+    case OP_SCATTER_ADD:
+        rules_route_options(&o);
+        return o.n;
     case OP_MATMUL:
         opts_matmul(i, &o);
         return o.n;

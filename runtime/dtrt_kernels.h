@@ -17,6 +17,8 @@
  *   dtk_embedding      masked row lookup into a (possibly vocab-split) table
  *   dtk_pick           logits[n, labels[n]] of (possibly vocab-split) logits
  *   dtk_cross_entropy  mean over rows of logsumexp - label logit
+ *   dtk_route          argmax, argmin, one_hot, cumsum, take_along_axis, topk,
+ *                      scatter_add (runtime/core rt_route, the interpreter's code)
  *
  * The kernels that check data (ids, labels) end the run with rt_fail and a
  * message that starts with `where` (the source position of the op).
@@ -81,6 +83,13 @@ void dtk_pick(rt_ctx *ctx, const char *where, rt_dtype dt, const void *logits, i
  * labels must lie in [0, V). */
 void dtk_cross_entropy(rt_ctx *ctx, const char *where, rt_dtype dt, const void *logits,
                        int64_t N, int64_t V, const int32_t *labels, void *out);
+
+/* The lookup / routing op `op` (rt_route_op) on [outer, len, inner] views:
+ * rt_route (rt_core.h) with these arguments; a bad index ends the run with
+ * rt_fail.  dt: operand 0's dtype, odt: the result's. */
+void dtk_route(rt_ctx *ctx, const char *where, int op, rt_dtype dt, rt_dtype odt, int64_t outer,
+               int64_t len, int64_t len2, int64_t inner, int64_t off, int64_t total, const void *in0,
+               const void *in1, const void *in2, void *out);
 
 /* ---- scalar helpers for fused loops ------------------------------------------ */
 

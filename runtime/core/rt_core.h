@@ -86,6 +86,51 @@ void rt_convert(rt_dtype to, void *dst, rt_dtype from, const void *src, int64_t 
  * checksum line that `dtc run` and compiled programs print. */
 void rt_checksum(rt_dtype dt, int64_t n, const void *data, double *sum, double *l2);
 
+/* The lookup / routing kernels (rt_route.c), shared by the interpreter and
+ * compiled programs, on row-major [outer, len, inner] views split at the
+ * op's axis (len: the operand's extent along it on this rank):
+ *   ARGMAX / ARGMIN  x dt [outer, len, inner] -> i32 [outer, inner]: the
+ *                    first index of the max / min; a NaN wins (numpy);
+ *                    len == 0 is an error (numpy raises).
+ *   ONE_HOT          i32 ids [outer] -> odt [outer, len]: 1 where
+ *                    id == off + c (this rank holds classes [off, off+len)),
+ *                    else 0; ids outside [0, total) give zero rows (jax).
+ *   CUMSUM           x [outer, len, inner] -> the same: inclusive prefix
+ *                    sums in double (i32: int64, wrapped to 32 bits).
+ *   TAKE_ALONG       x [outer, len, inner], i32 idx [outer, len2, inner] ->
+ *                    dt [outer, len2, inner]: x[o, idx, i]; idx in
+ *                    [-len, len), negative counting from the end.
+ *   TOPK             x [outer, len, inner] -> i32 [outer, len2, inner]: the
+ *                    indices of the len2 largest, descending, ties to the
+ *                    lower index, NaN above everything (torch.topk).
+ *   SCATTER_ADD      target [outer, len, inner] (rows [off, off+len) of
+ *                    total), i32 idx and src [outer, len2, inner] -> out
+ *                    (target's shape) = target with src[o, j, i] added at
+ *                    row idx[o, j, i] (idx in [-total, total); rows held by
+ *                    other ranks are skipped), in index order (np.add.at).
+ * Returns 0, or -1 with a one-line message ("argmax: ...", no position) in
+ * err. */
+typedef enum rt_route_op {
+    RT_ROUTE_ARGMAX,
+    RT_ROUTE_ARGMIN,
+    RT_ROUTE_ONE_HOT,
+    RT_ROUTE_CUMSUM,
+    RT_ROUTE_TAKE_ALONG,
+    RT_ROUTE_TOPK,
+    RT_ROUTE_SCATTER_ADD
+} rt_route_op;
+
+typedef struct rt_route_args {
+    rt_route_op op;
+    rt_dtype dt, odt;          /* operand 0's and the result's dtype */
+    int64_t outer, len, len2, inner;
+    int64_t off, total;        /* ONE_HOT, SCATTER_ADD: local offset, global extent */
+    const void *in0, *in1, *in2;
+    void *out;
+} rt_route_args;
+
+int rt_route(const rt_route_args *a, char *err, size_t errlen);
+
 /* torch.chunk: n over k ranks, chunk = ceil(n/k); rank i holds [off, off+len). */
 void rt_chunk(int64_t n, int k, int i, int64_t *off, int64_t *len);
 

@@ -1,0 +1,88 @@
+/* rules_route.c - sharding rules of the lookup / routing family (rules.h):
+ * argmax, argmin, one_hot, cumsum, take_along_axis, topk, scatter_add.
+ * passes/SHARDING.md states them with the reasons; the summary, with d the
+ * op's axis:
+ *
+ *   - every dim other than d keeps its split (operands and result chunk
+ *     alike: the op works row by row along d);
+ *   - d itself must be whole on the operand that is searched, summed or
+ *     indexed along it (argmax/argmin/topk/cumsum's x, take_along_axis's
+ *     x): the planner gathers that dim first (an all_gather of the
+ *     operand), so a split axis is correct for uneven and empty shards at
+ *     the price of the gather; a local (value, index) pre-reduction is not
+ *     done (yet);
+ *   - the index operand of take_along_axis may be split along d (each rank
+ *     gathers its own index rows from the whole x);
+ *   - one_hot may produce its class dim split from replicated ids: each
+ *     rank compares the ids with its own class range [off, off+len);
+ *   - scatter_add may hold the target split along d (each rank adds the
+ *     updates whose index falls in its rows, indices and updates
+ *     replicated), or take the indices and updates split along d with the
+ *     target and the result P(sum) (each rank adds its share into its
+ *     partial: the expert-parallel combine);
+ *   - partial operands: cumsum passes P(sum) (linear); take_along_axis
+ *     passes every P(red) of x (each result element is one element of x);
+ *     scatter_add passes P(sum) of target and updates together.
+ * All compute locally (STRAT_LOCAL); the kernels take the local offsets of
+ * one_hot's classes and scatter_add's rows from the placements.
+ */
+#include "passes/rules.h"
+
+static const RedOp reds[4] = {RED_SUM, RED_MAX, RED_MIN, RED_AVG};
+
+static void add(Opts *o, PlEntry out, PlEntry a0, PlEntry a1, PlEntry a2)
+{
+    PlEntry in[3] = {a0, a1, a2};
+    opts_add(o, out, in);
+}
+
+void rules_route_options(Opts *o)
+{
+    const IrInst *i = o->i;
+    const IrType *x = &i->args[0]->type;
+    int d = i->a.dim;
+    PlEntry R = pe_r();
+    opts_add_all(o, R, R);
+    switch (i->op) {
+    case OP_ARGMAX:
+    case OP_ARGMIN:
+        for (int j = 0; j < x->rank; j++)
+            if (j != d)
+                add(o, pe_s(j < d ? j : j - 1), pe_s(j), R, R);
+        break;
+    case OP_TOPK:
+        for (int j = 0; j < x->rank; j++)
+            if (j != d)
+                add(o, pe_s(j), pe_s(j), R, R);
+        break;
+    case OP_CUMSUM:
+        for (int j = 0; j < x->rank; j++)
+            if (j != d)
+                add(o, pe_s(j), pe_s(j), R, R);
+        add(o, pe_p(RED_SUM), pe_p(RED_SUM), R, R);
+        break;
+    case OP_ONE_HOT:
+        for (int j = 0; j < x->rank; j++)
+            add(o, pe_s(j), pe_s(j), R, R);
+        add(o, pe_s(x->rank), R, R, R); /* class dim: each rank its own classes */
+        break;
+    case OP_TAKE_ALONG:
+        for (int j = 0; j < x->rank; j++)
+            if (j != d)
+                add(o, pe_s(j), pe_s(j), pe_s(j), R);
+        add(o, pe_s(d), R, pe_s(d), R); /* index rows split, x whole */
+        for (int k = 0; k < 4; k++)
+            add(o, pe_p(reds[k]), pe_p(reds[k]), R, R);
+        break;
+    case OP_SCATTER_ADD:
+        for (int j = 0; j < x->rank; j++)
+            if (j != d)
+                add(o, pe_s(j), pe_s(j), pe_s(j), pe_s(j));
+        add(o, pe_s(d), pe_s(d), R, R);                               /* target rows split */
+        add(o, pe_p(RED_SUM), pe_p(RED_SUM), R, pe_p(RED_SUM));       /* linear */
+        add(o, pe_p(RED_SUM), pe_p(RED_SUM), pe_s(d), pe_s(d));       /* updates split: partial sums */
+        break;
+    default:
+        DTC_BUG("rules_route_options: not a routing op");
+    }
+}
