@@ -1,0 +1,201 @@
+/* test_route_ops.c - the lookup / routing family's sharding rules
+ * (passes/rules_route.c) on split, uneven, empty and partial operands.
+ * Every program runs the whole sharding pipeline and the per-rank program
+ * must equal the global run (h_full); the placements chosen and the
+ * collectives inserted are asserted where the rule decides them: a dim the
+ * op works along is made whole first (gathered, or the split moved), the
+ * other dims stay split with no communication, one_hot's class dim and
+ * scatter_add's target rows may be produced split, partial operands pass
+ * where the op is linear.  (The values themselves are checked against
+ * NumPy in tests/exec/test_route_numpy.py.)
+ */
+#include "sharding_harness.h"
+
+typedef struct Case {
+    const char *name;
+    const char *src;
+    const char *value; /* a value whose placement is asserted (NULL: none) */
+    const char *pl;
+    int gathers;       /* all_gathers expected (-1: not checked) */
+    int comms;         /* collectives expected in all (-1: not checked) */
+} Case;
+
+static const Case cases[] = {
+    /* argmax along an unsplit dim: local, the split dim stays (uneven: 7 over 4) */
+    {"argmax_local_uneven",
+     "mesh M[a=4];\n"
+     "fn main(x: f32[7, 5] @ M[S(0)] = randn(seed=1)) -> i32[7] {\n"
+     "    let i = argmax(x, axis=1);\n"
+     "    return i;\n"
+     "}\n",
+     "i", "M[S(0)]", 0, 0},
+    /* along the split dim, 1-D: nowhere to move the split: gathered */
+    {"argmin_split_1d",
+     "mesh M[a=4];\n"
+     "fn main(x: f32[3] @ M[S(0)] = randn(seed=1)) -> i32[] {\n"
+     "    let i = argmin(x, 0);\n"
+     "    return i;\n"
+     "}\n",
+     "i", "M[R]", 1, -1},
+    /* along the split dim of a matrix: the split moves to the other dim */
+    {"argmax_split_dim",
+     "mesh M[a=3];\n"
+     "fn main(x: f32[7, 4] @ M[S(0)] = randn(seed=1)) -> i32[4] {\n"
+     "    let i = argmax(x, 0);\n"
+     "    return i;\n"
+     "}\n",
+     NULL, NULL, -1, -1},
+    /* a partial operand is reduced first (argmax does not commute with sums) */
+    {"argmax_partial",
+     "mesh M[a=2];\n"
+     "fn main(p: f32[4, 3] @ M[P(sum)] = randn(seed=1)) -> i32[4] {\n"
+     "    let i = argmax(p, 1);\n"
+     "    return i;\n"
+     "}\n",
+     NULL, NULL, -1, -1},
+    /* empty shards: 3 rows over 4 ranks, on a 2-D mesh */
+    {"argmax_empty_2d",
+     "mesh M[a=4, b=2];\n"
+     "fn main(x: f32[3, 6] @ M[S(0), S(1)] = randn(seed=1)) -> i32[3] {\n"
+     "    let i = argmax(x, 1);\n"
+     "    return i;\n"
+     "}\n",
+     NULL, NULL, -1, -1},
+    /* cumsum: local off its axis; P(sum) passes (linear) */
+    {"cumsum_local",
+     "mesh M[a=3];\n"
+     "fn main(x: f32[5, 4] @ M[S(0)] = randn(seed=1)) -> f32[5, 4] {\n"
+     "    let c = cumsum(x, axis=1);\n"
+     "    return c;\n"
+     "}\n",
+     "c", "M[S(0)]", 0, 0},
+    {"cumsum_split_axis",
+     "mesh M[a=4];\n"
+     "fn main(x: f32[6] @ M[S(0)] = randn(seed=1)) -> f32[6] {\n"
+     "    let c = cumsum(x);\n"
+     "    return c;\n"
+     "}\n",
+     NULL, NULL, 1, -1},
+    {"cumsum_partial",
+     "mesh M[a=2, b=2];\n"
+     "fn main(p: f32[4, 3] @ M[P(sum), S(0)] = randn(seed=1)) -> f32[4, 3] {\n"
+     "    let c = cumsum(p, axis=1);\n"
+     "    return c * 1.0;\n"
+     "}\n",
+     "c", "M[P(sum), S(0)]", -1, -1},
+    {"cumsum_i32_empty",
+     "mesh M[a=4];\n"
+     "fn main(k: i32[3, 5] @ M[S(0)] = arange()) -> i32[3, 5] {\n"
+     "    let c = cumsum(k, 1);\n"
+     "    return c;\n"
+     "}\n",
+     "c", "M[S(0)]", 0, 0},
+    /* one_hot: split ids stay split; replicated ids give a split class dim
+     * (each rank its own classes: uneven, 5 classes over 2 x 2) */
+    {"one_hot_split_ids",
+     "mesh M[a=3];\n"
+     "fn main(ids: i32[7] @ M[S(0)] = arange()) -> f32[7, 4] {\n"
+     "    let o = one_hot(ids, 4);\n"
+     "    return o;\n"
+     "}\n",
+     "o", "M[S(0)]", 0, 0},
+    {"one_hot_split_classes",
+     "mesh M[a=2, b=2];\n"
+     "fn main(ids: i32[6] @ M[R, R] = arange()) -> f64[6, 5] @ M[S(1), S(1)] {\n"
+     "    let o = one_hot(ids, 5, dtype=f64);\n"
+     "    return o;\n"
+     "}\n",
+     "o", "M[S(1), S(1)]", 0, 0},
+    /* take_along_axis: the indexed dim of x whole; the index rows may be split */
+    {"take_along_index_split",
+     "mesh M[a=3];\n"
+     "fn main(x: f32[4, 6] @ M[R] = randn(seed=1), i: i32[4, 5] @ M[S(1)] = arange()) -> f32[4, 5] {\n"
+     "    let t = take_along_axis(x, i % 6, 1);\n"
+     "    return t;\n"
+     "}\n",
+     "t", "M[S(1)]", 0, 0},
+    {"take_along_both_split",
+     "mesh M[a=4];\n"
+     "fn main(x: f32[5, 6] @ M[S(0)] = randn(seed=1), i: i32[5, 2] @ M[S(0)] = arange()) -> f32[5, 2] {\n"
+     "    let t = take_along_axis(x, i % 6, 1);\n"
+     "    return t;\n"
+     "}\n",
+     "t", "M[S(0)]", 0, 0},
+    {"take_along_partial_max",
+     "mesh M[a=2];\n"
+     "fn main(p: f32[3, 4] @ M[P(max)] = randn(seed=1), i: i32[3, 2] @ M[R] = arange()) -> f32[3, 2] {\n"
+     "    let t = take_along_axis(p, i % 4, 1);\n"
+     "    return t;\n"
+     "}\n",
+     "t", "M[P(max)]", -1, -1},
+    /* topk: local off the axis (uneven, empty), gathered along it */
+    {"topk_local_empty",
+     "mesh M[a=4];\n"
+     "fn main(x: f32[3, 6] @ M[S(0)] = randn(seed=1)) -> (f32[3, 2], i32[3, 2]) {\n"
+     "    let v, i = topk(x, 2);\n"
+     "    return v, i;\n"
+     "}\n",
+     "i", "M[S(0)]", 0, 0},
+    {"topk_split_axis",
+     "mesh M[a=3];\n"
+     "fn main(x: f32[7] @ M[S(0)] = randn(seed=1)) -> (f32[3], i32[3]) {\n"
+     "    let v, i = topk(x, 3, axis=0);\n"
+     "    return v, i;\n"
+     "}\n",
+     NULL, NULL, 1, -1},
+    /* scatter_add: target rows split (each rank adds the rows it holds) */
+    {"scatter_target_split",
+     "mesh M[a=3];\n"
+     "fn main(t: f32[7, 2] @ M[S(0)] = randn(seed=1), i: i32[5, 2] @ M[R] = arange(),\n"
+     "        u: f32[5, 2] @ M[R] = randn(seed=2)) -> f32[7, 2] {\n"
+     "    let s = scatter_add(t, i % 7, u, 0);\n"
+     "    return s;\n"
+     "}\n",
+     "s", "M[S(0)]", 0, 0},
+    /* updates split along the axis: partial sums into a partial target, reduced once */
+    {"scatter_updates_split",
+     "mesh M[a=4];\n"
+     "fn main(t: f32[3, 2] @ M[R] = randn(seed=1), i: i32[9, 2] @ M[S(0)] = arange(),\n"
+     "        u: f32[9, 2] @ M[S(0)] = randn(seed=2)) -> f32[3, 2] @ M[R] {\n"
+     "    let s = scatter_add(t, i % 3, u, axis=0);\n"
+     "    return s;\n"
+     "}\n",
+     "s", "M[P(sum)]", 0, 1},
+    {"scatter_off_axis_split",
+     "mesh M[a=2, b=2];\n"
+     "fn main(t: f32[5, 4] @ M[S(0), R] = randn(seed=1), i: i32[5, 3] @ M[S(0), R] = arange(),\n"
+     "        u: f32[5, 3] @ M[S(0), R] = randn(seed=2)) -> f32[5, 4] {\n"
+     "    let s = scatter_add(t, i % 4, u, 1);\n"
+     "    return s;\n"
+     "}\n",
+     NULL, NULL, 0, -1},
+    {"scatter_partial",
+     "mesh M[a=2];\n"
+     "fn main(t: f32[4, 3] @ M[P(sum)] = randn(seed=1), i: i32[4, 2] @ M[R] = arange(),\n"
+     "        u: f32[4, 2] @ M[P(sum)] = randn(seed=2)) -> f32[4, 3] {\n"
+     "    let s = scatter_add(t, i % 3, u, 1);\n"
+     "    return s;\n"
+     "}\n",
+     "s", "M[P(sum)]", -1, -1},
+};
+
+int main(void)
+{
+    int n = (int)(sizeof cases / sizeof cases[0]);
+    for (int k = 0; k < n; k++) {
+        const Case *c = &cases[k];
+        Arena *ar = arena_new();
+        IrModule *m = h_full(ar, c->name, c->src);
+        if (m && c->value)
+            h_expect_pl(m, c->value, c->pl, c->name);
+        if (m && c->gathers >= 0)
+            h_check(h_count(m, OP_ALL_GATHER, 0) == c->gathers, "%s: %d all_gathers, expected %d", c->name,
+                    h_count(m, OP_ALL_GATHER, 0), c->gathers);
+        if (m && c->comms >= 0)
+            h_check(h_count_comm(m) == c->comms, "%s: %d collectives, expected %d", c->name, h_count_comm(m),
+                    c->comms);
+        arena_free(ar);
+    }
+    printf("sharding: %d routing programs on split, uneven, empty and partial operands\n", n);
+    return h_report("test_route_ops");
+}
