@@ -7,7 +7,9 @@
  * reductions, softmax, layernorm / rmsnorm, transpose, reshape, embedding,
  * cross_entropy, the shape family (slicing with negative bounds and steps,
  * integer indexing, concat, stack, split, pad with and without a fill,
- * broadcast_to, expand), explicit redistributes and pinned lets, and results with
+ * broadcast_to, expand), the routing family (argmax, argmin, one_hot,
+ * cumsum, take_along_axis / gather, topk, scatter_add: gen_route, drawn
+ * from the op table), explicit redistributes and pinned lets, and results with
  * or without a declared placement.  Each goes through inline -> propagate
  * -> redistribute -> partition -> optimise with ir_verify after every pass
  * and the collective-matching check after partition, and the per-rank
@@ -463,13 +465,98 @@ static void gen_split(Gen *g, Val *x)
     }
 }
 
+/* ---- the lookup / routing family ------------------------------------------------ */
+
+/* An op of the routing family, drawn from the op table (ir_op_is_route), so
+ * that a new row without a case here fails loudly.  Index operands are new
+ * uniform parameters cast to i32 (in range; one_hot's ids also one past it:
+ * a zero row).  argmax / argmin / topk compare values, so in f32 programs
+ * they search a fresh parameter (computed values differ by rounding between
+ * the sharded and the global run and could flip a near tie); in f64 they
+ * search x. */
+static void gen_route(Gen *g, Val *x)
+{
+    int nroute = 0;
+    IrOp route[OP_COUNT];
+    for (int op = 0; op < OP_COUNT; op++)
+        if (ir_op_is_route((IrOp)op))
+            route[nroute++] = (IrOp)op;
+    IrOp op = route[rn(g, nroute)];
+    if (x->rank == 0 || x->rank > 3)
+        return;
+    char e[512], name[32];
+    int64_t dims[IR_MAX_RANK];
+    int ax = rn(g, x->rank), sax = rn(g, 2) ? ax : ax - x->rank;
+    Val *s = x;
+    if ((op == OP_ARGMAX || op == OP_ARGMIN || op == OP_TOPK) && !strcmp(g->dt, "f32"))
+        s = new_param(g, x->rank, x->dims, 0, 0);
+    memcpy(dims, x->dims, sizeof dims[0] * (size_t)x->rank);
+    switch (op) {
+    case OP_ARGMAX:
+    case OP_ARGMIN: {
+        snprintf(e, sizeof e, "cast(%s(%s, axis=%d), %s)", op == OP_ARGMAX ? "argmax" : "argmin", s->name, sax,
+                 g->dt);
+        for (int d = ax; d < x->rank - 1; d++)
+            dims[d] = dims[d + 1];
+        let(g, x->rank - 1, dims, e);
+        return;
+    }
+    case OP_CUMSUM:
+        snprintf(e, sizeof e, "cumsum(%s, %d)", x->name, sax);
+        let(g, x->rank, dims, e);
+        return;
+    case OP_ONE_HOT: {
+        int64_t n = 1 + rn(g, 4);
+        Val *ids = new_param(g, x->rank, x->dims, 0, (double)n + 0.9);
+        snprintf(e, sizeof e, "one_hot(cast(%s, i32), %" PRId64 ", dtype=%s)", ids->name, n, g->dt);
+        dims[x->rank] = n;
+        let(g, x->rank + 1, dims, e);
+        return;
+    }
+    case OP_TOPK: {
+        int64_t k = 1 + rn(g, (int)x->dims[ax]); /* a type has no 0 dims */
+        Val *v = add_val(g, "v", x->rank, x->dims);
+        g->nlets++;
+        v->dims[ax] = k;
+        snprintf(name, sizeof name, "%s", v->name);
+        BODY("    let %s, %s_i = topk(%s, %" PRId64 ", axis=%d);\n", name, name, s->name, k, sax);
+        dims[ax] = k;
+        snprintf(e, sizeof e, "%s + cast(%s_i, %s)", name, name, g->dt);
+        let(g, x->rank, dims, e);
+        return;
+    }
+    case OP_TAKE_ALONG:
+    case OP_SCATTER_ADD: {
+        dims[ax] = 1 + rn(g, 4);
+        Val *idx = new_param(g, x->rank, dims, 0, (double)x->dims[ax]);
+        if (op == OP_TAKE_ALONG) {
+            snprintf(e, sizeof e, "%s(%s, cast(%s, i32), %d)", rn(g, 2) ? "take_along_axis" : "gather", x->name,
+                     idx->name, sax);
+            let(g, x->rank, dims, e);
+        } else {
+            Val *u = new_param(g, x->rank, dims, 0, 0);
+            snprintf(e, sizeof e, "scatter_add(%s, cast(%s, i32), %s, axis=%d)", x->name, idx->name, u->name, sax);
+            let(g, x->rank, x->dims, e);
+        }
+        return;
+    }
+    default:
+        h_check(false, "gen_route: the routing op %s has no generator case", ir_op_name(op));
+        return;
+    }
+}
+
 static void step(Gen *g)
 {
     Val *x = pick(g, 0);
     char e[512], sh[64], pl[128];
     int64_t dims[IR_MAX_RANK];
     int rank;
-    switch (rn(g, 23)) {
+    switch (rn(g, 25)) {
+    case 23:
+    case 24:
+        gen_route(g, x);
+        return;
     case 16:
     case 17:
         ew_step(g, x);
