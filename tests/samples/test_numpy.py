@@ -28,7 +28,7 @@ sys.path.insert(0, HERE)
 import samples_ref  # noqa: E402
 
 SRC = os.environ.get("DTC_SRC") or os.path.normpath(os.path.join(HERE, "..", ".."))
-TOL = {"f32": (1e-5, 1e-5), "f64": (1e-12, 1e-12)}  # (rtol, atol relative to max|ref|)
+TOL = {"f32": (1e-5, 1e-5), "f64": (1e-12, 1e-12), "i32": (0.0, 0.0)}  # (rtol, atol relative to max|ref|); i32 exact
 TIMEOUT = 300
 
 
