@@ -25,13 +25,14 @@ names() { sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\): .*sum=.*/\1/p' "$1"; }
 meshes() {
     case "$1" in
     uneven) echo "- a=2,b=3 a=1,b=4" ;;
+    moe) echo "- ep=4 ep=3" ;;
     *) echo "- dp=4,tp=1 dp=1,tp=3" ;;
     esac
 }
 
 nranks() { # mesh spec (or the sample's default) -> rank count
     if [ "$2" = - ]; then
-        case "$1" in uneven) echo 6 ;; *) echo 4 ;; esac
+        case "$1" in uneven) echo 6 ;; moe) echo 2 ;; *) echo 4 ;; esac
     else
         echo "$2" | tr ',' '\n' | sed 's/.*=//' | awk 'BEGIN{n=1}{n*=$1}END{print n}'
     fi
