@@ -345,6 +345,8 @@ SAMPLES["gpt2"] = (
      ("lnf_b", "f32", (32,), ("rand", -0.2, 0.2))],
     gpt2,
     {"loss": ("f32", ()), "logits": ("f32", (24, 100))})
+
+
 def moe(p):
     """Top-2 routing with capacity C, written the way a NumPy user would: a
     loop over tokens filling each expert's buffer, then the experts."""
