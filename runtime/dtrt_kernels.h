@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "runtime/dtrt.h"
+#include "runtime/core/rt_divmod.h"
 
 /* ---- set-up ---------------------------------------------------------------- */
 
@@ -137,67 +138,10 @@ static inline int32_t dtk_div_i32(int32_t a, int32_t b)
     return dtk_wrap_i32(q);
 }
 
-/* a // b and a % b with numpy's floor semantics (npy_divmod): the remainder
- * takes the divisor's sign; float by zero gives a / b and fmod's NaN, i32 by
- * zero 0 (dtk_div_i32 is the i32 //). */
-static inline float dtk_divmod_f32(float a, float b, float *modulus)
-{
-    float mod = fmodf(a, b);
-    if (b == 0) {
-        *modulus = mod;
-        return a / b;
-    }
-    float div = (a - mod) / b;
-    if (mod != 0) {
-        if ((b < 0) != (mod < 0)) {
-            mod += b;
-            div -= 1;
-        }
-    } else {
-        mod = copysignf(0.0f, b);
-    }
-    float q;
-    if (div != 0) {
-        q = floorf(div);
-        if (div - q > (float)0.5)
-            q += 1;
-    } else {
-        q = copysignf(0.0f, a / b);
-    }
-    *modulus = mod;
-    return q;
-}
-static inline float dtk_floordiv_f32(float a, float b) { float m; return dtk_divmod_f32(a, b, &m); }
-static inline float dtk_mod_f32(float a, float b) { float m; dtk_divmod_f32(a, b, &m); return m; }
-static inline double dtk_divmod_f64(double a, double b, double *modulus)
-{
-    double mod = fmod(a, b);
-    if (b == 0) {
-        *modulus = mod;
-        return a / b;
-    }
-    double div = (a - mod) / b;
-    if (mod != 0) {
-        if ((b < 0) != (mod < 0)) {
-            mod += b;
-            div -= 1;
-        }
-    } else {
-        mod = copysign(0.0, b);
-    }
-    double q;
-    if (div != 0) {
-        q = floor(div);
-        if (div - q > (double)0.5)
-            q += 1;
-    } else {
-        q = copysign(0.0, a / b);
-    }
-    *modulus = mod;
-    return q;
-}
-static inline double dtk_floordiv_f64(double a, double b) { double m; return dtk_divmod_f64(a, b, &m); }
-static inline double dtk_mod_f64(double a, double b) { double m; dtk_divmod_f64(a, b, &m); return m; }
+/* a // b and a % b with numpy's floor semantics (runtime/core/rt_divmod.h);
+ * i32 by zero gives 0 (dtk_div_i32 is the i32 //). */
+RT_DEFINE_DIVMOD(static inline, dtk, float, f32, fmodf, floorf, copysignf)
+RT_DEFINE_DIVMOD(static inline, dtk, double, f64, fmod, floor, copysign)
 static inline int32_t dtk_mod_i32(int32_t a, int32_t b)
 {
     if (b == 0)

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "runtime/cuda/rt_cuda.h"
+#include "runtime/core/rt_divmod.h"
 
 /* ---- scalar helpers ---------------------------------------------------------------- */
 
@@ -72,67 +73,10 @@ __device__ __forceinline__ int32_t dk_div_i32(int32_t a, int32_t b)
         q--;
     return dk_wrap_i32(q);
 }
-/* a // b and a % b with numpy's floor semantics (npy_divmod): the remainder
- * takes the divisor's sign; float by zero gives a / b and fmod's NaN, i32 by
- * zero 0 (dtk_div_i32 is the i32 //). */
-__device__ __forceinline__ float dk_divmod_f32(float a, float b, float *modulus)
-{
-    float mod = fmodf(a, b);
-    if (b == 0) {
-        *modulus = mod;
-        return a / b;
-    }
-    float div = (a - mod) / b;
-    if (mod != 0) {
-        if ((b < 0) != (mod < 0)) {
-            mod += b;
-            div -= 1;
-        }
-    } else {
-        mod = copysignf(0.0f, b);
-    }
-    float q;
-    if (div != 0) {
-        q = floorf(div);
-        if (div - q > (float)0.5)
-            q += 1;
-    } else {
-        q = copysignf(0.0f, a / b);
-    }
-    *modulus = mod;
-    return q;
-}
-__device__ __forceinline__ float dk_floordiv_f32(float a, float b) { float m; return dk_divmod_f32(a, b, &m); }
-__device__ __forceinline__ float dk_mod_f32(float a, float b) { float m; dk_divmod_f32(a, b, &m); return m; }
-__device__ __forceinline__ double dk_divmod_f64(double a, double b, double *modulus)
-{
-    double mod = fmod(a, b);
-    if (b == 0) {
-        *modulus = mod;
-        return a / b;
-    }
-    double div = (a - mod) / b;
-    if (mod != 0) {
-        if ((b < 0) != (mod < 0)) {
-            mod += b;
-            div -= 1;
-        }
-    } else {
-        mod = copysign(0.0, b);
-    }
-    double q;
-    if (div != 0) {
-        q = floor(div);
-        if (div - q > (double)0.5)
-            q += 1;
-    } else {
-        q = copysign(0.0, a / b);
-    }
-    *modulus = mod;
-    return q;
-}
-__device__ __forceinline__ double dk_floordiv_f64(double a, double b) { double m; return dk_divmod_f64(a, b, &m); }
-__device__ __forceinline__ double dk_mod_f64(double a, double b) { double m; dk_divmod_f64(a, b, &m); return m; }
+/* a // b and a % b with numpy's floor semantics (runtime/core/rt_divmod.h);
+ * i32 by zero gives 0 (dk_div_i32 is the i32 //). */
+RT_DEFINE_DIVMOD(__device__ __forceinline__, dk, float, f32, fmodf, floorf, copysignf)
+RT_DEFINE_DIVMOD(__device__ __forceinline__, dk, double, f64, fmod, floor, copysign)
 __device__ __forceinline__ int32_t dk_mod_i32(int32_t a, int32_t b)
 {
     if (b == 0)
