@@ -391,3 +391,26 @@ bool cg_c_build_exe(Arena *a, const CgProgram *p, const CgOptions *opt, CgEmitFn
     rmdir(dir);
     return ok;
 }
+
+void cg_c_emit_scan(FILE *o, const CgScan *sc, const char *const *bname, const char *copy, const char *call)
+{
+    fprintf(o, "    {\n        void *bp[%d], *br[%d];\n", sc->nargs ? sc->nargs : 1, sc->ncarry ? sc->ncarry : 1);
+    for (int k = 0; k < sc->ncarry; k++)
+        fprintf(o, "        %s%s, %s, %lld); /* carried value %d starts as the operand */\n", copy,
+                bname[sc->outs[k]], bname[sc->args[k]], (long long)sc->carry_bytes[k], k);
+    fprintf(o, "        for (int64_t l = 0; l < %lld; l++) {\n", (long long)sc->trip);
+    for (int k = 0; k < sc->nargs; k++) {
+        if (k >= sc->ncarry && k < sc->ncarry + sc->nstack)
+            fprintf(o, "            bp[%d] = (void *)((const char *)%s + l * %lld); /* layer l */\n", k,
+                    bname[sc->args[k]], (long long)sc->slice_bytes[k]);
+        else
+            fprintf(o, "            bp[%d] = (void *)%s;\n", k, bname[k < sc->ncarry ? sc->outs[k] : sc->args[k]]);
+    }
+    for (int k = 0; k < sc->ncarry; k++)
+        fprintf(o, "            br[%d] = (void *)%s;\n", k, bname[sc->next[k]]);
+    fprintf(o, "            %s\n", call);
+    for (int k = 0; k < sc->ncarry; k++)
+        fprintf(o, "            %s%s, %s, %lld);\n", copy, bname[sc->outs[k]], bname[sc->next[k]],
+                (long long)sc->carry_bytes[k]);
+    fprintf(o, "        }\n    }\n");
+}

@@ -65,6 +65,11 @@ void cg_c_emit_collective(FILE *o, Arena *a, const CgStep *s, const char *pre, c
                           const char *in0, const char *out);
 /* The body of `run` for several variants: a switch on rt_rank(ctx) calling
  * run_v<N>(args) (returning its result, or then breaking). */
+/* A loop step (CG_SCAN): the carried values start as the operands, then per
+ * layer the body's parameter and result pointer arrays bp / br (stacked
+ * operands offset to layer l) and `call`, then the carried values are copied
+ * back.  `copy` opens a copy call taking (dst, src, bytes): "memcpy(". */
+void cg_c_emit_scan(FILE *o, const CgScan *sc, const char *const *bname, const char *copy, const char *call);
 void cg_c_emit_rank_switch(FILE *o, const CgProgram *p, const char *args, bool returns);
 /* Where the runtime is, for the build-by-hand comment (placeholders
  * DTC_SOURCE / DTC_BUILD when it is not found). */

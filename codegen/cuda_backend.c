@@ -592,32 +592,11 @@ static void emit_step(Cu *E, int si, const CgStep *s, int64_t blocks, int thread
                 (long long)s->bytes);
     const char *what = cstr(a, step_what(E, s));
     switch (s->kind) {
-    case CG_SCAN: {
-        const CgScan *sc = s->scan;
-        int bi = body_index(E, sc->fn);
-        fprintf(o, "    {\n        void *bp[%d], *br[%d];\n", sc->nargs ? sc->nargs : 1, sc->ncarry ? sc->ncarry : 1);
-        for (int k = 0; k < sc->ncarry; k++)
-            fprintf(o, "        rt_cuda_copy(ctx, cu, %s, %s, %lld); /* carried value %d starts as the operand */\n",
-                    E->bname[sc->outs[k]], E->bname[sc->args[k]], (long long)sc->carry_bytes[k], k);
-        fprintf(o, "        for (int64_t l = 0; l < %lld; l++) {\n", (long long)sc->trip);
-        for (int k = 0; k < sc->nargs; k++) {
-            if (k < sc->ncarry)
-                fprintf(o, "            bp[%d] = (void *)%s;\n", k, E->bname[sc->outs[k]]);
-            else if (k < sc->ncarry + sc->nstack)
-                fprintf(o, "            bp[%d] = (void *)((const char *)%s + l * %lld); /* layer l */\n", k,
-                        E->bname[sc->args[k]], (long long)sc->slice_bytes[k]);
-            else
-                fprintf(o, "            bp[%d] = (void *)%s;\n", k, E->bname[sc->args[k]]);
-        }
-        for (int k = 0; k < sc->ncarry; k++)
-            fprintf(o, "            br[%d] = (void *)%s;\n", k, E->bname[sc->next[k]]);
-        fprintf(o, "            loop_body%d(ctx, cu, bp, br, (char *)%s);\n", bi, E->bname[sc->ws]);
-        for (int k = 0; k < sc->ncarry; k++)
-            fprintf(o, "            rt_cuda_copy(ctx, cu, %s, %s, %lld);\n", E->bname[sc->outs[k]],
-                    E->bname[sc->next[k]], (long long)sc->carry_bytes[k]);
-        fprintf(o, "        }\n    }\n");
+    case CG_SCAN:
+        cg_c_emit_scan(o, s->scan, E->bname, "rt_cuda_copy(ctx, cu, ",
+                       arena_printf(a, "loop_body%d(ctx, cu, bp, br, (char *)%s);", body_index(E, s->scan->fn),
+                                    E->bname[s->scan->ws]));
         break;
-    }
     case CG_LOOP: {
         if (blocks == 0) {
             fprintf(o, "    /* empty: nothing to compute */\n");
