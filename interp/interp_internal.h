@@ -27,6 +27,11 @@ typedef struct KernelCtx {
  * Layout ops (OPF_COMM, OPF_LOCAL, redistribute) are the identity here. */
 int interp_kernel(KernelCtx *k);
 
+/* Writes "OP: message" into k->err for the op being run; returns -1. */
+int interp_kernel_fail(KernelCtx *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Row-major element strides of a [dims] tensor. */
+void interp_row_major_strides(int rank, const int64_t *dims, int64_t *stride);
+
 /* The shape / indexing family (kernels_shape.c): slice, concat, pad,
  * broadcast_to; interp_kernel's contract. */
 int interp_shape_kernel(KernelCtx *k);

@@ -19,9 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int kfail(KernelCtx *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int kfail(KernelCtx *k, const char *fmt, ...)
+int interp_kernel_fail(KernelCtx *k, const char *fmt, ...)
 {
     int n = snprintf(k->err, k->errlen, "%s: ", ir_op_name(k->in->op));
     if (n < 0 || (size_t)n >= k->errlen)
@@ -49,7 +47,7 @@ static int32_t wrap32(int64_t v)
     return u <= (uint32_t)INT32_MAX ? (int32_t)u : (int32_t)(u - 2147483648u) + INT32_MIN;
 }
 
-static void row_major_strides(int rank, const int64_t *dims, int64_t *stride)
+void interp_row_major_strides(int rank, const int64_t *dims, int64_t *stride)
 {
     int64_t s = 1;
     for (int d = rank - 1; d >= 0; d--) {
@@ -132,14 +130,14 @@ static int bc_setup(KernelCtx *k, Bcast *b)
     for (int j = 0; j < b->nops; j++) {
         const Tensor *a = &k->args[j];
         int64_t stride[IR_MAX_RANK];
-        row_major_strides(a->rank, a->dims, stride);
+        interp_row_major_strides(a->rank, a->dims, stride);
         for (int d = 0; d < a->rank; d++)
             b->st[j][o->rank - a->rank + d] = a->dims[d] == 1 ? 0 : stride[d];
     }
     return 0;
 bad:;
     char s0[96], s1[96] = "", s2[96];
-    return kfail(k, "operands %s%s%s do not broadcast to %s", tstr(&k->args[0], s0, sizeof s0),
+    return interp_kernel_fail(k, "operands %s%s%s do not broadcast to %s", tstr(&k->args[0], s0, sizeof s0),
                  b->nops > 1 ? " and " : "", b->nops > 1 ? tstr(&k->args[1], s1, sizeof s1) : "",
                  tstr(o, s2, sizeof s2));
 }
@@ -154,10 +152,10 @@ static int k_elementwise(KernelCtx *k)
     Tensor *o = k->out;
     int nops = in->nargs;
     if (nops < 1 || nops > BC_MAX_OPS)
-        return kfail(k, "expected 1 to %d operands, got %d", BC_MAX_OPS, nops);
+        return interp_kernel_fail(k, "expected 1 to %d operands, got %d", BC_MAX_OPS, nops);
     bool cast = in->op == OP_CAST;
     if (!cast && !ir_ew_info(in->op))
-        return kfail(k, "not implemented by the interpreter");
+        return interp_kernel_fail(k, "not implemented by the interpreter");
     Bcast b;
     if (bc_setup(k, &b) != 0)
         return -1;
@@ -194,9 +192,9 @@ static int k_iota(KernelCtx *k)
     Tensor *o = k->out;
     int d = k->in->a.dim;
     if (d < 0 || d >= o->rank)
-        return kfail(k, "axis %d out of range for rank %d", d, o->rank);
+        return interp_kernel_fail(k, "axis %d out of range for rank %d", d, o->rank);
     int64_t stride[IR_MAX_RANK];
-    row_major_strides(o->rank, o->dims, stride);
+    interp_row_major_strides(o->rank, o->dims, stride);
     int64_t n = interp_numel(o);
     for (int64_t i = 0; i < n; i++)
         st(o, i, (double)(k->row_off + (i / stride[d]) % o->dims[d]));
@@ -224,7 +222,7 @@ static int k_reduce(KernelCtx *k)
     for (int i = 0; i < in->a.nints; i++) {
         int ax;
         if (norm_axis(in->a.ints[i], x->rank, &ax) != 0)
-            return kfail(k, "axis %lld out of range for rank %d", (long long)in->a.ints[i], x->rank);
+            return interp_kernel_fail(k, "axis %lld out of range for rank %d", (long long)in->a.ints[i], x->rank);
         red[ax] = true;
     }
     /* The result shape: kept dims, and 1 for reduced ones with keepdims. */
@@ -244,11 +242,11 @@ static int k_reduce(KernelCtx *k)
         ok = want[d] == o->dims[d];
     if (!ok) {
         char s0[96], s1[96];
-        return kfail(k, "reducing %s cannot give %s", tstr(x, s0, sizeof s0), tstr(o, s1, sizeof s1));
+        return interp_kernel_fail(k, "reducing %s cannot give %s", tstr(x, s0, sizeof s0), tstr(o, s1, sizeof s1));
     }
     int64_t on = interp_numel(o), xn = interp_numel(x);
     if (cnt == 0 && on > 0 && k->global && (in->op == OP_MAX || in->op == OP_MIN))
-        return kfail(k, "zero-size reduction has no identity");
+        return interp_kernel_fail(k, "zero-size reduction has no identity");
 
     /* ostride[d]: the output step for input dim d (0 when reduced). */
     int64_t ostride[IR_MAX_RANK], s = 1;
@@ -264,7 +262,7 @@ static int k_reduce(KernelCtx *k)
     if (!acc || !iacc) {
         free(acc);
         free(iacc);
-        return kfail(k, "out of memory");
+        return interp_kernel_fail(k, "out of memory");
     }
     int64_t iinit = in->op == OP_MAX ? INT32_MIN : in->op == OP_MIN ? INT32_MAX : 0;
     for (int64_t i = 0; i < on; i++) {
@@ -302,7 +300,7 @@ static int k_reduce(KernelCtx *k)
     }
     int rc = 0;
     if (in->op != OP_SUM && in->op != OP_MEAN && in->op != OP_MAX && in->op != OP_MIN)
-        rc = kfail(k, "not implemented by the interpreter");
+        rc = interp_kernel_fail(k, "not implemented by the interpreter");
     for (int64_t i = 0; rc == 0 && i < on; i++) {
         if (ints)
             ((int32_t *)o->data)[i] = wrap32(iacc[i]);
@@ -332,14 +330,14 @@ static int k_softmax(KernelCtx *k)
     Tensor *o = k->out;
     if (!same_shape(x, o)) {
         char s0[96], s1[96];
-        return kfail(k, "operand %s but result %s", tstr(x, s0, sizeof s0), tstr(o, s1, sizeof s1));
+        return interp_kernel_fail(k, "operand %s but result %s", tstr(x, s0, sizeof s0), tstr(o, s1, sizeof s1));
     }
     if (x->rank == 0)
-        return kfail(k, "needs at least one dimension");
+        return interp_kernel_fail(k, "needs at least one dimension");
     int ax;
     int64_t a0 = k->in->a.nints ? k->in->a.ints[0] : -1;
     if (norm_axis(a0, x->rank, &ax) != 0)
-        return kfail(k, "axis %lld out of range for rank %d", (long long)a0, x->rank);
+        return interp_kernel_fail(k, "axis %lld out of range for rank %d", (long long)a0, x->rank);
     int64_t outer = 1, len = x->dims[ax], inner = 1;
     for (int d = 0; d < ax; d++)
         outer *= x->dims[d];
@@ -370,16 +368,16 @@ static int k_norm(KernelCtx *k)
     bool ln = k->in->op == OP_LAYERNORM;
     int want = ln ? 3 : 2;
     if (k->in->nargs != want)
-        return kfail(k, "expected %d operands, got %d", want, k->in->nargs);
+        return interp_kernel_fail(k, "expected %d operands, got %d", want, k->in->nargs);
     if (!same_shape(x, o) || x->rank == 0) {
         char s0[96], s1[96];
-        return kfail(k, "operand %s but result %s", tstr(x, s0, sizeof s0), tstr(o, s1, sizeof s1));
+        return interp_kernel_fail(k, "operand %s but result %s", tstr(x, s0, sizeof s0), tstr(o, s1, sizeof s1));
     }
     int64_t D = x->dims[x->rank - 1];
     for (int j = 1; j < want; j++)
         if (interp_numel(&k->args[j]) != D) {
             char s0[96], s1[96];
-            return kfail(k, "%s %s does not match the last axis of %s", j == 1 ? "gamma" : "beta",
+            return interp_kernel_fail(k, "%s %s does not match the last axis of %s", j == 1 ? "gamma" : "beta",
                          tstr(&k->args[j], s0, sizeof s0), tstr(x, s1, sizeof s1));
         }
     if (D == 0)
@@ -425,25 +423,25 @@ static int k_transpose(KernelCtx *k)
     Tensor *o = k->out;
     const IrAttrs *a = &k->in->a;
     if (a->nints != x->rank || o->rank != x->rank)
-        return kfail(k, "permutation of %d axes for a rank-%d operand", a->nints, x->rank);
+        return interp_kernel_fail(k, "permutation of %d axes for a rank-%d operand", a->nints, x->rank);
     bool seen[IR_MAX_RANK] = {false};
     int perm[IR_MAX_RANK];
     for (int d = 0; d < x->rank; d++) {
         int p;
         if (norm_axis(a->ints[d], x->rank, &p) != 0 || seen[p])
-            return kfail(k, "invalid permutation");
+            return interp_kernel_fail(k, "invalid permutation");
         seen[p] = true;
         perm[d] = p;
         if (o->dims[d] != x->dims[p]) {
             char s0[96], s1[96];
-            return kfail(k, "transposing %s cannot give %s", tstr(x, s0, sizeof s0),
+            return interp_kernel_fail(k, "transposing %s cannot give %s", tstr(x, s0, sizeof s0),
                          tstr(o, s1, sizeof s1));
         }
     }
     if (o->dtype != x->dtype)
-        return kfail(k, "dtype changes");
+        return interp_kernel_fail(k, "dtype changes");
     int64_t xs[IR_MAX_RANK], ps[IR_MAX_RANK], idx[IR_MAX_RANK] = {0};
-    row_major_strides(x->rank, x->dims, xs);
+    interp_row_major_strides(x->rank, x->dims, xs);
     for (int d = 0; d < x->rank; d++)
         ps[d] = xs[perm[d]];
     int64_t n = interp_numel(o), off = 0;
@@ -470,11 +468,11 @@ static int k_copy(KernelCtx *k)
     const Tensor *x = &k->args[0];
     if (interp_numel(x) != interp_numel(k->out) || x->dtype != k->out->dtype) {
         char s0[96], s1[96];
-        return kfail(k, "%s cannot become %s", tstr(x, s0, sizeof s0), tstr(k->out, s1, sizeof s1));
+        return interp_kernel_fail(k, "%s cannot become %s", tstr(x, s0, sizeof s0), tstr(k->out, s1, sizeof s1));
     }
     if (k->in->op != OP_RESHAPE && !same_shape(x, k->out)) {
         char s0[96], s1[96];
-        return kfail(k, "%s cannot become %s", tstr(x, s0, sizeof s0), tstr(k->out, s1, sizeof s1));
+        return interp_kernel_fail(k, "%s cannot become %s", tstr(x, s0, sizeof s0), tstr(k->out, s1, sizeof s1));
     }
     size_t nb = interp_nbytes(x);
     if (nb)
@@ -497,7 +495,7 @@ static int k_matmul(KernelCtx *k)
     Tensor *o = k->out;
     char s0[96], s1[96], s2[96];
     if (A->rank < 2 || B->rank < 2)
-        return kfail(k, "operands must have rank >= 2, got %s and %s", tstr(A, s0, sizeof s0),
+        return interp_kernel_fail(k, "operands must have rank >= 2, got %s and %s", tstr(A, s0, sizeof s0),
                      tstr(B, s1, sizeof s1));
     int ra = A->rank, rb = B->rank, ro = o->rank;
     int64_t M = A->dims[ra - 2], K = A->dims[ra - 1], N = B->dims[rb - 1];
@@ -522,7 +520,7 @@ static int k_matmul(KernelCtx *k)
         bs[d] = sb == 1 ? 0 : stride;
     }
     if (!ok)
-        return kfail(k, "%s @ %s cannot give %s", tstr(A, s0, sizeof s0), tstr(B, s1, sizeof s1),
+        return interp_kernel_fail(k, "%s @ %s cannot give %s", tstr(A, s0, sizeof s0), tstr(B, s1, sizeof s1),
                      tstr(o, s2, sizeof s2));
     int64_t an = interp_numel(A), bn = interp_numel(B), batches = 1;
     for (int d = 0; d < nb; d++)
@@ -535,7 +533,7 @@ static int k_matmul(KernelCtx *k)
     uint64_t *iacc = malloc(sizeof *iacc * (size_t)(N ? N : 1));
     if (!ad || !bd || !acc || !iacc) {
         free(ad), free(bd), free(acc), free(iacc);
-        return kfail(k, "out of memory");
+        return interp_kernel_fail(k, "out of memory");
     }
     for (int64_t i = 0; i < an; i++)
         ad[i] = ld(A, i);
@@ -592,14 +590,14 @@ static int k_embedding(KernelCtx *k)
     for (int d = 0; ok && d < ids->rank; d++)
         ok = o->dims[d] == ids->dims[d];
     if (!ok)
-        return kfail(k, "table %s and ids %s cannot give %s", tstr(tab, s0, sizeof s0),
+        return interp_kernel_fail(k, "table %s and ids %s cannot give %s", tstr(tab, s0, sizeof s0),
                      tstr(ids, s1, sizeof s1), tstr(o, s2, sizeof s2));
     int64_t n = interp_numel(ids), V = tab->dims[0], D = tab->dims[1];
     size_t es = (size_t)ir_dtype_size(o->dtype);
     for (int64_t i = 0; i < n; i++) {
         int64_t id = ((const int32_t *)ids->data)[i];
         if (id < 0 || id >= k->nrows)
-            return kfail(k, "id %lld at position %lld is out of range [0, %lld)", (long long)id,
+            return interp_kernel_fail(k, "id %lld at position %lld is out of range [0, %lld)", (long long)id,
                          (long long)i, (long long)k->nrows);
         int64_t r = id - k->row_off;
         if (r < 0 || r >= V) /* another rank holds the row: this partial is 0 */
@@ -616,14 +614,14 @@ static int k_cross_entropy(KernelCtx *k)
     char s0[96], s1[96];
     if (lg->rank != 2 || lb->rank != 1 || lb->dims[0] != lg->dims[0] || lb->dtype != DT_I32 ||
         interp_numel(k->out) != 1)
-        return kfail(k, "logits %s and labels %s: expected [N, V] and i32[N]",
+        return interp_kernel_fail(k, "logits %s and labels %s: expected [N, V] and i32[N]",
                      tstr(lg, s0, sizeof s0), tstr(lb, s1, sizeof s1));
     int64_t N = lg->dims[0], V = lg->dims[1];
     double total = 0.0;
     for (int64_t r = 0; r < N; r++) {
         int64_t lab = ((const int32_t *)lb->data)[r];
         if (lab < 0 || lab >= V)
-            return kfail(k, "label %lld at row %lld is out of range [0, %lld)", (long long)lab,
+            return interp_kernel_fail(k, "label %lld at row %lld is out of range [0, %lld)", (long long)lab,
                          (long long)r, (long long)V);
         double m = -INFINITY, s = 0.0;
         for (int64_t j = 0; j < V; j++)
@@ -646,13 +644,13 @@ static int k_pick(KernelCtx *k)
     char s0[96], s1[96];
     if (lg->rank != 2 || lb->rank != 1 || lb->dims[0] != lg->dims[0] || lb->dtype != DT_I32 ||
         o->rank != 1 || o->dims[0] != lg->dims[0])
-        return kfail(k, "logits %s and labels %s: expected [N, V] and i32[N]",
+        return interp_kernel_fail(k, "logits %s and labels %s: expected [N, V] and i32[N]",
                      tstr(lg, s0, sizeof s0), tstr(lb, s1, sizeof s1));
     int64_t N = lg->dims[0], V = lg->dims[1];
     for (int64_t r = 0; r < N; r++) {
         int64_t lab = ((const int32_t *)lb->data)[r];
         if (lab < 0 || lab >= k->nrows)
-            return kfail(k, "label %lld at row %lld is out of range [0, %lld)", (long long)lab,
+            return interp_kernel_fail(k, "label %lld at row %lld is out of range [0, %lld)", (long long)lab,
                          (long long)r, (long long)k->nrows);
         int64_t c = lab - k->row_off;
         st(o, r, c >= 0 && c < V ? ld(lg, r * V + c) : 0.0);
@@ -672,7 +670,7 @@ int interp_kernel(KernelCtx *k)
     IrOp op = k->in->op;
     int want = ir_op_nargs(op);
     if (want >= 0 && k->in->nargs != want)
-        return kfail(k, "expected %d operands, got %d", want, k->in->nargs);
+        return interp_kernel_fail(k, "expected %d operands, got %d", want, k->in->nargs);
     if (interp_is_layout_op(op)) /* global values do not change */
         return k_copy(k);
     unsigned fl = ir_op_flags(op);
@@ -717,9 +715,9 @@ int interp_kernel(KernelCtx *k)
     case OP_PICK: /* partition.c's cross_entropy pieces */
         return k_pick(k);
     case OP_CALL:
-        return kfail(k, "call to %s must be inlined before interpretation",
+        return interp_kernel_fail(k, "call to %s must be inlined before interpretation",
                      k->in->a.callee ? k->in->a.callee : "?");
     default:
-        return kfail(k, "not implemented by the interpreter");
+        return interp_kernel_fail(k, "not implemented by the interpreter");
     }
 }

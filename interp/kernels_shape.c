@@ -9,32 +9,8 @@
  */
 #include "interp/interp_internal.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-static int sfail(KernelCtx *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int sfail(KernelCtx *k, const char *fmt, ...)
-{
-    int n = snprintf(k->err, k->errlen, "%s: ", ir_op_name(k->in->op));
-    if (n < 0 || (size_t)n >= k->errlen)
-        return -1;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(k->err + n, k->errlen - (size_t)n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-static void strides(int rank, const int64_t *dims, int64_t *st)
-{
-    int64_t s = 1;
-    for (int d = rank - 1; d >= 0; d--) {
-        st[d] = s;
-        s *= dims[d];
-    }
-}
 
 /* Copies the box of `count` (rank of dst) from src, read at element
  * start[d] + i * step[d] of each dim (src seen with dst's rank: step 0 on a
@@ -44,8 +20,8 @@ static void box_copy(Tensor *dst, const int64_t *off, const Tensor *src, const i
 {
     int r = dst->rank;
     int64_t ds[IR_MAX_RANK], ss[IR_MAX_RANK] = {0}, xs[IR_MAX_RANK];
-    strides(r, dst->dims, ds);
-    strides(src->rank, src->dims, xs);
+    interp_row_major_strides(r, dst->dims, ds);
+    interp_row_major_strides(src->rank, src->dims, xs);
     for (int d = 0; d < r; d++)
         ss[d] = d - src_shift >= 0 ? xs[d - src_shift] : 0;
     int64_t n = 1;
@@ -82,7 +58,7 @@ static int k_slice(KernelCtx *k)
     Tensor *o = k->out;
     const IrAttrs *a = &k->in->a;
     if (a->nints != 3 * x->rank || o->rank != x->rank)
-        return sfail(k, "needs [start, stop, step] for each dim");
+        return interp_kernel_fail(k, "needs [start, stop, step] for each dim");
     int64_t zero[IR_MAX_RANK] = {0}, start[IR_MAX_RANK], step[IR_MAX_RANK];
     for (int d = 0; d < x->rank; d++) {
         start[d] = a->ints[3 * d];
@@ -92,7 +68,7 @@ static int k_slice(KernelCtx *k)
             continue;
         int64_t last = start[d] + (n - 1) * step[d];
         if (step[d] == 0 || start[d] < 0 || start[d] >= x->dims[d] || last < 0 || last >= x->dims[d])
-            return sfail(k, "dim %d: %lld elements from %lld by %lld do not fit in %lld", d,
+            return interp_kernel_fail(k, "dim %d: %lld elements from %lld by %lld do not fit in %lld", d,
                          (long long)n, (long long)start[d], (long long)step[d], (long long)x->dims[d]);
     }
     box_copy(o, zero, x, start, step, o->dims, 0);
@@ -104,7 +80,7 @@ static int k_concat(KernelCtx *k)
     Tensor *o = k->out;
     const IrAttrs *a = &k->in->a;
     if (a->nints != 1 || a->ints[0] < 0 || a->ints[0] >= o->rank)
-        return sfail(k, "needs one axis");
+        return interp_kernel_fail(k, "needs one axis");
     int ax = (int)a->ints[0];
     int64_t off[IR_MAX_RANK] = {0}, zero[IR_MAX_RANK] = {0}, one[IR_MAX_RANK];
     for (int d = 0; d < IR_MAX_RANK; d++)
@@ -112,17 +88,17 @@ static int k_concat(KernelCtx *k)
     for (int j = 0; j < k->in->nargs; j++) {
         const Tensor *x = &k->args[j];
         if (x->rank != o->rank || x->dtype != o->dtype)
-            return sfail(k, "operand %d does not match the result", j);
+            return interp_kernel_fail(k, "operand %d does not match the result", j);
         for (int d = 0; d < o->rank; d++)
             if (d != ax && x->dims[d] != o->dims[d])
-                return sfail(k, "operand %d differs from the result in dim %d", j, d);
+                return interp_kernel_fail(k, "operand %d differs from the result in dim %d", j, d);
         if (off[ax] + x->dims[ax] > o->dims[ax])
-            return sfail(k, "the operands are longer than the result along axis %d", ax);
+            return interp_kernel_fail(k, "the operands are longer than the result along axis %d", ax);
         box_copy(o, off, x, zero, one, x->dims, 0);
         off[ax] += x->dims[ax];
     }
     if (off[ax] != o->dims[ax])
-        return sfail(k, "the operands are shorter than the result along axis %d", ax);
+        return interp_kernel_fail(k, "the operands are shorter than the result along axis %d", ax);
     return 0;
 }
 
@@ -132,13 +108,13 @@ static int k_pad(KernelCtx *k)
     Tensor *o = k->out;
     const IrAttrs *a = &k->in->a;
     if (a->nints != 2 * x->rank || o->rank != x->rank || o->dtype != x->dtype)
-        return sfail(k, "needs [lo, hi] for each dim");
+        return interp_kernel_fail(k, "needs [lo, hi] for each dim");
     int64_t lo[IR_MAX_RANK], zero[IR_MAX_RANK] = {0}, one[IR_MAX_RANK];
     for (int d = 0; d < x->rank; d++) {
         lo[d] = a->ints[2 * d];
         one[d] = 1;
         if (lo[d] < 0 || a->ints[2 * d + 1] < 0 || o->dims[d] != x->dims[d] + lo[d] + a->ints[2 * d + 1])
-            return sfail(k, "dim %d: %lld padded by [%lld, %lld] is not %lld", d, (long long)x->dims[d],
+            return interp_kernel_fail(k, "dim %d: %lld padded by [%lld, %lld] is not %lld", d, (long long)x->dims[d],
                          (long long)lo[d], (long long)a->ints[2 * d + 1], (long long)o->dims[d]);
     }
     int64_t n = interp_numel(o);
@@ -153,7 +129,7 @@ static int k_broadcast_to(KernelCtx *k)
     const Tensor *x = &k->args[0];
     Tensor *o = k->out;
     if (o->rank < x->rank || o->dtype != x->dtype)
-        return sfail(k, "cannot broadcast a rank-%d operand to rank %d", x->rank, o->rank);
+        return interp_kernel_fail(k, "cannot broadcast a rank-%d operand to rank %d", x->rank, o->rank);
     int shift = o->rank - x->rank;
     int64_t zero[IR_MAX_RANK] = {0}, step[IR_MAX_RANK];
     for (int d = 0; d < o->rank; d++) {
@@ -164,7 +140,7 @@ static int k_broadcast_to(KernelCtx *k)
         if (x->dims[xd] == 1 && o->dims[d] != 1)
             step[d] = 0;
         else if (x->dims[xd] != o->dims[d])
-            return sfail(k, "dim %d: %lld does not broadcast to %lld", d, (long long)x->dims[xd],
+            return interp_kernel_fail(k, "dim %d: %lld does not broadcast to %lld", d, (long long)x->dims[xd],
                          (long long)o->dims[d]);
     }
     box_copy(o, zero, x, zero, step, o->dims, shift);
@@ -183,6 +159,6 @@ int interp_shape_kernel(KernelCtx *k)
     case OP_BROADCAST_TO:
         return k_broadcast_to(k);
     default:
-        return sfail(k, "not a shape op");
+        return interp_kernel_fail(k, "not a shape op");
     }
 }
