@@ -46,7 +46,6 @@
 #include "ir/ew.h"
 
 /* ---- values ----------------------------------------------------------------- */
-static const SVal sv_err = {SV_ERR, 0, 0, NULL, 0, NULL, NULL};
 
 typedef struct Binding {
     const char *name;
@@ -501,16 +500,6 @@ static SVal sv_float(double f)
     SVal v = sv_err;
     v.k = SV_FLOAT;
     v.f = f;
-    return v;
-}
-
-static SVal sv_tensor(IrValue *x)
-{
-    SVal v = sv_err;
-    if (x) {
-        v.k = SV_TENSOR;
-        v.v = x;
-    }
     return v;
 }
 

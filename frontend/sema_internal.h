@@ -28,6 +28,19 @@ typedef struct SVal {
     const char *callee; /* SV_MULTI: for messages */
 } SVal;
 
+/* An error value (already reported), and a tensor value: an error when x is
+ * NULL (its error was reported where it arose). */
+static const SVal sv_err = {SV_ERR, 0, 0, NULL, 0, NULL, NULL};
+static inline SVal sv_tensor(IrValue *x)
+{
+    SVal v = sv_err;
+    if (x) {
+        v.k = SV_TENSOR;
+        v.v = x;
+    }
+    return v;
+}
+
 /* ---- services of sema.c ---------------------------------------------------- */
 Arena *sema_arena(Sema *S);
 void sema_err(Sema *S, SrcLoc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -19,18 +19,6 @@
 
 #include "frontend/sema_internal.h"
 
-static const SVal no_val = {SV_ERR, 0, 0, NULL, 0, NULL, NULL};
-
-static SVal tensor_val(IrValue *v)
-{
-    SVal r = no_val;
-    if (v) {
-        r.k = SV_TENSOR;
-        r.v = v;
-    }
-    return r;
-}
-
 typedef struct RouteFn {
     const char *name;
     IrOp op;
@@ -145,16 +133,16 @@ SVal sema_route_call(Sema *S, const Expr *e)
     if (e->nargs > f->npos) {
         sema_err(S, e->args[f->npos]->loc, "%s takes at most %d positional argument%s, got %d (usage: %s)",
                  f->name, f->npos, f->npos == 1 ? "" : "s", e->nargs, f->usage);
-        return no_val;
+        return sv_err;
     }
     if (e->nargs < f->nneed) {
         sema_err(S, e->loc, "%s needs %d argument%s (usage: %s)", f->name, f->nneed, f->nneed == 1 ? "" : "s",
                  f->usage);
-        return no_val;
+        return sv_err;
     }
     IrValue *x = sema_tensor_arg(S, e->args[0]);
     if (!x || !ok)
-        return no_val;
+        return sv_err;
     const IrType *t = &x->type;
     int ax = 0;
     switch (f->op) {
@@ -162,45 +150,45 @@ SVal sema_route_call(Sema *S, const Expr *e)
     case OP_ARGMIN:
     case OP_CUMSUM:
         if (!route_axis(S, e, f, 1, -1, t, &ax))
-            return no_val;
-        return tensor_val(emit_route(S, e, f->op, 1, &x, ax, 0, DT_F32));
+            return sv_err;
+        return sv_tensor(emit_route(S, e, f->op, 1, &x, ax, 0, DT_F32));
     case OP_ONE_HOT: {
         int64_t n;
         if (!sema_eval_int(S, e->args[1], "one_hot: the number of classes", &n))
-            return no_val;
+            return sv_err;
         if (n < 0) {
             sema_err(S, e->args[1]->loc, "one_hot: the number of classes must be >= 0, got %lld", (long long)n);
-            return no_val;
+            return sv_err;
         }
         DType dt = DT_F32;
         const Expr *de = sema_find_kw(e, "dtype", NULL);
         if (de && (de->kind != E_NAME || !ir_dtype_parse(de->name, &dt))) {
             sema_err(S, de->loc, "one_hot: dtype must be a dtype name such as f32 or i32 (usage: %s)", f->usage);
-            return no_val;
+            return sv_err;
         }
         if (t->dtype != DT_I32) {
             sema_err(S, e->args[0]->loc, "one_hot: ids must be i32, got %s (use cast)", sema_tstr(S, t));
-            return no_val;
+            return sv_err;
         }
-        return tensor_val(emit_route(S, e, OP_ONE_HOT, 1, &x, 0, n, dt));
+        return sv_tensor(emit_route(S, e, OP_ONE_HOT, 1, &x, 0, n, dt));
     }
     case OP_TOPK: {
         int64_t k;
         if (!sema_eval_int(S, e->args[1], "topk: k", &k) || !route_axis(S, e, f, 2, -1, t, &ax))
-            return no_val;
+            return sv_err;
         if (k < 0 || k > t->dims[ax]) {
             sema_err(S, e->args[1]->loc, "topk: k = %lld out of range: axis %d of %s has %lld entries", (long long)k,
                      ax, sema_tstr(S, t), (long long)t->dims[ax]);
-            return no_val;
+            return sv_err;
         }
         IrValue *idx = emit_route(S, e, OP_TOPK, 1, &x, ax, k, DT_F32);
         if (!idx)
-            return no_val;
+            return sv_err;
         IrValue *args[2] = {x, idx};
         IrValue *vals = emit_route(S, e, OP_TAKE_ALONG, 2, args, ax, 0, DT_F32);
         if (!vals)
-            return no_val;
-        SVal r = no_val;
+            return sv_err;
+        SVal r = sv_err;
         r.k = SV_MULTI;
         r.n = 2;
         r.vs = arena_alloc(sema_arena(S), sizeof *r.vs * 2);
@@ -213,25 +201,25 @@ SVal sema_route_call(Sema *S, const Expr *e)
         IrValue *idx = sema_tensor_arg(S, e->args[1]);
         if (!idx || !route_axis(S, e, f, 2, INT64_MIN, t, &ax) ||
             !index_operand(S, e, f, 1, "indices", idx, t, ax))
-            return no_val;
+            return sv_err;
         IrValue *args[2] = {x, idx};
-        return tensor_val(emit_route(S, e, OP_TAKE_ALONG, 2, args, ax, 0, DT_F32));
+        return sv_tensor(emit_route(S, e, OP_TAKE_ALONG, 2, args, ax, 0, DT_F32));
     }
     case OP_SCATTER_ADD: {
         IrValue *idx = sema_tensor_arg(S, e->args[1]);
         IrValue *src = sema_tensor_arg(S, e->args[2]);
         if (!idx || !src || !route_axis(S, e, f, 3, INT64_MIN, t, &ax) ||
             !index_operand(S, e, f, 1, "indices", idx, t, ax))
-            return no_val;
+            return sv_err;
         IrType want = idx->type;
         want.dtype = t->dtype;
         if (!ir_type_eq(&src->type, &want)) {
             sema_err(S, e->args[2]->loc, "scatter_add: updates must be %s (the indices' shape, the target's dtype), got %s",
                      sema_tstr(S, &want), sema_tstr(S, &src->type));
-            return no_val;
+            return sv_err;
         }
         IrValue *args[3] = {x, idx, src};
-        return tensor_val(emit_route(S, e, OP_SCATTER_ADD, 3, args, ax, 0, DT_F32));
+        return sv_tensor(emit_route(S, e, OP_SCATTER_ADD, 3, args, ax, 0, DT_F32));
     }
     default:
         DTC_BUG("sema_route_call: unhandled op");

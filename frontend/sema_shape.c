@@ -20,18 +20,6 @@
 
 #include "frontend/sema_internal.h"
 
-static const SVal no_val = {SV_ERR, 0, 0, NULL, 0, NULL, NULL};
-
-static SVal tensor_val(IrValue *v)
-{
-    SVal r = no_val;
-    if (v) {
-        r.k = SV_TENSOR;
-        r.v = v;
-    }
-    return r;
-}
-
 static const char *const shape_names[] = {"concat", "stack", "split", "pad", "broadcast_to", "expand"};
 #define NSHAPE ((int)(sizeof shape_names / sizeof shape_names[0]))
 
@@ -174,12 +162,12 @@ SVal sema_index(Sema *S, const Expr *e)
     }
     if (x && e->nargs == 0) {
         sema_err(S, e->loc, "'%s' needs at least one index or slice inside [...]", fe_expr_str(ar, e));
-        return no_val;
+        return sv_err;
     }
     if (x && e->nargs > rank) {
         sema_err(S, e->args[rank]->loc, "too many indices for %s: %d given, it has %d dim%s",
                  sema_tstr(S, t), e->nargs, rank, rank == 1 ? "" : "s");
-        return no_val;
+        return sv_err;
     }
     for (int d = 0; d < e->nargs; d++) {
         const Expr *s = e->args[d];
@@ -230,14 +218,14 @@ SVal sema_index(Sema *S, const Expr *e)
         tr[3 * d + 2] = step;
     }
     if (!ok)
-        return no_val;
+        return sv_err;
     bool identity = true;
     for (int d = 0; d < rank; d++)
         if (tr[3 * d] != 0 || tr[3 * d + 1] != t->dims[d] || tr[3 * d + 2] != 1)
             identity = false;
     IrValue *v = identity ? x : emit_slice(S, e->loc, x, tr);
     if (!v)
-        return no_val;
+        return sv_err;
     int64_t dims[IR_MAX_RANK];
     int nr = 0;
     bool any_drop = false;
@@ -249,7 +237,7 @@ SVal sema_index(Sema *S, const Expr *e)
     }
     if (any_drop)
         v = emit_reshape(S, e->loc, v, nr, dims);
-    return tensor_val(v);
+    return sv_tensor(v);
 }
 
 /* ---- concat, stack ---------------------------------------------------------------- */
@@ -290,55 +278,55 @@ static SVal concat_call(Sema *S, const Expr *e, bool stack)
     const Expr *axe;
     int64_t raw;
     if (!tensor_list(S, e, usage, &v, &n) || !ok) /* no axis check after a bad list: a cascade */
-        return no_val;
+        return sv_err;
     if (!axis_arg(S, e, 1, &axe, &raw))
-        return no_val;
+        return sv_err;
     const IrType *t0 = &v[0]->type;
     const Expr *le = e->args[0];
     if (!stack && t0->rank == 0) {
         sema_err(S, le->args[0]->loc, "concat: %s is a scalar; scalars cannot be concatenated (use stack)",
                  sema_tstr(S, t0));
-        return no_val;
+        return sv_err;
     }
     if (stack && t0->rank >= IR_MAX_RANK) {
         sema_err(S, e->loc, "stack: the result would have more than %d dims", IR_MAX_RANK);
-        return no_val;
+        return sv_err;
     }
     int64_t ax;
     int r = stack ? t0->rank + 1 : t0->rank;
     if (stack && (raw < -r || raw >= r)) {
         sema_err(S, axe->loc, "stack: axis %lld out of range for stacking %s (expected %d..%d)",
                  (long long)raw, sema_tstr(S, t0), -r, r - 1);
-        return no_val;
+        return sv_err;
     }
     if (stack)
         ax = raw < 0 ? raw + r : raw;
     else if (!axis_in(S, e->name, axe, raw, r, t0, &ax))
-        return no_val;
+        return sv_err;
     if (stack) { /* every operand the same shape, then a size-1 dim at ax */
         for (int k = 1; k < n; k++)
             if (!ir_type_eq(&v[k]->type, t0)) {
                 sema_err(S, le->args[k]->loc, "stack: %s does not match %s (stacked tensors must have "
                          "one shape and dtype)", sema_tstr(S, &v[k]->type), sema_tstr(S, t0));
-                return no_val;
+                return sv_err;
             }
         int64_t dims[IR_MAX_RANK];
         for (int d = 0, j = 0; d < r; d++)
             dims[d] = d == ax ? 1 : t0->dims[j++];
         for (int k = 0; k < n; k++)
             if (!(v[k] = emit_reshape(S, le->args[k]->loc, v[k], r, dims)))
-                return no_val;
+                return sv_err;
         if (n == 1)
-            return tensor_val(v[0]);
+            return sv_tensor(v[0]);
     } else if (!concat_fits(S, e, v, n, (int)ax)) {
-        return no_val;
+        return sv_err;
     } else if (n == 1) {
-        return tensor_val(v[0]);
+        return sv_tensor(v[0]);
     }
     IrAttrs at;
     memset(&at, 0, sizeof at);
     ir_attrs_ints(sema_arena(S), &at, 1)[0] = ax;
-    return tensor_val(sema_emit(S, e->loc, NULL, OP_CONCAT, n, v, &at, DT_F32));
+    return sv_tensor(sema_emit(S, e->loc, NULL, OP_CONCAT, n, v, &at, DT_F32));
 }
 
 /* ---- split -------------------------------------------------------------------------- */
@@ -351,7 +339,7 @@ static SVal split_call(Sema *S, const Expr *e)
     if (e->nargs < 2) {
         sema_err(S, e->loc, "split needs a tensor and a number of pieces or a list of sizes (usage: %s)",
                  usage);
-        return no_val;
+        return sv_err;
     }
     IrValue *x = sema_tensor_arg(S, e->args[0]);
     const Expr *axe, *ne = e->args[1];
@@ -389,17 +377,17 @@ static SVal split_call(Sema *S, const Expr *e)
             n = (int)pieces;
     }
     if (!x || !ok)
-        return no_val;
+        return sv_err;
     const IrType *t = &x->type;
     if (!axis_in(S, "split", axe, raw, t->rank, t, &ax))
-        return no_val;
+        return sv_err;
     int64_t len = t->dims[ax];
     if (!sizes) {
         if (len % n != 0) {
             sema_err(S, ne->loc, "split: %lld pieces do not divide dim %lld of %s (size %lld) equally; "
                      "give the sizes as a list, as in split(x, [3, 5])", (long long)n, (long long)ax,
                      sema_tstr(S, t), (long long)len);
-            return no_val;
+            return sv_err;
         }
         sizes = arena_alloc(ar, sizeof *sizes * (size_t)n);
         for (int k = 0; k < n; k++)
@@ -411,7 +399,7 @@ static SVal split_call(Sema *S, const Expr *e)
         if (total != len) {
             sema_err(S, ne->loc, "split: the sizes add up to %lld but dim %lld of %s has size %lld",
                      (long long)total, (long long)ax, sema_tstr(S, t), (long long)len);
-            return no_val;
+            return sv_err;
         }
     }
     IrValue **vs = arena_alloc(ar, sizeof *vs * (size_t)n);
@@ -427,9 +415,9 @@ static SVal split_call(Sema *S, const Expr *e)
         at += sizes[k];
         vs[k] = n == 1 ? x : emit_slice(S, e->loc, x, tr);
         if (!vs[k])
-            return no_val;
+            return sv_err;
     }
-    SVal r = no_val;
+    SVal r = sv_err;
     r.k = SV_MULTI;
     r.n = n;
     r.vs = vs;
@@ -445,13 +433,13 @@ static SVal pad_call(Sema *S, const Expr *e)
     bool ok = sema_check_kws(S, e, "value") & max_pos(S, e, 2, usage);
     if (e->nargs < 2) {
         sema_err(S, e->loc, "pad needs a tensor and the widths (usage: %s)", usage);
-        return no_val;
+        return sv_err;
     }
     IrValue *x = sema_tensor_arg(S, e->args[0]);
     const Expr *we = e->args[1];
     double value = 0;
     const Expr *ve = sema_find_kw(e, "value", NULL);
-    SVal vv = no_val;
+    SVal vv = sv_err;
     if (ve) {
         vv = sema_eval_num(S, ve);
         if (vv.k == SV_ERR)
@@ -460,12 +448,12 @@ static SVal pad_call(Sema *S, const Expr *e)
             value = vv.k == SV_INT ? (double)vv.i : vv.f;
     }
     if (!x || !ok)
-        return no_val;
+        return sv_err;
     const IrType *t = &x->type;
     if (ve && t->dtype == DT_I32 && vv.k == SV_FLOAT) {
         sema_err(S, ve->loc, "pad: the fill value %g does not fit %s (an integer is needed)", value,
                  sema_tstr(S, t));
-        return no_val;
+        return sv_err;
     }
     int64_t w[2 * IR_MAX_RANK];
     const Expr *wl[2 * IR_MAX_RANK];
@@ -477,13 +465,13 @@ static SVal pad_call(Sema *S, const Expr *e)
         if (we->kind == E_LIST) {
             if (we->nargs != 2) {
                 sema_err(S, we->loc, "pad: the widths are [lo, hi] or one [lo, hi] per dim, as in %s", usage);
-                return no_val;
+                return sv_err;
             }
             l0 = we->args[0];
             l1 = we->args[1];
         }
         if (!sema_eval_int(S, l0, "pad: a width", &lo) || !sema_eval_int(S, l1, "pad: a width", &hi))
-            return no_val;
+            return sv_err;
         for (int d = 0; d < t->rank; d++) {
             w[2 * d] = lo, wl[2 * d] = l0;
             w[2 * d + 1] = hi, wl[2 * d + 1] = l1;
@@ -492,13 +480,13 @@ static SVal pad_call(Sema *S, const Expr *e)
         if (we->nargs != t->rank) {
             sema_err(S, we->loc, "pad: %d pair%s of widths for %s, which has %d dim%s", we->nargs,
                      we->nargs == 1 ? "" : "s", sema_tstr(S, t), t->rank, t->rank == 1 ? "" : "s");
-            return no_val;
+            return sv_err;
         }
         for (int d = 0; d < t->rank; d++) {
             const Expr *p = we->args[d];
             if (p->kind != E_LIST || p->nargs != 2) {
                 sema_err(S, p->loc, "pad: each entry is a pair [lo, hi], as in %s", usage);
-                return no_val;
+                return sv_err;
             }
             for (int j = 0; j < 2; j++) {
                 wl[2 * d + j] = p->args[j];
@@ -507,12 +495,12 @@ static SVal pad_call(Sema *S, const Expr *e)
             }
         }
         if (!ok)
-            return no_val;
+            return sv_err;
     }
     for (int k = 0; k < 2 * t->rank; k++)
         if (w[k] < 0) {
             sema_err(S, wl[k]->loc, "pad: a width must be >= 0, got %lld (use slicing to cut)", (long long)w[k]);
-            return no_val;
+            return sv_err;
         }
     IrAttrs at;
     memset(&at, 0, sizeof at);
@@ -520,7 +508,7 @@ static SVal pad_call(Sema *S, const Expr *e)
     memcpy(v, w, sizeof *v * (size_t)(2 * t->rank));
     at.f = value;
     SrcLoc l = e->args[0]->loc;
-    return tensor_val(sema_emit(S, e->loc, &l, OP_PAD, 1, &x, &at, DT_F32));
+    return sv_tensor(sema_emit(S, e->loc, &l, OP_PAD, 1, &x, &at, DT_F32));
 }
 
 /* ---- broadcast_to, expand ------------------------------------------------------------ */
@@ -531,50 +519,50 @@ static SVal broadcast_call(Sema *S, const Expr *e, bool expand)
     bool ok = sema_check_kws(S, e, "") & max_pos(S, e, 2, usage);
     if (e->nargs < 2) {
         sema_err(S, e->loc, "%s needs a tensor and the sizes (usage: %s)", e->name, usage);
-        return no_val;
+        return sv_err;
     }
     IrValue *x = sema_tensor_arg(S, e->args[0]);
     const Expr *le = e->args[1];
     if (le->kind != E_LIST) {
         sema_err(S, le->loc, "%s: the sizes must be a list of integers, as in %s", e->name, usage);
-        return no_val;
+        return sv_err;
     }
     int n = le->nargs;
     if (n > IR_MAX_RANK) {
         sema_err(S, le->loc, "%s: %d sizes; a tensor has at most %d dims", e->name, n, IR_MAX_RANK);
-        return no_val;
+        return sv_err;
     }
     int64_t sz[IR_MAX_RANK];
     for (int k = 0; k < n; k++)
         if (!sema_eval_int(S, le->args[k], arena_printf(sema_arena(S), "%s: a size", e->name), &sz[k]))
             ok = false;
     if (!x || !ok)
-        return no_val;
+        return sv_err;
     const IrType *t = &x->type;
     if (n < t->rank) {
         sema_err(S, le->loc, "%s: %d size%s for %s, which has %d dims (sizes are aligned from the right; "
                  "there may be more, not fewer)", e->name, n, n == 1 ? "" : "s", sema_tstr(S, t), t->rank);
-        return no_val;
+        return sv_err;
     }
     for (int k = 0; k < n; k++) {
         int xd = k - (n - t->rank);
         if (expand && sz[k] == -1) {
             if (xd < 0) {
                 sema_err(S, le->args[k]->loc, "expand: -1 keeps a size, but dim %d is new (give its size)", k);
-                return no_val;
+                return sv_err;
             }
             sz[k] = t->dims[xd];
         }
         if (sz[k] < 0) {
             sema_err(S, le->args[k]->loc, "%s: a size must be >= 0%s, got %lld", e->name,
                      expand ? " (or -1: keep)" : "", (long long)sz[k]);
-            return no_val;
+            return sv_err;
         }
         if (xd >= 0 && t->dims[xd] != sz[k] && t->dims[xd] != 1) {
             sema_err(S, le->args[k]->loc, "%s: cannot broadcast dim %d of %s (size %lld) to %lld; "
                      "only a size-1 dim stretches", e->name, xd, sema_tstr(S, t), (long long)t->dims[xd],
                      (long long)sz[k]);
-            return no_val;
+            return sv_err;
         }
     }
     IrAttrs at;
@@ -582,7 +570,7 @@ static SVal broadcast_call(Sema *S, const Expr *e, bool expand)
     int64_t *v = ir_attrs_ints(sema_arena(S), &at, n);
     memcpy(v, sz, sizeof *v * (size_t)n);
     SrcLoc l = e->args[0]->loc;
-    return tensor_val(sema_emit(S, e->loc, &l, OP_BROADCAST_TO, 1, &x, &at, DT_F32));
+    return sv_tensor(sema_emit(S, e->loc, &l, OP_BROADCAST_TO, 1, &x, &at, DT_F32));
 }
 
 SVal sema_shape_call(Sema *S, const Expr *e)
