@@ -33,6 +33,12 @@
  * body ends with a redistribute of the result to the parameter's placement.
  * The loop's results and the carried operands' in_pl are the carried
  * parameters' placements.
+ *
+ * Size-1 mesh axes.  On an axis of size 1 every placement holds the whole
+ * tensor on the one member (S: the only chunk; P: the only term), so every
+ * entry on such an axis is R: pinned placements are rewritten so before the
+ * choice and every placement and in_pl after it, and no collective is ever
+ * planned over a size-1 axis.
  */
 #include <math.h>
 #include <stdint.h>
@@ -521,6 +527,34 @@ static bool propagate_loop(Prop *p, IrInst *i)
     return true;
 }
 
+/* Entries on size-1 axes -> R (see the header).  Returns whether pl changed. */
+static bool size1_to_r(const IrMesh *mesh, Placement *pl)
+{
+    bool changed = false;
+    for (int a = 0; a < pl->naxes && a < mesh->naxes; a++)
+        if (mesh->size[a] == 1 && pl->e[a].kind != PL_R) {
+            pl->e[a] = pe_r();
+            changed = true;
+        }
+    return changed;
+}
+
+static void size1_func(const IrMesh *mesh, IrFunc *f)
+{
+    for (int k = 0; k < f->nparams; k++)
+        size1_to_r(mesh, &f->params[k]->pl);
+    for (IrInst *i = f->first; i; i = i->next) {
+        for (int r = 0; r < i->nres; r++)
+            size1_to_r(mesh, &i->res[r]->pl);
+        for (int k = 0; i->in_pl && k < i->nargs; k++)
+            size1_to_r(mesh, &i->in_pl[k]);
+        if (i->in_pl)
+            i->strategy = i->op == OP_LOOP || i->op == OP_REDISTRIBUTE
+                              ? i->strategy
+                              : rules_strategy(i, i->in_pl);
+    }
+}
+
 bool pass_propagate(PassCtx *ctx, IrModule *m)
 {
     Prop p;
@@ -529,9 +563,13 @@ bool pass_propagate(PassCtx *ctx, IrModule *m)
     p.m = m;
     p.mesh = &m->mesh;
     p.cache = arena_alloc(ctx->arena, sizeof *p.cache * CACHE_SIZE);
+    for (int k = 0; k < m->nfuncs; k++)   /* the pinned placements: undecided ones stay so */
+        size1_func(&m->mesh, m->funcs[k]);
     /* a loop body is propagated where its loop is */
     for (int k = 0; k < m->nfuncs; k++)
         if (!ir_func_is_loop_body(m, m->funcs[k]) && !propagate_func(&p, m->funcs[k], NULL))
             return false;
+    for (int k = 0; k < m->nfuncs; k++)
+        size1_func(&m->mesh, m->funcs[k]);
     return true;
 }
