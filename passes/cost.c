@@ -2,19 +2,27 @@
  * volume of every redistribution step (plan.h) over a group of k ranks.
  *
  * A step over the axis set A runs as one collective over the combined group
- * (k = product of the sizes of A) with the slowest axis's alpha and beta:
- *   all_reduce (ring)      2(k-1) alpha + bytes beta, bytes ~ 2(k-1)/k B
+ * (k = product of the sizes of A) with the slowest axis's alpha and beta.
+ * An all_reduce's latency is counted as MPI and NCCL run it on small and
+ * medium messages (Open MPI's recursive doubling / Rabenseifner halving,
+ * NCCL's trees): ceil(log2 k) rounds each way; the others as rings or
+ * pairwise exchanges (NCCL has no tree all_gather / reduce_scatter).
+ * Volume is the bandwidth-optimal ring / halving figure throughout:
+ *   all_reduce             2 ceil(log2 k) alpha + bytes beta, bytes ~ 2(k-1)/k B
  *   all_gather (ring)       (k-1) alpha + bytes beta, bytes ~ (k-1)/k B_full
  *   reduce_scatter (ring)   (k-1) alpha + bytes beta, bytes ~ (k-1)/k B_full
- *   all_to_all              (k-1) alpha + bytes beta, bytes ~ (k-1)/k B
+ *   all_to_all (pairwise)   (k-1) alpha + bytes beta, bytes ~ (k-1)/k B
  *   shard, to_partial       copy_time * local bytes (no message)
  * plus one alpha per collective call (k > 1) for its launch and
  * synchronisation.  Without that term the ring formulas make a collective
  * over a merged group {a, b} never cheaper than the hierarchical sequence
  * on a and b (e.g. reduce_scatter(a), all_reduce(b), all_gather(a) moves the
- * same bytes as all_reduce(a+b) with 2(ka+kb-2) instead of 2(ka kb-1)
- * messages), so plans would trade one call for several at equal traffic.
- A collective over a group of one rank is a local copy.
+ * same bytes as all_reduce(a+b)), so plans would trade one call for several
+ * at equal traffic.  With a ring count for all_reduce too (2(k-1) alphas)
+ * a merged all_reduce never won, even where it moves fewer bytes (4 x 2
+ * mesh, P,P -> R,R: 2688 B in one call against 3840 B in two); with
+ * log2 rounds it does, as it runs.
+ * A collective over a group of one rank is a local copy.
  * `bytes` is exact for uneven and empty shards: the largest number of bytes
  * any rank of the mesh sends, under the torch.chunk ranges of
  * pl_local_range (ring all_gather / reduce_scatter: a rank sends everything
@@ -282,6 +290,15 @@ static int64_t step_elems(CostCache *cc, const IrMesh *m, const IrType *t, const
     DTC_BUG("unknown step kind");
 }
 
+/* ceil(log2 k): the rounds of a recursive doubling / halving collective. */
+static int log2_rounds(int k)
+{
+    int r = 0;
+    while ((1L << r) < k)
+        r++;
+    return r;
+}
+
 void plan_step_measure(const CostModel *cm, const IrMesh *m, const IrType *t,
                        const Placement *before, PlanStep *st)
 {
@@ -305,12 +322,12 @@ void plan_step_measure_cached(const CostModel *cm, CostCache *cc, const IrMesh *
     double msgs = 0;
     switch (st->kind) {
     case STEP_ALL_REDUCE:
-        msgs = 1 + 2.0 * (k - 1); /* the call, then 2(k-1) ring messages */
+        msgs = 1 + 2.0 * log2_rounds(k); /* the call, then halving + doubling rounds */
         break;
     case STEP_ALL_GATHER:
     case STEP_REDUCE_SCATTER:
     case STEP_ALL_TO_ALL:
-        msgs = 1 + (double)(k - 1);
+        msgs = 1 + (double)(k - 1);   /* ring (NCCL has no tree for these) / pairwise */
         break;
     case STEP_SHARD:
     case STEP_TO_PARTIAL:

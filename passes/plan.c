@@ -292,9 +292,10 @@ static int heap_pop(Search *s)
 
 /* A lower bound of the cost from p to the target, for A*.  An axis that
  * holds S or P and must change needs a collective on it (local steps only
- * act on R axes); a collective over A costs at least alpha (k_A - 1) plus
- * one alpha for the call, and k_A - 1 >= sum over A of (k_a - 1).  The
- * bound is consistent: a step lowers it by at most what it costs. */
+ * act on R axes); a collective over A costs at least alpha ceil(log2 k_A)
+ * (cost.c) plus one alpha for the call, and ceil(log2 k_A) >= log2 k_A =
+ * sum over A of log2 k_a.  The bound is consistent: a step lowers it by at
+ * most what it costs. */
 static double lower_bound(const Search *s, const Placement *p)
 {
     double h = 0;
@@ -302,7 +303,7 @@ static double lower_bound(const Search *s, const Placement *p)
         PlEntry e = p->e[a], t = s->to->e[a];
         if (e.kind == PL_R || entry_eq(e, t) || s->m->size[a] == 1)
             continue;
-        h += (s->m->size[a] - 1) * s->amin;
+        h += log2((double)s->m->size[a]) * s->amin;
         /* A partial must be reduced, and a split whose target is not a
          * split must be gathered (all_to_all keeps it a split): either
          * collective over A moves at least (k_A - 1) numel / nranks

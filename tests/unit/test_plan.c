@@ -781,7 +781,7 @@ static void test_basics(void)
     from = pl_parse("P"), to = pl_parse("R");
     CHECK(plan_redistribute(&cm, &m4, &t5, &from, &to, &p) && p.bytes == 32, "uneven all_reduce %lld",
           (long long)p.bytes);
-    CHECK(fabs(p.cost - (7 * 5e-6 + 32e-10)) < 1e-11, "all_reduce cost: call + 2(k-1) alpha");
+    CHECK(fabs(p.cost - (5 * 5e-6 + 32e-10)) < 1e-11, "all_reduce cost: call + 2 log2(k) alpha");
     int64_t d0[1] = {0};
     IrType t0 = mk_type(1, d0);
     CHECK(plan_redistribute(&cm, &m4, &t0, &from, &to, &p) && p.bytes == 0, "empty tensor");
@@ -795,8 +795,20 @@ static void test_basics(void)
     from = pl_parse("P,P"), to = pl_parse("R,R");
     PlanStep st = step(STEP_ALL_REDUCE, 3, RED_SUM, -1, -1);
     CHECK(plan_step_make(&slow, &m, &tb, &from, &st), "merged all_reduce legal");
-    /* k = 4: call + 6 alpha + 2 * 3/4 * 4 MiB */
-    CHECK(st.bytes == 6291456 && fabs(st.cost - (7e-3 + 6291456e-8)) < 1e-9, "merged cost %g", st.cost);
+    /* k = 4: call + 2 log2(4) alpha + 2 * 3/4 * 4 MiB */
+    CHECK(st.bytes == 6291456 && fabs(st.cost - (5e-3 + 6291456e-8)) < 1e-9, "merged cost %g", st.cost);
+
+    /* a merged all_reduce that moves fewer bytes than one per axis wins
+     * (issue 9: 4 x 2 mesh, P,P -> R,R: 2688 B in one call, not 3840 B in two) */
+    int sz42[2] = {4, 2};
+    IrMesh m42 = mk_mesh(2, sz42);
+    int64_t d256[1] = {256};
+    IrType t256 = mk_type(1, d256);
+    from = pl_parse("P,P"), to = pl_parse("R,R");
+    CHECK(plan_redistribute(&cm, &m42, &t256, &from, &to, &p) && p.ncollectives == 1 &&
+              p.bytes == 1792,
+          "4x2 P,P -> R,R: %d collectives, %lld bytes (%s)", p.ncollectives, (long long)p.bytes,
+          plan_str(ar, &m42, &p));
     printf("basics: cost formulas, uneven and empty volumes, names, plan_str ok\n");
     arena_free(ar);
 }
