@@ -28,6 +28,7 @@ typedef struct DtcOptions {
     const char **out_name, **out_path;
     int in_cap, out_cap;
     CostModel cost;           /* --alpha / --beta overrides */
+    int beam_width;           /* --beam=N: propagate's beam; 0 default, 1 greedy */
 } DtcOptions;
 
 /* Runs inline .. optimise (or up to opts->stop_after) on m, verifying after

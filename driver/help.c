@@ -42,7 +42,9 @@ static void cost_opts(FILE *out)
             "  --alpha=SECONDS         cost model: latency per collective message, all mesh axes\n"
             "                          (default %g s); finite, >= 0\n"
             "  --beta=SECONDS          cost model: seconds per byte sent, all mesh axes\n"
-            "                          (default %g s/byte = %g GB/s); finite, >= 0\n",
+            "                          (default %g s/byte = %g GB/s); finite, >= 0\n"
+            "  --beam=N                placement choice: partial assignments the whole-function\n"
+            "                          search keeps (default 16); 1 = greedy, one instruction at a time\n",
             cm.alpha[0], cm.beta[0], cm.beta[0] > 0 ? 1e-9 / cm.beta[0] : 0.0);
 }
 

@@ -216,6 +216,13 @@ static int parse_args(Arena *ar, int argc, char **argv, DtcOptions *o)
             if (!v)
                 return usage_error(o->cmd, "%s needs a list like sm_80,sm_90", a);
             o->cuda_arch = v;
+        } else if (opt_value(argc, argv, &i, "--beam", &v)) {
+            char *end = NULL;
+            long w = v ? strtol(v, &end, 10) : 0;
+            if (!v || !*v || *end || w < 1 || w > 1024)
+                return usage_error(o->cmd, "--beam wants a number of states from 1 to 1024, got '%s'",
+                                   v ? v : "");
+            o->beam_width = (int)w;
         } else if (opt_value(argc, argv, &i, "--alpha", &v) || opt_value(argc, argv, &i, "--beta", &v)) {
             double x;
             if (!parse_seconds(v, &x))
@@ -373,7 +380,7 @@ int main(int argc, char **argv)
         arena_free(ar);
         return 1;
     }
-    PassCtx ctx = {.arena = ar, .err = stderr, .cost = o.cost};
+    PassCtx ctx = {.arena = ar, .err = stderr, .cost = o.cost, .beam_width = o.beam_width};
     if (!strcmp(o.cmd, "check")) {
         rc = 0;
     } else if (!strcmp(o.cmd, "run")) {

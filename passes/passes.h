@@ -33,6 +33,7 @@ typedef struct PassCtx {
     Arena *arena;
     FILE *err;        /* user-facing errors */
     CostModel cost;
+    int beam_width;   /* propagate's beam (states kept); 0: the default, 1: greedy */
 } PassCtx;
 
 bool pass_inline(PassCtx *ctx, IrModule *m);

@@ -12,15 +12,19 @@
  *
  * Algorithm.  First a backward pass collects hints: the placement a pinned
  * redistribute wants of its operand, carried back through elementwise ops,
- * transposes and reshapes.  Then one forward pass in program order: for each
- * instruction the per-axis options of its rule (rules.c) are ranked by a
- * cheap per-axis estimate, the best few per axis are combined, and the
- * combination with the lowest cost model figure wins:
+ * transposes and reshapes.  Then the strategies of each instruction are
+ * enumerated by candidates(): the per-axis options of its rule (rules.c)
+ * ranked by a cheap per-axis estimate, the best few per axis combined, each
+ * combination priced exactly:
  *     sum over operands of plan_cost(current -> required)
  *   + local compute (and the collectives inside a decomposed op)
- *   + plan_cost(result -> hint) when the result has a hint.
- * Ties keep the earlier candidate (the estimate's order), so the choice is
- * deterministic.
+ *   (+ plan_cost(result -> hint) for the ranking, when the result has one).
+ * The choice is made for the whole function (beam_func, below): a beam
+ * search over partial assignments in program order that sees what a
+ * placement costs the later instructions, keeping the greedy
+ * one-instruction-at-a-time plan when that is cheaper as modelled (the
+ * greedy choice alone: PassCtx.beam_width 1, `--beam=1`).  Ties keep the
+ * earlier candidate, so the choice is deterministic.
  *
  * Loops.  A loop's body is propagated when the loop is reached, with its
  * parameters placed as the operands are: a stacked operand's slice drops
@@ -42,6 +46,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ir/ir_text.h"
@@ -49,6 +54,7 @@
 #include "passes/rules.h"
 
 #define KEEP_PER_AXIS 4 /* options per axis that reach the exact comparison */
+#define BEAM_WIDTH_DEFAULT 16 /* states the beam keeps (PassCtx.beam_width 0) */
 #define CACHE_SIZE 4096 /* plan_cost memo entries (a power of two) */
 
 typedef struct CostKey {
@@ -84,9 +90,16 @@ static void key_entries(int32_t out[IR_MAX_AXES][3], const Placement *p)
 
 static uint64_t key_hash(const CostKey *k)
 {
+    /* word at a time: the key is hashed for every move the beam prices */
+    uint64_t h = 1469598103934665603ull, w;
     const unsigned char *b = (const unsigned char *)k;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < sizeof *k; i++)
+    size_t i = 0;
+    for (; i + 8 <= sizeof *k; i += 8) {
+        memcpy(&w, b + i, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
+    }
+    for (; i < sizeof *k; i++)
         h = (h ^ b[i]) * 1099511628211ull;
     return h;
 }
@@ -201,14 +214,30 @@ typedef struct Ranked {
     double est;
 } Ranked;
 
+/* One strategy of an instruction (candidates()). */
+typedef struct Cand {
+    Placement *in;   /* per operand */
+    Placement out;
+    double cost;     /* compute + moving the operands from where they were */
+    double rank;     /* cost + moving the result to its hint */
+} Cand;
+
 static double local_bytes(const Prop *p, const IrValue *v)
 {
     return (double)rules_local_bytes_max(p->mesh, &v->type, &v->pl);
 }
 
-/* Best assignment for instruction i; false if none is legal (a pinned
- * result that no strategy produces). */
-static bool choose(Prop *p, IrInst *i, Placement *best_in, Placement *best_out)
+/* The best `max` strategies for instruction i with its operands at argpl
+ * (argpl[k] for operand k), cheapest first: each with its operands' and
+ * result's placements and its cost (local compute, the collectives inside a
+ * decomposed op and moving the operands there); ranked by that cost plus
+ * moving the result to its hint.  Returns how many (0: none is legal, a
+ * pinned result that no strategy produces).  cands[c].in is scratch.
+ * also (NULL, or per operand a placement with naxes 0 for none): where the
+ * operand is already available too (moved there for an earlier user), so
+ * needing it there costs nothing. */
+static int candidates(Prop *p, IrInst *i, const Placement *argpl, const Placement *also, Cand *cands,
+                      int max)
 {
     const IrMesh *mesh = p->mesh;
     const CostModel *cm = &p->ctx->cost;
@@ -239,8 +268,12 @@ static bool choose(Prop *p, IrInst *i, Placement *best_in, Placement *best_out)
             if (pinned && !pe_eq(opts[o].out, res->pl.e[a]))
                 continue;
             double est = 0;
-            for (int k = 0; k < i->nargs; k++)
-                est += entry_move(cm, a, i->args[k]->pl.e[a], opts[o].in[k], local_bytes(p, i->args[k]));
+            for (int k = 0; k < i->nargs; k++) {
+                double m = entry_move(cm, a, argpl[k].e[a], opts[o].in[k], local_bytes(p, i->args[k]));
+                if (also && also[k].naxes && pe_eq(also[k].e[a], opts[o].in[k]))
+                    m = 0;
+                est += m;
+            }
             if (hint)
                 est += entry_move(cm, a, opts[o].out, hint->e[a], out_bytes / mesh->size[a]);
             est += (opts[o].out.kind == PL_R ? 1.0 : 1.0 / mesh->size[a]) * whole;
@@ -252,13 +285,13 @@ static bool choose(Prop *p, IrInst *i, Placement *best_in, Placement *best_out)
             r[at] = (Ranked){o, est};
         }
         if (nr == 0)
-            return false;
+            return 0;
         int n = 0;
         for (int j = 0; j < nr; j++) {
             const AxisOpt *o = &opts[r[j].opt];
             bool stay = true;
             for (int k = 0; k < i->nargs; k++)
-                if (!pe_eq(i->args[k]->pl.e[a], o->in[k]))
+                if (!pe_eq(argpl[k].e[a], o->in[k]))
                     stay = false;
             if ((j < KEEP_PER_AXIS || r[j].opt == 0 || stay) && n < KEEP_PER_AXIS + 2)
                 keep[a][n++] = r[j];
@@ -268,8 +301,8 @@ static bool choose(Prop *p, IrInst *i, Placement *best_in, Placement *best_out)
 
     /* exact comparison over the combinations (odometer over axes) */
     int pick[IR_MAX_AXES] = {0};
-    double best = HUGE_VAL;
-    bool found = false;
+    int ncand = 0;
+    double worst = HUGE_VAL; /* the rank a new candidate must beat once the list is full */
     Placement *in = new_pls(p, i);
     for (;;) {
         Placement out = pl_replicated(naxes);
@@ -283,16 +316,26 @@ static bool choose(Prop *p, IrInst *i, Placement *best_in, Placement *best_out)
         }
         if (rules_valid(p->m, i, in, &out)) {
             double c = rules_compute_cost(cm, p->m, i, in, &out);
-            for (int k = 0; k < i->nargs && c < best; k++)
-                c += move_cost(p, &i->args[k]->type, &i->args[k]->pl, &in[k]);
-            if (hint && c < best)
-                c += move_cost(p, &res->type, &out, hint);
-            if (c < best) {
-                best = c;
-                found = true;
+            for (int k = 0; k < i->nargs && c < worst; k++)
+                if (!also || !also[k].naxes || !pl_eq(&also[k], &in[k]))
+                    c += move_cost(p, &i->args[k]->type, &argpl[k], &in[k]);
+            double rank = c;
+            if (hint && rank < worst)
+                rank += move_cost(p, &res->type, &out, hint);
+            if (rank < worst) {
+                int at = ncand < max ? ncand++ : max - 1;
+                Placement *keep_in = cands[at].in;   /* reuse the dropped one's array */
+                while (at > 0 && cands[at - 1].rank > rank) {
+                    cands[at] = cands[at - 1];
+                    at--;
+                }
+                if (!keep_in)
+                    keep_in = new_pls(p, i);
                 for (int k = 0; k < i->nargs; k++)
-                    best_in[k] = in[k];
-                *best_out = out;
+                    keep_in[k] = in[k];
+                cands[at] = (Cand){keep_in, out, c, rank};
+                if (ncand == max)
+                    worst = cands[max - 1].rank;
             }
         }
         int a = naxes - 1;
@@ -301,12 +344,28 @@ static bool choose(Prop *p, IrInst *i, Placement *best_in, Placement *best_out)
         if (a < 0)
             break;
     }
-    return found;
+    return ncand;
+}
+
+/* The greedy choice: the best candidate with the operands where they are. */
+static bool choose(Prop *p, IrInst *i, Placement *best_in, Placement *best_out)
+{
+    Placement *argpl = new_pls(p, i);
+    for (int k = 0; k < i->nargs; k++)
+        argpl[k] = i->args[k]->pl;
+    Cand c = {0};
+    if (!candidates(p, i, argpl, NULL, &c, 1))
+        return false;
+    for (int k = 0; k < i->nargs; k++)
+        best_in[k] = c.in[k];
+    *best_out = c.out;
+    return true;
 }
 
 
 static bool propagate_func(Prop *p, IrFunc *f, const Placement *result_hint);
 static bool propagate_loop(Prop *p, IrInst *i);
+static void reset_body(IrFunc *f);
 
 static bool propagate_inst(Prop *p, IrInst *i)
 {
@@ -352,6 +411,487 @@ static bool propagate_inst(Prop *p, IrInst *i)
     return true;
 }
 
+/* ---- the beam: choosing for the whole function ------------------------------------
+ * Deciding one instruction at a time and writing the choice into the IR is
+ * myopic: an operand placement that is cheapest now can cost every later
+ * instruction a collective (a GPT-2 block on tp=4: layernorm split over the
+ * tokens because that is cheaper locally, then every projection re-laid
+ * out).  So a function is decided by a beam search over partial
+ * assignments in program order: a state is the placement of every value
+ * still live (defined and used later) and the cost so far (compute plus
+ * moves); each state is extended by the BEAM_CHILDREN best strategies of the
+ * next instruction given its operands' placements in that state; states
+ * that place the live values identically are merged (the cheaper stays,
+ * since the future is the same); the BEAM_WIDTH cheapest survive.  At the
+ * end (results moved to their hints) the cheapest state is written into the
+ * IR.  A loop instruction closes the beam (the best state is written) and
+ * is decided as before; the beam restarts after it.  Width 1 is the greedy
+ * choice. */
+#define BEAM_CHILDREN 4
+#define BEAM_MAX_LIVE 128 /* more values live at once: greedy (see beam_func) */
+#define BEAM_MEMO 8       /* distinct operand placements per instruction remembered */
+
+typedef struct Memo {
+    Placement *argpl, *also;
+    Cand cands[BEAM_CHILDREN];
+    int n;
+} Memo;
+
+typedef struct Live {
+    int vid;
+    Placement pl;
+    Placement also; /* where it was moved for a user too (naxes 0: nowhere): later users share that */
+    double hcost;   /* moving pl to the value's hint (0: none) */
+} Live;
+
+typedef struct Decision {
+    int parent; /* index in Beam.dec; -1: the start */
+    IrInst *inst;
+    Placement *in;
+    Placement out;
+} Decision;
+
+typedef struct BState {
+    double cost;
+    double score; /* cost + moving the live values to their hints: what the beam ranks by */
+    int dec; /* the last decision; -1: none yet */
+    int nlive;
+    Live *live; /* sorted by vid (malloc'd) */
+    uint64_t hash;
+} BState;
+
+typedef struct Beam {
+    Prop *p;
+    IrFunc *f;
+    int width;
+    int *last;     /* by value id: position of its last use; INT32_MAX: a result */
+    IrValue **val; /* by value id */
+    IrInst **insts;
+    int ninsts;
+    Decision *dec;
+    int ndec, capdec;
+    BState *cur;
+    int ncur;
+    BState *next;
+    int nnext, capnext;
+} Beam;
+
+static const Live *live_of(const BState *s, int vid)
+{
+    int lo = 0, hi = s->nlive - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (s->live[mid].vid == vid)
+            return &s->live[mid];
+        if (s->live[mid].vid < vid)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return NULL;
+}
+
+static uint64_t live_hash(const Live *l, int n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (int k = 0; k < n; k++) {
+        h = (h ^ (uint64_t)l[k].vid) * 1099511628211ull;
+        for (int a = 0; a < l[k].pl.naxes; a++) {
+            const PlEntry *e = &l[k].pl.e[a];
+            uint64_t v = (uint64_t)e->kind * 131 + (uint64_t)(e->kind == PL_S ? e->dim : 0) * 7 +
+                         (uint64_t)(e->kind == PL_P ? e->red : 0);
+            h = (h ^ v) * 1099511628211ull;
+        }
+        for (int a = 0; a < l[k].also.naxes; a++) {
+            const PlEntry *e = &l[k].also.e[a];
+            uint64_t v = (uint64_t)e->kind * 131 + (uint64_t)(e->kind == PL_S ? e->dim : 0) * 7 +
+                         (uint64_t)(e->kind == PL_P ? e->red : 0) + 977;
+            h = (h ^ v) * 1099511628211ull;
+        }
+    }
+    return h;
+}
+
+static bool same_live(const BState *a, const BState *b)
+{
+    if (a->hash != b->hash || a->nlive != b->nlive)
+        return false;
+    for (int k = 0; k < a->nlive; k++)
+        if (a->live[k].vid != b->live[k].vid || !pl_eq(&a->live[k].pl, &b->live[k].pl) ||
+            a->live[k].also.naxes != b->live[k].also.naxes ||
+            (a->live[k].also.naxes && !pl_eq(&a->live[k].also, &b->live[k].also)))
+            return false;
+    return true;
+}
+
+static void *xrealloc(void *q, size_t n)
+{
+    void *r = realloc(q, n ? n : 1);
+    if (!r)
+        DTC_BUG("propagate: out of memory");
+    return r;
+}
+
+static void free_states(BState *s, int n)
+{
+    for (int k = 0; k < n; k++)
+        free(s[k].live);
+}
+
+/* A child of s: instruction at position pos decided as (in, out), at cost. */
+static void push_child(Beam *b, const BState *s, int pos, IrInst *i, Placement *in, Placement out,
+                       double cost)
+{
+    if (b->nnext == b->capnext) {
+        b->capnext = b->capnext ? 2 * b->capnext : 64;
+        b->next = xrealloc(b->next, sizeof *b->next * (size_t)b->capnext);
+    }
+    BState *c = &b->next[b->nnext++];
+    c->cost = s->cost + cost;
+    c->live = xrealloc(NULL, sizeof *c->live * (size_t)(s->nlive + 1));
+    c->nlive = 0;
+    IrValue *res = i->res[0];
+    bool keep_res = b->last[res->id] > pos;
+    double res_hcost = keep_res && has_hint(b->p, res) ? move_cost(b->p, &res->type, &out, &b->p->hint[res->id]) : 0;
+    for (int k = 0; k < s->nlive; k++) {
+        if (keep_res && s->live[k].vid > res->id) {
+            c->live[c->nlive++] = (Live){res->id, out, pl_replicated(0), res_hcost};
+            keep_res = false;
+        }
+        if (b->last[s->live[k].vid] > pos) {
+            Live l = s->live[k];
+            for (int q = 0; q < i->nargs; q++)   /* moved for this user: later ones share it */
+                if (i->args[q]->id == l.vid && !pl_eq(&in[q], &l.pl))
+                    l.also = in[q];
+            c->live[c->nlive++] = l;
+        }
+    }
+    if (keep_res)
+        c->live[c->nlive++] = (Live){res->id, out, pl_replicated(0), res_hcost};
+    c->hash = live_hash(c->live, c->nlive);
+    c->score = c->cost;
+    for (int k = 0; k < c->nlive; k++)
+        c->score += c->live[k].hcost;
+    Decision d = {s->dec, i, in, out};
+    if (b->ndec == b->capdec) {
+        b->capdec = b->capdec ? 2 * b->capdec : 256;
+        b->dec = xrealloc(b->dec, sizeof *b->dec * (size_t)b->capdec);
+    }
+    b->dec[b->ndec] = d;
+    c->dec = b->ndec++;
+}
+
+static int by_score(const void *x, const void *y)
+{
+    const BState *a = x, *c = y;
+    return a->score < c->score ? -1 : a->score > c->score ? 1 : 0;
+}
+
+/* next -> cur: the cheapest `width` distinct states. */
+static void select_states(Beam *b)
+{
+    qsort(b->next, (size_t)b->nnext, sizeof *b->next, by_score);
+    free_states(b->cur, b->ncur);
+    free(b->cur);
+    b->cur = xrealloc(NULL, sizeof *b->cur * (size_t)b->width);
+    b->ncur = 0;
+    for (int k = 0; k < b->nnext; k++) {
+        bool dup = b->ncur == b->width;
+        for (int j = 0; j < b->ncur && !dup; j++)
+            dup = same_live(&b->cur[j], &b->next[k]);
+        if (dup)
+            free(b->next[k].live);
+        else
+            b->cur[b->ncur++] = b->next[k];
+    }
+    b->nnext = 0;
+}
+
+/* Writes the decisions on the path to state s into the IR. */
+static void commit(Beam *b, const BState *s)
+{
+    Prop *p = b->p;
+    for (int d = s->dec; d >= 0; d = b->dec[d].parent) {
+        const Decision *dc = &b->dec[d];
+        IrInst *i = dc->inst;
+        i->in_pl = new_in_pl(p, i);
+        for (int k = 0; k < i->nargs; k++)
+            i->in_pl[k] = dc->in[k];
+        IrValue *res = i->res[0];
+        if (!res->pinned || res->pl.naxes != p->mesh->naxes)
+            res->pl = dc->out;
+        i->strategy = i->op == OP_REDISTRIBUTE ? STRAT_LOCAL : rules_strategy(i, dc->in);
+    }
+    b->ndec = 0;
+}
+
+/* One state from the IR: the values defined before position pos and used
+ * at or after it, where the IR places them. */
+static void restart(Beam *b, int pos)
+{
+    free_states(b->cur, b->ncur);
+    free(b->cur);
+    b->cur = xrealloc(NULL, sizeof *b->cur);
+    b->ncur = 1;
+    BState *s = &b->cur[0];
+    s->cost = 0;
+    s->dec = -1;
+    s->nlive = 0;
+    s->live = xrealloc(NULL, sizeof *s->live * (size_t)(b->f->next_id + 1));
+    for (int k = 0; k < b->f->nparams; k++) {
+        IrValue *v = b->f->params[k];
+        if (b->last[v->id] >= pos)
+            s->live[s->nlive++] = (Live){v->id, v->pl, pl_replicated(0), 0};
+    }
+    for (int q = 0; q < pos; q++)
+        for (int r = 0; r < b->insts[q]->nres; r++) {
+            IrValue *v = b->insts[q]->res[r];
+            if (b->last[v->id] >= pos)
+                s->live[s->nlive++] = (Live){v->id, v->pl, pl_replicated(0), 0};
+        }
+    /* ids grow in program order, params first, but sort to be sure */
+    for (int k = 1; k < s->nlive; k++)
+        for (int j = k; j > 0 && s->live[j - 1].vid > s->live[j].vid; j--) {
+            Live t = s->live[j];
+            s->live[j] = s->live[j - 1];
+            s->live[j - 1] = t;
+        }
+    s->hash = live_hash(s->live, s->nlive);
+    s->score = 0;
+}
+
+/* ---- the modelled cost of a decided function, and a copy of its decisions -------- */
+/* Compute plus every distinct (value, placement) move, plus moving the
+ * results to their hints: what the instructions as decided will cost. */
+static double func_cost(Prop *p, const IrFunc *f, const Placement *result_hint)
+{
+    const CostModel *cm = &p->ctx->cost;
+    /* (value, placement) moves already paid: later users share them */
+    int nmove = 0;
+    for (const IrInst *i = f->first; i; i = i->next)
+        nmove += i->nargs;
+    size_t cap = 16;
+    while (cap < 2 * (size_t)nmove)
+        cap *= 2;
+    struct Paid { const IrValue *v; Placement pl; } *paid = arena_alloc(p->ctx->arena, sizeof *paid * cap);
+    memset(paid, 0, sizeof *paid * cap);
+    double c = 0;
+    for (const IrInst *i = f->first; i; i = i->next) {
+        if (i->op == OP_REDISTRIBUTE) {
+            c += move_cost(p, &i->args[0]->type, &i->args[0]->pl, &i->res[0]->pl);
+            continue;
+        }
+        if (!i->in_pl)
+            continue;
+        c += rules_compute_cost(cm, p->m, i, i->in_pl, &i->res[0]->pl);
+        for (int k = 0; k < i->nargs; k++) {
+            if (pl_eq(&i->args[k]->pl, &i->in_pl[k]))
+                continue;
+            Live key = {i->args[k]->id, i->in_pl[k], pl_replicated(0), 0};
+            size_t h = (size_t)live_hash(&key, 1) & (cap - 1);
+            while (paid[h].v && !(paid[h].v == i->args[k] && pl_eq(&paid[h].pl, &i->in_pl[k])))
+                h = (h + 1) & (cap - 1);
+            if (paid[h].v)
+                continue;
+            paid[h].v = i->args[k];
+            paid[h].pl = i->in_pl[k];
+            c += move_cost(p, &i->args[k]->type, &i->args[k]->pl, &i->in_pl[k]);
+        }
+    }
+    for (int k = 0; result_hint && k < f->nresults; k++)
+        if (result_hint[k].naxes == p->mesh->naxes)
+            c += move_cost(p, &f->results[k]->type, &f->results[k]->pl, &result_hint[k]);
+    return c;
+}
+
+typedef struct Snapshot {
+    Placement *pl;      /* by instruction, its result's */
+    Placement **in_pl;
+    int *strategy;
+} Snapshot;
+
+static Snapshot *snapshot(Prop *p, const IrFunc *f)
+{
+    int n = 0;
+    for (const IrInst *i = f->first; i; i = i->next)
+        n++;
+    Snapshot *s = arena_alloc(p->ctx->arena, sizeof *s);
+    s->pl = arena_alloc(p->ctx->arena, sizeof *s->pl * (size_t)(n + 1));
+    s->in_pl = arena_alloc(p->ctx->arena, sizeof *s->in_pl * (size_t)(n + 1));
+    s->strategy = arena_alloc(p->ctx->arena, sizeof *s->strategy * (size_t)(n + 1));
+    n = 0;
+    for (const IrInst *i = f->first; i; i = i->next, n++) {
+        s->pl[n] = i->nres == 1 ? i->res[0]->pl : pl_replicated(0);
+        s->in_pl[n] = i->in_pl;
+        s->strategy[n] = i->strategy;
+    }
+    return s;
+}
+
+static void restore(IrFunc *f, const Snapshot *s)
+{
+    int n = 0;
+    for (IrInst *i = f->first; i; i = i->next, n++) {
+        if (i->nres == 1)
+            i->res[0]->pl = s->pl[n];
+        i->in_pl = s->in_pl[n];
+        i->strategy = s->strategy[n];
+    }
+}
+
+static bool beam_func(Prop *p, IrFunc *f, const Placement *result_hint, int width)
+{
+    Beam b;
+    memset(&b, 0, sizeof b);
+    b.p = p;
+    b.f = f;
+    b.width = width;
+    b.last = arena_alloc(p->ctx->arena, sizeof *b.last * (size_t)(f->next_id + 1));
+    b.val = arena_alloc(p->ctx->arena, sizeof *b.val * (size_t)(f->next_id + 1));
+    for (int k = 0; k <= f->next_id; k++) {
+        b.last[k] = -1;
+        b.val[k] = NULL;
+    }
+    for (int k = 0; k < f->nparams; k++)
+        b.val[f->params[k]->id] = f->params[k];
+    for (IrInst *i = f->first; i; i = i->next)
+        for (int r = 0; r < i->nres; r++)
+            b.val[i->res[r]->id] = i->res[r];
+    for (IrInst *i = f->first; i; i = i->next)
+        b.ninsts++;
+    b.insts = arena_alloc(p->ctx->arena, sizeof *b.insts * (size_t)(b.ninsts + 1));
+    int pos = 0;
+    for (IrInst *i = f->first; i; i = i->next, pos++) {
+        b.insts[pos] = i;
+        for (int k = 0; k < i->nargs; k++)
+            b.last[i->args[k]->id] = pos;
+    }
+    for (int k = 0; k < f->nresults; k++)
+        b.last[f->results[k]->id] = INT32_MAX;
+    /* states copy the live set: a function with very many values live at
+     * once (a wide DAG) is decided greedily, in linear time */
+    int live = 0, maxlive = 0;
+    int *dies = arena_alloc(p->ctx->arena, sizeof *dies * (size_t)(b.ninsts + 1));
+    memset(dies, 0, sizeof *dies * (size_t)(b.ninsts + 1));
+    for (int k = 0; k < f->nparams; k++)
+        if (b.last[f->params[k]->id] >= 0 && b.last[f->params[k]->id] < b.ninsts)
+            dies[b.last[f->params[k]->id]]++;
+    live = f->nparams;
+    for (pos = 0; pos < b.ninsts; pos++) {
+        for (int r = 0; r < b.insts[pos]->nres; r++) {
+            int l = b.last[b.insts[pos]->res[r]->id];
+            if (l > pos) {
+                live++;
+                if (l < b.ninsts)
+                    dies[l]++;
+            }
+        }
+        if (live > maxlive)
+            maxlive = live;
+        live -= dies[pos];
+    }
+    if (maxlive > BEAM_MAX_LIVE) {
+        for (IrInst *i = f->first; i; i = i->next)
+            if (!propagate_inst(p, i))
+                return false;
+        return true;
+    }
+    restart(&b, 0);
+    bool ok = true;
+    Cand cands[BEAM_CHILDREN];
+    for (pos = 0; pos < b.ninsts && ok; pos++) {
+        IrInst *i = b.insts[pos];
+        if (i->op == OP_LOOP || i->op == OP_CALL || i->nres != 1) {
+            commit(&b, &b.cur[0]);
+            ok = propagate_inst(p, i);
+            restart(&b, pos + 1);
+            continue;
+        }
+        Placement *argpl = new_pls(p, i), *also = new_pls(p, i);
+        Memo memo[BEAM_MEMO];
+        int nmemo = 0;
+        for (int s = 0; s < b.ncur; s++) {
+            const BState *st = &b.cur[s];
+            for (int k = 0; k < i->nargs; k++) {
+                const Live *l = live_of(st, i->args[k]->id);
+                if (!l)
+                    DTC_BUG("propagate: an operand is not live in the beam");
+                argpl[k] = l->pl;
+                also[k] = l->also;
+            }
+            if (i->op == OP_REDISTRIBUTE) {
+                Placement *in = new_pls(p, i);
+                in[0] = argpl[0];
+                Placement out = i->res[0]->pl.naxes == p->mesh->naxes ? i->res[0]->pl : argpl[0];
+                push_child(&b, st, pos, i, in, out, move_cost(p, &i->args[0]->type, &argpl[0], &out));
+                continue;
+            }
+            /* states that differ only elsewhere ask the same question */
+            int hit = -1;
+            for (int q = 0; q < nmemo && hit < 0; q++) {
+                bool same = true;
+                for (int k = 0; k < i->nargs && same; k++)
+                    same = pl_eq(&memo[q].argpl[k], &argpl[k]) &&
+                           memo[q].also[k].naxes == also[k].naxes &&
+                           (!also[k].naxes || pl_eq(&memo[q].also[k], &also[k]));
+                if (same)
+                    hit = q;
+            }
+            if (hit < 0 && nmemo < BEAM_MEMO) {
+                Memo *mm = &memo[hit = nmemo++];
+                mm->argpl = new_pls(p, i);
+                mm->also = new_pls(p, i);
+                for (int k = 0; k < i->nargs; k++) {
+                    mm->argpl[k] = argpl[k];
+                    mm->also[k] = also[k];
+                }
+                memset(mm->cands, 0, sizeof mm->cands);
+                mm->n = candidates(p, i, argpl, also, mm->cands, BEAM_CHILDREN);
+            }
+            Cand *cs = cands;
+            int nc;
+            if (hit >= 0) {
+                cs = memo[hit].cands;
+                nc = memo[hit].n;
+            } else {
+                memset(cands, 0, sizeof cands);
+                nc = candidates(p, i, argpl, also, cands, BEAM_CHILDREN);
+            }
+            for (int c = 0; c < nc; c++)
+                push_child(&b, st, pos, i, cs[c].in, cs[c].out, cs[c].cost);
+        }
+        if (b.nnext == 0) {
+            /* nothing legal (a pinned result no strategy produces): the
+             * greedy step says why */
+            commit(&b, &b.cur[0]);
+            ok = propagate_inst(p, i);
+            if (ok)
+                DTC_BUG("propagate: the beam found no strategy the greedy step finds");
+            break;
+        }
+        select_states(&b);
+    }
+    if (ok) {
+        int best = 0;
+        for (int s = 0; result_hint && s < b.ncur; s++) {
+            for (int k = 0; k < f->nresults; k++) {
+                const Live *l = live_of(&b.cur[s], f->results[k]->id);
+                if (l && result_hint[k].naxes == p->mesh->naxes)
+                    b.cur[s].cost += move_cost(p, &f->results[k]->type, &l->pl, &result_hint[k]);
+            }
+            if (b.cur[s].cost < b.cur[best].cost)
+                best = s;
+        }
+        commit(&b, &b.cur[best]);
+    }
+    free_states(b.cur, b.ncur);
+    free(b.cur);
+    free_states(b.next, b.nnext);
+    free(b.next);
+    free(b.dec);
+    return ok;
+}
+
 static bool propagate_func(Prop *p, IrFunc *f, const Placement *result_hint)
 {
     int naxes = p->mesh->naxes;
@@ -365,9 +905,26 @@ static bool propagate_func(Prop *p, IrFunc *f, const Placement *result_hint)
         set_hint(p, f->results[k], &result_hint[k]);
     for (IrInst *i = f->last; i; i = i->prev)
         hint_back(p, i);
+    int width = p->ctx->beam_width > 0 ? p->ctx->beam_width : BEAM_WIDTH_DEFAULT;
+    bool has_loop = false;
+    for (IrInst *i = f->first; i; i = i->next)
+        has_loop |= i->op == OP_LOOP;
+    if (width > 1 && naxes > 0 && has_loop)
+        return beam_func(p, f, result_hint, width);
     for (IrInst *i = f->first; i; i = i->next)
         if (!propagate_inst(p, i))
             return false;
+    if (width <= 1 || naxes == 0)
+        return true;
+    /* the beam's plan unless the greedy one is cheaper as modelled: the
+     * beam ranks partial plans by estimates and may drop the greedy path */
+    Snapshot *greedy = snapshot(p, f);
+    double cost_greedy = func_cost(p, f, result_hint);
+    reset_body(f);
+    if (!beam_func(p, f, result_hint, width))
+        return false;
+    if (func_cost(p, f, result_hint) > cost_greedy)
+        restore(f, greedy);
     return true;
 }
 
