@@ -29,6 +29,7 @@ typedef struct DtcOptions {
     int in_cap, out_cap;
     CostModel cost;           /* --alpha / --beta overrides */
     int beam_width;           /* --beam=N: propagate's beam; 0 default, 1 greedy */
+    int64_t memory_budget;    /* --memory-budget=BYTES: entry parameters per rank; 0 none */
 } DtcOptions;
 
 /* Runs inline .. optimise (or up to opts->stop_after) on m, verifying after

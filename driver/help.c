@@ -44,7 +44,9 @@ static void cost_opts(FILE *out)
             "  --beta=SECONDS          cost model: seconds per byte sent, all mesh axes\n"
             "                          (default %g s/byte = %g GB/s); finite, >= 0\n"
             "  --beam=N                placement choice: partial assignments the whole-function\n"
-            "                          search keeps (default 16); 1 = greedy, one instruction at a time\n",
+            "                          search keeps (default 16); 1 = greedy, one instruction at a time\n"
+            "  --memory-budget=BYTES   bytes of entry parameters a rank may hold (K, M, G suffixes);\n"
+            "                          bounds the placements chosen for M[auto] parameters\n",
             cm.alpha[0], cm.beta[0], cm.beta[0] > 0 ? 1e-9 / cm.beta[0] : 0.0);
 }
 

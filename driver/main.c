@@ -3,6 +3,7 @@
  * user's program or files, 2 bad command line).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -223,6 +224,17 @@ static int parse_args(Arena *ar, int argc, char **argv, DtcOptions *o)
                 return usage_error(o->cmd, "--beam wants a number of states from 1 to 1024, got '%s'",
                                    v ? v : "");
             o->beam_width = (int)w;
+        } else if (opt_value(argc, argv, &i, "--memory-budget", &v)) {
+            char *end = NULL;
+            double x = v ? strtod(v, &end) : -1;
+            double unit = end && *end == 'K' ? 1024.0 : end && *end == 'M' ? 1048576.0
+                        : end && *end == 'G' ? 1073741824.0 : 1.0;
+            if (end && unit > 1)
+                end++;
+            if (!v || !*v || *end || !(x > 0) || x * unit > 9e18)
+                return usage_error(o->cmd, "--memory-budget wants a positive number of bytes "
+                                   "(suffix K, M or G allowed), got '%s'", v ? v : "");
+            o->memory_budget = (int64_t)(x * unit);
         } else if (opt_value(argc, argv, &i, "--alpha", &v) || opt_value(argc, argv, &i, "--beta", &v)) {
             double x;
             if (!parse_seconds(v, &x))
@@ -329,6 +341,33 @@ static bool wants_help(int argc, char **argv)
     return false;
 }
 
+/* When dtc placed some parameters (M[auto]): the same program with those
+ * replicated, compiled again, as the baseline the choice is measured by. */
+static void report_baseline(Arena *ar, const DtcOptions *o, const PassCtx *ctx, const IrModule *chosen)
+{
+    const IrFunc *f = chosen->entry;
+    bool any = false;
+    for (int k = 0; f && k < f->nparams; k++)
+        any |= !f->params[k]->pinned;
+    if (!any)
+        return;
+    Diag *d = diag_new(ar, stderr);
+    IrModule *m = fe_load_file(ar, d, o->file, &o->fe);
+    PassCtx base = *ctx;
+    base.auto_replicated = true;
+    base.memory_budget = 0;
+    DtcOptions quiet = *o;
+    quiet.print_after = NULL;
+    quiet.dump_dir = NULL;
+    if (!m || diag_nerrors(d) > 0 || !dtc_pipeline(&quiet, &base, m))
+        return;
+    printf("with those parameters replicated: estimated time %.3f us, %" PRId64 " bytes of parameters "
+           "on rank 0%s\n", report_estimate_us(&base, m), report_param_bytes(m),
+           o->memory_budget ? " (no budget)" : "");
+    if (o->memory_budget)
+        printf("memory budget: %" PRId64 " bytes of parameters per rank\n", o->memory_budget);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -380,7 +419,8 @@ int main(int argc, char **argv)
         arena_free(ar);
         return 1;
     }
-    PassCtx ctx = {.arena = ar, .err = stderr, .cost = o.cost, .beam_width = o.beam_width};
+    PassCtx ctx = {.arena = ar, .err = stderr, .cost = o.cost, .beam_width = o.beam_width,
+                   .memory_budget = o.memory_budget};
     if (!strcmp(o.cmd, "check")) {
         rc = 0;
     } else if (!strcmp(o.cmd, "run")) {
@@ -389,6 +429,8 @@ int main(int argc, char **argv)
     } else if (!strcmp(o.cmd, "report")) {
         bool json = o.format && !strcmp(o.format, "json");
         rc = dtc_pipeline(&o, &ctx, m) ? ((json ? pass_report_json : pass_report)(stdout, &ctx, m), 0) : 1;
+        if (rc == 0 && !json)
+            report_baseline(ar, &o, &ctx, m);
     } else { /* compile */
         rc = 1;
         const char *output = o.output ? o.output : default_output(ar, o.file, o.emit);

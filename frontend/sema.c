@@ -1009,7 +1009,7 @@ static bool resolve_entry(Sema *S, const Expr *e, const IrType *t, PlEntry *out)
 
 /* mesh[entries] for a tensor of type t (NULL: unknown). */
 static bool resolve_pl(Sema *S, SrcLoc loc, const char *mesh, int n, Expr *const *entries,
-                       const IrType *t, Placement *out)
+                       const IrType *t, bool auto_ok, Placement *out)
 {
     memset(out, 0, sizeof *out);
     if (!S->mesh) {
@@ -1023,6 +1023,19 @@ static bool resolve_pl(Sema *S, SrcLoc loc, const char *mesh, int n, Expr *const
         err(S, loc, "unknown mesh '%s' (the mesh is '%s')", mesh, m->name);
         return false;
     }
+    /* M[auto]: the compiler chooses the whole placement (an entry parameter:
+     * propagate's search, issue 9); the value is not pinned */
+    for (int k = 0; k < n; k++)
+        if (entries[k]->kind == E_NAME && !strcmp(entries[k]->name, "auto")) {
+            if (!auto_ok) {
+                err(S, entries[k]->loc, "auto: only a parameter's placement can be left to the compiler");
+                return false;
+            }
+            if (n == 1)
+                return true;
+            err(S, entries[k]->loc, "auto stands for the whole placement: write %s[auto]", m->name);
+            return false;
+        }
     bool ok = true;
     if (n != m->naxes) {
         err(S, n > m->naxes ? entries[m->naxes]->loc : loc,
@@ -1037,9 +1050,9 @@ static bool resolve_pl(Sema *S, SrcLoc loc, const char *mesh, int n, Expr *const
     return ok;
 }
 
-static bool resolve_pl_ast(Sema *S, const PlacementAst *pa, const IrType *t, Placement *out)
+static bool resolve_pl_ast(Sema *S, const PlacementAst *pa, const IrType *t, bool auto_ok, Placement *out)
 {
-    return resolve_pl(S, pa->loc, pa->mesh ? pa->mesh : "", pa->n, pa->entries, t, out);
+    return resolve_pl(S, pa->loc, pa->mesh ? pa->mesh : "", pa->n, pa->entries, t, auto_ok, out);
 }
 
 /* ---- the mesh ---------------------------------------------------------------------- */
@@ -1992,7 +2005,7 @@ static SVal builtin_call(Sema *S, const Expr *e, const Builtin *b)
             return sv_err;
         }
         Placement pl;
-        if (!resolve_pl(S, pe->loc, pe->name, pe->nargs, pe->args, x ? &x->type : NULL, &pl) || !x || !ok)
+        if (!resolve_pl(S, pe->loc, pe->name, pe->nargs, pe->args, x ? &x->type : NULL, false, &pl) || !x || !ok)
             return sv_err;
         return sv_tensor(emit_redistribute(S, e->loc, x, pl, NULL, "redistribute()"));
     }
@@ -2414,7 +2427,7 @@ static void check_let(Sema *S, const Stmt *st)
             pt = c ? &c->type : NULL;
         }
         Placement pl;
-        bool pl_ok = resolve_pl_ast(S, st->pl, pt, &pl);
+        bool pl_ok = resolve_pl_ast(S, st->pl, pt, false, &pl);
         if (pl_ok && v.k == SV_TENSOR)
             v = sv_tensor(emit_redistribute(S, st->pl->loc, v.v, pl, name, "let placement"));
     } else if (v.k == SV_TENSOR && !v.v->name && v.v->param_index < 0) {
@@ -2520,7 +2533,7 @@ static void check_signature(Sema *S, FnInfo *f)
             f->sig_ok = false;
         Placement pl;
         memset(&pl, 0, sizeof pl);
-        if (pa->pl && !resolve_pl_ast(S, pa->pl, tok ? &t : NULL, &pl))
+        if (pa->pl && !resolve_pl_ast(S, pa->pl, tok ? &t : NULL, true, &pl))
             memset(&pl, 0, sizeof pl);
         IrInit init;
         memset(&init, 0, sizeof init);
@@ -2538,7 +2551,7 @@ static void check_signature(Sema *S, FnInfo *f)
             f->sig_ok = false;
         f->rtypes[k] = t;
         if (ra->pl)
-            f->rpl_has[k] = resolve_pl_ast(S, ra->pl, tok ? &t : NULL, &f->rpl[k]);
+            f->rpl_has[k] = resolve_pl_ast(S, ra->pl, tok ? &t : NULL, false, &f->rpl[k]);
     }
 }
 
@@ -2677,7 +2690,7 @@ static void check_for(Sema *S, const Stmt *st)
         }
         IrValue *init = v.v;
         if (c->pl) {
-            if (!resolve_pl_ast(S, c->pl, &init->type, &lp->carry_pl[k])) {
+            if (!resolve_pl_ast(S, c->pl, &init->type, false, &lp->carry_pl[k])) {
                 ok = false;
                 continue;
             }

@@ -34,6 +34,8 @@ typedef struct PassCtx {
     FILE *err;        /* user-facing errors */
     CostModel cost;
     int beam_width;   /* propagate's beam (states kept); 0: the default, 1: greedy */
+    int64_t memory_budget; /* bytes of entry parameters a rank may hold; 0: no limit */
+    bool auto_replicated;  /* M[auto] parameters replicated, not chosen (the baseline) */
 } PassCtx;
 
 bool pass_inline(PassCtx *ctx, IrModule *m);
@@ -50,5 +52,9 @@ bool pass_check_collectives(PassCtx *ctx, const IrModule *m);
 void pass_report(FILE *out, const PassCtx *ctx, const IrModule *m);
 /* The same as JSON (dtc report --format=json). */
 void pass_report_json(FILE *out, const PassCtx *ctx, const IrModule *m);
+/* Bytes of the entry parameters rank 0 holds; the cost model's estimate of
+ * the whole program in microseconds (as `dtc report` prints it). */
+int64_t report_param_bytes(const IrModule *m);
+double report_estimate_us(const PassCtx *ctx, const IrModule *m);
 
 #endif

@@ -214,6 +214,16 @@ typedef struct Ranked {
     double est;
 } Ranked;
 
+static bool all_r(const AxisOpt *o, int nargs)
+{
+    if (o->out.kind != PL_R)
+        return false;
+    for (int k = 0; k < nargs; k++)
+        if (o->in[k].kind != PL_R)
+            return false;
+    return true;
+}
+
 /* One strategy of an instruction (candidates()). */
 typedef struct Cand {
     Placement *in;   /* per operand */
@@ -267,8 +277,12 @@ static int candidates(Prop *p, IrInst *i, const Placement *argpl, const Placemen
         for (int o = 0; o < nopt; o++) {
             if (pinned && !pe_eq(opts[o].out, res->pl.e[a]))
                 continue;
+            if (mesh->size[a] == 1 && !all_r(&opts[o], i->nargs))
+                continue; /* everything is R on a size-1 axis (see the header) */
             double est = 0;
             for (int k = 0; k < i->nargs; k++) {
+                if (!argpl[k].naxes)   /* undecided (M[auto]): placed where its first user wants it */
+                    continue;
                 double m = entry_move(cm, a, argpl[k].e[a], opts[o].in[k], local_bytes(p, i->args[k]));
                 if (also && also[k].naxes && pe_eq(also[k].e[a], opts[o].in[k]))
                     m = 0;
@@ -291,7 +305,7 @@ static int candidates(Prop *p, IrInst *i, const Placement *argpl, const Placemen
             const AxisOpt *o = &opts[r[j].opt];
             bool stay = true;
             for (int k = 0; k < i->nargs; k++)
-                if (!pe_eq(argpl[k].e[a], o->in[k]))
+                if (argpl[k].naxes && !pe_eq(argpl[k].e[a], o->in[k]))
                     stay = false;
             if ((j < KEEP_PER_AXIS || r[j].opt == 0 || stay) && n < KEEP_PER_AXIS + 2)
                 keep[a][n++] = r[j];
@@ -317,7 +331,7 @@ static int candidates(Prop *p, IrInst *i, const Placement *argpl, const Placemen
         if (rules_valid(p->m, i, in, &out)) {
             double c = rules_compute_cost(cm, p->m, i, in, &out);
             for (int k = 0; k < i->nargs && c < worst; k++)
-                if (!also || !also[k].naxes || !pl_eq(&also[k], &in[k]))
+                if (argpl[k].naxes && (!also || !also[k].naxes || !pl_eq(&also[k], &in[k])))
                     c += move_cost(p, &i->args[k]->type, &argpl[k], &in[k]);
             double rank = c;
             if (hint && rank < worst)
@@ -428,14 +442,40 @@ static bool propagate_inst(Prop *p, IrInst *i)
  * is decided as before; the beam restarts after it.  Width 1 is the greedy
  * choice. */
 #define BEAM_CHILDREN 4
+#define BEAM_CHILDREN_PLACING 16 /* when the instruction places an M[auto] parameter */
 #define BEAM_MAX_LIVE 128 /* more values live at once: greedy (see beam_func) */
 #define BEAM_MEMO 8       /* distinct operand placements per instruction remembered */
 
 typedef struct Memo {
     Placement *argpl, *also;
-    Cand cands[BEAM_CHILDREN];
+    Cand cands[BEAM_CHILDREN_PLACING];
     int n;
 } Memo;
+
+/* The memory budget as a cost: 0 within it, else far more than any plan's
+ * time (1000 s per budget's worth of excess), so a plan that fits always
+ * wins and one that does not is still a plan. */
+static double over_budget(const Prop *p, double param_bytes)
+{
+    double budget = (double)p->ctx->memory_budget;
+    if (budget <= 0 || param_bytes <= budget)
+        return 0;
+    return 1e3 * (param_bytes - budget) / budget;
+}
+
+/* What a parameter not yet placed is expected to take on a rank, for the
+ * budget's lookahead: split over the largest mesh axis, as tensor- or
+ * data-parallel weights are.  (Splitting over every rank, the true least,
+ * made the lookahead so optimistic that early layers kept replicated weights
+ * and later ones could then fit only by splitting over dp as well.) */
+static double min_param_bytes(const Prop *p, const IrValue *v)
+{
+    double n = (double)ir_type_numel(&v->type), k = 1;
+    for (int a = 0; a < p->mesh->naxes; a++)
+        if (p->mesh->size[a] > k)
+            k = p->mesh->size[a];
+    return ceil(n / k) * (double)ir_dtype_size(v->type.dtype);
+}
 
 typedef struct Live {
     int vid;
@@ -454,6 +494,8 @@ typedef struct Decision {
 typedef struct BState {
     double cost;
     double score; /* cost + moving the live values to their hints: what the beam ranks by */
+    double param_bytes; /* local bytes of the entry parameters placed so far (memory budget) */
+    double min_left;    /* the least the parameters not yet placed will need (fully split) */
     int dec; /* the last decision; -1: none yet */
     int nlive;
     Live *live; /* sorted by vid (malloc'd) */
@@ -548,8 +590,24 @@ static void push_child(Beam *b, const BState *s, int pos, IrInst *i, Placement *
     }
     BState *c = &b->next[b->nnext++];
     c->cost = s->cost + cost;
+    c->param_bytes = s->param_bytes;
+    c->min_left = s->min_left;
     c->live = xrealloc(NULL, sizeof *c->live * (size_t)(s->nlive + 1));
     c->nlive = 0;
+    /* parameters placed by this decision (their first user) count against
+     * the memory budget, whether or not they are used again */
+    for (int q = 0; q < i->nargs; q++) {
+        const Live *l = live_of(s, i->args[q]->id);
+        bool first = l && !l->pl.naxes;
+        for (int r = 0; r < q && first; r++)
+            first = i->args[r] != i->args[q];
+        if (first) {
+            double before = over_budget(b->p, c->param_bytes + c->min_left);
+            c->param_bytes += (double)rules_local_bytes_max(b->p->mesh, &i->args[q]->type, &in[q]);
+            c->min_left -= min_param_bytes(b->p, i->args[q]);
+            c->cost += over_budget(b->p, c->param_bytes + c->min_left) - before;
+        }
+    }
     IrValue *res = i->res[0];
     bool keep_res = b->last[res->id] > pos;
     double res_hcost = keep_res && has_hint(b->p, res) ? move_cost(b->p, &res->type, &out, &b->p->hint[res->id]) : 0;
@@ -560,9 +618,14 @@ static void push_child(Beam *b, const BState *s, int pos, IrInst *i, Placement *
         }
         if (b->last[s->live[k].vid] > pos) {
             Live l = s->live[k];
-            for (int q = 0; q < i->nargs; q++)   /* moved for this user: later ones share it */
-                if (i->args[q]->id == l.vid && !pl_eq(&in[q], &l.pl))
+            for (int q = 0; q < i->nargs; q++) {
+                if (i->args[q]->id != l.vid)
+                    continue;
+                if (!l.pl.naxes)                        /* undecided: placed for its first user */
+                    l.pl = in[q];
+                else if (!pl_eq(&in[q], &l.pl))         /* moved for this user: later ones share it */
                     l.also = in[q];
+            }
             c->live[c->nlive++] = l;
         }
     }
@@ -658,6 +721,14 @@ static void restart(Beam *b, int pos)
         }
     s->hash = live_hash(s->live, s->nlive);
     s->score = 0;
+    s->param_bytes = s->min_left = 0;
+    for (int k = 0; k < b->f->nparams; k++)
+        if (b->f->params[k]->pl.naxes)
+            s->param_bytes += (double)rules_local_bytes_max(b->p->mesh, &b->f->params[k]->type,
+                                                            &b->f->params[k]->pl);
+        else
+            s->min_left += min_param_bytes(b->p, b->f->params[k]);
+    s->cost = over_budget(b->p, s->param_bytes + s->min_left);
 }
 
 /* ---- the modelled cost of a decided function, and a copy of its decisions -------- */
@@ -701,10 +772,14 @@ static double func_cost(Prop *p, const IrFunc *f, const Placement *result_hint)
     for (int k = 0; result_hint && k < f->nresults; k++)
         if (result_hint[k].naxes == p->mesh->naxes)
             c += move_cost(p, &f->results[k]->type, &f->results[k]->pl, &result_hint[k]);
-    return c;
+    double pbytes = 0;
+    for (int k = 0; k < f->nparams; k++)
+        pbytes += (double)rules_local_bytes_max(p->mesh, &f->params[k]->type, &f->params[k]->pl);
+    return c + over_budget(p, pbytes);
 }
 
 typedef struct Snapshot {
+    Placement *param;   /* by parameter */
     Placement *pl;      /* by instruction, its result's */
     Placement **in_pl;
     int *strategy;
@@ -719,6 +794,9 @@ static Snapshot *snapshot(Prop *p, const IrFunc *f)
     s->pl = arena_alloc(p->ctx->arena, sizeof *s->pl * (size_t)(n + 1));
     s->in_pl = arena_alloc(p->ctx->arena, sizeof *s->in_pl * (size_t)(n + 1));
     s->strategy = arena_alloc(p->ctx->arena, sizeof *s->strategy * (size_t)(n + 1));
+    s->param = arena_alloc(p->ctx->arena, sizeof *s->param * (size_t)(f->nparams + 1));
+    for (int k = 0; k < f->nparams; k++)
+        s->param[k] = f->params[k]->pl;
     n = 0;
     for (const IrInst *i = f->first; i; i = i->next, n++) {
         s->pl[n] = i->nres == 1 ? i->res[0]->pl : pl_replicated(0);
@@ -730,6 +808,8 @@ static Snapshot *snapshot(Prop *p, const IrFunc *f)
 
 static void restore(IrFunc *f, const Snapshot *s)
 {
+    for (int k = 0; k < f->nparams; k++)
+        f->params[k]->pl = s->param[k];
     int n = 0;
     for (IrInst *i = f->first; i; i = i->next, n++) {
         if (i->nres == 1)
@@ -798,7 +878,7 @@ static bool beam_func(Prop *p, IrFunc *f, const Placement *result_hint, int widt
     }
     restart(&b, 0);
     bool ok = true;
-    Cand cands[BEAM_CHILDREN];
+    Cand cands[BEAM_CHILDREN_PLACING];
     for (pos = 0; pos < b.ninsts && ok; pos++) {
         IrInst *i = b.insts[pos];
         if (i->op == OP_LOOP || i->op == OP_CALL || i->nres != 1) {
@@ -819,10 +899,20 @@ static bool beam_func(Prop *p, IrFunc *f, const Placement *result_hint, int widt
                 argpl[k] = l->pl;
                 also[k] = l->also;
             }
+            /* placing a parameter: its placements differ in memory, which the
+             * ranking does not see, so more of them are tried */
+            int nchildren = BEAM_CHILDREN;
+            for (int k = 0; k < i->nargs; k++)
+                if (!argpl[k].naxes)
+                    nchildren = BEAM_CHILDREN_PLACING;
             if (i->op == OP_REDISTRIBUTE) {
                 Placement *in = new_pls(p, i);
-                in[0] = argpl[0];
                 Placement out = i->res[0]->pl.naxes == p->mesh->naxes ? i->res[0]->pl : argpl[0];
+                if (!out.naxes)
+                    out = pl_replicated(p->mesh->naxes);
+                if (!argpl[0].naxes)   /* undecided: placed where it is wanted */
+                    argpl[0] = out;
+                in[0] = argpl[0];
                 push_child(&b, st, pos, i, in, out, move_cost(p, &i->args[0]->type, &argpl[0], &out));
                 continue;
             }
@@ -846,7 +936,7 @@ static bool beam_func(Prop *p, IrFunc *f, const Placement *result_hint, int widt
                     mm->also[k] = also[k];
                 }
                 memset(mm->cands, 0, sizeof mm->cands);
-                mm->n = candidates(p, i, argpl, also, mm->cands, BEAM_CHILDREN);
+                mm->n = candidates(p, i, argpl, also, mm->cands, nchildren);
             }
             Cand *cs = cands;
             int nc;
@@ -855,7 +945,7 @@ static bool beam_func(Prop *p, IrFunc *f, const Placement *result_hint, int widt
                 nc = memo[hit].n;
             } else {
                 memset(cands, 0, sizeof cands);
-                nc = candidates(p, i, argpl, also, cands, BEAM_CHILDREN);
+                nc = candidates(p, i, argpl, also, cands, nchildren);
             }
             for (int c = 0; c < nc; c++)
                 push_child(&b, st, pos, i, cs[c].in, cs[c].out, cs[c].cost);
@@ -892,12 +982,44 @@ static bool beam_func(Prop *p, IrFunc *f, const Placement *result_hint, int widt
     return ok;
 }
 
+/* Undecided parameters back to undecided, for the beam. */
+static void forget_params(IrFunc *f, const bool *undecided)
+{
+    for (int k = 0; k < f->nparams; k++)
+        if (undecided[k])
+            f->params[k]->pl.naxes = 0;
+}
+
+/* A parameter still undecided after the beam takes the placement its first
+ * user wants (replicated if it has none), so it is never moved for it. */
+static void place_params(IrFunc *f, int naxes)
+{
+    for (int k = 0; k < f->nparams; k++) {
+        IrValue *v = f->params[k];
+        if (v->pl.naxes == naxes)
+            continue;
+        v->pl = pl_replicated(naxes);
+        bool found = false;
+        for (IrInst *i = f->first; i && !found; i = i->next)
+            for (int q = 0; q < i->nargs && !found; q++)
+                if (i->args[q] == v && i->in_pl) {
+                    v->pl = i->in_pl[q];
+                    found = true;
+                }
+    }
+}
+
 static bool propagate_func(Prop *p, IrFunc *f, const Placement *result_hint)
 {
     int naxes = p->mesh->naxes;
     p->hint = arena_alloc(p->ctx->arena, sizeof *p->hint * (size_t)(f->next_id + 1));
+    /* an undecided parameter (M[auto]) is replicated for the greedy choice;
+     * the beam places it where its first user wants it, for free (data is
+     * laid out when it is loaded) */
+    bool *undecided = arena_alloc(p->ctx->arena, sizeof *undecided * (size_t)(f->nparams + 1));
     for (int k = 0; k < f->nparams; k++) {
         IrValue *v = f->params[k];
+        undecided[k] = v->pl.naxes != naxes && !p->ctx->auto_replicated;
         if (v->pl.naxes != naxes)
             v->pl = pl_replicated(naxes);
     }
@@ -909,8 +1031,12 @@ static bool propagate_func(Prop *p, IrFunc *f, const Placement *result_hint)
     bool has_loop = false;
     for (IrInst *i = f->first; i; i = i->next)
         has_loop |= i->op == OP_LOOP;
-    if (width > 1 && naxes > 0 && has_loop)
-        return beam_func(p, f, result_hint, width);
+    if (width > 1 && naxes > 0 && has_loop) {
+        forget_params(f, undecided);
+        bool ok = beam_func(p, f, result_hint, width);
+        place_params(f, naxes);
+        return ok;
+    }
     for (IrInst *i = f->first; i; i = i->next)
         if (!propagate_inst(p, i))
             return false;
@@ -921,8 +1047,10 @@ static bool propagate_func(Prop *p, IrFunc *f, const Placement *result_hint)
     Snapshot *greedy = snapshot(p, f);
     double cost_greedy = func_cost(p, f, result_hint);
     reset_body(f);
+    forget_params(f, undecided);
     if (!beam_func(p, f, result_hint, width))
         return false;
+    place_params(f, naxes);
     if (func_cost(p, f, result_hint) > cost_greedy)
         restore(f, greedy);
     return true;

@@ -266,6 +266,44 @@ void pass_report(FILE *out, const PassCtx *ctx, const IrModule *m)
     estimate(ctx, m, f, &compute, &comm);
     fprintf(out, "estimated time: %.3f us (compute %.3f us, communication %.3f us)\n",
             (compute + comm) * 1e6, compute * 1e6, comm * 1e6);
+    int nauto = 0;
+    for (int k = 0; k < f->nparams; k++)
+        nauto += !f->params[k]->pinned;
+    if (nauto == 0)
+        return;
+    /* the placements propagate chose for the M[auto] parameters */
+    fprintf(out, "parameters placed by dtc (M[auto]), %" PRId64 " bytes of parameters on rank 0:\n",
+            report_param_bytes(m));
+    for (int k = 0; k < f->nparams; k++) {
+        const IrValue *v = f->params[k];
+        if (v->pinned)
+            continue;
+        char vb[64], tb[128], pb[256];
+        fprintf(out, "  %s: %s @ %s\n", ir_value_str(v, vb, sizeof vb), ir_type_str(&v->type, tb, sizeof tb),
+                pl_str(mesh, &v->pl, pb, sizeof pb));
+    }
+}
+
+int64_t report_param_bytes(const IrModule *m)
+{
+    const IrFunc *f = entry_of(m);
+    int c[IR_MAX_AXES] = {0};
+    int64_t total = 0;
+    for (int k = 0; f && k < f->nparams; k++) {
+        IrType lt = pl_local_type(&m->mesh, &f->params[k]->type, &f->params[k]->pl, c);
+        total += ir_type_numel(&lt) * ir_dtype_size(lt.dtype);
+    }
+    return total;
+}
+
+double report_estimate_us(const PassCtx *ctx, const IrModule *m)
+{
+    const IrFunc *f = entry_of(m);
+    if (!f)
+        return 0;
+    double compute, comm;
+    estimate(ctx, m, f, &compute, &comm);
+    return (compute + comm) * 1e6;
 }
 
 /* ---- --format=json ------------------------------------------------------------------ */

@@ -10,3 +10,8 @@ set -u
 DTC_SRC=${DTC_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 PY=${PY:-python3}
 DTC="$DTC" DTC_SRC="$DTC_SRC" "$PY" "$DTC_SRC/bench/plans/compare.py" --check
+rc=$?
+# auto-sharding: every weight M[auto], under the Megatron plan's parameter
+# bytes as the memory budget, on 2x2 and 1x4: no slower than Megatron.
+DTC="$DTC" DTC_SRC="$DTC_SRC" "$PY" "$DTC_SRC/bench/plans/auto.py" --check || rc=1
+exit $rc
