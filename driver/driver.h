@@ -22,6 +22,7 @@ typedef struct DtcOptions {
     const char *stop_after;   /* internal: --stop-after=PASS */
     const char *cuda_arch;    /* --cuda-arch=sm_80,sm_90 */
     bool simulate;            /* run --simulate: the per-rank program in the interpreter */
+    bool explain;             /* report --explain: why each placement */
     FeOptions fe;             /* --entry, --mesh */
     int nin, nout;            /* --in / --out NAME=FILE for `run`, as many as given */
     const char **in_name, **in_path;     /* arena arrays, grown by doubling */

@@ -115,7 +115,9 @@ void dtc_print_help(FILE *out, const char *cmd)
               "peak memory, and the cost model's estimate of the run time.\n\n"
               "options:\n"
               "  --format=text|json      the text report (default) or the same as JSON, with\n"
-              "                          each collective's source position\n",
+              "                          each collective's source position\n"
+              "  --explain               then why each placement: every instruction's chosen\n"
+              "                          strategy and cost, and the best other one\n",
               out);
         fputs(common_opts, out);
         fputs(pipeline_opts, out);

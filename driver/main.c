@@ -169,6 +169,8 @@ static int parse_args(Arena *ar, int argc, char **argv, DtcOptions *o)
             o->output = argv[++i];
         } else if (a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
             o->opt_level = a[2] - '0';
+        } else if (!strcmp(a, "--explain")) {
+            o->explain = true;
         } else if (!strcmp(a, "--simulate")) {
             o->simulate = true;
         } else if (opt_value(argc, argv, &i, "--entry", &v)) {
@@ -368,6 +370,21 @@ static void report_baseline(Arena *ar, const DtcOptions *o, const PassCtx *ctx, 
         printf("memory budget: %" PRId64 " bytes of parameters per rank\n", o->memory_budget);
 }
 
+/* --explain: the program again, up to propagate, and why each placement. */
+static void report_explain(Arena *ar, const DtcOptions *o, const PassCtx *ctx)
+{
+    Diag *d = diag_new(ar, stderr);
+    IrModule *m = fe_load_file(ar, d, o->file, &o->fe);
+    DtcOptions upto = *o;
+    upto.print_after = NULL;
+    upto.dump_dir = NULL;
+    upto.stop_after = "propagate";
+    PassCtx c = *ctx;
+    if (!m || diag_nerrors(d) > 0 || !dtc_pipeline(&upto, &c, m))
+        return;
+    propagate_explain(&c, m, stdout);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -401,6 +418,8 @@ int main(int argc, char **argv)
         rc = usage_error(o.cmd, "--stop-after belongs to 'dtc compile', not '%s'", o.cmd);
     if (rc == 0 && strcmp(o.cmd, "run") && (o.nin || o.nout || o.simulate))
         rc = usage_error(o.cmd, "--in/--out/--simulate belong to 'dtc run' and to the compiled program, not '%s'", o.cmd);
+    if (rc == 0 && o.explain && strcmp(o.cmd, "report"))
+        rc = usage_error(o.cmd, "--explain belongs to 'dtc report', not '%s'", o.cmd);
     if (rc == 0 && o.format && strcmp(o.cmd, "report"))
         rc = usage_error(o.cmd, "--format belongs to 'dtc report', not '%s'", o.cmd);
     if (rc != 0) {
@@ -431,6 +450,8 @@ int main(int argc, char **argv)
         rc = dtc_pipeline(&o, &ctx, m) ? ((json ? pass_report_json : pass_report)(stdout, &ctx, m), 0) : 1;
         if (rc == 0 && !json)
             report_baseline(ar, &o, &ctx, m);
+        if (rc == 0 && o.explain)
+            report_explain(ar, &o, &ctx);
     } else { /* compile */
         rc = 1;
         const char *output = o.output ? o.output : default_output(ar, o.file, o.emit);

@@ -40,6 +40,10 @@ typedef struct PassCtx {
 
 bool pass_inline(PassCtx *ctx, IrModule *m);
 bool pass_propagate(PassCtx *ctx, IrModule *m);
+/* dtc report --explain: for a propagated module, each instruction's chosen
+ * strategy and the best other one with their costs, and the annotated
+ * parameters the plan moves. */
+void propagate_explain(PassCtx *ctx, IrModule *m, FILE *out);
 bool pass_redistribute(PassCtx *ctx, IrModule *m);
 bool pass_partition(PassCtx *ctx, IrModule *m);
 bool pass_optimise(PassCtx *ctx, IrModule *m);

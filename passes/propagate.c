@@ -1258,3 +1258,83 @@ bool pass_propagate(PassCtx *ctx, IrModule *m)
         size1_func(&m->mesh, m->funcs[k]);
     return true;
 }
+
+/* ---- dtc report --explain ------------------------------------------------------------ */
+static void explain_func(Prop *p, const IrFunc *f, FILE *out)
+{
+    char vb[64], pb[256], qb[256];
+    for (IrInst *i = f->first; i; i = i->next) {
+        if (!i->in_pl || i->nres != 1 || i->op == OP_REDISTRIBUTE || i->op == OP_LOOP)
+            continue;
+        Placement *argpl = new_pls(p, i);
+        for (int k = 0; k < i->nargs; k++)
+            argpl[k] = i->args[k]->pl;
+        Cand c[3];
+        memset(c, 0, sizeof c);
+        int n = candidates(p, i, argpl, NULL, c, 3);
+        /* the chosen strategy's cost with the operands where they are */
+        double chosen = rules_compute_cost(&p->ctx->cost, p->m, i, i->in_pl, &i->res[0]->pl);
+        for (int k = 0; k < i->nargs; k++)
+            chosen += move_cost(p, &i->args[k]->type, &i->args[k]->pl, &i->in_pl[k]);
+        const Cand *alt = NULL;
+        for (int q = 0; q < n && !alt; q++) {
+            bool same = pl_eq(&c[q].out, &i->res[0]->pl);
+            for (int k = 0; k < i->nargs && same; k++)
+                same = pl_eq(&c[q].in[k], &i->in_pl[k]);
+            if (!same)
+                alt = &c[q];
+        }
+        if (i->loc.file)
+            fprintf(out, "%s:%d:%d: ", i->loc.file, i->loc.line, i->loc.col);
+        fprintf(out, "%s %s: ", ir_op_name(i->op), ir_value_str(i->res[0], vb, sizeof vb));
+        for (int k = 0; k < i->nargs; k++)
+            fprintf(out, "%s%s", k ? ", " : "(", pl_str(p->mesh, &i->in_pl[k], pb, sizeof pb));
+        fprintf(out, "%s -> %s, %.3f us", i->nargs ? ")" : "()",
+                pl_str(p->mesh, &i->res[0]->pl, qb, sizeof qb), chosen * 1e6);
+        if (alt) {
+            fprintf(out, "; runner-up ");
+            for (int k = 0; k < i->nargs; k++)
+                fprintf(out, "%s%s", k ? ", " : "(", pl_str(p->mesh, &alt->in[k], pb, sizeof pb));
+            fprintf(out, "%s -> %s, %.3f us%s", i->nargs ? ")" : "()",
+                    pl_str(p->mesh, &alt->out, qb, sizeof qb), alt->cost * 1e6,
+                    alt->cost < chosen ? " here, dearer later" : "");
+        }
+        fputc('\n', out);
+    }
+}
+
+void propagate_explain(PassCtx *ctx, IrModule *m, FILE *out)
+{
+    Prop p;
+    memset(&p, 0, sizeof p);
+    p.ctx = ctx;
+    p.m = m;
+    p.mesh = &m->mesh;
+    p.cache = arena_alloc(ctx->arena, sizeof *p.cache * CACHE_SIZE);
+    fprintf(out, "placement choice (each instruction: its operands' and result's placements and its cost "
+                 "with the operands where they are, then the best other strategy):\n");
+    for (int k = 0; k < m->nfuncs; k++) {
+        IrFunc *f = m->funcs[k];
+        if (f != m->entry && !ir_func_is_loop_body(m, f))
+            continue;
+        p.hint = arena_alloc(ctx->arena, sizeof *p.hint * (size_t)(f->next_id + 1));
+        if (f != m->entry)
+            fprintf(out, "in loop body @%s:\n", f->name);
+        explain_func(&p, f, out);
+    }
+    /* annotated parameters moved for a user, which the plan judged cheaper */
+    char vb[64], pb[256], qb[256];
+    for (int k = 0; m->entry && k < m->entry->nparams; k++) {
+        IrValue *v = m->entry->params[k];
+        for (IrInst *i = m->entry->first; i; i = i->next)
+            for (int q = 0; i->in_pl && q < i->nargs; q++)
+                if (i->args[q] == v && !pl_eq(&i->in_pl[q], &v->pl)) {
+                    fprintf(out, "note: %s parameter %s is moved from %s to %s for %s (cheaper than "
+                                 "every plan that keeps it)\n",
+                            v->pinned ? "the annotated" : "the", ir_value_str(v, vb, sizeof vb),
+                            pl_str(p.mesh, &v->pl, pb, sizeof pb), pl_str(p.mesh, &i->in_pl[q], qb, sizeof qb),
+                            ir_op_name(i->op));
+                    q = i->nargs;
+                }
+    }
+}
