@@ -51,8 +51,6 @@
 
 #include "runtime/core/rt_core.h"
 
-#define RT_MAX_AXES 4 /* mesh axes */
-
 /* Same numbering as the compiler's PlKind. */
 typedef enum rt_pl_kind {
     RT_PL_R, /* replicated along the axis */
