@@ -172,7 +172,7 @@ static int64_t max_piece(const IrMesh *m, int64_t n, unsigned mask)
 {
     for (int a = 0; a < m->naxes; a++)
         if (mask & (1u << a))
-            n = (n + m->size[a] - 1) / m->size[a];
+            n = rt_chunk_size(n, m->size[a]);
     return n;
 }
 

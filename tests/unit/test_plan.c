@@ -1117,10 +1117,11 @@ static int dtensor_plan(const CostModel *cm, const IrMesh *m, const IrType *t, c
         int axis;
         PlEntry to;
     } tr[2 * IR_MAX_AXES];
-    int n = 0, nshards = 1;
+    unsigned split = 0;
     for (int a = 0; a < m->naxes; a++)
         if (src->e[a].kind == PL_S)
-            nshards *= m->size[a];
+            split |= 1u << a;
+    int n = 0, nshards = rt_grid_count(m->naxes, m->size, split);
     if (m->naxes > 1 && nshards > 1)
         for (int md = m->naxes - 1; md >= 0; md--) {
             PlEntry target = dst->e[md];
