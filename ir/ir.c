@@ -93,7 +93,10 @@ Placement pl_replicated(int naxes)
  * and compiled programs agree on every rank's coordinates and groups. */
 _Static_assert(IR_MAX_AXES == RT_MAX_AXES, "IrMesh and the core hold as many axes");
 
-int ir_mesh_nranks(const IrMesh *m) { return rt_grid_count(m->naxes, m->size, rt_grid_all(m->naxes)); }
+int ir_mesh_nranks(const IrMesh *m)
+{
+    return rt_grid_count(m->naxes, m->size, rt_grid_all(m->naxes));
+}
 
 void ir_mesh_coords(const IrMesh *m, int rank, int coords[IR_MAX_AXES])
 {

@@ -49,7 +49,10 @@ CostModel cost_model_default(void)
     return cm;
 }
 
-int plan_group_size(const IrMesh *m, unsigned axes) { return rt_grid_count(m->naxes, m->size, axes); }
+int plan_group_size(const IrMesh *m, unsigned axes)
+{
+    return rt_grid_count(m->naxes, m->size, axes);
+}
 
 #define MAX_LENS 256
 

@@ -243,7 +243,8 @@ static void test_ranks_and_groups(const Mesh *ms, int nm)
                     CHECK(rt_grid_rank(m->naxes, m->size, step) == mem[i],
                           "mesh %d axes %x: stepping to member %d", mi, axes, i);
                     bool more = rt_grid_next(m->naxes, m->size, axes, step);
-                    CHECK(more == (i + 1 < k), "mesh %d axes %x: next after member %d", mi, axes, i);
+                    CHECK(more == (i + 1 < k), "mesh %d axes %x: next after member %d", mi, axes,
+                          i);
                     checks++;
                 }
                 CHECK(rt_grid_rank(m->naxes, m->size, step) == mem[0],
