@@ -801,21 +801,12 @@ static bool lower_kernel(Lower *L, const IrInst *i, int out)
  * (row-major over the axes, the lowest axis slowest). */
 static void member_coords(Lower *L, unsigned axes, int member, int *c)
 {
-    memcpy(c, L->coords, sizeof L->coords);
-    for (int a = L->mesh->naxes - 1; a >= 0; a--)
-        if (axes >> a & 1) {
-            c[a] = member % L->mesh->size[a];
-            member /= L->mesh->size[a];
-        }
+    rt_grid_member_coords(L->mesh->naxes, L->mesh->size, axes, L->coords, member, c);
 }
 
 static int group_size(Lower *L, unsigned axes)
 {
-    int n = 1;
-    for (int a = 0; a < L->mesh->naxes; a++)
-        if (axes >> a & 1)
-            n *= L->mesh->size[a];
-    return n;
+    return rt_grid_count(L->mesh->naxes, L->mesh->size, axes);
 }
 
 /* Lengths along `dim` of every member's piece of v under pl, which must

@@ -239,26 +239,18 @@ static int run_layout(Run *R, const IrInst *in)
     for (int rep = 0; rep < R->nranks; rep++) {
         int rc[IR_MAX_AXES];
         ir_mesh_coords(m, rep, rc);
-        bool is_rep = true; /* one representative per group: coordinate 0 on `axes` */
-        for (int a = 0; a < m->naxes; a++)
-            if ((axes >> a & 1) && rc[a] != 0)
-                is_rep = false;
-        if (!is_rep)
+        /* one representative per group: its member 0 */
+        if (rt_grid_member(m->naxes, m->size, axes, rc) != 0)
             continue;
         Tensor box;
         int64_t boxoff[IR_MAX_RANK];
         if (interp_combine(NULL, m, &src->type, &ps, axes, rc, slot(R, src, 0), &box, boxoff, e,
                            sizeof e) != 0)
             return rfail(R, &in->loc, "%s: %s", ir_op_name(in->op), e);
-        for (int r = 0; r < R->nranks; r++) {
+        for (int i = 0; i < rt_grid_count(m->naxes, m->size, axes); i++) {
             int c[IR_MAX_AXES];
+            int r = rt_grid_member_rank(m->naxes, m->size, axes, rc, i);
             ir_mesh_coords(m, r, c);
-            bool member = true;
-            for (int a = 0; a < m->naxes; a++)
-                if (!(axes >> a & 1) && c[a] != rc[a])
-                    member = false;
-            if (!member)
-                continue;
             if (interp_extract(NULL, m, &dst->type, &pd, axes, c, &box, boxoff, slot(R, dst, r),
                                e, sizeof e) != 0) {
                 free(box.data);

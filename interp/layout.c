@@ -52,10 +52,7 @@ int interp_check_pl(const IrMesh *m, const IrType *t, const Placement *pl, char 
 /* Is the rank at c in the group of g over `axes` (same coordinates off them)? */
 static bool in_group(const IrMesh *m, unsigned axes, const int *g, const int *c)
 {
-    for (int a = 0; a < m->naxes; a++)
-        if (!(axes >> a & 1) && g[a] != c[a])
-            return false;
-    return true;
+    return rt_grid_group(m->naxes, m->size, axes, g) == rt_grid_group(m->naxes, m->size, axes, c);
 }
 
 /* The box that the group of `coords` holds together under pl. */
@@ -105,9 +102,12 @@ int interp_combine(Arena *ar, const IrMesh *m, const IrType *t, const Placement 
      * nested splits are outer then inner.  Kinds that do not commute must be
      * reduced in that order, so a group may not skip an inner one. */
     int pa[IR_MAX_AXES], npa = 0;
+    unsigned pmask = 0;
     for (int a = m->naxes - 1; a >= 0; a--)
-        if ((axes >> a & 1) && pl.e[a].kind == PL_P)
+        if ((axes >> a & 1) && pl.e[a].kind == PL_P) {
             pa[npa++] = a;
+            pmask |= 1u << a;
+        }
     for (int i = 0; i < npa; i++)
         for (int b = pa[i] + 1; b < m->naxes; b++)
             if (!(axes >> b & 1) && pl.e[b].kind == PL_P && !commute(pl.e[b].red, pl.e[pa[i]].red))
@@ -126,14 +126,10 @@ int interp_combine(Arena *ar, const IrMesh *m, const IrType *t, const Placement 
         bstride[d] = bn;
         bn *= blen[d];
     }
-    /* One box per combination of the partial axes' coordinates (pa[0] the
-     * fastest digit); the pieces are placed into them, then the boxes are
-     * reduced one axis at a time. */
-    int64_t nbuf = 1, kst[IR_MAX_AXES];
-    for (int i = 0; i < npa; i++) {
-        kst[i] = nbuf;
-        nbuf *= m->size[pa[i]];
-    }
+    /* One box per member of the group over the partial axes (member order:
+     * pa[0], the innermost, the fastest digit); the pieces are placed into
+     * them, then the boxes are reduced one axis at a time. */
+    int64_t nbuf = rt_grid_count(m->naxes, m->size, pmask);
     double *buf = calloc(nbuf * bn > 0 ? (size_t)(nbuf * bn) : 1, sizeof *buf);
     if (!buf)
         return lfail(err, errlen, "out of memory");
@@ -159,9 +155,7 @@ int interp_combine(Arena *ar, const IrMesh *m, const IrType *t, const Placement 
                          ir_type_str(&pt, b2, sizeof b2), pl_str(m, &pl, b1, sizeof b1),
                          ir_type_str(t, b3, sizeof b3), ir_type_str(&lt, b4, sizeof b4));
         }
-        int64_t key = 0;
-        for (int i = 0; i < npa; i++)
-            key += c[pa[i]] * kst[i];
+        int64_t key = rt_grid_member(m->naxes, m->size, pmask, c);
         int64_t off[IR_MAX_RANK], len[IR_MAX_RANK], base = key * bn, pn = 1;
         for (int d = 0; d < t->rank; d++) {
             pl_local_range(m, &pl, c, d, t->dims[d], &off[d], &len[d]);

@@ -1,6 +1,7 @@
 /* ir.c - IR basics: dtypes, types, the op table, meshes, placements,
  * construction and editing of functions.  See ir.h. */
 #include "ir/ir.h"
+#include "runtime/core/rt_core.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -88,42 +89,28 @@ Placement pl_replicated(int naxes)
     return p;
 }
 
+/* The mesh arithmetic is the runtime core's (rt_mesh.c), so the compiler
+ * and compiled programs agree on every rank's coordinates and groups. */
+_Static_assert(IR_MAX_AXES == RT_MAX_AXES, "IrMesh and the core hold as many axes");
+
 int ir_mesh_nranks(const IrMesh *m)
 {
-    int n = 1;
-    for (int i = 0; i < m->naxes; i++)
-        n *= m->size[i];
-    return n;
+    return rt_grid_count(m->naxes, m->size, rt_grid_all(m->naxes));
 }
 
 void ir_mesh_coords(const IrMesh *m, int rank, int coords[IR_MAX_AXES])
 {
-    for (int i = IR_MAX_AXES - 1; i >= 0; i--)
-        coords[i] = 0;
-    for (int i = m->naxes - 1; i >= 0; i--) {
-        coords[i] = rank % m->size[i];
-        rank /= m->size[i];
-    }
+    rt_grid_coords(m->naxes, m->size, rank, coords);
 }
 
 int ir_mesh_rank(const IrMesh *m, const int coords[IR_MAX_AXES])
 {
-    int r = 0;
-    for (int i = 0; i < m->naxes; i++)
-        r = r * m->size[i] + coords[i];
-    return r;
+    return rt_grid_rank(m->naxes, m->size, coords);
 }
 
 bool ir_mesh_next_coords(const IrMesh *m, unsigned mask, int coords[IR_MAX_AXES])
 {
-    for (int a = m->naxes - 1; a >= 0; a--) {
-        if (!(mask & (1u << a)))
-            continue;
-        if (++coords[a] < m->size[a])
-            return true;
-        coords[a] = 0;
-    }
-    return false;
+    return rt_grid_next(m->naxes, m->size, mask, coords);
 }
 
 char *pl_str(const IrMesh *m, const Placement *p, char *buf, size_t n)
@@ -144,33 +131,14 @@ char *pl_str(const IrMesh *m, const Placement *p, char *buf, size_t n)
     return buf;
 }
 
-void pl_chunk(int64_t n, int k, int i, int64_t *off, int64_t *len)
-{
-    int64_t chunk = (n + k - 1) / k;
-    int64_t start = (int64_t)i * chunk;
-    if (start > n)
-        start = n;
-    int64_t end = start + chunk;
-    if (end > n)
-        end = n;
-    *off = start;
-    *len = end - start;
-}
-
 void pl_local_range(const IrMesh *m, const Placement *p, const int coords[IR_MAX_AXES],
                     int dim, int64_t n, int64_t *off, int64_t *len)
 {
-    int64_t o = 0, l = n;
-    for (int a = 0; a < p->naxes && a < m->naxes; a++) {
-        if (p->e[a].kind != PL_S || p->e[a].dim != dim)
-            continue;
-        int64_t so, sl;
-        pl_chunk(l, m->size[a], coords[a], &so, &sl);
-        o += so;
-        l = sl;
-    }
-    *off = o;
-    *len = l;
+    unsigned split = 0;
+    for (int a = 0; a < p->naxes && a < m->naxes; a++)
+        if (p->e[a].kind == PL_S && p->e[a].dim == dim)
+            split |= 1u << a;
+    rt_chunk_nested(n, m->naxes, m->size, split, coords, off, len);
 }
 
 IrType pl_local_type(const IrMesh *m, const IrType *t, const Placement *p,

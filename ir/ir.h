@@ -98,7 +98,8 @@ typedef struct IrMesh {
 } IrMesh;
 
 int ir_mesh_nranks(const IrMesh *m);
-/* Row-major (last axis fastest) rank <-> coordinates. */
+/* Row-major (last axis fastest) rank <-> coordinates: calls into the
+ * runtime core's mesh arithmetic (rt_grid_*, runtime/core/rt_core.h). */
 void ir_mesh_coords(const IrMesh *m, int rank, int coords[IR_MAX_AXES]);
 int ir_mesh_rank(const IrMesh *m, const int coords[IR_MAX_AXES]);
 /* Advances the coordinates on the axes in `mask` (row-major, last axis
@@ -108,11 +109,9 @@ bool ir_mesh_next_coords(const IrMesh *m, unsigned mask, int coords[IR_MAX_AXES]
 char *pl_str(const IrMesh *m, const Placement *p, char *buf, size_t n);
 Placement pl_replicated(int naxes);
 
-/* torch.chunk: n elements over k ranks, chunk = ceil(n/k); rank i holds
- * [i*chunk, min((i+1)*chunk, n)), possibly empty. */
-void pl_chunk(int64_t n, int k, int i, int64_t *off, int64_t *len);
 /* The part of global dim `dim` (size n) that the rank at `coords` holds under
- * placement p: splits of that dim nest in axis order. */
+ * placement p: torch.chunk splits of that dim nested in axis order
+ * (rt_chunk_nested in runtime/core, the runtime's rt_local_box too). */
 void pl_local_range(const IrMesh *m, const Placement *p, const int coords[IR_MAX_AXES],
                     int dim, int64_t n, int64_t *off, int64_t *len);
 /* Local shard type of a value of global type t at `coords`. */

@@ -37,6 +37,7 @@
 
 #include "ir/ir_text.h"
 #include "passes/passes.h"
+#include "runtime/core/rt_core.h"
 
 typedef struct Checker {
     PassCtx *ctx;
@@ -228,10 +229,7 @@ bool pass_check_collectives(PassCtx *ctx, const IrModule *m)
             }
             check_transition(&c, i);
             if ((fl & OPF_COMM) && c.ok) {
-                int k = 1;
-                for (int a = 0; a < c.mesh->naxes; a++)
-                    if (i->a.axes & (1u << a))
-                        k *= c.mesh->size[a];
+                int k = rt_grid_count(c.mesh->naxes, c.mesh->size, i->a.axes);
                 most = k > most ? k : most;
             }
         }

@@ -38,6 +38,7 @@
  * mesh and type; the step is legal (plan.c checks that).  No state.
  */
 #include "passes/plan.h"
+#include "runtime/core/rt_core.h"
 
 #include <string.h>
 
@@ -58,11 +59,7 @@ CostModel cost_model_default(void)
 
 int plan_group_size(const IrMesh *m, unsigned axes)
 {
-    int k = 1;
-    for (int a = 0; a < m->naxes; a++)
-        if (axes & (1u << a))
-            k *= m->size[a];
-    return k;
+    return rt_grid_count(m->naxes, m->size, axes);
 }
 
 #define MAX_LENS 256
@@ -80,11 +77,11 @@ static int nested_lens(int64_t n, const int *ks, int nk, int64_t *out)
         int nn = 0;
         for (int i = 0; i < cnt; i++) {
             /* first piece, the piece holding the remainder, the last piece */
-            int64_t L = out[i], c = (L + ks[j] - 1) / ks[j];
+            int64_t L = out[i], c = rt_chunk_size(L, ks[j]);
             int idx[3] = {0, c > 0 ? (int)(L / c < ks[j] ? L / c : ks[j] - 1) : 0, ks[j] - 1};
             for (int q = 0; q < 3; q++) {
                 int64_t off, len;
-                pl_chunk(L, ks[j], idx[q], &off, &len);
+                rt_chunk(L, ks[j], idx[q], &off, &len);
                 bool seen = false;
                 for (int r = 0; r < nn; r++)
                     seen |= nx[r] == len;
@@ -121,11 +118,9 @@ static int64_t ring_volume(int64_t n, const int *outer, int nouter, const int *i
 /* Length of piece g (row-major over the nested sizes ks) of L elements. */
 static int64_t piece_len(int64_t L, const int *ks, int nk, const int *g)
 {
-    for (int j = 0; j < nk; j++) {
-        int64_t off;
-        pl_chunk(L, ks[j], g[j], &off, &L);
-    }
-    return L;
+    int64_t off, len;
+    rt_chunk_nested(L, nk, ks, rt_grid_all(nk), g, &off, &len);
+    return len;
 }
 
 /* all_to_all over the group A from S(d) to S(d2): a rank at group position
@@ -152,10 +147,7 @@ static int64_t a2a_volume(int64_t n1, const int *o1, int no1, int64_t n2, const 
         }
         if (a * b > best)
             best = a * b;
-        int j = nka - 1;
-        while (j >= 0 && ++g[j] == ka[j])
-            g[j--] = 0;
-        if (j < 0)
+        if (!rt_grid_next(nka, ka, rt_grid_all(nka), g))
             break;
     }
     return best;
@@ -191,7 +183,7 @@ static int64_t max_piece(const IrMesh *m, int64_t n, unsigned mask)
 {
     for (int a = 0; a < m->naxes; a++)
         if (mask & (1u << a))
-            n = (n + m->size[a] - 1) / m->size[a];
+            n = rt_chunk_size(n, m->size[a]);
     return n;
 }
 

@@ -1,88 +1,10 @@
-/* comm.c - the collectives as generated code sees them: groups of mesh
- * axes, argument checks, profiling, and dispatch to the backend in the
- * context.  Also the data helpers the backends share (elementwise
- * reduction, box copies). */
+/* comm.c - the collectives as generated code sees them: argument checks,
+ * profiling, and dispatch to the backend in the context.  Also the data
+ * helpers the backends share (elementwise reduction, box copies).  Groups
+ * of mesh axes are the core's arithmetic (rt_grid_*, via rt_internal.h). */
 #include "runtime/rt_internal.h"
 
 #include <string.h>
-
-/* ---- mesh and groups ---------------------------------------------------------- */
-
-int rt_mesh_size(const rt_mesh *m)
-{
-    int n = 1;
-    for (int a = 0; a < m->naxes; a++)
-        n *= m->size[a];
-    return n;
-}
-
-void rt_mesh_coords(const rt_mesh *m, int rank, int coords[RT_MAX_AXES])
-{
-    for (int a = 0; a < RT_MAX_AXES; a++)
-        coords[a] = 0;
-    for (int a = m->naxes - 1; a >= 0; a--) {
-        coords[a] = rank % m->size[a];
-        rank /= m->size[a];
-    }
-}
-
-int rt_mesh_rank(const rt_mesh *m, const int coords[RT_MAX_AXES])
-{
-    int r = 0;
-    for (int a = 0; a < m->naxes; a++)
-        r = r * m->size[a] + coords[a];
-    return r;
-}
-
-unsigned rt_all_axes(const rt_mesh *m) { return (1u << m->naxes) - 1; }
-
-int rt_axes_size(const rt_mesh *m, unsigned axes)
-{
-    int n = 1;
-    for (int a = 0; a < m->naxes; a++)
-        if (axes >> a & 1)
-            n *= m->size[a];
-    return n;
-}
-
-int rt_member_of(const rt_mesh *m, unsigned axes, const int coords[RT_MAX_AXES])
-{
-    int i = 0;
-    for (int a = 0; a < m->naxes; a++)
-        if (axes >> a & 1)
-            i = i * m->size[a] + coords[a];
-    return i;
-}
-
-int rt_group_of(const rt_mesh *m, unsigned axes, const int coords[RT_MAX_AXES])
-{
-    return rt_member_of(m, rt_all_axes(m) & ~axes, coords);
-}
-
-int rt_member_rank(const rt_mesh *m, unsigned axes, const int coords[RT_MAX_AXES], int member)
-{
-    int c[RT_MAX_AXES];
-    memcpy(c, coords, sizeof c);
-    for (int a = m->naxes - 1; a >= 0; a--)
-        if (axes >> a & 1) {
-            c[a] = member % m->size[a];
-            member /= m->size[a];
-        }
-    return rt_mesh_rank(m, c);
-}
-
-char *rt_axes_str(const rt_mesh *m, unsigned axes, char *buf, size_t n)
-{
-    size_t k = 0;
-    buf[0] = 0;
-    for (int a = 0; a < m->naxes && k < n; a++)
-        if (axes >> a & 1)
-            k += (size_t)snprintf(buf + k, n - k, "%s%s", k ? "," : "",
-                                  m->axis_name[a] ? m->axis_name[a] : "?");
-    if (!axes)
-        snprintf(buf, n, "self");
-    return buf;
-}
 
 /* ---- data helpers ------------------------------------------------------------------- */
 

@@ -1,5 +1,6 @@
 /* ctx.c - the rank context: where a rank is, its local shapes, its memory,
- * and how it fails. */
+ * and how it fails.  Above the core (rt_mesh.c does the arithmetic), below
+ * profile.c and comm.c: nothing here calls them (runtime/README.md). */
 #include "runtime/rt_internal.h"
 
 #include <stdarg.h>
@@ -41,37 +42,44 @@ int rt_group_index(const rt_ctx *ctx, unsigned axes)
     return rt_member_of(ctx->mesh, axes, ctx->coords);
 }
 
+char *rt_axes_str(const rt_mesh *m, unsigned axes, char *buf, size_t n)
+{
+    size_t k = 0;
+    buf[0] = 0;
+    for (int a = 0; a < m->naxes && k < n; a++)
+        if (axes >> a & 1)
+            k += (size_t)snprintf(buf + k, n - k, "%s%s", k ? "," : "",
+                                  m->axis_name[a] ? m->axis_name[a] : "?");
+    if (!axes)
+        snprintf(buf, n, "self");
+    return buf;
+}
+
 /* ---- local shards ----------------------------------------------------------- */
+
+/* The axes whose entry in pl splits tensor dim d. */
+static unsigned split_axes(const rt_mesh *mesh, const rt_pl *pl, int d)
+{
+    unsigned split = 0;
+    for (int a = 0; a < mesh->naxes; a++)
+        if (pl[a].kind == RT_PL_S && pl[a].dim == d)
+            split |= 1u << a;
+    return split;
+}
 
 void rt_local_box(const rt_mesh *mesh, const rt_pl *pl, const int coords[RT_MAX_AXES], int rank,
                   const int64_t *dims, int64_t *off, int64_t *len)
 {
-    for (int d = 0; d < rank; d++) {
-        int64_t o = 0, l = dims[d];
-        /* Splits of one dim nest in axis order: each splits what the
-         * previous one left. */
-        for (int a = 0; a < mesh->naxes; a++) {
-            if (pl[a].kind != RT_PL_S || pl[a].dim != d)
-                continue;
-            int64_t so, sl;
-            rt_chunk(l, mesh->size[a], coords[a], &so, &sl);
-            o += so;
-            l = sl;
-        }
-        off[d] = o;
-        len[d] = l;
-    }
+    for (int d = 0; d < rank; d++)
+        rt_chunk_nested(dims[d], mesh->naxes, mesh->size, split_axes(mesh, pl, d), coords, &off[d],
+                        &len[d]);
 }
 
 void rt_local_range(const rt_ctx *ctx, const rt_pl *pl, int dim, int64_t n, int64_t *off,
                     int64_t *len)
 {
-    int64_t dims[RT_MAX_RANK] = {0}, o[RT_MAX_RANK], l[RT_MAX_RANK];
-    RT_ASSERT(dim >= 0 && dim < RT_MAX_RANK);
-    dims[dim] = n;
-    rt_local_box(ctx->mesh, pl, ctx->coords, dim + 1, dims, o, l);
-    *off = o[dim];
-    *len = l[dim];
+    const rt_mesh *m = ctx->mesh;
+    rt_chunk_nested(n, m->naxes, m->size, split_axes(m, pl, dim), ctx->coords, off, len);
 }
 
 void rt_local_dims(const rt_ctx *ctx, const rt_tensor_desc *desc, int64_t *dims_out)
@@ -84,14 +92,13 @@ void rt_member_lens(const rt_ctx *ctx, unsigned axes, const rt_pl *pl, int dim, 
                     int64_t *lens_out)
 {
     const rt_mesh *m = ctx->mesh;
+    unsigned split = split_axes(m, pl, dim);
     int k = rt_axes_size(m, axes);
     for (int i = 0; i < k; i++) {
         int c[RT_MAX_AXES];
-        rt_mesh_coords(m, rt_member_rank(m, axes, ctx->coords, i), c);
-        int64_t dims[RT_MAX_RANK] = {0}, o[RT_MAX_RANK], l[RT_MAX_RANK];
-        dims[dim] = n;
-        rt_local_box(m, pl, c, dim + 1, dims, o, l);
-        lens_out[i] = l[dim];
+        int64_t off;
+        rt_grid_member_coords(m->naxes, m->size, axes, ctx->coords, i, c);
+        rt_chunk_nested(n, m->naxes, m->size, split, c, &off, &lens_out[i]);
     }
 }
 

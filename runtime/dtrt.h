@@ -30,7 +30,8 @@
  *
  * Local shards: a value of global shape dims with placement pl holds, on the
  * rank at coords, the box given by torch.chunk splits nested in axis order
- * (rt_local_box; the same rule as pl_local_range in the compiler).
+ * (rt_local_box: rt_chunk_nested of runtime/core, which the compiler's
+ * pl_local_range calls too).
  *
  * Sizes are exact: uneven and empty pieces are legal everywhere, nothing is
  * padded on the wire.  Collectives work on RT_F32, RT_F64 and RT_I32 (the
@@ -50,8 +51,6 @@
 #include <stdint.h>
 
 #include "runtime/core/rt_core.h"
-
-#define RT_MAX_AXES 4 /* mesh axes */
 
 /* Same numbering as the compiler's PlKind. */
 typedef enum rt_pl_kind {

@@ -91,19 +91,41 @@ void rt_free_all(rt_ctx *ctx);
 void rt_ctx_init(rt_ctx *ctx, const rt_mesh *mesh, int rank, const rt_backend *be,
                  void *world);
 
-/* ---- mesh and groups (comm.c) ------------------------------------------ */
-int rt_mesh_size(const rt_mesh *m);
-void rt_mesh_coords(const rt_mesh *m, int rank, int coords[RT_MAX_AXES]);
-int rt_mesh_rank(const rt_mesh *m, const int coords[RT_MAX_AXES]);
-unsigned rt_all_axes(const rt_mesh *m);            /* mask of every axis */
-int rt_axes_size(const rt_mesh *m, unsigned axes); /* product of their sizes */
-/* Member index of coords in its group over axes (row-major over axes). */
-int rt_member_of(const rt_mesh *m, unsigned axes, const int coords[RT_MAX_AXES]);
-/* Index of the group of coords over axes (row-major over the other axes). */
-int rt_group_of(const rt_mesh *m, unsigned axes, const int coords[RT_MAX_AXES]);
+/* ---- mesh and groups: the core's arithmetic (rt_mesh.c) on an rt_mesh -- */
+static inline int rt_mesh_size(const rt_mesh *m)
+{
+    return rt_grid_count(m->naxes, m->size, rt_grid_all(m->naxes));
+}
+static inline void rt_mesh_coords(const rt_mesh *m, int rank, int coords[RT_MAX_AXES])
+{
+    rt_grid_coords(m->naxes, m->size, rank, coords);
+}
+static inline int rt_mesh_rank(const rt_mesh *m, const int coords[RT_MAX_AXES])
+{
+    return rt_grid_rank(m->naxes, m->size, coords);
+}
+static inline unsigned rt_all_axes(const rt_mesh *m) { return rt_grid_all(m->naxes); }
+static inline int rt_axes_size(const rt_mesh *m, unsigned axes)
+{
+    return rt_grid_count(m->naxes, m->size, axes);
+}
+/* Member index of coords in its group over axes. */
+static inline int rt_member_of(const rt_mesh *m, unsigned axes, const int coords[RT_MAX_AXES])
+{
+    return rt_grid_member(m->naxes, m->size, axes, coords);
+}
+/* Index of the group of coords over axes. */
+static inline int rt_group_of(const rt_mesh *m, unsigned axes, const int coords[RT_MAX_AXES])
+{
+    return rt_grid_group(m->naxes, m->size, axes, coords);
+}
 /* World rank of member `member` of the group of coords over axes. */
-int rt_member_rank(const rt_mesh *m, unsigned axes, const int coords[RT_MAX_AXES], int member);
-/* "dp,tp" (buf of n bytes). */
+static inline int rt_member_rank(const rt_mesh *m, unsigned axes, const int coords[RT_MAX_AXES],
+                                 int member)
+{
+    return rt_grid_member_rank(m->naxes, m->size, axes, coords, member);
+}
+/* "dp,tp", or "self" for no axes (buf of n bytes; ctx.c). */
 char *rt_axes_str(const rt_mesh *m, unsigned axes, char *buf, size_t n);
 
 /* ---- data (comm.c) ------------------------------------------------------ */

@@ -1,6 +1,7 @@
 /* rt_core.h - the part of the runtime that the compiler shares: the
- * counter-based random generator behind the initialisers, .npy I/O, and
- * torch.chunk arithmetic.  No MPI, no threads, no global state.
+ * counter-based random generator behind the initialisers, .npy I/O,
+ * torch.chunk and the mesh / group arithmetic.  No MPI, no threads, no
+ * global state.
  *
  * The reference interpreter (`dtc run`) and every compiled program call the
  * same functions, so a sharded initialiser equals the unsharded one bit for
@@ -9,10 +10,12 @@
 #ifndef DTRT_CORE_H
 #define DTRT_CORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define RT_MAX_RANK 8
+#define RT_MAX_RANK 8 /* tensor dims */
+#define RT_MAX_AXES 4 /* mesh axes */
 
 /* Same numbering as the compiler's DType. */
 typedef enum rt_dtype {
@@ -131,8 +134,50 @@ typedef struct rt_route_args {
 
 int rt_route(const rt_route_args *a, char *err, size_t errlen);
 
-/* torch.chunk: n over k ranks, chunk = ceil(n/k); rank i holds [off, off+len). */
+/* ---- mesh arithmetic (rt_mesh.c): the one copy -------------------------------
+ * Used by the compiler (ir, interp, passes, codegen) and the runtime
+ * (threads, MPI, CUDA) alike; their mesh types pass (naxes, size).
+ *
+ * torch.chunk: n elements over k pieces, chunk = ceil(n / k) (rt_chunk_size);
+ * piece i is [min(i * chunk, n), min((i + 1) * chunk, n)): the last pieces
+ * may be short or empty.  k <= 0 means no split (one piece of n).
+ *
+ * A mesh is naxes (0..RT_MAX_AXES; 0: one rank) axis sizes size[a] > 0.  A
+ * set of axes is a bit mask (bit a = axis a; bits at or above naxes are
+ * ignored).  Coordinate arrays have RT_MAX_AXES entries: those at or above
+ * naxes are written 0 and never read.
+ *   rank:   row-major over the coordinates (the last axis fastest).
+ *   group:  the group of a rank over a set of axes is the ranks with its
+ *           coordinates off the set; the empty set: the rank alone.
+ *   member: members are ordered row-major over the set's axes (the lowest
+ *           axis slowest); a rank's position is its member index.
+ *   groups: the groups over a set are numbered row-major over the other
+ *           axes (the member index over the complement).
+ * A split of one tensor dim over several axes nests in axis order: the
+ * lowest axis splits the dim, the next one splits that piece, and so on. */
+int64_t rt_chunk_size(int64_t n, int k);
 void rt_chunk(int64_t n, int k, int i, int64_t *off, int64_t *len);
+/* The piece [off, off + len) of n elements at coords, split over the axes in
+ * `split` (nested in axis order). */
+void rt_chunk_nested(int64_t n, int naxes, const int *size, unsigned split,
+                     const int coords[RT_MAX_AXES], int64_t *off, int64_t *len);
+unsigned rt_grid_all(int naxes);                              /* every axis */
+int rt_grid_count(int naxes, const int *size, unsigned axes); /* ranks in a group */
+void rt_grid_coords(int naxes, const int *size, int rank, int coords[RT_MAX_AXES]);
+int rt_grid_rank(int naxes, const int *size, const int coords[RT_MAX_AXES]);
+/* The member index of the rank at coords in its group over axes. */
+int rt_grid_member(int naxes, const int *size, unsigned axes, const int coords[RT_MAX_AXES]);
+/* The index of the group over axes that holds the rank at coords. */
+int rt_grid_group(int naxes, const int *size, unsigned axes, const int coords[RT_MAX_AXES]);
+/* Coordinates / world rank of member `member` of the group of coords over
+ * axes. */
+void rt_grid_member_coords(int naxes, const int *size, unsigned axes,
+                           const int coords[RT_MAX_AXES], int member, int out[RT_MAX_AXES]);
+int rt_grid_member_rank(int naxes, const int *size, unsigned axes, const int coords[RT_MAX_AXES],
+                        int member);
+/* Steps coords to the next member of its group over axes (member order);
+ * false after the last one, with those coordinates back at 0. */
+bool rt_grid_next(int naxes, const int *size, unsigned axes, int coords[RT_MAX_AXES]);
 
 /* Collectives, numbered as the runtime's profile and trace name them. */
 typedef enum rt_coll {

@@ -1,6 +1,6 @@
 /* rt_util.c - dtypes, element conversions (including the narrow floats
  * f16 / bf16, rounded to nearest even without depending on the FPU's
- * rounding mode), torch.chunk arithmetic and result checksums. */
+ * rounding mode) and result checksums. */
 #include "runtime/core/rt_core.h"
 
 #include <math.h>
@@ -11,24 +11,6 @@ static const int dtype_sizes[] = {4, 8, 4, 2, 2};
 
 int rt_dtype_size(rt_dtype t) { return (unsigned)t <= RT_BF16 ? dtype_sizes[t] : 0; }
 const char *rt_dtype_name(rt_dtype t) { return (unsigned)t <= RT_BF16 ? dtype_names[t] : "?"; }
-
-void rt_chunk(int64_t n, int k, int i, int64_t *off, int64_t *len)
-{
-    if (k <= 0) { /* no split */
-        *off = 0;
-        *len = n;
-        return;
-    }
-    int64_t chunk = (n + k - 1) / k;
-    int64_t start = (int64_t)i * chunk;
-    if (start > n)
-        start = n;
-    int64_t end = start + chunk;
-    if (end > n)
-        end = n;
-    *off = start;
-    *len = end - start;
-}
 
 /* ---- conversions ----------------------------------------------------------- */
 

@@ -17,6 +17,7 @@
  *    bandwidth-bound tensor (passes/PLANNER.md has the table).
  */
 #include "passes/plan.h"
+#include "runtime/core/rt_core.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -203,26 +204,34 @@ static int p_axes(const Sim *s, const Placement *p, int *ax)
     return n;
 }
 
-/* Rank r with its coordinates on the partial axes replaced by combo (row-major
- * over the partial axes in ascending order). */
+static unsigned axes_mask(const int *ax, int n)
+{
+    unsigned mask = 0;
+    for (int i = 0; i < n; i++)
+        mask |= 1u << ax[i];
+    return mask;
+}
+
+/* Combinations of the partial axes' coordinates: r's member index in its
+ * group over them (row-major over the partial axes in ascending order). */
+static int ncombos(const Sim *s, const int *ax, int np)
+{
+    return rt_grid_count(s->m->naxes, s->m->size, axes_mask(ax, np));
+}
+
+/* Rank r with its coordinates on the partial axes replaced by combo. */
 static int rank_with_combo(const Sim *s, int r, const int *ax, int np, int combo)
 {
     int c[IR_MAX_AXES];
     ir_mesh_coords(s->m, r, c);
-    for (int i = np - 1; i >= 0; i--) {
-        c[ax[i]] = combo % s->m->size[ax[i]];
-        combo /= s->m->size[ax[i]];
-    }
-    return ir_mesh_rank(s->m, c);
+    return rt_grid_member_rank(s->m->naxes, s->m->size, axes_mask(ax, np), c, combo);
 }
 
 static int combo_of(const Sim *s, int r, const int *ax, int np)
 {
-    int c[IR_MAX_AXES], k = 0;
+    int c[IR_MAX_AXES];
     ir_mesh_coords(s->m, r, c);
-    for (int i = 0; i < np; i++)
-        k = k * s->m->size[ax[i]] + c[ax[i]];
-    return k;
+    return rt_grid_member(s->m->naxes, s->m->size, axes_mask(ax, np), c);
 }
 
 /* Rank r with every coordinate on a non-split axis set to 0. */
@@ -303,9 +312,7 @@ static double reduce_levels(const Sim *s, const Placement *p, const int *ax, int
 static Local *gen_state(const Sim *s, const Placement *p)
 {
     Local *loc = calloc((size_t)s->nranks, sizeof *loc);
-    int ax[IR_MAX_AXES], np = p_axes(s, p, ax), ncombo = 1;
-    for (int i = 0; i < np; i++)
-        ncombo *= s->m->size[ax[i]];
+    int ax[IR_MAX_AXES], np = p_axes(s, p, ax), ncombo = ncombos(s, ax, np);
     for (int r = 0; r < s->nranks; r++) {
         box_of(s, p, r, loc[r].off, loc[r].len);
         loc[r].v = alloc_box(s->t->rank, loc[r].len);
@@ -342,9 +349,7 @@ static void free_state(const Sim *s, Local *loc)
 /* Does every rank hold exactly what placement p says? */
 static bool check_state(const Sim *s, const Placement *p, const Local *loc, char *why, size_t nwhy)
 {
-    int ax[IR_MAX_AXES], np = p_axes(s, p, ax), ncombo = 1;
-    for (int i = 0; i < np; i++)
-        ncombo *= s->m->size[ax[i]];
+    int ax[IR_MAX_AXES], np = p_axes(s, p, ax), ncombo = ncombos(s, ax, np);
     double *vals = malloc(sizeof(double) * (size_t)ncombo);
     bool ok = true;
     for (int r = 0; r < s->nranks && ok; r++) {
@@ -396,6 +401,7 @@ static bool check_state(const Sim *s, const Placement *p, const Local *loc, char
 static int group_of(const Sim *s, int r, unsigned axes, int *mem, int *me)
 {
     int c[IR_MAX_AXES], n = 0;
+    *me = -1;
     ir_mesh_coords(s->m, r, c);
     int gc[IR_MAX_AXES];
     memcpy(gc, c, sizeof gc);
@@ -407,15 +413,7 @@ static int group_of(const Sim *s, int r, unsigned axes, int *mem, int *me)
         if (q == r)
             *me = n;
         mem[n++] = q;
-        int a = s->m->naxes - 1;
-        for (; a >= 0; a--) {
-            if (!(axes & (1u << a)))
-                continue;
-            if (++gc[a] < s->m->size[a])
-                break;
-            gc[a] = 0;
-        }
-        if (a < 0)
+        if (!ir_mesh_next_coords(s->m, axes, gc))
             break;
     }
     return n;
@@ -1131,10 +1129,11 @@ static int dtensor_plan(const CostModel *cm, const IrMesh *m, const IrType *t, c
         int axis;
         PlEntry to;
     } tr[2 * IR_MAX_AXES];
-    int n = 0, nshards = 1;
+    unsigned split = 0;
     for (int a = 0; a < m->naxes; a++)
         if (src->e[a].kind == PL_S)
-            nshards *= m->size[a];
+            split |= 1u << a;
+    int n = 0, nshards = rt_grid_count(m->naxes, m->size, split);
     if (m->naxes > 1 && nshards > 1)
         for (int md = m->naxes - 1; md >= 0; md--) {
             PlEntry target = dst->e[md];

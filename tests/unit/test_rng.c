@@ -1,6 +1,7 @@
 /* test_rng.c - runtime/core: Philox4x32-10 against the Random123 known-answer
  * vectors, initialiser values, sharded fills equal to the full fill bit for
- * bit (uneven and empty boxes), narrow-float and i32 conversions, rt_chunk. */
+ * bit (uneven and empty boxes), narrow-float and i32 conversions (rt_chunk:
+ * test_rt_mesh.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,31 +188,12 @@ static void test_conversions(void)
            "i32 truncation; checksum\n");
 }
 
-static void test_chunk(void)
-{
-    int64_t o, l;
-    const int64_t want[4][2] = {{0, 3}, {3, 3}, {6, 3}, {9, 1}};
-    for (int i = 0; i < 4; i++) {
-        rt_chunk(10, 4, i, &o, &l);
-        CHECK(o == want[i][0] && l == want[i][1], "chunk(10,4,%d) = [%lld,+%lld)", i, (long long)o,
-              (long long)l);
-    }
-    rt_chunk(5, 4, 3, &o, &l); /* chunk 2: [0,2) [2,4) [4,5) [5,5) */
-    CHECK(o == 5 && l == 0, "chunk(5,4,3) empty");
-    rt_chunk(2, 3, 2, &o, &l);
-    CHECK(o == 2 && l == 0, "chunk(2,3,2) empty");
-    rt_chunk(0, 3, 1, &o, &l);
-    CHECK(o == 0 && l == 0, "chunk(0,3,1)");
-    printf("ok: rt_chunk follows torch.chunk (uneven, empty trailing chunks)\n");
-}
-
 int main(void)
 {
     test_kat();
     test_values();
     test_sharded_fill();
     test_conversions();
-    test_chunk();
     if (failures) {
         printf("%d check(s) failed\n", failures);
         return 1;
