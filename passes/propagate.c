@@ -12,10 +12,10 @@
  *
  * Algorithm.  First a backward pass collects hints: the placement a pinned
  * redistribute wants of its operand, carried back through elementwise ops,
- * transposes and reshapes.  Then one forward pass in program order: for each
- * instruction the per-axis options of its rule (rules.c) are ranked by a
- * cheap per-axis estimate, the best few per axis are combined, and the
- * combination with the lowest cost model figure wins:
+ * transposes, reshapes and broadcast_to.  Then one forward pass in program
+ * order: for each instruction the per-axis options of its rule (rules.c)
+ * are ranked by a cheap per-axis estimate, the best few per axis are
+ * combined, and the combination with the lowest cost model figure wins:
  *     sum over operands of plan_cost(current -> required)
  *   + local compute (and the collectives inside a decomposed op)
  *   + plan_cost(result -> hint) when the result has a hint.
@@ -127,8 +127,6 @@ static void set_hint(Prop *p, IrValue *v, const Placement *h)
     p->hint[v->id] = *h;
 }
 
-/* Carries the result's hint back to the operands of layout-preserving ops:
- * per axis, the first option of the rule that yields the hinted entry. */
 /* in_pl of i: one placement per operand, in the module's arena (it stays). */
 static Placement *new_in_pl(Prop *p, const IrInst *i)
 {
@@ -141,6 +139,9 @@ static Placement *new_pls(Prop *p, const IrInst *i)
     return arena_alloc(p->ctx->arena, sizeof(Placement) * (size_t)(i->nargs > 0 ? i->nargs : 1));
 }
 
+/* Carries the result's hint back to the operands of layout-preserving ops
+ * (elementwise, transpose, reshape, broadcast_to): per axis, the first
+ * option of the rule that yields the hinted entry. */
 static void hint_back(Prop *p, IrInst *i)
 {
     if (i->op == OP_REDISTRIBUTE) {
@@ -152,7 +153,8 @@ static void hint_back(Prop *p, IrInst *i)
     }
     if (i->nres != 1 || !has_hint(p, i->res[0]))
         return;
-    if (!(ir_op_flags(i->op) & OPF_EW) && i->op != OP_TRANSPOSE && i->op != OP_RESHAPE)
+    if (!(ir_op_flags(i->op) & OPF_EW) && i->op != OP_TRANSPOSE && i->op != OP_RESHAPE &&
+        i->op != OP_BROADCAST_TO)
         return;
     const Placement *h = &p->hint[i->res[0]->id];
     AxisOpt opts[RULE_MAX_OPTS];

@@ -240,6 +240,17 @@ static const Case cases[] = {
      "    return y;\n"
      "}\n",
      false, 0, {{"y", "M[S(0), S(0)]"}}, NULL, 0},
+    /* a pinned broadcast_to's placement is a hint for the ops before it:
+     * without it the reshape split the replicated value to save compute and
+     * the broadcast gathered it back (samples/llama.dt's KV heads on tp=4) */
+    {"hint_through_broadcast_to",
+     "mesh M[a=4];\n"
+     "fn main(x: f32[3, 8, 16] @ M[R] = randn(seed=1)) -> f32[3, 2, 4, 8, 8] {\n"
+     "    let h = transpose(reshape(x, [3, 8, 2, 8]), [0, 2, 1, 3]);\n"
+     "    let r @ M[R] = broadcast_to(reshape(h, [3, 2, 1, 8, 8]), [3, 2, 4, 8, 8]);\n"
+     "    return r;\n"
+     "}\n",
+     false, 0, {{"h", "M[R]"}, {"r", "M[R]"}}, NULL, 0},
 };
 
 /* The value named `name` before partition rewrote it: find it by name. */
