@@ -32,7 +32,8 @@
  * body is propagated again (a few rounds); if that does not settle, the
  * body ends with a redistribute of the result to the parameter's placement.
  * The loop's results and the carried operands' in_pl are the carried
- * parameters' placements.
+ * parameters' placements.  A captured value that the body uses at one other
+ * placement everywhere is moved there before the loop, once, not per trip.
  */
 #include <math.h>
 #include <stdint.h>
@@ -434,6 +435,34 @@ static bool try_carry(Prop *p, IrInst *i, const Placement *carry, double *cost)
     return true;
 }
 
+/* A captured value (neither carried nor stacked) that every use in the body
+ * wants at one other placement is moved there once, before the loop, instead
+ * of on every trip: the body parameter takes that placement. */
+static void hoist_capture_moves(IrInst *loop)
+{
+    IrFunc *b = loop->a.fn;
+    for (int k = loop->a.ncarry + loop->a.nstack; k < loop->nargs; k++) {
+        IrValue *v = b->params[k];
+        const Placement *want = NULL;
+        bool agree = !v->pinned;
+        for (int r = 0; r < b->nresults; r++)
+            agree = agree && b->results[r] != v;
+        for (const IrInst *u = b->first; u && agree; u = u->next)
+            for (int j = 0; j < u->nargs; j++) {
+                if (u->args[j] != v)
+                    continue;
+                if (!want)
+                    want = &u->in_pl[j];
+                else if (!pl_eq(want, &u->in_pl[j]))
+                    agree = false;
+            }
+        if (!agree || !want || pl_eq(want, &v->pl))
+            continue;
+        v->pl = *want;
+        loop->in_pl[k] = *want;
+    }
+}
+
 static bool propagate_loop(Prop *p, IrInst *i)
 {
     int naxes = p->mesh->naxes, nc = i->a.ncarry, ns = i->a.nstack;
@@ -520,6 +549,7 @@ static bool propagate_loop(Prop *p, IrInst *i)
         i->in_pl[k] = b->params[k]->pl;
         i->res[k]->pl = b->params[k]->pl;
     }
+    hoist_capture_moves(i);
     return true;
 }
 
