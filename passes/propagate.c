@@ -12,10 +12,10 @@
  *
  * Algorithm.  First a backward pass collects hints: the placement a pinned
  * redistribute wants of its operand, carried back through elementwise ops,
- * transposes and reshapes.  Then the strategies of each instruction are
- * enumerated by candidates(): the per-axis options of its rule (rules.c)
- * ranked by a cheap per-axis estimate, the best few per axis combined, each
- * combination priced exactly:
+ * transposes, reshapes and broadcast_to.  Then the strategies of each
+ * instruction are enumerated by candidates(): the per-axis options of its
+ * rule (rules.c) ranked by a cheap per-axis estimate, the best few per axis
+ * combined, each combination priced exactly:
  *     sum over operands of plan_cost(current -> required)
  *   + local compute (and the collectives inside a decomposed op)
  *   (+ plan_cost(result -> hint) for the ranking, when the result has one).
@@ -36,7 +36,8 @@
  * body is propagated again (a few rounds); if that does not settle, the
  * body ends with a redistribute of the result to the parameter's placement.
  * The loop's results and the carried operands' in_pl are the carried
- * parameters' placements.
+ * parameters' placements.  A captured value that the body uses at one other
+ * placement everywhere is moved there before the loop, once, not per trip.
  *
  * Size-1 mesh axes.  On an axis of size 1 every placement holds the whole
  * tensor on the one member (S: the only chunk; P: the only term), so every
@@ -146,8 +147,6 @@ static void set_hint(Prop *p, IrValue *v, const Placement *h)
     p->hint[v->id] = *h;
 }
 
-/* Carries the result's hint back to the operands of layout-preserving ops:
- * per axis, the first option of the rule that yields the hinted entry. */
 /* in_pl of i: one placement per operand, in the module's arena (it stays). */
 static Placement *new_in_pl(Prop *p, const IrInst *i)
 {
@@ -160,6 +159,9 @@ static Placement *new_pls(Prop *p, const IrInst *i)
     return arena_alloc(p->ctx->arena, sizeof(Placement) * (size_t)(i->nargs > 0 ? i->nargs : 1));
 }
 
+/* Carries the result's hint back to the operands of layout-preserving ops
+ * (elementwise, transpose, reshape, broadcast_to): per axis, the first
+ * option of the rule that yields the hinted entry. */
 static void hint_back(Prop *p, IrInst *i)
 {
     if (i->op == OP_REDISTRIBUTE) {
@@ -171,7 +173,8 @@ static void hint_back(Prop *p, IrInst *i)
     }
     if (i->nres != 1 || !has_hint(p, i->res[0]))
         return;
-    if (!(ir_op_flags(i->op) & OPF_EW) && i->op != OP_TRANSPOSE && i->op != OP_RESHAPE)
+    if (!(ir_op_flags(i->op) & OPF_EW) && i->op != OP_TRANSPOSE && i->op != OP_RESHAPE &&
+        i->op != OP_BROADCAST_TO)
         return;
     const Placement *h = &p->hint[i->res[0]->id];
     AxisOpt opts[RULE_MAX_OPTS];
@@ -1123,6 +1126,34 @@ static bool try_carry(Prop *p, IrInst *i, const Placement *carry, double *cost)
     return true;
 }
 
+/* A captured value (neither carried nor stacked) that every use in the body
+ * wants at one other placement is moved there once, before the loop, instead
+ * of on every trip: the body parameter takes that placement. */
+static void hoist_capture_moves(IrInst *loop)
+{
+    IrFunc *b = loop->a.fn;
+    for (int k = loop->a.ncarry + loop->a.nstack; k < loop->nargs; k++) {
+        IrValue *v = b->params[k];
+        const Placement *want = NULL;
+        bool agree = !v->pinned;
+        for (int r = 0; r < b->nresults; r++)
+            agree = agree && b->results[r] != v;
+        for (const IrInst *u = b->first; u && agree; u = u->next)
+            for (int j = 0; j < u->nargs; j++) {
+                if (u->args[j] != v)
+                    continue;
+                if (!want)
+                    want = &u->in_pl[j];
+                else if (!pl_eq(want, &u->in_pl[j]))
+                    agree = false;
+            }
+        if (!agree || !want || pl_eq(want, &v->pl))
+            continue;
+        v->pl = *want;
+        loop->in_pl[k] = *want;
+    }
+}
+
 static bool propagate_loop(Prop *p, IrInst *i)
 {
     int naxes = p->mesh->naxes, nc = i->a.ncarry, ns = i->a.nstack;
@@ -1209,6 +1240,7 @@ static bool propagate_loop(Prop *p, IrInst *i)
         i->in_pl[k] = b->params[k]->pl;
         i->res[k]->pl = b->params[k]->pl;
     }
+    hoist_capture_moves(i);
     return true;
 }
 

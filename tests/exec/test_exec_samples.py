@@ -18,7 +18,8 @@ For every sample (samples/*.dt) and every program tests/exec/exec_*.dt:
      to other placements: the results must equal the interpreter's bit for
      bit, on every mesh;
   5. a subset runs under `mpirun -np N --oversubscribe` the same way (both
-     executables), the loop sample stack.dt on three meshes, one uneven.
+     executables), the loop samples stack.dt, gpt2.dt and llama.dt on three
+     meshes each, one uneven.
 Prints one line per check; exits 1 on any failure.
 
 Env: DTC (the dtc binary), DTC_SRC (source tree), DTC_BUILD (build tree with
@@ -39,7 +40,7 @@ SRC = os.environ.get("DTC_SRC") or os.path.normpath(os.path.join(HERE, "..", "..
 TOL = {"float32": (1e-5, 1e-5), "float64": (1e-12, 1e-12)}
 TIMEOUT = 180
 # i32 parameters hold ids / labels: values in [0, range) (default 5)
-I32_RANGE = {"embedding": 96, "gpt2": 100, "exec_lookup": 17}
+I32_RANGE = {"embedding": 96, "gpt2": 100, "llama": 96, "exec_lookup": 17}
 # parameters that must be positive (log, sqrt, rsqrt of them)
 POSITIVE = {"exec_ops": {"d"}}
 # (program, mesh or None for the declared one, inputs "init" | "rand")
@@ -48,6 +49,7 @@ BACKENDS = ["exe", "c"]
 MPI_RUNS = [("mlp", None, "init"), ("uneven", None, "init"), ("embedding", "1-D over the second axis", "rand"),
             ("stack", None, "init"), ("stack", "dp=2,tp=3", "rand"), ("stack", "dp=1,tp=4", "rand"),
             ("gpt2", None, "init"), ("gpt2", "dp=2,tp=3", "rand"), ("gpt2", "dp=1,tp=4", "rand"),
+            ("llama", None, "init"), ("llama", "dp=2,tp=3", "rand"), ("llama", "dp=1,tp=4", "rand"),
             ("exec_route", None, "init")]
 
 failures = 0

@@ -26,6 +26,7 @@ meshes() {
     case "$1" in
     uneven) echo "- a=2,b=3 a=1,b=4" ;;
     moe) echo "- ep=4 ep=3" ;;
+    llama) echo "- dp=1,tp=4 dp=2,tp=3" ;; # fewer KV heads (2) than tp ranks; uneven heads
     *) echo "- dp=4,tp=1 dp=1,tp=3" ;;
     esac
 }

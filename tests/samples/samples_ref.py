@@ -385,6 +385,66 @@ SAMPLES["moe"] = (
     moe,
     {"y": ("f32", (8, 16)), "experts": ("i32", (8, 2)), "gate": ("f32", (8, 4))})
 
+
+def llama(p):
+    """Llama written from its definition: per-head loops for the grouped
+    attention (query head h reads key/value head h // (NH / NKV)), RoPE as a
+    rotation of the pairs (i, i + DH/2) by the angle t * 10000^(-2i/DH)."""
+    B, T, D, NH, NKV, L, V = 3, 8, 64, 8, 2, 2, 96
+    DH = D // NH
+    half = DH // 2
+    x0 = p["tok"]
+    f = x0.dtype
+    inv_freq = 10000.0 ** (-2.0 * np.arange(half) / DH)
+    theta = np.arange(T)[:, None] * inv_freq[None, :]           # [T, half]
+    c, s = np.cos(theta).astype(f), np.sin(theta).astype(f)
+
+    def rotate(v):  # v [T, DH]: rotate each pair (v[:, i], v[:, i + half])
+        a, b = v[:, :half], v[:, half:]
+        return np.concatenate([a * c - b * s, b * c + a * s], axis=1)
+
+    h = p["tok"][p["ids"]]
+    mask = np.triu(np.full((T, T), -1e9, dtype=f), k=1)
+    for l in range(L):
+        xn = rmsnorm(h, p["attn_g"][l])
+        q = xn @ p["wq"][l]                                     # [B, T, NH*DH]
+        k = xn @ p["wk"][l]                                     # [B, T, NKV*DH]
+        v = xn @ p["wv"][l]
+        o = np.zeros_like(q)
+        for b in range(B):
+            for hd in range(NH):
+                g = hd // (NH // NKV)
+                qh = rotate(q[b, :, hd * DH:(hd + 1) * DH])
+                kh = rotate(k[b, :, g * DH:(g + 1) * DH])
+                vh = v[b, :, g * DH:(g + 1) * DH]
+                sc = qh @ kh.T / np.sqrt(DH) + mask
+                o[b, :, hd * DH:(hd + 1) * DH] = softmax(sc, axis=-1) @ vh
+        a = h + o @ p["wo"][l]
+        xm = rmsnorm(a, p["mlp_g"][l])
+        h = a + (silu(xm @ p["w1"][l]) * (xm @ p["w3"][l])) @ p["w2"][l]
+    logits = (rmsnorm(h, p["norm_g"]) @ p["wout"]).reshape(B * T, V)
+    return {"loss": np.asarray(cross_entropy(logits, p["labels"]), dtype=logits.dtype),
+            "logits": logits}
+
+
+SAMPLES["llama"] = (
+    [("ids", "i32", (3, 8), ("ids", 96)),
+     ("labels", "i32", (24,), ("ids", 96)),
+     ("tok", "f32", (96, 64), ("randn", 0.5)),
+     ("attn_g", "f32", (2, 64), ("rand", 0.5, 1.5)),
+     ("wq", "f32", (2, 64, 64), ("randn", 0.2)),
+     ("wk", "f32", (2, 64, 16), ("randn", 0.2)),
+     ("wv", "f32", (2, 64, 16), ("randn", 0.2)),
+     ("wo", "f32", (2, 64, 64), ("randn", 0.125)),
+     ("mlp_g", "f32", (2, 64), ("rand", 0.5, 1.5)),
+     ("w1", "f32", (2, 64, 88), ("randn", 0.125)),
+     ("w3", "f32", (2, 64, 88), ("randn", 0.125)),
+     ("w2", "f32", (2, 88, 64), ("randn", 0.1)),
+     ("norm_g", "f32", (64,), ("rand", 0.5, 1.5)),
+     ("wout", "f32", (64, 96), ("randn", 0.125))],
+    llama,
+    {"loss": ("f32", ()), "logits": ("f32", (24, 96))})
+
 NP_DTYPE = {"f32": np.float32, "f64": np.float64, "i32": np.int32}
 
 

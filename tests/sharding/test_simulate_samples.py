@@ -20,7 +20,7 @@ import numpy as np
 
 DTC = os.environ["DTC"]
 SRC = os.environ["DTC_SRC"]
-SAMPLES = ["mlp", "mlp2d", "transformer", "embedding", "uneven", "stack", "rope", "gpt2", "moe"]
+SAMPLES = ["mlp", "mlp2d", "transformer", "embedding", "uneven", "stack", "rope", "gpt2", "llama", "moe"]
 LOOP = re.compile(r"\bfor\s+(\w+)\s+in\b")
 PARAM = re.compile(r"(\w+)\s*:\s*(f32|f64|i32)\[([^\]]*)\]\s*@\s*(\w+)\[([^\]]*)\]")
 MESH = re.compile(r"mesh\s+(\w+)\s*\[([^\]]*)\]")

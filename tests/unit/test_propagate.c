@@ -240,6 +240,30 @@ static const Case cases[] = {
      "    return y;\n"
      "}\n",
      false, 0, {{"y", "M[S(0), S(0)]"}}, NULL, 0},
+    /* a pinned broadcast_to's placement is a hint for the ops before it:
+     * without it the reshape split the replicated value to save compute and
+     * the broadcast gathered it back (samples/llama.dt's KV heads on tp=4) */
+    {"hint_through_broadcast_to",
+     "mesh M[a=4];\n"
+     "fn main(x: f32[3, 8, 16] @ M[R] = randn(seed=1)) -> f32[3, 2, 4, 8, 8] {\n"
+     "    let h = transpose(reshape(x, [3, 8, 2, 8]), [0, 2, 1, 3]);\n"
+     "    let r @ M[R] = broadcast_to(reshape(h, [3, 2, 1, 8, 8]), [3, 2, 4, 8, 8]);\n"
+     "    return r;\n"
+     "}\n",
+     false, 0, {{"h", "M[R]"}, {"r", "M[R]"}}, NULL, 0},
+    /* a captured value the loop body wants elsewhere moves once, before the
+     * loop (the collective is in main), not on every trip */
+    {"capture_moved_before_loop",
+     "mesh M[a=2];\n"
+     "fn main(x: f32[4, 6] @ M[R] = randn(seed=1), c: f32[6] @ M[S(0)] = randn(seed=2),\n"
+     "        w: f32[3, 6, 6] @ M[R] = randn(seed=3, std=0.3)) -> f32[4, 6] {\n"
+     "    let h = x;\n"
+     "    for l in 0..3 carry (h @ M[R]) {\n"
+     "        h = tanh(h @ w[l]) * c;\n"
+     "    }\n"
+     "    return h;\n"
+     "}\n",
+     false, 1, {{"c", "M[S(0)]"}}, NULL, 0},
 };
 
 /* The value named `name` before partition rewrote it: find it by name. */
