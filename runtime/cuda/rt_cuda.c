@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "runtime/rt_internal.h"
@@ -948,8 +949,13 @@ static void release_all(void)
 
 static void startup_error(bool printer, const char *progname, const char *msg)
 {
-    if (!printer)
+    if (!printer) {
+        /* Under mpirun every rank fails alike and rank 0 says why, once; a
+         * rank that exits at once makes mpirun kill rank 0 before it has
+         * printed (seen on a loaded machine), so the others wait a little. */
+        sleep(3);
         return;
+    }
     fflush(stdout);
     fprintf(stderr, "%s: error: %s\n", progname, msg);
     fflush(stderr);
