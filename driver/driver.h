@@ -31,6 +31,7 @@ typedef struct DtcOptions {
     CostModel cost;           /* --alpha / --beta overrides */
     int beam_width;           /* --beam=N: propagate's beam; 0 default, 1 greedy */
     int64_t memory_budget;    /* --memory-budget=BYTES: entry parameters per rank; 0 none */
+    int solver;               /* --solver=best|beam|ilp (SOLVER_*) */
 } DtcOptions;
 
 /* Runs inline .. optimise (or up to opts->stop_after) on m, verifying after

@@ -46,7 +46,10 @@ static void cost_opts(FILE *out)
             "  --beam=N                placement choice: partial assignments the whole-function\n"
             "                          search keeps (default 16); 1 = greedy, one instruction at a time\n"
             "  --memory-budget=BYTES   bytes of entry parameters a rank may hold (K, M, G suffixes);\n"
-            "                          bounds the placements chosen for M[auto] parameters\n",
+            "                          bounds the placements chosen for M[auto] parameters\n"
+            "  --solver=best|beam|ilp  placement choice: the cheapest of the greedy choice, the beam\n"
+            "                          search and the integer program (GLPK) (default best); beam:\n"
+            "                          no integer program; ilp: its plan wherever it finds one\n",
             cm.alpha[0], cm.beta[0], cm.beta[0] > 0 ? 1e-9 / cm.beta[0] : 0.0);
 }
 

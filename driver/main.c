@@ -226,6 +226,15 @@ static int parse_args(Arena *ar, int argc, char **argv, DtcOptions *o)
                 return usage_error(o->cmd, "--beam wants a number of states from 1 to 1024, got '%s'",
                                    v ? v : "");
             o->beam_width = (int)w;
+        } else if (opt_value(argc, argv, &i, "--solver", &v)) {
+            if (v && !strcmp(v, "best"))
+                o->solver = SOLVER_BEST;
+            else if (v && !strcmp(v, "beam"))
+                o->solver = SOLVER_BEAM;
+            else if (v && !strcmp(v, "ilp"))
+                o->solver = SOLVER_ILP;
+            else
+                return usage_error(o->cmd, "--solver must be best, beam or ilp, got '%s'", v ? v : "");
         } else if (opt_value(argc, argv, &i, "--memory-budget", &v)) {
             char *end = NULL;
             double x = v ? strtod(v, &end) : -1;
@@ -439,7 +448,7 @@ int main(int argc, char **argv)
         return 1;
     }
     PassCtx ctx = {.arena = ar, .err = stderr, .cost = o.cost, .beam_width = o.beam_width,
-                   .memory_budget = o.memory_budget};
+                   .memory_budget = o.memory_budget, .solver = o.solver};
     if (!strcmp(o.cmd, "check")) {
         rc = 0;
     } else if (!strcmp(o.cmd, "run")) {

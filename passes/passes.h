@@ -36,7 +36,16 @@ typedef struct PassCtx {
     int beam_width;   /* propagate's beam (states kept); 0: the default, 1: greedy */
     int64_t memory_budget; /* bytes of entry parameters a rank may hold; 0: no limit */
     bool auto_replicated;  /* M[auto] parameters replicated, not chosen (the baseline) */
+    int solver;            /* SOLVER_*: which selectors propagate runs */
 } PassCtx;
+
+/* PassCtx.solver: by default propagate keeps the cheapest plan of the greedy
+ * choice, the beam search and the integer program (GLPK, when built in). */
+enum {
+    SOLVER_BEST = 0, /* the cheapest of greedy, beam and integer program */
+    SOLVER_BEAM = 1, /* no integer program */
+    SOLVER_ILP = 2   /* the integer program's plan wherever it finds one (tests, bench) */
+};
 
 bool pass_inline(PassCtx *ctx, IrModule *m);
 bool pass_propagate(PassCtx *ctx, IrModule *m);

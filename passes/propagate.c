@@ -53,6 +53,7 @@
 #include "ir/ir_text.h"
 #include "passes/plan.h"
 #include "passes/rules.h"
+#include "passes/select_ilp.h"
 
 #define KEEP_PER_AXIS 4 /* options per axis that reach the exact comparison */
 #define BEAM_WIDTH_DEFAULT 16 /* states the beam keeps (PassCtx.beam_width 0) */
@@ -985,6 +986,208 @@ static bool beam_func(Prop *p, IrFunc *f, const Placement *result_hint, int widt
     return ok;
 }
 
+/* ---- the integer program: choosing for the whole function, exactly ---------------
+ * The function's instructions (and its M[auto] parameters) as the nodes of
+ * select_ilp.c's program: each instruction's ILP_STRATS cheapest strategies
+ * by local cost with its operands free (plus the one the beam chose, so the
+ * program can always do as well), each auto parameter's placements those
+ * its users' strategies want; an edge per operand priced by plan_cost from
+ * the producer's result placement to what the strategy needs.  Solved
+ * within ILP_TIME_LIMIT; false (the caller keeps the beam's plan) if the
+ * function has a loop or call, is too large, or nothing was found. */
+#define ILP_STRATS 8
+#define ILP_MAX_NODES 3000
+#define ILP_TIME_LIMIT 2.0 /* seconds */
+
+typedef struct IlpStrat {
+    Placement *in;
+    Placement out;
+} IlpStrat;
+
+static int ilp_add(Prop *p, IrInst *i, IlpStrat *st, double *cost, int n, const Placement *in,
+                   const Placement *out, double c)
+{
+    for (int q = 0; q < n; q++) {
+        bool same = pl_eq(&st[q].out, out);
+        for (int k = 0; k < i->nargs && same; k++)
+            same = pl_eq(&st[q].in[k], &in[k]);
+        if (same)
+            return n;
+    }
+    st[n].in = new_pls(p, i);
+    for (int k = 0; k < i->nargs; k++)
+        st[n].in[k] = in[k];
+    st[n].out = *out;
+    cost[n] = c;
+    return n + 1;
+}
+
+static bool ilp_func(Prop *p, IrFunc *f, const Placement *result_hint, const bool *undecided)
+{
+    if (!ilp_available() || p->mesh->naxes == 0)
+        return false;
+    Arena *ar = p->ctx->arena;
+    int ninst = 0;
+    for (IrInst *i = f->first; i; i = i->next, ninst++)
+        if (i->op == OP_LOOP || i->op == OP_CALL || i->nres != 1 || !i->in_pl ||
+            (i->op == OP_REDISTRIBUTE && !i->res[0]->pinned))
+            return false;
+    int nparam_nodes = 0;
+    for (int k = 0; k < f->nparams; k++)
+        nparam_nodes += undecided[k];
+    int nn = nparam_nodes + ninst;
+    if (nn > ILP_MAX_NODES || nn == 0)
+        return false;
+    int *node_of = arena_alloc(ar, sizeof *node_of * (size_t)(f->next_id + 1));
+    for (int v = 0; v <= f->next_id; v++)
+        node_of[v] = -1;
+    IrValue **pnode = arena_alloc(ar, sizeof *pnode * (size_t)(nparam_nodes + 1));
+    IrInst **inode = arena_alloc(ar, sizeof *inode * (size_t)(ninst + 1));
+    int n = 0;
+    for (int k = 0; k < f->nparams; k++)
+        if (undecided[k]) {
+            pnode[n] = f->params[k];
+            node_of[f->params[k]->id] = n++;
+        }
+    for (IrInst *i = f->first; i; i = i->next) {
+        inode[n - nparam_nodes] = i;
+        node_of[i->res[0]->id] = n++;
+    }
+    int *nstrat = arena_alloc(ar, sizeof *nstrat * (size_t)nn);
+    double **ncost = arena_alloc(ar, sizeof *ncost * (size_t)nn);
+    double **mem = arena_alloc(ar, sizeof *mem * (size_t)nn);
+    IlpStrat **strat = arena_alloc(ar, sizeof *strat * (size_t)nn);
+    const CostModel *cm = &p->ctx->cost;
+
+    /* instructions */
+    int nedges = 0;
+    for (int q = 0; q < ninst; q++) {
+        IrInst *i = inode[q];
+        int nd = nparam_nodes + q;
+        IlpStrat *st = arena_alloc(ar, sizeof *st * (ILP_STRATS + 1));
+        double *c = arena_alloc(ar, sizeof *c * (ILP_STRATS + 1));
+        mem[nd] = NULL;
+        Placement *argpl = new_pls(p, i);
+        double fixed_moves = 0; /* the beam's strategy, moved from pinned parameters */
+        for (int k = 0; k < i->nargs; k++) {
+            IrValue *a = i->args[k];
+            argpl[k] = node_of[a->id] < 0 ? a->pl : pl_replicated(0);
+            if (node_of[a->id] < 0)
+                fixed_moves += move_cost(p, &a->type, &a->pl,
+                                         i->op == OP_REDISTRIBUTE ? &i->res[0]->pl : &i->in_pl[k]);
+            else
+                nedges++;
+        }
+        int ns = 0;
+        if (i->op == OP_REDISTRIBUTE) {
+            /* its operand comes as it is; the edge prices the move */
+            ns = ilp_add(p, i, st, c, 0, argpl, &i->res[0]->pl, fixed_moves);
+        } else {
+            Cand cands[ILP_STRATS];
+            memset(cands, 0, sizeof cands);
+            int nc = candidates(p, i, argpl, NULL, cands, ILP_STRATS);
+            for (int k = 0; k < nc; k++)
+                ns = ilp_add(p, i, st, c, ns, cands[k].in, &cands[k].out, cands[k].cost);
+            double mine = rules_compute_cost(cm, p->m, i, i->in_pl, &i->res[0]->pl) + fixed_moves;
+            ns = ilp_add(p, i, st, c, ns, i->in_pl, &i->res[0]->pl, mine);
+        }
+        nstrat[nd] = ns;
+        ncost[nd] = c;
+        strat[nd] = st;
+    }
+    /* auto parameters: the placements their users want */
+    for (int q = 0; q < nparam_nodes; q++) {
+        IrValue *v = pnode[q];
+        int cap = 1;
+        for (int r = 0; r < ninst; r++)
+            for (int k = 0; k < inode[r]->nargs; k++)
+                if (inode[r]->args[k] == v)
+                    cap += nstrat[nparam_nodes + r];
+        IlpStrat *st = arena_alloc(ar, sizeof *st * (size_t)(cap + 1));
+        double *c = arena_alloc(ar, sizeof *c * (size_t)(cap + 1));
+        int ns = 0;
+        Placement none[1];
+        IrInst dummy;   /* ilp_add compares operands: a parameter has none */
+        memset(&dummy, 0, sizeof dummy);
+        none[0] = v->pl;
+        ns = ilp_add(p, &dummy, st, c, ns, none, &v->pl, 0);
+        for (int r = 0; r < ninst; r++)
+            for (int k = 0; k < inode[r]->nargs; k++)
+                if (inode[r]->args[k] == v)
+                    for (int t = 0; t < nstrat[nparam_nodes + r]; t++)
+                        ns = ilp_add(p, &dummy, st, c, ns, none,
+                                     inode[r]->op == OP_REDISTRIBUTE ? &strat[nparam_nodes + r][t].out
+                                                                     : &strat[nparam_nodes + r][t].in[k],
+                                     0);
+        nstrat[q] = ns;
+        ncost[q] = c;
+        strat[q] = st;
+        mem[q] = arena_alloc(ar, sizeof *mem[q] * (size_t)ns);
+        for (int s = 0; s < ns; s++)
+            mem[q][s] = (double)rules_local_bytes_max(p->mesh, &v->type, &st[s].out);
+    }
+    /* results to their hints */
+    for (int k = 0; result_hint && k < f->nresults; k++) {
+        int u = node_of[f->results[k]->id];
+        if (u < 0 || result_hint[k].naxes != p->mesh->naxes)
+            continue;
+        for (int s = 0; s < nstrat[u]; s++)
+            ncost[u][s] += move_cost(p, &f->results[k]->type, &strat[u][s].out, &result_hint[k]);
+    }
+    /* edges */
+    int *eu = arena_alloc(ar, sizeof *eu * (size_t)(nedges + 1));
+    int *ev = arena_alloc(ar, sizeof *ev * (size_t)(nedges + 1));
+    double **ecost = arena_alloc(ar, sizeof *ecost * (size_t)(nedges + 1));
+    int ne = 0;
+    for (int q = 0; q < ninst; q++) {
+        IrInst *i = inode[q];
+        int v = nparam_nodes + q;
+        for (int k = 0; k < i->nargs; k++) {
+            int u = node_of[i->args[k]->id];
+            if (u < 0)
+                continue;
+            double *ec = arena_alloc(ar, sizeof *ec * (size_t)(nstrat[u] * nstrat[v]));
+            for (int s = 0; s < nstrat[u]; s++)
+                for (int t = 0; t < nstrat[v]; t++)
+                    ec[s * nstrat[v] + t] =
+                        move_cost(p, &i->args[k]->type, &strat[u][s].out,
+                                  i->op == OP_REDISTRIBUTE ? &strat[v][t].out : &strat[v][t].in[k]);
+            eu[ne] = u;
+            ev[ne] = v;
+            ecost[ne++] = ec;
+        }
+    }
+    double budget = (double)p->ctx->memory_budget;
+    if (budget > 0)
+        for (int k = 0; k < f->nparams; k++)
+            if (!undecided[k])
+                budget -= (double)rules_local_bytes_max(p->mesh, &f->params[k]->type, &f->params[k]->pl);
+    if (p->ctx->memory_budget > 0 && budget <= 0)
+        return false; /* the annotated parameters alone exceed it */
+    IlpProblem pb = {nn, nstrat, ncost, mem, p->ctx->memory_budget > 0 ? budget : 0,
+                     ne, eu, ev, ecost};
+    int *choice = arena_alloc(ar, sizeof *choice * (size_t)nn);
+    if (!ilp_select(&pb, ILP_TIME_LIMIT, choice))
+        return false;
+    for (int q = 0; q < nparam_nodes; q++)
+        pnode[q]->pl = strat[q][choice[q]].out;
+    for (int q = 0; q < ninst; q++) {
+        IrInst *i = inode[q];
+        const IlpStrat *st = &strat[nparam_nodes + q][choice[nparam_nodes + q]];
+        if (!i->res[0]->pinned)
+            i->res[0]->pl = st->out;
+    }
+    for (int q = 0; q < ninst; q++) {
+        IrInst *i = inode[q];
+        const IlpStrat *st = &strat[nparam_nodes + q][choice[nparam_nodes + q]];
+        i->in_pl = new_in_pl(p, i);
+        for (int k = 0; k < i->nargs; k++)
+            i->in_pl[k] = i->op == OP_REDISTRIBUTE ? i->args[k]->pl : st->in[k];
+        i->strategy = i->op == OP_REDISTRIBUTE ? STRAT_LOCAL : rules_strategy(i, i->in_pl);
+    }
+    return true;
+}
+
 /* Undecided parameters back to undecided, for the beam. */
 static void forget_params(IrFunc *f, const bool *undecided)
 {
@@ -1054,8 +1257,20 @@ static bool propagate_func(Prop *p, IrFunc *f, const Placement *result_hint)
     if (!beam_func(p, f, result_hint, width))
         return false;
     place_params(f, naxes);
-    if (func_cost(p, f, result_hint) > cost_greedy)
-        restore(f, greedy);
+    /* the cheapest as modelled of the greedy plan, the beam's, and the
+     * integer program's (seeded with the beam's choices) */
+    Snapshot *best = greedy;
+    double cost_best = cost_greedy, cost_beam = func_cost(p, f, result_hint);
+    if (cost_beam <= cost_best) {
+        best = snapshot(p, f);
+        cost_best = cost_beam;
+    }
+    if (p->ctx->solver != SOLVER_BEAM && ilp_func(p, f, result_hint, undecided)) {
+        double cost_ilp = func_cost(p, f, result_hint);
+        if (cost_ilp < cost_best * (1 - 1e-12) || p->ctx->solver == SOLVER_ILP)
+            return true;
+    }
+    restore(f, best);
     return true;
 }
 

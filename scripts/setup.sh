@@ -13,6 +13,7 @@ pkgs=(
   libopenblas-dev                    # CBLAS for local matmul
   python3-numpy                      # the NumPy oracle tests
   graphviz                           # dot: renders dtc compile --emit=dot/svg
+  libglpk-dev                        # GLPK: the placement choice as an integer program
 )
 
 installed() {
