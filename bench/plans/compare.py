@@ -68,6 +68,8 @@ ROWS = [
      [("all_gather", all_gather(ACT, 2)), ("reduce_scatter", reduce_scatter(ACT, 2))] * 2),
     ("GPT-2 block, sequence parallel", "gpt2_block_sp.dt", "tp=4",
      [("all_gather", all_gather(ACT, 4)), ("reduce_scatter", reduce_scatter(ACT, 4))] * 2),
+    ("Llama block, GQA (NKV = tp)", "llama_block.dt", "tp=2",
+     [("all_reduce", all_reduce(1 * 256 * 512, 2))] * 2),
     ("vocab-parallel cross-entropy", "vocab_ce.dt", "tp=4",
      [("all_reduce", all_reduce(N_CE, 4))] * 3),
     ("training step, DP x TP", "train_dp_tp.dt", "dp=2,tp=2",
