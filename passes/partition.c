@@ -372,7 +372,10 @@ static void scan_split(Part *q, IrInst *i)
 /* 1 where x equals the extreme m of its row or x is NaN (m is NaN then). */
 static IrValue *holds(Part *q, IrValue *x, IrValue *m)
 {
-    return emit2(q, OP_ADD, emit2(q, OP_EQ, x, m, x->pl), emit2(q, OP_NE, x, x, x->pl), x->pl);
+    IrValue *eq = emit2(q, OP_EQ, x, m, x->pl);
+    if (!ir_dtype_is_float(x->type.dtype))
+        return eq;
+    return emit2(q, OP_ADD, eq, emit2(q, OP_NE, x, x, x->pl), x->pl);
 }
 
 /* The lowest index (idx) along d where hit is nonzero; `none` where none. */
@@ -441,11 +444,13 @@ bool pass_partition(PassCtx *ctx, IrModule *m)
             case STRAT_CE_SPLIT:
                 cross_entropy_split(&q, i);
                 break;
-            case STRAT_SPLIT_SCAN:
-                scan_split(&q, i);
+            case STRAT_SPLIT_SCAN: /* split over axes of size 1: whole, local */
+                if (plan_group_size(&m->mesh, rules_split_axes(&i->in_pl[0], i->a.dim)) > 1)
+                    scan_split(&q, i);
                 break;
             case STRAT_SPLIT_SELECT:
-                select_split(&q, i);
+                if (plan_group_size(&m->mesh, rules_split_axes(&i->in_pl[0], i->a.dim)) > 1)
+                    select_split(&q, i);
                 break;
             default:
                 break;

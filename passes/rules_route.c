@@ -132,6 +132,8 @@ double rules_route_comm_cost(const CostModel *cm, const IrMesh *m, const IrInst 
         return 0;
     int d = i->a.dim;
     unsigned A = rules_split_axes(&in[0], d);
+    if (plan_group_size(m, A) == 1)
+        return 0; /* split over axes of size 1: the dim is whole, the op local */
     IrType t = rules_route_summary(m, &i->args[0]->type, d, A);
     Placement to = rules_with(&in[0], A, pe_r());
     double c = plan_cost(cm, m, &t, &in[0], &to);
