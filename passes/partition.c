@@ -27,9 +27,10 @@
  *                                added
  *       argmax / argmin along    local max (min) and the lowest global index
  *         a split dim            (iota) holding it or a NaN; both as
- *                                summaries, all_gathered; the same pick
- *                                over the candidates (rank order is index
- *                                order)
+ *                                summaries, concatenated as (value, index)
+ *                                pairs when the index fits x's dtype, and
+ *                                all_gathered; the same pick over the
+ *                                candidates (rank order is index order)
  *   - everything else stays: the global op applied to local shards is the
  *     local result (that is what the propagate rules guarantee).
  * Every value keeps its global type and placement; its local shape is
@@ -332,9 +333,9 @@ static IrValue *iota(Part *q, const IrType *t, int d, Placement pl)
 
 /* The per-rank value v ([.., 1, ..] along d, one per rank of the axes A
  * splitting d) as the summary rules_route_summary describes, placed `pl`
- * (d split on A), then all_gathered over A: every rank holds every rank's
- * value, in rank order along d. */
-static IrValue *gather_summary(Part *q, IrValue *v, int d, unsigned A, const Placement *pl)
+ * (d split on A); gather_summary all_gathers it over A: every rank holds
+ * every rank's value, in rank order along d. */
+static IrValue *summary(Part *q, IrValue *v, int d, unsigned A, const Placement *pl)
 {
     IrType t = rules_route_summary(&q->m->mesh, &v->type, d, A);
     IrAttrs a;
@@ -342,9 +343,13 @@ static IrValue *gather_summary(Part *q, IrValue *v, int d, unsigned A, const Pla
     int64_t *sz = ir_attrs_ints(q->ctx->arena, &a, t.rank);
     for (int k = 0; k < t.rank; k++)
         sz[k] = t.dims[k];
-    IrValue *b = emit1(q, OP_BROADCAST_TO, v, &a, *pl);
+    return emit1(q, OP_BROADCAST_TO, v, &a, *pl);
+}
+
+static IrValue *gather_summary(Part *q, IrValue *v, int d, unsigned A, const Placement *pl)
+{
     Placement all = rules_with(pl, A, pe_r());
-    return relayout(q, b, &all);
+    return relayout(q, summary(q, v, d, A, pl), &all);
 }
 
 /* cumsum along a split dim (STRAT_SPLIT_SCAN). */
@@ -379,12 +384,27 @@ static IrValue *holds(Part *q, IrValue *x, IrValue *m)
 }
 
 /* The lowest index (idx) along d where hit is nonzero; `none` where none. */
-static IrValue *first_hit(Part *q, IrValue *hit, IrValue *idx, int d, bool keepdims, Placement pl)
+static IrValue *first_hit(Part *q, IrValue *hit, IrValue *idx, int64_t none, int d, bool keepdims,
+                          Placement pl)
 {
-    IrValue *args[3] = {hit, idx, constant(q, (double)INT32_MAX, DT_I32)};
-    IrValue *cand = emit(q, OP_WHERE, 3, args, NULL, DT_I32, hit->pl);
+    IrValue *args[3] = {hit, idx, constant(q, (double)none, idx->type.dtype)};
+    IrValue *cand = emit(q, OP_WHERE, 3, args, NULL, idx->type.dtype, hit->pl);
     IrAttrs ra = reduce_attrs(q, 1, &d, keepdims);
     return emit1(q, OP_MIN, cand, &ra, pl);
+}
+
+/* Every other element of x along d, from `start`. */
+static IrValue *every_other(Part *q, IrValue *x, int d, int start)
+{
+    IrAttrs a;
+    memset(&a, 0, sizeof a);
+    int64_t *t = ir_attrs_ints(q->ctx->arena, &a, 3 * x->type.rank);
+    for (int k = 0; k < x->type.rank; k++) {
+        t[3 * k] = k == d ? start : 0;
+        t[3 * k + 1] = x->type.dims[k];
+        t[3 * k + 2] = k == d ? 2 : 1;
+    }
+    return emit1(q, OP_SLICE, x, &a, x->pl);
 }
 
 /* argmax / argmin along a split dim (STRAT_SPLIT_SELECT). */
@@ -397,19 +417,37 @@ static void select_split(Part *q, IrInst *i)
     RedOp red = is_max ? RED_MAX : RED_MIN;
     IrOp ext = is_max ? OP_MAX : OP_MIN;
     IrAttrs ra = reduce_attrs(q, 1, &d, true);
+    int64_t none = x->type.dims[d]; /* past every index */
     /* this rank's candidate: its extreme (an empty shard: the identity) and
-     * the lowest global index holding it (none: INT32_MAX, never picked
-     * before a real index with the same value) */
+     * the lowest global index holding it (or none, never picked before a
+     * real index with the same value) */
     IrValue *best = emit1(q, ext, x, &ra, reduced_pl(&x->pl, d, red));
-    IrValue *at = first_hit(q, holds(q, x, best), iota(q, &x->type, d, x->pl), d, true,
+    IrValue *at = first_hit(q, holds(q, x, best), iota(q, &x->type, d, x->pl), none, d, true,
                             reduced_pl(&x->pl, d, RED_MIN));
-    q->why = why_of(q, i, "every rank's best value along the split dim");
-    IrValue *vals = gather_summary(q, best, d, A, &x->pl);
-    q->why = why_of(q, i, "the global index of every rank's best value");
-    IrValue *idxs = gather_summary(q, at, d, A, &x->pl);
+    IrValue *vals, *idxs;
+    if (rules_route_select_packs(i)) { /* (value, index) pairs in x's dtype: one gather */
+        q->why = why_of(q, i, "every rank's best value and its global index along the split dim");
+        IrValue *ix = emit(q, OP_CAST, 1, &at, NULL, x->type.dtype, at->pl);
+        IrValue *parts[2] = {summary(q, best, d, A, &x->pl), summary(q, ix, d, A, &x->pl)};
+        IrAttrs ca;
+        memset(&ca, 0, sizeof ca);
+        ir_attrs_ints(q->ctx->arena, &ca, 1)[0] = d;
+        IrValue *pairs = emit(q, OP_CONCAT, 2, parts, &ca, x->type.dtype, x->pl);
+        Placement all = rules_with(&x->pl, A, pe_r());
+        pairs = relayout(q, pairs, &all);
+        vals = every_other(q, pairs, d, 0);
+        idxs = every_other(q, pairs, d, 1);
+        if (idxs->type.dtype != DT_I32)
+            idxs = emit(q, OP_CAST, 1, &idxs, NULL, DT_I32, idxs->pl);
+    } else {
+        q->why = why_of(q, i, "every rank's best value along the split dim");
+        vals = gather_summary(q, best, d, A, &x->pl);
+        q->why = why_of(q, i, "the global index of every rank's best value");
+        idxs = gather_summary(q, at, d, A, &x->pl);
+    }
     /* the pick over the candidates, as over the elements */
     IrValue *top = emit1(q, ext, vals, &ra, vals->pl);
-    replace(q, i, first_hit(q, holds(q, vals, top), idxs, d, false, i->res[0]->pl));
+    replace(q, i, first_hit(q, holds(q, vals, top), idxs, none, d, false, i->res[0]->pl));
 }
 
 bool pass_partition(PassCtx *ctx, IrModule *m)

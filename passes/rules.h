@@ -31,7 +31,8 @@ enum {
     STRAT_SPLIT_SCAN = 4,  /* cumsum along a split dim: local cumsum plus the sum of the
                               earlier ranks' totals (one all_gather of the totals) */
     STRAT_SPLIT_SELECT = 5 /* argmax / argmin along a split dim: each rank's (value, global
-                              index) candidate, all_gathered, then the final pick */
+                              index) candidate, all_gathered (one gather when the
+                              index fits x's dtype), then the final pick */
 };
 
 /* Every per-axis option of instruction i (from its op, attributes and
@@ -55,6 +56,10 @@ int rules_strategy(const IrInst *i, const Placement *in);
 int rules_route_strategy(const IrInst *i, const Placement *in);
 double rules_route_comm_cost(const CostModel *cm, const IrMesh *m, const IrInst *i, const Placement *in);
 IrType rules_route_summary(const IrMesh *m, const IrType *x, int d, unsigned axes);
+/* Whether argmax / argmin's candidate index fits x's dtype exactly (every
+ * index up to the axis size), so that value and index travel as one
+ * gathered summary instead of two. */
+bool rules_route_select_packs(const IrInst *i);
 
 /* The largest local shard (the one at coordinates 0) of type t at pl. */
 IrType rules_local_max(const IrMesh *m, const IrType *t, const Placement *pl);

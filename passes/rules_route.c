@@ -15,7 +15,8 @@
  *   - argmax / argmin may take d split (STRAT_SPLIT_SELECT), result R on
  *     those axes: each rank's best value and the lowest global index that
  *     holds it (NaN first, an empty shard offers the identity and no
- *     index), two summary all_gathers, then the same pick over the
+ *     index), all_gathered (one summary of both when the index fits x's
+ *     dtype exactly, else one of each), then the same pick over the
  *     candidates in rank order, which is global index order;
  *     the cost model weighs the summaries' gathers against gathering the
  *     operand, so small operands keep the gather;
@@ -137,9 +138,32 @@ double rules_route_comm_cost(const CostModel *cm, const IrMesh *m, const IrInst 
     IrType t = rules_route_summary(m, &i->args[0]->type, d, A);
     Placement to = rules_with(&in[0], A, pe_r());
     double c = plan_cost(cm, m, &t, &in[0], &to);
+    if (strat == STRAT_SPLIT_SELECT && rules_route_select_packs(i)) { /* (value, index) pairs */
+        t.dims[d] *= 2;
+        return plan_cost(cm, m, &t, &in[0], &to);
+    }
     if (strat == STRAT_SPLIT_SELECT) { /* the values, then the i32 indices */
         t.dtype = DT_I32;
         c += plan_cost(cm, m, &t, &in[0], &to);
     }
     return c;
+}
+
+bool rules_route_select_packs(const IrInst *i)
+{
+    const IrType *x = &i->args[0]->type;
+    int64_t n = x->dims[i->a.dim]; /* the largest index sent: n, for "no index" */
+    switch (x->dtype) {
+    case DT_I32:
+    case DT_F64:
+        return true;
+    case DT_F32:
+        return n <= (int64_t)1 << 24;
+    case DT_F16:
+        return n <= 2048;
+    case DT_BF16:
+        return n <= 256;
+    default:
+        return false;
+    }
 }

@@ -217,14 +217,15 @@ static const Case cases[] = {
      "}\n",
      "c", "M[S(1), S(0)]", 1, 1, true},
     /* argmax along the split dim with an empty shard (9 over 4): candidates
-     * (value, global index) gathered, the pick replicated */
+     * (value, global index) gathered as pairs in one all_gather, the pick
+     * replicated */
     {"select_split_empty",
      "mesh M[a=4];\n"
      "fn main(x: f32[9] @ M[S(0)] = randn(seed=1)) -> i32[] {\n"
      "    let i = argmax(x, 0);\n"
      "    return i;\n"
      "}\n",
-     "i", "M[R]", 2, 2, true},
+     "i", "M[R]", 1, 1, true},
     /* argmin, nested split of the axis (uneven: 400 over 2 x 3) */
     {"select_split_nested",
      "mesh M[a=2, b=3];\n"
@@ -232,7 +233,7 @@ static const Case cases[] = {
      "    let i = argmin(x, axis=0);\n"
      "    return i;\n"
      "}\n",
-     "i", "M[R, R]", 2, 2, true},
+     "i", "M[R, R]", 1, 1, true},
     /* the default model keeps gathering a small operand */
     {"select_small_gathers",
      "mesh M[a=4];\n"
