@@ -37,7 +37,6 @@
  * pl_local_type(type, pl, coords).  New instructions get in_pl = their
  * operands' placements.
  */
-#include <stdint.h>
 #include <string.h>
 
 #include "ir/ir_text.h"
