@@ -19,6 +19,18 @@
  *                                when the vocab is split) and the label
  *                                logit by a masked `pick`, both summed to
  *                                P(sum), times 1 / rows
+ *       cumsum along a split dim local cumsum; each rank's total, broadcast
+ *                                to a summary with one element per rank
+ *                                along the dim (rules_route_summary) and
+ *                                all_gathered; the totals of the ranks
+ *                                before this one (an iota mask) summed and
+ *                                added
+ *       argmax / argmin along    local max (min) and the lowest global index
+ *         a split dim            (iota) holding it or a NaN; both as
+ *                                summaries, concatenated as (value, index)
+ *                                pairs when the index fits x's dtype, and
+ *                                all_gathered; the same pick over the
+ *                                candidates (rank order is index order)
  *   - everything else stays: the global op applied to local shards is the
  *     local result (that is what the propagate rules guarantee).
  * Every value keeps its global type and placement; its local shape is
@@ -293,6 +305,150 @@ static void cross_entropy_split(Part *q, IrInst *i)
     replace(q, i, emit2(q, OP_MUL, d, c, tot2));
 }
 
+/* x moved to placement `to` by its planned steps (a redistribution inside a
+ * decomposition). */
+static IrValue *relayout(Part *q, IrValue *x, const Placement *to)
+{
+    Plan p;
+    if (!plan_redistribute(&q->ctx->cost, &q->m->mesh, &x->type, &x->pl, to, &p))
+        DTC_BUG("partition: the planner found no plan");
+    for (int s = 0; s < p.nsteps; s++) {
+        const PlanStep *st = &p.steps[s];
+        x = emit_step(q, x, st->kind, st->axes, st->red, st->dim, st->dim2, &st->after);
+    }
+    return x;
+}
+
+static IrValue *iota(Part *q, const IrType *t, int d, Placement pl)
+{
+    IrAttrs a;
+    memset(&a, 0, sizeof a);
+    int64_t *v = ir_attrs_ints(q->ctx->arena, &a, t->rank);
+    for (int k = 0; k < t->rank; k++)
+        v[k] = t->dims[k];
+    a.dim = d;
+    return emit(q, OP_IOTA, 0, NULL, &a, DT_I32, pl);
+}
+
+/* The per-rank value v ([.., 1, ..] along d, one per rank of the axes A
+ * splitting d) as the summary rules_route_summary describes, placed `pl`
+ * (d split on A); gather_summary all_gathers it over A: every rank holds
+ * every rank's value, in rank order along d. */
+static IrValue *summary(Part *q, IrValue *v, int d, unsigned A, const Placement *pl)
+{
+    IrType t = rules_route_summary(&q->m->mesh, &v->type, d, A);
+    IrAttrs a;
+    memset(&a, 0, sizeof a);
+    int64_t *sz = ir_attrs_ints(q->ctx->arena, &a, t.rank);
+    for (int k = 0; k < t.rank; k++)
+        sz[k] = t.dims[k];
+    return emit1(q, OP_BROADCAST_TO, v, &a, *pl);
+}
+
+static IrValue *gather_summary(Part *q, IrValue *v, int d, unsigned A, const Placement *pl)
+{
+    Placement all = rules_with(pl, A, pe_r());
+    return relayout(q, summary(q, v, d, A, pl), &all);
+}
+
+/* cumsum along a split dim (STRAT_SPLIT_SCAN). */
+static void scan_split(Part *q, IrInst *i)
+{
+    IrValue *x = i->args[0];
+    int d = i->a.dim;
+    unsigned A = rules_split_axes(&x->pl, d);
+    DType dt = x->type.dtype;
+    IrAttrs ra = reduce_attrs(q, 1, &d, true);
+    Placement psum = reduced_pl(&x->pl, d, RED_SUM);
+    IrValue *local = emit1(q, OP_CUMSUM, x, &i->a, x->pl);
+    q->why = why_of(q, i, "every rank's total along the split dim, for the prefix of the ranks before it");
+    IrValue *total = emit1(q, OP_SUM, x, &ra, psum);
+    IrValue *all = gather_summary(q, total, d, A, &x->pl);
+    /* ranks before this one: iota (whole) < iota (this rank's element) */
+    IrValue *before = emit2(q, OP_LT, iota(q, &all->type, d, all->pl), iota(q, &all->type, d, x->pl),
+                            all->pl);
+    IrValue *args[3] = {before, all, constant(q, 0, dt)};
+    IrValue *earlier = emit(q, OP_WHERE, 3, args, NULL, dt, all->pl);
+    IrValue *prefix = emit1(q, OP_SUM, earlier, &ra, psum);
+    replace(q, i, emit2(q, OP_ADD, local, prefix, x->pl));
+}
+
+/* 1 where x equals the extreme m of its row or x is NaN (m is NaN then). */
+static IrValue *holds(Part *q, IrValue *x, IrValue *m)
+{
+    IrValue *eq = emit2(q, OP_EQ, x, m, x->pl);
+    if (!ir_dtype_is_float(x->type.dtype))
+        return eq;
+    return emit2(q, OP_ADD, eq, emit2(q, OP_NE, x, x, x->pl), x->pl);
+}
+
+/* The lowest index (idx) along d where hit is nonzero; `none` where none. */
+static IrValue *first_hit(Part *q, IrValue *hit, IrValue *idx, int64_t none, int d, bool keepdims,
+                          Placement pl)
+{
+    IrValue *args[3] = {hit, idx, constant(q, (double)none, idx->type.dtype)};
+    IrValue *cand = emit(q, OP_WHERE, 3, args, NULL, idx->type.dtype, hit->pl);
+    IrAttrs ra = reduce_attrs(q, 1, &d, keepdims);
+    return emit1(q, OP_MIN, cand, &ra, pl);
+}
+
+/* Every other element of x along d, from `start`. */
+static IrValue *every_other(Part *q, IrValue *x, int d, int start)
+{
+    IrAttrs a;
+    memset(&a, 0, sizeof a);
+    int64_t *t = ir_attrs_ints(q->ctx->arena, &a, 3 * x->type.rank);
+    for (int k = 0; k < x->type.rank; k++) {
+        t[3 * k] = k == d ? start : 0;
+        t[3 * k + 1] = x->type.dims[k];
+        t[3 * k + 2] = k == d ? 2 : 1;
+    }
+    return emit1(q, OP_SLICE, x, &a, x->pl);
+}
+
+/* argmax / argmin along a split dim (STRAT_SPLIT_SELECT). */
+static void select_split(Part *q, IrInst *i)
+{
+    IrValue *x = i->args[0];
+    int d = i->a.dim;
+    unsigned A = rules_split_axes(&x->pl, d);
+    bool is_max = i->op == OP_ARGMAX;
+    RedOp red = is_max ? RED_MAX : RED_MIN;
+    IrOp ext = is_max ? OP_MAX : OP_MIN;
+    IrAttrs ra = reduce_attrs(q, 1, &d, true);
+    int64_t none = x->type.dims[d]; /* past every index */
+    /* this rank's candidate: its extreme (an empty shard: the identity) and
+     * the lowest global index holding it (or none, never picked before a
+     * real index with the same value) */
+    IrValue *best = emit1(q, ext, x, &ra, reduced_pl(&x->pl, d, red));
+    IrValue *at = first_hit(q, holds(q, x, best), iota(q, &x->type, d, x->pl), none, d, true,
+                            reduced_pl(&x->pl, d, RED_MIN));
+    IrValue *vals, *idxs;
+    if (rules_route_select_packs(i)) { /* (value, index) pairs in x's dtype: one gather */
+        q->why = why_of(q, i, "every rank's best value and its global index along the split dim");
+        IrValue *ix = emit(q, OP_CAST, 1, &at, NULL, x->type.dtype, at->pl);
+        IrValue *parts[2] = {summary(q, best, d, A, &x->pl), summary(q, ix, d, A, &x->pl)};
+        IrAttrs ca;
+        memset(&ca, 0, sizeof ca);
+        ir_attrs_ints(q->ctx->arena, &ca, 1)[0] = d;
+        IrValue *pairs = emit(q, OP_CONCAT, 2, parts, &ca, x->type.dtype, x->pl);
+        Placement all = rules_with(&x->pl, A, pe_r());
+        pairs = relayout(q, pairs, &all);
+        vals = every_other(q, pairs, d, 0);
+        idxs = every_other(q, pairs, d, 1);
+        if (idxs->type.dtype != DT_I32)
+            idxs = emit(q, OP_CAST, 1, &idxs, NULL, DT_I32, idxs->pl);
+    } else {
+        q->why = why_of(q, i, "every rank's best value along the split dim");
+        vals = gather_summary(q, best, d, A, &x->pl);
+        q->why = why_of(q, i, "the global index of every rank's best value");
+        idxs = gather_summary(q, at, d, A, &x->pl);
+    }
+    /* the pick over the candidates, as over the elements */
+    IrValue *top = emit1(q, ext, vals, &ra, vals->pl);
+    replace(q, i, first_hit(q, holds(q, vals, top), idxs, none, d, false, i->res[0]->pl));
+}
+
 bool pass_partition(PassCtx *ctx, IrModule *m)
 {
     for (int fi = 0; fi < m->nfuncs; fi++) {
@@ -324,6 +480,14 @@ bool pass_partition(PassCtx *ctx, IrModule *m)
                 break;
             case STRAT_CE_SPLIT:
                 cross_entropy_split(&q, i);
+                break;
+            case STRAT_SPLIT_SCAN: /* split over axes of size 1: whole, local */
+                if (plan_group_size(&m->mesh, rules_split_axes(&i->in_pl[0], i->a.dim)) > 1)
+                    scan_split(&q, i);
+                break;
+            case STRAT_SPLIT_SELECT:
+                if (plan_group_size(&m->mesh, rules_split_axes(&i->in_pl[0], i->a.dim)) > 1)
+                    select_split(&q, i);
                 break;
             default:
                 break;

@@ -418,6 +418,10 @@ int rules_strategy(const IrInst *i, const Placement *in)
     case OP_CROSS_ENTROPY:
         return rules_split_axes(&in[0], 0) || rules_split_axes(&in[0], 1) ? STRAT_CE_SPLIT
                                                                            : STRAT_LOCAL;
+    case OP_CUMSUM:
+    case OP_ARGMAX:
+    case OP_ARGMIN:
+        return rules_route_strategy(i, in);
     default:
         return STRAT_LOCAL;
     }
@@ -500,6 +504,7 @@ double rules_compute_cost(const CostModel *cm, const IrModule *m, const IrInst *
             c += xrank_cost(cm, mesh, t, &in[0], 1, ax, RED_MAX);
             c += xrank_cost(cm, mesh, t, &in[0], 1, ax, RED_SUM);
         }
-    }
+    } else if (strat == STRAT_SPLIT_SCAN || strat == STRAT_SPLIT_SELECT)
+        c += rules_route_comm_cost(cm, mesh, i, in);
     return c;
 }

@@ -26,8 +26,13 @@ enum {
     STRAT_MEAN_SUM = 1, /* mean over a split dim: local sum, then scale by 1/N (global N) */
     STRAT_XRANK = 2,    /* softmax / log_softmax / layernorm / rmsnorm along a split dim:
                            local pieces combined by cross-rank max / sum all_reduces */
-    STRAT_CE_SPLIT = 3  /* cross_entropy with rows or vocab split: lse and the label
+    STRAT_CE_SPLIT = 3, /* cross_entropy with rows or vocab split: lse and the label
                            logit computed per shard, summed as P(sum) */
+    STRAT_SPLIT_SCAN = 4,  /* cumsum along a split dim: local cumsum plus the sum of the
+                              earlier ranks' totals (one all_gather of the totals) */
+    STRAT_SPLIT_SELECT = 5 /* argmax / argmin along a split dim: each rank's (value, global
+                              index) candidate, all_gathered (one gather when the
+                              index fits x's dtype), then the final pick */
 };
 
 /* Every per-axis option of instruction i (from its op, attributes and
@@ -43,6 +48,18 @@ bool rules_valid(const IrModule *m, const IrInst *i, const Placement *in, const 
 
 /* Which STRAT_ the op must use with operands at `in`. */
 int rules_strategy(const IrInst *i, const Placement *in);
+
+/* The routing family's part of rules_strategy and rules_compute_cost
+ * (rules_route.c).  The split strategies exchange one summary per rank: the
+ * operand's type with the op's axis d cut to one element per rank of the
+ * axes A that split it (rules_route_summary), placed like the operand. */
+int rules_route_strategy(const IrInst *i, const Placement *in);
+double rules_route_comm_cost(const CostModel *cm, const IrMesh *m, const IrInst *i, const Placement *in);
+IrType rules_route_summary(const IrMesh *m, const IrType *x, int d, unsigned axes);
+/* Whether argmax / argmin's candidate index fits x's dtype exactly (every
+ * index up to the axis size), so that value and index travel as one
+ * gathered summary instead of two. */
+bool rules_route_select_packs(const IrInst *i);
 
 /* The largest local shard (the one at coordinates 0) of type t at pl. */
 IrType rules_local_max(const IrMesh *m, const IrType *t, const Placement *pl);

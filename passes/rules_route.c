@@ -5,12 +5,21 @@
  *
  *   - every dim other than d keeps its split (operands and result chunk
  *     alike: the op works row by row along d);
- *   - d itself must be whole on the operand that is searched, summed or
- *     indexed along it (argmax/argmin/topk/cumsum's x, take_along_axis's
- *     x): the planner gathers that dim first (an all_gather of the
- *     operand), so a split axis is correct for uneven and empty shards at
- *     the price of the gather; a local (value, index) pre-reduction is not
- *     done (yet);
+ *   - d itself must be whole on the operand that is indexed along it
+ *     (topk's x, take_along_axis's x): the planner gathers that dim first
+ *     (an all_gather or all_to_all of the operand), correct for uneven and
+ *     empty shards at the price of moving the operand;
+ *   - cumsum may keep d split (STRAT_SPLIT_SCAN): each rank's local cumsum
+ *     plus the sum of the earlier ranks' totals, from one all_gather of a
+ *     summary with one element per rank along d;
+ *   - argmax / argmin may take d split (STRAT_SPLIT_SELECT), result R on
+ *     those axes: each rank's best value and the lowest global index that
+ *     holds it (NaN first, an empty shard offers the identity and no
+ *     index), all_gathered (one summary of both when the index fits x's
+ *     dtype exactly, else one of each), then the same pick over the
+ *     candidates in rank order, which is global index order;
+ *     the cost model weighs the summaries' gathers against gathering the
+ *     operand, so small operands keep the gather;
  *   - the index operand of take_along_axis may be split along d (each rank
  *     gathers its own index rows from the whole x);
  *   - one_hot may produce its class dim split from replicated ids: each
@@ -23,10 +32,14 @@
  *   - partial operands: cumsum passes P(sum) (linear); take_along_axis
  *     passes every P(red) of x (each result element is one element of x);
  *     scatter_add passes P(sum) of target and updates together.
- * All compute locally (STRAT_LOCAL); the kernels take the local offsets of
- * one_hot's classes and scatter_add's rows from the placements.
+ * The rest compute locally (STRAT_LOCAL); the kernels take the local offsets
+ * of one_hot's classes and scatter_add's rows from the placements.
+ * partition.c decomposes the two split strategies into local ops and the
+ * summary gathers.
  */
 #include "passes/rules.h"
+
+#include "passes/plan.h"
 
 static const RedOp reds[4] = {RED_SUM, RED_MAX, RED_MIN, RED_AVG};
 
@@ -49,6 +62,8 @@ void rules_route_options(Opts *o)
         for (int j = 0; j < x->rank; j++)
             if (j != d)
                 add(o, pe_s(j < d ? j : j - 1), pe_s(j), R, R);
+        if (x->dims[d] > 0) /* an empty axis is a run-time error, left to the gathered op */
+            add(o, R, pe_s(d), R, R); /* STRAT_SPLIT_SELECT */
         break;
     case OP_TOPK:
         for (int j = 0; j < x->rank; j++)
@@ -59,6 +74,7 @@ void rules_route_options(Opts *o)
         for (int j = 0; j < x->rank; j++)
             if (j != d)
                 add(o, pe_s(j), pe_s(j), R, R);
+        add(o, pe_s(d), pe_s(d), R, R); /* STRAT_SPLIT_SCAN */
         add(o, pe_p(RED_SUM), pe_p(RED_SUM), R, R);
         break;
     case OP_ONE_HOT:
@@ -84,5 +100,70 @@ void rules_route_options(Opts *o)
         break;
     default:
         DTC_BUG("rules_route_options: not a routing op");
+    }
+}
+
+int rules_route_strategy(const IrInst *i, const Placement *in)
+{
+    switch (i->op) {
+    case OP_CUMSUM:
+        return rules_split_axes(&in[0], i->a.dim) ? STRAT_SPLIT_SCAN : STRAT_LOCAL;
+    case OP_ARGMAX:
+    case OP_ARGMIN:
+        return rules_split_axes(&in[0], i->a.dim) ? STRAT_SPLIT_SELECT : STRAT_LOCAL;
+    default:
+        return STRAT_LOCAL;
+    }
+}
+
+IrType rules_route_summary(const IrMesh *m, const IrType *x, int d, unsigned axes)
+{
+    IrType t = *x;
+    t.dims[d] = 1;
+    for (int a = 0; a < m->naxes; a++)
+        if (axes & (1u << a))
+            t.dims[d] *= m->size[a];
+    return t;
+}
+
+double rules_route_comm_cost(const CostModel *cm, const IrMesh *m, const IrInst *i, const Placement *in)
+{
+    int strat = rules_route_strategy(i, in);
+    if (strat == STRAT_LOCAL)
+        return 0;
+    int d = i->a.dim;
+    unsigned A = rules_split_axes(&in[0], d);
+    if (plan_group_size(m, A) == 1)
+        return 0; /* split over axes of size 1: the dim is whole, the op local */
+    IrType t = rules_route_summary(m, &i->args[0]->type, d, A);
+    Placement to = rules_with(&in[0], A, pe_r());
+    double c = plan_cost(cm, m, &t, &in[0], &to);
+    if (strat == STRAT_SPLIT_SELECT && rules_route_select_packs(i)) { /* (value, index) pairs */
+        t.dims[d] *= 2;
+        return plan_cost(cm, m, &t, &in[0], &to);
+    }
+    if (strat == STRAT_SPLIT_SELECT) { /* the values, then the i32 indices */
+        t.dtype = DT_I32;
+        c += plan_cost(cm, m, &t, &in[0], &to);
+    }
+    return c;
+}
+
+bool rules_route_select_packs(const IrInst *i)
+{
+    const IrType *x = &i->args[0]->type;
+    int64_t n = x->dims[i->a.dim]; /* the largest index sent: n, for "no index" */
+    switch (x->dtype) {
+    case DT_I32:
+    case DT_F64:
+        return true;
+    case DT_F32:
+        return n <= (int64_t)1 << 24;
+    case DT_F16:
+        return n <= 2048;
+    case DT_BF16:
+        return n <= 256;
+    default:
+        return false;
     }
 }

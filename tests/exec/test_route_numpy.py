@@ -36,6 +36,23 @@ fn main(x: f32[5, 7] @ M[S(1), S(0)], n: f32[4, 3] @ M[R, S(1)], ids: i32[5] @ M
 }
 """
 
+PROG_SPLIT = """mesh M[a=2, b=3];
+fn main(x: f32[30] @ M[S(0), R], n: f32[25] @ M[S(0), S(0)], e: f32[9] @ M[R, S(0)],
+        w: f32[4, 13] @ M[R, S(1)], k: i32[40] @ M[S(0), S(0)])
+        -> (i32[], i32[], i32[], i32[], i32[], i32[], f32[30], f32[4, 13], i32[40]) {
+    let ax = argmax(x, 0);
+    let bx = argmin(x, 0);
+    let an = argmax(n, 0);
+    let bn = argmin(n, axis=0);
+    let ae = argmax(e, 0);
+    let be = argmin(e, 0);
+    let c = cumsum(x);
+    let cw = cumsum(w, axis=1);
+    let ck = cumsum(k);
+    return ax, bx, an, bn, ae, be, c, cw, ck;
+}
+"""
+
 failures = 0
 
 
@@ -43,6 +60,76 @@ def check(ok, msg):
     global failures
     print(("ok    " if ok else "FAIL  ") + msg, flush=True)
     failures += 0 if ok else 1
+    return ok
+
+
+def run_all(tmp, name, prog, mesh, nranks, ins, ref, cost):
+    """prog on `mesh` through `dtc run`, `dtc run --simulate` and the compiled
+    program (cost: cost-model options for the sharded builds), every result
+    against ref.  Returns (source path, executable, --in arguments)."""
+    dt = os.path.join(tmp, name + ".dt")
+    with open(dt, "w") as f:
+        f.write(prog)
+    inargs = []
+    for k, v in ins.items():
+        p = os.path.join(tmp, "%s.%s.npy" % (name, k))
+        np.save(p, v)
+        inargs += ["--in", "%s=%s" % (k, p)]
+    exe = os.path.join(tmp, name)
+    p = subprocess.run([DTC, "compile", dt, "--mesh", mesh, "-o", exe] + cost, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    check(p.returncode == 0, "%s: compile on %s (uneven and empty shards) %s" % (name, mesh, p.stdout.strip()))
+    runs = {"dtc run": [DTC, "run", dt],
+            "dtc run --simulate": [DTC, "run", dt, "--simulate", "--mesh", mesh] + cost,
+            "compiled --ranks %d" % nranks: [exe, "--ranks", str(nranks)]}
+    for what, cmd in runs.items():
+        outs = []
+        for k in ref:
+            outs += ["--out", "%s=%s" % (k, os.path.join(tmp, "%s.%s.%d.npy" % (name, k, len(what))))]
+        p = subprocess.run(cmd + inargs + outs, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           env=dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1"))
+        if not check(p.returncode == 0, "%s: %s runs %s" % (name, what,
+                                                            p.stdout.strip()[-300:] if p.returncode else "")):
+            continue
+        for k, r in ref.items():
+            got = np.load(os.path.join(tmp, "%s.%s.%d.npy" % (name, k, len(what))))
+            if r.dtype.kind in "iu":
+                ok = got.dtype == np.int32 and np.array_equal(got, r)
+            else:
+                ok = got.shape == r.shape and np.allclose(got, r, rtol=1e-5, atol=1e-5, equal_nan=True)
+            check(ok, "%s: %s: %s %s" % (name, what, k, "" if ok else "got %s want %s" % (got.tolist(), r.tolist())))
+    return dt, exe, inargs
+
+
+def split_axes(tmp):
+    """cumsum / argmax / argmin along a split axis by per-rank summaries
+    (STRAT_SPLIT_SCAN / STRAT_SPLIT_SELECT, one all_gather of (value, index)
+    pairs per axis group): a latency-free cost model
+    (--alpha=0) makes them win on these small operands; ties, NaNs, -inf,
+    empty shards (25 over 3 x 4, 9 over 4), nested splits, a partial
+    operand and i32."""
+    rng = np.random.default_rng(11)
+    x = rng.integers(-2, 3, size=30).astype(np.float32)  # ties across ranks
+    x[[4, 17, 29]] = 3.0                                   # the max, three times
+    n = rng.standard_normal(25).astype(np.float32)
+    n[[13, 20]] = np.nan                                   # NaN wins, first one
+    e = np.full(9, -np.inf, np.float32)                    # all -inf: index 0
+    e[[5, 7]] = np.float32(-1e30)
+    w = rng.standard_normal((4, 13)).astype(np.float32)
+    w[1, 6] = np.inf
+    k = rng.integers(-2**31, 2**31 - 1, size=40, dtype=np.int64).astype(np.int32)  # wraps
+    ins = {"x": x, "n": n, "e": e, "w": w, "k": k}
+    with np.errstate(over="ignore"):
+        ref = {"ax": np.int32(x.argmax()), "bx": np.int32(x.argmin()), "an": np.int32(n.argmax()),
+               "bn": np.int32(n.argmin()), "ae": np.int32(e.argmax()), "be": np.int32(e.argmin()),
+               "c": np.cumsum(x.astype(np.float64)).astype(np.float32),
+               "cw": np.cumsum(w.astype(np.float64), axis=1).astype(np.float32),
+               "ck": np.cumsum(k, dtype=np.int32)}
+    run_all(tmp, "split", PROG_SPLIT, "a=3,b=4", 12, ins, ref, ["--alpha=0"])
+    p = subprocess.run([DTC, "report", "--alpha=0", "--mesh", "a=3,b=4", os.path.join(tmp, "split.dt")],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    pairs = p.stdout.split("rank 1 ")[0].count("of local f32[2]:")
+    check(pairs == 6, "split: each of the 6 split argmax / argmin gathers (value, index) pairs (%d)" % pairs)
 
 
 def main():
@@ -71,43 +158,15 @@ def main():
     ref["s"] = s
 
     tmp = tempfile.mkdtemp(prefix="dtc-route-")
-    dt = os.path.join(tmp, "route.dt")
-    with open(dt, "w") as f:
-        f.write(PROG)
-    inargs = []
-    for k, v in ins.items():
-        p = os.path.join(tmp, k + ".npy")
-        np.save(p, v)
-        inargs += ["--in", "%s=%s" % (k, p)]
-    exe = os.path.join(tmp, "route")
-    p = subprocess.run([DTC, "compile", dt, "--mesh", "a=3,b=4", "-o", exe], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True)
-    check(p.returncode == 0, "compile on a=3,b=4 (uneven and empty shards) " + p.stdout.strip())
-    runs = {"dtc run": [DTC, "run", dt], "dtc run --simulate": [DTC, "run", dt, "--simulate"],
-            "compiled --ranks 12": [exe, "--ranks", "12"]}
-    for what, cmd in runs.items():
-        outs = []
-        for k in ref:
-            outs += ["--out", "%s=%s" % (k, os.path.join(tmp, "%s.%d.npy" % (k, len(what))))]
-        p = subprocess.run(cmd + inargs + outs, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           env=dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1"))
-        if not check(p.returncode == 0, "%s runs %s" % (what, p.stdout.strip()[-300:] if p.returncode else "")):
-            continue
-        for k, r in ref.items():
-            got = np.load(os.path.join(tmp, "%s.%d.npy" % (k, len(what))))
-            if r.dtype.kind in "iu":
-                ok = got.dtype == np.int32 and np.array_equal(got, r)
-            else:
-                ok = got.shape == r.shape and np.allclose(got, r, rtol=1e-5, atol=1e-5, equal_nan=True)
-            check(ok, "%s: %s %s" % (what, k, "" if ok else "got %s want %s" % (got.tolist(), r.tolist())))
-
+    dt, exe, inargs = run_all(tmp, "route", PROG, "a=3,b=4", 12, ins, ref, [])
     # a bad index is an error with the op's position, not garbage
     bad = dict(ins, ti=np.full((5, 4), 7, np.int32))
-    np.save(os.path.join(tmp, "ti.npy"), bad["ti"])
+    np.save(os.path.join(tmp, "route.ti.npy"), bad["ti"])
     for what, cmd in (("dtc run", [DTC, "run", dt]), ("compiled", [exe, "--ranks", "12"])):
         p = subprocess.run(cmd + inargs, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         check(p.returncode != 0 and "route.dt:12:13: take_along_axis" in p.stdout and "out of bounds" in p.stdout,
               "%s: index 7 for an axis of 7 is refused: %s" % (what, p.stdout.strip()[-200:]))
+    split_axes(tmp)
     print("%d failed" % failures)
     return 1 if failures else 0
 

@@ -348,42 +348,45 @@ SAMPLES["gpt2"] = (
 
 
 def moe(p):
-    """Top-2 routing with capacity C, written the way a NumPy user would: a
-    loop over tokens filling each expert's buffer, then the experts."""
-    T, D, E, C = 8, 16, 4, 3
+    """Top-2 routing with a capacity C per group of S tokens (GShard /
+    Switch), written the way a NumPy user would: per group, a loop over its
+    tokens filling each expert's buffer, then the experts, then a loop
+    adding each kept token's gated expert outputs back."""
+    G, S, D, E, C = 4, 8, 16, 4, 3
     x = p["x"]
-    logits = x @ p["wr"]
-    order = np.argsort(-logits, axis=1, kind="stable")[:, :2]
-    gv = np.take_along_axis(logits, order, 1)
-    gates = softmax(gv, axis=-1)
-    gate = np.zeros((T, E), x.dtype)
-    fill = np.zeros(E, int)
-    buf = np.zeros((E, C, D), x.dtype)
-    where = []  # (token, expert, slot, gate) of every routed token that fits
-    for t in range(T):
-        for k in range(2):
-            e = order[t, k]
-            gate[t, e] = gates[t, k]
-    for t in range(T):  # slots in token order, per expert
-        for e in sorted(order[t]):
-            if fill[e] < C:
-                buf[e, fill[e]] = x[t]
-                where.append((t, e, fill[e]))
-            fill[e] += 1
-    he = np.maximum(buf @ p["w1"], 0) @ p["w2"] * 0.1
     y = x.copy()
-    for t, e, c in where:
-        y[t] += gate[t, e] * he[e, c]
-    return {"y": y, "experts": order.astype(np.int32), "gate": gate}
+    experts = np.zeros((G, S, 2), np.int32)
+    gate = np.zeros((G, S, E), x.dtype)
+    for g in range(G):
+        logits = x[g] @ p["wr"]
+        order = np.argsort(-logits, axis=1, kind="stable")[:, :2]
+        experts[g] = order
+        gates = softmax(np.take_along_axis(logits, order, 1), axis=-1)
+        fill = np.zeros(E, int)
+        buf = np.zeros((E, C, D), x.dtype)
+        kept = []  # (token, expert, slot) of every routed token that fits
+        for t in range(S):
+            for k in range(2):
+                gate[g, t, order[t, k]] = gates[t, k]
+        for t in range(S):  # slots in token order within the group, per expert
+            for e in sorted(order[t]):
+                if fill[e] < C:
+                    buf[e, fill[e]] = x[g, t]
+                    kept.append((t, e, fill[e]))
+                fill[e] += 1
+        he = np.maximum(buf @ p["w1"], 0) @ p["w2"] * 0.1
+        for t, e, c in kept:
+            y[g, t] += gate[g, t, e] * he[e, c]
+    return {"y": y, "experts": experts, "gate": gate}
 
 
 SAMPLES["moe"] = (
-    [("x", "f32", (8, 16), ("randn", 1.0)),
+    [("x", "f32", (4, 8, 16), ("randn", 1.0)),
      ("wr", "f32", (16, 4), ("randn", 1.0)),
      ("w1", "f32", (4, 16, 32), ("randn", 0.25)),
      ("w2", "f32", (4, 32, 16), ("randn", 0.18))],
     moe,
-    {"y": ("f32", (8, 16)), "experts": ("i32", (8, 2)), "gate": ("f32", (8, 4))})
+    {"y": ("f32", (4, 8, 16)), "experts": ("i32", (4, 8, 2)), "gate": ("f32", (4, 8, 4))})
 
 
 def llama(p):
