@@ -42,6 +42,11 @@ bool dtc_pipeline(const DtcOptions *opts, PassCtx *ctx, IrModule *m);
 /* help.c: the known subcommands; the usage of one (cmd NULL or unknown:
  * the overview), with the cost model's defaults. */
 bool dtc_is_command(const char *cmd);
+
+/* calibrate.c: `dtc calibrate` (argv as main's); reading its file into cm
+ * (false with msg on a bad file). */
+int dtc_calibrate(int argc, char **argv);
+bool dtc_load_calibration(const char *path, CostModel *cm, char *msg, size_t n);
 void dtc_print_help(FILE *out, const char *cmd);
 
 /* picture.c: `compile --emit=dot|svg` of m after `stage` into `output`;

@@ -19,6 +19,7 @@ static const char overview[] =
     "  compile FILE.dt         compile to a per-rank program (or a picture of it: --emit=dot|svg)\n"
     "  report FILE.dt          per-rank collectives, bytes, peak memory, estimated time\n"
     "  ir-roundtrip FILE.ir    parse, verify and print back an IR dump\n"
+    "  calibrate               measure the cost model on this machine (--calibration=FILE)\n"
     "\n"
     "`dtc COMMAND --help` lists the options of COMMAND.\n"
     "  --help, --version\n"
@@ -47,6 +48,8 @@ static void cost_opts(FILE *out)
             "                          search keeps (default 16); 1 = greedy, one instruction at a time\n"
             "  --memory-budget=BYTES   bytes of entry parameters a rank may hold (K, M, G suffixes);\n"
             "                          bounds the placements chosen for M[auto] parameters\n"
+            "  --calibration=FILE      the cost model measured by dtc calibrate (later --alpha,\n"
+            "                          --beta override it)\n"
             "  --solver=best|beam|ilp  placement choice: the cheapest of the greedy choice, the beam\n"
             "                          search and the integer program (GLPK) (default best); beam:\n"
             "                          no integer program; ilp: its plan wherever it finds one\n",

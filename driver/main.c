@@ -226,6 +226,12 @@ static int parse_args(Arena *ar, int argc, char **argv, DtcOptions *o)
                 return usage_error(o->cmd, "--beam wants a number of states from 1 to 1024, got '%s'",
                                    v ? v : "");
             o->beam_width = (int)w;
+        } else if (opt_value(argc, argv, &i, "--calibration", &v)) {
+            char msg[512];
+            if (!v || !*v)
+                return usage_error(o->cmd, "--calibration needs a file written by dtc calibrate");
+            if (!dtc_load_calibration(v, &o->cost, msg, sizeof msg))
+                return usage_error(o->cmd, "--calibration: %s", msg);
         } else if (opt_value(argc, argv, &i, "--solver", &v)) {
             if (v && !strcmp(v, "best"))
                 o->solver = SOLVER_BEST;
@@ -409,6 +415,8 @@ int main(int argc, char **argv)
         printf("dtc %s\n", DTC_VERSION);
         return 0;
     }
+    if (!strcmp(argv[1], "calibrate"))
+        return dtc_calibrate(argc, argv);
     if (!dtc_is_command(argv[1]))
         return usage_error(NULL, "unknown command '%s'", argv[1]);
     if (wants_help(argc, argv)) {

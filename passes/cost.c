@@ -54,6 +54,8 @@ CostModel cost_model_default(void)
     }
     cm.flop_time = 1.0 / 50e9;     /* 50 GFLOP/s */
     cm.copy_time = 1.0 / 20e9;     /* 20 GB/s */
+    cm.elem_time = cm.flop_time;   /* an element a flop */
+    cm.op_time = 0;
     return cm;
 }
 

@@ -22,11 +22,15 @@
 typedef struct CostModel {
     double alpha[IR_MAX_AXES]; /* seconds per message (latency) */
     double beta[IR_MAX_AXES];  /* seconds per byte (inverse bandwidth) */
-    double flop_time;
-    double copy_time;
+    double flop_time;          /* seconds per multiply-add half (matmul: 2 m n k flops) */
+    double copy_time;          /* seconds per byte copied (transpose, slice, shard ...) */
+    double elem_time;          /* seconds per element of an elementwise op, reduction, norm */
+    double op_time;            /* seconds per instruction run (loop, call, launch): report only */
 } CostModel;
 
-/* Defaults: 5 us latency, 10 GB/s per axis, 50 GFLOP/s, 20 GB/s copies. */
+/* Defaults: 5 us latency, 10 GB/s per axis, 50 GFLOP/s, 20 GB/s copies, an
+ * element a flop, no per-instruction time; `dtc calibrate` measures them all
+ * on the machine (driver/calibrate.c). */
 CostModel cost_model_default(void);
 
 typedef struct PassCtx {

@@ -154,6 +154,8 @@ static void estimate(const PassCtx *ctx, const IrModule *m, const IrFunc *f, dou
         }
         if (i->nres != 1 || i->op == OP_REDISTRIBUTE)
             continue;
+        if (i->op != OP_CONST && i->op != OP_RESHAPE)
+            *compute += ctx->cost.op_time;
         Placement *in = arena_alloc(ctx->arena, sizeof *in * (size_t)(i->nargs > 0 ? i->nargs : 1));
         for (int k = 0; k < i->nargs; k++)
             in[k] = i->args[k]->pl;

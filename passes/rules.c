@@ -5,6 +5,7 @@
  */
 #include "passes/rules.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "passes/plan.h"
@@ -456,8 +457,16 @@ double rules_compute_cost(const CostModel *cm, const IrModule *m, const IrInst *
     double c = 0;
     switch (i->op) {
     case OP_MATMUL: {
+        /* a roofline: the flops, or the operands read and the result
+         * written at the elementwise rate (8 bytes an element), whichever
+         * is slower; a matmul with a few rows is bound by reading its
+         * weight, not by its flops */
         IrType lx = rules_local_max(mesh, &i->args[0]->type, &in[0]);
-        c = 2.0 * n_out * (double)lx.dims[lx.rank - 1] * cm->flop_time;
+        IrType ly = rules_local_max(mesh, &i->args[1]->type, &in[1]);
+        double flops = 2.0 * n_out * (double)lx.dims[lx.rank - 1] * cm->flop_time;
+        double bytes = ((double)ir_type_numel(&lx) + (double)ir_type_numel(&ly) + n_out) *
+                       ir_dtype_size(lo.dtype);
+        c = fmax(flops, bytes * cm->elem_time / 8.0);
         break;
     }
     case OP_TRANSPOSE:
@@ -474,17 +483,17 @@ double rules_compute_cost(const CostModel *cm, const IrModule *m, const IrInst *
     case OP_MEAN:
     case OP_MAX:
     case OP_MIN:
-        c = n_in * cm->flop_time;
+        c = n_in * cm->elem_time;
         break;
     case OP_SOFTMAX:
     case OP_LOG_SOFTMAX:
     case OP_LAYERNORM:
     case OP_RMSNORM:
     case OP_CROSS_ENTROPY:
-        c = 6.0 * n_in * cm->flop_time;
+        c = 6.0 * n_in * cm->elem_time;
         break;
     default:
-        c = n_out * cm->flop_time;
+        c = n_out * cm->elem_time;
         break;
     }
     int strat = rules_strategy(i, in);
