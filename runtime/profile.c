@@ -205,7 +205,8 @@ const char *rt_prof_coll_name(rt_ctx *ctx, const char *kind, unsigned axes)
     size_t n = strlen(buf) + 1;
     char *s = rt_alloc(ctx, n);
     memcpy(s, buf, n);
-    return p->e[entry(p, s)].name;
+    int k = entry(p, s); /* first: entry() may move p->e */
+    return p->e[k].name;
 }
 
 int rt_prof_coll_begin(rt_ctx *ctx, rt_coll kind, unsigned axes, int64_t bytes)
