@@ -15,6 +15,7 @@
 #define DTC_SEMA_INTERNAL_H
 
 #include "frontend/fe_internal.h"
+#include "ir/surface.h"
 
 typedef struct Sema Sema;
 
@@ -216,6 +217,24 @@ bool sema_float_fits(Sema *S, SrcLoc loc, double v, const char *shown, DType dt)
 bool sema_resolve_init(Sema *S, const ParamAst *pa, const IrType *t, IrInit *out);
 
 /* ---- sema_ops.c ------------------------------------------------------------------ */
+/* A built-in call checked against its surface row: parameter k (the row's
+ * order) is arg[k], as given or its default (an expression at the call);
+ * NULL: absent with no default. */
+typedef struct SemaArgs {
+    const Expr *call;
+    const IrSurface *fn;
+    bool ok;                               /* false: a keyword error was reported; check the
+                                              operands, then fail */
+    const Expr *arg[IR_SURF_MAX_ARGS];
+    bool given[IR_SURF_MAX_ARGS];          /* written by the user */
+    int pos[IR_SURF_MAX_ARGS];             /* its position when passed by position, else -1 */
+    bool flag[IR_SURF_MAX_ARGS];           /* IR_ARG_BOOL: the value */
+    DType dtype[IR_SURF_MAX_ARGS];         /* IR_ARG_DTYPE: the value */
+} SemaArgs;
+/* Arity, keyword names, a parameter given twice, required parameters,
+ * bool and dtype arguments, defaults.  false: reported, the call fails
+ * (its operands unchecked). */
+bool sema_check_args(Sema *S, const Expr *e, const IrSurface *fn, SemaArgs *a);
 bool sema_is_op_builtin(const char *name);
 /* The built-in names, k = 0, 1, ... (NULL past the last). */
 const char *sema_op_builtin_name(int k);
@@ -242,9 +261,8 @@ const char *sema_shape_builtin_name(int k);
 SVal sema_shape_call(Sema *S, const Expr *e);
 
 /* ---- sema_route.c ------------------------------------------------------------ */
-/* argmax, argmin, one_hot, cumsum, take_along_axis / gather, topk, scatter_add. */
-bool sema_is_route_builtin(const char *name);
-const char *sema_route_builtin_name(int k);
-SVal sema_route_call(Sema *S, const Expr *e);
+/* argmax, argmin, one_hot, cumsum, take_along_axis / gather, topk, scatter_add:
+ * the IR_SF_ROUTE family. */
+SVal sema_route_call(Sema *S, const SemaArgs *a);
 
 #endif
