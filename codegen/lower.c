@@ -664,7 +664,7 @@ static bool lower_route(Lower *L, const IrInst *i, int out)
         {OP_ARGMAX, RT_ROUTE_ARGMAX},         {OP_ARGMIN, RT_ROUTE_ARGMIN},
         {OP_ONE_HOT, RT_ROUTE_ONE_HOT},       {OP_CUMSUM, RT_ROUTE_CUMSUM},
         {OP_TAKE_ALONG, RT_ROUTE_TAKE_ALONG}, {OP_TOPK, RT_ROUTE_TOPK},
-        {OP_SCATTER_ADD, RT_ROUTE_SCATTER_ADD},
+        {OP_SCATTER_ADD, RT_ROUTE_SCATTER_ADD}, {OP_REPEAT, RT_ROUTE_REPEAT},
     };
     const IrValue *x = i->args[0], *v = i->res[0];
     const IrType *lx = &L->lt[x->id], *lv = &L->lt[v->id];
@@ -694,6 +694,8 @@ static bool lower_route(Lower *L, const IrInst *i, int out)
         s->total = s->len;
         if (i->op == OP_TOPK)
             s->len2 = lv->dims[d];
+        else if (i->op == OP_REPEAT)
+            s->len2 = i->a.ints[0];
         else if (i->nargs > 1)
             s->len2 = L->lt[i->args[1]->id].dims[d];
         if (i->op == OP_SCATTER_ADD) {

@@ -1,6 +1,8 @@
 /* sema_route.c - checking and lowering of the lookup / routing built-ins:
  * argmax, argmin, one_hot, cumsum, take_along_axis (alias gather), topk,
- * scatter_add (spec section 6; docs/LANGUAGE.md).
+ * scatter_add, repeat (spec section 6; docs/LANGUAGE.md).  Arity, keywords
+ * and defaults were checked against the surface rows (ir/ops.def) by
+ * sema_check_args.
  *
  * Axes, k and the class count are compile-time integers; axes follow
  * NumPy (negative counts from the end) and are normalised for the IR's
@@ -10,7 +12,10 @@
  *
  * Decisions: argmax / argmin / cumsum / topk default to axis -1 (NumPy's
  * "flatten" default for argmax and cumsum is not offered: write reshape);
- * take_along_axis and scatter_add need the axis (as NumPy).  Index operands
+ * take_along_axis, scatter_add and repeat need the axis (NumPy's
+ * take_along_axis and scatter need it; np.repeat without one flattens,
+ * which is not offered: write reshape).  repeat's count is one
+ * compile-time integer >= 0 (np.repeat's per-entry counts are not offered).  Index operands
  * have the operand's shape except along the axis (no broadcasting).
  * one_hot's result dtype defaults to f32; ids outside [0, n) give zero
  * rows (jax.nn.one_hot).  cumsum of i32 stays i32 (wrapping).
@@ -69,7 +74,7 @@ static IrValue *emit_route(Sema *S, const Expr *e, IrOp op, int nargs, IrValue *
     IrAttrs at;
     memset(&at, 0, sizeof at);
     at.dim = axis;
-    if (op == OP_ONE_HOT || op == OP_TOPK)
+    if (op == OP_ONE_HOT || op == OP_TOPK || op == OP_REPEAT)
         ir_attrs_ints(sema_arena(S), &at, 1)[0] = n;
     SrcLoc locs[4];
     for (int k = 0; k < nargs && k < 4; k++)
@@ -156,6 +161,16 @@ SVal sema_route_call(Sema *S, const SemaArgs *a)
         }
         IrValue *args[3] = {x, idx, src};
         return sv_tensor(emit_route(S, e, OP_SCATTER_ADD, 3, args, ax, 0, DT_F32));
+    }
+    case OP_REPEAT: {
+        int64_t n;
+        if (!sema_eval_int(S, a->arg[1], "repeat: the count", &n) || !route_axis(S, a, 2, t, &ax))
+            return sv_err;
+        if (n < 0) {
+            sema_err(S, a->arg[1]->loc, "repeat: the count must be >= 0, got %lld", (long long)n);
+            return sv_err;
+        }
+        return sv_tensor(emit_route(S, e, OP_REPEAT, 1, &x, ax, n, DT_F32));
     }
     default:
         DTC_BUG("sema_route_call: unhandled op");

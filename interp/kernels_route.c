@@ -1,5 +1,6 @@
 /* kernels_route.c - the lookup / routing family in the interpreter:
- * argmax, argmin, one_hot, cumsum, take_along_axis, topk, scatter_add, on
+ * argmax, argmin, one_hot, cumsum, take_along_axis, topk, scatter_add,
+ * repeat, on
  * whatever shapes the operands have (the global run, or one rank's shards).
  * The element loops are runtime/core's rt_route, the same code compiled
  * programs run; this file maps tensors to its [outer, len, inner] views.
@@ -22,6 +23,7 @@ static rt_route_op route_op(IrOp op)
     case OP_TAKE_ALONG: return RT_ROUTE_TAKE_ALONG;
     case OP_TOPK: return RT_ROUTE_TOPK;
     case OP_SCATTER_ADD: return RT_ROUTE_SCATTER_ADD;
+    case OP_REPEAT: return RT_ROUTE_REPEAT;
     default: DTC_BUG("interp_route_kernel: not a routing op");
     }
 }
@@ -65,6 +67,8 @@ int interp_route_kernel(KernelCtx *k)
         a.inner = prod(x->dims, d + 1, x->rank);
         if (in->op == OP_TOPK)
             a.len2 = k->out->dims[d];
+        else if (in->op == OP_REPEAT)
+            a.len2 = in->a.ints[0];
         else if (in->nargs > 1)
             a.len2 = k->args[1].dims[d];
         a.off = k->row_off;

@@ -1,6 +1,6 @@
 /* infer_route.c - shape and dtype rules of the lookup / routing family
  * (ir_infer's contract, ir/infer.c): argmax, argmin, one_hot, cumsum,
- * take_along_axis, topk, scatter_add.
+ * take_along_axis, topk, scatter_add, repeat.
  *
  * The axis is the `dim` attribute, normalised (0..rank-1) by sema.  Index
  * operands are i32.  NumPy's broadcasting of take_along_axis / scatter_add
@@ -114,6 +114,17 @@ const char *ir_infer_route(Arena *ar, IrOp op, int nargs, const IrType *args, co
         }
         *out = *x;
         return NULL;
+    case OP_REPEAT:
+        if ((e = axis_ok(ar, op, a->dim, x)))
+            return e;
+        if (a->nints != 1 || a->ints[0] < 0)
+            return "repeat: needs a repeat count >= 0";
+        r = *x;
+        if (__builtin_mul_overflow(x->dims[a->dim], a->ints[0], &r.dims[a->dim]))
+            return arena_printf(ar, "repeat: %s repeated %lld times along axis %d overflows", ts(ar, x),
+                                (long long)a->ints[0], a->dim);
+        *out = r;
+        return NULL;
     default:
         return arena_printf(ar, "ir_infer_route: %s is not a routing op", ir_op_name(op));
     }
@@ -129,6 +140,7 @@ bool ir_op_is_route(IrOp op)
     case OP_TAKE_ALONG:
     case OP_TOPK:
     case OP_SCATTER_ADD:
+    case OP_REPEAT:
         return true;
     default:
         return false;

@@ -393,6 +393,8 @@ bool rules_valid(const IrModule *m, const IrInst *i, const Placement *in, const 
     }
     if (i->op == OP_RESHAPE)
         return reshape_valid(&m->mesh, &i->args[0]->type, &in[0], &i->res[0]->type, out);
+    if (ir_op_is_route(i->op))
+        return rules_route_valid(&m->mesh, i, in, out);
     return true;
 }
 
