@@ -6,7 +6,9 @@
  * op works along is made whole first (gathered, or the split moved), the
  * other dims stay split with no communication, one_hot's class dim and
  * scatter_add's target rows may be produced split, partial operands pass
- * where the op is linear.  (The values themselves are checked against
+ * where the op is linear; repeat keeps its axis split exactly when every
+ * rank's result rows are its own operand rows repeated (uneven and empty
+ * chunks included), else gathers.  (The values themselves are checked against
  * NumPy in tests/exec/test_route_numpy.py.)
  */
 #include "sharding_harness.h"
@@ -177,6 +179,69 @@ static const Case cases[] = {
      "    return s;\n"
      "}\n",
      "s", "M[P(sum)]", -1, -1},
+    /* repeat along a split axis, even chunks: each rank repeats its own rows */
+    {"repeat_split_even",
+     "mesh M[a=4];\n"
+     "fn main(x: f32[8, 3] @ M[S(0)] = randn(seed=1)) -> f32[16, 3] {\n"
+     "    let r = repeat(x, 2, axis=0);\n"
+     "    return r;\n"
+     "}\n",
+     "r", "M[S(0)]", 0, 0},
+    /* uneven (7 over 4: 2, 2, 2, 1) but aligned: 14 over 4 is 4, 4, 4, 2 */
+    {"repeat_split_uneven_aligned",
+     "mesh M[a=4];\n"
+     "fn main(x: f32[7, 3] @ M[S(0)] = randn(seed=1)) -> f32[14, 3] {\n"
+     "    let r = repeat(x, 2, 0);\n"
+     "    return r;\n"
+     "}\n",
+     "r", "M[S(0)]", 0, 0},
+    /* an empty shard, aligned (3 over 4: 1, 1, 1, 0; 9 over 4: 3, 3, 3, 0) */
+    {"repeat_split_empty_aligned",
+     "mesh M[a=4];\n"
+     "fn main(x: f32[3, 2] @ M[S(0)] = randn(seed=1)) -> f32[9, 2] {\n"
+     "    let r = repeat(x, 3, axis=0);\n"
+     "    return r;\n"
+     "}\n",
+     "r", "M[S(0)]", 0, 0},
+    /* not aligned (5 over 2: 3, 2; 10 over 2: 5, 5): the axis is made whole first */
+    {"repeat_split_uneven_1d",
+     "mesh M[a=2];\n"
+     "fn main(x: f32[5] @ M[S(0)] = randn(seed=1)) -> f32[10] {\n"
+     "    let r = repeat(x, 2, axis=0);\n"
+     "    return r;\n"
+     "}\n",
+     "r", "M[R]", 1, -1},
+    /* not aligned, empty shards (2 over 4: 1, 1, 0, 0; 4 over 4: 1, 1, 1, 1) */
+    {"repeat_split_empty_gathered",
+     "mesh M[a=4];\n"
+     "fn main(x: f32[2] @ M[S(0)] = randn(seed=1)) -> f32[4] {\n"
+     "    let r = repeat(x, 2, -1);\n"
+     "    return r;\n"
+     "}\n",
+     "r", "M[R]", 1, -1},
+    /* another dim split (uneven, nested over two mesh axes): local */
+    {"repeat_off_axis_split",
+     "mesh M[a=2, b=2];\n"
+     "fn main(x: f32[4, 5] @ M[S(1), S(1)] = randn(seed=1)) -> f32[12, 5] {\n"
+     "    let r = repeat(x, 3, axis=0);\n"
+     "    return r;\n"
+     "}\n",
+     "r", "M[S(1), S(1)]", 0, 0},
+    /* partial operands stay partial (a copy commutes with every reduction) */
+    {"repeat_partial_sum",
+     "mesh M[a=2, b=2];\n"
+     "fn main(x: f32[3, 2] @ M[P(sum), S(0)] = randn(seed=1)) -> f32[3, 4] {\n"
+     "    let r = repeat(x, 2, axis=1);\n"
+     "    return r;\n"
+     "}\n",
+     "r", "M[P(sum), S(0)]", 0, -1},
+    {"repeat_partial_max",
+     "mesh M[a=2];\n"
+     "fn main(x: f32[3, 2] @ M[P(max)] = randn(seed=1)) -> f32[6, 2] {\n"
+     "    let r = repeat(x, 2, axis=0);\n"
+     "    return r;\n"
+     "}\n",
+     "r", "M[P(max)]", 0, -1},
 };
 
 int main(void)
