@@ -1040,8 +1040,6 @@ static void init_in_body(Sema *S, const Expr *e, const char *name, const char *t
 
 static SVal call_expr(Sema *S, const Expr *e)
 {
-    if (sema_is_shape_builtin(e->name))
-        return sema_shape_call(S, e);
     if (sema_is_op_builtin(e->name))
         return sema_op_call(S, e);
     int fi = find_fn(S, e->name);
@@ -1062,8 +1060,6 @@ static SVal call_expr(Sema *S, const Expr *e)
     Suggest g = {e->name, NULL, 99};
     for (int k = 0; sema_op_builtin_name(k); k++)
         suggest(&g, sema_op_builtin_name(k));
-    for (int k = 0; sema_shape_builtin_name(k); k++)
-        suggest(&g, sema_shape_builtin_name(k));
     for (int k = 0; k < S->nfns; k++)
         suggest(&g, S->fns[k].decl->name);
     sema_err(S, e->loc, "unknown function '%s'%s", e->name, sema_suggest_str(S, &g));
@@ -1092,7 +1088,7 @@ SVal sema_check_expr(Sema *S, const Expr *e)
             return const_value(S, c, e->loc);
         if (find_fn(S, e->name) >= 0)
             sema_err(S, e->loc, "'%s' is a function; call it as %s(...)", e->name, e->name);
-        else if (sema_is_op_builtin(e->name) || sema_is_shape_builtin(e->name))
+        else if (sema_is_op_builtin(e->name))
             sema_err(S, e->loc, "'%s' is a built-in operation; call it as %s(...)", e->name, e->name);
         else if (S->mesh && !strcmp(e->name, S->mesh->name))
             sema_err(S, e->loc, "'%s' is the mesh; it only appears in placements", e->name);
@@ -1476,7 +1472,7 @@ static void collect_globals(Sema *S)
             }
             continue;
         }
-        if (!dup && (sema_is_op_builtin(d->name) || sema_is_shape_builtin(d->name) || sema_is_init_name(d->name))) {
+        if (!dup && (sema_is_op_builtin(d->name) || sema_is_init_name(d->name))) {
             sema_err(S, d->loc, "'%s' is a built-in %s and cannot be redefined", d->name,
                      sema_is_init_name(d->name) ? "initialiser" : "operation");
             dup = true;

@@ -253,12 +253,8 @@ void sema_check_for(Sema *S, const Stmt *st);
 /* ---- sema_shape.c ------------------------------------------------------------ */
 /* x[i, a:b, ::s] (E_INDEX on a tensor). */
 SVal sema_index(Sema *S, const Expr *e);
-/* Is `name` one of the family's built-ins? */
-bool sema_is_shape_builtin(const char *name);
-/* The family's built-in names, k = 0, 1, ... (NULL past the last). */
-const char *sema_shape_builtin_name(int k);
-/* concat, stack, split, pad, broadcast_to, expand: e is the call. */
-SVal sema_shape_call(Sema *S, const Expr *e);
+/* concat, stack, split, pad, broadcast_to, expand: the IR_SF_SHAPE family. */
+SVal sema_shape_call(Sema *S, const SemaArgs *a);
 
 /* ---- sema_route.c ------------------------------------------------------------ */
 /* argmax, argmin, one_hot, cumsum, take_along_axis / gather, topk, scatter_add:

@@ -66,9 +66,20 @@ bool sema_check_args(Sema *S, const Expr *e, const IrSurface *fn, SemaArgs *a)
         }
     a->ok = sema_check_kws(S, e, allowed);
     /* arity */
+    bool nouns = fn->nneed > 0;
+    for (int k = 0; k < fn->nneed; k++)
+        nouns &= fn->params[k].noun != NULL;
     if (e->nargs > fn->npos || e->nargs < fn->nneed) {
         SrcLoc at = e->nargs > fn->npos ? e->args[fn->npos]->loc : e->loc;
-        if (fn->fixed)
+        if (e->nargs < fn->nneed && nouns) {
+            char what[256] = "";
+            for (int k = 0; k < fn->nneed; k++) {
+                size_t len = strlen(what);
+                snprintf(what + len, sizeof what - len, "%s%s", k == 0 ? "" : k == fn->nneed - 1 ? " and " : ", ",
+                         fn->params[k].noun);
+            }
+            sema_err(S, at, "%s needs %s (usage: %s)", fn->name, what, fn->usage);
+        } else if (fn->fixed)
             sema_err(S, at, "%s takes %d argument%s, got %d (usage: %s)", fn->name, fn->npos,
                      fn->npos == 1 ? "" : "s", e->nargs, fn->usage);
         else if (e->nargs > fn->npos)
@@ -589,6 +600,7 @@ static const FamilyFn families[] = {
     [IR_SF_RESHAPE] = permute_call,
     [IR_SF_LOOKUP] = lookup_call,
     [IR_SF_REDISTRIBUTE] = redistribute_call,
+    [IR_SF_SHAPE] = sema_shape_call,
     [IR_SF_ROUTE] = sema_route_call,
 };
 

@@ -25,11 +25,13 @@ typedef enum IrSurfFamily {
     IR_SF_RESHAPE,
     IR_SF_LOOKUP,       /* embedding, cross_entropy */
     IR_SF_REDISTRIBUTE,
+    IR_SF_SHAPE,        /* frontend/sema_shape.c: concat, stack, split, pad, broadcast_to, expand */
     IR_SF_ROUTE         /* frontend/sema_route.c */
 } IrSurfFamily;
 
 typedef enum IrArgKind {
     IR_ARG_TENSOR,    /* a tensor (a number becomes a constant) */
+    IR_ARG_TENSORS,   /* a list of tensors */
     IR_ARG_INT,       /* a compile-time integer */
     IR_ARG_AXES,      /* an integer or a list of integers */
     IR_ARG_INTS,      /* a list of integers */
@@ -56,7 +58,7 @@ typedef struct IrSurfRow {
     IrArgKind kind;
     IrArgHow how;
     const char *dflt; /* dt text, NULL: none */
-    const char *noun; /* "f needs NOUN" for a required POS_KW parameter */
+    const char *noun; /* "f needs NOUN" for a required parameter */
 } IrSurfRow;
 
 #define IR_SURF_MAX_ARGS 8
