@@ -1076,8 +1076,8 @@ SVal sema_check_expr(Sema *S, const Expr *e)
         return sv_float(e->fval);
     case E_NAME: {
         if (sema_loop_of_counter(S, e->name)) {
-            sema_err(S, e->loc, "'%s' is a loop counter: it can only index a stacked value, as in w[%s]", e->name,
-                     e->name);
+            sema_err(S, e->loc, "'%s' is a loop counter: it can only index a stacked value, as in w[%s]",
+                     e->name, e->name);
             return sv_err;
         }
         Binding *b = sema_find_local(S, e->name);
@@ -1369,7 +1369,8 @@ void sema_check_stmts(Sema *S, Stmt *const *body, int n, bool in_loop, bool *ret
             break;
         case S_RETURN:
             if (in_loop) {
-                sema_err(S, st->loc, "return inside a loop: a loop ends with its carried values, return after it");
+                sema_err(S, st->loc,
+                         "return inside a loop: a loop ends with its carried values, return after it");
                 break;
             }
             if (!*returned)

@@ -247,7 +247,8 @@ overrides:
         while (i < m->naxes && strcmp(m->axis_name[i], ax))
             i++;
         if (i == m->naxes) {
-            sema_err(S, sema_noloc(), "--mesh: unknown axis '%s' (mesh %s has axes %s)", ax, m->name, axes_str(S));
+            sema_err(S, sema_noloc(), "--mesh: unknown axis '%s' (mesh %s has axes %s)", ax, m->name,
+                     axes_str(S));
             continue;
         }
         if (size <= 0) {

@@ -223,8 +223,8 @@ bool sema_resolve_init(Sema *S, const ParamAst *pa, const IrType *t, IrInit *out
 typedef struct SemaArgs {
     const Expr *call;
     const IrSurface *fn;
-    bool ok;                               /* false: a keyword error was reported; check the
-                                              operands, then fail */
+    bool ok;                               /* false: a keyword, bool or dtype error was
+                                              reported; check the operands, then fail */
     const Expr *arg[IR_SURF_MAX_ARGS];
     bool given[IR_SURF_MAX_ARGS];          /* written by the user */
     int pos[IR_SURF_MAX_ARGS];             /* its position when passed by position, else -1 */

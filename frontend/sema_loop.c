@@ -70,8 +70,8 @@ SVal sema_loop_slice(Sema *S, const Expr *e)
     LoopCtx *lp = S->loop;
     const Expr *ix = e->args[0];
     if (sema_loop_of_counter(S, ix->name) != lp) {
-        sema_err(S, ix->loc, "'%s[%s]': only the innermost loop's counter '%s' can index a stacked value", e->name,
-                 ix->name, lp->st->var);
+        sema_err(S, ix->loc, "'%s[%s]': only the innermost loop's counter '%s' can index a stacked value",
+                 e->name, ix->name, lp->st->var);
         return sv_err;
     }
     Binding *b = sema_find_local(S, e->name);
@@ -84,7 +84,8 @@ SVal sema_loop_slice(Sema *S, const Expr *e)
     if (b->val.k == SV_ERR)
         return sv_err;
     if (b->val.k != SV_TENSOR) {
-        sema_err(S, e->loc, "'%s' is a number; only a stacked tensor can be indexed by '%s'", e->name, ix->name);
+        sema_err(S, e->loc, "'%s' is a number; only a stacked tensor can be indexed by '%s'", e->name,
+                 ix->name);
         return sv_err;
     }
     if (b->depth >= lp->depth) {
@@ -95,7 +96,8 @@ SVal sema_loop_slice(Sema *S, const Expr *e)
     IrValue *outer = loop_capture(S, lp->parent, b->val.v, b->depth);
     const IrType *t = &outer->type;
     if (t->rank < 1 || t->dims[0] != lp->trip) {
-        sema_err(S, e->loc, "'%s' is %s: to be indexed by '%s' its leading (layer) dim must be the trip count %lld",
+        sema_err(S, e->loc,
+                 "'%s' is %s: to be indexed by '%s' its leading (layer) dim must be the trip count %lld",
                  e->name, sema_tstr(S, t), ix->name, (long long)lp->trip);
         return sv_err;
     }
@@ -142,16 +144,19 @@ void sema_check_assign(Sema *S, const Stmt *st)
     int k = lp ? sema_carry_index(lp, name) : -1;
     if (k < 0) {
         if (!lp)
-            sema_err(S, st->name_locs[0], "'%s = ...' outside a loop: bind a new name with `let %s = ...`", name, name);
+            sema_err(S, st->name_locs[0], "'%s = ...' outside a loop: bind a new name with `let %s = ...`",
+                     name, name);
         else {
             bool outer = false;
             for (LoopCtx *o = lp->parent; o; o = o->parent)
                 outer |= sema_carry_index(o, name) >= 0;
             if (outer)
-                sema_err(S, st->name_locs[0], "'%s' is carried by an enclosing loop; carry it in this loop too, as in "
+                sema_err(S, st->name_locs[0],
+                         "'%s' is carried by an enclosing loop; carry it in this loop too, as in "
                          "`carry (%s)`", name, name);
             else
-                sema_err(S, st->name_locs[0], "'%s' is not carried by this loop; list it in `carry (...)` or bind a new "
+                sema_err(S, st->name_locs[0],
+                         "'%s' is not carried by this loop; list it in `carry (...)` or bind a new "
                          "name with `let %s = ...`", name, name);
         }
         return;
@@ -162,8 +167,8 @@ void sema_check_assign(Sema *S, const Stmt *st)
     IrValue *x = v.k == SV_TENSOR ? v.v : NULL;
     if (sema_is_num(v)) {
         if (ct->rank != 0) {
-            sema_err(S, st->value->loc, "'%s' is carried as %s but this assigns the number %s", name, sema_tstr(S, ct),
-                     sema_num_str(S, v));
+            sema_err(S, st->value->loc, "'%s' is carried as %s but this assigns the number %s", name,
+                     sema_tstr(S, ct), sema_num_str(S, v));
             return;
         }
         if (!(x = sema_materialise(S, v, ct->dtype, st->value->loc)))
@@ -209,7 +214,8 @@ void sema_check_for(Sema *S, const Stmt *st)
     if (!sema_eval_int(S, st->lo, "the loop's start", &lo) || !sema_eval_int(S, st->hi, "the loop's end", &hi))
         ok = false;
     else if (lo != 0) {
-        sema_err(S, st->lo->loc, "a loop counts from 0 (as in `for %s in 0..L`): the counter indexes the layer dim of "
+        sema_err(S, st->lo->loc,
+                 "a loop counts from 0 (as in `for %s in 0..L`): the counter indexes the layer dim of "
                  "stacked values", st->var);
         ok = false;
     } else if (hi < 0) {
@@ -241,7 +247,8 @@ void sema_check_for(Sema *S, const Stmt *st)
         if (!b) {
             Suggest g = {c->name, NULL, 99};
             sema_suggest_values(S, &g);
-            sema_err(S, c->loc, "'%s' is carried but has no value before the loop%s", c->name, sema_suggest_str(S, &g));
+            sema_err(S, c->loc, "'%s' is carried but has no value before the loop%s", c->name,
+                     sema_suggest_str(S, &g));
             ok = false;
             continue;
         }

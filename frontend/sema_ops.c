@@ -12,7 +12,13 @@
  * The families here: the elementwise table, gelu, the sources (arange,
  * iota), the masks (tril, triu, causal_mask), pow, cast, reductions,
  * softmax, the norms, transpose, reshape, embedding, cross_entropy and
- * redistribute; the routing family is in sema_route.c.
+ * redistribute; the shape family (concat ... expand) is in sema_shape.c,
+ * the routing family in sema_route.c.
+ *
+ * Adding a built-in: its OP row (and OP_ATTR rows) in ir/ops.def, its
+ * OP_SURFACE / OP_ARG rows, and the family functions (infer, rules,
+ * kernels and a case in the family's sema function); a new family also
+ * gets an IR_SF_ value and an entry in `families` below.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -23,7 +29,8 @@
 
 /* ---- the checks every built-in shares ------------------------------------------- */
 
-static const char *const ordinals[] = {"first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth"};
+static const char *const ordinals[IR_SURF_MAX_ARGS] = {"first", "second", "third", "fourth",
+                                                        "fifth", "sixth", "seventh", "eighth"};
 
 /* A default as written in the schema, as an expression at the call. */
 static const Expr *default_expr(Sema *S, const Expr *call, const char *text)
@@ -75,7 +82,8 @@ bool sema_check_args(Sema *S, const Expr *e, const IrSurface *fn, SemaArgs *a)
             char what[256] = "";
             for (int k = 0; k < fn->nneed; k++) {
                 size_t len = strlen(what);
-                snprintf(what + len, sizeof what - len, "%s%s", k == 0 ? "" : k == fn->nneed - 1 ? " and " : ", ",
+                snprintf(what + len, sizeof what - len, "%s%s",
+                         k == 0 ? "" : k == fn->nneed - 1 ? " and " : ", ",
                          fn->params[k].noun);
             }
             sema_err(S, at, "%s needs %s (usage: %s)", fn->name, what, fn->usage);
@@ -86,8 +94,8 @@ bool sema_check_args(Sema *S, const Expr *e, const IrSurface *fn, SemaArgs *a)
             sema_err(S, at, "%s takes at most %d positional argument%s, got %d (usage: %s)", fn->name, fn->npos,
                      fn->npos == 1 ? "" : "s", e->nargs, fn->usage);
         else
-            sema_err(S, at, "%s needs %d argument%s (usage: %s)", fn->name, fn->nneed, fn->nneed == 1 ? "" : "s",
-                     fn->usage);
+            sema_err(S, at, "%s needs %d argument%s (usage: %s)", fn->name, fn->nneed,
+                     fn->nneed == 1 ? "" : "s", fn->usage);
         return false;
     }
     /* parameters: by position, by keyword, or their default */
@@ -528,7 +536,8 @@ static SVal permute_call(Sema *S, const SemaArgs *a)
                 continue;
             }
             if (v[k] <= 0) {
-                sema_err(S, items[k]->loc, "reshape: a size must be positive (or -1), got %lld", (long long)v[k]);
+                sema_err(S, items[k]->loc, "reshape: a size must be positive (or -1), got %lld",
+                         (long long)v[k]);
                 return sv_err;
             }
             if (__builtin_mul_overflow(known, v[k], &known)) {
@@ -540,7 +549,8 @@ static SVal permute_call(Sema *S, const SemaArgs *a)
         int64_t numel = ir_type_numel(t);
         if (minus >= 0) {
             if (numel % known != 0) {
-                sema_err(S, items[minus]->loc, "reshape: cannot infer -1: %s has %lld elements, not a multiple of %lld",
+                sema_err(S, items[minus]->loc,
+                         "reshape: cannot infer -1: %s has %lld elements, not a multiple of %lld",
                          sema_tstr(S, t), (long long)numel, (long long)known);
                 return sv_err;
             }

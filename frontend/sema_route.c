@@ -118,8 +118,8 @@ SVal sema_route_call(Sema *S, const SemaArgs *a)
         if (!sema_eval_int(S, e->args[1], "topk: k", &k) || !route_axis(S, a, 2, t, &ax))
             return sv_err;
         if (k < 0 || k > t->dims[ax]) {
-            sema_err(S, e->args[1]->loc, "topk: k = %lld out of range: axis %d of %s has %lld entries", (long long)k,
-                     ax, sema_tstr(S, t), (long long)t->dims[ax]);
+            sema_err(S, e->args[1]->loc, "topk: k = %lld out of range: axis %d of %s has %lld entries",
+                     (long long)k, ax, sema_tstr(S, t), (long long)t->dims[ax]);
             return sv_err;
         }
         IrValue *idx = emit_route(S, e, OP_TOPK, 1, &x, ax, k, DT_F32);
@@ -155,7 +155,8 @@ SVal sema_route_call(Sema *S, const SemaArgs *a)
         IrType want = idx->type;
         want.dtype = t->dtype;
         if (!ir_type_eq(&src->type, &want)) {
-            sema_err(S, e->args[2]->loc, "scatter_add: updates must be %s (the indices' shape, the target's dtype), got %s",
+            sema_err(S, e->args[2]->loc,
+                     "scatter_add: updates must be %s (the indices' shape, the target's dtype), got %s",
                      sema_tstr(S, &want), sema_tstr(S, &src->type));
             return sv_err;
         }

@@ -452,7 +452,8 @@ static SVal pad_call(Sema *S, const SemaArgs *a)
     }
     for (int k = 0; k < 2 * t->rank; k++)
         if (w[k] < 0) {
-            sema_err(S, wl[k]->loc, "pad: a width must be >= 0, got %lld (use slicing to cut)", (long long)w[k]);
+            sema_err(S, wl[k]->loc, "pad: a width must be >= 0, got %lld (use slicing to cut)",
+                     (long long)w[k]);
             return sv_err;
         }
     IrAttrs at;
