@@ -130,6 +130,33 @@ const char *ir_infer_route(Arena *ar, IrOp op, int nargs, const IrType *args, co
     }
 }
 
+IrRouteView ir_route_view(const IrInst *i, const IrType *x, const IrType *y, const IrType *r)
+{
+    IrRouteView v = {0, 1, 0, 0, 1};
+    for (int op = 0; op < (int)i->op; op++)
+        v.kernel += ir_op_is_route((IrOp)op);
+    if (i->op == OP_ONE_HOT) {
+        v.outer = ir_type_numel(x);
+        v.len = r->dims[r->rank - 1];
+        v.inner = 0;
+        return v;
+    }
+    int d = i->a.dim;
+    DTC_ASSERT(d >= 0 && d < x->rank);
+    for (int k = 0; k < d; k++)
+        v.outer *= x->dims[k];
+    for (int k = d + 1; k < x->rank; k++)
+        v.inner *= x->dims[k];
+    v.len = x->dims[d];
+    if (i->op == OP_TOPK)
+        v.len2 = r->dims[d];
+    else if (i->op == OP_REPEAT)
+        v.len2 = i->a.ints[0];
+    else if (y)
+        v.len2 = y->dims[d];
+    return v;
+}
+
 bool ir_op_is_route(IrOp op)
 {
     switch (op) {

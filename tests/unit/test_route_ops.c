@@ -12,6 +12,7 @@
  * NumPy in tests/exec/test_route_numpy.py.)
  */
 #include "sharding_harness.h"
+#include "runtime/core/rt_core.h"
 
 typedef struct Case {
     const char *name;
@@ -244,8 +245,38 @@ static const Case cases[] = {
      "r", "M[P(max)]", 0, -1},
 };
 
+/* ir_route_view's kernel is the op's place among the routing ops of
+ * ops.def: it must be the rt_route_op of the same name. */
+static void kernel_order(void)
+{
+    static const struct { IrOp op; rt_route_op k; } want[] = {
+        {OP_ARGMAX, RT_ROUTE_ARGMAX},         {OP_ARGMIN, RT_ROUTE_ARGMIN},
+        {OP_ONE_HOT, RT_ROUTE_ONE_HOT},       {OP_CUMSUM, RT_ROUTE_CUMSUM},
+        {OP_TAKE_ALONG, RT_ROUTE_TAKE_ALONG}, {OP_TOPK, RT_ROUTE_TOPK},
+        {OP_SCATTER_ADD, RT_ROUTE_SCATTER_ADD}, {OP_REPEAT, RT_ROUTE_REPEAT},
+    };
+    int nroute = 0;
+    for (int op = 0; op < OP_COUNT; op++)
+        nroute += ir_op_is_route((IrOp)op);
+    h_check(nroute == (int)(sizeof want / sizeof want[0]), "%d routing ops, %d kernels listed here", nroute,
+            (int)(sizeof want / sizeof want[0]));
+    IrType t = {DT_F32, 1, {4}};
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        IrInst i;
+        memset(&i, 0, sizeof i);
+        i.op = want[k].op;
+        int64_t one = 1;
+        i.a.ints = &one;
+        i.a.nints = 1;
+        IrRouteView v = ir_route_view(&i, &t, &t, &t);
+        h_check(v.kernel == (int)want[k].k, "%s: kernel %d, rt_route_op %d", ir_op_name(want[k].op), v.kernel,
+                (int)want[k].k);
+    }
+}
+
 int main(void)
 {
+    kernel_order();
     int n = (int)(sizeof cases / sizeof cases[0]);
     for (int k = 0; k < n; k++) {
         const Case *c = &cases[k];
