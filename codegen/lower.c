@@ -660,48 +660,27 @@ static bool lower_matmul(Lower *L, const IrInst *i, int out)
  * local classes), with one_hot's class offset / scatter_add's row offset. */
 static bool lower_route(Lower *L, const IrInst *i, int out)
 {
-    static const int route_of[][2] = {
-        {OP_ARGMAX, RT_ROUTE_ARGMAX},         {OP_ARGMIN, RT_ROUTE_ARGMIN},
-        {OP_ONE_HOT, RT_ROUTE_ONE_HOT},       {OP_CUMSUM, RT_ROUTE_CUMSUM},
-        {OP_TAKE_ALONG, RT_ROUTE_TAKE_ALONG}, {OP_TOPK, RT_ROUTE_TOPK},
-        {OP_SCATTER_ADD, RT_ROUTE_SCATTER_ADD},
-    };
     const IrValue *x = i->args[0], *v = i->res[0];
     const IrType *lx = &L->lt[x->id], *lv = &L->lt[v->id];
     if (x->type.dtype == DT_F16 || x->type.dtype == DT_BF16 || v->type.dtype == DT_F16 || v->type.dtype == DT_BF16)
         return failf(L, i, "%s on f16 / bf16 is not supported by the CPU target", ir_op_name(i->op));
     CgStep *s = new_step(L, CG_ROUTE, i, out);
-    for (size_t k = 0; k < sizeof route_of / sizeof route_of[0]; k++)
-        if (route_of[k][0] == (int)i->op)
-            s->route = route_of[k][1];
+    IrRouteView w = ir_route_view(i, lx, i->nargs > 1 ? &L->lt[i->args[1]->id] : NULL, lv);
+    s->route = w.kernel;
+    s->outer = w.outer;
+    s->len = w.len;
+    s->len2 = w.len2;
+    s->inner = w.inner;
+    s->total = s->len;
     s->dtype2 = x->type.dtype;
     s->where = where(L, i);
-    int d = i->a.dim;
-    if (i->op == OP_ONE_HOT) {
-        s->outer = numel(lx);
-        s->len = lv->dims[lv->rank - 1];
-        s->total = v->type.dims[v->type.rank - 1];
-        Placement vp = pl_of(L, v);
+    if (i->op == OP_ONE_HOT || i->op == OP_SCATTER_ADD) { /* this rank's classes / target rows */
+        const IrValue *u = i->op == OP_ONE_HOT ? v : x;
+        int d = i->op == OP_ONE_HOT ? v->type.rank - 1 : i->a.dim;
+        Placement pl = pl_of(L, u);
         int64_t len;
-        pl_local_range(L->mesh, &vp, L->coords, v->type.rank - 1, s->total, &s->off, &len);
-    } else {
-        s->outer = s->inner = 1;
-        for (int k = 0; k < d; k++)
-            s->outer *= lx->dims[k];
-        for (int k = d + 1; k < lx->rank; k++)
-            s->inner *= lx->dims[k];
-        s->len = lx->dims[d];
-        s->total = s->len;
-        if (i->op == OP_TOPK)
-            s->len2 = lv->dims[d];
-        else if (i->nargs > 1)
-            s->len2 = L->lt[i->args[1]->id].dims[d];
-        if (i->op == OP_SCATTER_ADD) {
-            s->total = x->type.dims[d];
-            Placement xp = pl_of(L, x);
-            int64_t len;
-            pl_local_range(L->mesh, &xp, L->coords, d, s->total, &s->off, &len);
-        }
+        s->total = u->type.dims[d];
+        pl_local_range(L->mesh, &pl, L->coords, d, s->total, &s->off, &len);
     }
     s->bytes = nbytes(lv);
     step_in(L, s, i->nargs);

@@ -20,19 +20,6 @@
 
 #include "frontend/sema_internal.h"
 
-static const char *const shape_names[] = {"concat", "stack", "split", "pad", "broadcast_to", "expand"};
-#define NSHAPE ((int)(sizeof shape_names / sizeof shape_names[0]))
-
-bool sema_is_shape_builtin(const char *name)
-{
-    for (int k = 0; k < NSHAPE; k++)
-        if (!strcmp(shape_names[k], name))
-            return true;
-    return false;
-}
-
-const char *sema_shape_builtin_name(int k) { return k >= 0 && k < NSHAPE ? shape_names[k] : NULL; }
-
 /* ---- small pieces ------------------------------------------------------------ */
 
 static IrValue *emit_slice(Sema *S, SrcLoc loc, IrValue *x, const int64_t *triples)
@@ -72,30 +59,16 @@ static bool axis_in(Sema *S, const char *fn, const Expr *e, int64_t ax, int rank
     return true;
 }
 
-/* The axis argument: positional argument `pos` or axis=, default 0. */
-static bool axis_arg(Sema *S, const Expr *e, int pos, const Expr **where, int64_t *raw)
+/* The axis: parameter k of the row (given, or its default 0). */
+static bool axis_arg(Sema *S, const SemaArgs *a, int k, const Expr **where, int64_t *raw)
 {
-    SrcLoc kl;
-    const Expr *ke = sema_find_kw(e, "axis", &kl);
-    const Expr *pe = e->nargs > pos ? e->args[pos] : NULL;
-    if (ke && pe) {
-        sema_err(S, ke->loc, "%s: axis is given twice (as argument %d and as axis=)", e->name, pos + 1);
-        return false;
-    }
-    *where = pe ? pe : ke ? ke : e;
-    *raw = 0;
-    if (!pe && !ke)
-        return true;
-    return sema_eval_int(S, *where, arena_printf(sema_arena(S), "%s: axis", e->name), raw);
+    *where = a->arg[k];
+    return sema_eval_int(S, *where, arena_printf(sema_arena(S), "%s: axis", a->fn->name), raw);
 }
 
 /* A list [t0, t1, ...] of tensors (the first argument of concat / stack). */
 static bool tensor_list(Sema *S, const Expr *e, const char *usage, IrValue ***out, int *n)
 {
-    if (e->nargs < 1) {
-        sema_err(S, e->loc, "%s needs a list of tensors, as in %s", e->name, usage);
-        return false;
-    }
     const Expr *le = e->args[0];
     if (le->kind != E_LIST) {
         sema_err(S, le->loc, "%s: the first argument must be a list of tensors, as in %s", e->name, usage);
@@ -113,16 +86,6 @@ static bool tensor_list(Sema *S, const Expr *e, const char *usage, IrValue ***ou
     *out = v;
     *n = le->nargs;
     return ok;
-}
-
-/* Too many positional arguments. */
-static bool max_pos(Sema *S, const Expr *e, int max, const char *usage)
-{
-    if (e->nargs <= max)
-        return true;
-    sema_err(S, e->args[max]->loc, "%s takes at most %d positional argument%s, got %d (usage: %s)",
-             e->name, max, max == 1 ? "" : "s", e->nargs, usage);
-    return false;
 }
 
 /* ---- x[...] ------------------------------------------------------------------------- */
@@ -269,17 +232,18 @@ static bool concat_fits(Sema *S, const Expr *e, IrValue **v, int n, int ax)
     return true;
 }
 
-static SVal concat_call(Sema *S, const Expr *e, bool stack)
+static SVal concat_call(Sema *S, const SemaArgs *a, bool stack)
 {
-    const char *usage = stack ? "stack([a, b], axis=0)" : "concat([a, b], axis=0)";
-    bool ok = sema_check_kws(S, e, "axis") & max_pos(S, e, 2, usage);
+    const Expr *e = a->call;
+    const char *usage = a->fn->usage;
+    bool ok = a->ok;
     IrValue **v;
     int n;
     const Expr *axe;
     int64_t raw;
     if (!tensor_list(S, e, usage, &v, &n) || !ok) /* no axis check after a bad list: a cascade */
         return sv_err;
-    if (!axis_arg(S, e, 1, &axe, &raw))
+    if (!axis_arg(S, a, 1, &axe, &raw))
         return sv_err;
     const IrType *t0 = &v[0]->type;
     const Expr *le = e->args[0];
@@ -331,20 +295,15 @@ static SVal concat_call(Sema *S, const Expr *e, bool stack)
 
 /* ---- split -------------------------------------------------------------------------- */
 
-static SVal split_call(Sema *S, const Expr *e)
+static SVal split_call(Sema *S, const SemaArgs *a)
 {
-    const char *usage = "split(x, 2, axis=0) or split(x, [3, 5], axis=0)";
+    const Expr *e = a->call;
     Arena *ar = sema_arena(S);
-    bool ok = sema_check_kws(S, e, "axis") & max_pos(S, e, 3, usage);
-    if (e->nargs < 2) {
-        sema_err(S, e->loc, "split needs a tensor and a number of pieces or a list of sizes (usage: %s)",
-                 usage);
-        return sv_err;
-    }
+    bool ok = a->ok;
     IrValue *x = sema_tensor_arg(S, e->args[0]);
     const Expr *axe, *ne = e->args[1];
     int64_t raw, ax = 0;
-    if (!axis_arg(S, e, 2, &axe, &raw))
+    if (!axis_arg(S, a, 2, &axe, &raw))
         ok = false;
     int64_t *sizes = NULL;
     int n = 0;
@@ -427,30 +386,24 @@ static SVal split_call(Sema *S, const Expr *e)
 
 /* ---- pad ------------------------------------------------------------------------------ */
 
-static SVal pad_call(Sema *S, const Expr *e)
+static SVal pad_call(Sema *S, const SemaArgs *a)
 {
-    const char *usage = "pad(x, [[1, 0], [0, 2]], value=0)";
-    bool ok = sema_check_kws(S, e, "value") & max_pos(S, e, 2, usage);
-    if (e->nargs < 2) {
-        sema_err(S, e->loc, "pad needs a tensor and the widths (usage: %s)", usage);
-        return sv_err;
-    }
+    const Expr *e = a->call;
+    const char *usage = a->fn->usage;
+    bool ok = a->ok;
     IrValue *x = sema_tensor_arg(S, e->args[0]);
     const Expr *we = e->args[1];
     double value = 0;
-    const Expr *ve = sema_find_kw(e, "value", NULL);
-    SVal vv = sv_err;
-    if (ve) {
-        vv = sema_eval_num(S, ve);
-        if (vv.k == SV_ERR)
-            ok = false;
-        else
-            value = vv.k == SV_INT ? (double)vv.i : vv.f;
-    }
+    const Expr *ve = a->arg[2];
+    SVal vv = sema_eval_num(S, ve);
+    if (vv.k == SV_ERR)
+        ok = false;
+    else
+        value = vv.k == SV_INT ? (double)vv.i : vv.f;
     if (!x || !ok)
         return sv_err;
     const IrType *t = &x->type;
-    if (ve && t->dtype == DT_I32 && vv.k == SV_FLOAT) {
+    if (a->given[2] && t->dtype == DT_I32 && vv.k == SV_FLOAT) {
         sema_err(S, ve->loc, "pad: the fill value %g does not fit %s (an integer is needed)", value,
                  sema_tstr(S, t));
         return sv_err;
@@ -499,7 +452,8 @@ static SVal pad_call(Sema *S, const Expr *e)
     }
     for (int k = 0; k < 2 * t->rank; k++)
         if (w[k] < 0) {
-            sema_err(S, wl[k]->loc, "pad: a width must be >= 0, got %lld (use slicing to cut)", (long long)w[k]);
+            sema_err(S, wl[k]->loc, "pad: a width must be >= 0, got %lld (use slicing to cut)",
+                     (long long)w[k]);
             return sv_err;
         }
     IrAttrs at;
@@ -513,14 +467,11 @@ static SVal pad_call(Sema *S, const Expr *e)
 
 /* ---- broadcast_to, expand ------------------------------------------------------------ */
 
-static SVal broadcast_call(Sema *S, const Expr *e, bool expand)
+static SVal broadcast_call(Sema *S, const SemaArgs *a, bool expand)
 {
-    const char *usage = expand ? "expand(x, [4, -1, 8])" : "broadcast_to(x, [4, 3, 8])";
-    bool ok = sema_check_kws(S, e, "") & max_pos(S, e, 2, usage);
-    if (e->nargs < 2) {
-        sema_err(S, e->loc, "%s needs a tensor and the sizes (usage: %s)", e->name, usage);
-        return sv_err;
-    }
+    const Expr *e = a->call;
+    const char *usage = a->fn->usage;
+    bool ok = a->ok;
     IrValue *x = sema_tensor_arg(S, e->args[0]);
     const Expr *le = e->args[1];
     if (le->kind != E_LIST) {
@@ -573,14 +524,14 @@ static SVal broadcast_call(Sema *S, const Expr *e, bool expand)
     return sv_tensor(sema_emit(S, e->loc, &l, OP_BROADCAST_TO, 1, &x, &at, DT_F32));
 }
 
-SVal sema_shape_call(Sema *S, const Expr *e)
+SVal sema_shape_call(Sema *S, const SemaArgs *a)
 {
-    const char *n = e->name;
+    const char *n = a->fn->name;
     if (!strcmp(n, "concat") || !strcmp(n, "stack"))
-        return concat_call(S, e, n[0] == 's');
+        return concat_call(S, a, n[0] == 's');
     if (!strcmp(n, "split"))
-        return split_call(S, e);
+        return split_call(S, a);
     if (!strcmp(n, "pad"))
-        return pad_call(S, e);
-    return broadcast_call(S, e, !strcmp(n, "expand"));
+        return pad_call(S, a);
+    return broadcast_call(S, a, !strcmp(n, "expand"));
 }

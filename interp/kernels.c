@@ -678,6 +678,8 @@ int interp_kernel(KernelCtx *k)
         return k_elementwise(k);
     if (fl & OPF_REDUCE)
         return k_reduce(k);
+    if (ir_op_is_route(op))
+        return interp_route_kernel(k);
     switch (op) {
     case OP_CONST:
         return k_const(k);
@@ -698,14 +700,6 @@ int interp_kernel(KernelCtx *k)
     case OP_PAD:
     case OP_BROADCAST_TO:
         return interp_shape_kernel(k);
-    case OP_ARGMAX:
-    case OP_ARGMIN:
-    case OP_ONE_HOT:
-    case OP_CUMSUM:
-    case OP_TAKE_ALONG:
-    case OP_TOPK:
-    case OP_SCATTER_ADD:
-        return interp_route_kernel(k);
     case OP_MATMUL:
         return k_matmul(k);
     case OP_EMBEDDING:

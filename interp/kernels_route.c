@@ -1,8 +1,9 @@
 /* kernels_route.c - the lookup / routing family in the interpreter:
- * argmax, argmin, one_hot, cumsum, take_along_axis, topk, scatter_add, on
+ * argmax, argmin, one_hot, cumsum, take_along_axis, topk, scatter_add,
+ * repeat, on
  * whatever shapes the operands have (the global run, or one rank's shards).
  * The element loops are runtime/core's rt_route, the same code compiled
- * programs run; this file maps tensors to its [outer, len, inner] views.
+ * programs run, on the [outer, len, len2, inner] view ir_route_view gives.
  * one_hot's class offset and scatter_add's row offset come in k->row_off
  * (interp.c reads them from the placements), the global extents in
  * k->nrows.
@@ -12,28 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static rt_route_op route_op(IrOp op)
-{
-    switch (op) {
-    case OP_ARGMAX: return RT_ROUTE_ARGMAX;
-    case OP_ARGMIN: return RT_ROUTE_ARGMIN;
-    case OP_ONE_HOT: return RT_ROUTE_ONE_HOT;
-    case OP_CUMSUM: return RT_ROUTE_CUMSUM;
-    case OP_TAKE_ALONG: return RT_ROUTE_TAKE_ALONG;
-    case OP_TOPK: return RT_ROUTE_TOPK;
-    case OP_SCATTER_ADD: return RT_ROUTE_SCATTER_ADD;
-    default: DTC_BUG("interp_route_kernel: not a routing op");
-    }
-}
-
-static int64_t prod(const int64_t *d, int from, int to)
-{
-    int64_t n = 1;
-    for (int k = from; k < to; k++)
-        n *= d[k];
-    return n;
-}
-
 int interp_route_kernel(KernelCtx *k)
 {
     const IrInst *in = k->in;
@@ -42,33 +21,23 @@ int interp_route_kernel(KernelCtx *k)
         snprintf(k->err, k->errlen, "%s: f16 is only supported on the CUDA target", ir_op_name(in->op));
         return -1;
     }
+    IrType tx = interp_tensor_type(x), ty = in->nargs > 1 ? interp_tensor_type(&k->args[1]) : tx,
+           tr = interp_tensor_type(k->out);
+    IrRouteView w = ir_route_view(in, &tx, in->nargs > 1 ? &ty : NULL, &tr);
     rt_route_args a;
     memset(&a, 0, sizeof a);
-    a.op = route_op(in->op);
+    a.op = (rt_route_op)w.kernel;
     a.dt = (rt_dtype)x->dtype;
     a.odt = (rt_dtype)k->out->dtype;
     a.in0 = x->data;
     a.in1 = in->nargs > 1 ? k->args[1].data : NULL;
     a.in2 = in->nargs > 2 ? k->args[2].data : NULL;
     a.out = k->out->data;
-    int d = in->a.dim;
-    if (in->op == OP_ONE_HOT) {
-        a.outer = prod(x->dims, 0, x->rank);
-        a.len = k->out->dims[k->out->rank - 1];
-        a.off = k->row_off;
-        a.total = k->nrows;
-    } else {
-        if (d < 0 || d >= x->rank)
-            DTC_BUG("interp_route_kernel: axis out of range");
-        a.outer = prod(x->dims, 0, d);
-        a.len = x->dims[d];
-        a.inner = prod(x->dims, d + 1, x->rank);
-        if (in->op == OP_TOPK)
-            a.len2 = k->out->dims[d];
-        else if (in->nargs > 1)
-            a.len2 = k->args[1].dims[d];
-        a.off = k->row_off;
-        a.total = in->op == OP_SCATTER_ADD ? k->nrows : a.len;
-    }
+    a.outer = w.outer;
+    a.len = w.len;
+    a.len2 = w.len2;
+    a.inner = w.inner;
+    a.off = k->row_off;
+    a.total = in->op == OP_ONE_HOT || in->op == OP_SCATTER_ADD ? k->nrows : a.len;
     return rt_route(&a, k->err, k->errlen);
 }

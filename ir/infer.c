@@ -340,6 +340,8 @@ const char *ir_infer(Arena *ar, IrOp op, int nargs, const IrType *args,
     IrType r;
     const char *e;
 
+    if (ir_op_is_route(op)) /* the routing family: ir/infer_route.c */
+        return ir_infer_route(ar, op, nargs, args, a, out);
     switch (op) {
     case OP_CONST:
         if ((unsigned)out->dtype >= DT_COUNT)
@@ -436,15 +438,6 @@ const char *ir_infer(Arena *ar, IrOp op, int nargs, const IrType *args,
     case OP_PAD:
     case OP_BROADCAST_TO:
         return infer_shape_op(ar, op, nargs, args, a, out);
-
-    case OP_ARGMAX:
-    case OP_ARGMIN:
-    case OP_ONE_HOT:
-    case OP_CUMSUM:
-    case OP_TAKE_ALONG:
-    case OP_TOPK:
-    case OP_SCATTER_ADD:
-        return ir_infer_route(ar, op, nargs, args, a, out);
 
     case OP_MATMUL:
         return infer_matmul(ar, &args[0], &args[1], out);

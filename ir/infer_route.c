@@ -1,6 +1,6 @@
 /* infer_route.c - shape and dtype rules of the lookup / routing family
  * (ir_infer's contract, ir/infer.c): argmax, argmin, one_hot, cumsum,
- * take_along_axis, topk, scatter_add.
+ * take_along_axis, topk, scatter_add, repeat.
  *
  * The axis is the `dim` attribute, normalised (0..rank-1) by sema.  Index
  * operands are i32.  NumPy's broadcasting of take_along_axis / scatter_add
@@ -114,9 +114,47 @@ const char *ir_infer_route(Arena *ar, IrOp op, int nargs, const IrType *args, co
         }
         *out = *x;
         return NULL;
+    case OP_REPEAT:
+        if ((e = axis_ok(ar, op, a->dim, x)))
+            return e;
+        if (a->nints != 1 || a->ints[0] < 0)
+            return "repeat: needs a repeat count >= 0";
+        r = *x;
+        if (__builtin_mul_overflow(x->dims[a->dim], a->ints[0], &r.dims[a->dim]))
+            return arena_printf(ar, "repeat: %s repeated %lld times along axis %d overflows", ts(ar, x),
+                                (long long)a->ints[0], a->dim);
+        *out = r;
+        return NULL;
     default:
         return arena_printf(ar, "ir_infer_route: %s is not a routing op", ir_op_name(op));
     }
+}
+
+IrRouteView ir_route_view(const IrInst *i, const IrType *x, const IrType *y, const IrType *r)
+{
+    IrRouteView v = {0, 1, 0, 0, 1};
+    for (int op = 0; op < (int)i->op; op++)
+        v.kernel += ir_op_is_route((IrOp)op);
+    if (i->op == OP_ONE_HOT) {
+        v.outer = ir_type_numel(x);
+        v.len = r->dims[r->rank - 1];
+        v.inner = 0;
+        return v;
+    }
+    int d = i->a.dim;
+    DTC_ASSERT(d >= 0 && d < x->rank);
+    for (int k = 0; k < d; k++)
+        v.outer *= x->dims[k];
+    for (int k = d + 1; k < x->rank; k++)
+        v.inner *= x->dims[k];
+    v.len = x->dims[d];
+    if (i->op == OP_TOPK)
+        v.len2 = r->dims[d];
+    else if (i->op == OP_REPEAT)
+        v.len2 = i->a.ints[0];
+    else if (y)
+        v.len2 = y->dims[d];
+    return v;
 }
 
 bool ir_op_is_route(IrOp op)
@@ -129,6 +167,7 @@ bool ir_op_is_route(IrOp op)
     case OP_TAKE_ALONG:
     case OP_TOPK:
     case OP_SCATTER_ADD:
+    case OP_REPEAT:
         return true;
     default:
         return false;

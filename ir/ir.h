@@ -287,8 +287,19 @@ const char *ir_infer(Arena *ar, IrOp op, int nargs, const IrType *args,
 /* The lookup / routing family's rules (ir/infer_route.c), same contract. */
 const char *ir_infer_route(Arena *ar, IrOp op, int nargs, const IrType *args,
                            const IrAttrs *a, IrType *out);
-/* Is op one of that family (argmax ... scatter_add)? */
+/* Is op one of that family (argmax ... scatter_add, repeat)? */
 bool ir_op_is_route(IrOp op);
+/* How a routing instruction runs as one rt_route kernel call
+ * (runtime/core/rt_core.h), for the interpreter and the CPU lowering alike:
+ * the kernel is the op's position among the routing ops of ops.def (the
+ * order of rt_route_op), on the [outer, len, len2, inner] view of its
+ * operands' and result's local types x (operand 0), y (operand 1, or NULL)
+ * and r (one_hot: x flat, len the result's last dim). */
+typedef struct IrRouteView {
+    int kernel;
+    int64_t outer, len, len2, inner;
+} IrRouteView;
+IrRouteView ir_route_view(const IrInst *i, const IrType *x, const IrType *y, const IrType *r);
 
 /* ---- loops (ir/loop.c) ---------------------------------------------------------
  * A loop instruction runs its body (a function of the module, not called

@@ -206,6 +206,10 @@ int rules_options(Arena *ar, const IrInst *i, AxisOpt *v)
 {
     Opts o = {ar, i, v, 0};
     unsigned fl = ir_op_flags(i->op);
+    if (ir_op_is_route(i->op)) { /* the routing family: rules_route.c */
+        rules_route_options(&o);
+        return o.n;
+    }
     switch (i->op) {
     case OP_CONST:
         add1(&o, pe_r(), pe_r());
@@ -261,15 +265,6 @@ int rules_options(Arena *ar, const IrInst *i, AxisOpt *v)
     case OP_PAD:
     case OP_BROADCAST_TO:
         rules_shape_options(&o);
-        return o.n;
-    case OP_ARGMAX:
-    case OP_ARGMIN:
-    case OP_ONE_HOT:
-    case OP_CUMSUM:
-    case OP_TAKE_ALONG:
-    case OP_TOPK:
-    case OP_SCATTER_ADD:
-        rules_route_options(&o);
         return o.n;
     case OP_MATMUL:
         opts_matmul(i, &o);
@@ -399,6 +394,8 @@ bool rules_valid(const IrModule *m, const IrInst *i, const Placement *in, const 
     }
     if (i->op == OP_RESHAPE)
         return reshape_valid(&m->mesh, &i->args[0]->type, &in[0], &i->res[0]->type, out);
+    if (ir_op_is_route(i->op))
+        return rules_route_valid(&m->mesh, i, in, out);
     return true;
 }
 

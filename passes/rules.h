@@ -95,9 +95,10 @@ void rules_ew_options(Opts *o);
 /* The shape / indexing family (rules_shape.c): slice, concat, pad,
  * broadcast_to.  Every option holds axis by axis (no joint check). */
 void rules_shape_options(Opts *o);
-/* The lookup / routing family (rules_route.c): argmax ... scatter_add.
- * Every option holds axis by axis (no joint check). */
+/* The lookup / routing family (rules_route.c): argmax ... scatter_add,
+ * repeat; rules_route_valid is its joint check (repeat's split axis). */
 void rules_route_options(Opts *o);
+bool rules_route_valid(const IrMesh *m, const IrInst *i, const Placement *in, const Placement *out);
 
 static inline PlEntry pe_r(void) { PlEntry e = {PL_R, 0, RED_SUM}; return e; }
 static inline PlEntry pe_s(int d) { PlEntry e = {PL_S, d, RED_SUM}; return e; }

@@ -1,5 +1,6 @@
 /* rules_route.c - sharding rules of the lookup / routing family (rules.h):
- * argmax, argmin, one_hot, cumsum, take_along_axis, topk, scatter_add.
+ * argmax, argmin, one_hot, cumsum, take_along_axis, topk, scatter_add,
+ * repeat.
  * passes/SHARDING.md states them with the reasons; the summary, with d the
  * op's axis:
  *
@@ -29,8 +30,14 @@
  *     replicated), or take the indices and updates split along d with the
  *     target and the result P(sum) (each rank adds its share into its
  *     partial: the expert-parallel combine);
+ *   - repeat keeps its axis split when every rank's result rows are
+ *     exactly its own operand rows repeated (the chunks of n * len are n
+ *     times the chunks of len: len divisible by the ranks on that dim,
+ *     checked per rank by rules_route_valid); otherwise the planner gathers
+ *     the axis first (uneven and empty chunks included);
  *   - partial operands: cumsum passes P(sum) (linear); take_along_axis
- *     passes every P(red) of x (each result element is one element of x);
+ *     and repeat pass every P(red) of x (each result element is one
+ *     element of x);
  *     scatter_add passes P(sum) of target and updates together.
  * The rest compute locally (STRAT_LOCAL); the kernels take the local offsets
  * of one_hot's classes and scatter_add's rows from the placements.
@@ -97,6 +104,12 @@ void rules_route_options(Opts *o)
         add(o, pe_s(d), pe_s(d), R, R);                               /* target rows split */
         add(o, pe_p(RED_SUM), pe_p(RED_SUM), R, pe_p(RED_SUM));       /* linear */
         add(o, pe_p(RED_SUM), pe_p(RED_SUM), pe_s(d), pe_s(d));       /* updates split: partial sums */
+        break;
+    case OP_REPEAT:
+        for (int j = 0; j < x->rank; j++)
+            add(o, pe_s(j), pe_s(j), R, R); /* j == d: rules_route_valid */
+        for (int k = 0; k < 4; k++)
+            add(o, pe_p(reds[k]), pe_p(reds[k]), R, R);
         break;
     default:
         DTC_BUG("rules_route_options: not a routing op");
@@ -166,4 +179,30 @@ bool rules_route_select_packs(const IrInst *i)
     default:
         return false;
     }
+}
+
+/* repeat with its axis split: on every rank the result holds rows
+ * [n * off, n * (off + len)) of its operand's [off, off + len). */
+static bool repeat_valid(const IrMesh *m, const IrInst *i, const Placement *in, const Placement *out)
+{
+    int d = i->a.dim;
+    int64_t n = i->a.ints[0];
+    if (!rules_split_axes(&in[0], d) && !rules_split_axes(out, d))
+        return true;
+    const IrType *x = &i->args[0]->type, *r = &i->res[0]->type;
+    int c[IR_MAX_AXES];
+    for (int rank = 0; rank < ir_mesh_nranks(m); rank++) {
+        ir_mesh_coords(m, rank, c);
+        int64_t xo, xl, ro, rl;
+        pl_local_range(m, &in[0], c, d, x->dims[d], &xo, &xl);
+        pl_local_range(m, out, c, d, r->dims[d], &ro, &rl);
+        if (rl != n * xl || (rl > 0 && ro != n * xo))
+            return false;
+    }
+    return true;
+}
+
+bool rules_route_valid(const IrMesh *m, const IrInst *i, const Placement *in, const Placement *out)
+{
+    return i->op != OP_REPEAT || repeat_valid(m, i, in, out);
 }

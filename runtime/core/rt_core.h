@@ -111,6 +111,9 @@ void rt_checksum(rt_dtype dt, int64_t n, const void *data, double *sum, double *
  *                    (target's shape) = target with src[o, j, i] added at
  *                    row idx[o, j, i] (idx in [-total, total); rows held by
  *                    other ranks are skipped), in index order (np.add.at).
+ *   REPEAT           x [outer, len, inner] -> [outer, len * len2, inner]:
+ *                    out[o, j, i] = x[o, j / len2, i] (np.repeat, len2 the
+ *                    count), copied element by element (any dtype).
  * Returns 0, or -1 with a one-line message ("argmax: ...", no position) in
  * err. */
 typedef enum rt_route_op {
@@ -120,7 +123,8 @@ typedef enum rt_route_op {
     RT_ROUTE_CUMSUM,
     RT_ROUTE_TAKE_ALONG,
     RT_ROUTE_TOPK,
-    RT_ROUTE_SCATTER_ADD
+    RT_ROUTE_SCATTER_ADD,
+    RT_ROUTE_REPEAT
 } rt_route_op;
 
 typedef struct rt_route_args {

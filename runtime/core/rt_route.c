@@ -173,8 +173,20 @@ static int scatter_add(const rt_route_args *a, char *err, size_t errlen)
     return 0;
 }
 
+/* np.repeat: every entry along the axis len2 times, in place. */
+static void repeat(const rt_route_args *a)
+{
+    size_t es = (size_t)rt_dtype_size(a->dt);
+    const char *x = a->in0;
+    char *out = a->out;
+    for (int64_t o = 0; o < a->outer; o++)
+        for (int64_t j = 0; j < a->len * a->len2; j++)
+            memcpy(out + (size_t)((o * a->len * a->len2 + j) * a->inner) * es,
+                   x + (size_t)((o * a->len + j / a->len2) * a->inner) * es, (size_t)a->inner * es);
+}
+
 static const char *const route_names[] = {"argmax", "argmin", "one_hot", "cumsum",
-                                           "take_along_axis", "topk", "scatter_add"};
+                                           "take_along_axis", "topk", "scatter_add", "repeat"};
 
 int rt_route(const rt_route_args *a, char *err, size_t errlen)
 {
@@ -202,6 +214,9 @@ int rt_route(const rt_route_args *a, char *err, size_t errlen)
         return topk(a, err, errlen);
     case RT_ROUTE_SCATTER_ADD:
         return scatter_add(a, err, errlen);
+    case RT_ROUTE_REPEAT:
+        repeat(a);
+        return 0;
     }
     return rfail(err, errlen, "unknown routing op %d", (int)a->op);
 }

@@ -50,7 +50,7 @@ MPI_RUNS = [("mlp", None, "init"), ("uneven", None, "init"), ("embedding", "1-D 
             ("stack", None, "init"), ("stack", "dp=2,tp=3", "rand"), ("stack", "dp=1,tp=4", "rand"),
             ("gpt2", None, "init"), ("gpt2", "dp=2,tp=3", "rand"), ("gpt2", "dp=1,tp=4", "rand"),
             ("llama", None, "init"), ("llama", "dp=2,tp=3", "rand"), ("llama", "dp=1,tp=4", "rand"),
-            ("exec_route", None, "init")]
+            ("exec_route", None, "init"), ("exec_repeat", "dp=2,tp=3", "rand")]
 
 failures = 0
 checks = 0

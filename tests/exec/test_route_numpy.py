@@ -7,7 +7,8 @@ along the split axes) must equal an independent NumPy implementation:
 argmax / argmin (first index on ties, NaN wins), cumsum, one_hot (jax:
 out-of-range ids give zero rows), take_along_axis (negative indices),
 topk (np.argsort of -x, stable: ties by lower index), scatter_add
-(np.add.at, repeated indices accumulate).
+(np.add.at, repeated indices accumulate), repeat (np.repeat, NaNs and i32
+included, along split axes).
 Env: DTC, DTC_BUILD.  Prints one line per check; exits 1 on any failure.
 """
 import os
@@ -22,7 +23,7 @@ PROG = """mesh M[a=2, b=3];
 fn main(x: f32[5, 7] @ M[S(1), S(0)], n: f32[4, 3] @ M[R, S(1)], ids: i32[5] @ M[S(0), R],
         ti: i32[5, 4] @ M[R, S(0)], si: i32[5, 9] @ M[S(1), R], su: f32[5, 9] @ M[S(1), R])
         -> (i32[7], i32[5], i32[4], i32[3], f32[5, 7], f32[5, 6], f32[5, 4], f32[5, 3], i32[5, 3],
-            f32[5, 7]) {
+            f32[5, 7], f32[10, 7], f32[4, 9], i32[5, 8]) {
     let a = argmax(x, 0);
     let b = argmin(x, axis=1);
     let an = argmax(n, 1);
@@ -32,7 +33,10 @@ fn main(x: f32[5, 7] @ M[S(1), S(0)], n: f32[4, 3] @ M[R, S(1)], ids: i32[5] @ M
     let t = take_along_axis(x, ti, 1);
     let v, i = topk(x, 3);
     let s = scatter_add(x, si, su, axis=1);
-    return a, b, an, bn, c, o, t, v, i, s;
+    let r0 = repeat(x, 2, 0);
+    let rn = repeat(n, 3, axis=-1);
+    let ri = repeat(ti, 2, 1);
+    return a, b, an, bn, c, o, t, v, i, s, r0, rn, ri;
 }
 """
 
@@ -156,6 +160,9 @@ def main():
     s = x.astype(np.float64)
     np.add.at(s, (np.broadcast_to(rows, si.shape), si), su.astype(np.float64))
     ref["s"] = s
+    ref["r0"] = np.repeat(x, 2, axis=0)
+    ref["rn"] = np.repeat(n, 3, axis=-1)
+    ref["ri"] = np.repeat(ti, 2, axis=1)
 
     tmp = tempfile.mkdtemp(prefix="dtc-route-")
     dt, exe, inargs = run_all(tmp, "route", PROG, "a=3,b=4", 12, ins, ref, [])

@@ -540,6 +540,16 @@ static void gen_route(Gen *g, Val *x)
         }
         return;
     }
+    case OP_REPEAT: { /* np.repeat along ax: splits of ax kept when even, gathered when not */
+        int64_t n = 1 + rn(g, 3);
+        dims[ax] *= n;
+        if (rn(g, 2))
+            snprintf(e, sizeof e, "repeat(%s, %" PRId64 ", axis=%d)", x->name, n, sax);
+        else
+            snprintf(e, sizeof e, "repeat(%s, %" PRId64 ", %d)", x->name, n, sax);
+        let(g, x->rank, dims, e);
+        return;
+    }
     default:
         h_check(false, "gen_route: the routing op %s has no generator case", ir_op_name(op));
         return;

@@ -6,14 +6,17 @@
  * op works along is made whole first (gathered, or the split moved), the
  * other dims stay split with no communication, one_hot's class dim and
  * scatter_add's target rows may be produced split, partial operands pass
- * where the op is linear.  cumsum, argmax and argmin along a split dim may
- * instead exchange one summary element per rank (STRAT_SPLIT_SCAN /
+ * where the op is linear; repeat keeps its axis split exactly when every
+ * rank's result rows are its own operand rows repeated (uneven and empty
+ * chunks included), else gathers.  cumsum, argmax and argmin along a split
+ * dim may instead exchange one summary element per rank (STRAT_SPLIT_SCAN /
  * STRAT_SPLIT_SELECT): chosen by the cost model, so the cases that need
  * them run with a latency-free model (only bytes count), and the default
  * model keeps gathering small operands.  (The values themselves are
  * checked against NumPy in tests/exec/test_route_numpy.py.)
  */
 #include "sharding_harness.h"
+#include "runtime/core/rt_core.h"
 
 typedef struct Case {
     const char *name;
@@ -242,10 +245,103 @@ static const Case cases[] = {
      "    return i;\n"
      "}\n",
      "i", "M[R]", 1, 1, false},
+    /* repeat along a split axis, even chunks: each rank repeats its own rows */
+    {"repeat_split_even",
+     "mesh M[a=4];\n"
+     "fn main(x: f32[8, 3] @ M[S(0)] = randn(seed=1)) -> f32[16, 3] {\n"
+     "    let r = repeat(x, 2, axis=0);\n"
+     "    return r;\n"
+     "}\n",
+     "r", "M[S(0)]", 0, 0, false},
+    /* uneven (7 over 4: 2, 2, 2, 1) but aligned: 14 over 4 is 4, 4, 4, 2 */
+    {"repeat_split_uneven_aligned",
+     "mesh M[a=4];\n"
+     "fn main(x: f32[7, 3] @ M[S(0)] = randn(seed=1)) -> f32[14, 3] {\n"
+     "    let r = repeat(x, 2, 0);\n"
+     "    return r;\n"
+     "}\n",
+     "r", "M[S(0)]", 0, 0, false},
+    /* an empty shard, aligned (3 over 4: 1, 1, 1, 0; 9 over 4: 3, 3, 3, 0) */
+    {"repeat_split_empty_aligned",
+     "mesh M[a=4];\n"
+     "fn main(x: f32[3, 2] @ M[S(0)] = randn(seed=1)) -> f32[9, 2] {\n"
+     "    let r = repeat(x, 3, axis=0);\n"
+     "    return r;\n"
+     "}\n",
+     "r", "M[S(0)]", 0, 0, false},
+    /* not aligned (5 over 2: 3, 2; 10 over 2: 5, 5): the axis is made whole first */
+    {"repeat_split_uneven_1d",
+     "mesh M[a=2];\n"
+     "fn main(x: f32[5] @ M[S(0)] = randn(seed=1)) -> f32[10] {\n"
+     "    let r = repeat(x, 2, axis=0);\n"
+     "    return r;\n"
+     "}\n",
+     "r", "M[R]", 1, -1, false},
+    /* not aligned, empty shards (2 over 4: 1, 1, 0, 0; 4 over 4: 1, 1, 1, 1) */
+    {"repeat_split_empty_gathered",
+     "mesh M[a=4];\n"
+     "fn main(x: f32[2] @ M[S(0)] = randn(seed=1)) -> f32[4] {\n"
+     "    let r = repeat(x, 2, -1);\n"
+     "    return r;\n"
+     "}\n",
+     "r", "M[R]", 1, -1, false},
+    /* another dim split (uneven, nested over two mesh axes): local */
+    {"repeat_off_axis_split",
+     "mesh M[a=2, b=2];\n"
+     "fn main(x: f32[4, 5] @ M[S(1), S(1)] = randn(seed=1)) -> f32[12, 5] {\n"
+     "    let r = repeat(x, 3, axis=0);\n"
+     "    return r;\n"
+     "}\n",
+     "r", "M[S(1), S(1)]", 0, 0, false},
+    /* partial operands stay partial (a copy commutes with every reduction) */
+    {"repeat_partial_sum",
+     "mesh M[a=2, b=2];\n"
+     "fn main(x: f32[3, 2] @ M[P(sum), S(0)] = randn(seed=1)) -> f32[3, 4] {\n"
+     "    let r = repeat(x, 2, axis=1);\n"
+     "    return r;\n"
+     "}\n",
+     "r", "M[P(sum), S(0)]", 0, -1, false},
+    {"repeat_partial_max",
+     "mesh M[a=2];\n"
+     "fn main(x: f32[3, 2] @ M[P(max)] = randn(seed=1)) -> f32[6, 2] {\n"
+     "    let r = repeat(x, 2, axis=0);\n"
+     "    return r;\n"
+     "}\n",
+     "r", "M[P(max)]", 0, -1, false},
 };
+
+/* ir_route_view's kernel is the op's place among the routing ops of
+ * ops.def: it must be the rt_route_op of the same name. */
+static void kernel_order(void)
+{
+    static const struct { IrOp op; rt_route_op k; } want[] = {
+        {OP_ARGMAX, RT_ROUTE_ARGMAX},         {OP_ARGMIN, RT_ROUTE_ARGMIN},
+        {OP_ONE_HOT, RT_ROUTE_ONE_HOT},       {OP_CUMSUM, RT_ROUTE_CUMSUM},
+        {OP_TAKE_ALONG, RT_ROUTE_TAKE_ALONG}, {OP_TOPK, RT_ROUTE_TOPK},
+        {OP_SCATTER_ADD, RT_ROUTE_SCATTER_ADD}, {OP_REPEAT, RT_ROUTE_REPEAT},
+    };
+    int nroute = 0;
+    for (int op = 0; op < OP_COUNT; op++)
+        nroute += ir_op_is_route((IrOp)op);
+    h_check(nroute == (int)(sizeof want / sizeof want[0]), "%d routing ops, %d kernels listed here", nroute,
+            (int)(sizeof want / sizeof want[0]));
+    IrType t = {DT_F32, 1, {4}};
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        IrInst i;
+        memset(&i, 0, sizeof i);
+        i.op = want[k].op;
+        int64_t one = 1;
+        i.a.ints = &one;
+        i.a.nints = 1;
+        IrRouteView v = ir_route_view(&i, &t, &t, &t);
+        h_check(v.kernel == (int)want[k].k, "%s: kernel %d, rt_route_op %d", ir_op_name(want[k].op), v.kernel,
+                (int)want[k].k);
+    }
+}
 
 int main(void)
 {
+    kernel_order();
     int n = (int)(sizeof cases / sizeof cases[0]);
     for (int k = 0; k < n; k++) {
         const Case *c = &cases[k];

@@ -3,14 +3,16 @@
  * Lowers the spec's mlp sample and checks the IR instruction by instruction
  * (ops, types, names, placements, inits, locations); a program with a user
  * function called twice and `let a, b = f(x)`; literals, shadowing, let and
- * result placements, result names; --mesh overrides and --entry; and that
- * errors come back as NULL with the exact diagnostics.
+ * result placements, result names; --mesh overrides and --entry; that
+ * errors come back as NULL with the exact diagnostics; and the surface
+ * schema (ir/surface.h): every row well formed, its defaults filled in.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "frontend/fe_internal.h"
+#include "ir/surface.h"
 
 #include "unit_check.h"
 
@@ -257,6 +259,112 @@ static void test_attrs(void)
     arena_free(a);
 }
 
+/* Every built-in of the surface schema is well formed: a unique name
+ * found by lookup, a usage naming it, parameters within the cap, defaults
+ * that read as their kind, a noun for every required keyword-capable
+ * parameter, the required positional ones first. */
+static void test_surface_rows(void)
+{
+    Arena *a = arena_new();
+    int n = 0;
+    for (const char *name; (name = ir_surface_name(n)); n++) {
+        IrSurface fn;
+        CHECK(ir_surface_find(a, name, &fn));
+        CHECK_STR(fn.name, name);
+        CHECK(fn.usage && strstr(fn.usage, name));
+        CHECK(fn.nparams >= 1 && fn.nparams <= IR_SURF_MAX_ARGS);
+        for (int j = 0; j < n; j++)
+            CHECK(strcmp(ir_surface_name(j), name) != 0);
+        int pos = 0;
+        for (int k = 0; k < fn.nparams; k++) {
+            const IrSurfRow *p = &fn.params[k];
+            CHECK(p->key && p->how >= IR_ARG_POS && p->how <= IR_ARG_POS_KW);
+            if (p->how & IR_ARG_POS)
+                pos++;
+            if (p->how & IR_ARG_POS && pos > fn.nneed && !p->dflt && !(p->how & IR_ARG_KW))
+                CHECK(!"a required positional parameter after an optional one");
+            if (p->how == IR_ARG_POS_KW && !p->dflt)
+                CHECK(p->noun != NULL);
+            if (!p->dflt)
+                continue;
+            char *end;
+            DType dt;
+            switch (p->kind) {
+            case IR_ARG_INT:
+                (void)strtoll(p->dflt, &end, 10);
+                CHECK(*end == '\0');
+                break;
+            case IR_ARG_NUM:
+                (void)strtod(p->dflt, &end);
+                CHECK(*end == '\0');
+                break;
+            case IR_ARG_BOOL:
+                CHECK(!strcmp(p->dflt, "true") || !strcmp(p->dflt, "false"));
+                break;
+            case IR_ARG_DTYPE:
+                CHECK(ir_dtype_parse(p->dflt, &dt));
+                break;
+            default:
+                CHECK(!"a default for a kind that has none");
+            }
+        }
+        CHECK(fn.npos == pos && fn.nneed <= fn.npos);
+    }
+    CHECK(n > 40); /* the OP_SURFACE rows and the elementwise ones */
+    IrSurface fn;
+    CHECK(!ir_surface_find(a, "matmul", &fn) && !ir_surface_find(a, "randn", &fn));
+    CHECK(ir_surface_find(a, "where", &fn) && fn.family == IR_SF_EW && fn.nparams == 3 && fn.fixed);
+    CHECK_STR(fn.usage, "where(c, a, b)");
+    CHECK(ir_surface_find(a, "argmax", &fn) && fn.npos == 2 && fn.nneed == 1 && !fn.fixed);
+    arena_free(a);
+}
+
+/* Defaults come from the schema: what a call leaves out is lowered as the
+ * row's DEFAULT text. */
+static void test_surface_defaults(void)
+{
+    static const char *text =
+        "mesh M[dp=2];\n"
+        "fn main(x: f32[4, 3] @ M[R] = randn(seed=1), g: f32[3] @ M[R] = ones()) -> f32[] {\n"
+        "    let a = argmax(x);\n"
+        "    let b = layernorm(x, g, g);\n"
+        "    let c = gelu(x);\n"
+        "    let d = arange(4);\n"
+        "    let e = pad(x, 1);\n"
+        "    let f = repeat(x, 3, axis=0);\n"
+        "    let g = concat([x, x]);\n"
+        "    return sum(x);\n"
+        "}\n";
+    Arena *a = arena_new();
+    int nerr;
+    IrModule *m = load(a, text, NULL, &nerr);
+    CHECK(m != NULL);
+    if (!m) {
+        fprintf(stderr, "%s", diag_buf);
+        arena_free(a);
+        return;
+    }
+    IrInst *i = m->entry->first;
+    CHECK(i->op == OP_ARGMAX && i->a.dim == 1);
+    i = i->next;
+    CHECK(i->op == OP_LAYERNORM && i->a.f == 1e-5);
+    i = i->next;
+    CHECK(i->op == OP_GELU);
+    i = i->next;
+    CHECK(i->op == OP_IOTA && i->res[0]->type.dtype == DT_I32);
+    i = i->next;
+    CHECK(i->op == OP_PAD && i->a.f == 0.0);
+    i = i->next;
+    CHECK(i->op == OP_REPEAT && i->a.dim == 0 && i->a.nints == 1 && i->a.ints[0] == 3);
+    CHECK_STR(ty(i->res[0]), "f32[12, 3]");
+    i = i->next;
+    CHECK(i->op == OP_CONCAT && i->a.ints[0] == 0);
+    CHECK_STR(ty(i->res[0]), "f32[8, 3]");
+    i = i->next;
+    CHECK(i->op == OP_SUM && i->a.nints == 2 && !i->a.keepdims);
+    arena_free(a);
+}
+
 static void test_options(void)
 {
     Arena *a = arena_new();
@@ -365,9 +473,11 @@ int main(void)
     test_mlp();
     test_calls();
     test_attrs();
+    test_surface_rows();
+    test_surface_defaults();
     test_options();
     test_errors();
     printf("test_sema: %d checks (mlp lowering, calls and multi-result let, attributes, --mesh, "
-           "--entry and the inlined size limit, diagnostics, hostile inputs), %d failed\n", nchecks, nfail);
+           "--entry and the inlined size limit, diagnostics, hostile inputs, the surface schema), %d failed\n", nchecks, nfail);
     return nfail ? 1 : 0;
 }
