@@ -18,8 +18,8 @@ For every sample (samples/*.dt) and every program tests/exec/exec_*.dt:
      to other placements: the results must equal the interpreter's bit for
      bit, on every mesh;
   5. a subset runs under `mpirun -np N --oversubscribe` the same way (both
-     executables), the loop samples stack.dt, gpt2.dt and llama.dt on three
-     meshes each, one uneven.
+     executables), the loop samples stack.dt, gpt2.dt and llama.dt and the
+     mixture of experts moe.dt on three meshes each, one uneven.
 Prints one line per check; exits 1 on any failure.
 
 Env: DTC (the dtc binary), DTC_SRC (source tree), DTC_BUILD (build tree with
@@ -50,6 +50,7 @@ MPI_RUNS = [("mlp", None, "init"), ("uneven", None, "init"), ("embedding", "1-D 
             ("stack", None, "init"), ("stack", "dp=2,tp=3", "rand"), ("stack", "dp=1,tp=4", "rand"),
             ("gpt2", None, "init"), ("gpt2", "dp=2,tp=3", "rand"), ("gpt2", "dp=1,tp=4", "rand"),
             ("llama", None, "init"), ("llama", "dp=2,tp=3", "rand"), ("llama", "dp=1,tp=4", "rand"),
+            ("moe", None, "init"), ("moe", "ep=3", "rand"), ("moe", "ep=5", "rand"),
             ("exec_route", None, "init"), ("exec_repeat", "dp=2,tp=3", "rand")]
 
 failures = 0
