@@ -1334,6 +1334,7 @@ CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err
         fprintf(err, "dtc: error: no entry function\n");
         return NULL;
     }
+    CgClock t0 = cg_clock();
     Lower L;
     lower_setup(&L, a, m, f, err);
     if (!check_dtypes(&L, opt))
@@ -1405,5 +1406,7 @@ CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err
         p->variants[v].ranks[p->variants[v].nranks++] = r;
         p->variant_of[r] = v;
     }
+    if (ok)
+        cg_time_phase(opt->time_passes, "lower", t0);
     return ok ? p : NULL;
 }
