@@ -410,6 +410,7 @@ static void emit_cg_func(Emit *E, const CgFunc *fn, int vi, int body)
             used[s->scan->ws] = true;
         }
     }
+    CgStrMap names = {0, 0, NULL, NULL};
     for (int b = 0; b < fn->nbufs; b++) {
         const CgBuf *x = &fn->bufs[b];
         const char *n = cg_c_ident(E->ar, x->value);
@@ -421,10 +422,7 @@ static void emit_cg_func(Emit *E, const CgFunc *fn, int vi, int body)
                     *q = '_';
             n = r;
         }
-        for (int c = 0; c < b; c++) /* unique */
-            if (!strcmp(E->bname[c], n))
-                n = arena_printf(E->ar, "%s_b%d", n, b);
-        E->bname[b] = n;
+        E->bname[b] = cg_unique_name(E->ar, &names, n, b);
     }
 
     if (body >= 0) {

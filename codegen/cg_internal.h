@@ -59,7 +59,10 @@
  * it has exactly one use (a const: any number), is not returned, the
  * consumer is itself such an instruction or a reduction, and it is not
  * broadcast there (it has as many elements as the consumer's loop, so
- * nothing is computed twice).  A reduction pulls its operand's expression
+ * nothing is computed twice), and its loop holds fewer than CG_MAX_FUSED
+ * folded instructions (a longer chain is cut into loops of that size:
+ * storing a value and loading it back changes nothing, every node is
+ * computed in its own dtype).  A reduction pulls its operand's expression
  * into its own loop.  A transpose of the last two dims whose only use is a
  * matmul becomes that matmul's transpose flag.
  *
@@ -81,6 +84,9 @@
 #include "ir/ir.h"
 
 #define CG_MAX_LOOPS IR_MAX_RANK
+/* At most this many instructions are folded into one fused loop (the
+ * fusion rule), so no loop's code grows with the program. */
+#define CG_MAX_FUSED 64
 
 /* ---- buffers ---------------------------------------------------------------- */
 typedef enum CgBufKind {
@@ -283,6 +289,20 @@ void cg_func_dump(FILE *out, const IrModule *m, const CgFunc *fn);
 /* Names for comments and identifiers. */
 const char *cg_value_name(Arena *a, const IrValue *v); /* "%h.4" */
 const char *cg_step_name(CgStepKind k);              /* "loop", "matmul", ... */
+
+/* ---- a string -> int map (open addressing), for names made once each ------------------ */
+typedef struct CgStrMap {
+    int n, cap;          /* cap: a power of two, or 0 */
+    const char **key;
+    int *val;
+} CgStrMap;
+
+/* The value stored for key, or -1. */
+int cg_strmap_get(const CgStrMap *m, const char *key);
+/* Stores val for key (key is kept, not copied). */
+void cg_strmap_put(Arena *a, CgStrMap *m, const char *key, int val);
+/* A name for buffer b not yet in *names (name, else name_b<b>, ...), added to it. */
+const char *cg_unique_name(Arena *a, CgStrMap *names, const char *name, int b);
 
 /* ---- backends ------------------------------------------------------------------------ */
 bool cg_c_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err);

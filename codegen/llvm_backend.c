@@ -73,7 +73,7 @@ typedef struct Ll {
     LLVMValueRef used[64]; /* vector variants kept alive (llvm.compiler.used) */
     int nused;
     int nstr;              /* private string constants made so far */
-    const char **str_text; /* and their texts (made once each) */
+    CgStrMap strs;         /* their texts -> index into str_val (made once each) */
     LLVMValueRef *str_val;
     int str_cap;
     /* the function being built */
@@ -163,18 +163,14 @@ static LLVMValueRef cstr(Ll *L, const char *s)
 {
     if (!s)
         return LLVMConstPointerNull(L->tptr);
-    for (int k = 0; k < L->nstr; k++)
-        if (!strcmp(L->str_text[k], s))
-            return L->str_val[k];
+    int k = cg_strmap_get(&L->strs, s);
+    if (k >= 0)
+        return L->str_val[k];
     if (L->nstr == L->str_cap) {
         int nc = L->str_cap ? 2 * L->str_cap : 32;
-        const char **t = arena_alloc(L->a, sizeof *t * (size_t)nc);
         LLVMValueRef *v = arena_alloc(L->a, sizeof *v * (size_t)nc);
-        if (L->nstr) {
-            memcpy(t, L->str_text, sizeof *t * (size_t)L->nstr);
+        if (L->nstr)
             memcpy(v, L->str_val, sizeof *v * (size_t)L->nstr);
-        }
-        L->str_text = t;
         L->str_val = v;
         L->str_cap = nc;
     }
@@ -187,7 +183,7 @@ static LLVMValueRef cstr(Ll *L, const char *s)
     LLVMSetLinkage(g, LLVMPrivateLinkage);
     LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
     LLVMSetAlignment(g, 1);
-    L->str_text[L->nstr] = arena_strdup(L->a, s);
+    cg_strmap_put(L->a, &L->strs, arena_strdup(L->a, s), L->nstr);
     L->str_val[L->nstr++] = g;
     return g;
 }
