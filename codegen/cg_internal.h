@@ -87,6 +87,9 @@
 /* At most this many instructions are folded into one fused loop (the
  * fusion rule), so no loop's code grows with the program. */
 #define CG_MAX_FUSED 64
+/* A backend emits at most this many steps in one function: a longer
+ * function is cut into chunks of this many, called in order. */
+#define CG_CHUNK_STEPS 32
 
 /* ---- buffers ---------------------------------------------------------------- */
 typedef enum CgBufKind {
