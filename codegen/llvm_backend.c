@@ -1126,9 +1126,9 @@ static void name_params(LLVMValueRef f, int n)
  * Up to CG_CHUNK_STEPS steps are emitted in the function itself; more are
  * cut into chunks of that many, each its own function
  *   int NAME_cJ(rt_ctx *ctx, void *const *params, void *const *results, char *ws)
- * (noinline) that the function calls in order, so that no function LLVM
- * optimises grows with the program.  Values pass between chunks in the
- * workspace, as between steps. */
+ * (noinline, optnone) listed in the constant table NAME.chunks, which the
+ * function walks in a loop: no function LLVM compiles grows with the
+ * program.  Values pass between chunks in the workspace, as between steps. */
 static LLVMValueRef emit_func(Ll *L, int vi, const CgFunc *fn, const char *nm)
 {
     int nargs = fn->is_body ? 4 : 3;
@@ -1155,16 +1155,19 @@ static LLVMValueRef emit_func(Ll *L, int vi, const CgFunc *fn, const char *nm)
         LLVMValueRef a[1] = {fr.ctx};
         fr.ws = work ? call_rt(L, "rt_workspace", a, 1) : LLVMConstPointerNull(L->tptr);
     }
-    LLVMValueRef main_ws = fr.ws;
-    LLVMBasicBlockRef main_block = LLVMGetInsertBlock(L->b);
+    /* the chunks, then a loop calling them in order through a constant
+     * table, so that this function stays the same size however many */
+    int nchunks = (fn->nsteps + CG_CHUNK_STEPS - 1) / CG_CHUNK_STEPS;
+    LLVMValueRef *chunk = arena_alloc(L->a, sizeof *chunk * (size_t)nchunks);
     LLVMTypeRef ct = LLVMFunctionType(L->ti32, args, 4, 0);
-    for (int from = 0, j = 0; from < fn->nsteps; from += CG_CHUNK_STEPS, j++) {
+    LLVMBasicBlockRef main_block = LLVMGetInsertBlock(L->b);
+    for (int j = 0; j < nchunks; j++) {
+        int from = j * CG_CHUNK_STEPS;
         int to = from + CG_CHUNK_STEPS < fn->nsteps ? from + CG_CHUNK_STEPS : fn->nsteps;
         LLVMValueRef cf = LLVMAddFunction(L->mod, arena_printf(L->a, "%s_c%d", nm, j), ct);
         LLVMSetLinkage(cf, LLVMInternalLinkage);
         def_attrs(L, cf);
-        /* a chunk is a straight run of calls: nothing for LLVM to improve,
-         * so its fast instruction selector and register allocator do */
+        /* a chunk is a straight run of calls: nothing for LLVM to improve */
         fn_attr(L, cf, LLVMAttributeFunctionIndex, "noinline", 0);
         fn_attr(L, cf, LLVMAttributeFunctionIndex, "optnone", 0);
         name_params(cf, 4);
@@ -1174,11 +1177,22 @@ static LLVMValueRef emit_func(Ll *L, int vi, const CgFunc *fn, const char *nm)
                        fr.bufp};
         emit_steps(L, vi, fn, from, to, &cfr);
         LLVMBuildRet(L->b, c32(L, 0));
-        L->fn = f;
-        LLVMPositionBuilderAtEnd(L->b, main_block);
-        LLVMValueRef a[4] = {fr.ctx, fr.params, fr.results, main_ws};
-        LLVMBuildCall2(L->b, ct, cf, a, 4, "");
+        chunk[j] = cf;
     }
+    LLVMValueRef tinit = LLVMConstArray2(L->tptr, chunk, (uint64_t)nchunks);
+    LLVMValueRef table = LLVMAddGlobal(L->mod, LLVMTypeOf(tinit), arena_printf(L->a, "%s.chunks", nm));
+    LLVMSetInitializer(table, tinit);
+    LLVMSetGlobalConstant(table, 1);
+    LLVMSetLinkage(table, LLVMPrivateLinkage);
+    L->fn = f;
+    LLVMPositionBuilderAtEnd(L->b, main_block);
+    LlLoop lp;
+    LLVMValueRef j = loop_open(L, &lp, nchunks, "chunk");
+    LLVMValueRef slot = LLVMBuildInBoundsGEP2(L->b, L->tptr, table, &j, 1, "");
+    LLVMValueRef cf = LLVMBuildLoad2(L->b, L->tptr, slot, "");
+    LLVMValueRef a[4] = {fr.ctx, fr.params, fr.results, fr.ws};
+    LLVMBuildCall2(L->b, ct, cf, a, 4, "");
+    loop_close(L, &lp);
     LLVMBuildRet(L->b, c32(L, 0));
     return f;
 }
