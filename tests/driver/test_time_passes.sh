@@ -1,8 +1,8 @@
 #!/bin/bash
 # test_time_passes.sh - `--time-passes` prints one line per pass and code
-# generation phase; the LLVM code of a program is cut into functions of at
-# most CG_CHUNK_STEPS (32) steps whose number grows with the program while
-# the largest stays the same size; and large-ish generated programs
+# generation phase; the LLVM (and C) code of a program is cut into functions
+# of at most CG_CHUNK_STEPS (32) steps whose number grows with the program
+# while the largest stays the same size; and large-ish generated programs
 # (bench/compile_gen.py: a chain with matmuls and all_reduces, a chain of
 # elementwise ops longer than one fused loop may hold, a wide DAG) give the
 # results of `dtc run` when compiled and run on 4 ranks.
@@ -70,6 +70,23 @@ echo "wide 3000: $c2 chunks, at most $s2 steps each, largest function $l2 lines"
     fail "steps per chunk: $s1, $s2 (want 1..$CHUNK)"
 [ "$l2" -le $((l1 * 3 / 2 + 50)) ] && echo "ok: the largest function does not grow with the program" ||
     fail "largest function: $l1 lines for 300 ops, $l2 for 3000"
+
+# the C backend cuts its functions the same way
+c_stats() { # FILE.c -> "chunks max_lines_per_function"
+    awk '/^static int .*\(rt_ctx \*ctx/ { infn = 1; lines = 0; nchunks += ($0 ~ /_c[0-9]+\(rt_ctx/); next }
+         infn && /^}/ { if (lines > maxl) maxl = lines; infn = 0; next }
+         infn { lines++ }
+         END { printf "%d %d\n", nchunks, maxl }' "$1"
+}
+for n in 300 3000; do
+    "$DTC" compile "$tmp/wide$n.dt" --emit=c -o "$tmp/wide$n.c" 2>"$tmp/err" || fail "compile wide $n --emit=c: $(cat "$tmp/err")"
+done
+read -r c1 l1 < <(c_stats "$tmp/wide300.c")
+read -r c2 l2 < <(c_stats "$tmp/wide3000.c")
+echo "C, wide 300: $c1 chunks, largest function $l1 lines; wide 3000: $c2 chunks, largest $l2 lines"
+[ "$c1" -ge 2 ] && [ "$c2" -ge $((5 * c1)) ] && [ "$l2" -le $((l1 * 3 / 2 + 50)) ] &&
+    echo "ok: C functions: more chunks for a longer program, the largest the same size" ||
+    fail "C functions: $c1 / $c2 chunks, largest $l1 / $l2 lines"
 
 # results: compiled on 4 ranks == dtc run
 for prog in "chain 3000" "ew 500" "wide 3000"; do
