@@ -6,7 +6,11 @@
  * BUFFERS, with every shape, offset and length a constant for that rank.
  * Ranks whose lowered functions come out identical (usually all of them;
  * uneven shards make more) share one VARIANT; a backend emits one function
- * per variant and a dispatcher on rt_rank().  A backend needs nothing from
+ * per variant and a dispatcher on rt_rank().  A function of more than
+ * CG_CHUNK_STEPS steps is emitted as chunks of that many steps, each a
+ * function of its own called in order (values pass between them in the
+ * workspace, as between any two steps), so that compile time stays
+ * proportional to the program.  A backend needs nothing from
  * the IR but names and source positions for its comments.
  *
  * Buffers.  Every value the program materialises lives in a buffer: a

@@ -5,13 +5,19 @@
  *           variant), and LLVM 19 with a native target.
  * Produces: one module holding the whole program, so that an object file
  *           is complete and only needs the runtime to link:
- *   dt_v<k>_s<j>  one function per fused loop (CG_LOOP): real loop nests
- *                 with constant trip counts over noalias, 64-byte aligned
- *                 buffers (a loop body's parameters: element-aligned, they
- *                 may be layer slices), inbounds GEPs, one store per output element, for
- *                 LLVM's loop vectoriser (LLVM inlines them);
+ *   dt_v<k>_s<j>  one function per distinct fused loop (CG_LOOP; loops
+ *                 that differ only in their buffers share one): real loop
+ *                 nests with constant trip counts over noalias, 64-byte
+ *                 aligned buffers (a loop body's parameters: element-aligned,
+ *                 they may be layer slices), inbounds GEPs, one store per
+ *                 output element, for LLVM's loop vectoriser; noinline, so
+ *                 each is optimised once however often it is called;
  *   dt_v<k>       one function per variant: the steps in order, kernels,
  *                 CBLAS (through dtk_matmul) and collectives as calls;
+ *                 past CG_CHUNK_STEPS steps, chunks dt_v<k>_c<j> of that
+ *                 many steps (optnone: straight-line calls) that dt_v<k>
+ *                 calls in order from a table, so that no function, and
+ *                 LLVM's time per function, grows with the program;
  *   dt_run        the dispatcher on rt_rank();
  *   dt_program    the rt_program descriptor (runtime/dtrt.h) as constants
  *                 whose layout is checked against the C structs;
