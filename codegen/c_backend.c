@@ -571,7 +571,8 @@ bool cg_c_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err)
     CgProgram *p = cg_lower(a, m, opt, err);
     if (!p)
         return false;
-    if (!strcmp(opt->emit, "c"))
-        return cg_c_write(a, p, opt, cg_c_emit, opt->output, err);
-    return cg_c_build_exe(a, p, opt, cg_c_emit, "c", cg_link_exe, err);
+    bool ok = !strcmp(opt->emit, "c") ? cg_c_write(a, p, opt, cg_c_emit, opt->output, err)
+                                      : cg_c_build_exe(a, p, opt, cg_c_emit, "c", cg_link_exe, err);
+    cg_program_free(p);
+    return ok;
 }

@@ -282,12 +282,19 @@ typedef struct CgProgram {
     CgFunc *variants;
     int *variant_of;           /* by rank: index into variants */
     int64_t workspace;         /* max over the variants */
+    int narenas;               /* the variants' own arenas (cg_program_free) */
+    Arena **arenas;
 } CgProgram;
 
 /* Lowers m's entry function (partitioned, optimised) for every rank.
  * Returns NULL after printing "FILE:LINE:COL: error: ..." (or
  * "dtc: error: ...") to err, e.g. for f16 on the CPU target. */
 CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err);
+/* Releases the variants' memory: each rank is lowered in an arena of its
+ * own, dropped at once when the rank turns out to share a variant, kept
+ * until here otherwise (so memory holds one lowering per variant, not one
+ * per rank).  p itself lives in cg_lower's arena. */
+void cg_program_free(CgProgram *p);
 
 /* Writes a lowered function in a plain text form (every field that matters;
  * lowering compares these to group ranks into variants; handy to debug). */

@@ -1231,10 +1231,12 @@ bool cg_cuda_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *er
     CgProgram *p = cg_lower(a, m, opt, err);
     if (!p)
         return false;
-    for (int v = 0; v < p->nvariants; v++) /* no device kernels for the routing family yet */
-        if (!no_route_steps(&p->variants[v], err))
-            return false;
-    if (!strcmp(opt->emit, "cu"))
-        return cg_c_write(a, p, opt, cu_emit, opt->output, err);
-    return cg_c_build_exe(a, p, opt, cu_emit, "cu", cu_link_exe, err);
+    bool ok = true;
+    for (int v = 0; v < p->nvariants && ok; v++) /* no device kernels for the routing family yet */
+        ok = no_route_steps(&p->variants[v], err);
+    if (ok)
+        ok = !strcmp(opt->emit, "cu") ? cg_c_write(a, p, opt, cu_emit, opt->output, err)
+                                      : cg_c_build_exe(a, p, opt, cu_emit, "cu", cu_link_exe, err);
+    cg_program_free(p);
+    return ok;
 }

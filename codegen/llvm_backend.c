@@ -1546,8 +1546,10 @@ bool cg_llvm_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *er
     L.p = p;
     L.opt = opt;
     L.err = err;
-    if (!setup_target(&L))
+    if (!setup_target(&L)) {
+        cg_program_free(p);
         return false;
+    }
     L.c = LLVMContextCreate();
     CgClock t = cg_clock();
     build_module(&L);
@@ -1577,5 +1579,6 @@ bool cg_llvm_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *er
     LLVMContextDispose(L.c);
     LLVMDisposeTargetData(L.td);
     LLVMDisposeTargetMachine(L.tm);
+    cg_program_free(p);
     return ok;
 }

@@ -1113,10 +1113,11 @@ static int64_t place_workspace(Lower *L)
 static bool lower_rank(Lower *L, CgFunc *out)
 {
     const IrFunc *f = L->f;
-    L->nbufs = L->capbufs = L->capext = L->nsteps = L->capsteps = 0;
-    L->bufs = NULL;
+    L->nbufs = L->capbufs = L->capext = L->nsteps = L->capsteps = L->nnodes = L->capnodes = 0;
+    L->bufs = NULL; /* everything below comes from this rank's arena */
     L->steps = NULL;
     L->ext_uses = NULL;
+    L->nodes = NULL;
     ir_mesh_coords(L->mesh, L->rank, L->coords);
     size_t nv = (size_t)L->nvals;
     memset(L->nuses, 0, sizeof *L->nuses * nv);
@@ -1441,12 +1442,15 @@ CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err
     p->variant_of = arena_alloc(a, sizeof *p->variant_of * (size_t)nranks);
     p->variants = arena_alloc(a, sizeof *p->variants * (size_t)nranks);
     char **dumps = arena_alloc(a, sizeof *dumps * (size_t)nranks);
+    p->arenas = arena_alloc(a, sizeof *p->arenas * (size_t)nranks);
     bool ok = true;
     for (int r = 0; r < nranks && ok; r++) {
         CgFunc fn;
         memset(&fn, 0, sizeof fn);
         L.rank = r;
+        L.ar = arena_new(); /* this rank's lowering: kept only for a new variant */
         if (!lower_rank(&L, &fn)) {
+            arena_free(L.ar);
             ok = false;
             break;
         }
@@ -1454,7 +1458,10 @@ CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err
         int v = 0;
         while (v < p->nvariants && strcmp(dumps[v], d))
             v++;
-        if (v == p->nvariants) {
+        if (v < p->nvariants) {
+            arena_free(L.ar);
+        } else {
+            p->arenas[p->narenas++] = L.ar;
             dumps[v] = arena_strdup(a, d);
             p->variants[v] = fn;
             p->variants[v].ranks = arena_alloc(a, sizeof(int) * (size_t)nranks);
@@ -1466,7 +1473,19 @@ CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err
         p->variants[v].ranks[p->variants[v].nranks++] = r;
         p->variant_of[r] = v;
     }
-    if (ok)
-        cg_time_phase(opt->time_passes, "lower", t0);
-    return ok ? p : NULL;
+    L.ar = a;
+    if (!ok) {
+        cg_program_free(p);
+        return NULL;
+    }
+    cg_time_phase(opt->time_passes, "lower", t0);
+    return p;
+}
+
+void cg_program_free(CgProgram *p)
+{
+    for (int k = 0; p && k < p->narenas; k++)
+        arena_free(p->arenas[k]);
+    if (p)
+        p->narenas = 0;
 }
