@@ -385,14 +385,10 @@ static void emit_func(Emit *E, int vi)
     emit_cg_func(E, &E->p->variants[vi], vi, -1);
 }
 
-/* A variant (vi >= 0) or loop body number `body`. */
-static void emit_cg_func(Emit *E, const CgFunc *fn, int vi, int body)
+/* Marks in used[] the buffers steps [from, to) of fn touch. */
+static void mark_used(const CgFunc *fn, int from, int to, bool *used)
 {
-    FILE *o = E->o;
-    E->fn = fn;
-    E->bname = arena_alloc(E->ar, sizeof *E->bname * (size_t)(fn->nbufs + 1));
-    bool *used = arena_alloc(E->ar, sizeof *used * (size_t)(fn->nbufs + 1));
-    for (int k = 0; k < fn->nsteps; k++) {
+    for (int k = from; k < to; k++) {
         const CgStep *s = &fn->steps[k];
         if (s->kind == CG_RESHAPE)
             continue;
@@ -410,37 +406,12 @@ static void emit_cg_func(Emit *E, const CgFunc *fn, int vi, int body)
             used[s->scan->ws] = true;
         }
     }
-    for (int b = 0; b < fn->nbufs; b++) {
-        const CgBuf *x = &fn->bufs[b];
-        const char *n = cg_c_ident(E->ar, x->value);
-        if (x->kind == CG_BUF_RESULT) { /* named after the result */
-            char *r = fn->is_body ? arena_printf(E->ar, "carry%d", x->index)
-                                  : arena_printf(E->ar, "res_%s", E->p->results[x->index].name);
-            for (char *q = r; *q; q++)
-                if (!isalnum((unsigned char)*q) && *q != '_')
-                    *q = '_';
-            n = r;
-        }
-        for (int c = 0; c < b; c++) /* unique */
-            if (!strcmp(E->bname[c], n))
-                n = arena_printf(E->ar, "%s_b%d", n, b);
-        E->bname[b] = n;
-    }
+}
 
-    if (body >= 0) {
-        fprintf(o, "/* ---- loop body %d: one trip; params = carried values, this layer's slices,\n"
-                   " * captures; results = the next carried values; ws = its workspace\n", body);
-        fprintf(o, " * %d steps; workspace %lld bytes */\n", fn->nsteps, (long long)fn->workspace);
-        fprintf(o, "static int loop_body%d(rt_ctx *ctx, void *const *params, void *const *results, char *ws)\n{\n",
-                body);
-        fprintf(o, "    (void)ctx;\n    (void)ws;\n");
-    } else {
-        cg_c_emit_variant_title(o, E->ar, &E->p->m->mesh, fn, vi);
-        fprintf(o, "\n * %d steps; workspace %lld bytes */\n", fn->nsteps, (long long)fn->workspace);
-        fprintf(o, "static int run_v%d(rt_ctx *ctx, void *const *params, void *const *results)\n{\n", vi);
-        if (cg_c_uses_workspace(fn, used))
-            fprintf(o, "    char *ws = rt_workspace(ctx);\n");
-    }
+/* The declarations of the buffers marked in used[]. */
+static void emit_decls(Emit *E, const CgFunc *fn, const bool *used)
+{
+    FILE *o = E->o;
     fprintf(o, "    (void)params;\n    (void)results;\n");
     fprintf(o, "    /* buffers: local shards on these ranks */\n");
     for (int b = 0; b < fn->nbufs; b++) {
@@ -470,6 +441,75 @@ static void emit_cg_func(Emit *E, const CgFunc *fn, int vi, int body)
             break;
         }
     }
+}
+
+/* A variant (vi >= 0) or loop body number `body`.  Up to CG_CHUNK_STEPS
+ * steps are written in the function itself; more are cut into chunks of
+ * that many, each a function NAME_cJ(ctx, params, results, ws) of its own
+ * declaring the buffers it touches, which the function calls in order
+ * from a table: no C function grows with the program. */
+static void emit_cg_func(Emit *E, const CgFunc *fn, int vi, int body)
+{
+    FILE *o = E->o;
+    E->fn = fn;
+    E->bname = arena_alloc(E->ar, sizeof *E->bname * (size_t)(fn->nbufs + 1));
+    bool *used = arena_alloc(E->ar, sizeof *used * (size_t)(fn->nbufs + 1));
+    CgStrMap names = {0, 0, NULL, NULL};
+    for (int b = 0; b < fn->nbufs; b++) {
+        const CgBuf *x = &fn->bufs[b];
+        const char *n = cg_c_ident(E->ar, x->value);
+        if (x->kind == CG_BUF_RESULT) { /* named after the result */
+            char *r = fn->is_body ? arena_printf(E->ar, "carry%d", x->index)
+                                  : arena_printf(E->ar, "res_%s", E->p->results[x->index].name);
+            for (char *q = r; *q; q++)
+                if (!isalnum((unsigned char)*q) && *q != '_')
+                    *q = '_';
+            n = r;
+        }
+        E->bname[b] = cg_unique_name(E->ar, &names, n, b);
+    }
+
+    const char *name = body >= 0 ? arena_printf(E->ar, "loop_body%d", body) : arena_printf(E->ar, "run_v%d", vi);
+    int nchunks = fn->nsteps > CG_CHUNK_STEPS ? (fn->nsteps + CG_CHUNK_STEPS - 1) / CG_CHUNK_STEPS : 0;
+    for (int j = 0; j < nchunks; j++) {
+        int from = j * CG_CHUNK_STEPS, to = from + CG_CHUNK_STEPS < fn->nsteps ? from + CG_CHUNK_STEPS : fn->nsteps;
+        memset(used, 0, sizeof *used * (size_t)(fn->nbufs + 1));
+        mark_used(fn, from, to, used);
+        fprintf(o, "/* %s, steps %d..%d */\n", name, from, to - 1);
+        fprintf(o, "static int %s_c%d(rt_ctx *ctx, void *const *params, void *const *results, char *ws)\n{\n", name, j);
+        fprintf(o, "    (void)ctx;\n    (void)ws;\n");
+        emit_decls(E, fn, used);
+        for (int k = from; k < to; k++)
+            emit_step(E, k, &fn->steps[k]);
+        fprintf(o, "    return 0;\n}\n\n");
+    }
+    memset(used, 0, sizeof *used * (size_t)(fn->nbufs + 1));
+    mark_used(fn, 0, fn->nsteps, used);
+    if (body >= 0) {
+        fprintf(o, "/* ---- loop body %d: one trip; params = carried values, this layer's slices,\n"
+                   " * captures; results = the next carried values; ws = its workspace\n", body);
+        fprintf(o, " * %d steps; workspace %lld bytes */\n", fn->nsteps, (long long)fn->workspace);
+        fprintf(o, "static int loop_body%d(rt_ctx *ctx, void *const *params, void *const *results, char *ws)\n{\n",
+                body);
+        fprintf(o, "    (void)ctx;\n    (void)ws;\n");
+    } else {
+        cg_c_emit_variant_title(o, E->ar, &E->p->m->mesh, fn, vi);
+        fprintf(o, "\n * %d steps; workspace %lld bytes */\n", fn->nsteps, (long long)fn->workspace);
+        fprintf(o, "static int run_v%d(rt_ctx *ctx, void *const *params, void *const *results)\n{\n", vi);
+        if (cg_c_uses_workspace(fn, used))
+            fprintf(o, "    char *ws = rt_workspace(ctx);\n");
+    }
+    if (nchunks > 0) {
+        if (body < 0 && !cg_c_uses_workspace(fn, used))
+            fprintf(o, "    char *ws = NULL;\n");
+        fprintf(o, "    static int (*const chunks[%d])(rt_ctx *, void *const *, void *const *, char *) = {", nchunks);
+        for (int j = 0; j < nchunks; j++)
+            fprintf(o, "%s%s%s_c%d", j ? "," : "", j % 4 ? " " : "\n        ", name, j);
+        fprintf(o, "};\n    for (int c = 0; c < %d; c++)\n        chunks[c](ctx, params, results, ws);\n", nchunks);
+        fprintf(o, "    return 0;\n}\n\n");
+        return;
+    }
+    emit_decls(E, fn, used);
     for (int k = 0; k < fn->nsteps; k++)
         emit_step(E, k, &fn->steps[k]);
     fprintf(o, "    return 0;\n}\n\n");
@@ -531,7 +571,8 @@ bool cg_c_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err)
     CgProgram *p = cg_lower(a, m, opt, err);
     if (!p)
         return false;
-    if (!strcmp(opt->emit, "c"))
-        return cg_c_write(a, p, opt, cg_c_emit, opt->output, err);
-    return cg_c_build_exe(a, p, opt, cg_c_emit, "c", cg_link_exe, err);
+    bool ok = !strcmp(opt->emit, "c") ? cg_c_write(a, p, opt, cg_c_emit, opt->output, err)
+                                      : cg_c_build_exe(a, p, opt, cg_c_emit, "c", cg_link_exe, err);
+    cg_program_free(p);
+    return ok;
 }

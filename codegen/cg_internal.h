@@ -6,7 +6,11 @@
  * BUFFERS, with every shape, offset and length a constant for that rank.
  * Ranks whose lowered functions come out identical (usually all of them;
  * uneven shards make more) share one VARIANT; a backend emits one function
- * per variant and a dispatcher on rt_rank().  A backend needs nothing from
+ * per variant and a dispatcher on rt_rank().  A function of more than
+ * CG_CHUNK_STEPS steps is emitted as chunks of that many steps, each a
+ * function of its own called in order (values pass between them in the
+ * workspace, as between any two steps), so that compile time stays
+ * proportional to the program.  A backend needs nothing from
  * the IR but names and source positions for its comments.
  *
  * Buffers.  Every value the program materialises lives in a buffer: a
@@ -59,7 +63,10 @@
  * it has exactly one use (a const: any number), is not returned, the
  * consumer is itself such an instruction or a reduction, and it is not
  * broadcast there (it has as many elements as the consumer's loop, so
- * nothing is computed twice).  A reduction pulls its operand's expression
+ * nothing is computed twice), and its loop holds fewer than CG_MAX_FUSED
+ * folded instructions (a longer chain is cut into loops of that size:
+ * storing a value and loading it back changes nothing, every node is
+ * computed in its own dtype).  A reduction pulls its operand's expression
  * into its own loop.  A transpose of the last two dims whose only use is a
  * matmul becomes that matmul's transpose flag.
  *
@@ -81,6 +88,12 @@
 #include "ir/ir.h"
 
 #define CG_MAX_LOOPS IR_MAX_RANK
+/* At most this many instructions are folded into one fused loop (the
+ * fusion rule), so no loop's code grows with the program. */
+#define CG_MAX_FUSED 64
+/* A backend emits at most this many steps in one function: a longer
+ * function is cut into chunks of this many, called in order. */
+#define CG_CHUNK_STEPS 32
 
 /* ---- buffers ---------------------------------------------------------------- */
 typedef enum CgBufKind {
@@ -269,12 +282,19 @@ typedef struct CgProgram {
     CgFunc *variants;
     int *variant_of;           /* by rank: index into variants */
     int64_t workspace;         /* max over the variants */
+    int narenas;               /* the variants' own arenas (cg_program_free) */
+    Arena **arenas;
 } CgProgram;
 
 /* Lowers m's entry function (partitioned, optimised) for every rank.
  * Returns NULL after printing "FILE:LINE:COL: error: ..." (or
  * "dtc: error: ...") to err, e.g. for f16 on the CPU target. */
 CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err);
+/* Releases the variants' memory: each rank is lowered in an arena of its
+ * own, dropped at once when the rank turns out to share a variant, kept
+ * until here otherwise (so memory holds one lowering per variant, not one
+ * per rank).  p itself lives in cg_lower's arena. */
+void cg_program_free(CgProgram *p);
 
 /* Writes a lowered function in a plain text form (every field that matters;
  * lowering compares these to group ranks into variants; handy to debug). */
@@ -283,6 +303,20 @@ void cg_func_dump(FILE *out, const IrModule *m, const CgFunc *fn);
 /* Names for comments and identifiers. */
 const char *cg_value_name(Arena *a, const IrValue *v); /* "%h.4" */
 const char *cg_step_name(CgStepKind k);              /* "loop", "matmul", ... */
+
+/* ---- a string -> int map (open addressing), for names made once each ------------------ */
+typedef struct CgStrMap {
+    int n, cap;          /* cap: a power of two, or 0 */
+    const char **key;
+    int *val;
+} CgStrMap;
+
+/* The value stored for key, or -1. */
+int cg_strmap_get(const CgStrMap *m, const char *key);
+/* Stores val for key (key is kept, not copied). */
+void cg_strmap_put(Arena *a, CgStrMap *m, const char *key, int val);
+/* A name for buffer b not yet in *names (name, else name_b<b>, ...), added to it. */
+const char *cg_unique_name(Arena *a, CgStrMap *names, const char *name, int b);
 
 /* ---- backends ------------------------------------------------------------------------ */
 bool cg_c_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err);

@@ -4,6 +4,8 @@
 #include "codegen/cg_internal.h"
 
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 typedef struct CgBackend {
     const char *target;  /* --target */
@@ -35,4 +37,83 @@ bool cg_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err)
     fprintf(err, "dtc: error: code generation for --target=%s --emit=%s is not implemented yet\n",
             opt->target, opt->emit);
     return false;
+}
+
+static double tv_seconds(struct timeval t) { return (double)t.tv_sec + 1e-6 * (double)t.tv_usec; }
+
+CgClock cg_clock(void)
+{
+    CgClock c = {0, 0};
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
+        c.wall = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    struct rusage self, kids;
+    if (getrusage(RUSAGE_SELF, &self) == 0 && getrusage(RUSAGE_CHILDREN, &kids) == 0)
+        c.cpu = tv_seconds(self.ru_utime) + tv_seconds(self.ru_stime) + tv_seconds(kids.ru_utime) +
+                tv_seconds(kids.ru_stime);
+    return c;
+}
+
+void cg_time_line(FILE *out, const char *phase, double wall, double cpu)
+{
+    if (out)
+        fprintf(out, "time: %-18s %9.4f s wall %9.4f s cpu\n", phase, wall, cpu);
+}
+
+CgClock cg_time_phase(FILE *out, const char *phase, CgClock start)
+{
+    CgClock now = cg_clock();
+    cg_time_line(out, phase, now.wall - start.wall, now.cpu - start.cpu);
+    return now;
+}
+
+/* ---- CgStrMap ---------------------------------------------------------------------------- */
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+int cg_strmap_get(const CgStrMap *m, const char *key)
+{
+    if (!m->cap)
+        return -1;
+    for (uint64_t k = str_hash(key) & (uint64_t)(m->cap - 1);; k = (k + 1) & (uint64_t)(m->cap - 1)) {
+        if (!m->key[k])
+            return -1;
+        if (!strcmp(m->key[k], key))
+            return m->val[k];
+    }
+}
+
+void cg_strmap_put(Arena *a, CgStrMap *m, const char *key, int val)
+{
+    if (2 * (m->n + 1) > m->cap) { /* at most half full */
+        CgStrMap g = {0, m->cap ? 2 * m->cap : 64, NULL, NULL};
+        g.key = arena_alloc(a, sizeof *g.key * (size_t)g.cap);
+        g.val = arena_alloc(a, sizeof *g.val * (size_t)g.cap);
+        memset(g.key, 0, sizeof *g.key * (size_t)g.cap);
+        for (int k = 0; k < m->cap; k++)
+            if (m->key[k])
+                cg_strmap_put(a, &g, m->key[k], m->val[k]);
+        *m = g;
+    }
+    uint64_t k = str_hash(key) & (uint64_t)(m->cap - 1);
+    while (m->key[k] && strcmp(m->key[k], key))
+        k = (k + 1) & (uint64_t)(m->cap - 1);
+    if (!m->key[k])
+        m->n++;
+    m->key[k] = key;
+    m->val[k] = val;
+}
+
+const char *cg_unique_name(Arena *a, CgStrMap *names, const char *name, int b)
+{
+    while (cg_strmap_get(names, name) >= 0)
+        name = arena_printf(a, "%s_b%d", name, b);
+    cg_strmap_put(a, names, name, b);
+    return name;
 }

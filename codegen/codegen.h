@@ -18,7 +18,21 @@ typedef struct CgOptions {
     int opt_level;          /* 0..3 */
     const char *cuda_arch;  /* e.g. "sm_80,sm_90" */
     const char *src_file;   /* the .dt file (for names and messages) */
+    FILE *time_passes;      /* --time-passes: one line per codegen phase here; NULL: off */
 } CgOptions;
+
+/* --time-passes.  A point in time: wall seconds (monotonic) and CPU seconds
+ * of this process and the children it waited for (cc, the linker). */
+typedef struct CgClock {
+    double wall, cpu;
+} CgClock;
+
+CgClock cg_clock(void);
+/* "time: PHASE  W s wall  C s cpu" on out (NULL: nothing). */
+void cg_time_line(FILE *out, const char *phase, double wall, double cpu);
+/* Prints "time: PHASE  W s wall  C s cpu" (since `start`) to out, unless
+ * out is NULL; returns the clock now, the next phase's start. */
+CgClock cg_time_phase(FILE *out, const char *phase, CgClock start);
 
 /* Generates what opt asks for; prints "dtc: error: ..." to err and returns
  * false on failure. */

@@ -791,6 +791,7 @@ static void emit_cu_func(Cu *E, const CgFunc *fn, int vi, int body)
             used[s->scan->ws] = true;
         }
     }
+    CgStrMap names = {0, 0, NULL, NULL};
     for (int b = 0; b < fn->nbufs; b++) {
         const CgBuf *x = &fn->bufs[b];
         const char *n = ident(E->ar, x->value);
@@ -798,10 +799,7 @@ static void emit_cu_func(Cu *E, const CgFunc *fn, int vi, int body)
             n = arena_printf(E->ar, "carry%d", x->index);
         else if (x->kind == CG_BUF_RESULT && x->value != E->p->f->results[x->index])
             n = arena_printf(E->ar, "result%d", x->index);
-        for (int c = 0; c < b; c++) /* unique */
-            if (!strcmp(E->bname[c], n))
-                n = arena_printf(E->ar, "%s_b%d", n, b);
-        E->bname[b] = n;
+        E->bname[b] = cg_unique_name(E->ar, &names, n, b);
     }
 
     if (body >= 0)
@@ -1233,10 +1231,12 @@ bool cg_cuda_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *er
     CgProgram *p = cg_lower(a, m, opt, err);
     if (!p)
         return false;
-    for (int v = 0; v < p->nvariants; v++) /* no device kernels for the routing family yet */
-        if (!no_route_steps(&p->variants[v], err))
-            return false;
-    if (!strcmp(opt->emit, "cu"))
-        return cg_c_write(a, p, opt, cu_emit, opt->output, err);
-    return cg_c_build_exe(a, p, opt, cu_emit, "cu", cu_link_exe, err);
+    bool ok = true;
+    for (int v = 0; v < p->nvariants && ok; v++) /* no device kernels for the routing family yet */
+        ok = no_route_steps(&p->variants[v], err);
+    if (ok)
+        ok = !strcmp(opt->emit, "cu") ? cg_c_write(a, p, opt, cu_emit, opt->output, err)
+                                      : cg_c_build_exe(a, p, opt, cu_emit, "cu", cu_link_exe, err);
+    cg_program_free(p);
+    return ok;
 }

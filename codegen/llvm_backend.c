@@ -5,13 +5,19 @@
  *           variant), and LLVM 19 with a native target.
  * Produces: one module holding the whole program, so that an object file
  *           is complete and only needs the runtime to link:
- *   dt_v<k>_s<j>  one function per fused loop (CG_LOOP): real loop nests
- *                 with constant trip counts over noalias, 64-byte aligned
- *                 buffers (a loop body's parameters: element-aligned, they
- *                 may be layer slices), inbounds GEPs, one store per output element, for
- *                 LLVM's loop vectoriser (LLVM inlines them);
+ *   dt_v<k>_s<j>  one function per distinct fused loop (CG_LOOP; loops
+ *                 that differ only in their buffers share one): real loop
+ *                 nests with constant trip counts over noalias, 64-byte
+ *                 aligned buffers (a loop body's parameters: element-aligned,
+ *                 they may be layer slices), inbounds GEPs, one store per
+ *                 output element, for LLVM's loop vectoriser; noinline, so
+ *                 each is optimised once however often it is called;
  *   dt_v<k>       one function per variant: the steps in order, kernels,
  *                 CBLAS (through dtk_matmul) and collectives as calls;
+ *                 past CG_CHUNK_STEPS steps, chunks dt_v<k>_c<j> of that
+ *                 many steps (optnone: straight-line calls) that dt_v<k>
+ *                 calls in order from a table, so that no function, and
+ *                 LLVM's time per function, grows with the program;
  *   dt_run        the dispatcher on rt_rank();
  *   dt_program    the rt_program descriptor (runtime/dtrt.h) as constants
  *                 whose layout is checked against the C structs;
@@ -73,7 +79,7 @@ typedef struct Ll {
     LLVMValueRef used[64]; /* vector variants kept alive (llvm.compiler.used) */
     int nused;
     int nstr;              /* private string constants made so far */
-    const char **str_text; /* and their texts (made once each) */
+    CgStrMap strs;         /* their texts -> index into str_val (made once each) */
     LLVMValueRef *str_val;
     int str_cap;
     /* the function being built */
@@ -83,6 +89,10 @@ typedef struct Ll {
     int nbodies, capbodies;
     const CgFunc **bodies;
     LLVMValueRef *body_fn;
+    /* fused-loop functions made so far, by loop_key(): loop_fn[k] */
+    CgStrMap loops;
+    int nloop_fns, caploop_fns;
+    LLVMValueRef *loop_fn;
 } Ll;
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -158,26 +168,27 @@ static LLVMValueRef call_intr(Ll *L, const char *base, LLVMValueRef x, LLVMValue
     return call(L, intrinsic(L, base, t, y ? 2 : 1), args, y ? 2 : 1, "");
 }
 
+/* Room for one more in an arena array of values. */
+static LLVMValueRef *grow_values(Ll *L, LLVMValueRef *v, int n, int *cap)
+{
+    if (n < *cap)
+        return v;
+    *cap = *cap ? 2 * *cap : 32;
+    LLVMValueRef *w = arena_alloc(L->a, sizeof *w * (size_t)*cap);
+    if (n)
+        memcpy(w, v, sizeof *w * (size_t)n);
+    return w;
+}
+
 /* A private constant: a NUL-terminated string. */
 static LLVMValueRef cstr(Ll *L, const char *s)
 {
     if (!s)
         return LLVMConstPointerNull(L->tptr);
-    for (int k = 0; k < L->nstr; k++)
-        if (!strcmp(L->str_text[k], s))
-            return L->str_val[k];
-    if (L->nstr == L->str_cap) {
-        int nc = L->str_cap ? 2 * L->str_cap : 32;
-        const char **t = arena_alloc(L->a, sizeof *t * (size_t)nc);
-        LLVMValueRef *v = arena_alloc(L->a, sizeof *v * (size_t)nc);
-        if (L->nstr) {
-            memcpy(t, L->str_text, sizeof *t * (size_t)L->nstr);
-            memcpy(v, L->str_val, sizeof *v * (size_t)L->nstr);
-        }
-        L->str_text = t;
-        L->str_val = v;
-        L->str_cap = nc;
-    }
+    int k = cg_strmap_get(&L->strs, s);
+    if (k >= 0)
+        return L->str_val[k];
+    L->str_val = grow_values(L, L->str_val, L->nstr, &L->str_cap);
     LLVMValueRef init = LLVMConstStringInContext(L->c, s, (unsigned)strlen(s), 0);
     char name[32];
     snprintf(name, sizeof name, ".str.%d", L->nstr);
@@ -187,7 +198,7 @@ static LLVMValueRef cstr(Ll *L, const char *s)
     LLVMSetLinkage(g, LLVMPrivateLinkage);
     LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
     LLVMSetAlignment(g, 1);
-    L->str_text[L->nstr] = arena_strdup(L->a, s);
+    cg_strmap_put(L->a, &L->strs, arena_strdup(L->a, s), L->nstr);
     L->str_val[L->nstr++] = g;
     return g;
 }
@@ -574,14 +585,10 @@ static LLVMValueRef eval_nodes(Ll *L, const CgFunc *fn, const CgLoop *lp, LLVMVa
     return val[lp->nnodes - 1];
 }
 
-/* One function per fused loop:
- *   void dt_vK_sJ(ptr noalias out, ptr noalias in...)
- * over the distinct buffers the step touches (a step never writes memory
- * that one of its inputs occupies, so noalias holds). */
-static LLVMValueRef emit_loop_fn(Ll *L, const CgFunc *fn, const CgStep *s, const char *name,
-                                 int *args, int *nargs)
+/* The buffers a fused loop's function takes, in order: the output, then
+ * each buffer its loads read, once.  Returns how many. */
+static int loop_args(const CgLoop *lp, int *args)
 {
-    const CgLoop *lp = &s->loop;
     int n = 0;
     args[n++] = lp->out;
     for (int k = 0; k < lp->nnodes; k++) {
@@ -593,19 +600,69 @@ static LLVMValueRef emit_loop_fn(Ll *L, const CgFunc *fn, const CgStep *s, const
         if (!seen)
             args[n++] = lp->nodes[k].buf;
     }
-    *nargs = n;
+    return n;
+}
+
+/* Whether a loop function's parameter is 64-byte aligned (a loop body's
+ * parameter may be a layer slice: base + l * slice bytes). */
+static bool arg_aligned(const CgFunc *fn, int b)
+{
+    return !(fn->is_body && fn->bufs[b].kind == CG_BUF_PARAM);
+}
+
+/* Everything emit_loop_fn's code depends on, buffers as argument positions:
+ * loops that print the same share one function. */
+static char *loop_key(Arena *a, const CgFunc *fn, const CgLoop *lp, const int *args, int nargs)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *o = open_memstream(&text, &len);
+    if (!o)
+        DTC_BUG("llvm: open_memstream failed");
+    fprintf(o, "%d %d %d %d %lld %lld %lld|", lp->nloops, lp->nkeep, lp->out_dtype, lp->red, (long long)lp->red_count,
+            (long long)lp->out_base, (long long)lp->nnodes);
+    for (int l = 0; l < lp->nloops; l++)
+        fprintf(o, "%lld,%lld ", (long long)lp->n[l], (long long)lp->out_stride[l]);
+    for (int k = 0; k < nargs; k++)
+        fprintf(o, "|%d %d", fn->bufs[args[k]].dtype, arg_aligned(fn, args[k]));
+    for (int k = 0; k < lp->nnodes; k++) {
+        const CgNode *nd = &lp->nodes[k];
+        int arg = -1;
+        for (int j = 0; nd->kind == CG_N_LOAD && j < nargs; j++)
+            if (args[j] == nd->buf)
+                arg = j;
+        fprintf(o, "|%d %d %d %d %d %d %a %d %lld", nd->kind, nd->dtype, nd->op, nd->a, nd->b, nd->c, nd->f, arg,
+                (long long)nd->base);
+        for (int l = 0; l < lp->nloops; l++)
+            fprintf(o, " %lld", (long long)nd->stride[l]);
+    }
+    fclose(o);
+    char *key = arena_strdup(a, text);
+    free(text);
+    return key;
+}
+
+/* One function per distinct fused loop:
+ *   void dt_vK_sJ(ptr noalias out, ptr noalias in...)
+ * over the distinct buffers the step touches (a step never writes memory
+ * that one of its inputs occupies, so noalias holds), never inlined, so
+ * that LLVM optimises each distinct loop once however often it is called. */
+static LLVMValueRef emit_loop_fn(Ll *L, const CgFunc *fn, const CgStep *s, const char *name,
+                                 const int *args, int n)
+{
+    const CgLoop *lp = &s->loop;
     LLVMTypeRef *pt = arena_alloc(L->a, sizeof *pt * (size_t)n);
     for (int k = 0; k < n; k++)
         pt[k] = L->tptr;
     LLVMValueRef f = LLVMAddFunction(L->mod, name, LLVMFunctionType(L->tvoid, pt, (unsigned)n, 0));
     LLVMSetLinkage(f, LLVMInternalLinkage);
     def_attrs(L, f);
+    fn_attr(L, f, LLVMAttributeFunctionIndex, "noinline", 0);
     for (int k = 0; k < n; k++) {
         LLVMAttributeIndex ai = (LLVMAttributeIndex)(k + 1);
         fn_attr(L, f, ai, "noalias", 0);
         fn_attr(L, f, ai, "nocapture", 0);
-        /* a loop body's parameter may be a layer slice: base + l * slice bytes */
-        if (!(fn->is_body && fn->bufs[args[k]].kind == CG_BUF_PARAM))
+        if (arg_aligned(fn, args[k]))
             fn_attr(L, f, ai, "align", 64);
         fn_attr(L, f, ai, k == 0 ? "writeonly" : "readonly", 0);
         const char *bn = buf_name(L, &fn->bufs[args[k]]);
@@ -834,10 +891,19 @@ static void emit_step(Ll *L, int vi, int si, const CgFunc *fn, const CgStep *s, 
     case CG_LOOP: {
         snprintf(nm, sizeof nm, "dt_v%d_s%d", vi, si);
         int *args = arena_alloc(L->a, sizeof *args * (size_t)(s->loop.nnodes + 1));
-        int nargs;
-        LLVMBasicBlockRef here = LLVMGetInsertBlock(L->b);
-        LLVMValueRef f = emit_loop_fn(L, fn, s, nm, args, &nargs);
-        LLVMPositionBuilderAtEnd(L->b, here);
+        int nargs = loop_args(&s->loop, args);
+        const char *key = loop_key(L->a, fn, &s->loop, args, nargs);
+        int id = cg_strmap_get(&L->loops, key);
+        if (id < 0) {
+            LLVMBasicBlockRef here = LLVMGetInsertBlock(L->b);
+            LLVMValueRef made = emit_loop_fn(L, fn, s, nm, args, nargs);
+            LLVMPositionBuilderAtEnd(L->b, here);
+            L->loop_fn = grow_values(L, L->loop_fn, L->nloop_fns, &L->caploop_fns);
+            id = L->nloop_fns++;
+            L->loop_fn[id] = made;
+            cg_strmap_put(L->a, &L->loops, key, id);
+        }
+        LLVMValueRef f = L->loop_fn[id];
         LLVMValueRef *av = arena_alloc(L->a, sizeof *av * (size_t)nargs);
         for (int k = 0; k < nargs; k++)
             av[k] = bufp[args[k]];
@@ -985,6 +1051,90 @@ static LLVMValueRef emit_variant(Ll *L, int vi, const CgFunc *fn)
     return emit_func(L, vi, fn, arena_printf(L->a, "dt_v%d", vi));
 }
 
+/* Calls visit(L, b, ...) for every buffer step s touches. */
+static void step_buffers(const CgStep *s, void (*visit)(Ll *, const CgFunc *, int, void *), Ll *L,
+                         const CgFunc *fn, void *arg)
+{
+    if (s->out >= 0)
+        visit(L, fn, s->out, arg);
+    for (int k = 0; k < s->nin; k++)
+        visit(L, fn, s->in[k], arg);
+    if (s->kind == CG_SCAN) {
+        const CgScan *sc = s->scan;
+        for (int k = 0; k < sc->nargs; k++)
+            visit(L, fn, sc->args[k], arg);
+        for (int k = 0; k < sc->ncarry; k++) {
+            visit(L, fn, sc->outs[k], arg);
+            visit(L, fn, sc->next[k], arg);
+        }
+        visit(L, fn, sc->ws, arg);
+    }
+}
+
+/* Where a function finds its buffers: ctx, params, results, the workspace
+ * (NULL until first needed: then rt_workspace(ctx)), and by buffer its
+ * address once made (NULL before). */
+typedef struct LlFrame {
+    LLVMValueRef ctx, params, results, ws;
+    LLVMValueRef *bufp;
+} LlFrame;
+
+static void make_buffer(Ll *L, const CgFunc *fn, int b, void *arg)
+{
+    LlFrame *fr = arg;
+    if (fr->bufp[b])
+        return;
+    const CgBuf *bf = &fn->bufs[b];
+    const char *name = buf_name(L, bf);
+    if (bf->kind == CG_BUF_WORK) {
+        if (!fr->ws) {
+            LLVMValueRef a[1] = {fr->ctx};
+            fr->ws = call_rt(L, "rt_workspace", a, 1);
+            LLVMSetValueName2(fr->ws, "ws", 2);
+        }
+        LLVMValueRef off = c64(L, bf->offset);
+        fr->bufp[b] = LLVMBuildInBoundsGEP2(L->b, L->ti8, fr->ws, &off, 1, name);
+    } else {
+        LLVMValueRef idx = c64(L, bf->index);
+        LLVMValueRef slot = LLVMBuildInBoundsGEP2(L->b, L->tptr, bf->kind == CG_BUF_PARAM ? fr->params : fr->results,
+                                                  &idx, 1, "");
+        fr->bufp[b] = LLVMBuildLoad2(L->b, L->tptr, slot, name);
+    }
+}
+
+static void forget_buffer(Ll *L, const CgFunc *fn, int b, void *arg)
+{
+    (void)L, (void)fn;
+    ((LlFrame *)arg)->bufp[b] = NULL;
+}
+
+/* Steps [from, to) of fn into the current block, each after the addresses
+ * of the buffers it touches (made per step, so that no address lives
+ * across many calls: a chunk's register allocation stays linear). */
+static void emit_steps(Ll *L, int vi, const CgFunc *fn, int from, int to, LlFrame *fr)
+{
+    L->ctx = fr->ctx;
+    for (int k = from; k < to; k++) {
+        step_buffers(&fn->steps[k], make_buffer, L, fn, fr);
+        emit_step(L, vi, k, fn, &fn->steps[k], fr->bufp);
+        step_buffers(&fn->steps[k], forget_buffer, L, fn, fr);
+    }
+}
+
+static void name_params(LLVMValueRef f, int n)
+{
+    static const char *const names[] = {"ctx", "params", "results", "ws"};
+    for (int k = 0; k < n; k++)
+        LLVMSetValueName2(LLVMGetParam(f, (unsigned)k), names[k], strlen(names[k]));
+}
+
+/* A variant (3 parameters) or a loop body (4: its workspace is passed in).
+ * Up to CG_CHUNK_STEPS steps are emitted in the function itself; more are
+ * cut into chunks of that many, each its own function
+ *   int NAME_cJ(rt_ctx *ctx, void *const *params, void *const *results, char *ws)
+ * (noinline, optnone) listed in the constant table NAME.chunks, which the
+ * function walks in a loop: no function LLVM compiles grows with the
+ * program.  Values pass between chunks in the workspace, as between steps. */
 static LLVMValueRef emit_func(Ll *L, int vi, const CgFunc *fn, const char *nm)
 {
     int nargs = fn->is_body ? 4 : 3;
@@ -992,42 +1142,63 @@ static LLVMValueRef emit_func(Ll *L, int vi, const CgFunc *fn, const char *nm)
     LLVMValueRef f = LLVMAddFunction(L->mod, nm, LLVMFunctionType(L->ti32, args, (unsigned)nargs, 0));
     LLVMSetLinkage(f, LLVMInternalLinkage);
     def_attrs(L, f);
+    name_params(f, nargs);
     L->fn = f;
-    LLVMValueRef ctx = LLVMGetParam(f, 0), params = LLVMGetParam(f, 1), results = LLVMGetParam(f, 2);
-    LLVMSetValueName2(ctx, "ctx", 3);
-    LLVMSetValueName2(params, "params", 6);
-    LLVMSetValueName2(results, "results", 7);
-    L->ctx = ctx;
     LLVMPositionBuilderAtEnd(L->b, new_block(L, "entry"));
-
-    /* every buffer's address, once */
-    LLVMValueRef *bufp = arena_alloc(L->a, sizeof *bufp * (size_t)(fn->nbufs + 1));
-    LLVMValueRef ws = NULL;
-    if (fn->is_body) {
-        ws = LLVMGetParam(f, 3);
-        LLVMSetValueName2(ws, "ws", 2);
+    LlFrame fr = {LLVMGetParam(f, 0), LLVMGetParam(f, 1), LLVMGetParam(f, 2),
+                  fn->is_body ? LLVMGetParam(f, 3) : NULL, NULL};
+    fr.bufp = arena_alloc(L->a, sizeof *fr.bufp * (size_t)(fn->nbufs + 1));
+    memset(fr.bufp, 0, sizeof *fr.bufp * (size_t)(fn->nbufs + 1));
+    if (fn->nsteps <= CG_CHUNK_STEPS) {
+        emit_steps(L, vi, fn, 0, fn->nsteps, &fr);
+        LLVMBuildRet(L->b, c32(L, 0));
+        return f;
     }
-    for (int k = 0; k < fn->nbufs; k++) {
-        const CgBuf *bf = &fn->bufs[k];
-        const char *name = buf_name(L, bf);
-        if (bf->kind == CG_BUF_WORK) {
-            if (!ws) {
-                LLVMValueRef a[1] = {ctx};
-                ws = call_rt(L, "rt_workspace", a, 1);
-                LLVMSetValueName2(ws, "ws", 2);
-            }
-            LLVMValueRef off = c64(L, bf->offset);
-            bufp[k] = LLVMBuildInBoundsGEP2(L->b, L->ti8, ws, &off, 1, name);
-        } else {
-            LLVMValueRef idx = c64(L, bf->index);
-            LLVMValueRef slot = LLVMBuildInBoundsGEP2(L->b, L->tptr,
-                                                      bf->kind == CG_BUF_PARAM ? params : results,
-                                                      &idx, 1, "");
-            bufp[k] = LLVMBuildLoad2(L->b, L->tptr, slot, name);
-        }
+    bool work = false;
+    for (int k = 0; k < fn->nbufs && !work; k++)
+        work = fn->bufs[k].kind == CG_BUF_WORK;
+    if (!fr.ws) {
+        LLVMValueRef a[1] = {fr.ctx};
+        fr.ws = work ? call_rt(L, "rt_workspace", a, 1) : LLVMConstPointerNull(L->tptr);
     }
-    for (int s = 0; s < fn->nsteps; s++)
-        emit_step(L, vi, s, fn, &fn->steps[s], bufp);
+    /* the chunks, then a loop calling them in order through a constant
+     * table, so that this function stays the same size however many */
+    int nchunks = (fn->nsteps + CG_CHUNK_STEPS - 1) / CG_CHUNK_STEPS;
+    LLVMValueRef *chunk = arena_alloc(L->a, sizeof *chunk * (size_t)nchunks);
+    LLVMTypeRef ct = LLVMFunctionType(L->ti32, args, 4, 0);
+    LLVMBasicBlockRef main_block = LLVMGetInsertBlock(L->b);
+    for (int j = 0; j < nchunks; j++) {
+        int from = j * CG_CHUNK_STEPS;
+        int to = from + CG_CHUNK_STEPS < fn->nsteps ? from + CG_CHUNK_STEPS : fn->nsteps;
+        LLVMValueRef cf = LLVMAddFunction(L->mod, arena_printf(L->a, "%s_c%d", nm, j), ct);
+        LLVMSetLinkage(cf, LLVMInternalLinkage);
+        def_attrs(L, cf);
+        /* a chunk is a straight run of calls: nothing for LLVM to improve */
+        fn_attr(L, cf, LLVMAttributeFunctionIndex, "noinline", 0);
+        fn_attr(L, cf, LLVMAttributeFunctionIndex, "optnone", 0);
+        name_params(cf, 4);
+        L->fn = cf;
+        LLVMPositionBuilderAtEnd(L->b, new_block(L, "entry"));
+        LlFrame cfr = {LLVMGetParam(cf, 0), LLVMGetParam(cf, 1), LLVMGetParam(cf, 2), LLVMGetParam(cf, 3),
+                       fr.bufp};
+        emit_steps(L, vi, fn, from, to, &cfr);
+        LLVMBuildRet(L->b, c32(L, 0));
+        chunk[j] = cf;
+    }
+    LLVMValueRef tinit = LLVMConstArray2(L->tptr, chunk, (uint64_t)nchunks);
+    LLVMValueRef table = LLVMAddGlobal(L->mod, LLVMTypeOf(tinit), arena_printf(L->a, "%s.chunks", nm));
+    LLVMSetInitializer(table, tinit);
+    LLVMSetGlobalConstant(table, 1);
+    LLVMSetLinkage(table, LLVMPrivateLinkage);
+    L->fn = f;
+    LLVMPositionBuilderAtEnd(L->b, main_block);
+    LlLoop lp;
+    LLVMValueRef j = loop_open(L, &lp, nchunks, "chunk");
+    LLVMValueRef slot = LLVMBuildInBoundsGEP2(L->b, L->tptr, table, &j, 1, "");
+    LLVMValueRef cf = LLVMBuildLoad2(L->b, L->tptr, slot, "");
+    LLVMValueRef a[4] = {fr.ctx, fr.params, fr.results, fr.ws};
+    LLVMBuildCall2(L->b, ct, cf, a, 4, "");
+    loop_close(L, &lp);
     LLVMBuildRet(L->b, c32(L, 0));
     return f;
 }
@@ -1375,11 +1546,16 @@ bool cg_llvm_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *er
     L.p = p;
     L.opt = opt;
     L.err = err;
-    if (!setup_target(&L))
+    if (!setup_target(&L)) {
+        cg_program_free(p);
         return false;
+    }
     L.c = LLVMContextCreate();
+    CgClock t = cg_clock();
     build_module(&L);
+    t = cg_time_phase(opt->time_passes, "emit", t);
     bool ok = optimise(&L);
+    t = cg_time_phase(opt->time_passes, "LLVM optimise", t);
     if (ok && !strcmp(opt->emit, "llvm")) {
         char *msg = NULL;
         if (LLVMPrintModuleToFile(L.mod, opt->output, &msg)) {
@@ -1389,14 +1565,20 @@ bool cg_llvm_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *er
         LLVMDisposeMessage(msg);
     } else if (ok && !strcmp(opt->emit, "obj")) {
         ok = write_object(&L, opt->output);
+        cg_time_phase(opt->time_passes, "LLVM object", t);
     } else if (ok) {
         const char *obj = arena_printf(a, "%s.%ld.o", opt->output, (long)getpid());
-        ok = write_object(&L, obj) && link_exe(&L, obj);
+        ok = write_object(&L, obj);
+        t = cg_time_phase(opt->time_passes, "LLVM object", t);
+        ok = ok && link_exe(&L, obj);
+        if (ok)
+            cg_time_phase(opt->time_passes, "link", t);
         unlink(obj);
     }
     LLVMDisposeModule(L.mod);
     LLVMContextDispose(L.c);
     LLVMDisposeTargetData(L.td);
     LLVMDisposeTargetMachine(L.tm);
+    cg_program_free(p);
     return ok;
 }

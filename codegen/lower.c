@@ -62,6 +62,10 @@ typedef struct Lower {
     int nvals;
     IrType *lt;      /* by value id: local type on this rank */
     int *nuses;      /* by id: operand occurrences */
+    int *use_at;     /* by id: its occurrences are users[use_at[id] .. use_at[id] + nuses[id]) */
+    const IrInst **users; /* the instruction of every operand occurrence, grouped by value */
+    int *group;      /* by id: a V_INLINE value's loop (the id of the value it computes) */
+    int *group_size; /* by id of a materialised value: instructions folded into its loop */
     bool *is_result; /* by id */
     VState *state;   /* by id */
     int *buf;        /* by id: buffer, -1 none */
@@ -932,39 +936,44 @@ static bool lower_scan(Lower *L, const IrInst *i)
 
 /* ---- one rank ------------------------------------------------------------------------------------ */
 
-/* Pass 2: what becomes of every instruction's result. */
+/* Pass 2: what becomes of every instruction's result.  Each consumer is
+ * found through the use lists, so this is linear in the instructions. */
 static void decide(Lower *L)
 {
     for (const IrInst *i = L->f->last; i; i = i->prev) {
         const IrValue *v = i->res[0];
         L->state[v->id] = V_MAT;
+        L->group[v->id] = v->id;
+        L->group_size[v->id] = 0;
         if (!fusable(i->op) || L->is_result[v->id] || L->nuses[v->id] == 0)
             continue;
         bool cheap = i->op == OP_CONST || i->op == OP_IOTA; /* recomputed per use, never stored */
         if (!cheap && L->nuses[v->id] != 1)
             continue;
-        if (i->op == OP_TRANSPOSE && swaps_last_two(i)) {
-            const IrInst *u = NULL;
-            for (const IrInst *j = i->next; j && !u; j = j->next)
-                for (int k = 0; k < j->nargs; k++)
-                    if (j->args[k] == v)
-                        u = j;
-            if (u && u->op == OP_MATMUL) {
-                L->state[v->id] = V_FOLD;
-                continue;
-            }
+        const IrInst *const *users = L->users + L->use_at[v->id];
+        if (i->op == OP_TRANSPOSE && swaps_last_two(i) && users[0]->op == OP_MATMUL) {
+            L->state[v->id] = V_FOLD;
+            continue;
         }
         bool ok = true; /* every consumer is a loop that reads v once per element */
-        for (const IrInst *j = i->next; j && ok; j = j->next)
-            for (int k = 0; k < j->nargs && ok; k++) {
-                if (j->args[k] != v)
-                    continue;
-                const IrValue *w = j->res[0];
-                if (is_reduce(j->op))
-                    continue;
-                ok = fusable(j->op) && L->state[w->id] != V_FOLD &&
-                     (cheap || numel(&L->lt[v->id]) >= numel(&L->lt[w->id]));
+        for (int k = 0; k < L->nuses[v->id] && ok; k++) {
+            const IrInst *j = users[k];
+            const IrValue *w = j->res[0];
+            if (is_reduce(j->op))
+                continue;
+            ok = fusable(j->op) && L->state[w->id] != V_FOLD &&
+                 (cheap || numel(&L->lt[v->id]) >= numel(&L->lt[w->id]));
+        }
+        if (ok && !cheap) { /* one consumer: v joins its loop, unless that loop is full */
+            const IrValue *w = users[0]->res[0];
+            int g = L->state[w->id] == V_INLINE ? L->group[w->id] : w->id;
+            if (L->group_size[g] >= CG_MAX_FUSED) {
+                ok = false;
+            } else {
+                L->group_size[g]++;
+                L->group[v->id] = g;
             }
+        }
         if (ok)
             L->state[v->id] = V_INLINE;
     }
@@ -975,6 +984,41 @@ static void touch(CgBuf *b, int step)
     if (b->first < 0)
         b->first = step;
     b->last = step;
+}
+
+static int64_t aligned(int64_t bytes) { return (bytes + ALIGN - 1) / ALIGN * ALIGN; }
+
+/* Sorts idx[0..n) by the buffers' first use or offset, stable (merge
+ * sort through tmp), in O(n log n). */
+static void merge_sort(int *idx, int n, int *tmp, const CgBuf *bufs, bool by_offset)
+{
+    if (n < 2)
+        return;
+    int h = n / 2;
+    merge_sort(idx, h, tmp, bufs, by_offset);
+    merge_sort(idx + h, n - h, tmp, bufs, by_offset);
+    int a = 0, b = h, k = 0;
+    while (a < h || b < n) {
+        bool take_a = b >= n;
+        if (a < h && b < n) {
+            int64_t ka = by_offset ? bufs[idx[a]].offset : bufs[idx[a]].first;
+            int64_t kb = by_offset ? bufs[idx[b]].offset : bufs[idx[b]].first;
+            take_a = ka <= kb;
+        }
+        tmp[k++] = take_a ? idx[a++] : idx[b++];
+    }
+    memcpy(idx, tmp, sizeof *idx * (size_t)n);
+}
+
+static void sort_bufs(const CgBuf *bufs, int *idx, int n, bool by_offset)
+{
+    int small[64];
+    int *tmp = n <= 64 ? small : malloc(sizeof *tmp * (size_t)n);
+    if (!tmp)
+        DTC_BUG("lower: out of memory");
+    merge_sort(idx, n, tmp, bufs, by_offset);
+    if (tmp != small)
+        free(tmp);
 }
 
 /* Pass 4: lifetimes (first write to last access, in steps), then workspace
@@ -1001,37 +1045,37 @@ static int64_t place_workspace(Lower *L)
             touch(&L->bufs[sc->ws], s);
         }
     }
-    int64_t total = 0;
-    int *order = arena_alloc(L->ar, sizeof *order * (size_t)(L->nbufs + 1));
     int n = 0;
+    int *order = arena_alloc(L->ar, sizeof *order * (size_t)(L->nbufs + 1));
     for (int b = 0; b < L->nbufs; b++)
         if (L->bufs[b].kind == CG_BUF_WORK && L->bufs[b].first >= 0)
             order[n++] = b;
-    for (int x = 1; x < n; x++) /* by first use (insertion sort: few buffers) */
-        for (int y = x; y > 0 && L->bufs[order[y]].first < L->bufs[order[y - 1]].first; y--) {
-            int t = order[y];
-            order[y] = order[y - 1];
-            order[y - 1] = t;
-        }
+    sort_bufs(L->bufs, order, n, false);
+    /* first fit among the buffers placed so far that are still live: in
+     * order of first use, a placed buffer overlaps b's lifetime iff it is
+     * last used at or after b's first step */
+    int64_t total = 0;
+    int *live = arena_alloc(L->ar, sizeof *live * (size_t)(n + 1));
+    int nlive = 0;
     for (int x = 0; x < n; x++) {
         CgBuf *b = &L->bufs[order[x]];
-        int64_t size = (b->bytes + ALIGN - 1) / ALIGN * ALIGN, off = 0;
-        bool moved = true;
-        while (moved) { /* the lowest offset clear of them */
-            moved = false;
-            for (int y = 0; y < x; y++) {
-                const CgBuf *o = &L->bufs[order[y]];
-                int64_t osize = (o->bytes + ALIGN - 1) / ALIGN * ALIGN;
-                bool live = o->last >= b->first && o->first <= b->last;
-                if (live && osize > 0 && size > 0 && off < o->offset + osize && o->offset < off + size) {
-                    off = o->offset + osize;
-                    moved = true;
-                }
-            }
+        int keep = 0;
+        for (int y = 0; y < nlive; y++)
+            if (L->bufs[live[y]].last >= b->first)
+                live[keep++] = live[y];
+        nlive = keep;
+        sort_bufs(L->bufs, live, nlive, true);
+        int64_t size = aligned(b->bytes), off = 0;
+        for (int y = 0; y < nlive && size > 0; y++) { /* the lowest gap that holds b */
+            const CgBuf *o = &L->bufs[live[y]];
+            int64_t osize = aligned(o->bytes);
+            if (osize > 0 && off < o->offset + osize && o->offset < off + size)
+                off = o->offset + osize;
         }
         b->offset = off;
         if (off + size > total)
             total = off + size;
+        live[nlive++] = order[x];
     }
     return total;
 }
@@ -1039,10 +1083,11 @@ static int64_t place_workspace(Lower *L)
 static bool lower_rank(Lower *L, CgFunc *out)
 {
     const IrFunc *f = L->f;
-    L->nbufs = L->capbufs = L->capext = L->nsteps = L->capsteps = 0;
-    L->bufs = NULL;
+    L->nbufs = L->capbufs = L->capext = L->nsteps = L->capsteps = L->nnodes = L->capnodes = 0;
+    L->bufs = NULL; /* everything below comes from this rank's arena */
     L->steps = NULL;
     L->ext_uses = NULL;
+    L->nodes = NULL;
     ir_mesh_coords(L->mesh, L->rank, L->coords);
     size_t nv = (size_t)L->nvals;
     memset(L->nuses, 0, sizeof *L->nuses * nv);
@@ -1069,6 +1114,19 @@ static bool lower_rank(Lower *L, CgFunc *out)
     }
     for (int r = 0; r < f->nresults; r++)
         L->is_result[f->results[r]->id] = true;
+    int nocc = 0; /* the use lists, in program order */
+    for (size_t k = 0; k < nv; k++) {
+        L->use_at[k] = nocc;
+        nocc += L->nuses[k];
+    }
+    int *fill = L->group_size; /* scratch until decide sets it */
+    memset(fill, 0, sizeof *fill * nv);
+    L->users = arena_alloc(L->ar, sizeof *L->users * (size_t)(nocc + 1));
+    for (const IrInst *i = f->first; i; i = i->next)
+        for (int k = 0; k < i->nargs; k++) {
+            int id = i->args[k]->id;
+            L->users[L->use_at[id] + fill[id]++] = i;
+        }
 
     /* 2. fusion decisions */
     decide(L);
@@ -1295,6 +1353,9 @@ static void lower_setup(Lower *L, Arena *a, const IrModule *m, const IrFunc *f, 
     L->is_result = arena_alloc(a, sizeof *L->is_result * nv);
     L->state = arena_alloc(a, sizeof *L->state * nv);
     L->buf = arena_alloc(a, sizeof *L->buf * nv);
+    L->use_at = arena_alloc(a, sizeof *L->use_at * nv);
+    L->group = arena_alloc(a, sizeof *L->group * nv);
+    L->group_size = arena_alloc(a, sizeof *L->group_size * nv);
 }
 
 CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err)
@@ -1304,6 +1365,7 @@ CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err
         fprintf(err, "dtc: error: no entry function\n");
         return NULL;
     }
+    CgClock t0 = cg_clock();
     Lower L;
     lower_setup(&L, a, m, f, err);
     if (!check_dtypes(&L, opt))
@@ -1350,12 +1412,15 @@ CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err
     p->variant_of = arena_alloc(a, sizeof *p->variant_of * (size_t)nranks);
     p->variants = arena_alloc(a, sizeof *p->variants * (size_t)nranks);
     char **dumps = arena_alloc(a, sizeof *dumps * (size_t)nranks);
+    p->arenas = arena_alloc(a, sizeof *p->arenas * (size_t)nranks);
     bool ok = true;
     for (int r = 0; r < nranks && ok; r++) {
         CgFunc fn;
         memset(&fn, 0, sizeof fn);
         L.rank = r;
+        L.ar = arena_new(); /* this rank's lowering: kept only for a new variant */
         if (!lower_rank(&L, &fn)) {
+            arena_free(L.ar);
             ok = false;
             break;
         }
@@ -1363,7 +1428,10 @@ CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err
         int v = 0;
         while (v < p->nvariants && strcmp(dumps[v], d))
             v++;
-        if (v == p->nvariants) {
+        if (v < p->nvariants) {
+            arena_free(L.ar);
+        } else {
+            p->arenas[p->narenas++] = L.ar;
             dumps[v] = arena_strdup(a, d);
             p->variants[v] = fn;
             p->variants[v].ranks = arena_alloc(a, sizeof(int) * (size_t)nranks);
@@ -1375,5 +1443,19 @@ CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err
         p->variants[v].ranks[p->variants[v].nranks++] = r;
         p->variant_of[r] = v;
     }
-    return ok ? p : NULL;
+    L.ar = a;
+    if (!ok) {
+        cg_program_free(p);
+        return NULL;
+    }
+    cg_time_phase(opt->time_passes, "lower", t0);
+    return p;
+}
+
+void cg_program_free(CgProgram *p)
+{
+    for (int k = 0; p && k < p->narenas; k++)
+        arena_free(p->arenas[k]);
+    if (p)
+        p->narenas = 0;
 }

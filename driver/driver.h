@@ -6,6 +6,7 @@
 #ifndef DTC_DRIVER_H
 #define DTC_DRIVER_H
 
+#include "codegen/codegen.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
 
@@ -23,6 +24,7 @@ typedef struct DtcOptions {
     const char *cuda_arch;    /* --cuda-arch=sm_80,sm_90 */
     bool simulate;            /* run --simulate: the per-rank program in the interpreter */
     bool explain;             /* report --explain: why each placement */
+    bool time_passes;         /* --time-passes: each pass's time on stderr */
     FeOptions fe;             /* --entry, --mesh */
     int nin, nout;            /* --in / --out NAME=FILE for `run`, as many as given */
     const char **in_name, **in_path;     /* arena arrays, grown by doubling */

@@ -34,7 +34,9 @@ static const char common_opts[] =
 static const char pipeline_opts[] =
     "  --print-after=PASS|all  print the IR after a pass to stderr\n"
     "                          (sema inline propagate redistribute partition optimise)\n"
-    "  --dump-dir=DIR          write the IR after every pass to DIR/NN-PASS.ir\n";
+    "  --dump-dir=DIR          write the IR after every pass to DIR/NN-PASS.ir\n"
+    "  --time-passes           print the time of every pass and code generation phase\n"
+    "                          to stderr, one 'time: PHASE W s wall C s cpu' line each\n";
 
 static void cost_opts(FILE *out)
 {
@@ -78,6 +80,7 @@ void dtc_print_help(FILE *out, const char *cmd)
               "options:\n",
               out);
         fputs(common_opts, out);
+        fputs("  --time-passes           print the frontend's time to stderr\n", out);
     } else if (!strcmp(cmd, "run")) {
         fputs("usage: dtc run FILE.dt [options]\n"
               "Run the unsharded program in the reference interpreter (the oracle); print one\n"

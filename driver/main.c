@@ -173,6 +173,8 @@ static int parse_args(Arena *ar, int argc, char **argv, DtcOptions *o)
             o->explain = true;
         } else if (!strcmp(a, "--simulate")) {
             o->simulate = true;
+        } else if (!strcmp(a, "--time-passes")) {
+            o->time_passes = true;
         } else if (opt_value(argc, argv, &i, "--entry", &v)) {
             if (!v)
                 return usage_error(o->cmd, "%s needs a function name", a);
@@ -376,6 +378,7 @@ static void report_baseline(Arena *ar, const DtcOptions *o, const PassCtx *ctx, 
     DtcOptions quiet = *o;
     quiet.print_after = NULL;
     quiet.dump_dir = NULL;
+    quiet.time_passes = false;
     if (!m || diag_nerrors(d) > 0 || !dtc_pipeline(&quiet, &base, m))
         return;
     printf("with those parameters replicated: estimated time %.3f us, %" PRId64 " bytes of parameters "
@@ -393,6 +396,7 @@ static void report_explain(Arena *ar, const DtcOptions *o, const PassCtx *ctx)
     DtcOptions upto = *o;
     upto.print_after = NULL;
     upto.dump_dir = NULL;
+    upto.time_passes = false;
     upto.stop_after = "propagate";
     PassCtx c = *ctx;
     if (!m || diag_nerrors(d) > 0 || !dtc_pipeline(&upto, &c, m))
@@ -449,26 +453,45 @@ int main(int argc, char **argv)
         return rc;
     }
 
+    FILE *tp = o.time_passes ? stderr : NULL; /* --time-passes */
+    CgClock t0 = cg_clock();
     Diag *d = diag_new(ar, stderr);
     IrModule *m = fe_load_file(ar, d, o.file, &o.fe);
     if (!m || diag_nerrors(d) > 0) {
         arena_free(ar);
         return 1;
     }
+    cg_time_phase(tp, "frontend", t0);
     PassCtx ctx = {.arena = ar, .err = stderr, .cost = o.cost, .beam_width = o.beam_width,
                    .memory_budget = o.memory_budget, .solver = o.solver};
     if (!strcmp(o.cmd, "check")) {
         rc = 0;
     } else if (!strcmp(o.cmd, "run")) {
-        bool ok = o.simulate ? dtc_pipeline(&o, &ctx, m) : pass_inline(&ctx, m);
+        bool ok;
+        if (o.simulate) {
+            ok = dtc_pipeline(&o, &ctx, m);
+        } else {
+            CgClock t = cg_clock();
+            ok = pass_inline(&ctx, m);
+            cg_time_phase(tp, "inline", t);
+        }
+        CgClock t = cg_clock();
         rc = ok ? dtc_cmd_run(ar, &o, m) : 1;
+        if (ok)
+            cg_time_phase(tp, "interpret", t);
     } else if (!strcmp(o.cmd, "report")) {
         bool json = o.format && !strcmp(o.format, "json");
-        rc = dtc_pipeline(&o, &ctx, m) ? ((json ? pass_report_json : pass_report)(stdout, &ctx, m), 0) : 1;
-        if (rc == 0 && !json)
-            report_baseline(ar, &o, &ctx, m);
-        if (rc == 0 && o.explain)
-            report_explain(ar, &o, &ctx);
+        rc = 1;
+        if (dtc_pipeline(&o, &ctx, m)) {
+            CgClock t = cg_clock();
+            (json ? pass_report_json : pass_report)(stdout, &ctx, m);
+            cg_time_phase(tp, "report", t);
+            rc = 0;
+            if (!json)
+                report_baseline(ar, &o, &ctx, m);
+            if (o.explain)
+                report_explain(ar, &o, &ctx);
+        }
     } else { /* compile */
         rc = 1;
         const char *output = o.output ? o.output : default_output(ar, o.file, o.emit);
@@ -485,11 +508,14 @@ int main(int argc, char **argv)
                 .opt_level = o.opt_level,
                 .cuda_arch = o.cuda_arch,
                 .src_file = o.file,
+                .time_passes = tp,
             };
             if (o.stop_after || cg_compile(ar, m, &cg, stderr))
                 rc = 0;
         }
     }
+    if (rc == 0)
+        cg_time_phase(tp, "total", t0);
     arena_free(ar);
     return rc;
 }

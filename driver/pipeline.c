@@ -7,6 +7,9 @@
  * ir_verify runs after every pass; a failure there is a compiler bug.
  * --print-after=PASS|all prints the IR after that pass to stderr;
  * --dump-dir=DIR writes DIR/NN-PASS.ir for every pass.
+ * --time-passes prints one "time:" line per pass to stderr (cg_time_phase),
+ * then one for all the verification (ir_verify, pass_check_collectives)
+ * and the instruction count of the result.
  */
 #include "driver/driver.h"
 
@@ -58,27 +61,63 @@ static bool dump(const DtcOptions *o, const IrModule *m, const char *stage, int 
     return true;
 }
 
+/* Instructions in every function of m (loop bodies included). */
+static long count_insts(const IrModule *m)
+{
+    long n = 0;
+    for (int k = 0; k < m->nfuncs; k++)
+        for (const IrInst *i = m->funcs[k]->first; i; i = i->next)
+            n++;
+    return n;
+}
+
+/* Adds the time since *start to *total (the verification's share). */
+static void lap(CgClock *total, CgClock *start)
+{
+    CgClock now = cg_clock();
+    total->wall += now.wall - start->wall;
+    total->cpu += now.cpu - start->cpu;
+    *start = now;
+}
+
+static void time_summary(const DtcOptions *o, const IrModule *m, CgClock verify)
+{
+    if (!o->time_passes)
+        return;
+    cg_time_line(stderr, "verify", verify.wall, verify.cpu);
+    fprintf(stderr, "size: %ld instructions\n", count_insts(m));
+}
+
 bool dtc_pipeline(const DtcOptions *o, PassCtx *ctx, IrModule *m)
 {
+    FILE *tp = o->time_passes ? stderr : NULL;
+    CgClock verify = {0, 0}, t = cg_clock();
     if (!ir_verify(m, "sema", stderr))
         DTC_BUG("IR invalid after sema");
+    lap(&verify, &t);
     if (!dump(o, m, "sema", 0))
         return false;
-    if (o->stop_after && !strcmp(o->stop_after, "sema"))
+    if (o->stop_after && !strcmp(o->stop_after, "sema")) {
+        time_summary(o, m, verify);
         return true;
+    }
     for (size_t k = 0; k < sizeof passes / sizeof passes[0]; k++) {
+        t = cg_clock();
         if (!passes[k].run(ctx, m))
             return false;
+        t = cg_time_phase(tp, passes[k].name, t);
         if (!ir_verify(m, passes[k].name, stderr)) {
             fprintf(stderr, "dtc: internal error: IR invalid after %s\n", passes[k].name);
             abort();
         }
         if (!strcmp(passes[k].name, "partition") && !pass_check_collectives(ctx, m))
             DTC_BUG("collective sequences differ between ranks");
+        lap(&verify, &t);
         if (!dump(o, m, passes[k].name, (int)k + 1))
             return false;
         if (o->stop_after && !strcmp(o->stop_after, passes[k].name))
             break;
     }
+    time_summary(o, m, verify);
     return true;
 }

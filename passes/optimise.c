@@ -17,60 +17,20 @@
 
 #include "passes/passes.h"
 
-/* value id -> its replacement, applied in one walk in program order (defs
- * precede uses), so removing n instructions costs O(program), not O(n *
- * program) as ir_replace_uses per removal would. */
-typedef struct Forward {
-    Arena *ar;
-    IrValue **to;
-    int n;
-} Forward;
-
-static void fwd_set(Forward *fw, const IrValue *from, IrValue *to)
-{
-    DTC_ASSERT(from->id < fw->n);
-    fw->to[from->id] = to;
-}
-
-static IrValue *fwd_get(const Forward *fw, IrValue *v)
-{
-    while (v->id < fw->n && fw->to[v->id])
-        v = fw->to[v->id];
-    return v;
-}
-
-static void fwd_args(const Forward *fw, IrInst *i)
-{
-    for (int k = 0; k < i->nargs; k++)
-        i->args[k] = fwd_get(fw, i->args[k]);
-}
-
-static void fwd_results(const Forward *fw, IrFunc *f)
-{
-    for (int k = 0; k < f->nresults; k++)
-        f->results[k] = fwd_get(fw, f->results[k]);
-}
-
-static Forward fwd_new(Arena *ar, const IrFunc *f)
-{
-    Forward fw = {ar, arena_alloc(ar, sizeof(IrValue *) * (size_t)(f->next_id + 1)), f->next_id + 1};
-    return fw;
-}
-
 static void drop_noop_redistributes(Arena *ar, IrFunc *f)
 {
-    Forward fw = fwd_new(ar, f);
+    PassForward fw = pass_fwd_new(ar, f);
     for (IrInst *i = f->first, *next; i; i = next) {
         next = i->next;
-        fwd_args(&fw, i);
+        pass_fwd_args(&fw, i);
         if (i->op != OP_REDISTRIBUTE || !pl_eq(&i->args[0]->pl, &i->res[0]->pl))
             continue;
         if (!i->args[0]->name)
             i->args[0]->name = i->res[0]->name;
-        fwd_set(&fw, i->res[0], i->args[0]);
+        pass_fwd_set(&fw, i->res[0], i->args[0]);
         ir_inst_remove(f, i);
     }
-    fwd_results(&fw, f);
+    pass_fwd_results(&fw, f);
 }
 
 
@@ -117,10 +77,10 @@ static void merge_repeats(Arena *ar, IrFunc *f)
     while (cap < 2 * n)
         cap *= 2;
     IrInst **table = arena_alloc(ar, sizeof *table * cap);
-    Forward fw = fwd_new(ar, f);
+    PassForward fw = pass_fwd_new(ar, f);
     for (IrInst *i = f->first, *next; i; i = next) {
         next = i->next;
-        fwd_args(&fw, i);
+        pass_fwd_args(&fw, i);
         if (i->nres != 1)
             continue;
         size_t s = (size_t)inst_hash(i) & (cap - 1);
@@ -133,10 +93,10 @@ static void merge_repeats(Arena *ar, IrFunc *f)
         }
         if (!j->res[0]->name)
             j->res[0]->name = i->res[0]->name;
-        fwd_set(&fw, i->res[0], j->res[0]);
+        pass_fwd_set(&fw, i->res[0], j->res[0]);
         ir_inst_remove(f, i);
     }
-    fwd_results(&fw, f);
+    pass_fwd_results(&fw, f);
 }
 
 static void dead_code(Arena *ar, IrFunc *f)

@@ -49,6 +49,7 @@ typedef struct Part {
     IrFunc *f;
     IrInst *at;      /* new instructions go before it */
     const char *why; /* for the collectives of a decomposition */
+    PassForward fw;  /* redistributes that needed no step, removed */
 } Part;
 
 /* Appends op(args) before q->at with result placement pl.  The result type
@@ -181,7 +182,7 @@ static void expand_redistribute(Part *q, IrInst *i)
     if (p.nsteps == 0) {
         if (!x->name)
             x->name = y->name;
-        ir_replace_uses(q->f, y, x);
+        pass_fwd_set(&q->fw, y, x);
         ir_inst_remove(q->f, i);
         return;
     }
@@ -457,8 +458,10 @@ bool pass_partition(PassCtx *ctx, IrModule *m)
         q.ctx = ctx;
         q.m = m;
         q.f = m->funcs[fi];
+        q.fw = pass_fwd_new(ctx->arena, q.f);
         for (IrInst *i = q.f->first, *next; i; i = next) {
             next = i->next;
+            pass_fwd_args(&q.fw, i);
             q.at = i;
             q.why = NULL;
             for (int k = 0; k < i->nargs; k++)
@@ -493,6 +496,7 @@ bool pass_partition(PassCtx *ctx, IrModule *m)
                 break;
             }
         }
+        pass_fwd_results(&q.fw, q.f);
     }
     return true;
 }

@@ -51,6 +51,22 @@ enum {
     SOLVER_ILP = 2   /* the integer program's plan wherever it finds one (tests, bench) */
 };
 
+/* Replacing values without a walk per replacement (forward.c): value id ->
+ * its replacement, applied to an instruction's operands when the pass
+ * reaches it (defs precede uses) and to the results at the end, so that
+ * removing n instructions costs O(program), not O(n * program) as
+ * ir_replace_uses per removal would. */
+typedef struct PassForward {
+    IrValue **to;
+    int n;
+} PassForward;
+
+PassForward pass_fwd_new(Arena *ar, const IrFunc *f);
+void pass_fwd_set(PassForward *fw, const IrValue *from, IrValue *to);
+IrValue *pass_fwd_get(const PassForward *fw, IrValue *v);
+void pass_fwd_args(const PassForward *fw, IrInst *i);
+void pass_fwd_results(const PassForward *fw, IrFunc *f);
+
 bool pass_inline(PassCtx *ctx, IrModule *m);
 bool pass_propagate(PassCtx *ctx, IrModule *m);
 /* dtc report --explain: for a propagated module, each instruction's chosen

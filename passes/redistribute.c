@@ -20,6 +20,7 @@ typedef struct Moved {
     IrValue *from;
     Placement to;
     IrValue *val;
+    int next;        /* the previous one moved from the same value, -1 none */
 } Moved;
 
 typedef struct Redist {
@@ -28,6 +29,9 @@ typedef struct Redist {
     IrFunc *f;
     Moved *moved;
     int nmoved, cap;
+    int *last;       /* by value id: its latest entry in moved, -1 none */
+    int nlast;
+    PassForward fw;  /* removed no-op redistributes */
 } Redist;
 
 static const char *plan_text(Redist *r, const IrValue *v, const Placement *to)
@@ -40,8 +44,8 @@ static const char *plan_text(Redist *r, const IrValue *v, const Placement *to)
 
 static IrValue *lookup(Redist *r, IrValue *from, const Placement *to)
 {
-    for (int k = 0; k < r->nmoved; k++)
-        if (r->moved[k].from == from && pl_eq(&r->moved[k].to, to))
+    for (int k = from->id < r->nlast ? r->last[from->id] : -1; k >= 0; k = r->moved[k].next)
+        if (pl_eq(&r->moved[k].to, to))
             return r->moved[k].val;
     return NULL;
 }
@@ -56,7 +60,9 @@ static void remember(Redist *r, IrValue *from, const Placement *to, IrValue *val
         r->moved = n;
         r->cap = cap;
     }
-    r->moved[r->nmoved++] = (Moved){from, *to, val};
+    DTC_ASSERT(from->id < r->nlast);
+    r->moved[r->nmoved] = (Moved){from, *to, val, r->last[from->id]};
+    r->last[from->id] = r->nmoved++;
 }
 
 static int result_index(const IrFunc *f, const IrValue *v)
@@ -77,7 +83,7 @@ static void user_redistribute(Redist *r, IrInst *i)
     if (pl_eq(&x->pl, &y->pl)) {
         if (!x->name)
             x->name = y->name;
-        ir_replace_uses(r->f, y, x);
+        pass_fwd_set(&r->fw, y, x);
         ir_inst_remove(r->f, i);
         return;
     }
@@ -128,8 +134,14 @@ bool pass_redistribute(PassCtx *ctx, IrModule *m)
         r.ctx = ctx;
         r.m = m;
         r.f = m->funcs[fi];
+        r.fw = pass_fwd_new(ctx->arena, r.f);
+        r.nlast = r.f->next_id + 1; /* operands are values made before the pass */
+        r.last = arena_alloc(ctx->arena, sizeof *r.last * (size_t)r.nlast);
+        for (int k = 0; k < r.nlast; k++)
+            r.last[k] = -1;
         for (IrInst *i = r.f->first, *next; i; i = next) {
             next = i->next;
+            pass_fwd_args(&r.fw, i);
             if (!i->in_pl)
                 DTC_BUG("redistribute: instruction without in_pl (propagate did not run)");
             if (i->op == OP_REDISTRIBUTE) {
@@ -139,6 +151,7 @@ bool pass_redistribute(PassCtx *ctx, IrModule *m)
             for (int k = 0; k < i->nargs; k++)
                 fix_operand(&r, i, k);
         }
+        pass_fwd_results(&r.fw, r.f);
     }
     return true;
 }
