@@ -575,8 +575,8 @@ bool prop_beam(Prop *p, IrFunc *f, const Placement *result_hint, int width)
  * within ILP_TIME_LIMIT; false (the caller keeps the beam's plan) if the
  * function has a loop or call, is too large, or nothing was found. */
 #define ILP_STRATS 8
-#define ILP_MAX_NODES 3000
-#define ILP_TIME_LIMIT 2.0 /* seconds */
+#define ILP_MAX_NODES 400 /* beyond: the beam alone (compile time stays linear) */
+#define ILP_TIME_LIMIT 0.25 /* seconds; the best point found by then */
 
 typedef struct IlpStrat {
     Placement *in;
