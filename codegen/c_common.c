@@ -368,13 +368,13 @@ bool cg_c_write(Arena *a, const CgProgram *p, const CgOptions *opt, CgEmitFn *em
         fprintf(err, "dtc: error: cannot write '%s': %s\n", path, strerror(errno));
         return false;
     }
-    CgClock t = cg_clock();
+    PhaseClock t = phase_clock();
     emit(o, a, p, opt);
     if (ferror(o) | (fclose(o) != 0)) {
         fprintf(err, "dtc: error: cannot write '%s': %s\n", path, strerror(errno));
         return false;
     }
-    cg_time_phase(opt->time_passes, "emit", t);
+    phase_time(opt->time_passes, "emit", t);
     return true;
 }
 
@@ -389,10 +389,10 @@ bool cg_c_build_exe(Arena *a, const CgProgram *p, const CgOptions *opt, CgEmitFn
     }
     const char *path = arena_printf(a, "%s/%s.%s", dir, p->name, ext);
     bool ok = cg_c_write(a, p, opt, emit, path, err);
-    CgClock t = cg_clock();
+    PhaseClock t = phase_clock();
     ok = ok && link(a, path, opt, err);
     if (ok)
-        cg_time_phase(opt->time_passes, "link", t);
+        phase_time(opt->time_passes, "link", t);
     unlink(path);
     rmdir(dir);
     return ok;

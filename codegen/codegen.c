@@ -4,8 +4,6 @@
 #include "codegen/cg_internal.h"
 
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
 typedef struct CgBackend {
     const char *target;  /* --target */
@@ -37,34 +35,6 @@ bool cg_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err)
     fprintf(err, "dtc: error: code generation for --target=%s --emit=%s is not implemented yet\n",
             opt->target, opt->emit);
     return false;
-}
-
-static double tv_seconds(struct timeval t) { return (double)t.tv_sec + 1e-6 * (double)t.tv_usec; }
-
-CgClock cg_clock(void)
-{
-    CgClock c = {0, 0};
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
-        c.wall = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-    struct rusage self, kids;
-    if (getrusage(RUSAGE_SELF, &self) == 0 && getrusage(RUSAGE_CHILDREN, &kids) == 0)
-        c.cpu = tv_seconds(self.ru_utime) + tv_seconds(self.ru_stime) + tv_seconds(kids.ru_utime) +
-                tv_seconds(kids.ru_stime);
-    return c;
-}
-
-void cg_time_line(FILE *out, const char *phase, double wall, double cpu)
-{
-    if (out)
-        fprintf(out, "time: %-18s %9.4f s wall %9.4f s cpu\n", phase, wall, cpu);
-}
-
-CgClock cg_time_phase(FILE *out, const char *phase, CgClock start)
-{
-    CgClock now = cg_clock();
-    cg_time_line(out, phase, now.wall - start.wall, now.cpu - start.cpu);
-    return now;
 }
 
 /* ---- CgStrMap ---------------------------------------------------------------------------- */

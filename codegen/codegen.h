@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "ir/ir.h"
+#include "passes/passes.h"
 
 typedef struct CgOptions {
     const char *target;     /* "cpu" or "cuda" */
@@ -21,18 +22,6 @@ typedef struct CgOptions {
     FILE *time_passes;      /* --time-passes: one line per codegen phase here; NULL: off */
 } CgOptions;
 
-/* --time-passes.  A point in time: wall seconds (monotonic) and CPU seconds
- * of this process and the children it waited for (cc, the linker). */
-typedef struct CgClock {
-    double wall, cpu;
-} CgClock;
-
-CgClock cg_clock(void);
-/* "time: PHASE  W s wall  C s cpu" on out (NULL: nothing). */
-void cg_time_line(FILE *out, const char *phase, double wall, double cpu);
-/* Prints "time: PHASE  W s wall  C s cpu" (since `start`) to out, unless
- * out is NULL; returns the clock now, the next phase's start. */
-CgClock cg_time_phase(FILE *out, const char *phase, CgClock start);
 
 /* Generates what opt asks for; prints "dtc: error: ..." to err and returns
  * false on failure. */

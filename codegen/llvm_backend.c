@@ -1551,11 +1551,11 @@ bool cg_llvm_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *er
         return false;
     }
     L.c = LLVMContextCreate();
-    CgClock t = cg_clock();
+    PhaseClock t = phase_clock();
     build_module(&L);
-    t = cg_time_phase(opt->time_passes, "emit", t);
+    t = phase_time(opt->time_passes, "emit", t);
     bool ok = optimise(&L);
-    t = cg_time_phase(opt->time_passes, "LLVM optimise", t);
+    t = phase_time(opt->time_passes, "LLVM optimise", t);
     if (ok && !strcmp(opt->emit, "llvm")) {
         char *msg = NULL;
         if (LLVMPrintModuleToFile(L.mod, opt->output, &msg)) {
@@ -1565,14 +1565,14 @@ bool cg_llvm_compile(Arena *a, const IrModule *m, const CgOptions *opt, FILE *er
         LLVMDisposeMessage(msg);
     } else if (ok && !strcmp(opt->emit, "obj")) {
         ok = write_object(&L, opt->output);
-        cg_time_phase(opt->time_passes, "LLVM object", t);
+        phase_time(opt->time_passes, "LLVM object", t);
     } else if (ok) {
         const char *obj = arena_printf(a, "%s.%ld.o", opt->output, (long)getpid());
         ok = write_object(&L, obj);
-        t = cg_time_phase(opt->time_passes, "LLVM object", t);
+        t = phase_time(opt->time_passes, "LLVM object", t);
         ok = ok && link_exe(&L, obj);
         if (ok)
-            cg_time_phase(opt->time_passes, "link", t);
+            phase_time(opt->time_passes, "link", t);
         unlink(obj);
     }
     LLVMDisposeModule(L.mod);

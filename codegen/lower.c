@@ -1365,7 +1365,7 @@ CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err
         fprintf(err, "dtc: error: no entry function\n");
         return NULL;
     }
-    CgClock t0 = cg_clock();
+    PhaseClock t0 = phase_clock();
     Lower L;
     lower_setup(&L, a, m, f, err);
     if (!check_dtypes(&L, opt))
@@ -1448,7 +1448,7 @@ CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err
         cg_program_free(p);
         return NULL;
     }
-    cg_time_phase(opt->time_passes, "lower", t0);
+    phase_time(opt->time_passes, "lower", t0);
     return p;
 }
 

@@ -454,14 +454,14 @@ int main(int argc, char **argv)
     }
 
     FILE *tp = o.time_passes ? stderr : NULL; /* --time-passes */
-    CgClock t0 = cg_clock();
+    PhaseClock t0 = phase_clock();
     Diag *d = diag_new(ar, stderr);
     IrModule *m = fe_load_file(ar, d, o.file, &o.fe);
     if (!m || diag_nerrors(d) > 0) {
         arena_free(ar);
         return 1;
     }
-    cg_time_phase(tp, "frontend", t0);
+    phase_time(tp, "frontend", t0);
     PassCtx ctx = {.arena = ar, .err = stderr, .cost = o.cost, .beam_width = o.beam_width,
                    .memory_budget = o.memory_budget, .solver = o.solver};
     if (!strcmp(o.cmd, "check")) {
@@ -471,21 +471,21 @@ int main(int argc, char **argv)
         if (o.simulate) {
             ok = dtc_pipeline(&o, &ctx, m);
         } else {
-            CgClock t = cg_clock();
+            PhaseClock t = phase_clock();
             ok = pass_inline(&ctx, m);
-            cg_time_phase(tp, "inline", t);
+            phase_time(tp, "inline", t);
         }
-        CgClock t = cg_clock();
+        PhaseClock t = phase_clock();
         rc = ok ? dtc_cmd_run(ar, &o, m) : 1;
         if (ok)
-            cg_time_phase(tp, "interpret", t);
+            phase_time(tp, "interpret", t);
     } else if (!strcmp(o.cmd, "report")) {
         bool json = o.format && !strcmp(o.format, "json");
         rc = 1;
         if (dtc_pipeline(&o, &ctx, m)) {
-            CgClock t = cg_clock();
+            PhaseClock t = phase_clock();
             (json ? pass_report_json : pass_report)(stdout, &ctx, m);
-            cg_time_phase(tp, "report", t);
+            phase_time(tp, "report", t);
             rc = 0;
             if (!json)
                 report_baseline(ar, &o, &ctx, m);
@@ -515,7 +515,7 @@ int main(int argc, char **argv)
         }
     }
     if (rc == 0)
-        cg_time_phase(tp, "total", t0);
+        phase_time(tp, "total", t0);
     arena_free(ar);
     return rc;
 }

@@ -7,7 +7,7 @@
  * ir_verify runs after every pass; a failure there is a compiler bug.
  * --print-after=PASS|all prints the IR after that pass to stderr;
  * --dump-dir=DIR writes DIR/NN-PASS.ir for every pass.
- * --time-passes prints one "time:" line per pass to stderr (cg_time_phase),
+ * --time-passes prints one "time:" line per pass to stderr (phase_time),
  * then one for all the verification (ir_verify, pass_check_collectives)
  * and the instruction count of the result.
  */
@@ -72,26 +72,26 @@ static long count_insts(const IrModule *m)
 }
 
 /* Adds the time since *start to *total (the verification's share). */
-static void lap(CgClock *total, CgClock *start)
+static void lap(PhaseClock *total, PhaseClock *start)
 {
-    CgClock now = cg_clock();
+    PhaseClock now = phase_clock();
     total->wall += now.wall - start->wall;
     total->cpu += now.cpu - start->cpu;
     *start = now;
 }
 
-static void time_summary(const DtcOptions *o, const IrModule *m, CgClock verify)
+static void time_summary(const DtcOptions *o, const IrModule *m, PhaseClock verify)
 {
     if (!o->time_passes)
         return;
-    cg_time_line(stderr, "verify", verify.wall, verify.cpu);
+    phase_line(stderr, "verify", verify.wall, verify.cpu);
     fprintf(stderr, "size: %ld instructions\n", count_insts(m));
 }
 
 bool dtc_pipeline(const DtcOptions *o, PassCtx *ctx, IrModule *m)
 {
     FILE *tp = o->time_passes ? stderr : NULL;
-    CgClock verify = {0, 0}, t = cg_clock();
+    PhaseClock verify = {0, 0}, t = phase_clock();
     if (!ir_verify(m, "sema", stderr))
         DTC_BUG("IR invalid after sema");
     lap(&verify, &t);
@@ -102,10 +102,10 @@ bool dtc_pipeline(const DtcOptions *o, PassCtx *ctx, IrModule *m)
         return true;
     }
     for (size_t k = 0; k < sizeof passes / sizeof passes[0]; k++) {
-        t = cg_clock();
+        t = phase_clock();
         if (!passes[k].run(ctx, m))
             return false;
-        t = cg_time_phase(tp, passes[k].name, t);
+        t = phase_time(tp, passes[k].name, t);
         if (!ir_verify(m, passes[k].name, stderr)) {
             fprintf(stderr, "dtc: internal error: IR invalid after %s\n", passes[k].name);
             abort();

@@ -67,6 +67,20 @@ IrValue *pass_fwd_get(const PassForward *fw, IrValue *v);
 void pass_fwd_args(const PassForward *fw, IrInst *i);
 void pass_fwd_results(const PassForward *fw, IrFunc *f);
 
+/* --time-passes (timing.c).  A point in time: wall seconds (monotonic) and
+ * CPU seconds of this process and the children it waited for (cc, the
+ * linker). */
+typedef struct PhaseClock {
+    double wall, cpu;
+} PhaseClock;
+
+PhaseClock phase_clock(void);
+/* "time: PHASE  W s wall  C s cpu" on out (NULL: nothing). */
+void phase_line(FILE *out, const char *phase, double wall, double cpu);
+/* Prints "time: PHASE  W s wall  C s cpu" (since `start`) to out, unless
+ * out is NULL; returns the clock now, the next phase's start. */
+PhaseClock phase_time(FILE *out, const char *phase, PhaseClock start);
+
 bool pass_inline(PassCtx *ctx, IrModule *m);
 bool pass_propagate(PassCtx *ctx, IrModule *m);
 /* dtc report --explain: for a propagated module, each instruction's chosen
