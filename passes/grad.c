@@ -25,7 +25,12 @@
  * families' are vjp_other.  An op with neither is an error ("grad: no
  * vector-Jacobian product for OP"), never a silent zero.  Every backward
  * instruction is an existing op, built through ir_infer so that its type is
- * the op's own rule.  Loops (OP_LOOP) are refused for now.
+ * the op's own rule.  A loop in f is unrolled in the copy (unroll_loops):
+ * its trips become straight-line code, a stacked operand's slice [l] a
+ * slice op, so the backward runs the layers in reverse and a stacked
+ * weight's gradient is the sum of its layers' padded slices.  Cost: the
+ * gradient's code grows with the trip count (the program's own loops, and
+ * loops outside f, stay loops).
  */
 #include "passes/passes.h"
 
@@ -41,6 +46,7 @@ typedef struct Builder {
     DType dt;     /* its result dtype: the dtype of num() */
     IrValue **adj; /* forward value id -> adjoint, NULL: zero */
     int nadj;
+    IrInst *at;   /* new instructions go before it; NULL: at the end */
 } Builder;
 
 /* ---- builder helpers: one instruction each, typed by ir_infer ---------------- */
@@ -59,7 +65,7 @@ static IrValue *emit(Builder *B, IrOp op, int n, IrValue **args, const IrAttrs *
     const char *e = ir_infer(B->m->arena, op, n, types, at ? at : &none, &out);
     if (e)
         DTC_BUG(arena_printf(B->m->arena, "grad: backward %s: %s", ir_op_name(op), e));
-    IrInst *i = ir_inst_new(B->m, B->f, NULL, op, n, args, 1, &out);
+    IrInst *i = ir_inst_new(B->m, B->f, B->at, op, n, args, 1, &out);
     if (at)
         i->a = *at;
     i->loc = B->loc;
@@ -547,12 +553,12 @@ static bool refuse(PassCtx *ctx, const IrInst *i, const char *what)
  * and makes its results (value, adjoints of the wrt parameters). */
 static bool differentiate(PassCtx *ctx, IrModule *m, IrFunc *f, const int64_t *wrt, int nwrt)
 {
-    Builder B = {m, f, f->loc, DT_F32, NULL, f->next_id};
+    Builder B = {m, f, f->loc, DT_F32, NULL, f->next_id, NULL};
     B.adj = arena_alloc(m->arena, sizeof *B.adj * (size_t)(B.nadj + 1));
     memset(B.adj, 0, sizeof *B.adj * (size_t)(B.nadj + 1));
     for (const IrInst *i = f->first; i; i = i->next)
         if (i->op == OP_LOOP || i->op == OP_GRAD)
-            return refuse(ctx, i, i->op == OP_LOOP ? "a loop cannot be differentiated yet (unroll it by hand)"
+            return refuse(ctx, i, i->op == OP_LOOP ? "a loop cannot be differentiated"
                                                    : "value_and_grad inside a differentiated function is not "
                                                      "supported");
     IrValue *value = f->results[0];
@@ -595,6 +601,57 @@ static bool differentiate(PassCtx *ctx, IrModule *m, IrFunc *f, const int64_t *w
     return true;
 }
 
+/* Unrolls every loop of f (nested ones too): trip calls of the body, the
+ * stacked operands cut to slice [l], then inlined.  The forward of a
+ * gradient is a copy, so the program's own loops stay loops; the backward
+ * of an unrolled loop is the reverse walk over its trips (see the top). */
+static void unroll_loops(IrModule *m, IrFunc *f)
+{
+    for (bool again = true; again;) {
+        again = false;
+        for (IrInst *i = f->first, *next; i; i = next) {
+            next = i->next;
+            if (i->op != OP_LOOP)
+                continue;
+            again = true;
+            IrFunc *body = i->a.fn;
+            int nc = i->a.ncarry, ns = i->a.nstack;
+            Builder B = {m, f, i->loc, DT_F32, NULL, 0, i};
+            IrValue **carried = arena_alloc(m->arena, sizeof *carried * (size_t)(nc + 1));
+            for (int k = 0; k < nc; k++)
+                carried[k] = i->args[k];
+            IrType *types = arena_alloc(m->arena, sizeof *types * (size_t)(nc + 1));
+            for (int k = 0; k < nc; k++)
+                types[k] = i->args[k]->type;
+            for (int64_t l = 0; l < i->a.trip; l++) {
+                IrValue **args = arena_alloc(m->arena, sizeof *args * (size_t)(i->nargs + 1));
+                for (int k = 0; k < i->nargs; k++)
+                    args[k] = k < nc ? carried[k] : i->args[k];
+                for (int k = nc; k < nc + ns; k++) {
+                    IrValue *s = i->args[k];
+                    int64_t tr[3 * IR_MAX_RANK];
+                    for (int d = 0; d < s->type.rank; d++) {
+                        tr[3 * d] = 0, tr[3 * d + 1] = s->type.dims[d], tr[3 * d + 2] = 1;
+                    }
+                    tr[0] = l, tr[1] = l + 1;
+                    IrType st = ir_loop_slice_type(&s->type);
+                    args[k] = reshape(&B, with_ints(&B, OP_SLICE, s, tr, 3 * s->type.rank, false), st.dims, st.rank);
+                }
+                IrInst *c = ir_inst_new(m, f, i, OP_CALL, i->nargs, args, nc, types);
+                c->a.fn = body;
+                c->a.callee = body->name;
+                c->loc = i->loc;
+                for (int k = 0; k < nc; k++)
+                    carried[k] = c->res[k];
+            }
+            for (int k = 0; k < nc; k++)
+                ir_replace_uses(f, i->res[k], carried[k]);
+            ir_inst_remove(f, i);
+        }
+        pass_inline_calls(m, f);
+    }
+}
+
 /* A new function: value_and_grad of i's callee, then i becomes its call. */
 static bool expand(PassCtx *ctx, IrModule *m, IrFunc *host, IrInst *i, int serial)
 {
@@ -617,6 +674,7 @@ static bool expand(PassCtx *ctx, IrModule *m, IrFunc *host, IrInst *i, int seria
     f->results = arena_alloc(m->arena, sizeof *f->results);
     f->results[0] = c->res[0];
     pass_inline_calls(m, f);
+    unroll_loops(m, f);
     if (!differentiate(ctx, m, f, i->a.ints, i->a.nints))
         return false;
     IrType types[IR_MAX_RANK * 8 + 1];

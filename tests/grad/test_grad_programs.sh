@@ -1,0 +1,81 @@
+#!/bin/bash
+# value_and_grad through a for loop (unrolled in the gradient's copy) equals
+# the loop unrolled by hand, and compiles for dp=2,tp=2; a loss that calls
+# helpers, differentiated from inside a helper, gives the same value and
+# gradients as the same loss written flat.
+set -u
+DTC=$(realpath "${DTC:-$(dirname "$0")/../../build/dtc}")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+
+cat > "$tmp/loop.dt" <<'DT'
+mesh M[dp=2, tp=2];
+fn block(h: f64[6, 4], w: f64[4, 4], b: f64[4]) -> f64[6, 4] { return h + tanh(h @ w + b); }
+fn loss(w: f64[3, 4, 4], b: f64[3, 4], x: f64[6, 4]) -> f64[] {
+    let h = x;
+    for l in 0..3 carry (h) {
+        h = block(h, w[l], b[l]);
+    }
+    return mean(h * h);
+}
+fn main(w: f64[3, 4, 4] @ M[R, S(2)] = randn(seed=1, std=0.5), b: f64[3, 4] @ M[R, R] = randn(seed=2),
+        x: f64[6, 4] @ M[S(0), R] = randn(seed=3)) -> (f64[], f64[3, 4, 4], f64[3, 4], f64[6, 4]) {
+    let l, gw, gb, gx = value_and_grad(loss, w, b, x, wrt=[0, 1, 2]);
+    return l, gw, gb, gx;
+}
+DT
+sed -e 's|    for l in 0..3 carry (h) {|    let h1 = block(h, w[0], b[0]); let h2 = block(h1, w[1], b[1]); let h3 = block(h2, w[2], b[2]);|' \
+    -e 's|        h = block(h, w\[l\], b\[l\]);||' -e 's|^    }$||' -e 's|mean(h \* h)|mean(h3 * h3)|' \
+    "$tmp/loop.dt" > "$tmp/unrolled.dt"
+a=$("$DTC" run "$tmp/loop.dt" 2>&1); b=$("$DTC" run "$tmp/unrolled.dt" 2>&1)
+if [ "$a" != "$b" ] || [ -z "$a" ]; then
+    echo "FAIL: a loop under value_and_grad differs from the loop unrolled by hand:"; echo "$a"; echo "$b"; fail=1
+else
+    echo "ok: value_and_grad through a for loop equals the loop unrolled by hand"
+fi
+outs="" cmp=""
+for n in l gw gb gx; do
+    outs="$outs --out $n=$tmp/c_$n.npy"; cmp="$cmp $n $tmp/c_$n.npy $tmp/r_$n.npy"
+done
+if "$DTC" run "$tmp/loop.dt" $(echo $outs | sed "s|/c_|/r_|g") >/dev/null && "$DTC" compile "$tmp/loop.dt" -o "$tmp/loop" \
+    && "$tmp/loop" --ranks 4 $outs >/dev/null && /usr/bin/python3 "$(dirname "$0")/../exec/npy_compare.py" "loop grad dp=2,tp=2" $cmp; then
+    echo "ok: compiled on dp=2,tp=2, the loop's gradients equal dtc run"
+else
+    echo "FAIL: compiled loop gradient differs from dtc run"; fail=1
+fi
+
+cat > "$tmp/flat.dt" <<'DT'
+mesh M[dp=2];
+fn loss(w: f64[3, 5], b: f64[5], x: f64[6, 3]) -> f64[] {
+    return mean(softmax(relu(x @ w + b)) * x[:, 0:1]);
+}
+fn main(w: f64[3, 5] @ M[R] = randn(seed=1), b: f64[5] @ M[R] = randn(seed=2),
+        x: f64[6, 3] @ M[S(0)] = randn(seed=3)) -> (f64[], f64[3, 5], f64[5]) {
+    let l, gw, gb = value_and_grad(loss, w, b, x, wrt=[0, 1]);
+    return l, gw, gb;
+}
+DT
+cat > "$tmp/nested.dt" <<'DT'
+mesh M[dp=2];
+fn layer(w: f64[3, 5], b: f64[5], x: f64[6, 3]) -> f64[6, 5] { return relu(x @ w + b); }
+fn loss(w: f64[3, 5], b: f64[5], x: f64[6, 3]) -> f64[] {
+    return mean(softmax(layer(w, b, x)) * x[:, 0:1]);
+}
+fn step(w: f64[3, 5], b: f64[5], x: f64[6, 3]) -> (f64[], f64[3, 5], f64[5]) {
+    let l, gw, gb = value_and_grad(loss, w, b, x, wrt=[0, 1]);
+    return l, gw, gb;
+}
+fn main(w: f64[3, 5] @ M[R] = randn(seed=1), b: f64[5] @ M[R] = randn(seed=2),
+        x: f64[6, 3] @ M[S(0)] = randn(seed=3)) -> (f64[], f64[3, 5], f64[5]) {
+    let l, gw, gb = step(w, b, x);
+    return l, gw, gb;
+}
+DT
+a=$("$DTC" run "$tmp/flat.dt" 2>&1); b=$("$DTC" run "$tmp/nested.dt" 2>&1)
+if [ "$a" != "$b" ] || [ -z "$a" ]; then
+    echo "FAIL: nested calls differ from the flat loss:"; echo "$a"; echo "$b"; fail=1
+else
+    echo "ok: value_and_grad inside a helper, of a loss calling a helper, equals the flat loss"
+fi
+exit $fail
