@@ -261,64 +261,69 @@ static bool vjp_ew(Builder *B, IrOp op, IrValue *g, IrValue *r, IrValue *x, IrVa
 /* ---- the other families ---------------------------------------------------------- */
 static void accumulate(Builder *B, IrValue *v, IrValue *contrib);
 
+/* A slice op of the 3-D value x along its axis 1: [lo, hi) step `step`
+ * (normalised as infer.c wants it). */
+static IrValue *slice_mid(Builder *B, IrValue *x, int64_t lo, int64_t hi, int64_t step)
+{
+    int64_t tr[9] = {0, x->type.dims[0], 1, lo, hi, step, 0, x->type.dims[2], 1};
+    return with_ints(B, OP_SLICE, x, tr, 9, false);
+}
+
+/* A pad op of the 3-D value x along its axis 1. */
+static IrValue *pad_mid(Builder *B, IrValue *x, int64_t lo, int64_t hi)
+{
+    if (lo == 0 && hi == 0)
+        return x;
+    IrAttrs at;
+    memset(&at, 0, sizeof at);
+    int64_t *p = ir_attrs_ints(B->m->arena, &at, 6);
+    p[2] = lo, p[3] = hi;
+    return emit(B, OP_PAD, 1, &x, &at, x->type.dtype);
+}
+
 /* The adjoint of one dim of a slice: g (len along dim d) placed back at
- * [start, start + step, ...] of a dim of size n, zeros elsewhere. */
+ * [start, start + step, ...] of a dim of size n, zeros elsewhere.  Works
+ * on the [outer, len, inner] view of g, so no rank limit is in the way. */
 static IrValue *unslice_dim(Builder *B, IrValue *g, int d, int64_t n, int64_t start, int64_t step)
 {
     IrType t = g->type;
-    int64_t len = t.dims[d];
-    int64_t pads[2 * IR_MAX_RANK] = {0};
-    IrAttrs at;
-    if (len == 0 || (step == 1 && start == 0 && len == n))
-        goto place;
-    if (step < 0) { /* reverse g, then it is the ascending slice from its last element */
-        int64_t tr[3 * IR_MAX_RANK];
-        for (int k = 0; k < t.rank; k++) {
-            tr[3 * k] = 0, tr[3 * k + 1] = t.dims[k], tr[3 * k + 2] = 1;
-        }
-        tr[3 * d] = len - 1, tr[3 * d + 1] = -1, tr[3 * d + 2] = -1;
-        g = with_ints(B, OP_SLICE, g, tr, 3 * t.rank, false);
-        start = start + (len - 1) * step;
-        step = -step;
-    }
-    if (step > 1) { /* interleave step - 1 zeros after each element */
-        int64_t dims[IR_MAX_RANK + 1];
-        int r = 0;
-        for (int k = 0; k < t.rank; k++) {
-            dims[r++] = t.dims[k];
-            if (k == d)
-                dims[r++] = 1;
-        }
-        g = reshape(B, g, dims, r);
-        int64_t pw[2 * (IR_MAX_RANK + 1)] = {0};
-        pw[2 * (d + 1) + 1] = step - 1;
-        memset(&at, 0, sizeof at);
-        int64_t *p = ir_attrs_ints(B->m->arena, &at, 2 * r);
-        memcpy(p, pw, sizeof *p * (size_t)(2 * r));
-        g = emit(B, OP_PAD, 1, &g, &at, g->type.dtype);
-        int64_t flat[IR_MAX_RANK];
-        for (int k = 0; k < t.rank; k++)
-            flat[k] = k == d ? len * step : t.dims[k];
-        g = reshape(B, g, flat, t.rank);
-        int64_t keep = n - start < len * step ? n - start : len * step;
-        if (keep < len * step) {
-            int64_t tr[3 * IR_MAX_RANK];
-            for (int k = 0; k < t.rank; k++) {
-                tr[3 * k] = 0, tr[3 * k + 1] = g->type.dims[k], tr[3 * k + 2] = 1;
-            }
-            tr[3 * d + 1] = keep;
-            g = with_ints(B, OP_SLICE, g, tr, 3 * t.rank, false);
-        }
-    }
-place:
-    pads[2 * d] = len == 0 ? 0 : start;
-    pads[2 * d + 1] = n - pads[2 * d] - g->type.dims[d];
-    if (pads[2 * d] == 0 && pads[2 * d + 1] == 0)
+    int64_t len = t.dims[d], outer = 1, inner = 1;
+    if (step == 1 && start == 0 && len == n)
         return g;
-    memset(&at, 0, sizeof at);
-    int64_t *p = ir_attrs_ints(B->m->arena, &at, 2 * t.rank);
-    memcpy(p, pads, sizeof *p * (size_t)(2 * t.rank));
-    return emit(B, OP_PAD, 1, &g, &at, g->type.dtype);
+    for (int k = 0; k < t.rank; k++) {
+        if (k < d)
+            outer *= t.dims[k];
+        if (k > d)
+            inner *= t.dims[k];
+    }
+    int64_t view[3] = {outer, len, inner};
+    IrValue *v = reshape(B, g, view, 3);
+    if (len == 0) {
+        start = 0;
+    } else {
+        if (step < 0) { /* reverse g: then it is the ascending slice from its last element */
+            v = slice_mid(B, v, len - 1, -1, -1);
+            start = start + (len - 1) * step;
+            step = -step;
+        }
+        if (step > 1) { /* step - 1 zeros after each element, cut at the dim's end */
+            int64_t v4[4] = {outer, len, 1, inner};
+            IrValue *w = reshape(B, v, v4, 4);
+            IrAttrs at;
+            memset(&at, 0, sizeof at);
+            int64_t *p = ir_attrs_ints(B->m->arena, &at, 8);
+            p[5] = step - 1;
+            w = emit(B, OP_PAD, 1, &w, &at, w->type.dtype);
+            int64_t v3[3] = {outer, len * step, inner};
+            v = reshape(B, w, v3, 3);
+            int64_t keep = n - start < len * step ? n - start : len * step;
+            if (keep < len * step)
+                v = slice_mid(B, v, 0, keep, 1);
+        }
+    }
+    v = pad_mid(B, v, start, n - start - v->type.dims[1]);
+    t.dims[d] = n;
+    return reshape(B, v, t.dims, t.rank);
 }
 
 /* Slices g along `axis` to [lo, hi). */
@@ -508,17 +513,17 @@ static bool vjp_other(Builder *B, const IrInst *i, IrValue *g)
         accumulate(B, i->args[2], emit(B, OP_TAKE_ALONG, 2, args, &at, g->type.dtype));
         return true;
     }
-    case OP_REPEAT: { /* the n copies of each entry summed */
+    case OP_REPEAT: { /* the n copies of each entry summed, on the [outer, len, n, inner] view */
         int d = a->dim;
-        int64_t n = a->ints[0], dims[IR_MAX_RANK + 1];
-        int rr = 0;
+        int64_t outer = 1, inner = 1;
         for (int k = 0; k < x->type.rank; k++) {
-            dims[rr++] = x->type.dims[k];
-            if (k == d)
-                dims[rr++] = n;
+            if (k < d)
+                outer *= x->type.dims[k];
+            if (k > d)
+                inner *= x->type.dims[k];
         }
-        int64_t ax = d + 1;
-        IrValue *s = with_ints(B, OP_SUM, reshape(B, g, dims, rr), &ax, 1, false);
+        int64_t view[4] = {outer, x->type.dims[d], a->ints[0], inner}, ax = 2;
+        IrValue *s = with_ints(B, OP_SUM, reshape(B, g, view, 4), &ax, 1, false);
         accumulate(B, x, reshape(B, s, x->type.dims, x->type.rank));
         return true;
     }
