@@ -37,6 +37,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "frontend/frontend.h" /* FE_MAX_INLINED_OPS: the size limit of spec 9 */
 #include "ir/ew.h"
 
 typedef struct Builder {
@@ -610,15 +611,33 @@ static bool differentiate(PassCtx *ctx, IrModule *m, IrFunc *f, const int64_t *w
  * stacked operands cut to slice [l], then inlined.  The forward of a
  * gradient is a copy, so the program's own loops stay loops; the backward
  * of an unrolled loop is the reverse walk over its trips (see the top). */
-static void unroll_loops(IrModule *m, IrFunc *f)
+static int64_t count_insts(const IrFunc *f)
+{
+    int64_t n = 0;
+    for (const IrInst *i = f->first; i; i = i->next)
+        n++;
+    return n;
+}
+
+static bool refuse(PassCtx *ctx, const IrInst *i, const char *what);
+
+/* False (an error printed) when the unrolled forward would pass the
+ * inlined-size limit of spec 9. */
+static bool unroll_loops(PassCtx *ctx, IrModule *m, IrFunc *f)
 {
     for (bool again = true; again;) {
         again = false;
+        int64_t size = count_insts(f);
         for (IrInst *i = f->first, *next; i; i = next) {
             next = i->next;
             if (i->op != OP_LOOP)
                 continue;
             again = true;
+            int64_t grow = i->a.trip * (count_insts(i->a.fn) + i->a.nstack * 2 + 1);
+            if (size + grow > FE_MAX_INLINED_OPS)
+                return refuse(ctx, i, arena_printf(m->arena, "this loop unrolled for the gradient would make it "
+                                                   "more than %d operations", FE_MAX_INLINED_OPS));
+            size += grow;
             IrFunc *body = i->a.fn;
             int nc = i->a.ncarry, ns = i->a.nstack;
             Builder B = {m, f, i->loc, DT_F32, NULL, 0, i};
@@ -655,6 +674,7 @@ static void unroll_loops(IrModule *m, IrFunc *f)
         }
         pass_inline_calls(m, f);
     }
+    return true;
 }
 
 /* A new function: value_and_grad of i's callee, then i becomes its call. */
@@ -679,7 +699,8 @@ static bool expand(PassCtx *ctx, IrModule *m, IrFunc *host, IrInst *i, int seria
     f->results = arena_alloc(m->arena, sizeof *f->results);
     f->results[0] = c->res[0];
     pass_inline_calls(m, f);
-    unroll_loops(m, f);
+    if (!unroll_loops(ctx, m, f))
+        return false;
     if (!differentiate(ctx, m, f, i->a.ints, i->a.nints))
         return false;
     IrType types[IR_MAX_RANK * 8 + 1];

@@ -2,7 +2,8 @@
 # value_and_grad through a for loop (unrolled in the gradient's copy) equals
 # the loop unrolled by hand, and compiles for dp=2,tp=2; a loss that calls
 # helpers, differentiated from inside a helper, gives the same value and
-# gradients as the same loss written flat.
+# gradients as the same loss written flat; a loop too long to unroll within
+# the size limit of spec 9 is an error at the loop.
 set -u
 DTC=$(realpath "${DTC:-$(dirname "$0")/../../build/dtc}")
 tmp=$(mktemp -d)
@@ -43,6 +44,15 @@ if "$DTC" run "$tmp/loop.dt" $(echo $outs | sed "s|/c_|/r_|g") >/dev/null && "$D
     echo "ok: compiled on dp=2,tp=2, the loop's gradients equal dtc run"
 else
     echo "FAIL: compiled loop gradient differs from dtc run"; fail=1
+fi
+
+sed -e 's|0\.\.3|0..100000|' -e 's|w\[l\], b\[l\]|w[0], b[0]|' "$tmp/loop.dt" > "$tmp/big.dt"
+want="big.dt:5:5: error: grad: this loop unrolled for the gradient would make it more than 250000 operations"
+out=$(cd "$tmp" && "$DTC" run big.dt 2>&1)
+if [ $? -ne 1 ] || [ "$out" != "$want" ]; then
+    echo "FAIL: a loop too long to unroll for the gradient: got: $out"; fail=1
+else
+    echo "ok: a loop too long to unroll is an error at the loop: $out"
 fi
 
 cat > "$tmp/flat.dt" <<'DT'
