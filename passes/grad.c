@@ -18,7 +18,9 @@
  * compile pipeline both differentiate, before propagation.  It needs f's
  * body flat (calls inlined) and works on a copy, so it cannot be a sema step
  * (callees may be checked after their callers) and needs no IR stage of its
- * own between sema and inline.
+ * own between sema and inline.  A value_and_grad inside f (a second
+ * derivative) is expanded in the copy first, so the outer backward
+ * differentiates the inner one's backward like any other ops.
  *
  * The vector-Jacobian products: the elementwise family's are the VJP column
  * of ir/ops_ew.def (expressions over the builder helpers below); the other
@@ -564,9 +566,7 @@ static bool differentiate(PassCtx *ctx, IrModule *m, IrFunc *f, const int64_t *w
     memset(B.adj, 0, sizeof *B.adj * (size_t)(B.nadj + 1));
     for (const IrInst *i = f->first; i; i = i->next)
         if (i->op == OP_LOOP || i->op == OP_GRAD)
-            return refuse(ctx, i, i->op == OP_LOOP ? "a loop cannot be differentiated"
-                                                   : "value_and_grad inside a differentiated function is not "
-                                                     "supported");
+            DTC_BUG("grad: a loop or value_and_grad left in the forward");
     IrValue *value = f->results[0];
     IrInst *last = f->last;
     B.dt = value->type.dtype;
@@ -677,12 +677,35 @@ static bool unroll_loops(PassCtx *ctx, IrModule *m, IrFunc *f)
     return true;
 }
 
+static bool expand(PassCtx *ctx, IrModule *m, IrFunc *host, IrInst *i, int *serial);
+
+/* Expands the value_and_grads that inlining brought into f (a gradient
+ * inside the differentiated function: second derivatives), innermost
+ * first, until none is left; false on an error. */
+static bool expand_inner(PassCtx *ctx, IrModule *m, IrFunc *f, int *serial)
+{
+    for (bool again = true; again;) {
+        again = false;
+        for (IrInst *i = f->first, *next; i; i = next) {
+            next = i->next;
+            if (i->op != OP_GRAD)
+                continue;
+            if (!expand(ctx, m, f, i, serial))
+                return false;
+            again = true;
+        }
+        if (again)
+            pass_inline_calls(m, f);
+    }
+    return true;
+}
+
 /* A new function: value_and_grad of i's callee, then i becomes its call. */
-static bool expand(PassCtx *ctx, IrModule *m, IrFunc *host, IrInst *i, int serial)
+static bool expand(PassCtx *ctx, IrModule *m, IrFunc *host, IrInst *i, int *serial)
 {
     const IrFunc *callee = i->a.fn;
     DTC_ASSERT(callee && callee->nresults == 1);
-    IrFunc *f = ir_func_new(m, arena_printf(m->arena, "%s.grad%d", callee->name, serial));
+    IrFunc *f = ir_func_new(m, arena_printf(m->arena, "%s.grad%d", callee->name, (*serial)++));
     f->loc = i->loc;
     IrValue **args = arena_alloc(m->arena, sizeof *args * (size_t)(callee->nparams + 1));
     for (int k = 0; k < callee->nparams; k++) {
@@ -699,7 +722,7 @@ static bool expand(PassCtx *ctx, IrModule *m, IrFunc *host, IrInst *i, int seria
     f->results = arena_alloc(m->arena, sizeof *f->results);
     f->results[0] = c->res[0];
     pass_inline_calls(m, f);
-    if (!unroll_loops(ctx, m, f))
+    if (!expand_inner(ctx, m, f, serial) || !unroll_loops(ctx, m, f) || !expand_inner(ctx, m, f, serial))
         return false;
     if (!differentiate(ctx, m, f, i->a.ints, i->a.nints))
         return false;
@@ -729,7 +752,7 @@ bool pass_grad(PassCtx *ctx, IrModule *m)
         IrFunc *host = m->funcs[k];
         for (IrInst *i = host->first, *next; i; i = next) {
             next = i->next;
-            if (i->op == OP_GRAD && !expand(ctx, m, host, i, serial++))
+            if (i->op == OP_GRAD && !expand(ctx, m, host, i, &serial))
                 ok = false;
         }
     }

@@ -3,7 +3,8 @@
 # the loop unrolled by hand, and compiles for dp=2,tp=2; a loss that calls
 # helpers, differentiated from inside a helper, gives the same value and
 # gradients as the same loss written flat; a loop too long to unroll within
-# the size limit of spec 9 is an error at the loop.
+# the size limit of spec 9 is an error at the loop; a second derivative
+# (value_and_grad of a function using value_and_grad) matches the formula.
 set -u
 DTC=$(realpath "${DTC:-$(dirname "$0")/../../build/dtc}")
 tmp=$(mktemp -d)
@@ -87,5 +88,30 @@ if [ "$a" != "$b" ] || [ -z "$a" ]; then
     echo "FAIL: nested calls differ from the flat loss:"; echo "$a"; echo "$b"; fail=1
 else
     echo "ok: value_and_grad inside a helper, of a loss calling a helper, equals the flat loss"
+fi
+# a second derivative: value_and_grad of a function that calls value_and_grad
+cat > "$tmp/second.dt" <<'DT'
+mesh M[dp=2];
+fn f(x: f64[5]) -> f64[] { return sum(x * x * x); }
+fn gsum(x: f64[5], c: f64[5]) -> f64[] {
+    let v, gx = value_and_grad(f, x);
+    return sum(gx * c);
+}
+fn main(x: f64[5] @ M[S(0)] = randn(seed=1), c: f64[5] @ M[R] = randn(seed=2))
+        -> (f64[], f64[5], f64[5], f64[5], f64[5]) {
+    let v, g, gc = value_and_grad(gsum, x, c, wrt=[0, 1]);
+    return v, g, gc, x, c;
+}
+DT
+if (cd "$tmp" && "$DTC" run second.dt --out v=v.npy --out g=g.npy --out gc=gc.npy --out x=x.npy --out c=c.npy >/dev/null) \
+    && /usr/bin/python3 -c "
+import numpy as np, sys
+x, c, g, gc, v = [np.load('$tmp/%s.npy' % n) for n in ('x', 'c', 'g', 'gc', 'v')]
+ok = np.allclose(g, 6 * x * c, rtol=1e-12, atol=1e-12) and np.allclose(gc, 3 * x * x, rtol=1e-12, atol=1e-12) \
+    and np.allclose(v, np.sum(3 * x * x * c), rtol=1e-12)
+sys.exit(0 if ok else 1)"; then
+    echo "ok: second derivative: d/dx sum(grad(sum x^3) * c) == 6 x c, d/dc == 3 x^2"
+else
+    echo "FAIL: second derivative of sum(x^3)"; fail=1
 fi
 exit $fail
