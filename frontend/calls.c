@@ -29,7 +29,7 @@ typedef struct FnSize {
  * callee, a loop's body (copied once per loop); NULL for other ops. */
 static const IrFunc *nested(const IrInst *i)
 {
-    return i->op == OP_CALL || i->op == OP_LOOP ? i->a.fn : NULL;
+    return i->op == OP_CALL || i->op == OP_LOOP || i->op == OP_GRAD ? i->a.fn : NULL;
 }
 
 /* What such an instruction adds besides that body: a call, the redistribute

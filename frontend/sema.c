@@ -1038,8 +1038,117 @@ static void init_in_body(Sema *S, const Expr *e, const char *name, const char *t
                  init_param_example(S, "init", type, e));
 }
 
+/* value_and_grad(f, a0, a1, ..., wrt=[i, ...]): f's (scalar float) value
+ * and its gradient with respect to arguments i, ... (default wrt=0), as one
+ * OP_GRAD instruction; passes/grad.c builds the backward program. */
+static SVal grad_call(Sema *S, const Expr *e)
+{
+    if (e->nargs < 1 || e->args[0]->kind != E_NAME || find_fn(S, e->args[0]->name) < 0) {
+        sema_err(S, e->nargs ? e->args[0]->loc : e->loc,
+                 "value_and_grad needs a user function first, as in value_and_grad(loss, w, x, wrt=[0])");
+        return sv_err;
+    }
+    int fi = find_fn(S, e->args[0]->name);
+    FnInfo *f = &S->fns[fi];
+    Decl *fd = f->decl;
+    int64_t wrt[IR_MAX_RANK * 8];
+    int nwrt = 0;
+    bool ok = true;
+    const Expr *wl = NULL;
+    SrcLoc wloc = e->loc;
+    for (int k = 0; k < e->nkw; k++) {
+        if (strcmp(e->kw_names[k], "wrt")) {
+            sema_err(S, e->kw_locs[k], "value_and_grad has no parameter '%s' (only wrt=[...])", e->kw_names[k]);
+            ok = false;
+            continue;
+        }
+        wl = e->kw_vals[k];
+        wloc = e->kw_locs[k];
+    }
+    if (!wl) {
+        wrt[nwrt++] = 0;
+    } else {
+        int n = wl->kind == E_LIST ? wl->nargs : 1;
+        for (int k = 0; k < n && ok; k++) {
+            const Expr *x = wl->kind == E_LIST ? wl->args[k] : wl;
+            SVal v = sema_check_expr(S, x);
+            if (v.k != SV_INT) {
+                if (v.k != SV_ERR)
+                    sema_err(S, x->loc, "wrt: expected an argument index (an integer)");
+                ok = false;
+                break;
+            }
+            if (v.i < 0 || v.i >= fd->nparams) {
+                sema_err(S, x->loc, "wrt: argument index %lld out of range: '%s' takes %d argument%s",
+                         (long long)v.i, fd->name, fd->nparams, fd->nparams == 1 ? "" : "s");
+                ok = false;
+                break;
+            }
+            for (int j = 0; j < nwrt; j++)
+                if (wrt[j] == v.i) {
+                    sema_err(S, x->loc, "wrt: argument index %lld listed twice", (long long)v.i);
+                    ok = false;
+                }
+            if ((size_t)nwrt == sizeof wrt / sizeof wrt[0]) {
+                sema_err(S, x->loc, "wrt: too many entries");
+                ok = false;
+                break;
+            }
+            wrt[nwrt++] = v.i;
+        }
+        if (ok && nwrt == 0) {
+            sema_err(S, wloc, "wrt: needs at least one argument index");
+            ok = false;
+        }
+    }
+    if (!f->sig_ok)
+        return sv_err;
+    if (fd->nresults != 1 || f->rtypes[0].rank != 0 || !ir_dtype_is_float(f->rtypes[0].dtype)) {
+        sema_err(S, e->args[0]->loc, "value_and_grad: '%s' must return one scalar f32 or f64, it returns %s",
+                 fd->name, fd->nresults == 1 ? sema_tstr(S, &f->rtypes[0]) : "several values");
+        sema_note(S, fd->loc, "'%s' is defined here", fd->name);
+        ok = false;
+    }
+    for (int k = 0; ok && k < nwrt; k++)
+        if (!ir_dtype_is_float(f->ptypes[wrt[k]].dtype)) {
+            sema_err(S, wl ? wloc : e->loc, "wrt: argument %lld of '%s' (parameter '%s') is %s: only float "
+                     "arguments have a gradient", (long long)wrt[k], fd->name, fd->params[wrt[k]]->name,
+                     sema_tstr(S, &f->ptypes[wrt[k]]));
+            ok = false;
+        }
+    Expr inner = *e;
+    inner.name = fd->name;
+    inner.args = e->args + 1;
+    inner.nargs = e->nargs - 1;
+    inner.nkw = 0;
+    SVal call = user_call(S, &inner, fi);
+    if (!ok || call.k != SV_TENSOR)
+        return sv_err;
+    IrInst *c = call.v->def;
+    IrType *types = arena_alloc(S->a, sizeof *types * (size_t)(nwrt + 1));
+    types[0] = f->rtypes[0];
+    for (int k = 0; k < nwrt; k++)
+        types[k + 1] = f->ptypes[wrt[k]];
+    IrInst *g = ir_inst_new(S->m, sema_target_fn(S), c, OP_GRAD, c->nargs, c->args, nwrt + 1, types);
+    g->loc = e->loc;
+    g->a.callee = c->a.callee;
+    g->a.fn = c->a.fn;
+    int64_t *w = ir_attrs_ints(S->a, &g->a, nwrt);
+    for (int k = 0; k < nwrt; k++)
+        w[k] = wrt[k];
+    ir_inst_remove(sema_target_fn(S), c);
+    SVal v = sv_err;
+    v.k = SV_MULTI;
+    v.n = nwrt + 1;
+    v.vs = g->res;
+    v.callee = "value_and_grad";
+    return v;
+}
+
 static SVal call_expr(Sema *S, const Expr *e)
 {
+    if (!strcmp(e->name, "value_and_grad") && find_fn(S, e->name) < 0)
+        return grad_call(S, e);
     if (sema_is_op_builtin(e->name))
         return sema_op_call(S, e);
     int fi = find_fn(S, e->name);

@@ -305,7 +305,7 @@ static void inst_node(Dot *d, int fi, int k, const IrInst *i)
             twrap(&label, i->plan, 48);
         }
         style = "shape=hexagon, style=filled, color=\"#f08c00\", fillcolor=\"#fff3bf\"";
-    } else if (i->op == OP_CALL) {
+    } else if (i->op == OP_CALL || i->op == OP_GRAD) {
         tprintf(&label, " @%s", i->a.callee ? i->a.callee : i->a.fn ? i->a.fn->name : "?");
         style = "shape=component";
     } else {

@@ -521,6 +521,12 @@ const char *ir_infer(Arena *ar, IrOp op, int nargs, const IrType *args,
         return NULL;
     }
 
+    case OP_GRAD: /* the verifier checks the whole signature; the value first */
+        if (!a->fn || a->fn->nresults != 1 || !a->fn->results || !a->fn->results[0])
+            return "grad: callee not resolved";
+        *out = a->fn->results[0]->type;
+        return NULL;
+
     case OP_LOOP: /* ir_loop_check checks the whole signature */
         if (a->ncarry < 1 || a->ncarry > nargs)
             return arena_printf(ar, "loop: %d carried values for %d operands", a->ncarry, nargs);

@@ -762,7 +762,7 @@ static void inst(Parser *P)
     IrOp op;
     if (!ir_op_lookup(on, &op))
         fail(P, at, "unknown op '%s'", on);
-    bool callee_form = op == OP_CALL || op == OP_LOOP;
+    bool callee_form = op == OP_CALL || op == OP_LOOP || op == OP_GRAD;
     if (!callee_form && nres != 1)
         fail(P, at, "'%s' defines exactly one value", on);
 

@@ -198,10 +198,42 @@ static void check_call(V *c, const IrInst *i)
                         g->name, ts(c, &g->results[k]->type));
 }
 
+/* value_and_grad: the callee's signature, a scalar float value, one
+ * gradient of each wrt operand's type. */
+static void check_grad(V *c, const IrInst *i)
+{
+    const IrFunc *g = i->a.fn;
+    if (!g) {
+        problem(c, i, NULL, "grad of unresolved function @%s", i->a.callee ? i->a.callee : "?");
+        return;
+    }
+    if (i->nargs != g->nparams || g->nresults != 1 || i->nres != 1 + i->a.nints) {
+        problem(c, i, NULL, "grad of @%s: %d operands, %d results for %d wrt entries", g->name, i->nargs,
+                i->nres, i->a.nints);
+        return;
+    }
+    for (int k = 0; k < i->nargs; k++)
+        if (g->params[k] && !ir_type_eq(&i->args[k]->type, &g->params[k]->type))
+            problem(c, i, NULL, "argument %d (%s) is %s, @%s expects %s", k, vs(c, i->args[k]),
+                    ts(c, &i->args[k]->type), g->name, ts(c, &g->params[k]->type));
+    for (int k = 0; k < i->a.nints; k++) {
+        int64_t w = i->a.ints[k];
+        if (w < 0 || w >= i->nargs)
+            problem(c, i, NULL, "wrt %lld out of range", (long long)w);
+        else if (!ir_type_eq(&i->res[k + 1]->type, &i->args[w]->type))
+            problem(c, i, i->res[k + 1], "gradient %d is %s, operand %lld is %s", k, ts(c, &i->res[k + 1]->type),
+                    (long long)w, ts(c, &i->args[w]->type));
+    }
+}
+
 static void check_type(V *c, const IrInst *i)
 {
     if (i->op == OP_CALL) {
         check_call(c, i);
+        return;
+    }
+    if (i->op == OP_GRAD) {
+        check_grad(c, i);
         return;
     }
     if (i->op == OP_LOOP) {
@@ -324,8 +356,9 @@ static void check_stage(V *c, const IrInst *i)
 {
     unsigned fl = ir_op_flags(i->op);
     const char *op = ir_op_name(i->op);
-    if (c->level >= ST_INLINE && i->op == OP_CALL)
-        problem(c, i, NULL, "call to @%s remains after inline", i->a.callee ? i->a.callee : "?");
+    if (c->level >= ST_INLINE && (i->op == OP_CALL || i->op == OP_GRAD))
+        problem(c, i, NULL, "%s @%s remains after inline", i->op == OP_CALL ? "call to" : "grad of",
+                i->a.callee ? i->a.callee : "?");
     if ((fl & (OPF_COMM | OPF_LOCAL)) && c->level < ST_PARTITION)
         problem(c, i, NULL, "%s before partition", op);
     if (c->level >= ST_PARTITION && i->op == OP_REDISTRIBUTE)
@@ -402,7 +435,7 @@ static void check_inst(V *c, const IrInst *i)
             ok = false;
         check_operand(c, i, k);
     }
-    if (i->nres < 0 || (i->nres > 0 && !i->res) || (i->op != OP_CALL && i->op != OP_LOOP && i->nres != 1)) {
+    if (i->nres < 0 || (i->nres > 0 && !i->res) || (i->op != OP_CALL && i->op != OP_LOOP && i->op != OP_GRAD && i->nres != 1)) {
         problem(c, i, NULL, "%s must define %s, defines %d", op, i->op == OP_CALL ? "its callee's results" : "one value",
                 i->nres);
         return;

@@ -6,6 +6,8 @@
  * Maintains: SSA; global types; pinned placements.  A callee parameter that
  *           declares a placement becomes a pinned redistribute of the
  *           argument, so the constraint survives inlining.
+ * First runs pass_grad (grad.c), which turns every value_and_grad into a
+ * call of a generated function, so that this pass inlines it like any call.
  * Produces: the entry function with no OP_CALL; the module keeps only the
  *           entry function and the bodies of its loops.  A loop stays a loop:
  *           its body gets a copy of its own (one per loop instruction, so
@@ -112,7 +114,7 @@ static void copy_body(IrModule *m, IrFunc *g, IrInst *at, const IrFunc *f, IrVal
 }
 
 /* Replaces every call in g by its callee's body, in one walk (see the top). */
-static void inline_calls(IrModule *m, IrFunc *g)
+void pass_inline_calls(IrModule *m, IrFunc *g)
 {
     Inliner in = {m, g, NULL, 0};
     for (IrInst *i = g->first, *next; i; i = next) {
@@ -191,7 +193,7 @@ static void flatten(Flat *fl, IrFunc *g, int depth)
 {
     if (depth > 1000)
         DTC_BUG("inline: loop nesting too deep");
-    inline_calls(fl->m, g);
+    pass_inline_calls(fl->m, g);
     for (IrInst *i = g->first; i; i = i->next)
         if (i->op == OP_LOOP) {
             IrFunc *b = own_body(fl, i, depth);
@@ -202,7 +204,8 @@ static void flatten(Flat *fl, IrFunc *g, int depth)
 
 bool pass_inline(PassCtx *ctx, IrModule *m)
 {
-    (void)ctx;
+    if (!pass_grad(ctx, m)) /* value_and_grad becomes a call first (grad.c) */
+        return false;
     IrFunc *g = m->entry;
     DTC_ASSERT(g != NULL);
     Flat fl = {m, 0, 0, NULL};

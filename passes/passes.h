@@ -82,6 +82,12 @@ void phase_line(FILE *out, const char *phase, double wall, double cpu);
 PhaseClock phase_time(FILE *out, const char *phase, PhaseClock start);
 
 bool pass_inline(PassCtx *ctx, IrModule *m);
+/* inline.c: every call in g replaced by its callee's body (calls nested in
+ * it too; loops stay). */
+void pass_inline_calls(IrModule *m, IrFunc *g);
+/* grad.c, run by pass_inline first: every value_and_grad (OP_GRAD) replaced
+ * by a call of a generated function computing the value and the gradients. */
+bool pass_grad(PassCtx *ctx, IrModule *m);
 bool pass_propagate(PassCtx *ctx, IrModule *m);
 /* dtc report --explain: for a propagated module, each instruction's chosen
  * strategy and the best other one with their costs, and the annotated
