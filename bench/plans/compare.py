@@ -77,6 +77,11 @@ ROWS = [
       ("all_reduce", all_reduce(TD * TH // 2, 2)),          # dw1 shard over dp
       ("all_reduce", all_reduce(TH // 2 * TD, 2)),          # dw2 shard over dp
       ("all_reduce", all_reduce(1, 2))]),                   # the loss
+    ("training step, DP x TP, value_and_grad", "train_grad_dp_tp.dt", "dp=2,tp=2",
+     [("all_reduce", all_reduce(TB // 2 * TD, 2)),
+      ("all_reduce", all_reduce(TD * TH // 2, 2)),
+      ("all_reduce", all_reduce(TH // 2 * TD, 2)),
+      ("all_reduce", all_reduce(1, 2))]),
     ("expert-parallel MoE (GShard)", os.path.abspath(os.path.join(SRC, "samples", "moe.dt")), "ep=2",
      [("all_to_all", all_to_all(2 * 4 * 3 * 16, 2))] * 2),   # [G, E, C, D] groups <-> experts
     ("training step, pure DP", "train_dp.dt", "dp=4",
