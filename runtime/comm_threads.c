@@ -11,7 +11,7 @@
  *
  * Barriers are a counter and a generation number per group: the last to
  * arrive resets the counter and bumps the generation; the others spin
- * briefly on the generation and then sleep on it with a futex.  No mutex
+ * a few microseconds on the generation and then sleep on it with a futex.  No mutex
  * or condition variable is on the way: groups do not contend for one
  * lock, and completing a barrier wakes only its own members (the world's
  * condition variable used to wake every waiting rank of every group).
@@ -36,8 +36,6 @@
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#else
-#include <sched.h>
 #endif
 
 /* A barrier of one group, on a cache line of its own (every member writes
@@ -83,8 +81,8 @@ static void futex_wait(_Atomic unsigned *word, unsigned expected, double seconds
 #else
     (void)word;
     (void)expected;
-    (void)seconds;
-    sched_yield();
+    struct timespec ts = {0, seconds < 5e-5 ? (long)(seconds * 1e9) : 50000}; /* poll */
+    nanosleep(&ts, NULL);
 #endif
 }
 
@@ -167,12 +165,15 @@ static tbar *bar_of(rt_ctx *ctx, unsigned axes)
     return &w->bars[axes][rt_group_of(ctx->mesh, axes, ctx->coords)];
 }
 
-/* Spins (a microsecond or two) before sleeping.  Short on purpose: with
- * more runnable threads than cores (other processes, or more ranks than
- * cores) a spinning rank takes the core from the rank it waits for;
- * measured on 2 shared cores, 4000 tries made a 0.1 ms all_to_all 0.5 ms,
- * while 50 cost nothing against sleeping at once. */
-enum { SPIN_TRIES = 50 };
+/* How long a waiting rank spins before it sleeps.  Measured on 2 shared
+ * cores (bench/threads.sh, 2 ranks): a 4 MiB all_reduce 0.28 -> 0.19 ms,
+ * a 2 MiB all_to_all 0.09 -> 0.045 ms against sleeping at once, since the
+ * futex wake-up is what such a collective waits for.  Short on purpose:
+ * with more runnable threads than cores (other processes, more ranks than
+ * cores) a spinning rank takes the core from the rank it waits for; 20-50
+ * us, or spinning with sched_yield, made a loaded run up to 10x slower
+ * (4 ms scheduler slices), 5 us cost little. */
+#define SPIN_SECONDS 5e-6
 
 /* Why a rank waiting in b should stop waiting: a message, or NULL. */
 static const char *why_stop(rt_ctx *ctx, tbar *b, const char *in, double start, char *msg,
@@ -215,11 +216,16 @@ static int bar_wait(rt_ctx *ctx, unsigned axes, tbar *b)
             futex_wake_all(&b->gen);
         return atomic_load(&w->aborted) ? -1 : 0;
     }
-    for (int i = 0; i < SPIN_TRIES; i++) {
-        if (atomic_load_explicit(&b->gen, memory_order_acquire) != gen)
-            return atomic_load(&w->aborted) ? -1 : 0;
-        cpu_relax();
-    }
+    /* Spin a few microseconds first: members usually arrive that close
+     * together, and waking from a futex costs tens of them. */
+    double spin_until = rt_now() + SPIN_SECONDS;
+    do {
+        for (int i = 0; i < 16; i++) {
+            if (atomic_load_explicit(&b->gen, memory_order_acquire) != gen)
+                return atomic_load(&w->aborted) ? -1 : 0;
+            cpu_relax();
+        }
+    } while (rt_now() < spin_until);
     char msg[RT_MSG], as[64], in[320];
     /* "all_reduce(tp) at x.dt:3:9", or the runtime's own exchange */
     if (ctx->in_coll)
