@@ -175,18 +175,24 @@ static tbar *bar_of(rt_ctx *ctx, unsigned axes)
  * (4 ms scheduler slices), 5 us cost little. */
 #define SPIN_SECONDS 5e-6
 
-/* Why a rank waiting in b should stop waiting: a message, or NULL. */
-static const char *why_stop(rt_ctx *ctx, tbar *b, const char *in, double start, char *msg,
-                            size_t msglen)
+/* Why a rank waiting in generation gen of b should stop waiting: a
+ * message, or NULL. */
+static const char *why_stop(rt_ctx *ctx, tbar *b, unsigned gen, const char *in, double start,
+                            char *msg, size_t msglen)
 {
     tworld *w = ctx->world;
     for (int m = 0; m < b->n; m++)
-        if (!atomic_load(&b->arrived[m]) && atomic_load(&w->exited[b->members[m]])) {
+        /* A member seen exited but not arrived may have arrived, left with
+         * the barrier complete (which clears arrived) and returned: then
+         * the generation has moved on, and reading it after its exited
+         * flag shows that. */
+        if (!atomic_load(&b->arrived[m]) && atomic_load(&w->exited[b->members[m]]) &&
+            atomic_load(&b->gen) == gen) {
             snprintf(msg, msglen, "rank %d stopped while rank %d waits for it in %s", b->members[m],
                      ctx->rank, in);
             return msg;
         }
-    if (w->timeout > 0 && rt_now() - start >= w->timeout) {
+    if (w->timeout > 0 && rt_now() - start >= w->timeout && atomic_load(&b->gen) == gen) {
         int k = snprintf(msg, msglen, "rank %d: timed out after %g s in %s waiting for rank",
                          ctx->rank, w->timeout, in);
         for (int m = 0; m < b->n && k < (int)msglen; m++)
@@ -236,7 +242,7 @@ static int bar_wait(rt_ctx *ctx, unsigned axes, tbar *b)
     while (atomic_load_explicit(&b->gen, memory_order_acquire) == gen) {
         if (atomic_load(&w->aborted))
             return -1;
-        const char *why = why_stop(ctx, b, in, start, msg, sizeof msg);
+        const char *why = why_stop(ctx, b, gen, in, start, msg, sizeof msg);
         if (why) {
             pthread_mutex_lock(&w->mu);
             abort_locked(w, why);

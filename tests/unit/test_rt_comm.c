@@ -434,6 +434,18 @@ static int barrier_rounds(rt_ctx *ctx, void *arg)
     return 0;
 }
 
+/* Every rank leaves right after a barrier: a rank still waking from it
+ * must not take a member that completed it and returned for one that
+ * stopped before arriving. */
+static int barrier_then_return(rt_ctx *ctx, void *arg)
+{
+    (void)arg;
+    float x = (float)rt_rank(ctx);
+    rt_all_reduce(ctx, (1u << rt_ctx_mesh(ctx)->naxes) - 1, RT_F32, &x, 1, RT_RED_SUM);
+    rt_barrier(ctx, (1u << rt_ctx_mesh(ctx)->naxes) - 1);
+    return 0;
+}
+
 /* ---- failures ----------------------------------------------------------------------- */
 
 static int fail_rank2(rt_ctx *ctx, void *arg)
@@ -596,6 +608,13 @@ int main(void)
         free(ba);
     }
     printf("barriers: 300 rounds on every group of every mesh, none left early\n");
+    int spurious = 0;
+    for (int run = 0; run < 400; run++) {
+        const rt_mesh *bm = &meshes[run % 2 ? 6 : 2]; /* 12 and 8 ranks */
+        if (rt_run_threads(bm, barrier_then_return, NULL, err, sizeof err) != 0 && !spurious++)
+            CHECK(0, "run %d: ranks returning after a barrier: %s", run, err);
+    }
+    printf("400 runs whose ranks return right after a barrier: %d failed\n", spurious);
 
     printf("failures end the run with one message, no hang:\n");
     expect_failure(&m22, fail_rank2, -1, "rank 2: boom", "rank 2 calls rt_fail");
