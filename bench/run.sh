@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench/run.sh - dtc's compiled programs against hand-written C + OpenBLAS +
 # MPI programs doing the same work with the same collectives, on 2 ranks
-# (mpirun -np 2).  Prints a table: benchmark, dtc ms, hand ms, dtc / hand.
+# (mpirun -np 2).  Prints a table: benchmark, dtc ms, hand ms, dtc / hand,
+# and the same dtc program on the threads backend (`--ranks 2`, no mpirun):
+# threads ms, threads / mpirun (aim: <= 1.00).
 #
 #   bench/run.sh [--rounds R] [--quick] [--no-verify] [BENCH...]
 #
@@ -139,10 +141,15 @@ done
 # run BENCH SIDE ROUND: one mpirun; records its time, checksum, self-check
 run() {
     local b=$1 side=$2 r=$3 log=$OUT/$1.$2.$3.log cmd
-    if [ "$side" = dtc ]; then cmd=("$OUT/dtc_$b"); else read -ra cmd <<<"$(hand_of "$b")"; cmd[0]=$OUT/${cmd[0]}; fi
+    local launch=("${MPIRUN[@]}")
+    case $side in
+    dtc) cmd=("$OUT/dtc_$b") ;;
+    threads) cmd=("$OUT/dtc_$b" --ranks 2); launch=() ;; # ranks are threads of one process
+    *) read -ra cmd <<<"$(hand_of "$b")"; cmd[0]=$OUT/${cmd[0]} ;;
+    esac
     local st=0 ms
     # shellcheck disable=SC2046
-    timeout 300 "${MPIRUN[@]}" "${cmd[@]}" $(iters_of "$b") >"$log" 2>&1 || st=$?
+    timeout 300 "${launch[@]}" "${cmd[@]}" $(iters_of "$b") >"$log" 2>&1 || st=$?
     if [ $st != 0 ]; then
         echo "fail $b $side $r exit status $st: $(grep -m1 -i error "$log" || true)" >>"$REC"
         printf ' %s/%s FAILED' "$b" "$side"
@@ -171,9 +178,9 @@ echo "== $ROUNDS round(s), mpirun -np 2, OPENBLAS_NUM_THREADS=1 (ms/iter, median
 for r in $(seq 1 "$ROUNDS"); do
     printf '   round %d:' "$r"
     for b in "${BENCHES[@]}"; do
-        if [ "${DTC_OK[$b]}" = 1 ] && [ $((r % 2)) = 1 ]; then run "$b" dtc "$r"; fi
+        if [ "${DTC_OK[$b]}" = 1 ] && [ $((r % 2)) = 1 ]; then run "$b" dtc "$r"; run "$b" threads "$r"; fi
         run "$b" hand "$r"
-        if [ "${DTC_OK[$b]}" = 1 ] && [ $((r % 2)) = 0 ]; then run "$b" dtc "$r"; fi
+        if [ "${DTC_OK[$b]}" = 1 ] && [ $((r % 2)) = 0 ]; then run "$b" threads "$r"; run "$b" dtc "$r"; fi
     done
     echo
 done

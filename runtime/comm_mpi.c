@@ -3,7 +3,8 @@
  * One communicator per subset of mesh axes (MPI_Comm_split: colour = the
  * group, key = the member index, so MPI ranks in it are member indices).
  * Collectives map to the v-variants with exact counts; tensors split along
- * a dim other than the outermost are packed member-major around the wire.
+ * a dim other than the outermost are packed member-major around the wire,
+ * except in all_to_all, whose strided pieces travel as subarray datatypes.
  * A failing rank prints its message and calls MPI_Abort, so no rank waits.
  *
  * A rank killed outright (SIGKILL, the OOM killer) prints nothing, and
@@ -267,15 +268,29 @@ static int m_reduce_scatter(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void 
     return 0;
 }
 
-static int64_t outer_of(int rank, const int64_t *dims, int d)
+/* The box of sizes box[] at off[] inside a row-major tensor of dims[], as
+ * an MPI datatype (committed; free it with MPI_Type_free).  MPI then reads
+ * or writes the strided piece itself, with no pack / unpack buffer. */
+static MPI_Datatype box_type(rt_ctx *ctx, rt_dtype dt, int rank, const int64_t *dims,
+                             const int64_t *box, const int64_t *off)
 {
-    (void)rank;
-    int64_t o = 1;
-    for (int i = 0; i < d; i++)
-        o *= dims[i];
-    return o;
+    int sizes[RT_MAX_RANK], subs[RT_MAX_RANK], starts[RT_MAX_RANK];
+    for (int d = 0; d < rank; d++) {
+        sizes[d] = to_int(ctx, dims[d]);
+        subs[d] = to_int(ctx, box[d]);
+        starts[d] = to_int(ctx, off[d]);
+    }
+    MPI_Datatype t;
+    MPI_Type_create_subarray(rank, sizes, subs, starts, MPI_ORDER_C, mtype(dt), &t);
+    MPI_Type_commit(&t);
+    return t;
 }
 
+/* Member m sends us the piece of its send buffer along split_dim that is
+ * ours, which lands at its place along cat_dim of recv.  Each piece goes
+ * straight between the tensors as a subarray datatype (MPI_Alltoallw), and
+ * our own piece is one local box copy rather than a message to ourselves:
+ * no pack or unpack buffers, whichever dims the pieces are strided in. */
 static int m_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
                         int rank, const int64_t *send_dims, int split_dim,
                         const int64_t *split_lens, int cat_dim, const int64_t *cat_lens)
@@ -283,56 +298,52 @@ static int m_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *sen
     MPI_Comm c = comm_of(ctx, axes);
     int n = rt_axes_size(ctx->mesh, axes), me = rt_member_of(ctx->mesh, axes, ctx->coords);
     size_t es = (size_t)rt_dtype_size(dt);
-    int *sc = xmalloc(ctx, sizeof(int) * 4 * (size_t)n), *sd = sc + n, *rc = sd + n, *rd = rc + n;
-    int64_t box[RT_MAX_RANK], rdims[RT_MAX_RANK], zero[RT_MAX_RANK] = {0}, off[RT_MAX_RANK] = {0};
-    int64_t stot = 0, rtot = 0, cat_total = 0;
+    int *cnt = xmalloc(ctx, sizeof(int) * 3 * (size_t)n), *scnt = cnt, *rcnt = cnt + n,
+        *zero_displs = cnt + 2 * n;
+    MPI_Datatype *types = xmalloc(ctx, sizeof(MPI_Datatype) * 2 * (size_t)n), *st = types,
+                 *rt = types + n;
+    int64_t rdims[RT_MAX_RANK], sbox[RT_MAX_RANK], rbox[RT_MAX_RANK];
+    int64_t soff[RT_MAX_RANK] = {0}, roff[RT_MAX_RANK] = {0}, cat_total = 0;
     for (int m = 0; m < n; m++)
         cat_total += cat_lens[m];
     memcpy(rdims, send_dims, sizeof(int64_t) * (size_t)rank);
     rdims[split_dim] = split_lens[me];
     rdims[cat_dim] = cat_total;
+    /* the send buffer's split_dim offset of each member's piece, in turn;
+     * the receive buffer's cat_dim offset of each member's piece */
     for (int m = 0; m < n; m++) {
-        memcpy(box, send_dims, sizeof(int64_t) * (size_t)rank);
-        box[split_dim] = split_lens[m];
-        sc[m] = to_int(ctx, rt_numel(rank, box));
-        sd[m] = to_int(ctx, stot);
-        stot += sc[m];
-        memcpy(box, rdims, sizeof(int64_t) * (size_t)rank);
-        box[cat_dim] = cat_lens[m];
-        rc[m] = to_int(ctx, rt_numel(rank, box));
-        rd[m] = to_int(ctx, rtot);
-        rtot += rc[m];
-    }
-    /* Pieces are contiguous in place when every dim before the split (or
-     * concatenation) dim has size 1. */
-    bool pack = outer_of(rank, send_dims, split_dim) != 1;
-    bool unpack = outer_of(rank, rdims, cat_dim) != 1;
-    void *swire = pack ? xmalloc(ctx, (size_t)stot * es) : (void *)send;
-    void *rwire = unpack ? xmalloc(ctx, (size_t)rtot * es) : recv;
-    if (pack)
-        for (int m = 0; m < n; m++) {
-            memcpy(box, send_dims, sizeof(int64_t) * (size_t)rank);
-            box[split_dim] = split_lens[m];
-            rt_copy_box(es, rank, box, (char *)swire + (size_t)sd[m] * es, box, zero, send,
-                        send_dims, off);
-            off[split_dim] += split_lens[m];
+        memcpy(sbox, send_dims, sizeof(int64_t) * (size_t)rank);
+        sbox[split_dim] = split_lens[m];
+        memcpy(rbox, rdims, sizeof(int64_t) * (size_t)rank);
+        rbox[cat_dim] = cat_lens[m];
+        zero_displs[m] = 0;
+        scnt[m] = rcnt[m] = 0;
+        st[m] = rt[m] = MPI_BYTE;
+        if (m == me) {
+            rt_copy_box(es, rank, sbox, recv, rdims, roff, send, send_dims, soff);
+        } else {
+            if (rt_numel(rank, sbox) > 0) {
+                st[m] = box_type(ctx, dt, rank, send_dims, sbox, soff);
+                scnt[m] = 1;
+            }
+            if (rt_numel(rank, rbox) > 0) {
+                rt[m] = box_type(ctx, dt, rank, rdims, rbox, roff);
+                rcnt[m] = 1;
+            }
         }
-    MPI_Alltoallv(swire, sc, sd, mtype(dt), rwire, rc, rd, mtype(dt), c);
-    if (unpack) {
-        memset(off, 0, sizeof off);
-        for (int m = 0; m < n; m++) {
-            memcpy(box, rdims, sizeof(int64_t) * (size_t)rank);
-            box[cat_dim] = cat_lens[m];
-            rt_copy_box(es, rank, box, recv, rdims, off, (char *)rwire + (size_t)rd[m] * es, box,
-                        zero);
-            off[cat_dim] += cat_lens[m];
-        }
+        soff[split_dim] += split_lens[m];
+        roff[cat_dim] += cat_lens[m];
     }
-    if (pack)
-        free(swire);
-    if (unpack)
-        free(rwire);
-    free(sc);
+    if (n > 1)
+        MPI_Alltoallw(send, scnt, zero_displs, st, recv, rcnt, zero_displs, rt, c);
+    for (int m = 0; m < n; m++) {
+        if (st[m] != MPI_BYTE)
+            MPI_Type_free(&st[m]);
+        if (rt[m] != MPI_BYTE)
+            MPI_Type_free(&rt[m]);
+    }
+    free(types);
+    free(cnt);
     return 0;
 }
 

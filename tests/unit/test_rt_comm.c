@@ -140,7 +140,7 @@ static void test_all_reduce(rt_ctx *ctx, unsigned axes, rt_dtype dt, rt_red red,
     rt_all_reduce(ctx, axes, dt, buf, count, red);
     int bad = 0;
     for (int64_t i = 0; i < count && !bad; i++) {
-        double v[64];
+        double v[64] = {0};
         for (int j = 0; j < k; j++)
             v[j] = val(mem[j], i);
         double want = reduce_by_hand(dt, red, v, k), got = get(dt, buf, i);
@@ -222,7 +222,7 @@ static void test_reduce_scatter(rt_ctx *ctx, unsigned axes, rt_dtype dt, rt_red 
                 int64_t idx[3] = {i0, i1, i2};
                 idx[dim] += at;
                 int64_t f = (idx[0] * sd[1] + idx[1]) * sd[2] + idx[2];
-                double v[64];
+                double v[64] = {0};
                 for (int j = 0; j < k; j++)
                     v[j] = val(mem[j], f);
                 double want = reduce_by_hand(dt, red, v, k);
@@ -405,6 +405,47 @@ static int determinism(rt_ctx *ctx, void *arg)
     return 0;
 }
 
+/* ---- barriers ---------------------------------------------------------------------- */
+
+/* Nobody leaves a barrier before every member of its group has arrived,
+ * round after round, on every group of the mesh at once (the futex
+ * barrier's generation counting, under more ranks than cores). */
+typedef struct bar_arg {
+    atomic_int arrived[1 << RT_MAX_AXES][64]; /* [axes][group]: arrivals so far */
+} bar_arg;
+
+static int barrier_rounds(rt_ctx *ctx, void *arg)
+{
+    bar_arg *a = arg;
+    const rt_mesh *m = rt_ctx_mesh(ctx);
+    int c[RT_MAX_AXES];
+    coords_of(m, rt_rank(ctx), c);
+    for (int round = 0; round < 300; round++)
+        for (unsigned axes = 1; axes < (1u << m->naxes); axes++) {
+            int k = rt_group_size(ctx, axes), g = rt_grid_group(m->naxes, m->size, axes, c);
+            atomic_fetch_add(&a->arrived[axes][g], 1);
+            rt_barrier(ctx, axes);
+            int seen = atomic_load(&a->arrived[axes][g]);
+            CHECK(seen == (round + 1) * k,
+                  "rank %d round %d axes 0x%x: %d arrivals after the barrier, expected %d", rt_rank(ctx),
+                  round, axes, seen, (round + 1) * k);
+            rt_barrier(ctx, axes);
+        }
+    return 0;
+}
+
+/* Every rank leaves right after a barrier: a rank still waking from it
+ * must not take a member that completed it and returned for one that
+ * stopped before arriving. */
+static int barrier_then_return(rt_ctx *ctx, void *arg)
+{
+    (void)arg;
+    float x = (float)rt_rank(ctx);
+    rt_all_reduce(ctx, (1u << rt_ctx_mesh(ctx)->naxes) - 1, RT_F32, &x, 1, RT_RED_SUM);
+    rt_barrier(ctx, (1u << rt_ctx_mesh(ctx)->naxes) - 1);
+    return 0;
+}
+
 /* ---- failures ----------------------------------------------------------------------- */
 
 static int fail_rank2(rt_ctx *ctx, void *arg)
@@ -486,7 +527,10 @@ static const rt_mesh meshes[] = {
     {"C", 3, {"a", "b", "c"}, {2, 2, 2}},
     {"S", 0, {0}, {0}},
     {"Q", 2, {"dp", "tp"}, {2, 2}},
+    {"P", 1, {"x"}, {7}},               /* more ranks than cores, odd */
+    {"D", 2, {"dp", "tp"}, {3, 4}},     /* 12 ranks, groups of 3 and 4 */
 };
+enum { NMESHES = sizeof meshes / sizeof *meshes };
 
 #ifdef RT_TEST_MPI
 
@@ -532,7 +576,7 @@ int main(int argc, char **argv)
 int main(void)
 {
     char err[1024];
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < NMESHES; i++) {
         long before = atomic_load(&checks);
         int rc = rt_run_threads(&meshes[i], all_collectives, NULL, err, sizeof err);
         CHECK(rc == 0, "mesh %s: rc %d: %s", meshes[i].name, rc, err);
@@ -556,6 +600,21 @@ int main(void)
     printf("f32 sum of 8 ranks: bit-identical on every rank and across reruns\n");
     free(a);
     free(b);
+
+    for (int i = 0; i < NMESHES; i++) {
+        bar_arg *ba = calloc(1, sizeof *ba);
+        int brc = rt_run_threads(&meshes[i], barrier_rounds, ba, err, sizeof err);
+        CHECK(brc == 0, "barrier rounds on mesh %s: %s", meshes[i].name, err);
+        free(ba);
+    }
+    printf("barriers: 300 rounds on every group of every mesh, none left early\n");
+    int spurious = 0;
+    for (int run = 0; run < 400; run++) {
+        const rt_mesh *bm = &meshes[run % 2 ? 6 : 2]; /* 12 and 8 ranks */
+        if (rt_run_threads(bm, barrier_then_return, NULL, err, sizeof err) != 0 && !spurious++)
+            CHECK(0, "run %d: ranks returning after a barrier: %s", run, err);
+    }
+    printf("400 runs whose ranks return right after a barrier: %d failed\n", spurious);
 
     printf("failures end the run with one message, no hang:\n");
     expect_failure(&m22, fail_rank2, -1, "rank 2: boom", "rank 2 calls rt_fail");
