@@ -148,7 +148,7 @@ def moved_params(path, mesh):
 
 def main():
     check = "--check" in sys.argv[1:]
-    print(f"{'model':34} {'mesh':10} {'dtc':>16} {'expert':>16} {'dtc/expert':>10} "
+    print(f"{'model':40} {'mesh':10} {'dtc':>16} {'expert':>16} {'dtc/expert':>10} "
           f"{'greedy/expert':>13} {'moved':>5}")
     bad = 0
     for label, fname, mesh, expert in ROWS:
@@ -165,7 +165,7 @@ def main():
         if ratio > 1.0 + 1e-9 or moved:
             bad += 1
             flag = "  <- " + ("; ".join(moved) if moved else "more bytes than the expert")
-        print(f"{label:34} {mesh or '':10} {n:3d} / {b:10d} {len(expert):3d} / {eb:10d} "
+        print(f"{label:40} {mesh or '':10} {n:3d} / {b:10d} {len(expert):3d} / {eb:10d} "
               f"{ratio:10.2f} {gratio:13.2f} {len(moved):5d}{flag}")
     print(f"{len(ROWS) - bad} rows at or below the expert, {bad} above")
     return 1 if check and bad else 0
