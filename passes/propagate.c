@@ -19,12 +19,14 @@
  *     sum over operands of plan_cost(current -> required)
  *   + local compute (and the collectives inside a decomposed op)
  *   (+ plan_cost(result -> hint) for the ranking, when the result has one).
- * The choice is made for the whole function (select.c): a beam
- * search over partial assignments in program order that sees what a
- * placement costs the later instructions, keeping the greedy
- * one-instruction-at-a-time plan when that is cheaper as modelled (the
- * greedy choice alone: PassCtx.beam_width 1, `--beam=1`).  Ties keep the
- * earlier candidate, so the choice is deterministic.
+ * The choice is made for the whole function (select.c): the greedy
+ * one-instruction-at-a-time plan, a beam search over partial assignments in
+ * program order that sees what a placement costs the later instructions,
+ * and an integer program over every instruction's strategies; the cheapest
+ * as modelled is kept (PassCtx.solver; the greedy choice alone:
+ * PassCtx.beam_width 1, `--beam=1`).  A function with a loop is decided by
+ * the beam alone.  Ties keep the earlier candidate, so the choice is
+ * deterministic.
  *
  * Loops.  A loop's body is propagated when the loop is reached, with its
  * parameters placed as the operands are: a stacked operand's slice drops
@@ -421,26 +423,21 @@ static bool propagate_func(Prop *p, IrFunc *f, const Placement *result_hint)
     bool has_loop = false;
     for (IrInst *i = f->first; i; i = i->next)
         has_loop |= i->op == OP_LOOP;
-    if (width > 1 && naxes > 0 && has_loop) {
-        prop_forget_params(f, undecided);
-        bool ok = prop_beam(p, f, result_hint, width);
-        prop_place_params(f, naxes);
-        return ok;
-    }
+    bool beam = width > 1 && naxes > 0 && prop_beam_fits(p->ctx->arena, f);
+    if (beam && has_loop) /* a loop is decided where the beam meets it: no second run */
+        return prop_beam(p, f, result_hint, width, undecided);
     for (IrInst *i = f->first; i; i = i->next)
         if (!prop_inst(p, i))
             return false;
-    if (width <= 1 || naxes == 0)
+    if (!beam)
         return true;
-    /* the beam's plan unless the greedy one is cheaper as modelled: the
-     * beam ranks partial plans by estimates and may drop the greedy path */
+    /* the beam ranks partial plans by estimates and may drop the greedy
+     * path: it runs after the greedy choice, which is kept if cheaper */
     Snapshot *greedy = prop_snapshot(p, f);
     double cost_greedy = prop_func_cost(p, f, result_hint);
     prop_reset_body(f);
-    prop_forget_params(f, undecided);
-    if (!prop_beam(p, f, result_hint, width))
+    if (!prop_beam(p, f, result_hint, width, undecided))
         return false;
-    prop_place_params(f, naxes);
     /* the cheapest as modelled of the greedy plan, the beam's, and the
      * integer program's (seeded with the beam's choices) */
     Snapshot *best = greedy;

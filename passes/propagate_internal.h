@@ -63,12 +63,13 @@ bool prop_inst(Prop *p, IrInst *i);
 void prop_reset_body(IrFunc *f);
 
 /* select.c */
-bool prop_beam(Prop *p, IrFunc *f, const Placement *result_hint, int width);
+/* whether the beam can decide f (not too many values live at once) */
+bool prop_beam_fits(Arena *ar, const IrFunc *f);
+/* the beam's plan written into the IR; undecided[k]: parameter k is M[auto] */
+bool prop_beam(Prop *p, IrFunc *f, const Placement *result_hint, int width, const bool *undecided);
 bool prop_ilp(Prop *p, IrFunc *f, const Placement *result_hint, const bool *undecided);
 double prop_func_cost(Prop *p, const IrFunc *f, const Placement *result_hint);
 Snapshot *prop_snapshot(Prop *p, const IrFunc *f);
 void prop_restore(IrFunc *f, const Snapshot *s);
-void prop_forget_params(IrFunc *f, const bool *undecided);
-void prop_place_params(IrFunc *f, int naxes);
 
 #endif

@@ -32,7 +32,7 @@
  * choice. */
 #define BEAM_CHILDREN 4
 #define BEAM_CHILDREN_PLACING 16 /* when the instruction places an M[auto] parameter */
-#define BEAM_MAX_LIVE 128 /* more values live at once: greedy (see beam_func) */
+#define BEAM_MAX_LIVE 128 /* more values live at once: greedy (prop_beam_fits) */
 #define BEAM_MEMO 8       /* distinct operand placements per instruction remembered */
 
 typedef struct Memo {
@@ -96,7 +96,6 @@ typedef struct Beam {
     IrFunc *f;
     int width;
     int *last;     /* by value id: position of its last use; INT32_MAX: a result */
-    IrValue **val; /* by value id */
     IrInst **insts;
     int ninsts;
     Decision *dec;
@@ -122,23 +121,24 @@ static const Live *live_of(const BState *s, int vid)
     return NULL;
 }
 
+/* FNV-1a over a placement's entries, salted so pl and also differ. */
+static uint64_t pl_hash(uint64_t h, const Placement *pl, uint64_t salt)
+{
+    for (int a = 0; a < pl->naxes; a++) {
+        const PlEntry *e = &pl->e[a];
+        uint64_t v = (uint64_t)e->kind * 131 + (uint64_t)(e->kind == PL_S ? e->dim : 0) * 7 +
+                     (uint64_t)(e->kind == PL_P ? e->red : 0) + salt;
+        h = (h ^ v) * 1099511628211ull;
+    }
+    return h;
+}
+
 static uint64_t live_hash(const Live *l, int n)
 {
     uint64_t h = 1469598103934665603ull;
     for (int k = 0; k < n; k++) {
         h = (h ^ (uint64_t)l[k].vid) * 1099511628211ull;
-        for (int a = 0; a < l[k].pl.naxes; a++) {
-            const PlEntry *e = &l[k].pl.e[a];
-            uint64_t v = (uint64_t)e->kind * 131 + (uint64_t)(e->kind == PL_S ? e->dim : 0) * 7 +
-                         (uint64_t)(e->kind == PL_P ? e->red : 0);
-            h = (h ^ v) * 1099511628211ull;
-        }
-        for (int a = 0; a < l[k].also.naxes; a++) {
-            const PlEntry *e = &l[k].also.e[a];
-            uint64_t v = (uint64_t)e->kind * 131 + (uint64_t)(e->kind == PL_S ? e->dim : 0) * 7 +
-                         (uint64_t)(e->kind == PL_P ? e->red : 0) + 977;
-            h = (h ^ v) * 1099511628211ull;
-        }
+        h = pl_hash(pl_hash(h, &l[k].pl, 0), &l[k].also, 977);
     }
     return h;
 }
@@ -149,8 +149,7 @@ static bool same_live(const BState *a, const BState *b)
         return false;
     for (int k = 0; k < a->nlive; k++)
         if (a->live[k].vid != b->live[k].vid || !pl_eq(&a->live[k].pl, &b->live[k].pl) ||
-            a->live[k].also.naxes != b->live[k].also.naxes ||
-            (a->live[k].also.naxes && !pl_eq(&a->live[k].also, &b->live[k].also)))
+            !pl_eq(&a->live[k].also, &b->live[k].also))
             return false;
     return true;
 }
@@ -347,8 +346,8 @@ double prop_func_cost(Prop *p, const IrFunc *f, const Placement *result_hint)
         for (int k = 0; k < i->nargs; k++) {
             if (pl_eq(&i->args[k]->pl, &i->in_pl[k]))
                 continue;
-            Live key = {i->args[k]->id, i->in_pl[k], pl_replicated(0), 0};
-            size_t h = (size_t)live_hash(&key, 1) & (cap - 1);
+            size_t h = (size_t)pl_hash((uint64_t)i->args[k]->id * 1099511628211ull, &i->in_pl[k], 0) &
+                       (cap - 1);
             while (paid[h].v && !(paid[h].v == i->args[k] && pl_eq(&paid[h].pl, &i->in_pl[k])))
                 h = (h + 1) & (cap - 1);
             if (paid[h].v)
@@ -402,24 +401,86 @@ void prop_restore(IrFunc *f, const Snapshot *s)
     }
 }
 
-bool prop_beam(Prop *p, IrFunc *f, const Placement *result_hint, int width)
+/* States copy the live set: a function with very many values live at once
+ * (a wide DAG) is left to the greedy choice, in linear time. */
+bool prop_beam_fits(Arena *ar, const IrFunc *f)
 {
+    int ninsts = 0;
+    for (const IrInst *i = f->first; i; i = i->next)
+        ninsts++;
+    int *last = arena_alloc(ar, sizeof *last * (size_t)(f->next_id + 1));
+    int *dies = arena_alloc(ar, sizeof *dies * (size_t)(ninsts + 1));
+    for (int k = 0; k <= f->next_id; k++)
+        last[k] = -1;
+    memset(dies, 0, sizeof *dies * (size_t)(ninsts + 1));
+    int pos = 0;
+    for (const IrInst *i = f->first; i; i = i->next, pos++)
+        for (int k = 0; k < i->nargs; k++)
+            last[i->args[k]->id] = pos;
+    for (int k = 0; k < f->nresults; k++)
+        last[f->results[k]->id] = INT32_MAX;
+    int live = 0, maxlive = 0;
+    for (int k = 0; k < f->nparams; k++)
+        if (last[f->params[k]->id] >= 0) {
+            live++;
+            if (last[f->params[k]->id] < ninsts)
+                dies[last[f->params[k]->id]]++;
+        }
+    pos = 0;
+    for (const IrInst *i = f->first; i; i = i->next, pos++) {
+        for (int r = 0; r < i->nres; r++) {
+            int l = last[i->res[r]->id];
+            if (l > pos) {
+                live++;
+                if (l < ninsts)
+                    dies[l]++;
+            }
+        }
+        if (live > maxlive)
+            maxlive = live;
+        live -= dies[pos];
+    }
+    return maxlive <= BEAM_MAX_LIVE;
+}
+
+/* Undecided parameters back to undecided, for the beam. */
+static void forget_params(IrFunc *f, const bool *undecided)
+{
+    for (int k = 0; k < f->nparams; k++)
+        if (undecided[k])
+            f->params[k]->pl.naxes = 0;
+}
+
+/* A parameter still undecided after the beam takes the placement its first
+ * user wants (replicated if it has none), so it is never moved for it. */
+static void place_params(IrFunc *f, int naxes)
+{
+    for (int k = 0; k < f->nparams; k++) {
+        IrValue *v = f->params[k];
+        if (v->pl.naxes == naxes)
+            continue;
+        v->pl = pl_replicated(naxes);
+        bool found = false;
+        for (IrInst *i = f->first; i && !found; i = i->next)
+            for (int q = 0; q < i->nargs && !found; q++)
+                if (i->args[q] == v && i->in_pl) {
+                    v->pl = i->in_pl[q];
+                    found = true;
+                }
+    }
+}
+
+bool prop_beam(Prop *p, IrFunc *f, const Placement *result_hint, int width, const bool *undecided)
+{
+    forget_params(f, undecided);
     Beam b;
     memset(&b, 0, sizeof b);
     b.p = p;
     b.f = f;
     b.width = width;
     b.last = arena_alloc(p->ctx->arena, sizeof *b.last * (size_t)(f->next_id + 1));
-    b.val = arena_alloc(p->ctx->arena, sizeof *b.val * (size_t)(f->next_id + 1));
-    for (int k = 0; k <= f->next_id; k++) {
+    for (int k = 0; k <= f->next_id; k++)
         b.last[k] = -1;
-        b.val[k] = NULL;
-    }
-    for (int k = 0; k < f->nparams; k++)
-        b.val[f->params[k]->id] = f->params[k];
-    for (IrInst *i = f->first; i; i = i->next)
-        for (int r = 0; r < i->nres; r++)
-            b.val[i->res[r]->id] = i->res[r];
     for (IrInst *i = f->first; i; i = i->next)
         b.ninsts++;
     b.insts = arena_alloc(p->ctx->arena, sizeof *b.insts * (size_t)(b.ninsts + 1));
@@ -431,37 +492,8 @@ bool prop_beam(Prop *p, IrFunc *f, const Placement *result_hint, int width)
     }
     for (int k = 0; k < f->nresults; k++)
         b.last[f->results[k]->id] = INT32_MAX;
-    /* states copy the live set: a function with very many values live at
-     * once (a wide DAG) is decided greedily, in linear time */
-    int live = 0, maxlive = 0;
-    int *dies = arena_alloc(p->ctx->arena, sizeof *dies * (size_t)(b.ninsts + 1));
-    memset(dies, 0, sizeof *dies * (size_t)(b.ninsts + 1));
-    for (int k = 0; k < f->nparams; k++)
-        if (b.last[f->params[k]->id] >= 0 && b.last[f->params[k]->id] < b.ninsts)
-            dies[b.last[f->params[k]->id]]++;
-    live = f->nparams;
-    for (pos = 0; pos < b.ninsts; pos++) {
-        for (int r = 0; r < b.insts[pos]->nres; r++) {
-            int l = b.last[b.insts[pos]->res[r]->id];
-            if (l > pos) {
-                live++;
-                if (l < b.ninsts)
-                    dies[l]++;
-            }
-        }
-        if (live > maxlive)
-            maxlive = live;
-        live -= dies[pos];
-    }
-    if (maxlive > BEAM_MAX_LIVE) {
-        for (IrInst *i = f->first; i; i = i->next)
-            if (!prop_inst(p, i))
-                return false;
-        return true;
-    }
     restart(&b, 0);
     bool ok = true;
-    Cand cands[BEAM_CHILDREN_PLACING];
     for (pos = 0; pos < b.ninsts && ok; pos++) {
         IrInst *i = b.insts[pos];
         if (i->op == OP_LOOP || i->op == OP_CALL || i->nres != 1) {
@@ -472,6 +504,7 @@ bool prop_beam(Prop *p, IrFunc *f, const Placement *result_hint, int width)
         }
         Placement *argpl = prop_scratch(p, i), *also = prop_scratch(p, i);
         Memo memo[BEAM_MEMO];
+        memset(memo, 0, sizeof memo);
         int nmemo = 0;
         for (int s = 0; s < b.ncur; s++) {
             const BState *st = &b.cur[s];
@@ -504,16 +537,16 @@ bool prop_beam(Prop *p, IrFunc *f, const Placement *result_hint, int width)
             for (int q = 0; q < nmemo && hit < 0; q++) {
                 bool same = true;
                 for (int k = 0; k < i->nargs && same; k++)
-                    same = pl_eq(&memo[q].argpl[k], &argpl[k]) &&
-                           memo[q].also[k].naxes == also[k].naxes &&
-                           (!also[k].naxes || pl_eq(&memo[q].also[k], &also[k]));
+                    same = pl_eq(&memo[q].argpl[k], &argpl[k]) && pl_eq(&memo[q].also[k], &also[k]);
                 if (same)
                     hit = q;
             }
-            if (hit < 0 && nmemo < BEAM_MEMO) {
-                Memo *mm = &memo[hit = nmemo++];
-                mm->argpl = prop_scratch(p, i);
-                mm->also = prop_scratch(p, i);
+            if (hit < 0) { /* a new question; when the memo is full its last slot is reused */
+                Memo *mm = &memo[hit = nmemo < BEAM_MEMO ? nmemo++ : BEAM_MEMO - 1];
+                if (!mm->argpl) {
+                    mm->argpl = prop_scratch(p, i);
+                    mm->also = prop_scratch(p, i);
+                }
                 for (int k = 0; k < i->nargs; k++) {
                     mm->argpl[k] = argpl[k];
                     mm->also[k] = also[k];
@@ -521,15 +554,8 @@ bool prop_beam(Prop *p, IrFunc *f, const Placement *result_hint, int width)
                 memset(mm->cands, 0, sizeof mm->cands);
                 mm->n = prop_candidates(p, i, argpl, also, mm->cands, nchildren);
             }
-            Cand *cs = cands;
-            int nc;
-            if (hit >= 0) {
-                cs = memo[hit].cands;
-                nc = memo[hit].n;
-            } else {
-                memset(cands, 0, sizeof cands);
-                nc = prop_candidates(p, i, argpl, also, cands, nchildren);
-            }
+            const Cand *cs = memo[hit].cands;
+            int nc = memo[hit].n;
             for (int c = 0; c < nc; c++)
                 push_child(&b, st, pos, i, cs[c].in, cs[c].out, cs[c].cost);
         }
@@ -562,6 +588,7 @@ bool prop_beam(Prop *p, IrFunc *f, const Placement *result_hint, int width)
     free_states(b.next, b.nnext);
     free(b.next);
     free(b.dec);
+    place_params(f, p->mesh->naxes);
     return ok;
 }
 
@@ -583,18 +610,19 @@ typedef struct IlpStrat {
     Placement out;
 } IlpStrat;
 
-static int ilp_add(Prop *p, IrInst *i, IlpStrat *st, double *cost, int n, const Placement *in,
+/* Appends strategy (in[0..nargs), out) at cost c unless st[0..n) has it. */
+static int ilp_add(Arena *ar, int nargs, IlpStrat *st, double *cost, int n, const Placement *in,
                    const Placement *out, double c)
 {
     for (int q = 0; q < n; q++) {
         bool same = pl_eq(&st[q].out, out);
-        for (int k = 0; k < i->nargs && same; k++)
+        for (int k = 0; k < nargs && same; k++)
             same = pl_eq(&st[q].in[k], &in[k]);
         if (same)
             return n;
     }
-    st[n].in = prop_scratch(p, i);
-    for (int k = 0; k < i->nargs; k++)
+    st[n].in = arena_alloc(ar, sizeof *st[n].in * (size_t)(nargs > 0 ? nargs : 1));
+    for (int k = 0; k < nargs; k++)
         st[n].in[k] = in[k];
     st[n].out = *out;
     cost[n] = c;
@@ -660,15 +688,15 @@ bool prop_ilp(Prop *p, IrFunc *f, const Placement *result_hint, const bool *unde
         int ns = 0;
         if (i->op == OP_REDISTRIBUTE) {
             /* its operand comes as it is; the edge prices the move */
-            ns = ilp_add(p, i, st, c, 0, argpl, &i->res[0]->pl, fixed_moves);
+            ns = ilp_add(ar, i->nargs, st, c, 0, argpl, &i->res[0]->pl, fixed_moves);
         } else {
             Cand cands[ILP_STRATS];
             memset(cands, 0, sizeof cands);
             int nc = prop_candidates(p, i, argpl, NULL, cands, ILP_STRATS);
             for (int k = 0; k < nc; k++)
-                ns = ilp_add(p, i, st, c, ns, cands[k].in, &cands[k].out, cands[k].cost);
+                ns = ilp_add(ar, i->nargs, st, c, ns, cands[k].in, &cands[k].out, cands[k].cost);
             double mine = rules_compute_cost(cm, p->m, i, i->in_pl, &i->res[0]->pl) + fixed_moves;
-            ns = ilp_add(p, i, st, c, ns, i->in_pl, &i->res[0]->pl, mine);
+            ns = ilp_add(ar, i->nargs, st, c, ns, i->in_pl, &i->res[0]->pl, mine);
         }
         nstrat[nd] = ns;
         ncost[nd] = c;
@@ -684,17 +712,12 @@ bool prop_ilp(Prop *p, IrFunc *f, const Placement *result_hint, const bool *unde
                     cap += nstrat[nparam_nodes + r];
         IlpStrat *st = arena_alloc(ar, sizeof *st * (size_t)(cap + 1));
         double *c = arena_alloc(ar, sizeof *c * (size_t)(cap + 1));
-        int ns = 0;
-        Placement none[1];
-        IrInst dummy;   /* ilp_add compares operands: a parameter has none */
-        memset(&dummy, 0, sizeof dummy);
-        none[0] = v->pl;
-        ns = ilp_add(p, &dummy, st, c, ns, none, &v->pl, 0);
+        int ns = ilp_add(ar, 0, st, c, 0, NULL, &v->pl, 0); /* a parameter has no operands */
         for (int r = 0; r < ninst; r++)
             for (int k = 0; k < inode[r]->nargs; k++)
                 if (inode[r]->args[k] == v)
                     for (int t = 0; t < nstrat[nparam_nodes + r]; t++)
-                        ns = ilp_add(p, &dummy, st, c, ns, none,
+                        ns = ilp_add(ar, 0, st, c, ns, NULL,
                                      inode[r]->op == OP_REDISTRIBUTE ? &strat[nparam_nodes + r][t].out
                                                                      : &strat[nparam_nodes + r][t].in[k],
                                      0);
@@ -765,33 +788,6 @@ bool prop_ilp(Prop *p, IrFunc *f, const Placement *result_hint, const bool *unde
         i->strategy = i->op == OP_REDISTRIBUTE ? STRAT_LOCAL : rules_strategy(i, i->in_pl);
     }
     return true;
-}
-
-/* Undecided parameters back to undecided, for the beam. */
-void prop_forget_params(IrFunc *f, const bool *undecided)
-{
-    for (int k = 0; k < f->nparams; k++)
-        if (undecided[k])
-            f->params[k]->pl.naxes = 0;
-}
-
-/* A parameter still undecided after the beam takes the placement its first
- * user wants (replicated if it has none), so it is never moved for it. */
-void prop_place_params(IrFunc *f, int naxes)
-{
-    for (int k = 0; k < f->nparams; k++) {
-        IrValue *v = f->params[k];
-        if (v->pl.naxes == naxes)
-            continue;
-        v->pl = pl_replicated(naxes);
-        bool found = false;
-        for (IrInst *i = f->first; i && !found; i = i->next)
-            for (int q = 0; q < i->nargs && !found; q++)
-                if (i->args[q] == v && i->in_pl) {
-                    v->pl = i->in_pl[q];
-                    found = true;
-                }
-    }
 }
 
 /* ---- dtc report --explain ------------------------------------------------------------ */
