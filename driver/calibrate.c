@@ -95,12 +95,34 @@ static int usage(const char *fmt, const char *arg)
     return 2;
 }
 
+/* The value of --name=V or --name V (advancing *i), else NULL. */
+static const char *opt_arg(int argc, char **argv, int *i, const char *name)
+{
+    size_t n = strlen(name);
+    if (!strncmp(argv[*i], name, n) && argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (!strcmp(argv[*i], name) && *i + 1 < argc)
+        return argv[++*i];
+    return NULL;
+}
+
+/* A decimal integer in [lo, hi]. */
+static bool int_in(const char *v, long lo, long hi, int *out)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < lo || n > hi)
+        return false;
+    *out = (int)n;
+    return true;
+}
+
 int dtc_calibrate(int argc, char **argv)
 {
     Cal c = {NULL, NULL, 2, 20, false};
     const char *out = "dtc-calibration.txt";
     for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
+        const char *a = argv[i], *v;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: dtc calibrate [--ranks N] [--iters K] [-o FILE] [--verbose]\n"
                    "Measure the cost model on this machine: compile and run small programs on N\n"
@@ -111,20 +133,12 @@ int dtc_calibrate(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "-o") && i + 1 < argc) {
             out = argv[++i];
-        } else if (!strncmp(a, "--ranks=", 8) || (!strcmp(a, "--ranks") && i + 1 < argc)) {
-            const char *v = a[7] == '=' ? a + 8 : argv[++i];
-            char *end;
-            long n = strtol(v, &end, 10);
-            if (*end || n < 2 || n > 64)
+        } else if ((v = opt_arg(argc, argv, &i, "--ranks"))) {
+            if (!int_in(v, 2, 64, &c.ranks))
                 return usage("--ranks wants 2 to 64, got '%s'", v);
-            c.ranks = (int)n;
-        } else if (!strncmp(a, "--iters=", 8) || (!strcmp(a, "--iters") && i + 1 < argc)) {
-            const char *v = a[7] == '=' ? a + 8 : argv[++i];
-            char *end;
-            long n = strtol(v, &end, 10);
-            if (*end || n < 1 || n > 100000)
+        } else if ((v = opt_arg(argc, argv, &i, "--iters"))) {
+            if (!int_in(v, 1, 100000, &c.iters))
                 return usage("--iters wants 1 to 100000, got '%s'", v);
-            c.iters = (int)n;
         } else if (!strcmp(a, "--verbose")) {
             c.verbose = true;
         } else {

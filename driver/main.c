@@ -360,6 +360,23 @@ static bool wants_help(int argc, char **argv)
     return false;
 }
 
+/* The program loaded and run through the pipeline again with ctx (up to
+ * stop_after, NULL: all of it), printing nothing but errors: the baselines
+ * and explanations `dtc report` adds.  NULL if that fails. */
+static IrModule *rerun(Arena *ar, const DtcOptions *o, PassCtx *ctx, const char *stop_after)
+{
+    Diag *d = diag_new(ar, stderr);
+    IrModule *m = fe_load_file(ar, d, o->file, &o->fe);
+    DtcOptions quiet = *o;
+    quiet.print_after = NULL;
+    quiet.dump_dir = NULL;
+    quiet.time_passes = false;
+    quiet.stop_after = stop_after;
+    if (!m || diag_nerrors(d) > 0 || !dtc_pipeline(&quiet, ctx, m))
+        return NULL;
+    return m;
+}
+
 /* When dtc placed some parameters (M[auto]): the same program with those
  * replicated, compiled again, as the baseline the choice is measured by. */
 static void report_baseline(Arena *ar, const DtcOptions *o, const PassCtx *ctx, const IrModule *chosen)
@@ -370,16 +387,11 @@ static void report_baseline(Arena *ar, const DtcOptions *o, const PassCtx *ctx, 
         any |= !f->params[k]->pinned;
     if (!any)
         return;
-    Diag *d = diag_new(ar, stderr);
-    IrModule *m = fe_load_file(ar, d, o->file, &o->fe);
     PassCtx base = *ctx;
     base.auto_replicated = true;
     base.memory_budget = 0;
-    DtcOptions quiet = *o;
-    quiet.print_after = NULL;
-    quiet.dump_dir = NULL;
-    quiet.time_passes = false;
-    if (!m || diag_nerrors(d) > 0 || !dtc_pipeline(&quiet, &base, m))
+    IrModule *m = rerun(ar, o, &base, NULL);
+    if (!m)
         return;
     printf("with those parameters replicated: estimated time %.3f us, %" PRId64 " bytes of parameters "
            "on rank 0%s\n", report_estimate_us(&base, m), report_param_bytes(m),
@@ -391,17 +403,10 @@ static void report_baseline(Arena *ar, const DtcOptions *o, const PassCtx *ctx, 
 /* --explain: the program again, up to propagate, and why each placement. */
 static void report_explain(Arena *ar, const DtcOptions *o, const PassCtx *ctx)
 {
-    Diag *d = diag_new(ar, stderr);
-    IrModule *m = fe_load_file(ar, d, o->file, &o->fe);
-    DtcOptions upto = *o;
-    upto.print_after = NULL;
-    upto.dump_dir = NULL;
-    upto.time_passes = false;
-    upto.stop_after = "propagate";
     PassCtx c = *ctx;
-    if (!m || diag_nerrors(d) > 0 || !dtc_pipeline(&upto, &c, m))
-        return;
-    propagate_explain(&c, m, stdout);
+    IrModule *m = rerun(ar, o, &c, "propagate");
+    if (m)
+        propagate_explain(&c, m, stdout);
 }
 
 int main(int argc, char **argv)
