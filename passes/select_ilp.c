@@ -58,6 +58,22 @@ static bool mat_put(Mat *m, int i, int j, double v)
     return true;
 }
 
+/* nrows rows "sum over c of y[base + r*row_step + c*col_step] - x[xcol + r]
+ * = 0": one marginal constraint of an edge per strategy of one end. */
+static bool marginal_rows(glp_prob *lp, Mat *m, int base, int nrows, int row_step, int ncols,
+                          int col_step, int xcol)
+{
+    bool ok = true;
+    for (int r = 0; r < nrows && ok; r++) {
+        int row = glp_add_rows(lp, 1);
+        glp_set_row_bnds(lp, row, GLP_FX, 0.0, 0.0);
+        for (int c = 0; c < ncols && ok; c++)
+            ok = mat_put(m, row, base + r * row_step + c * col_step, 1.0);
+        ok = ok && mat_put(m, row, xcol + r, -1.0);
+    }
+    return ok;
+}
+
 int ilp_select(const IlpProblem *pb, double time_limit_s, int *choice)
 {
     int nn = pb->nnodes;
@@ -139,20 +155,9 @@ int ilp_select(const IlpProblem *pb, double time_limit_s, int *choice)
             if (!kept[e])
                 continue;
             int u = pb->eu[e], v = pb->ev[e], su = pb->nstrat[u], sv = pb->nstrat[v];
-            for (int s = 0; s < su && ok; s++) { /* sum_t y[s][t] = x[u][s] */
-                row = glp_add_rows(lp, 1);
-                glp_set_row_bnds(lp, row, GLP_FX, 0.0, 0.0);
-                for (int t = 0; t < sv && ok; t++)
-                    ok = mat_put(&m, row, ecol0[e] + s * sv + t, 1.0);
-                ok = ok && mat_put(&m, row, col0[u] + s, -1.0);
-            }
-            for (int t = 0; t < sv && ok; t++) { /* sum_s y[s][t] = x[v][t] */
-                row = glp_add_rows(lp, 1);
-                glp_set_row_bnds(lp, row, GLP_FX, 0.0, 0.0);
-                for (int s = 0; s < su && ok; s++)
-                    ok = mat_put(&m, row, ecol0[e] + s * sv + t, 1.0);
-                ok = ok && mat_put(&m, row, col0[v] + t, -1.0);
-            }
+            /* sum_t y[s][t] = x[u][s], then sum_s y[s][t] = x[v][t] */
+            ok = marginal_rows(lp, &m, ecol0[e], su, sv, sv, 1, col0[u]) &&
+                 marginal_rows(lp, &m, ecol0[e], sv, 1, su, sv, col0[v]);
         }
         if (ok && pb->budget > 0 && pb->mem) {
             row = glp_add_rows(lp, 1);
