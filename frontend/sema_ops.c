@@ -256,7 +256,7 @@ static SVal source_call(Sema *S, const SemaArgs *a)
     } else {
         if (!a->ok)
             return sv_err;
-        if (a0->kind != E_INDEX || !ir_dtype_parse(a0->name, &dt)) {
+        if (a0->kind != E_INDEX || !a0->name || !ir_dtype_parse(a0->name, &dt)) {
             sema_err(S, a0->loc, "iota: the first argument is the result type, as in %s", b->usage);
             return sv_err;
         }
@@ -580,7 +580,7 @@ static SVal redistribute_call(Sema *S, const SemaArgs *a)
 {
     IrValue *x = sema_tensor_arg(S, a->arg[0]);
     const Expr *pe = a->arg[1];
-    if (pe->kind != E_INDEX) {
+    if (pe->kind != E_INDEX || !pe->name) {
         sema_err(S, pe->loc, "redistribute: the second argument must be a placement, as in %s",
                  S->mesh_ok ? arena_printf(S->a, "redistribute(x, %s)", sema_example_pl(S)) : a->fn->usage);
         return sv_err;
