@@ -415,6 +415,9 @@ void fe_ast_dump(FILE *out, const Program *p)
             dump_expr(out, d->value);
             fputs("\n", out);
             break;
+        case D_IMPORT:
+            fprintf(out, "import \"%s\"\n", d->value->str);
+            break;
         case D_MESH:
             fprintf(out, "mesh %s[", d->name);
             for (int j = 0; j < d->naxes; j++) {

@@ -107,14 +107,15 @@ struct Stmt {
 typedef enum DeclKind {
     D_CONST, /* const name = value; */
     D_MESH,  /* mesh name[axis=size, ...]; */
-    D_FN     /* fn name(params) -> results { body } */
+    D_FN,    /* fn name(params) -> results { body } */
+    D_IMPORT /* import "file";  (value: the E_STRING; name NULL) */
 } DeclKind;
 
 typedef struct Decl {
     DeclKind kind;
     SrcLoc loc;             /* the name */
     const char *name;
-    Expr *value;            /* D_CONST */
+    Expr *value;            /* D_CONST; D_IMPORT: the path as an E_STRING */
     int naxes;              /* D_MESH */
     const char **axis_names;
     SrcLoc *axis_locs;
@@ -130,7 +131,9 @@ typedef struct Decl {
 typedef struct Program {
     const char *file;
     int ndecls;
-    Decl **decls;
+    Decl **decls;      /* with imports resolved (load.c): the imported files' first */
+    int nfiles;        /* the files its declarations come from: file first, then */
+    const char **files; /* the imported ones in load order (NULL: just file) */
 } Program;
 
 #endif

@@ -36,6 +36,16 @@
 Program *fe_parse(Arena *a, Diag *d, const char *file, const char *text);
 Program *fe_parse_bytes(Arena *a, Diag *d, const char *file, const char *text, size_t len);
 
+/* dtc's standard library: the files under std/, embedded by the build
+ * (CMakeLists.txt writes them into std_files.c); name as imported,
+ * "std/optim.dt".  The array ends with a NULL name. */
+typedef struct FeStdFile {
+    const char *name;
+    const char *text;
+    size_t len;
+} FeStdFile;
+extern const FeStdFile fe_std_files[];
+
 /* ---- AST construction (ast.c) ------------------------------------------ */
 
 /* A growable array of pointers in the arena (old storage is abandoned). */

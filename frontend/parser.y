@@ -12,7 +12,7 @@
  * ("expected ';' after statement", "expected expression before ')'") and recovered from at
  * three levels: a statement (resync at ';' or the next 'let' / 'return' /
  * 'for' / '}'), a function header (resync at the body's '{'), and a declaration
- * (resync at ';' or the next 'const' / 'mesh' / 'fn').  Bison reports a new
+ * (resync at ';' or the next 'import' / 'const' / 'mesh' / 'fn').  Bison reports a new
  * error only after three tokens were accepted, which hides the cascade.
  */
 %define api.pure full
@@ -89,6 +89,7 @@ static FeList *push(FeParser *p, FeList *l, void *x);
 %token CONST "'const'"
 %token MESH "'mesh'"
 %token FN "'fn'"
+%token IMPORT "'import'"
 %token LET "'let'"
 %token RETURN "'return'"
 %token FOR "'for'"
@@ -147,6 +148,10 @@ decl
               $$->axis_locs[i] = g->kw_loc;
               $$->axis_sizes[i] = g->val;
           }
+      }
+    | IMPORT STRING ';'         {
+          $$ = new_decl(p, D_IMPORT, L(@2), NULL);
+          $$->value = fe_expr_string(p->a, L(@2), $2);
       }
     | fn
     | FN error body             { $$ = NULL; }
@@ -585,7 +590,8 @@ static int is_kind(yysymbol_kind_t k, const char *name)
 
 static int is_keyword(yysymbol_kind_t k)
 {
-    return k == YYSYMBOL_CONST || k == YYSYMBOL_MESH || k == YYSYMBOL_FN || k == YYSYMBOL_LET
+    return k == YYSYMBOL_CONST || k == YYSYMBOL_MESH || k == YYSYMBOL_FN || k == YYSYMBOL_IMPORT
+        || k == YYSYMBOL_LET
         || k == YYSYMBOL_RETURN || k == YYSYMBOL_FOR || k == YYSYMBOL_TRUE || k == YYSYMBOL_FALSE;
 }
 
@@ -717,7 +723,8 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, FePa
         diag_error(p->d, at, "'%s' is a keyword and cannot be used as a name", p->tok_text);
         return 0;
     }
-    if ((la == YYSYMBOL_CONST || la == YYSYMBOL_MESH || la == YYSYMBOL_FN) && p->tok_depth > 0) {
+    if ((la == YYSYMBOL_CONST || la == YYSYMBOL_MESH || la == YYSYMBOL_FN || la == YYSYMBOL_IMPORT)
+        && p->tok_depth > 0) {
         diag_error(p->d, at, "%s declarations are only allowed at top level, "
                    "not inside a function body", what);
         return 0;
@@ -745,7 +752,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, FePa
         return 0;
     }
     if (p->tok_depth == 0 && want_decl) {
-        diag_error(p->d, at, "unexpected %s at top level: expected 'const', 'mesh' or 'fn'",
+        diag_error(p->d, at, "unexpected %s at top level: expected 'import', 'const', 'mesh' or 'fn'",
                    what);
         return 0;
     }

@@ -99,8 +99,10 @@ static int loc_cmp(SrcLoc a, SrcLoc b)
     return 0;
 }
 
-/* An error to sort: its position, then the order it was reported in. */
+/* An error to sort: its file (the program's first, then the imported ones
+ * in load order), its position, then the order it was reported in. */
 typedef struct MsgKey {
+    int file;
     SrcLoc loc;
     int first; /* index in msgs */
 } MsgKey;
@@ -108,8 +110,20 @@ typedef struct MsgKey {
 static int key_cmp(const void *x, const void *y)
 {
     const MsgKey *a = x, *b = y;
+    if (a->file != b->file)
+        return a->file < b->file ? -1 : 1;
     int c = loc_cmp(a->loc, b->loc);
     return c ? c : (a->first > b->first) - (a->first < b->first);
+}
+
+/* The rank of the file of `loc` among the program's files (0: the
+ * program's own, and no file). */
+static int file_rank(const Sema *S, SrcLoc loc)
+{
+    for (int k = 1; loc.file && k < S->p->nfiles; k++)
+        if (loc.file == S->p->files[k] || !strcmp(loc.file, S->p->files[k]))
+            return k;
+    return 0;
 }
 
 /* Hands the buffered messages to the Diag, errors by position (stable). */
@@ -119,7 +133,7 @@ static void flush_msgs(Sema *S)
     MsgKey *keys = arena_alloc(S->a, sizeof *keys * (size_t)(ng + 1));
     for (int k = 0; k < S->nmsgs; k++)
         if (!S->msgs[k].note)
-            keys[S->msgs[k].group - 1] = (MsgKey){S->msgs[k].loc, k};
+            keys[S->msgs[k].group - 1] = (MsgKey){file_rank(S, S->msgs[k].loc), S->msgs[k].loc, k};
     qsort(keys, (size_t)ng, sizeof *keys, key_cmp);
     for (int g = 0; g < ng; g++) {
         int k = keys[g].first;
