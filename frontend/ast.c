@@ -345,6 +345,8 @@ static void dump_type(FILE *out, const TypeAst *t, const PlacementAst *pl)
 {
     if (t) {
         fprintf(out, "%s[", t->dtype);
+        if (t->shape_var)
+            fprintf(out, "*%s", t->shape_var);
         for (int i = 0; i < t->rank; i++) {
             if (i)
                 fputs(", ", out);

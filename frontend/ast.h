@@ -53,6 +53,9 @@ typedef struct TypeAst {
     SrcLoc dtype_loc;
     int rank;
     Expr **dims;       /* constant integer expressions */
+    const char *shape_var; /* f32[*S]: "S", a whole shape bound at each call
+                              (rank 0, no dims); NULL: the dims above */
+    SrcLoc shape_var_loc;  /* the '*' */
 } TypeAst;
 
 typedef struct PlacementAst {

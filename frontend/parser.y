@@ -252,6 +252,12 @@ type
               $3->items[i] = checked(p, $3->items[i]);
           $$ = fe_type(p->a, L(@1), $1, $3);
       }
+    | NAME '[' '*' ident ']'    {
+          /* a shape variable: the whole shape, bound at each call (sema) */
+          $$ = fe_type(p->a, L(@1), $1, NULL);
+          $$->shape_var = $4;
+          $$->shape_var_loc = L(@3);
+      }
     | NAME                      {
           diag_error(p->d, L(@1), "expected '[' after '%s': a type lists its dimensions, "
                      "as in %s[4, 8] (a scalar is %s[])", $1, $1, $1);

@@ -137,6 +137,13 @@ static void flush_msgs(Sema *S)
     qsort(keys, (size_t)ng, sizeof *keys, key_cmp);
     for (int g = 0; g < ng; g++) {
         int k = keys[g].first;
+        /* the same error in two instances of a generic function: once */
+        if (g > 0) {
+            const Msg *prev = &S->msgs[keys[g - 1].first];
+            if (!loc_cmp(prev->loc, S->msgs[k].loc) && keys[g - 1].file == keys[g].file
+                && !strcmp(prev->text, S->msgs[k].text))
+                continue;
+        }
         diag_error(S->d, S->msgs[k].loc, "%s", S->msgs[k].text);
         for (k++; k < S->nmsgs && S->msgs[k].note; k++)
             diag_note(S->d, S->msgs[k].loc, "%s", S->msgs[k].text);
@@ -940,7 +947,7 @@ SVal sema_ew_apply(Sema *S, SrcLoc loc, IrOp op, const Expr *const *es, int n, d
 
 static void add_edge(Sema *S, int callee, SrcLoc loc)
 {
-    FnInfo *f = S->cur;
+    FnInfo *f = S->cur->base ? S->cur->base : S->cur; /* an instance's calls are its generic's */
     if (f->ncalls == f->capcalls) {
         int cap = f->capcalls ? 2 * f->capcalls : 4;
         Edge *n = arena_alloc(S->a, sizeof *n * (size_t)cap);
@@ -952,7 +959,128 @@ static void add_edge(Sema *S, int callee, SrcLoc loc)
     f->calls[f->ncalls++] = (Edge){callee, loc};
 }
 
-static SVal user_call(Sema *S, const Expr *e, int fi)
+static void check_signature(Sema *S, FnInfo *f);
+static void check_body(Sema *S, FnInfo *f);
+
+/* The dims of t joined by sep: "4x8" (a binding's key), "4, 8" (messages). */
+static const char *dims_joined(Sema *S, const IrType *t, const char *sep)
+{
+    const char *s = "";
+    for (int k = 0; k < t->rank; k++)
+        s = arena_printf(S->a, "%s%s%lld", s, k ? sep : "", (long long)t->dims[k]);
+    return s;
+}
+
+static bool same_shape(const IrType *a, const IrType *b)
+{
+    return a->rank == b->rank && !memcmp(a->dims, b->dims, sizeof a->dims[0] * (size_t)a->rank);
+}
+
+/* The instance of generic function fi for the arguments vals of call e
+ * (already checked; none SV_ERR): binds each shape variable to the shape
+ * of the first argument whose parameter uses it (a number binds a scalar
+ * when nothing else does), reports a disagreeing argument, and checks the
+ * function for that binding at the first call with it.  NULL: reported
+ * (or a recursion, which the call graph reports). */
+static FnInfo *instance_for(Sema *S, const Expr *e, int fi, const SVal *vals)
+{
+    FnInfo *f = &S->fns[fi];
+    Decl *fd = f->decl;
+    FeNames *shapes = fe_names_new(S->a);
+    int *bound_by = arena_alloc(S->a, sizeof *bound_by * (size_t)(fd->nparams + 1));
+    const char **order = arena_alloc(S->a, sizeof *order * (size_t)(fd->nparams + 1));
+    int nvars = 0;
+    bool ok = true;
+    for (int pass = 0; pass < 2; pass++) /* tensors first, then numbers */
+        for (int k = 0; k < fd->nparams; k++) {
+            const char *var = fd->params[k]->type->shape_var;
+            if (!var || sema_is_num(vals[k]) != (pass == 1))
+                continue;
+            IrType t;
+            memset(&t, 0, sizeof t);
+            if (pass == 0)
+                t = vals[k].v->type;
+            const IrType *have = fe_names_get(shapes, var);
+            if (!have) {
+                IrType *nt = arena_alloc(S->a, sizeof *nt);
+                *nt = t;
+                fe_names_put(shapes, var, nt);
+                bound_by[nvars] = k;
+                order[nvars++] = var;
+                continue;
+            }
+            if (same_shape(have, &t))
+                continue;
+            int first = 0;
+            while (strcmp(order[first], var))
+                first++;
+            int b = bound_by[first];
+            if (pass == 0)
+                sema_err(S, e->args[k]->loc, "argument %d of '%s' (parameter '%s') has shape [%s], but *%s "
+                         "is [%s], bound by argument %d (parameter '%s')", k + 1, fd->name,
+                         fd->params[k]->name, dims_joined(S, &t, ", "), var, dims_joined(S, have, ", "), b + 1,
+                         fd->params[b]->name);
+            else
+                sema_err(S, e->args[k]->loc, "argument %d of '%s' (parameter '%s') is the number %s, but *%s "
+                         "is [%s], bound by argument %d (parameter '%s')", k + 1, fd->name,
+                         fd->params[k]->name, sema_num_str(S, vals[k]), var, dims_joined(S, have, ", "), b + 1,
+                         fd->params[b]->name);
+            sema_note(S, fd->params[k]->loc, "'%s' is declared %s[*%s] here", fd->params[k]->name,
+                      fd->params[k]->type->dtype, var);
+            ok = false;
+        }
+    if (!ok)
+        return NULL;
+    const char *key = "", *suffix = "";
+    for (int v = 0; v < nvars; v++) {
+        const IrType *t = fe_names_get(shapes, order[v]);
+        key = arena_printf(S->a, "%s%s=%s;", key, order[v], dims_joined(S, t, "x"));
+        suffix = arena_printf(S->a, "%s_%s", suffix, order[v]);
+        for (int k = 0; k < t->rank; k++)
+            suffix = arena_printf(S->a, "%s_%lld", suffix, (long long)t->dims[k]);
+    }
+    FnInfo *g = fe_names_get(f->instances, key);
+    if (g)
+        return g;
+    if (f->instantiating > 0)
+        return NULL; /* a generic calling itself with a new shape: the call graph says recursion */
+    g = arena_alloc(S->a, sizeof *g);
+    memset(g, 0, sizeof *g);
+    g->decl = fd;
+    g->base = f;
+    g->shapes = shapes;
+    const char *name = arena_printf(S->a, "%s_%s", fd->name, suffix);
+    for (int n = 2; fe_names_get(S->fn_of, name); n++)
+        name = arena_printf(S->a, "%s_%s_%d", fd->name, suffix, n);
+    g->ir = ir_func_new(S->m, name);
+    g->ir->loc = fd->loc;
+    fe_names_put(f->instances, key, g);
+    /* check it as a function of its own, then carry on where we were */
+    FnInfo *cur = S->cur;
+    Binding *scope = S->scope;
+    FeNames *locals = S->locals, *outer_shapes = S->shapes;
+    LoopCtx *loop = S->loop;
+    S->cur = g;
+    S->scope = NULL;
+    S->locals = g->locals = fe_names_new(S->a);
+    S->loop = NULL;
+    S->shapes = shapes;
+    check_signature(S, g);
+    g->params = S->scope;
+    f->instantiating++;
+    check_body(S, g);
+    f->instantiating--;
+    S->cur = cur;
+    S->scope = scope;
+    S->locals = locals;
+    S->shapes = outer_shapes;
+    S->loop = loop;
+    return g;
+}
+
+/* A call of user function fi; *used (if not NULL): the function whose
+ * types it checked against (for a generic one, the instance). */
+static SVal user_call(Sema *S, const Expr *e, int fi, FnInfo **used)
 {
     FnInfo *f = &S->fns[fi];
     Decl *fd = f->decl;
@@ -970,13 +1098,17 @@ static SVal user_call(Sema *S, const Expr *e, int fi)
         ok = false;
     }
     IrValue **args = arena_alloc(S->a, sizeof *args * (size_t)(e->nargs ? e->nargs : 1));
+    SVal *vals = arena_alloc(S->a, sizeof *vals * (size_t)(e->nargs ? e->nargs : 1));
     for (int k = 0; k < e->nargs; k++) {
-        SVal v = sema_single(S, sema_check_expr(S, e->args[k]), e->args[k]);
-        if (v.k == SV_ERR) {
+        vals[k] = sema_single(S, sema_check_expr(S, e->args[k]), e->args[k]);
+        if (vals[k].k == SV_ERR)
             ok = false;
-            continue;
-        }
-        if (k >= fd->nparams || !f->sig_ok)
+    }
+    if (f->generic)
+        f = ok && f->sig_ok ? instance_for(S, e, fi, vals) : NULL;
+    for (int k = 0; k < e->nargs; k++) {
+        SVal v = vals[k];
+        if (v.k == SV_ERR || k >= fd->nparams || !f || !f->sig_ok)
             continue;
         const IrType *pt = &f->ptypes[k];
         if (sema_is_num(v)) {
@@ -997,8 +1129,10 @@ static SVal user_call(Sema *S, const Expr *e, int fi)
             ok = false;
         }
     }
-    if (!ok || !f->sig_ok)
+    if (!ok || !f || !f->sig_ok)
         return sv_err;
+    if (used)
+        *used = f;
     IrInst *i = ir_inst_new(S->m, sema_target_fn(S), NULL, OP_CALL, e->nargs, args, fd->nresults, f->rtypes);
     i->loc = e->loc;
     i->a.callee = f->ir->name;
@@ -1115,7 +1249,13 @@ static SVal grad_call(Sema *S, const Expr *e)
             ok = false;
         }
     }
-    if (!f->sig_ok)
+    Expr inner = *e;
+    inner.name = fd->name;
+    inner.args = e->args + 1;
+    inner.nargs = e->nargs - 1;
+    inner.nkw = 0;
+    SVal call = user_call(S, &inner, fi, &f); /* f: the instance of a generic function */
+    if (call.k == SV_ERR)
         return sv_err;
     if (fd->nresults != 1 || f->rtypes[0].rank != 0 || !ir_dtype_is_float(f->rtypes[0].dtype)) {
         sema_err(S, e->args[0]->loc, "value_and_grad: '%s' must return one scalar f32 or f64, it returns %s",
@@ -1130,12 +1270,6 @@ static SVal grad_call(Sema *S, const Expr *e)
                      sema_tstr(S, &f->ptypes[wrt[k]]));
             ok = false;
         }
-    Expr inner = *e;
-    inner.name = fd->name;
-    inner.args = e->args + 1;
-    inner.nargs = e->nargs - 1;
-    inner.nkw = 0;
-    SVal call = user_call(S, &inner, fi);
     if (!ok || call.k != SV_TENSOR)
         return sv_err;
     IrInst *c = call.v->def;
@@ -1167,7 +1301,7 @@ static SVal call_expr(Sema *S, const Expr *e)
         return sema_op_call(S, e);
     int fi = find_fn(S, e->name);
     if (fi >= 0)
-        return user_call(S, e, fi);
+        return user_call(S, e, fi, NULL);
     if (sema_is_init_name(e->name)) {
         init_in_body(S, e, NULL, "f32[4]");
         return sv_err;
@@ -1465,6 +1599,27 @@ static void check_signature(Sema *S, FnInfo *f)
     }
 }
 
+/* A generic function's signature, before any call: every shape variable of
+ * a result must be bound by a parameter.  The rest is checked per instance. */
+static void check_generic_signature(Sema *S, FnInfo *f)
+{
+    Decl *fd = f->decl;
+    f->sig_ok = true;
+    for (int k = 0; k < fd->nresults; k++) {
+        const TypeAst *rt = fd->results[k]->type;
+        if (!rt->shape_var)
+            continue;
+        bool bound = false;
+        for (int j = 0; j < fd->nparams && !bound; j++)
+            bound = fd->params[j]->type->shape_var && !strcmp(fd->params[j]->type->shape_var, rt->shape_var);
+        if (!bound) {
+            sema_err(S, rt->shape_var_loc, "shape variable *%s of result %d of '%s' is bound by no parameter: "
+                     "a call binds *%s to the shape of an argument whose parameter is declared %s[*%s]",
+                     rt->shape_var, k + 1, fd->name, rt->shape_var, rt->dtype, rt->shape_var);
+            f->sig_ok = false;
+        }
+    }
+}
 
 void sema_check_stmts(Sema *S, Stmt *const *body, int n, bool in_loop, bool *returned)
 {
@@ -1605,14 +1760,22 @@ static void collect_globals(Sema *S)
         memset(f, 0, sizeof *f);
         f->decl = d;
         f->dup = dup;
-        if (dup) {
-            /* checked for its own errors, but not part of the module */
+        for (int k = 0; k < d->nparams; k++)
+            f->generic |= d->params[k]->type->shape_var != NULL;
+        for (int k = 0; k < d->nresults; k++)
+            f->generic |= d->results[k]->type->shape_var != NULL;
+        if (f->generic)
+            f->instances = fe_names_new(S->a);
+        if (dup || f->generic) {
+            /* a redefinition is checked for its own errors, but not part of
+               the module; a generic function's instances are */
             f->ir = arena_alloc(S->a, sizeof *f->ir);
             f->ir->name = arena_strdup(S->a, d->name);
         } else {
             f->ir = ir_func_new(S->m, d->name);
-            fe_names_put(S->fn_of, d->name, f);
         }
+        if (!dup)
+            fe_names_put(S->fn_of, d->name, f);
         f->ir->loc = d->loc;
     }
 }
@@ -1630,6 +1793,11 @@ static void check_entry(Sema *S)
         return;
     }
     FnInfo *f = &S->fns[fi];
+    if (f->generic) {
+        sema_err(S, f->decl->loc, "the entry function '%s' may not use shape variables (as in f32[*S]): "
+                 "its parameters and results need fixed shapes", name);
+        return;
+    }
     S->m->entry = f->ir;
     for (int k = 0; k < f->decl->nparams; k++) {
         ParamAst *pa = f->decl->params[k];
@@ -1674,10 +1842,17 @@ IrModule *fe_sema(Arena *a, Diag *d, Program *p, const FeOptions *opt)
         S->cur = &S->fns[k];
         S->scope = NULL;
         S->locals = S->cur->locals = fe_names_new(a);
+        if (S->cur->generic) {
+            check_generic_signature(S, S->cur);
+            continue;
+        }
         check_signature(S, S->cur);
         S->cur->params = S->scope;
     }
+    /* bodies; a generic function's at each new binding, from its calls */
     for (int k = 0; k < S->nfns; k++) {
+        if (S->fns[k].generic)
+            continue;
         S->cur = &S->fns[k];
         S->scope = S->cur->params;
         S->locals = S->cur->locals;

@@ -23,6 +23,18 @@ bool sema_resolve_type(Sema *S, const TypeAst *ta, IrType *out)
                  "unknown dtype '%s' (expected f32, f64, i32, f16 or bf16)", ta->dtype ? ta->dtype : "");
         ok = false;
     }
+    if (ta->shape_var) {
+        const IrType *bound = S->shapes ? fe_names_get(S->shapes, ta->shape_var) : NULL;
+        if (!bound) {
+            sema_err(S, ta->shape_var_loc, "shape variable *%s is not bound here: a shape variable stands "
+                     "for the shape of an argument, so it must appear in a parameter's type of the "
+                     "function that uses it", ta->shape_var);
+            return false;
+        }
+        out->rank = bound->rank;
+        memcpy(out->dims, bound->dims, sizeof out->dims);
+        return ok;
+    }
     if (ta->rank > IR_MAX_RANK) {
         sema_err(S, ta->loc, "a tensor has at most %d dimensions, this type has %d", IR_MAX_RANK, ta->rank);
         return false;

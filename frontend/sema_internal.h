@@ -117,6 +117,14 @@ typedef struct FnInfo {
     int color;           /* DFS for recursion: 0 white, 1 on the path, 2 done */
     struct Binding *params; /* the parameters, bound by check_signature */
     FeNames *locals;     /* name -> its newest Binding (params, then lets) */
+    /* Shape variables (f32[*S]): a generic function is checked and lowered
+       once per binding of its variables, at its first call with it (an
+       instance: its own FnInfo, not in Sema.fns, base pointing back). */
+    bool generic;        /* its signature uses a shape variable */
+    FeNames *instances;  /* generic: binding key ("S=4x8;") -> its instance FnInfo */
+    int instantiating;   /* generic: instances being checked now (recursion) */
+    struct FnInfo *base; /* instance: the generic function; NULL otherwise */
+    FeNames *shapes;     /* instance: shape variable -> IrType (rank, dims) */
 } FnInfo;
 
 typedef struct Msg {
@@ -148,6 +156,7 @@ struct Sema {
     FeNames *first_decl; /* name -> the first Decl of that name */
     FeNames *const_of;   /* name -> its ConstInfo */
     FeNames *fn_of;      /* name -> its FnInfo (not a redefinition) */
+    FeNames *shapes;     /* the shape variables of the instance being checked, NULL: none */
 };
 
 /* Nearest-name suggestions for "unknown name" messages. */

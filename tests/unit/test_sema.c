@@ -5,7 +5,8 @@
  * function called twice and `let a, b = f(x)`; literals, shadowing, let and
  * result placements, result names; --mesh overrides and --entry; that
  * errors come back as NULL with the exact diagnostics; and the surface
- * schema (ir/surface.h): every row well formed, its defaults filled in.
+ * schema (ir/surface.h): every row well formed, its defaults filled in;
+ * shape variables: one instance per binding, errors once, recursion.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -468,6 +469,58 @@ static void test_errors(void)
     arena_free(a);
 }
 
+/* Shape variables: a generic function gets one instance per binding of its
+ * variables, shared by every call with that binding; an error in its body
+ * is reported once however many instances have it; recursion through a new
+ * binding is recursion. */
+static void test_shape_vars(void)
+{
+    static const char *text =
+        "mesh M[dp=2];\n"
+        "fn axpy(a: f32[], x: f32[*S], y: f32[*S]) -> f32[*S] { let t: f32[*S] = a * x; return t + y; }\n"
+        "fn main(x: f32[8, 4] @ M[S(0)] = randn(seed=1), v: f32[6] @ M[R] = zeros()) -> (f32[8, 4], f32[6]) {\n"
+        "    let p = axpy(2.0, x, x);\n"
+        "    let q = axpy(0.5, p, x);\n"
+        "    let r = axpy(1.0, v, v);\n"
+        "    return axpy(1.0, q, p), r;\n"
+        "}\n";
+    Arena *a = arena_new();
+    int nerr;
+    IrModule *m = load(a, text, NULL, &nerr);
+    CHECK(m != NULL && nerr == 0);
+    if (m) {
+        /* main and two instances of axpy; no generic axpy */
+        CHECK(m->nfuncs == 3);
+        IrFunc *big = ir_func_find(m, "axpy__S_8_4"), *small = ir_func_find(m, "axpy__S_6");
+        CHECK(big && small && !ir_func_find(m, "axpy"));
+        if (big && small) {
+            CHECK_STR(ty(big->params[1]), "f32[8, 4]");
+            CHECK_STR(ty(small->results[0]), "f32[6]");
+        }
+        int calls_big = 0;
+        for (IrInst *i = m->entry->first; i; i = i->next)
+            calls_big += i->op == OP_CALL && i->a.fn == big;
+        CHECK(calls_big == 3);
+    }
+    /* the same error in two instances: once */
+    m = load(a, "mesh M[dp=2];\n"
+                "fn bad(x: f32[*S]) -> f32[*S] { return x + nope; }\n"
+                "fn main(x: f32[8] @ M[R] = zeros(), y: f32[2] @ M[R] = zeros()) -> f32[8] {\n"
+                "    let z = bad(y);\n"
+                "    return bad(x);\n"
+                "}\n", NULL, &nerr);
+    CHECK(m == NULL && nerr == 1);
+    CHECK_STR(diag_buf, "t.dt:2:44: error: unknown name 'nope'\n"
+                        "fn bad(x: f32[*S]) -> f32[*S] { return x + nope; }\n"
+                        "                                           ^\n");
+    /* a generic function calling itself with a new shape */
+    m = load(a, "mesh M[dp=2];\n"
+                "fn grow(x: f32[*S]) -> f32[] { return sum(grow(concat([x, x], axis=0))); }\n"
+                "fn main(x: f32[8] @ M[R] = zeros()) -> f32[] { return grow(x); }\n", NULL, &nerr);
+    CHECK(m == NULL && nerr == 1 && strstr(diag_buf, "recursion is not allowed: 'grow' calls itself"));
+    arena_free(a);
+}
+
 int main(void)
 {
     test_mlp();
@@ -477,7 +530,8 @@ int main(void)
     test_surface_defaults();
     test_options();
     test_errors();
+    test_shape_vars();
     printf("test_sema: %d checks (mlp lowering, calls and multi-result let, attributes, --mesh, "
-           "--entry and the inlined size limit, diagnostics, hostile inputs, the surface schema), %d failed\n", nchecks, nfail);
+           "--entry and the inlined size limit, diagnostics, hostile inputs, the surface schema, shape variables), %d failed\n", nchecks, nfail);
     return nfail ? 1 : 0;
 }
