@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "frontend/fe_internal.h"
 
@@ -83,10 +84,15 @@ static void resolve_import(Importer *im, const char *from, bool from_std, const 
     }
     const char *name, *key, *text;
     size_t len = 0;
-    FILE *probe = disk ? fopen(disk, "rb") : NULL;
-    const FeStdFile *sf = probe ? NULL : std_file(path);
-    if (probe) {
-        fclose(probe);
+    struct stat st;
+    bool on_disk = disk && stat(disk, &st) == 0;
+    const FeStdFile *sf = on_disk ? NULL : std_file(path);
+    if (on_disk) {
+        if (!S_ISREG(st.st_mode)) {
+            /* a directory, or a device that might never end (/dev/zero) */
+            diag_error(im->d, at, "cannot import '%s': %s is not a regular file", path, disk);
+            return;
+        }
         errno = 0;
         name = disk;
         key = file_key(im->a, disk);
