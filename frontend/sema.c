@@ -70,7 +70,7 @@ static void vmsg(Sema *S, SrcLoc loc, bool note, const char *fmt, va_list ap)
     va_end(ap2);
     if (!note)
         S->ngroups++;
-    S->msgs[S->nmsgs++] = (Msg){loc, text, S->ngroups, note};
+    S->msgs[S->nmsgs++] = (Msg){loc, text, S->ngroups, note, S->cur && S->cur->base ? S->cur : NULL};
 }
 
 void sema_err(Sema *S, SrcLoc loc, const char *fmt, ...)
@@ -145,8 +145,12 @@ static void flush_msgs(Sema *S)
                 continue;
         }
         diag_error(S->d, S->msgs[k].loc, "%s", S->msgs[k].text);
+        const FnInfo *inst = S->msgs[k].inst;
         for (k++; k < S->nmsgs && S->msgs[k].note; k++)
             diag_note(S->d, S->msgs[k].loc, "%s", S->msgs[k].text);
+        /* inside a generic function: which call (and the calls around it) bound its shapes */
+        for (; inst; inst = inst->caller)
+            diag_note(S->d, inst->call, "in '%s' with %s, called here", inst->decl->name, inst->binding);
     }
     S->nmsgs = 0;
     S->ngroups = 0;
@@ -1031,9 +1035,10 @@ static FnInfo *instance_for(Sema *S, const Expr *e, int fi, const SVal *vals)
         }
     if (!ok)
         return NULL;
-    const char *key = "", *suffix = "";
+    const char *key = "", *suffix = "", *binding = "";
     for (int v = 0; v < nvars; v++) {
         const IrType *t = fe_names_get(shapes, order[v]);
+        binding = arena_printf(S->a, "%s%s*%s = [%s]", binding, v ? ", " : "", order[v], dims_joined(S, t, ", "));
         key = arena_printf(S->a, "%s%s=%s;", key, order[v], dims_joined(S, t, "x"));
         suffix = arena_printf(S->a, "%s_%s", suffix, order[v]);
         for (int k = 0; k < t->rank; k++)
@@ -1049,6 +1054,9 @@ static FnInfo *instance_for(Sema *S, const Expr *e, int fi, const SVal *vals)
     g->decl = fd;
     g->base = f;
     g->shapes = shapes;
+    g->binding = binding;
+    g->call = e->loc;
+    g->caller = S->cur && S->cur->base ? S->cur : NULL;
     const char *name = arena_printf(S->a, "%s_%s", fd->name, suffix);
     for (int n = 2; fe_names_get(S->fn_of, name); n++)
         name = arena_printf(S->a, "%s_%s_%d", fd->name, suffix, n);

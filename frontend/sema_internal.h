@@ -125,6 +125,9 @@ typedef struct FnInfo {
     int instantiating;   /* generic: instances being checked now (recursion) */
     struct FnInfo *base; /* instance: the generic function; NULL otherwise */
     FeNames *shapes;     /* instance: shape variable -> IrType (rank, dims) */
+    const char *binding; /* instance: "*S = [4, 8]", for messages */
+    SrcLoc call;         /* instance: the call that made it */
+    struct FnInfo *caller; /* instance: the instance that call is in, or NULL */
 } FnInfo;
 
 typedef struct Msg {
@@ -132,6 +135,7 @@ typedef struct Msg {
     const char *text;
     int group; /* the error it belongs to (notes share their error's group) */
     bool note;
+    const struct FnInfo *inst; /* an error inside an instance of a generic function: it */
 } Msg;
 
 struct Sema {

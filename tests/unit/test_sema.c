@@ -471,8 +471,8 @@ static void test_errors(void)
 
 /* Shape variables: a generic function gets one instance per binding of its
  * variables, shared by every call with that binding; an error in its body
- * is reported once however many instances have it; recursion through a new
- * binding is recursion. */
+ * is reported once however many instances have it, with the call that made
+ * the first; recursion through a new binding is recursion. */
 static void test_shape_vars(void)
 {
     static const char *text =
@@ -512,7 +512,10 @@ static void test_shape_vars(void)
     CHECK(m == NULL && nerr == 1);
     CHECK_STR(diag_buf, "t.dt:2:44: error: unknown name 'nope'\n"
                         "fn bad(x: f32[*S]) -> f32[*S] { return x + nope; }\n"
-                        "                                           ^\n");
+                        "                                           ^\n"
+                        "t.dt:4:13: note: in 'bad' with *S = [2], called here\n"
+                        "    let z = bad(y);\n"
+                        "            ^\n");
     /* a generic function calling itself with a new shape */
     m = load(a, "mesh M[dp=2];\n"
                 "fn grow(x: f32[*S]) -> f32[] { return sum(grow(concat([x, x], axis=0))); }\n"
