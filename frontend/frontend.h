@@ -36,9 +36,9 @@ typedef struct FeOptions {
  * inlined (spec 9): beyond it `dtc check` reports the call that passes it. */
 #define FE_MAX_INLINED_OPS 250000
 
-/* Reads, parses, checks and lowers `path`.  Returns the module (calls not yet
- * inlined, entry set, placements only where the user wrote them) or NULL if
- * any error was reported to d. */
+/* Reads, parses, checks and lowers `path` and the files it imports (load.c).
+ * Returns the module (calls not yet inlined, entry set, placements only
+ * where the user wrote them) or NULL if any error was reported to d. */
 IrModule *fe_load_file(Arena *a, Diag *d, const char *path, const FeOptions *opt);
 /* The same from text in memory (tests, the fuzzer): NUL-terminated, or
  * `len` bytes (a NUL among them is an error, as in a file). */

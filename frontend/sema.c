@@ -12,6 +12,17 @@
  * calls can point at their callee), bodies in declaration order, then the
  * call graph (recursion) and the entry function.
  *
+ * A function with shape variables (f32[*S], a generic one) has no IrFunc
+ * of its own: each call binds the variables to its arguments' shapes, and
+ * the first call with a binding checks and lowers the function for it (an
+ * instance, an IrFunc named like sgd__S_4_8, that later calls with the
+ * same binding share), in the middle of the caller's body; instance_for
+ * saves and restores the walk's state around it.  An instance's calls are
+ * its generic function's edges in the call graph, so recursion through
+ * generic functions is found as any other.  An error inside an instance
+ * says which calls bound its shapes; the same error in two instances is
+ * reported once.
+ *
  * Values during checking are SVal: a compile-time number (literals and
  * consts fold; a number meets a tensor as an OP_CONST of the tensor's dtype),
  * an IR value, the results of a multi-result call, or SV_ERR.  SV_ERR means
