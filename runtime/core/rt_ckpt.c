@@ -37,6 +37,20 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
+/* strerror for messages; strerror_r because ranks may be threads. */
+typedef struct ErrStr {
+    char s[128];
+} ErrStr;
+
+static ErrStr errstr(int e)
+{
+    ErrStr b;
+    const char *m = strerror_r(e, b.s, sizeof b.s); /* the GNU one (_GNU_SOURCE above) */
+    if (m != b.s)
+        snprintf(b.s, sizeof b.s, "%s", m ? m : "unknown error");
+    return b;
+}
+
 uint64_t rt_fnv1a64(uint64_t h, const void *p, size_t n)
 {
     const unsigned char *b = p;
@@ -581,7 +595,7 @@ static int open_regular(const char *path, off_t *size, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
-        return fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return fail(err, errlen, "cannot open %s: %s", path, errstr(errno).s);
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
@@ -601,7 +615,7 @@ int rt_ckpt_read_text(const char *dir, char **text, size_t *len, char *err, size
     *text = NULL;
     struct stat st;
     if (stat(dir, &st) != 0)
-        return fail(err, errlen, "%s: %s", dir, strerror(errno));
+        return fail(err, errlen, "%s: %s", dir, errstr(errno).s);
     if (!S_ISDIR(st.st_mode))
         return fail(err, errlen, "%s is not a directory", dir);
     off_t size;
@@ -832,7 +846,7 @@ int rt_ckpt_write_file(const char *dir, const char *file, const void *data, size
     path_join(dir, file, path, sizeof path);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
-        return fail(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        return fail(err, errlen, "cannot create %s: %s", path, errstr(errno).s);
     size_t done = 0;
     while (done < bytes) {
         ssize_t k = write(fd, (const char *)data + done, bytes - done);
@@ -841,12 +855,12 @@ int rt_ckpt_write_file(const char *dir, const char *file, const void *data, size
         if (k <= 0) {
             int e = k < 0 ? errno : ENOSPC;
             close(fd);
-            return fail(err, errlen, "cannot write %s: %s", path, strerror(e));
+            return fail(err, errlen, "cannot write %s: %s", path, errstr(e).s);
         }
         done += (size_t)k;
     }
     if (fsync(fd) != 0 || close(fd) != 0)
-        return fail(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return fail(err, errlen, "cannot write %s: %s", path, errstr(errno).s);
     *fnv = rt_fnv1a64(RT_FNV1A64_INIT, data, bytes);
     return 0;
 }
@@ -860,7 +874,7 @@ int rt_ckpt_write_meta(const char *dir, const rt_ckpt *c, char *err, size_t errl
     int rc = rt_ckpt_write_file(dir, RT_CKPT_META, text, strlen(text), &h, err, errlen);
     free(text);
     if (rc == 0 && fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0)
-        rc = fail(err, errlen, "cannot sync %s: %s", dir, strerror(errno));
+        rc = fail(err, errlen, "cannot sync %s: %s", dir, errstr(errno).s);
     return rc;
 }
 
@@ -889,9 +903,9 @@ int rt_ckpt_check_target(const char *dir, char *err, size_t errlen)
     if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
         return fail(err, errlen, "cannot create %s: %s is not a directory", dir, parent);
     if (access(parent, W_OK | X_OK) != 0)
-        return fail(err, errlen, "cannot create %s: %s: %s", dir, parent, strerror(errno));
+        return fail(err, errlen, "cannot create %s: %s: %s", dir, parent, errstr(errno).s);
     if (lstat(dir, &st) != 0)
-        return errno == ENOENT ? 0 : fail(err, errlen, "%s: %s", dir, strerror(errno));
+        return errno == ENOENT ? 0 : fail(err, errlen, "%s: %s", dir, errstr(errno).s);
     if (!S_ISDIR(st.st_mode))
         return fail(err, errlen, "%s exists and is not a directory: it is not replaced", dir);
     path_join(dir, RT_CKPT_META, meta, sizeof meta);
@@ -909,7 +923,7 @@ int rt_ckpt_make_tmp(const char *dir, char *tmp, size_t n, char *err, size_t err
     if ((size_t)snprintf(tmp, n, "%.*s.tmp-XXXXXX", (int)len, dir) >= n)
         return fail(err, errlen, "%s: name too long", dir);
     if (!mkdtemp(tmp))
-        return fail(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+        return fail(err, errlen, "cannot create %s: %s", tmp, errstr(errno).s);
     return 0;
 }
 
@@ -936,22 +950,22 @@ int rt_ckpt_commit(const char *tmp, const char *dir, char *err, size_t errlen)
     struct stat st;
     if (lstat(dir, &st) != 0) {
         if (rename(tmp, dir) != 0)
-            return fail(err, errlen, "cannot rename %s to %s: %s", tmp, dir, strerror(errno));
+            return fail(err, errlen, "cannot rename %s to %s: %s", tmp, dir, errstr(errno).s);
     } else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE) == 0) {
         rt_ckpt_remove(tmp); /* now the old checkpoint */
     } else {
         /* no atomic exchange here: the old one steps aside first */
         snprintf(old, sizeof old, "%s.old", tmp);
         if (rename(dir, old) != 0)
-            return fail(err, errlen, "cannot rename %s to %s: %s", dir, old, strerror(errno));
+            return fail(err, errlen, "cannot rename %s to %s: %s", dir, old, errstr(errno).s);
         if (rename(tmp, dir) != 0) {
             int e = errno;
             rename(old, dir);
-            return fail(err, errlen, "cannot rename %s to %s: %s", tmp, dir, strerror(e));
+            return fail(err, errlen, "cannot rename %s to %s: %s", tmp, dir, errstr(e).s);
         }
         rt_ckpt_remove(old);
     }
     if (fsync_path(parent, O_RDONLY | O_DIRECTORY) != 0)
-        return fail(err, errlen, "cannot sync %s: %s", parent, strerror(errno));
+        return fail(err, errlen, "cannot sync %s: %s", parent, errstr(errno).s);
     return 0;
 }
