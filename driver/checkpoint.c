@@ -74,7 +74,7 @@ static int info(const char *dir)
                 printf(" [%" PRId64 ", %" PRId64 ")", s->off[d], s->off[d] + s->len[d]);
             if (p->rank == 0)
                 printf(" (scalar)");
-            printf("  fnv1a64 %016" PRIx64 "\n", s->fnv);
+            printf("  crc32c %08" PRIx32 "\n", s->crc);
         }
     }
     rt_ckpt_free(&c);

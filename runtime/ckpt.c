@@ -5,9 +5,9 @@
  *   load (before the first step): rank 0 reads and checks the metadata
  *   against this program (names, dtypes, global dims, files and sizes) and
  *   sends it to every rank; each rank then reads, for every parameter the
- *   checkpoint has, the intersection of its own box with every saved shard
- *   (verifying the checksum of each shard file it reads from).  Any mesh,
- *   any placement: boxes are the runtime's rt_local_box.
+ *   checkpoint has, the intersection of its own box with every saved shard.
+ *   Any mesh, any placement: boxes are the runtime's rt_local_box.  Each
+ *   shard file is checksummed once, by one of the ranks that read from it.
  *   save (after the last step): rank 0 makes DIR.tmp-XXXXXX; every rank
  *   whose shard is needed (coordinate 0 along R and P axes) writes it; all
  *   agree; rank 0 writes the metadata and puts the directory in DIR's place.
@@ -81,10 +81,10 @@ static void *reduced_copy(rt_ctx *ctx, const rt_tensor_desc *d, const void *loca
     return buf;
 }
 
-/* Rank 0: the metadata of what every rank wrote (fnv: nparams checksums
+/* Rank 0: the metadata of what every rank wrote (crc: nparams checksums
  * per rank, rank-major). */
 static int write_meta(rt_ctx *ctx, const rt_program *prog, const char *tmp, int64_t step,
-                      const uint64_t *fnv, char *err, size_t errlen)
+                      const uint32_t *crc, char *err, size_t errlen)
 {
     const rt_mesh *m = ctx->mesh;
     rt_ckpt c = {0};
@@ -118,7 +118,7 @@ static int write_meta(rt_ctx *ctx, const rt_program *prog, const char *tmp, int6
             rt_ckpt_file_name(d->name, i, r, s->file, sizeof s->file);
             s->rank = r;
             s->bytes = (uint64_t)n * (uint64_t)rt_dtype_size(d->dtype);
-            s->fnv = fnv[(size_t)r * (size_t)prog->nparams + (size_t)i];
+            s->crc = crc[(size_t)r * (size_t)prog->nparams + (size_t)i];
             p->nshards++;
         }
     }
@@ -156,7 +156,7 @@ int rt_ckpt_save(rt_ctx *ctx, const rt_program *prog, const rt_opts *o, void *co
 
     /* every rank writes its shards */
     size_t np = (size_t)prog->nparams;
-    uint64_t *mine = rt_alloc(ctx, sizeof(uint64_t) * (np + 1));
+    uint32_t *mine = rt_alloc(ctx, sizeof(uint32_t) * (np + 1));
     for (int i = 0; i < prog->nparams; i++) {
         const rt_tensor_desc *d = &prog->params[i];
         int64_t off[RT_MAX_RANK], len[RT_MAX_RANK];
@@ -185,17 +185,17 @@ int rt_ckpt_save(rt_ctx *ctx, const rt_program *prog, const rt_opts *o, void *co
 
     /* rank 0: the metadata, then DIR */
     size_t *counts = NULL, *displs = NULL;
-    uint64_t *all = NULL;
+    uint32_t *all = NULL;
     if (r0) {
         counts = rt_alloc(ctx, sizeof(size_t) * 2 * (size_t)ctx->nranks);
         displs = counts + ctx->nranks;
         for (int r = 0; r < ctx->nranks; r++) {
-            counts[r] = np * sizeof(uint64_t);
-            displs[r] = (size_t)r * np * sizeof(uint64_t);
+            counts[r] = np * sizeof(uint32_t);
+            displs[r] = (size_t)r * np * sizeof(uint32_t);
         }
-        all = rt_alloc(ctx, np * sizeof(uint64_t) * (size_t)ctx->nranks + 1);
+        all = rt_alloc(ctx, np * sizeof(uint32_t) * (size_t)ctx->nranks + 1);
     }
-    check(ctx, ctx->be->gather(ctx, rt_all_axes(m), mine, np * sizeof(uint64_t), all, counts,
+    check(ctx, ctx->be->gather(ctx, rt_all_axes(m), mine, np * sizeof(uint32_t), all, counts,
                                displs));
     if (r0) {
         ok = write_meta(ctx, prog, tmp, step, all, err, sizeof err) == 0 &&
@@ -259,7 +259,39 @@ static bool intersects(int rank, const int64_t *off, const int64_t *len, const r
     return true;
 }
 
-/* This rank's box of parameter d from the checkpoint's p into local. */
+/* Does the rank at c read from shard s of a parameter with description d?
+ * Its box (under this program's placement) meets the shard's. */
+static bool reads_shard(const rt_mesh *m, const rt_tensor_desc *d, const int *c,
+                        const rt_ckpt_shard *s)
+{
+    int64_t off[RT_MAX_RANK], len[RT_MAX_RANK];
+    rt_local_box(m, d->pl, c, d->rank, d->dims, off, len);
+    return rt_holds_input(m, d->pl, c) && rt_numel(d->rank, len) > 0 &&
+           intersects(d->rank, off, len, s);
+}
+
+/* The rank that checksums shard k (of a parameter with description d):
+ * one of the ranks that read from it, spread by k, so every file is
+ * verified once and the work is shared. */
+static int verifier(const rt_mesh *m, const rt_tensor_desc *d, const rt_ckpt_shard *s, int k,
+                    int nranks)
+{
+    int readers = 0, c[RT_MAX_AXES];
+    for (int r = 0; r < nranks; r++) {
+        rt_mesh_coords(m, r, c);
+        readers += reads_shard(m, d, c, s);
+    }
+    for (int r = 0, seen = 0; r < nranks; r++) {
+        rt_mesh_coords(m, r, c);
+        if (reads_shard(m, d, c, s) && seen++ == k % readers)
+            return r;
+    }
+    return 0; /* no reader: an empty tensor */
+}
+
+/* This rank's box of parameter d from the checkpoint's p into local.  Each
+ * file read is checksummed by one of its readers; a damaged one stops every
+ * rank at the agreement that follows, before the run. */
 static int restore(rt_ctx *ctx, const char *dir, const rt_tensor_desc *d, const rt_ckpt_param *p,
                    void *local, char *err, size_t errlen)
 {
@@ -275,8 +307,9 @@ static int restore(rt_ctx *ctx, const char *dir, const rt_tensor_desc *d, const 
         const rt_ckpt_shard *s = &p->shards[k];
         if (!intersects(d->rank, off, len, s))
             continue;
-        if (rt_ckpt_verify(dir, s, err, errlen) || rt_ckpt_read_box(dir, p, s, off, len, local, err,
-                                                                     errlen))
+        if (verifier(m, d, s, k, ctx->nranks) == ctx->rank && rt_ckpt_verify(dir, s, err, errlen))
+            return -1;
+        if (rt_ckpt_read_box(dir, p, s, off, len, local, err, errlen))
             return -1;
     }
     return 0;

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,14 +52,54 @@ static ErrStr errstr(int e)
     return b;
 }
 
-uint64_t rt_fnv1a64(uint64_t h, const void *p, size_t n)
+/* Bitwise CRC-32C, reflected, polynomial 0x82f63b78: the table of the
+ * slow path, built per call (256 entries: nothing next to the bytes). */
+static uint32_t crc32c_table(uint32_t crc, const unsigned char *p, size_t n)
 {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ull;
+    uint32_t table[256];
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+        table[i] = c;
     }
-    return h;
+    for (size_t i = 0; i < n; i++)
+        crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    return crc;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define HAVE_CRC32_INSN 1
+__attribute__((target("sse4.2"))) static uint32_t crc32c_insn(uint32_t crc, const unsigned char *p,
+                                                                size_t n)
+{
+    for (; n && ((uintptr_t)p & 7); n--)
+        crc = __builtin_ia32_crc32qi(crc, *p++);
+    uint64_t c = crc;
+    for (; n >= 8; n -= 8, p += 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = __builtin_ia32_crc32di(c, v);
+    }
+    crc = (uint32_t)c;
+    for (; n; n--)
+        crc = __builtin_ia32_crc32qi(crc, *p++);
+    return crc;
+}
+#endif
+
+uint32_t rt_crc32c(uint32_t crc, const void *p, size_t n)
+{
+#ifdef HAVE_CRC32_INSN
+    if (__builtin_cpu_supports("sse4.2"))
+        return ~crc32c_insn(~crc, p, n);
+#endif
+    return rt_crc32c_table(crc, p, n);
+}
+
+uint32_t rt_crc32c_table(uint32_t crc, const void *p, size_t n)
+{
+    return ~crc32c_table(~crc, p, n);
 }
 
 static int64_t numel(int rank, const int64_t *len)
@@ -155,7 +196,7 @@ char *rt_ckpt_format(const rt_ckpt *c)
     Buf b = {0};
     put(&b, "{\n  \"format\": \"dtc-checkpoint\",\n  \"version\": 1,\n  \"mesh\": ");
     put_str(&b, c->mesh);
-    put(&b, ",\n  \"ranks\": %d,\n  \"step\": %" PRId64 ",\n  \"checksum\": \"fnv1a64\",\n", c->ranks,
+    put(&b, ",\n  \"ranks\": %d,\n  \"step\": %" PRId64 ",\n  \"checksum\": \"crc32c\",\n", c->ranks,
         c->step);
     put(&b, "  \"params\": [");
     for (int i = 0; i < c->nparams; i++) {
@@ -175,7 +216,7 @@ char *rt_ckpt_format(const rt_ckpt *c)
             put_dims(&b, p->rank, s->off);
             put(&b, ", \"length\": ");
             put_dims(&b, p->rank, s->len);
-            put(&b, ", \"bytes\": %" PRIu64 ", \"fnv1a64\": \"%016" PRIx64 "\"}", s->bytes, s->fnv);
+            put(&b, ", \"bytes\": %" PRIu64 ", \"crc32c\": \"%08" PRIx32 "\"}", s->bytes, s->crc);
         }
         put(&b, "%s]}", p->nshards ? "\n     " : "");
     }
@@ -455,7 +496,7 @@ static int parse_shard(JParser *p, const JNode *j, const rt_ckpt_param *par, con
                        rt_ckpt_shard *s)
 {
     int64_t v = 0;
-    char fnv[32], *end;
+    char crc[32], *end;
     if (j->kind != J_OBJ)
         return fail(p->err, p->errlen, "%s: a shard is not an object", where);
     if (get_str(p, j, where, "file", s->file, sizeof s->file) ||
@@ -465,13 +506,13 @@ static int parse_shard(JParser *p, const JNode *j, const rt_ckpt_param *par, con
     if (get_dims(p, j, where, "offset", par->rank, NULL, s->off) ||
         get_dims(p, j, where, "length", par->rank, NULL, s->len) ||
         get_int(p, j, where, "bytes", 0, INT64_MAX, &v) ||
-        get_str(p, j, where, "fnv1a64", fnv, sizeof fnv))
+        get_str(p, j, where, "crc32c", crc, sizeof crc))
         return -1;
     s->bytes = (uint64_t)v;
     errno = 0;
-    s->fnv = strtoull(fnv, &end, 16);
-    if (strlen(fnv) != 16 || *end || errno)
-        return fail(p->err, p->errlen, "%s: \"fnv1a64\" is not 16 hex digits", where);
+    s->crc = (uint32_t)strtoul(crc, &end, 16);
+    if (strlen(crc) != 8 || *end || errno)
+        return fail(p->err, p->errlen, "%s: \"crc32c\" is not 8 hex digits", where);
     return 0;
 }
 
@@ -546,7 +587,7 @@ int rt_ckpt_parse(const char *text, size_t n, rt_ckpt *out, char *err, size_t er
     if (get_int(&p, r, "checkpoint", "step", 0, INT64_MAX, &out->step) ||
         get_str(&p, r, "checkpoint", "checksum", fmt, sizeof fmt))
         goto done;
-    if (strcmp(fmt, "fnv1a64")) {
+    if (strcmp(fmt, "crc32c")) {
         fail(err, errlen, "checkpoint: unknown checksum \"%s\"", fmt);
         goto done;
     }
@@ -755,7 +796,8 @@ int rt_ckpt_verify(const char *dir, const rt_ckpt_shard *s, char *err, size_t er
         return -1;
     enum { BLOCK = 1 << 20 };
     char *buf = malloc(BLOCK);
-    uint64_t h = RT_FNV1A64_INIT, at = 0;
+    uint64_t at = 0;
+    uint32_t h = 0;
     int rc = 0;
     if (!buf)
         rc = fail(err, errlen, "out of memory");
@@ -763,7 +805,7 @@ int rt_ckpt_verify(const char *dir, const rt_ckpt_shard *s, char *err, size_t er
         size_t n = (uint64_t)size - at < BLOCK ? (size_t)((uint64_t)size - at) : BLOCK;
         if (read_all(fd, buf, n, (off_t)at))
             rc = fail(err, errlen, "cannot read %s", path);
-        h = rt_fnv1a64(h, buf, n);
+        h = rt_crc32c(h, buf, n);
         at += n;
     }
     free(buf);
@@ -771,9 +813,9 @@ int rt_ckpt_verify(const char *dir, const rt_ckpt_shard *s, char *err, size_t er
     if (rc == 0 && (uint64_t)size != s->bytes)
         rc = fail(err, errlen, "%s is %s: %lld bytes, expected %" PRIu64, path,
                   (uint64_t)size < s->bytes ? "truncated" : "too long", (long long)size, s->bytes);
-    if (rc == 0 && h != s->fnv)
-        rc = fail(err, errlen, "%s is damaged: checksum %016" PRIx64 ", expected %016" PRIx64,
-                  path, h, s->fnv);
+    if (rc == 0 && h != s->crc)
+        rc = fail(err, errlen, "%s is damaged: checksum %08" PRIx32 ", expected %08" PRIx32, path,
+                  h, s->crc);
     return rc;
 }
 
@@ -840,7 +882,7 @@ static int fsync_path(const char *path, int flags)
 }
 
 int rt_ckpt_write_file(const char *dir, const char *file, const void *data, size_t bytes,
-                       uint64_t *fnv, char *err, size_t errlen)
+                       uint32_t *crc, char *err, size_t errlen)
 {
     char path[4096];
     path_join(dir, file, path, sizeof path);
@@ -861,7 +903,7 @@ int rt_ckpt_write_file(const char *dir, const char *file, const void *data, size
     }
     if (fsync(fd) != 0 || close(fd) != 0)
         return fail(err, errlen, "cannot write %s: %s", path, errstr(errno).s);
-    *fnv = rt_fnv1a64(RT_FNV1A64_INIT, data, bytes);
+    *crc = rt_crc32c(0, data, bytes);
     return 0;
 }
 
@@ -870,7 +912,7 @@ int rt_ckpt_write_meta(const char *dir, const rt_ckpt *c, char *err, size_t errl
     char *text = rt_ckpt_format(c);
     if (!text)
         return fail(err, errlen, "out of memory");
-    uint64_t h;
+    uint32_t h;
     int rc = rt_ckpt_write_file(dir, RT_CKPT_META, text, strlen(text), &h, err, errlen);
     free(text);
     if (rc == 0 && fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0)

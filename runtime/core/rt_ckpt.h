@@ -5,7 +5,7 @@
  * A checkpoint is a directory: DIR/checkpoint.json (mesh, step, and per
  * parameter its name, dtype, global dims, placement and shards) and one file
  * per shard: the raw little-endian row-major bytes of one box of the global
- * tensor, with its FNV-1a 64 checksum in the metadata.  The shards of a
+ * tensor, with its CRC-32C checksum in the metadata.  The shards of a
  * parameter tile its global tensor exactly (no overlap, no gap), so any
  * reader can cut any box out of them.
  *
@@ -20,7 +20,6 @@
 #define RT_CKPT_META "checkpoint.json"
 #define RT_CKPT_NAME 128 /* longest parameter name + 1 */
 #define RT_CKPT_FILE 192 /* longest shard file name + 1 */
-#define RT_FNV1A64_INIT 0xcbf29ce484222325ull
 
 typedef struct rt_ckpt_shard {
     char file[RT_CKPT_FILE];          /* base name inside the directory */
@@ -28,7 +27,7 @@ typedef struct rt_ckpt_shard {
     int64_t off[RT_MAX_RANK];         /* box: offset and length per dim */
     int64_t len[RT_MAX_RANK];
     uint64_t bytes;                   /* numel(len) * dtype size */
-    uint64_t fnv;                     /* FNV-1a 64 of the file's bytes */
+    uint32_t crc;                     /* CRC-32C of the file's bytes */
 } rt_ckpt_shard;
 
 typedef struct rt_ckpt_param {
@@ -49,8 +48,14 @@ typedef struct rt_ckpt {
     rt_ckpt_param *params;            /* malloc'd */
 } rt_ckpt;
 
-/* h folded with n bytes at p (start from RT_FNV1A64_INIT). */
-uint64_t rt_fnv1a64(uint64_t h, const void *p, size_t n);
+/* CRC-32C (Castagnoli, as iSCSI and ext4 use it) of n bytes at p, going on
+ * from crc, the value of the bytes before (0 for none): rt_crc32c(0,
+ * "123456789", 9) == 0xe3069283.  The SSE 4.2 instruction where the CPU has
+ * it, else a table. */
+uint32_t rt_crc32c(uint32_t crc, const void *p, size_t n);
+/* The same through the table alone (what a CPU without the instruction
+ * runs; tests compare the two). */
+uint32_t rt_crc32c_table(uint32_t crc, const void *p, size_t n);
 
 /* "NAME.rR.bin" for parameter index i saved by rank r (NAME when it is made
  * of letters, digits and '_' only, else "param<i>"). */
@@ -81,9 +86,9 @@ int rt_ckpt_read_box(const char *dir, const rt_ckpt_param *p, const rt_ckpt_shar
                      const int64_t *off, const int64_t *len, void *dst, char *err, size_t errlen);
 
 /* Creates DIR/file (it must not exist), writes bytes from data, fsyncs;
- * *fnv = its checksum. */
+ * *crc = its checksum. */
 int rt_ckpt_write_file(const char *dir, const char *file, const void *data, size_t bytes,
-                       uint64_t *fnv, char *err, size_t errlen);
+                       uint32_t *crc, char *err, size_t errlen);
 /* Writes DIR/checkpoint.json and fsyncs it and DIR. */
 int rt_ckpt_write_meta(const char *dir, const rt_ckpt *c, char *err, size_t errlen);
 

@@ -1,6 +1,10 @@
 /* test_rt_ckpt.c - runtime/core/rt_ckpt.c, the checkpoint files, without a
  * compiled program:
- *   FNV-1a 64      the published test vectors ("", "a", "foobar");
+ *   CRC-32C        the published check value ("123456789"), the RFC 3720
+ *                  vectors (32 zeros, 32 0xff, 0..31), and any split of the
+ *                  bytes into two calls equal to one call (the unaligned
+ *                  head and tail around 8-byte words), the table path equal
+ *                  to the one the CPU takes;
  *   round trip     metadata written by rt_ckpt_format parses back equal
  *                  (names needing escapes, a scalar, a parameter with no
  *                  shards because it is empty);
@@ -98,7 +102,7 @@ static void make_shards(const char *dir, rt_ckpt_param *p, const int *k, const v
         s->bytes = (uint64_t)n * es;
         rt_ckpt_file_name(p->name, 0, t, s->file, sizeof s->file);
         char err[512];
-        CHECK(rt_ckpt_write_file(dir, s->file, box, (size_t)n * es, &s->fnv, err, sizeof err) == 0,
+        CHECK(rt_ckpt_write_file(dir, s->file, box, (size_t)n * es, &s->crc, err, sizeof err) == 0,
               "%s", err);
         free(box);
         p->nshards++;
@@ -145,12 +149,33 @@ static void read_back(const char *dir, const rt_ckpt_param *p, const int *kb, co
     }
 }
 
-static void test_fnv(void)
+static void test_crc(void)
 {
-    CHECK(rt_fnv1a64(RT_FNV1A64_INIT, "", 0) == 0xcbf29ce484222325ull, "empty");
-    CHECK(rt_fnv1a64(RT_FNV1A64_INIT, "a", 1) == 0xaf63dc4c8601ec8cull, "a");
-    CHECK(rt_fnv1a64(RT_FNV1A64_INIT, "foobar", 6) == 0x85944171f73967e8ull, "foobar");
-    printf("ok: FNV-1a 64 test vectors\n");
+    unsigned char z[32] = {0}, f[32], inc[32], big[1000];
+    for (int i = 0; i < 32; i++) {
+        f[i] = 0xff;
+        inc[i] = (unsigned char)i;
+    }
+    CHECK(rt_crc32c(0, "", 0) == 0, "empty");
+    CHECK(rt_crc32c(0, "123456789", 9) == 0xe3069283u, "check value %08x",
+          rt_crc32c(0, "123456789", 9));
+    CHECK(rt_crc32c(0, z, 32) == 0x8a9136aau, "zeros");
+    CHECK(rt_crc32c(0, f, 32) == 0x62a8ab43u, "ones");
+    CHECK(rt_crc32c(0, inc, 32) == 0x46dd794eu, "incrementing");
+    for (int i = 0; i < 1000; i++)
+        big[i] = (unsigned char)(i * 131 + 7);
+    int bad = 0;
+    for (int start = 0; start < 9; start++) { /* every alignment of head and tail */
+        size_t len = 1000u - (size_t)start;
+        const unsigned char *p = big + start;
+        uint32_t whole = rt_crc32c(0, p, len);
+        bad += whole != rt_crc32c_table(0, p, len);
+        for (size_t at = 0; at <= len; at += 3)
+            bad += rt_crc32c(rt_crc32c(0, p, at), p + at, len - at) != whole;
+    }
+    CHECK(bad == 0, "%d splits differ", bad);
+    CHECK(rt_crc32c_table(0, "123456789", 9) == 0xe3069283u, "the table's check value");
+    printf("ok: CRC-32C check value, RFC 3720 vectors, split calls, table == instruction\n");
 }
 
 static void test_boxes(rt_dtype dt, int rank, const int64_t *dims)
@@ -198,10 +223,10 @@ static void test_boxes(rt_dtype dt, int rank, const int64_t *dims)
 static void test_round_trip(void)
 {
     rt_ckpt_shard s1[2] = {{.file = "w.r0.bin", .rank = 0, .off = {0, 0}, .len = {4, 5},
-                            .bytes = 80, .fnv = 0x0123456789abcdefull},
+                            .bytes = 80, .crc = 0x01234567u},
                            {.file = "w.r2.bin", .rank = 2, .off = {4, 0}, .len = {3, 5},
-                            .bytes = 60, .fnv = 0xfedcba9876543210ull}};
-    rt_ckpt_shard s2[1] = {{.file = "s.r0.bin", .bytes = 4, .fnv = 1}};
+                            .bytes = 60, .crc = 0xfedcba98u}};
+    rt_ckpt_shard s2[1] = {{.file = "s.r0.bin", .bytes = 4, .crc = 1}};
     rt_ckpt_param ps[3] = {
         {.name = "w", .dtype = RT_F32, .rank = 2, .dims = {7, 5}, .placement = "M[S(0), R]",
          .nshards = 2, .shards = s1},
@@ -224,7 +249,7 @@ static void test_round_trip(void)
         for (int k = 0; k < a->nshards && a->nshards == b->nshards; k++) {
             const rt_ckpt_shard *x = &a->shards[k], *y = &b->shards[k];
             CHECK(!strcmp(x->file, y->file) && x->rank == y->rank && x->bytes == y->bytes &&
-                      x->fnv == y->fnv &&
+                      x->crc == y->crc &&
                       !memcmp(x->off, y->off, sizeof(int64_t) * (size_t)a->rank) &&
                       !memcmp(x->len, y->len, sizeof(int64_t) * (size_t)a->rank),
                   "parameter %d shard %d", i, k);
@@ -237,11 +262,11 @@ static void test_round_trip(void)
         "", "{", "[]", "{\"format\": \"other\"}", "{\"format\": \"dtc-checkpoint\"}",
         "{\"format\": \"dtc-checkpoint\", \"version\": 2}",
         "{\"format\": \"dtc-checkpoint\", \"version\": 1, \"mesh\": \"M\", \"ranks\": 1, "
-        "\"step\": -1, \"checksum\": \"fnv1a64\", \"params\": []}",
+        "\"step\": -1, \"checksum\": \"crc32c\", \"params\": []}",
         "{\"format\": \"dtc-checkpoint\", \"version\": 1, \"mesh\": \"M\", \"ranks\": 1, "
-        "\"step\": 0, \"checksum\": \"fnv1a64\", \"params\": [{\"name\": \"x\", \"dtype\": "
+        "\"step\": 0, \"checksum\": \"crc32c\", \"params\": [{\"name\": \"x\", \"dtype\": "
         "\"f32\", \"dims\": [2], \"placement\": \"M[R]\", \"shards\": [{\"file\": \"x\", "
-        "\"rank\": 0, \"offset\": [0, 0], \"length\": [2], \"bytes\": 8, \"fnv1a64\": \"0\"}]}]}",
+        "\"rank\": 0, \"offset\": [0, 0], \"length\": [2], \"bytes\": 8, \"crc32c\": \"0\"}]}]}",
         "{\"format\": \"dtc-checkpoint\",, }", "{\"a\": \"\\u00e9\"}", "{\"a\": tru}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -367,7 +392,7 @@ int main(void)
         printf("FAIL: no temporary directory\n");
         return 1;
     }
-    test_fnv();
+    test_crc();
     test_round_trip();
     int64_t d3[3] = {7, 5, 4}, d1[1] = {9};
     test_boxes(RT_F64, 3, d3);
