@@ -152,6 +152,17 @@ def run_all():
         fail("cannot compile the test programs")
         return
 
+    # ---- the help texts name the options -------------------------------------------
+    r = sh(["./save", "--help"], what="./save --help")
+    h = sh([DTC, "checkpoint", "--help"], what="dtc checkpoint --help")
+    u = sh([DTC, "checkpoint", "split", "ck"], want_rc=2, what="dtc checkpoint split")
+    if r and h and u and ("--load DIR" in r.stdout and "--save DIR" in r.stdout
+                          and "dtc checkpoint merge DIR OUTDIR" in h.stdout
+                          and "unknown checkpoint command 'split'" in u.stderr):
+        print("ok: --help of a program and of dtc checkpoint; a bad subcommand exits 2")
+    else:
+        fail("help texts or the usage error")
+
     # ---- save on 2x2: threads and MPI write the same checkpoint ----------------------
     sh(["./save", "--ranks", "4", "--save", "ck", *outs("orig", NAMES)], what="save --ranks 4")
     orig = load_outs("orig", NAMES)
