@@ -712,14 +712,19 @@ static bool boxes_overlap(int rank, const rt_ckpt_shard *a, const rt_ckpt_shard 
 
 static int check_param(const char *dir, const rt_ckpt_param *p, char *err, size_t errlen)
 {
-    int64_t es = rt_dtype_size(p->dtype), total = numel(p->rank, p->dims), covered = 0;
+    int64_t es = rt_dtype_size(p->dtype), total = 1, covered = 0;
+    for (int d = 0; d < p->rank; d++) /* boxes lie inside dims, so theirs cannot overflow */
+        if (p->dims[d] && total > (INT64_MAX / es) / p->dims[d])
+            return fail(err, errlen, "parameter %s: dims too large", p->name);
+        else
+            total *= p->dims[d];
     for (int k = 0; k < p->nshards; k++) {
         const rt_ckpt_shard *s = &p->shards[k];
-        int64_t n = numel(p->rank, s->len);
         for (int d = 0; d < p->rank; d++)
             if (s->off[d] + s->len[d] > p->dims[d])
                 return fail(err, errlen, "parameter %s: shard %s lies outside its dims", p->name,
                             s->file);
+        int64_t n = numel(p->rank, s->len);
         if (n == 0)
             return fail(err, errlen, "parameter %s: shard %s is empty", p->name, s->file);
         if (s->bytes != (uint64_t)(n * es))
@@ -752,21 +757,51 @@ static int check_param(const char *dir, const rt_ckpt_param *p, char *err, size_
     return 0;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Two entries of n names (sorted in place) that are equal, or NULL. */
+static const char *duplicate(const char **names, size_t n)
+{
+    qsort(names, n, sizeof *names, cmp_str);
+    for (size_t i = 1; i < n; i++)
+        if (!strcmp(names[i - 1], names[i]))
+            return names[i];
+    return NULL;
+}
+
 int rt_ckpt_check(const char *dir, const rt_ckpt *c, char *err, size_t errlen)
 {
-    for (int i = 0; i < c->nparams; i++) {
-        for (int j = 0; j < i; j++)
-            if (!strcmp(c->params[i].name, c->params[j].name))
-                return fail(err, errlen, "parameter %s appears twice", c->params[i].name);
-        for (int j = 0; j < i; j++)
-            for (int k = 0; k < c->params[i].nshards; k++)
-                for (int l = 0; l < c->params[j].nshards; l++)
-                    if (!strcmp(c->params[i].shards[k].file, c->params[j].shards[l].file))
-                        return fail(err, errlen, "shard file %s belongs to two parameters",
-                                    c->params[j].shards[l].file);
+    size_t nfiles = 0;
+    for (int i = 0; i < c->nparams; i++)
+        nfiles += (size_t)c->params[i].nshards;
+    const char **names = malloc(sizeof *names * (nfiles + (size_t)c->nparams + 1));
+    if (!names)
+        return fail(err, errlen, "out of memory");
+    for (int i = 0; i < c->nparams; i++)
+        names[i] = c->params[i].name;
+    const char *twice = duplicate(names, (size_t)c->nparams);
+    if (twice) {
+        fail(err, errlen, "parameter %s appears twice", twice);
+        free(names);
+        return -1;
+    }
+    size_t k = 0;
+    for (int i = 0; i < c->nparams; i++)
+        for (int j = 0; j < c->params[i].nshards; j++)
+            names[k++] = c->params[i].shards[j].file;
+    twice = duplicate(names, nfiles);
+    if (twice) {
+        fail(err, errlen, "shard file %s appears twice", twice);
+        free(names);
+        return -1;
+    }
+    free(names);
+    for (int i = 0; i < c->nparams; i++)
         if (check_param(dir, &c->params[i], err, errlen))
             return -1;
-    }
     return 0;
 }
 

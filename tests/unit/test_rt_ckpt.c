@@ -348,7 +348,10 @@ static void test_bad_files(void)
     rt_ckpt_file_name("x", 0, 1, p.shards[1].file, sizeof p.shards[1].file);
     rt_ckpt_param two[2] = {p, p};
     rt_ckpt c2 = {.ranks = 2, .nparams = 2, .params = two};
-    EXPECT_BAD("twice", rt_ckpt_check(dir, &c2, err, sizeof err), "twice");
+    EXPECT_BAD("twice", rt_ckpt_check(dir, &c2, err, sizeof err), "parameter x appears twice");
+    snprintf(two[1].name, sizeof two[1].name, "y");
+    EXPECT_BAD("a file twice", rt_ckpt_check(dir, &c2, err, sizeof err),
+               "shard file x.r0.bin appears twice");
     CHECK(rt_ckpt_check(dir, &c, err, sizeof err) == 0, "restored: %s", err);
     free(p.shards);
     printf("ok: %d damaged checkpoints refused with a message\n", cases);
