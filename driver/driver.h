@@ -48,6 +48,9 @@ bool dtc_is_command(const char *cmd);
 /* calibrate.c: `dtc calibrate` (argv as main's); reading its file into cm
  * (false with msg on a bad file). */
 int dtc_calibrate(int argc, char **argv);
+/* checkpoint.c: `dtc checkpoint merge|info` (argv as main's) and its usage. */
+int dtc_checkpoint(int argc, char **argv);
+void dtc_checkpoint_help(FILE *out);
 bool dtc_load_calibration(const char *path, CostModel *cm, char *msg, size_t n);
 void dtc_print_help(FILE *out, const char *cmd);
 

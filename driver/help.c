@@ -20,6 +20,8 @@ static const char overview[] =
     "  report FILE.dt          per-rank collectives, bytes, peak memory, estimated time\n"
     "  ir-roundtrip FILE.ir    parse, verify and print back an IR dump\n"
     "  calibrate               measure the cost model on this machine (--calibration=FILE)\n"
+    "  checkpoint merge|info   a compiled program's --save checkpoint: one .npy per parameter,\n"
+    "                          or its metadata\n"
     "\n"
     "`dtc COMMAND --help` lists the options of COMMAND.\n"
     "  --help, --version\n"
@@ -69,6 +71,10 @@ bool dtc_is_command(const char *cmd)
 
 void dtc_print_help(FILE *out, const char *cmd)
 {
+    if (cmd && !strcmp(cmd, "checkpoint")) {
+        dtc_checkpoint_help(out);
+        return;
+    }
     if (!cmd || !dtc_is_command(cmd)) {
         fputs(overview, out);
         return;

@@ -426,6 +426,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "calibrate"))
         return dtc_calibrate(argc, argv);
+    if (!strcmp(argv[1], "checkpoint"))
+        return dtc_checkpoint(argc, argv);
     if (!dtc_is_command(argv[1]))
         return usage_error(NULL, "unknown command '%s'", argv[1]);
     if (wants_help(argc, argv)) {

@@ -118,15 +118,15 @@ int rt_opts_parse(rt_opts *o, int argc, char **argv, const rt_program *prog, cha
             continue;
         }
         static const char *const valued[] = {"--in", "--out", "--iters", "--warmup", "--ranks",
-                                             "--trace"};
+                                             "--trace", "--save", "--load"};
         int k = 0;
         size_t len = 0;
-        for (; k < 6; k++) {
+        for (; k < 8; k++) {
             len = strlen(valued[k]);
             if (!strncmp(a, valued[k], len) && (a[len] == 0 || a[len] == '='))
                 break;
         }
-        if (k == 6) {
+        if (k == 8) {
             if (a[0] == '-')
                 return fail(err, errlen, "unknown option '%s' (see --help)", a);
             return fail(err, errlen, "unexpected argument '%s' (see --help)", a);
@@ -166,6 +166,16 @@ int rt_opts_parse(rt_opts *o, int argc, char **argv, const rt_program *prog, cha
                 return fail(err, errlen, "--trace expects FILE.json");
             o->trace = v;
             break;
+        case 6:
+        case 7: {
+            const char **dir = k == 6 ? &o->save : &o->load;
+            if (*dir)
+                return fail(err, errlen, "%s given twice", valued[k]);
+            if (!*v)
+                return fail(err, errlen, "%s expects a directory", valued[k]);
+            *dir = v;
+            break;
+        }
         }
         if (rc)
             return rc;
@@ -232,8 +242,9 @@ void rt_print_help(FILE *out, const char *progname, const rt_program *prog)
     int n = rt_mesh_size(m);
     fprintf(out,
             "usage: %s [--ranks N] [--in NAME=FILE.npy]... [--out NAME=FILE.npy]...\n"
-            "       %*s [--iters K [--warmup W]] [--profile] [--trace FILE.json] [--help]\n",
-            progname, (int)strlen(progname), "");
+            "       %*s [--iters K [--warmup W]] [--profile] [--trace FILE.json]\n"
+            "       %*s [--load DIR] [--save DIR] [--help]\n",
+            progname, (int)strlen(progname), "", (int)strlen(progname), "");
     fprintf(out, "mesh %s[", m->name ? m->name : "mesh");
     for (int a = 0; a < m->naxes; a++)
         fprintf(out, "%s%s=%d", a ? ", " : "", m->axis_name[a] ? m->axis_name[a] : "?", m->size[a]);
@@ -266,6 +277,12 @@ void rt_print_help(FILE *out, const char *progname, const rt_program *prog)
             "  --trace FILE.json     write every rank's operations and collectives (kind,\n"
             "                        axes, bytes, wait) as a Chrome trace-event file: open\n"
             "                        it in https://ui.perfetto.dev or chrome://tracing\n"
+            "  --load DIR            before the run, restore every parameter that checkpoint\n"
+            "                        DIR holds (saved on any mesh, with any placements); the\n"
+            "                        others keep --in or their initialiser\n"
+            "  --save DIR            after the run, write every parameter to checkpoint DIR\n"
+            "                        (one file per shard, DIR/checkpoint.json; an existing\n"
+            "                        checkpoint DIR is replaced once the new one is complete)\n"
             "  --help                this text\n"
             "environment: DT_COMM=threads|mpi picks the backend; DT_TIMEOUT=S makes a\n"
             "threads-backend rank give up after S seconds in one collective\n"

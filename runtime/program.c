@@ -58,26 +58,14 @@ static char *shape_str(int rank, const int64_t *dims, char *buf, size_t n)
 
 /* ---- placement bookkeeping ------------------------------------------------------- */
 
-/* Does the rank at c hold data of a value with placement pl when it comes
- * from a full tensor?  P(sum): only coordinate 0 along every P(sum) axis
- * (the others hold zeros, so the partials sum to the tensor); R, S and the
- * other partial kinds: every rank. */
 static bool holds_input(const rt_mesh *m, const rt_pl *pl, const int *c)
 {
-    for (int a = 0; a < m->naxes; a++)
-        if (pl[a].kind == RT_PL_P && pl[a].red == RT_RED_SUM && c[a] != 0)
-            return false;
-    return true;
+    return rt_holds_input(m, pl, c);
 }
 
-/* Is the shard of the rank at c needed to assemble the global value?  R
- * axes: coordinate 0 only. */
 static bool needed_output(const rt_mesh *m, const rt_pl *pl, const int *c)
 {
-    for (int a = 0; a < m->naxes; a++)
-        if (pl[a].kind == RT_PL_R && c[a] != 0)
-            return false;
-    return true;
+    return rt_needed_output(m, pl, c);
 }
 
 static size_t box_bytes(const rt_mesh *m, const rt_tensor_desc *d, const int *c, int64_t *off,
@@ -402,6 +390,9 @@ static int rank_main(rt_ctx *ctx, void *arg)
         ctx->workspace = rt_alloc(ctx, prog->workspace_bytes);
     if (o->profile || o->trace)
         ctx->prof = rt_prof_new(ctx, o->profile, o->trace != NULL);
+    int64_t step = 0; /* steps done before this run: --load's */
+    if (rt_ckpt_load(ctx, prog, o, params, &step, job->progname) != 0)
+        return 1;
 
     /* 3. run: W untimed then K timed iterations (once without --iters) */
     int iters = o->iters ? o->iters : 1, warmup = o->iters ? o->warmup : 0;
@@ -426,6 +417,10 @@ static int rank_main(rt_ctx *ctx, void *arg)
         if (it >= warmup)
             times[it - warmup] = rt_now() - t0;
     }
+
+    /* one run is one step */
+    if (rt_ckpt_save(ctx, prog, o, params, step + 1, job->progname) != 0)
+        return 1;
 
     /* 4. outputs: assemble on rank 0, write, checksum */
     double *sum = rt_alloc(ctx, sizeof(double) * 2 * ((size_t)prog->nresults + 1));
@@ -597,7 +592,7 @@ int rt_main(int argc, char **argv, const rt_program *prog)
     }
     for (int i = 0; i < prog->nparams; i++) {
         const rt_tensor_desc *d = &prog->params[i];
-        if (d->init.kind == RT_INIT_NONE && !o.in_path[i]) {
+        if (d->init.kind == RT_INIT_NONE && !o.in_path[i] && !o.load) { /* else: rt_ckpt_load */
             snprintf(msg, sizeof msg, "parameter %s has no initialiser: give it with --in %s=FILE.npy",
                      d->name, d->name);
             if (printer)

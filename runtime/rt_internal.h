@@ -125,6 +125,26 @@ static inline int rt_member_rank(const rt_mesh *m, unsigned axes, const int coor
 {
     return rt_grid_member_rank(m->naxes, m->size, axes, coords, member);
 }
+/* Does the rank at c hold data of a value with placement pl when it comes
+ * from a full tensor?  P(sum): only coordinate 0 along every P(sum) axis
+ * (the others hold zeros, so the partials sum to the tensor); R, S and the
+ * other partial kinds: every rank. */
+static inline bool rt_holds_input(const rt_mesh *m, const rt_pl *pl, const int *c)
+{
+    for (int a = 0; a < m->naxes; a++)
+        if (pl[a].kind == RT_PL_P && pl[a].red == RT_RED_SUM && c[a] != 0)
+            return false;
+    return true;
+}
+/* Is the shard of the rank at c needed to assemble the global value?  R
+ * axes: coordinate 0 only. */
+static inline bool rt_needed_output(const rt_mesh *m, const rt_pl *pl, const int *c)
+{
+    for (int a = 0; a < m->naxes; a++)
+        if (pl[a].kind == RT_PL_R && c[a] != 0)
+            return false;
+    return true;
+}
 /* "dp,tp", or "self" for no axes (buf of n bytes; ctx.c). */
 char *rt_axes_str(const rt_mesh *m, unsigned axes, char *buf, size_t n);
 
@@ -195,6 +215,8 @@ typedef struct rt_opts {
     bool profile;          /* --profile */
     const char *trace;     /* --trace FILE.json or NULL */
     bool help;             /* --help */
+    const char *save;      /* --save DIR or NULL */
+    const char *load;      /* --load DIR or NULL */
 } rt_opts;
 
 /* Returns 0, or -1 with a message (without the "prog: error: " prefix) in
@@ -203,6 +225,19 @@ int rt_opts_parse(rt_opts *o, int argc, char **argv, const rt_program *prog, cha
                   size_t errlen);
 void rt_opts_free(rt_opts *o);
 void rt_print_help(FILE *out, const char *progname, const rt_program *prog);
+/* ---- checkpoints (ckpt.c) ---------------------------------------------- */
+/* Every rank calls them; each returns 0, or 1 on every rank after one
+ * message.  rt_ckpt_load (after the inputs are set up, before the first
+ * step): checks that --save's DIR can be written, and with --load restores
+ * every parameter the checkpoint has into params (this rank's buffers) and
+ * sets *step to the checkpoint's step (0 without --load).  rt_ckpt_save
+ * (after the last step): with --save writes params as the checkpoint of
+ * `step` steps. */
+int rt_ckpt_load(rt_ctx *ctx, const rt_program *prog, const rt_opts *o, void *const *params,
+                 int64_t *step, const char *progname);
+int rt_ckpt_save(rt_ctx *ctx, const rt_program *prog, const rt_opts *o, void *const *params,
+                 int64_t step, const char *progname);
+
 /* "f32[8, 512]" */
 char *rt_type_str(rt_dtype dt, int rank, const int64_t *dims, char *buf, size_t n);
 /* "M[S(0), R]" */

@@ -9,11 +9,12 @@ import os, subprocess, sys
 # the order of runtime/README.md: the core at the bottom, rt_main on top
 LAYERS = {
     "rt_util": 0,                                        # core: dtypes, conversions
-    "rt_mesh": 1, "rt_coll": 1, "rt_npy": 1, "rt_rng": 1, "rt_route": 1,  # core
+    "rt_mesh": 1, "rt_coll": 1, "rt_npy": 1, "rt_rng": 1, "rt_route": 1, "rt_ckpt": 1,  # core
     "ctx": 2, "options": 2,                              # rank context; command line
     "profile": 3, "kernels": 3, "kernels_route": 3,      # on the context
     "comm": 4,                                           # collectives (profiled)
     "comm_threads": 5, "comm_mpi": 5,                    # backends
+    "ckpt": 5,                                           # --save / --load
     "program": 6,                                        # rt_main
 }
 
