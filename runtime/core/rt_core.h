@@ -46,7 +46,16 @@ typedef struct rt_init {
     uint64_t seed;
     double a, b;
     const char *path;
+    int per_step;   /* randn / rand: new data every step s of a multi-step
+                       run, from seed rt_step_seed(seed, s) */
 } rt_init;
+
+/* The seed of a per-step initialiser at step s (0-based, global: it goes on
+ * counting after a checkpoint is loaded): the seed itself at step 0 (so a
+ * one-step run equals the same program without per_step), else a Philox
+ * hash of (seed, s), so the steps' streams neither repeat nor follow the
+ * neighbouring seeds K + 1, K + 2 of other parameters. */
+uint64_t rt_step_seed(uint64_t seed, int64_t step);
 
 /* Philox4x32-10 (Salmon et al. 2011) with key = (seed low 32 bits, seed
  * high 32 bits) and counter = (index low, index high, 0, 0): 4 random
