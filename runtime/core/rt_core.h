@@ -228,6 +228,16 @@ typedef struct rt_npy {
  * 100", "x.npy: dtype <f8 is not supported") into err and returns -1. */
 int rt_npy_read(const char *path, rt_npy *out, char *err, size_t errlen);
 void rt_npy_free(rt_npy *t);
+/* The same checks without reading the data: out gets dtype, rank and dims
+ * (data NULL), *data_off the file offset where the data starts; the file
+ * holds all of it. */
+int rt_npy_read_header(const char *path, rt_npy *out, int64_t *data_off, char *err, size_t errlen);
+/* Reads the box [off[d], off[d] + len[d]) of the array that hdr and data_off
+ * (from rt_npy_read_header) describe into out, row-major with dims len:
+ * one rank's shard, without reading the rest of the file.  0 or -1 with
+ * err. */
+int rt_npy_read_box(const char *path, const rt_npy *hdr, int64_t data_off, const int64_t *off,
+                    const int64_t *len, void *out, char *err, size_t errlen);
 /* Writes to "<path>.tmp.<pid>" and renames it to path once complete, so a
  * failed run never leaves a truncated file.  Returns 0 or -1 with err.
  * RT_BF16 has no .npy dtype and is refused (convert with rt_convert). */
