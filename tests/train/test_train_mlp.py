@@ -6,7 +6,7 @@
    the two meshes end with the same weights (f32 reassociation only);
 2. 5 steps against an independent NumPy implementation of the same model,
    data and optimiser: Philox4x32-10, rt_step_seed and Box-Muller written
-   here again from their definitions (runtime/core/rt_rng.c's contract),
+   again from their definitions (philox_ref.py),
    the teacher target, the hand-derived backward, SGD with momentum; every
    fed result (--out) and the loss of every step (the progress lines) of
    `dtc run --steps 5`, of the compiled program (--ranks 4) and under
@@ -21,6 +21,7 @@ import os, re, subprocess, sys, tempfile
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 SRC = os.environ.get("DTC_SRC") or os.path.normpath(os.path.join(HERE, "..", ".."))
 DTC = os.environ.get("DTC") or os.path.join(SRC, "build", "dtc")
 PROG = os.path.join(SRC, "samples", "train_mlp.dt")
@@ -53,39 +54,7 @@ def losses(stdout):
             for m in re.finditer(r"^step (\d+)/\d+  loss (\S+)  \(\S+ steps/s\)$", stdout, re.M)}
 
 
-# ---- the generator, again from its definition ------------------------------------------
-M32 = np.uint64(0xFFFFFFFF)
-
-
-def philox(key, ctr):
-    """Philox4x32-10 of counter words ctr (4 uint64 arrays < 2^32) under key (2 ints)."""
-    c = [np.asarray(x, dtype=np.uint64) for x in ctr]
-    k0, k1 = np.uint64(key[0]), np.uint64(key[1])
-    for r in range(10):
-        if r:
-            k0 = (k0 + np.uint64(0x9E3779B9)) & M32
-            k1 = (k1 + np.uint64(0xBB67AE85)) & M32
-        p0 = np.uint64(0xD2511F53) * c[0]
-        p1 = np.uint64(0xCD9E8D57) * c[2]
-        c = [(p1 >> np.uint64(32)) ^ c[1] ^ k0, p1 & M32, (p0 >> np.uint64(32)) ^ c[3] ^ k1, p0 & M32]
-    return c
-
-
-def step_seed(seed, step):
-    if step == 0:
-        return seed
-    w = philox((seed & 0xFFFFFFFF, seed >> 32), [step & 0xFFFFFFFF, step >> 32, 0x73746570, 0])
-    return int(w[0]) | int(w[1]) << 32
-
-
-def randn(seed, shape, std=1.0, mean=0.0):
-    n = int(np.prod(shape))
-    idx = np.arange(n, dtype=np.uint64)
-    w = philox((seed & 0xFFFFFFFF, seed >> 32), [idx & M32, idx >> np.uint64(32), np.zeros(n, np.uint64), np.zeros(n, np.uint64)])
-    u1 = (w[0].astype(np.float64) + 1.0) / 2.0 ** 32
-    u2 = (w[1].astype(np.float64) + 1.0) / 2.0 ** 32
-    z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
-    return (mean + std * z).astype(np.float32).reshape(shape)
+from philox_ref import randn, step_seed  # noqa: E402
 
 
 # ---- the model, in float64 from the f32 initial values ----------------------------------
