@@ -555,7 +555,7 @@ static int rank_main(rt_ctx *ctx, void *arg)
     int log_every = o->log_every ? o->log_every : nsteps / 10 > 0 ? nsteps / 10 : 1;
     bool stepping = !o->iters && o->steps > 0;
     int64_t last_step = first_step + nsteps;
-    double *times = rt_alloc(ctx, sizeof(double) * (size_t)iters);
+    double *times = rt_alloc(ctx, sizeof(double) * (size_t)(o->iters ? iters : 1)); /* --iters only */
     double t_log = rt_now();
     int64_t step_log = first_step;
     fill_step(ctx, job, stacks, params, first_step);
@@ -590,7 +590,7 @@ static int rank_main(rt_ctx *ctx, void *arg)
         if (ctx->prof)
             rt_prof_iteration_end(ctx->prof, it, it < warmup);
         check(ctx, ctx->be->barrier(ctx, world));
-        if (it >= warmup)
+        if (o->iters && it >= warmup)
             times[it - warmup] = rt_now() - t0;
         if (stepping && (step == first_step || (step + 1 - first_step) % log_every == 0 ||
                          step + 1 == last_step)) {

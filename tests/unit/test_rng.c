@@ -188,9 +188,29 @@ static void test_conversions(void)
            "i32 truncation; checksum\n");
 }
 
+/* rt_step_seed: the seed itself at step 0; otherwise words 0 and 1 of
+ * Philox of counter (step, 0, "step", 0) under the seed, so steps do not
+ * repeat and do not run into a neighbouring seed. */
+static void test_step_seed(void)
+{
+    CHECK(rt_step_seed(42, 0) == 42, "step 0 keeps the seed");
+    uint32_t w[4], key[2] = {42, 0}, ctr[4] = {3, 0, 0x73746570u, 0};
+    rt_philox4x32_10(ctr, key, w);
+    CHECK(rt_step_seed(42, 3) == ((uint64_t)w[0] | (uint64_t)w[1] << 32), "step 3 is Philox of (3, 0, step, 0)");
+    int clash = 0;
+    for (int64_t s = 1; s < 1000; s++) {
+        uint64_t k = rt_step_seed(42, s);
+        if (k == rt_step_seed(42, s - 1) || k < 1000 || k == rt_step_seed(43, s))
+            clash++;
+    }
+    CHECK(clash == 0, "%d step seeds repeat or fall among small seeds", clash);
+    printf("ok: rt_step_seed\n");
+}
+
 int main(void)
 {
     test_kat();
+    test_step_seed();
     test_values();
     test_sharded_fill();
     test_conversions();
