@@ -154,9 +154,15 @@ static bool same_func(const IrFunc *a, const IrFunc *b)
     for (int k = 0; k < a->nparams; k++) {
         const IrInit *x = &a->inits[k], *y = &b->inits[k];
         if (!same_value(a->params[k], b->params[k]) || x->kind != y->kind || x->seed != y->seed ||
-            !same_double(x->a, y->a) || !same_double(x->b, y->b) || !same_str(x->path, y->path))
+            !same_double(x->a, y->a) || !same_double(x->b, y->b) || !same_str(x->path, y->path) ||
+            x->per_step != y->per_step)
             return false;
     }
+    if ((a->result_feeds == NULL) != (b->result_feeds == NULL))
+        return false;
+    for (int k = 0; a->result_feeds && k < a->nresults; k++)
+        if (a->result_feeds[k] != b->result_feeds[k])
+            return false;
     for (int k = 0; k < a->nresults; k++)
         if (a->results[k]->id != b->results[k]->id ||
             !same_str(a->result_names ? a->result_names[k] : NULL, b->result_names ? b->result_names[k] : NULL))
@@ -220,7 +226,7 @@ static IrModule *build_everything(Arena *ar)
     m->entry = f;
     f->loc = (SrcLoc){"model.dt", 8, 1};
     IrValue *x = ir_param_new(m, f, "x", ty(DT_F32, 2, 8, 512, 0), PL(S_(0), R_),
-                              (IrInit){INIT_RANDN, 1, 1.0, 0.0, NULL, 0});
+                              (IrInit){INIT_RANDN, 1, 1.0, 0.0, NULL, true});
     IrValue *w = ir_param_new(m, f, "w", ty(DT_F32, 2, 512, 6, 0), PL(R_, S_(1)),
                               (IrInit){INIT_RAND, UINT64_MAX, -0.5, 0.5, NULL, 0});
     IrValue *z = ir_param_new(m, f, "z", ty(DT_F32, 2, 7, 5, 0), NOPL, (IrInit){INIT_ZEROS, 0, 0, 0, NULL, 0});
@@ -235,7 +241,6 @@ static IrModule *build_everything(Arena *ar)
     IrValue *n = ir_param_new(m, f, "n", ty(DT_F32, 2, 6, 4, 0), PL(S_(0), R_), NOINIT);
     n->pinned = false;
     IrValue *lbl = ir_param_new(m, f, "lbl", ty(DT_I32, 1, 6, 0, 0), NOPL, NOINIT);
-    (void)o;
 
     IrType t85 = ty(DT_F32, 2, 8, 512, 0), t64 = ty(DT_F32, 2, 6, 4, 0);
     IrInst *c = inst1(m, f, OP_CONST, ty(DT_F32, 0, 0, 0, 0), NULL, NULL, NULL);
@@ -365,6 +370,9 @@ static IrModule *build_everything(Arena *ar)
     f->result_names = arena_alloc(ar, 3 * sizeof *f->result_names);
     f->result_names[0] = "y";
     f->result_names[2] = "out 2"; /* not an identifier */
+    f->result_feeds = arena_alloc(ar, 3 * sizeof *f->result_feeds);
+    f->result_feeds[0] = f->result_feeds[1] = -1;
+    f->result_feeds[2] = o->param_index; /* `feeds %o`: same type f64[3] */
     return m;
 }
 
