@@ -230,11 +230,12 @@ static void emit_desc_table(FILE *o, Arena *a, const IrMesh *m, const char *what
                 x->type.rank, x->type.rank ? cg_c_int_array(a, x->type.dims, x->type.rank) : "{0}");
         emit_pl(o, m, &x->pl);
         if (params)
-            fprintf(o, ",\n     {%s, %lluu, %.17g, %.17g, %s}", inits[x->init.kind],
+            fprintf(o, ",\n     {%s, %lluu, %.17g, %.17g, %s, %d}, -1", inits[x->init.kind],
                     (unsigned long long)x->init.seed, x->init.a, x->init.b,
-                    x->init.kind == INIT_LOAD ? cg_c_string(a, x->init.path, cxx) : "NULL");
+                    x->init.kind == INIT_LOAD ? cg_c_string(a, x->init.path, cxx) : "NULL",
+                    x->init.per_step ? 1 : 0);
         else
-            fprintf(o, ",\n     {RT_INIT_NONE, 0u, 0.0, 0.0, NULL}");
+            fprintf(o, ",\n     {RT_INIT_NONE, 0u, 0.0, 0.0, NULL, 0}, %d", x->feeds);
         fprintf(o, "},\n");
     }
     fprintf(o, "};\n\n");

@@ -269,6 +269,7 @@ typedef struct CgIo {
     IrType type;               /* global */
     Placement pl;              /* parameter: declared; result: the returned value's */
     IrInit init;               /* parameters; a load() path is made absolute */
+    int feeds;                 /* results: the parameter index it feeds, or -1 */
 } CgIo;
 
 typedef struct CgProgram {

@@ -1251,15 +1251,15 @@ static LlTypes desc_types(Ll *L)
     LlTypes T;
     LLVMTypeRef P = L->tptr, I = L->ti32, J = L->ti64, D = L->tf64;
     T.init = LLVMStructCreateNamed(L->c, "rt_init");
-    LLVMTypeRef ie[5] = {I, J, D, D, P};
-    LLVMStructSetBody(T.init, ie, 5, 0);
+    LLVMTypeRef ie[6] = {I, J, D, D, P, I};
+    LLVMStructSetBody(T.init, ie, 6, 0);
     T.pl = LLVMStructCreateNamed(L->c, "rt_pl");
     LLVMTypeRef pe[3] = {I, I, I};
     LLVMStructSetBody(T.pl, pe, 3, 0);
     T.desc = LLVMStructCreateNamed(L->c, "rt_tensor_desc");
-    LLVMTypeRef de[6] = {P, I, I, LLVMArrayType2(J, RT_MAX_RANK), LLVMArrayType2(T.pl, RT_MAX_AXES),
-                         T.init};
-    LLVMStructSetBody(T.desc, de, 6, 0);
+    LLVMTypeRef de[7] = {P, I, I, LLVMArrayType2(J, RT_MAX_RANK), LLVMArrayType2(T.pl, RT_MAX_AXES),
+                         T.init, I};
+    LLVMStructSetBody(T.desc, de, 7, 0);
     T.mesh = LLVMStructCreateNamed(L->c, "rt_mesh");
     LLVMTypeRef me[4] = {P, I, LLVMArrayType2(P, RT_MAX_AXES), LLVMArrayType2(I, RT_MAX_AXES)};
     LLVMStructSetBody(T.mesh, me, 4, 0);
@@ -1274,11 +1274,13 @@ static LlTypes desc_types(Ll *L)
     } chk[] = {
         {T.init, 1, offsetof(rt_init, seed)},
         {T.init, 4, offsetof(rt_init, path)},
+        {T.init, 5, offsetof(rt_init, per_step)},
         {T.pl, 2, offsetof(rt_pl, red)},
         {T.desc, 1, offsetof(rt_tensor_desc, dtype)},
         {T.desc, 3, offsetof(rt_tensor_desc, dims)},
         {T.desc, 4, offsetof(rt_tensor_desc, pl)},
         {T.desc, 5, offsetof(rt_tensor_desc, init)},
+        {T.desc, 6, offsetof(rt_tensor_desc, feeds)},
         {T.mesh, 2, offsetof(rt_mesh, axis_name)},
         {T.mesh, 3, offsetof(rt_mesh, size)},
         {T.prog, 1, offsetof(rt_program, mesh)},
@@ -1309,17 +1311,19 @@ static LLVMValueRef desc_value(Ll *L, const LlTypes *T, const CgIo *io, bool par
                              c32(L, e.kind == PL_P ? e.red : 0)};
         pls[a] = LLVMConstNamedStruct(T->pl, f, 3);
     }
-    IrInit in = param ? io->init : (IrInit){INIT_NONE, 0, 0, 0, NULL};
-    LLVMValueRef iv[5] = {c32(L, in.kind), LLVMConstInt(L->ti64, in.seed, 0), fconst(L, DT_F64, in.a),
+    IrInit in = param ? io->init : (IrInit){.kind = INIT_NONE};
+    LLVMValueRef iv[6] = {c32(L, in.kind), LLVMConstInt(L->ti64, in.seed, 0), fconst(L, DT_F64, in.a),
                           fconst(L, DT_F64, in.b),
-                          in.kind == INIT_LOAD ? cstr(L, in.path) : LLVMConstPointerNull(L->tptr)};
-    LLVMValueRef f[6] = {cstr(L, io->name),
+                          in.kind == INIT_LOAD ? cstr(L, in.path) : LLVMConstPointerNull(L->tptr),
+                          c32(L, in.per_step)};
+    LLVMValueRef f[7] = {cstr(L, io->name),
                          c32(L, io->type.dtype),
                          c32(L, io->type.rank),
                          LLVMConstArray2(L->ti64, dims, RT_MAX_RANK),
                          LLVMConstArray2(T->pl, pls, RT_MAX_AXES),
-                         LLVMConstNamedStruct(T->init, iv, 5)};
-    return LLVMConstNamedStruct(T->desc, f, 6);
+                         LLVMConstNamedStruct(T->init, iv, 6),
+                         c32(L, param ? -1 : io->feeds)};
+    return LLVMConstNamedStruct(T->desc, f, 7);
 }
 
 static LLVMValueRef desc_array(Ll *L, const LlTypes *T, const CgIo *io, int n, bool param,

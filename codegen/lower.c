@@ -1396,6 +1396,7 @@ CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err
         io->type = v->type;
         io->pl = pl_of(&L, v);
         io->init = f->inits[k];
+        io->feeds = -1;
         if (io->init.kind == INIT_LOAD)
             io->init.path = resolve_load(a, opt->src_file, io->init.path);
     }
@@ -1406,6 +1407,11 @@ CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err
                                                          : arena_printf(a, "out%d", k);
         io->type = v->type;
         io->pl = pl_of(&L, v);
+        io->feeds = f->result_feeds ? f->result_feeds[k] : -1;
+        /* sema pinned a fed result to its parameter's placement, so the
+         * runtime can swap local buffers between steps */
+        if (io->feeds >= 0 && !pl_eq(&io->pl, &p->params[io->feeds].pl))
+            DTC_BUG("lower: a fed result has another placement than its parameter");
     }
 
     int nranks = ir_mesh_nranks(&m->mesh);

@@ -27,6 +27,7 @@ typedef struct DtcOptions {
     bool time_passes;         /* --time-passes: each pass's time on stderr */
     FeOptions fe;             /* --entry, --mesh */
     int nin, nout;            /* --in / --out NAME=FILE for `run`, as many as given */
+    int steps, log_every;     /* run --steps N --log-every K (0: not given) */
     const char **in_name, **in_path;     /* arena arrays, grown by doubling */
     const char **out_name, **out_path;
     int in_cap, out_cap;

@@ -99,7 +99,12 @@ void dtc_print_help(FILE *out, const char *cmd)
               "  --out NAME=FILE.npy     write result NAME (returned variable name, or out0, out1, ...);\n"
               "                          two results may not go to one file\n"
               "  --simulate              compile through partition and run every rank's program in\n"
-              "                          the interpreter, in lockstep (checks the sharding passes)\n",
+              "                          the interpreter, in lockstep (checks the sharding passes)\n"
+              "  --steps N               run N steps (default 1): after each, every result that\n"
+              "                          `feeds` a parameter becomes it; per_step data and a stacked\n"
+              "                          --in (one more leading dim) change every step\n"
+              "  --log-every K           print `step S/N  NAME VALUE ...` for the scalar results that\n"
+              "                          feed nothing every K steps (default N / 10), first and last\n",
               out);
         fputs(pipeline_opts, out);
         cost_opts(out);

@@ -221,6 +221,14 @@ static int parse_args(Arena *ar, int argc, char **argv, DtcOptions *o)
             if (!v)
                 return usage_error(o->cmd, "%s needs a list like sm_80,sm_90", a);
             o->cuda_arch = v;
+        } else if (opt_value(argc, argv, &i, "--steps", &v) || opt_value(argc, argv, &i, "--log-every", &v)) {
+            bool steps = a[2] == 's';
+            char *end = NULL;
+            long n = v ? strtol(v, &end, 10) : 0;
+            if (!v || !*v || *end || n < 1 || n > 1000000000L)
+                return usage_error(o->cmd, "%s expects a positive integer, got '%s'", steps ? "--steps" : "--log-every",
+                                   v ? v : "");
+            *(steps ? &o->steps : &o->log_every) = (int)n;
         } else if (opt_value(argc, argv, &i, "--beam", &v)) {
             char *end = NULL;
             long w = v ? strtol(v, &end, 10) : 0;
@@ -444,8 +452,11 @@ int main(int argc, char **argv)
         rc = usage_error(o.cmd, "--stop-after: unknown pass '%s'", o.stop_after);
     if (rc == 0 && o.stop_after && strcmp(o.cmd, "compile"))
         rc = usage_error(o.cmd, "--stop-after belongs to 'dtc compile', not '%s'", o.cmd);
-    if (rc == 0 && strcmp(o.cmd, "run") && (o.nin || o.nout || o.simulate))
-        rc = usage_error(o.cmd, "--in/--out/--simulate belong to 'dtc run' and to the compiled program, not '%s'", o.cmd);
+    if (rc == 0 && strcmp(o.cmd, "run") && (o.nin || o.nout || o.simulate || o.steps || o.log_every))
+        rc = usage_error(o.cmd, "--in/--out/--simulate/--steps/--log-every belong to 'dtc run' and to the compiled "
+                         "program, not '%s'", o.cmd);
+    if (rc == 0 && o.log_every && !o.steps)
+        rc = usage_error(o.cmd, "--log-every needs --steps");
     if (rc == 0 && o.explain && strcmp(o.cmd, "report"))
         rc = usage_error(o.cmd, "--explain belongs to 'dtc report', not '%s'", o.cmd);
     if (rc == 0 && o.format && strcmp(o.cmd, "report"))

@@ -11,7 +11,15 @@
  * file (same path string, same file after realpath, or same inode: the
  * second write would silently replace the first), and every file it will
  * read (--in, load("...")) is a regular file (a FIFO with no writer would
- * block forever in open()). */
+ * block forever in open()).
+ *
+ * `--steps N` runs the entry N times as a compiled program does: after each
+ * step every result that `feeds` a parameter is that parameter's value in
+ * the next; per_step initialisers draw from seed rt_step_seed(seed, step);
+ * an --in file with one more leading dim than its parameter is a stack of
+ * values, step s taking value s mod count; the same progress lines
+ * (`step S/N  NAME VALUE  (R steps/s)`) for the scalar results that feed
+ * nothing; the result lines and --out files are the last step's. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
 #include <limits.h>
@@ -19,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <time.h>
 
 #include "driver/driver.h"
 #include "interp/interp.h"
@@ -51,6 +61,58 @@ static void print_result(const char *name, const Tensor *t)
     IrType ty = interp_tensor_type(t);
     char tbuf[128];
     printf("%s: %s sum=%.6e l2=%.6e\n", name, ir_type_str(&ty, tbuf, sizeof tbuf), sum, l2);
+}
+
+/* ---- steps ------------------------------------------------------------------------ */
+
+/* The result that feeds parameter i, or -1. */
+static int fed_by(const IrFunc *f, int i)
+{
+    for (int j = 0; f->result_feeds && j < f->nresults; j++)
+        if (f->result_feeds[j] == i)
+            return j;
+    return -1;
+}
+
+/* Is t a stack of values of type pt: one more leading dim (count >= 1)? */
+static bool is_stack(const IrType *pt, const Tensor *t)
+{
+    if (t->dtype != pt->dtype || t->rank != pt->rank + 1 || t->dims[0] < 1)
+        return false;
+    for (int d = 0; d < pt->rank; d++)
+        if (t->dims[d + 1] != pt->dims[d])
+            return false;
+    return true;
+}
+
+/* Value s mod count of a stack (a view into its data). */
+static Tensor stack_value(const Tensor *t, int64_t s)
+{
+    Tensor v = *t;
+    v.rank = t->rank - 1;
+    for (int d = 0; d < v.rank; d++)
+        v.dims[d] = t->dims[d + 1];
+    int64_t n = interp_numel(&v);
+    v.data = (char *)t->data + (size_t)((s % t->dims[0]) * n * ir_dtype_size(t->dtype));
+    return v;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The compiled program's progress line (runtime/program.c). */
+static void log_step(Arena *ar, const IrFunc *f, const Tensor *results, int step, int nsteps, double rate)
+{
+    printf("step %d/%d", step, nsteps);
+    for (int j = 0; j < f->nresults; j++)
+        if (results[j].rank == 0 && (!f->result_feeds || f->result_feeds[j] < 0))
+            printf("  %s %.4g", result_name(ar, f, j), interp_get(&results[j], 0));
+    printf("  (%.1f steps/s)\n", rate);
+    fflush(stdout);
 }
 
 static const char *file_kind(mode_t mode)
@@ -177,6 +239,7 @@ int dtc_cmd_run(Arena *ar, const DtcOptions *o, IrModule *m)
             return 1;
     }
 
+    const Tensor **stack = arena_alloc(ar, sizeof *stack * (size_t)(f->nparams + 1));
     for (int k = 0; k < o->nin; k++) {
         for (int i = 0; i < f->nparams; i++) {
             if (strcmp(f->params[i]->name, o->in_name[k]))
@@ -188,24 +251,67 @@ int dtc_cmd_run(Arena *ar, const DtcOptions *o, IrModule *m)
             }
             given[i] = t;
             what[i] = arena_printf(ar, "--in %s", o->in_name[k]);
+            if (is_stack(&f->params[i]->type, t)) {
+                if (fed_by(f, i) >= 0) {
+                    fprintf(stderr, "dtc: error: --in %s: %s is a stack of %lld values, but a result feeds "
+                            "%s: only data that no result feeds comes one value per step\n", o->in_name[k],
+                            o->in_path[k], (long long)t->dims[0], o->in_name[k]);
+                    return 1;
+                }
+                stack[i] = t;
+            }
         }
     }
 
-    InterpInputs in = {.given = given, .given_what = what, .base_dir = base};
+    /* The steps: results of one step live in their own arena until the
+     * next step has read its fed parameters from them. */
+    int nsteps = o->steps ? o->steps : 1;
+    int log_every = o->log_every ? o->log_every : nsteps / 10 > 0 ? nsteps / 10 : 1;
+    Tensor *views = arena_alloc(ar, sizeof *views * (size_t)(f->nparams + 1));
+    Arena *prev = NULL, *cur = NULL;
     Tensor *results = NULL;
-    int rc = o->simulate ? interp_run_sharded(ar, m, f, &in, &results, err, sizeof err)
-                         : interp_run(ar, m, f, &in, &results, err, sizeof err);
-    if (rc != 0) {
-        fprintf(stderr, "dtc: error: %s\n", err);
-        return 1;
+    double t_log = now_s();
+    int step_log = 0;
+    for (int s = 0; s < nsteps; s++) {
+        for (int i = 0; i < f->nparams; i++) {
+            int j = fed_by(f, i);
+            if (stack[i]) {
+                views[i] = stack_value(stack[i], s);
+                given[i] = &views[i];
+            } else if (s > 0 && j >= 0) {
+                given[i] = &results[j];
+                what[i] = arena_printf(ar, "the result that feeds %s", f->params[i]->name);
+            }
+        }
+        cur = arena_new();
+        InterpInputs in = {.given = given, .given_what = what, .base_dir = base, .step = s};
+        int rc = o->simulate ? interp_run_sharded(cur, m, f, &in, &results, err, sizeof err)
+                             : interp_run(cur, m, f, &in, &results, err, sizeof err);
+        if (prev)
+            arena_free(prev);
+        prev = cur;
+        if (rc != 0) {
+            arena_free(cur);
+            fprintf(stderr, "dtc: error: %s%s\n", err,
+                    nsteps > 1 ? arena_printf(ar, " (at step %d)", s + 1) : "");
+            return 1;
+        }
+        if (o->steps && (s == 0 || (s + 1) % log_every == 0 || s + 1 == nsteps)) {
+            double t = now_s();
+            log_step(ar, f, results, s + 1, nsteps, (s + 1 - step_log) / (t - t_log > 0 ? t - t_log : 1e-9));
+            t_log = now_s();
+            step_log = s + 1;
+        }
     }
     for (int k = 0; k < o->nout; k++) {
         if (interp_write_npy(o->out_path[k], &results[out_index[k]], err, sizeof err) != 0) {
             fprintf(stderr, "dtc: error: --out %s: %s\n", o->out_name[k], err);
+            arena_free(cur);
             return 1;
         }
     }
     for (int i = 0; i < f->nresults; i++)
         print_result(result_name(ar, f, i), &results[i]);
+    arena_free(cur);
     return 0;
 }

@@ -77,6 +77,8 @@ typedef struct ResultAst {
     SrcLoc loc;
     TypeAst *type;
     PlacementAst *pl;      /* NULL: none */
+    const char *feeds;     /* `feeds NAME`: the parameter it becomes next step; NULL: none */
+    SrcLoc feeds_loc;      /* NAME */
 } ResultAst;
 
 typedef enum StmtKind {

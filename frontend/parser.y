@@ -244,6 +244,18 @@ result
           $$->type = $1;
           $$->pl = $2;
       }
+    | type pl_opt NAME ident    {
+          /* `feeds` is a word only here, as `carry` is in a for header */
+          if (strcmp($3, "feeds"))
+              diag_error(p->d, L(@3), "unexpected '%s' after a result type: only `feeds NAME` (the "
+                         "parameter this result becomes on the next step) may follow it", $3);
+          $$ = arena_alloc(p->a, sizeof(ResultAst));
+          $$->loc = $1->loc;
+          $$->type = $1;
+          $$->pl = $2;
+          $$->feeds = $4;
+          $$->feeds_loc = L(@4);
+      }
     ;
 
 type

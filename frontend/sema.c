@@ -1560,15 +1560,95 @@ static void check_return(Sema *S, const Stmt *st)
         const char *rname = NULL;
         if (exprs[k]->kind == E_NAME && sema_find_local(S, exprs[k]->name)) {
             rname = exprs[k]->name;
-            for (int j = 0; j < k; j++)
+            for (int j = 0; j < k && rname; j++)
                 if (irf->result_names[j] && !strcmp(irf->result_names[j], rname))
                     rname = NULL; /* `return x, x`: the second is out<k> */
         }
-        if (f->rpl_has[k])
-            v = sema_emit_redistribute(S, fd->results[k]->pl->loc, v, f->rpl[k], rname, "result placement");
+        if (f->rpl_has[k]) {
+            const ResultAst *ra = fd->results[k];
+            v = sema_emit_redistribute(S, ra->pl ? ra->pl->loc : ra->feeds_loc, v, f->rpl[k], rname,
+                                       ra->pl ? "result placement" : "fed parameter's placement");
+        }
         irf->results[k] = v;
         irf->result_names[k] = rname;
     }
+}
+
+/* `-> T [@ PL] feeds NAME` on the entry function's results: NAME is one of
+ * its parameters, fed by one result at most, of the same type; the result
+ * takes the parameter's placement (a different one written is an error), so
+ * a multi-step run swaps local buffers between steps and moves no data. */
+static void check_feeds(Sema *S, FnInfo *f)
+{
+    Decl *fd = f->decl;
+    const char *entry = S->opt && S->opt->entry ? S->opt->entry : "main";
+    int *feeds = NULL;
+    for (int k = 0; k < fd->nresults; k++) {
+        ResultAst *ra = fd->results[k];
+        if (!ra->feeds)
+            continue;
+        if (strcmp(fd->name, entry)) {
+            sema_err(S, ra->feeds_loc, "feeds: only the entry function's results feed its parameters "
+                     "from one step to the next ('%s' is not the entry '%s')", fd->name, entry);
+            continue;
+        }
+        int p = 0;
+        while (p < fd->nparams && strcmp(fd->params[p]->name, ra->feeds))
+            p++;
+        if (p == fd->nparams) {
+            sema_err(S, ra->feeds_loc, "feeds %s: '%s' has no parameter '%s'", ra->feeds, fd->name,
+                     ra->feeds);
+            continue;
+        }
+        if (!feeds) {
+            feeds = arena_alloc(S->a, sizeof *feeds * (size_t)fd->nresults);
+            for (int j = 0; j < fd->nresults; j++)
+                feeds[j] = -1;
+        }
+        int twice = -1;
+        for (int j = 0; j < k; j++)
+            if (feeds[j] == p)
+                twice = j;
+        if (twice >= 0) {
+            sema_err(S, ra->feeds_loc, "feeds %s: parameter '%s' is fed twice (by results %d and %d)",
+                     ra->feeds, ra->feeds, twice + 1, k + 1);
+            sema_note(S, fd->results[twice]->feeds_loc, "first fed here");
+            continue;
+        }
+        const IrValue *pv = f->ir->params[p];
+        if (!f->sig_ok)
+            continue; /* a type did not resolve: reported already */
+        if (!ir_type_eq(&f->rtypes[k], &pv->type)) {
+            sema_err(S, ra->feeds_loc, "feeds %s: result %d is %s but parameter '%s' is %s", ra->feeds,
+                     k + 1, sema_tstr(S, &f->rtypes[k]), ra->feeds, sema_tstr(S, &pv->type));
+            continue;
+        }
+        if (!fd->params[p]->pl)
+            continue; /* check_entry reports the missing placement */
+        char a[128], b[128];
+        if (pv->pl.naxes == 0) {
+            const PlacementAst *pa = fd->params[p]->pl;
+            bool is_auto = pa->n == 1 && pa->entries[0]->kind == E_NAME && !strcmp(pa->entries[0]->name, "auto");
+            if (S->mesh_ok && is_auto)
+                sema_err(S, ra->feeds_loc, "feeds %s: parameter '%s' is placed %s[auto]; a fed parameter "
+                         "needs a written placement (its result must hold the same one)", ra->feeds,
+                         ra->feeds, S->m->mesh.name);
+            continue;
+        }
+        if (ra->pl && !f->rpl_has[k])
+            continue; /* the result's placement failed: reported already */
+        if (ra->pl && !pl_eq(&f->rpl[k], &pv->pl)) {
+            sema_err(S, ra->pl->loc, "feeds %s: result %d is placed %s but parameter '%s' is %s; a fed "
+                     "result must have its parameter's placement", ra->feeds, k + 1,
+                     pl_str(&S->m->mesh, &f->rpl[k], a, sizeof a), ra->feeds,
+                     pl_str(&S->m->mesh, &pv->pl, b, sizeof b));
+            continue;
+        }
+        f->rpl[k] = pv->pl; /* implied when not written */
+        f->rpl_has[k] = true;
+        feeds[k] = p;
+    }
+    f->ir->result_feeds = feeds;
 }
 
 /* Signature: parameter and result types, placements, initialisers. */
@@ -1616,6 +1696,7 @@ static void check_signature(Sema *S, FnInfo *f)
         if (ra->pl)
             f->rpl_has[k] = sema_resolve_pl_ast(S, ra->pl, tok ? &t : NULL, false, &f->rpl[k]);
     }
+    check_feeds(S, f);
 }
 
 /* A generic function's signature, before any call: every shape variable of

@@ -1,7 +1,8 @@
 /* sema_decl.c - the declarative parts of a program: tensor types,
  * placements M[...] against the mesh, the mesh declaration itself (and its
  * --mesh overrides), and parameter initialisers (randn, rand, zeros, ones,
- * full, arange, load) with their seeds, values and files.
+ * full, arange, load) with their seeds, values and files (randn and rand
+ * may draw new data every step of a multi-step run: per_step=true).
  *
  * Decisions are stated in sema.c's header comment; a number that an
  * initialiser or an attribute turns into a float must fit its dtype
@@ -366,7 +367,7 @@ bool sema_resolve_init(Sema *S, const ParamAst *pa, const IrType *t, IrInit *out
     const char *nm = e->name;
     bool ok = true;
     int npos = !strcmp(nm, "full") || !strcmp(nm, "load") ? 1 : 0;
-    const char *kws = !strcmp(nm, "randn") ? "seed std mean" : !strcmp(nm, "rand") ? "seed lo hi" : "";
+    const char *kws = !strcmp(nm, "randn") ? "seed std mean per_step" : !strcmp(nm, "rand") ? "seed lo hi per_step" : "";
     if (e->nargs != npos) {
         if (npos == 0)
             sema_err(S, e->args[0]->loc, "%s takes no positional arguments%s", nm,
@@ -400,6 +401,12 @@ bool sema_resolve_init(Sema *S, const ParamAst *pa, const IrType *t, IrInit *out
             } else
                 out->seed = (uint64_t)seed;
         }
+        const Expr *ps = sema_find_kw(e, "per_step", NULL);
+        if (ps && ps->kind != E_BOOL) {
+            sema_err(S, ps->loc, "%s: per_step must be true or false", nm);
+            ok = false;
+        } else if (ps)
+            out->per_step = ps->ival != 0; /* new data every step: seed rt_step_seed(seed, step) */
         if (out->kind == INIT_RANDN) {
             bool g;
             if (!init_number(S, e, "std", 1.0, &out->a, &g, dt_known, dt))

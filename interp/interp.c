@@ -169,7 +169,9 @@ static int param_global(Run *R, const InterpInputs *in, int i, Tensor *g, bool *
         return 0;
     }
     default: {
-        rt_init ri = {(rt_init_kind)init->kind, init->seed, init->a, init->b, init->path};
+        rt_init ri = {(rt_init_kind)init->kind, init->seed, init->a, init->b, init->path, 0};
+        if (init->per_step)
+            ri.seed = rt_step_seed(init->seed, in ? in->step : 0);
         int64_t off[IR_MAX_RANK] = {0};
         g->data = interp_alloc(NULL, interp_nbytes(g));
         if (!g->data)

@@ -56,6 +56,9 @@ typedef struct InterpInputs {
     /* Directory that relative load("file.npy") paths are relative to (the
      * .dt file's directory); NULL: the current directory. */
     const char *base_dir;
+    /* The step of a multi-step run (0-based): per_step initialisers take
+     * seed rt_step_seed(seed, step). */
+    int64_t step;
 } InterpInputs;
 
 /* Runs f (global semantics); `in` may be NULL (every parameter from its

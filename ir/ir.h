@@ -240,6 +240,8 @@ typedef struct IrInit {
     uint64_t seed;
     double a, b;
     const char *path;
+    bool per_step;                /* randn / rand: new data every step, from seed
+                                     rt_step_seed(seed, step) (multi-step runs) */
 } IrInit;
 
 struct IrFunc {
@@ -251,6 +253,9 @@ struct IrFunc {
     int nresults;
     IrValue **results;            /* the returned values, in order */
     const char **result_names;    /* --out name: the returned variable's name, else NULL (out<i>) */
+    int *result_feeds;            /* entry: the parameter index result i becomes on the next
+                                     step (`feeds NAME`; same type and placement), or -1;
+                                     NULL: none feeds */
     IrInst *first, *last;         /* program order */
     int next_id;                  /* next value id */
 };

@@ -542,6 +542,10 @@ static IrInit init(Parser *P)
                 } else if (!strcmp(kw, kb) && !got_b) {
                     in.b = number(P, kb);
                     got_b = true;
+                } else if (!strcmp(kw, "per_step") && !in.per_step) {
+                    if (!accept_word(P, "true"))
+                        fail(P, P->p, "per_step is written only as per_step=true");
+                    in.per_step = true;
                 } else
                     fail(P, k, "%s() has no argument '%s' (or it is given twice)", w, kw);
             } while (accept(P, ','));
@@ -825,6 +829,8 @@ static void ret(Parser *P)
 {
     IrValue *vals[256];
     const char *names[256];
+    int feeds[256];
+    bool any_feeds = false;
     int n = 0;
     if (peek(P) != '}') {
         do {
@@ -835,10 +841,24 @@ static void ret(Parser *P)
                 names[n] = name(P, "a result name or a value");
                 expect(P, ':');
             }
-            vals[n++] = use(P);
+            vals[n] = use(P);
+            feeds[n] = -1;
+            if (accept_word(P, "feeds")) {
+                const char *at = (skip_ws(P), P->p);
+                IrValue *pv = use(P);
+                if (pv->param_index < 0 || pv->param_index >= P->f->nparams || P->f->params[pv->param_index] != pv)
+                    fail(P, at, "feeds: expected a parameter of this function");
+                for (int j = 0; j < n; j++)
+                    if (feeds[j] == pv->param_index)
+                        fail(P, at, "feeds: the parameter is fed twice");
+                feeds[n] = pv->param_index;
+                any_feeds = true;
+            }
+            n++;
         } while (accept(P, ','));
     }
     IrFunc *f = P->f;
+    f->result_feeds = any_feeds ? arena_dup(P->ar, feeds, (size_t)n, sizeof *feeds) : NULL;
     f->nresults = n;
     f->results = arena_dup(P->ar, vals, (size_t)n, sizeof *vals);
     f->result_names = arena_dup(P->ar, names, (size_t)n, sizeof *names);

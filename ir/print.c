@@ -12,15 +12,16 @@
  *   func    := 'func' '@' NAME '(' [param {',' param}] ')' [loc] '{'
  *                inst* 'return' [ret {',' ret}] '}'
  *   param   := value ':' type [pl] ['pinned'] [local] ['=' init]
- *   init    := 'randn' '(' 'seed' '=' INT ',' 'std' '=' F ',' 'mean' '=' F ')'
- *            | 'rand' '(' 'seed' '=' INT ',' 'lo' '=' F ',' 'hi' '=' F ')'
+ *   init    := 'randn' '(' 'seed' '=' INT ',' 'std' '=' F ',' 'mean' '=' F [',' 'per_step' '=' 'true'] ')'
+ *            | 'rand' '(' 'seed' '=' INT ',' 'lo' '=' F ',' 'hi' '=' F [',' 'per_step' '=' 'true'] ')'
  *            | 'zeros' '(' ')' | 'ones' '(' ')' | 'full' '(' F ')'
  *            | 'arange' '(' ')' | 'load' '(' STRING ')'
  *   inst    := [def {',' def} '='] OP operands [attrs] [loc]
  *   def     := value ':' type [pl] ['pinned'] [local]
  *   operands:= [value {',' value}]             call, loop: '@' NAME '(' [value {',' value}] ')'
  *   attrs   := '{' KEY '=' VAL {',' KEY '=' VAL} '}'
- *   ret     := [NAME ':'] value                NAME: the --out name
+ *   ret     := [NAME ':'] value ['feeds' value]   NAME: the --out name; feeds: the
+ *                                              parameter it becomes on the next step
  *   value   := '%' ID | '%' NAME '.' ID        NAME: the source name
  *   type    := DTYPE '[' [INT {',' INT}] ']'
  *   pl      := '@' MESH '[' entry {',' entry} ']'   entry: R | S(d) | P(sum|max|min|avg)
@@ -262,7 +263,7 @@ static void put_init(Printer *p, const IrInit *in)
         put_float(o, in->a);
         fprintf(o, ", %s=", in->kind == INIT_RANDN ? "mean" : "hi");
         put_float(o, in->b);
-        fputc(')', o);
+        fputs(in->per_step ? ", per_step=true)" : ")", o);
         return;
     case INIT_ZEROS:
         fputs(" = zeros()", o);
@@ -482,6 +483,10 @@ static void put_func(Printer *p, const IrFunc *f)
             fputs(": ", o);
         }
         put_ref(p, f->results ? f->results[k] : NULL);
+        if (f->result_feeds && f->result_feeds[k] >= 0 && f->result_feeds[k] < f->nparams) {
+            fputs(" feeds ", o);
+            put_ref(p, f->params[f->result_feeds[k]]);
+        }
     }
     fputs("\n}\n", o);
 }

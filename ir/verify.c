@@ -537,6 +537,18 @@ static void check_func(V *c, const IrFunc *f)
             else if (v->id < 0 || v->id >= c->cap || c->seen[v->id] != v)
                 problem(c, NULL, NULL, "result %d (%s) is not defined in @%s", r, vs(c, v), f->name);
         }
+    /* feeds: a result becomes its parameter next step, so the two agree in
+     * type and, once placed, in placement (the runtime swaps buffers) */
+    for (int r = 0; f->result_feeds && f->results && r < f->nresults; r++) {
+        int p = f->result_feeds[r];
+        const IrValue *v = f->results[r], *pv = p >= 0 && p < f->nparams && f->params ? f->params[p] : NULL;
+        if (p < -1 || (p >= 0 && !pv))
+            problem(c, NULL, NULL, "result %d feeds parameter #%d of %d", r, p, f->nparams);
+        else if (pv && v && !ir_type_eq(&v->type, &pv->type))
+            problem(c, NULL, NULL, "result %d (%s) feeds %s of another type", r, vs(c, v), vs(c, pv));
+        else if (pv && v && c->level >= ST_PROPAGATE && !pl_eq(&v->pl, &pv->pl))
+            problem(c, NULL, NULL, "result %d (%s) feeds %s from another placement", r, vs(c, v), vs(c, pv));
+    }
     c->f = NULL;
 }
 

@@ -91,6 +91,9 @@ typedef struct rt_tensor_desc {
     rt_init init;                     /* parameters only: data without --in;
                                          RT_INIT_LOAD paths are relative to
                                          the working directory */
+    int feeds;                        /* results only: the parameter index this
+                                         result becomes on the next step (same
+                                         dtype, dims and placement), or -1 */
 } rt_tensor_desc;
 
 typedef struct rt_ctx rt_ctx;

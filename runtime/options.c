@@ -117,16 +117,17 @@ int rt_opts_parse(rt_opts *o, int argc, char **argv, const rt_program *prog, cha
             o->profile = true;
             continue;
         }
-        static const char *const valued[] = {"--in", "--out", "--iters", "--warmup", "--ranks",
-                                             "--trace", "--save", "--load"};
+        static const char *const valued[] = {"--in",    "--out",   "--iters", "--warmup",    "--ranks",
+                                             "--trace", "--steps", "--log-every", "--save", "--load"};
+        enum { NVALUED = sizeof valued / sizeof valued[0] };
         int k = 0;
         size_t len = 0;
-        for (; k < 8; k++) {
+        for (; k < NVALUED; k++) {
             len = strlen(valued[k]);
             if (!strncmp(a, valued[k], len) && (a[len] == 0 || a[len] == '='))
                 break;
         }
-        if (k == 8) {
+        if (k == NVALUED) {
             if (a[0] == '-')
                 return fail(err, errlen, "unknown option '%s' (see --help)", a);
             return fail(err, errlen, "unexpected argument '%s' (see --help)", a);
@@ -167,8 +168,14 @@ int rt_opts_parse(rt_opts *o, int argc, char **argv, const rt_program *prog, cha
             o->trace = v;
             break;
         case 6:
-        case 7: {
-            const char **dir = k == 6 ? &o->save : &o->load;
+            rc = count("--steps", v, 1, &o->steps, err, errlen);
+            break;
+        case 7:
+            rc = count("--log-every", v, 1, &o->log_every, err, errlen);
+            break;
+        case 8:
+        case 9: {
+            const char **dir = k == 8 ? &o->save : &o->load;
             if (*dir)
                 return fail(err, errlen, "%s given twice", valued[k]);
             if (!*v)
@@ -182,6 +189,12 @@ int rt_opts_parse(rt_opts *o, int argc, char **argv, const rt_program *prog, cha
     }
     if (warmup && !o->iters && o->warmup)
         return fail(err, errlen, "--warmup needs --iters");
+    /* --iters repeats one step to time it; a run of steps times itself */
+    if (o->iters && o->steps > 1)
+        return fail(err, errlen, "--iters times one step and cannot be combined with --steps %d "
+                    "(the progress lines give steps/s)", o->steps);
+    if (o->log_every && o->steps == 0)
+        return fail(err, errlen, "--log-every needs --steps");
     /* Two files written to one path: one would be lost (rank 0 also
      * compares the files themselves before computing). */
     for (int i = 0; i < prog->nresults; i++)
@@ -210,12 +223,12 @@ static void print_init(FILE *out, const rt_init *in)
         fprintf(out, "  (give it with --in)");
         break;
     case RT_INIT_RANDN:
-        fprintf(out, " = randn(seed=%llu, std=%g, mean=%g)", (unsigned long long)in->seed, in->a,
-                in->b);
+        fprintf(out, " = randn(seed=%llu, std=%g, mean=%g%s)", (unsigned long long)in->seed, in->a,
+                in->b, in->per_step ? ", per_step=true" : "");
         break;
     case RT_INIT_RAND:
-        fprintf(out, " = rand(seed=%llu, lo=%g, hi=%g)", (unsigned long long)in->seed, in->a,
-                in->b);
+        fprintf(out, " = rand(seed=%llu, lo=%g, hi=%g%s)", (unsigned long long)in->seed, in->a,
+                in->b, in->per_step ? ", per_step=true" : "");
         break;
     case RT_INIT_ZEROS:
         fprintf(out, " = zeros()");
@@ -242,8 +255,8 @@ void rt_print_help(FILE *out, const char *progname, const rt_program *prog)
     int n = rt_mesh_size(m);
     fprintf(out,
             "usage: %s [--ranks N] [--in NAME=FILE.npy]... [--out NAME=FILE.npy]...\n"
-            "       %*s [--iters K [--warmup W]] [--profile] [--trace FILE.json]\n"
-            "       %*s [--load DIR] [--save DIR] [--help]\n",
+            "       %*s [--steps N [--log-every K]] [--iters K [--warmup W]] [--profile]\n"
+            "       %*s [--trace FILE.json] [--load DIR] [--save DIR] [--help]\n",
             progname, (int)strlen(progname), "", (int)strlen(progname), "");
     fprintf(out, "mesh %s[", m->name ? m->name : "mesh");
     for (int a = 0; a < m->naxes; a++)
@@ -261,15 +274,23 @@ void rt_print_help(FILE *out, const char *progname, const rt_program *prog)
     fprintf(out, "results:\n");
     for (int i = 0; i < prog->nresults; i++) {
         const rt_tensor_desc *d = &prog->results[i];
-        fprintf(out, "  %s: %s @ %s\n", d->name, rt_type_str(d->dtype, d->rank, d->dims, t, sizeof t),
+        fprintf(out, "  %s: %s @ %s", d->name, rt_type_str(d->dtype, d->rank, d->dims, t, sizeof t),
                 rt_pl_str(m, d->pl, p, sizeof p));
+        if (d->feeds >= 0 && d->feeds < prog->nparams)
+            fprintf(out, " feeds %s", prog->params[d->feeds].name);
+        fprintf(out, "\n");
     }
     fprintf(out,
             "options:\n"
             "  --ranks N             run N ranks as threads of this process (N = mesh size);\n"
             "                        without it the program expects mpirun -np N\n"
-            "  --in NAME=FILE.npy    the full global value of parameter NAME\n"
-            "  --out NAME=FILE.npy   write the full global value of result NAME\n"
+            "  --in NAME=FILE.npy    the full global value of parameter NAME, or a stack of\n"
+            "                        values (one more leading dim): step s uses s mod count\n"
+            "  --out NAME=FILE.npy   write the full global value of result NAME (last step)\n"
+            "  --steps N             run N steps (default 1); after each, every result that\n"
+            "                        `feeds` a parameter becomes it\n"
+            "  --log-every K         print the scalar results that feed nothing every K\n"
+            "                        steps (default N / 10) and at the first and last\n"
             "  --iters K             run K timed iterations, print the median time\n"
             "  --warmup W            run W untimed iterations first (default 0)\n"
             "  --profile             print time and bytes per operation and collective\n"

@@ -73,6 +73,8 @@ struct rt_ctx {
     void *workspace;
     rt_prof *prof;          /* NULL: neither --profile nor --trace */
     const char *site;       /* rt_site: source of the next collective */
+    unsigned params_version; /* bumped when the parameters change between calls of
+                                run (steps): the CUDA runtime uploads them again */
     /* The collective this rank is in (messages about a rank that died or
      * stopped): read by other threads, hence atomic. */
     _Atomic int in_coll;    /* rt_coll + 1, or 0: not in one */
@@ -212,6 +214,8 @@ typedef struct rt_opts {
     int iters;             /* --iters K (0: not given, run once) */
     int warmup;            /* --warmup W */
     int ranks;             /* --ranks N (0: not given) */
+    int steps;             /* --steps N (0: not given, one step) */
+    int log_every;         /* --log-every K (0: not given, steps / 10) */
     bool profile;          /* --profile */
     const char *trace;     /* --trace FILE.json or NULL */
     bool help;             /* --help */

@@ -46,7 +46,16 @@ typedef struct rt_init {
     uint64_t seed;
     double a, b;
     const char *path;
+    int per_step;   /* randn / rand: new data every step s of a multi-step
+                       run, from seed rt_step_seed(seed, s) */
 } rt_init;
+
+/* The seed of a per-step initialiser at step s (0-based, global: it goes on
+ * counting after a checkpoint is loaded): the seed itself at step 0 (so a
+ * one-step run equals the same program without per_step), else a Philox
+ * hash of (seed, s), so the steps' streams neither repeat nor follow the
+ * neighbouring seeds K + 1, K + 2 of other parameters. */
+uint64_t rt_step_seed(uint64_t seed, int64_t step);
 
 /* Philox4x32-10 (Salmon et al. 2011) with key = (seed low 32 bits, seed
  * high 32 bits) and counter = (index low, index high, 0, 0): 4 random
@@ -219,6 +228,16 @@ typedef struct rt_npy {
  * 100", "x.npy: dtype <f8 is not supported") into err and returns -1. */
 int rt_npy_read(const char *path, rt_npy *out, char *err, size_t errlen);
 void rt_npy_free(rt_npy *t);
+/* The same checks without reading the data: out gets dtype, rank and dims
+ * (data NULL), *data_off the file offset where the data starts; the file
+ * holds all of it. */
+int rt_npy_read_header(const char *path, rt_npy *out, int64_t *data_off, char *err, size_t errlen);
+/* Reads the box [off[d], off[d] + len[d]) of the array that hdr and data_off
+ * (from rt_npy_read_header) describe into out, row-major with dims len:
+ * one rank's shard, without reading the rest of the file.  0 or -1 with
+ * err. */
+int rt_npy_read_box(const char *path, const rt_npy *hdr, int64_t data_off, const int64_t *off,
+                    const int64_t *len, void *out, char *err, size_t errlen);
 /* Writes to "<path>.tmp.<pid>" and renames it to path once complete, so a
  * failed run never leaves a truncated file.  Returns 0 or -1 with err.
  * RT_BF16 has no .npy dtype and is refused (convert with rt_convert). */

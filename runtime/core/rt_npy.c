@@ -192,7 +192,9 @@ static const char *parse_header(const char *text, size_t n, char *descr, size_t 
 
 /* ---- reading ------------------------------------------------------------------- */
 
-int rt_npy_read(const char *path, rt_npy *out, char *err, size_t errlen)
+/* rt_npy_read, or with data_off only the header (checked against the file's
+ * size) and where the data starts. */
+static int read_npy(const char *path, rt_npy *out, int64_t *data_off, char *err, size_t errlen)
 {
     char eb[128];
     memset(out, 0, sizeof *out);
@@ -310,6 +312,15 @@ int rt_npy_read(const char *path, rt_npy *out, char *err, size_t errlen)
              (long long)nbytes, (long long)((int64_t)st.st_size - pos));
         goto done;
     }
+    if (data_off) {
+        if (pos < 0 || !S_ISREG(st.st_mode)) {
+            fail(err, errlen, "%s: cannot tell where its data starts", path);
+            goto done;
+        }
+        *data_off = pos;
+        rc = 0;
+        goto done;
+    }
     data = malloc(nbytes > 0 ? (size_t)nbytes : 1);
     if (!data) {
         fail(err, errlen, "%s: out of memory reading %lld bytes", path, (long long)nbytes);
@@ -332,6 +343,60 @@ done:
         memset(out, 0, sizeof *out);
     free(hdr);
     free(data);
+    fclose(f);
+    return rc;
+}
+
+int rt_npy_read(const char *path, rt_npy *out, char *err, size_t errlen)
+{
+    return read_npy(path, out, NULL, err, errlen);
+}
+
+int rt_npy_read_header(const char *path, rt_npy *out, int64_t *data_off, char *err, size_t errlen)
+{
+    return read_npy(path, out, data_off, err, errlen);
+}
+
+int rt_npy_read_box(const char *path, const rt_npy *hdr, int64_t data_off, const int64_t *off,
+                    const int64_t *len, void *out, char *err, size_t errlen)
+{
+    char eb[128];
+    int rank = hdr->rank;
+    int64_t es = rt_dtype_size(hdr->dtype), n = 1;
+    for (int d = 0; d < rank; d++)
+        n *= len[d];
+    if (n == 0)
+        return 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return fail(err, errlen, "cannot open %s: %s", path, errno_str(errno, eb, sizeof eb));
+    /* row by row: the last dim is contiguous in the file and in the box */
+    int64_t stride[RT_MAX_RANK], idx[RT_MAX_RANK];
+    int64_t s = 1;
+    for (int d = rank - 1; d >= 0; d--) {
+        stride[d] = s;
+        s *= hdr->dims[d];
+        idx[d] = 0;
+    }
+    int64_t inner = rank > 0 ? len[rank - 1] : 1;
+    char *at = out;
+    int rc = 0;
+    for (;;) {
+        int64_t g = 0;
+        for (int d = 0; d < rank; d++)
+            g += (off[d] + idx[d]) * stride[d];
+        if (fseeko(f, (off_t)(data_off + g * es), SEEK_SET) != 0 ||
+            fread(at, (size_t)es, (size_t)inner, f) != (size_t)inner) {
+            rc = fail(err, errlen, "%s: read error (the file changed while it was read?)", path);
+            break;
+        }
+        at += inner * es;
+        int d = rank - 2;
+        while (d >= 0 && ++idx[d] == len[d])
+            idx[d--] = 0;
+        if (d < 0)
+            break;
+    }
     fclose(f);
     return rc;
 }

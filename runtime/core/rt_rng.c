@@ -46,6 +46,18 @@ void rt_philox(uint64_t seed, uint64_t index, uint32_t out[4])
     rt_philox4x32_10(ctr, key, out);
 }
 
+uint64_t rt_step_seed(uint64_t seed, int64_t step)
+{
+    if (step == 0)
+        return seed;
+    uint32_t w[4];
+    /* the counter's high words mark the stream apart from the data's (0, 0) */
+    uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    uint32_t ctr[4] = {(uint32_t)step, (uint32_t)((uint64_t)step >> 32), 0x73746570u /* "step" */, 0};
+    rt_philox4x32_10(ctr, key, w);
+    return (uint64_t)w[0] | (uint64_t)w[1] << 32;
+}
+
 /* 2^-32: u * 2^-32 is exact in double for any 33-bit integer u. */
 #define TWO_M32 (1.0 / 4294967296.0)
 #define TWO_PI 6.283185307179586476925286766559

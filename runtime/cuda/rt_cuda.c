@@ -50,6 +50,7 @@ typedef struct rt_cuda_priv {
     float *hconv;                      /* f32 copies of f16 / bf16 (host mode) */
     size_t hconv_bytes;
     rt_cuda_error *herr;               /* pinned copy of the error slot */
+    unsigned params_version;           /* ctx->params_version of the uploaded parameters */
     double timeout;                    /* seconds per wait (with NCCL) */
     struct rt_cuda_priv *next;         /* reg.live */
 } rt_cuda_priv;
@@ -306,8 +307,17 @@ rt_cuda *rt_cuda_begin(rt_ctx *ctx, const rt_cuda_program *cp, void *const *para
     if (!slot)
         rt_fail(ctx, "internal: a CUDA program without its host workspace");
     if (*slot) {
-        rt_cuda_check(ctx, cudaSetDevice((*slot)->device), "selecting the GPU");
-        return &(*slot)->pub;
+        rt_cuda_priv *q = *slot;
+        rt_cuda_check(ctx, cudaSetDevice(q->device), "selecting the GPU");
+        if (q->params_version != ctx->params_version) { /* a new step's parameters */
+            for (int k = 0; k < cp->prog->nparams; k++)
+                if (q->pbytes[k])
+                    rt_cuda_check(ctx, cudaMemcpyAsync(q->pub.params[k], params[k], q->pbytes[k],
+                                                       cudaMemcpyHostToDevice, q->pub.stream),
+                                  "copying the parameters to the GPU");
+            q->params_version = ctx->params_version;
+        }
+        return &q->pub;
     }
     const rt_program *prog = cp->prog;
     rt_prof *prof = ctx->prof;
@@ -389,7 +399,8 @@ rt_cuda *rt_cuda_begin(rt_ctx *ctx, const rt_cuda_program *cp, void *const *para
     rt_cuda_check(ctx, cudaMallocHost((void **)&p->herr, sizeof *p->herr), what);
     memset(p->herr, 0, sizeof *p->herr);
 
-    /* the parameters do not change between iterations: copied up once */
+    /* the parameters change only between steps: copied up then */
+    p->params_version = ctx->params_version;
     for (int k = 0; k < prog->nparams; k++)
         if (p->pbytes[k])
             rt_cuda_check(ctx, cudaMemcpyAsync(p->pub.params[k], params[k], p->pbytes[k],

@@ -19,7 +19,7 @@
 # (the shape / indexing family).
 # Runs: NCCL mode (--ranks N with N emulated GPUs), host-staged
 # (DT_COMM=threads --ranks N), and for mlp also DT_COMM=mpi under mpirun,
-# --iters and --profile.
+# --iters and --profile; for train_mlp --steps 5 against dtc run --steps 5.
 #
 # env: DTC, DTC_SRC, DTC_BUILD (libdtrt.a), PY (python3 with numpy).
 set -u
@@ -143,6 +143,14 @@ for dt in "${programs[@]}"; do
         else
             fail "$name on one rank: build failed:"; tail -5 build.txt
         fi
+    fi
+    if [ "$name" = train_mlp ]; then
+        # steps: the parameters change between calls of run (fed results
+        # swapped in, per_step data), so the runtime uploads them again
+        "$DTC" run "$dt" --steps 5 "${refouts[@]}" > /dev/null 2>&1 || fail "train_mlp: dtc run --steps 5 failed"
+        check train_mlp "--steps 5, NCCL" env EMU_GPUS=4 ./train_mlp --ranks 4 --steps 5
+        check train_mlp "--steps 5, host-staged (DT_COMM=threads)" env DT_COMM=threads ./train_mlp --ranks 4 --steps 5
+        [ -x ./train_mlp_1 ] && check train_mlp "--steps 5 on one rank" ./train_mlp_1 --steps 5
     fi
     if [ "$name" = mlp ]; then
         check mlp "--iters 3 --warmup 1 (the state is kept between calls)" env EMU_GPUS=4 ./mlp --ranks 4 --iters 3 --warmup 1

@@ -347,6 +347,34 @@ SAMPLES["gpt2"] = (
     {"loss": ("f32", ()), "logits": ("f32", (24, 100))})
 
 
+def train_mlp(p):
+    # one step: teacher target, MSE, hand-derived backward, SGD with momentum
+    lr, momentum = 0.1, 0.9
+    x = p["x"]
+    t = np.tanh(x @ p["wt1"]) @ p["wt2"]
+    h = np.tanh(x @ p["w1"])
+    d = h @ p["w2"] - t
+    dy = 2.0 * d / d.size
+    g2 = h.T @ dy
+    g1 = x.T @ ((dy @ p["w2"].T) * (1.0 - h * h))
+    buf1, buf2 = momentum * p["m1"] + g1, momentum * p["m2"] + g2
+    return {"loss": np.mean(d * d), "new_w1": p["w1"] - lr * buf1, "new_w2": p["w2"] - lr * buf2,
+            "buf1": buf1, "buf2": buf2}
+
+
+SAMPLES["train_mlp"] = (
+    [("x", "f32", (64, 32), ("randn", 1.0)),
+     ("wt1", "f32", (32, 64), ("randn", 0.2)),
+     ("wt2", "f32", (64, 32), ("randn", 0.125)),
+     ("w1", "f32", (32, 64), ("randn", 0.2)),
+     ("w2", "f32", (64, 32), ("randn", 0.125)),
+     ("m1", "f32", (32, 64), ("randn", 0.01)),
+     ("m2", "f32", (64, 32), ("randn", 0.01))],
+    train_mlp,
+    {"loss": ("f32", ()), "new_w1": ("f32", (32, 64)), "new_w2": ("f32", (64, 32)),
+     "buf1": ("f32", (32, 64)), "buf2": ("f32", (64, 32))})
+
+
 def moe(p):
     """Top-2 routing with a capacity C per group of S tokens (GShard /
     Switch), written the way a NumPy user would: per group, a loop over its

@@ -93,7 +93,7 @@ static Placement PL(int naxes, const char *a0, const char *a1)
 
 static IrInit INIT(InitKind k, uint64_t seed, double a, double b)
 {
-    IrInit i = {k, seed, a, b, NULL};
+    IrInit i = {k, seed, a, b, NULL, 0};
     return i;
 }
 
@@ -166,7 +166,7 @@ static void expect(const char *what, const Tensor *t, IrType want, const double 
 /* Runs f globally with given tensors (NULL entries: initialisers). */
 static Tensor *run_global(IrModule *m, IrFunc *f, const Tensor *const *given, const char *base)
 {
-    InterpInputs in = {given, NULL, base};
+    InterpInputs in = {given, NULL, base, 0};
     Tensor *res = NULL;
     char err[512];
     int rc = interp_run(A, m, f, &in, &res, err, sizeof err);
@@ -178,7 +178,7 @@ static Tensor *run_global(IrModule *m, IrFunc *f, const Tensor *const *given, co
 static void expect_fail(IrModule *m, IrFunc *f, const Tensor *const *given, const char *base,
                         const char *want, bool sharded)
 {
-    InterpInputs in = {given, NULL, base};
+    InterpInputs in = {given, NULL, base, 0};
     Tensor *res = NULL;
     char err[512] = "";
     int rc = sharded ? interp_run_sharded(A, m, f, &in, &res, err, sizeof err)
@@ -645,7 +645,7 @@ static void test_inputs(void)
     CHECK(rt_npy_write(path, RT_F32, 2, wd, wv, err, sizeof err) == 0, "%s", err);
     Tensor *res = run_global(m, f, NULL, dir);
     if (res) {
-        rt_init rn = {RT_INIT_RANDN, 5, 0.5, 1.0, NULL}, ra = {RT_INIT_RAND, 9, -1, 1, NULL};
+        rt_init rn = {RT_INIT_RANDN, 5, 0.5, 1.0, NULL, 0}, ra = {RT_INIT_RAND, 9, -1, 1, NULL, 0};
         for (int i = 0; i < 12; i++)
             CHECK(((float *)res[0].data)[i] == (float)rt_init_value(&rn, (uint64_t)i), "randn %d", i);
         const double w1[] = {0, 1, 2, 3, 4, 5}, w2[] = {2.5, 2.5}, w3[] = {0, 0}, w4[] = {1};
@@ -672,7 +672,7 @@ static void test_inputs(void)
     const Tensor *given_bad[7] = {&wrong};
     expect_fail(m, f, given_bad, dir, "--in rn: expected f32[3, 4], file has f32[3, 3]", false);
     const char *what[7] = {"--in rn=x.npy"};
-    InterpInputs in = {given_bad, what, dir};
+    InterpInputs in = {given_bad, what, dir, 0};
     Tensor *r2;
     CHECK(interp_run(A, m, f, &in, &r2, err, sizeof err) == -1 &&
               !strcmp(err, "--in rn=x.npy: expected f32[3, 4], file has f32[3, 3]"),
@@ -922,7 +922,7 @@ static void test_sharded_matmul(void)
         IrValue *rs[2] = {ya, yl};
         returns(sm, s, 2, rs);
         Tensor *gr = run_global(gm, g, NULL, NULL);
-        InterpInputs in = {NULL, NULL, NULL};
+        InterpInputs in = {NULL, NULL, NULL, 0};
         Tensor *sr = NULL;
         char err[512];
         int rc = interp_run_sharded(A, sm, s, &in, &sr, err, sizeof err);
@@ -965,7 +965,7 @@ static void test_sharded_layout(void)
     v[n] = lay(m, f, OP_ALL_REDUCE, v[n - 1], 3u, PL(2, "R", "R")), n++;
     returns(m, f, n, v);
     Tensor *gr = run_global(m, f, NULL, NULL);
-    InterpInputs in = {NULL, NULL, NULL};
+    InterpInputs in = {NULL, NULL, NULL, 0};
     Tensor *sr = NULL;
     char err[512];
     int rc = interp_run_sharded(A, m, f, &in, &sr, err, sizeof err);
@@ -1046,7 +1046,7 @@ static void test_sharded_ops(void)
     Tensor Ids = mk(ti, idv);
     const Tensor *given[4] = {NULL, &Ids};
     Tensor *gr = run_global(gm, g, given, NULL);
-    InterpInputs in = {given, NULL, NULL};
+    InterpInputs in = {given, NULL, NULL, 0};
     Tensor *sr = NULL;
     char err[512];
     int rc = interp_run_sharded(A, sm, s, &in, &sr, err, sizeof err);

@@ -88,7 +88,7 @@ static Placement PL(PlEntry a, PlEntry b)
     return p;
 }
 static const Placement NOPL = {0};
-static const IrInit NOINIT = {INIT_NONE, 0, 0, 0, NULL};
+static const IrInit NOINIT = {INIT_NONE, 0, 0, 0, NULL, 0};
 
 static IrInst *inst1(IrModule *m, IrFunc *f, IrOp op, IrType t, IrValue *a, IrValue *b, IrValue *c)
 {
@@ -154,9 +154,15 @@ static bool same_func(const IrFunc *a, const IrFunc *b)
     for (int k = 0; k < a->nparams; k++) {
         const IrInit *x = &a->inits[k], *y = &b->inits[k];
         if (!same_value(a->params[k], b->params[k]) || x->kind != y->kind || x->seed != y->seed ||
-            !same_double(x->a, y->a) || !same_double(x->b, y->b) || !same_str(x->path, y->path))
+            !same_double(x->a, y->a) || !same_double(x->b, y->b) || !same_str(x->path, y->path) ||
+            x->per_step != y->per_step)
             return false;
     }
+    if ((a->result_feeds == NULL) != (b->result_feeds == NULL))
+        return false;
+    for (int k = 0; a->result_feeds && k < a->nresults; k++)
+        if (a->result_feeds[k] != b->result_feeds[k])
+            return false;
     for (int k = 0; k < a->nresults; k++)
         if (a->results[k]->id != b->results[k]->id ||
             !same_str(a->result_names ? a->result_names[k] : NULL, b->result_names ? b->result_names[k] : NULL))
@@ -220,22 +226,21 @@ static IrModule *build_everything(Arena *ar)
     m->entry = f;
     f->loc = (SrcLoc){"model.dt", 8, 1};
     IrValue *x = ir_param_new(m, f, "x", ty(DT_F32, 2, 8, 512, 0), PL(S_(0), R_),
-                              (IrInit){INIT_RANDN, 1, 1.0, 0.0, NULL});
+                              (IrInit){INIT_RANDN, 1, 1.0, 0.0, NULL, true});
     IrValue *w = ir_param_new(m, f, "w", ty(DT_F32, 2, 512, 6, 0), PL(R_, S_(1)),
-                              (IrInit){INIT_RAND, UINT64_MAX, -0.5, 0.5, NULL});
-    IrValue *z = ir_param_new(m, f, "z", ty(DT_F32, 2, 7, 5, 0), NOPL, (IrInit){INIT_ZEROS, 0, 0, 0, NULL});
+                              (IrInit){INIT_RAND, UINT64_MAX, -0.5, 0.5, NULL, 0});
+    IrValue *z = ir_param_new(m, f, "z", ty(DT_F32, 2, 7, 5, 0), NOPL, (IrInit){INIT_ZEROS, 0, 0, 0, NULL, 0});
     IrValue *o = ir_param_new(m, f, "o", ty(DT_F64, 1, 3, 0, 0), PL(S_(0), S_(0)),
-                              (IrInit){INIT_ONES, 0, 0, 0, NULL});
+                              (IrInit){INIT_ONES, 0, 0, 0, NULL, 0});
     IrValue *fl = ir_param_new(m, f, "fl", ty(DT_F32, 2, 6, 4, 0), PL(S_(0), R_),
-                               (IrInit){INIT_FULL, 0, 0.1, 0, NULL});
+                               (IrInit){INIT_FULL, 0, 0.1, 0, NULL, 0});
     IrValue *ids = ir_param_new(m, f, "ids", ty(DT_I32, 1, 6, 0, 0), PL(R_, R_),
-                                (IrInit){INIT_ARANGE, 0, 0, 0, NULL});
+                                (IrInit){INIT_ARANGE, 0, 0, 0, NULL, 0});
     IrValue *ld = ir_param_new(m, f, "ld", ty(DT_F32, 1, 4, 0, 0), PL(R_, R_),
-                               (IrInit){INIT_LOAD, 0, 0, 0, "data/w \"q\"\\.npy"});
+                               (IrInit){INIT_LOAD, 0, 0, 0, "data/w \"q\"\\.npy", 0});
     IrValue *n = ir_param_new(m, f, "n", ty(DT_F32, 2, 6, 4, 0), PL(S_(0), R_), NOINIT);
     n->pinned = false;
     IrValue *lbl = ir_param_new(m, f, "lbl", ty(DT_I32, 1, 6, 0, 0), NOPL, NOINIT);
-    (void)o;
 
     IrType t85 = ty(DT_F32, 2, 8, 512, 0), t64 = ty(DT_F32, 2, 6, 4, 0);
     IrInst *c = inst1(m, f, OP_CONST, ty(DT_F32, 0, 0, 0, 0), NULL, NULL, NULL);
@@ -365,6 +370,9 @@ static IrModule *build_everything(Arena *ar)
     f->result_names = arena_alloc(ar, 3 * sizeof *f->result_names);
     f->result_names[0] = "y";
     f->result_names[2] = "out 2"; /* not an identifier */
+    f->result_feeds = arena_alloc(ar, 3 * sizeof *f->result_feeds);
+    f->result_feeds[0] = f->result_feeds[1] = -1;
+    f->result_feeds[2] = o->param_index; /* `feeds %o`: same type f64[3] */
     return m;
 }
 

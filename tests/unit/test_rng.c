@@ -50,7 +50,7 @@ static void test_kat(void)
 
 static void test_values(void)
 {
-    rt_init rn = {RT_INIT_RANDN, 42, 1.0, 0.0, NULL};
+    rt_init rn = {RT_INIT_RANDN, 42, 1.0, 0.0, NULL, 0};
     double s = 0, q = 0;
     int n = 200000;
     for (int i = 0; i < n; i++) {
@@ -67,10 +67,10 @@ static void test_values(void)
     rn2.seed = 43;
     CHECK(rt_init_value(&rn, 7) != rt_init_value(&rn2, 7), "seed ignored");
     /* mean / std scaling */
-    rt_init rs = {RT_INIT_RANDN, 42, 0.02, 3.0, NULL};
+    rt_init rs = {RT_INIT_RANDN, 42, 0.02, 3.0, NULL, 0};
     CHECK(rt_init_value(&rs, 9) == 3.0 + 0.02 * rt_init_value(&rn, 9), "randn std/mean scaling");
 
-    rt_init ru = {RT_INIT_RAND, 7, -2.0, 5.0, NULL};
+    rt_init ru = {RT_INIT_RAND, 7, -2.0, 5.0, NULL, 0};
     double lo = 1e9, hi = -1e9;
     s = 0;
     for (int i = 0; i < n; i++) {
@@ -81,8 +81,8 @@ static void test_values(void)
     }
     CHECK(lo >= -2.0 && hi < 5.0 && fabs(s / n - 1.5) < 0.03, "rand range [%g, %g] mean %g", lo, hi,
           s / n);
-    rt_init z = {RT_INIT_ZEROS, 0, 0, 0, NULL}, o = {RT_INIT_ONES, 0, 0, 0, NULL};
-    rt_init fu = {RT_INIT_FULL, 0, 2.5, 0, NULL}, ar = {RT_INIT_ARANGE, 0, 0, 0, NULL};
+    rt_init z = {RT_INIT_ZEROS, 0, 0, 0, NULL, 0}, o = {RT_INIT_ONES, 0, 0, 0, NULL, 0};
+    rt_init fu = {RT_INIT_FULL, 0, 2.5, 0, NULL, 0}, ar = {RT_INIT_ARANGE, 0, 0, 0, NULL, 0};
     CHECK(rt_init_value(&z, 5) == 0.0 && rt_init_value(&o, 5) == 1.0 &&
               rt_init_value(&fu, 5) == 2.5 && rt_init_value(&ar, 123456789) == 123456789.0,
           "zeros/ones/full/arange");
@@ -97,8 +97,8 @@ static void test_sharded_fill(void)
     const int64_t g[3] = {7, 5, 3};
     const rt_dtype dts[] = {RT_F32, RT_F64, RT_I32, RT_F16, RT_BF16};
     const rt_init inits[] = {
-        {RT_INIT_RANDN, 1, 0.02, 0.5, NULL}, {RT_INIT_RAND, 2, -1, 1, NULL},
-        {RT_INIT_ARANGE, 0, 0, 0, NULL},     {RT_INIT_FULL, 0, 3.25, 0, NULL},
+        {RT_INIT_RANDN, 1, 0.02, 0.5, NULL, 0}, {RT_INIT_RAND, 2, -1, 1, NULL, 0},
+        {RT_INIT_ARANGE, 0, 0, 0, NULL, 0},     {RT_INIT_FULL, 0, 3.25, 0, NULL, 0},
     };
     const int ks[][3] = {{1, 1, 1}, {2, 3, 1}, {4, 2, 2}, {3, 4, 5}, {8, 6, 4}};
     int boxes = 0;
@@ -134,7 +134,7 @@ static void test_sharded_fill(void)
         }
     /* A scalar and a 1-d fill. */
     float sc;
-    rt_init ar = {RT_INIT_ARANGE, 0, 0, 0, NULL};
+    rt_init ar = {RT_INIT_ARANGE, 0, 0, 0, NULL, 0};
     rt_init_fill(&ar, RT_F32, 0, NULL, NULL, NULL, &sc);
     CHECK(sc == 0.0f, "scalar arange");
     printf("ok: %d sharded boxes (uneven and empty, 5 dtypes, 4 initialisers) equal the full fill "
@@ -188,9 +188,29 @@ static void test_conversions(void)
            "i32 truncation; checksum\n");
 }
 
+/* rt_step_seed: the seed itself at step 0; otherwise words 0 and 1 of
+ * Philox of counter (step, 0, "step", 0) under the seed, so steps do not
+ * repeat and do not run into a neighbouring seed. */
+static void test_step_seed(void)
+{
+    CHECK(rt_step_seed(42, 0) == 42, "step 0 keeps the seed");
+    uint32_t w[4], key[2] = {42, 0}, ctr[4] = {3, 0, 0x73746570u, 0};
+    rt_philox4x32_10(ctr, key, w);
+    CHECK(rt_step_seed(42, 3) == ((uint64_t)w[0] | (uint64_t)w[1] << 32), "step 3 is Philox of (3, 0, step, 0)");
+    int clash = 0;
+    for (int64_t s = 1; s < 1000; s++) {
+        uint64_t k = rt_step_seed(42, s);
+        if (k == rt_step_seed(42, s - 1) || k < 1000 || k == rt_step_seed(43, s))
+            clash++;
+    }
+    CHECK(clash == 0, "%d step seeds repeat or fall among small seeds", clash);
+    printf("ok: rt_step_seed\n");
+}
+
 int main(void)
 {
     test_kat();
+    test_step_seed();
     test_values();
     test_sharded_fill();
     test_conversions();

@@ -33,19 +33,19 @@
 #define PL_P(r) {RT_PL_P, 0, r}
 
 static const rt_tensor_desc mock_params[] = {
-    {"x", RT_F32, 2, {5, 6}, {PL_S(0), PL_S(1)}, {RT_INIT_ARANGE, 0, 0, 0, NULL}},
-    {"w", RT_F32, 2, {6, 4}, {PL_R, PL_S(0)}, {RT_INIT_ARANGE, 0, 0, 0, NULL}},
-    {"b", RT_F32, 1, {4}, {PL_R, PL_P(RT_RED_SUM)}, {RT_INIT_NONE, 0, 0, 0, NULL}},
-    {"k", RT_I32, 1, {3}, {PL_P(RT_RED_MAX), PL_R}, {RT_INIT_ARANGE, 0, 0, 0, NULL}},
+    {"x", RT_F32, 2, {5, 6}, {PL_S(0), PL_S(1)}, {RT_INIT_ARANGE, 0, 0, 0, NULL, 0}, -1},
+    {"w", RT_F32, 2, {6, 4}, {PL_R, PL_S(0)}, {RT_INIT_ARANGE, 0, 0, 0, NULL, 0}, -1},
+    {"b", RT_F32, 1, {4}, {PL_R, PL_P(RT_RED_SUM)}, {RT_INIT_NONE, 0, 0, 0, NULL, 0}, -1},
+    {"k", RT_I32, 1, {3}, {PL_P(RT_RED_MAX), PL_R}, {RT_INIT_ARANGE, 0, 0, 0, NULL, 0}, -1},
 };
 
 static const rt_tensor_desc mock_results[] = {
-    {"y", RT_F32, 2, {5, 4}, {PL_S(0), PL_R}, {0}},
-    {"yp", RT_F32, 2, {5, 4}, {PL_S(0), PL_P(RT_RED_SUM)}, {0}},
-    {"ya", RT_F32, 2, {5, 4}, {PL_S(0), PL_P(RT_RED_AVG)}, {0}},
-    {"xg", RT_F32, 2, {5, 6}, {PL_R, PL_S(1)}, {0}},
-    {"xa", RT_F32, 2, {5, 6}, {PL_S(0), PL_S(0)}, {0}},
-    {"kmax", RT_I32, 1, {3}, {PL_P(RT_RED_MAX), PL_R}, {0}},
+    {"y", RT_F32, 2, {5, 4}, {PL_S(0), PL_R}, {0}, -1},
+    {"yp", RT_F32, 2, {5, 4}, {PL_S(0), PL_P(RT_RED_SUM)}, {0}, -1},
+    {"ya", RT_F32, 2, {5, 4}, {PL_S(0), PL_P(RT_RED_AVG)}, {0}, -1},
+    {"xg", RT_F32, 2, {5, 6}, {PL_R, PL_S(1)}, {0}, -1},
+    {"xa", RT_F32, 2, {5, 6}, {PL_S(0), PL_S(0)}, {0}, -1},
+    {"kmax", RT_I32, 1, {3}, {PL_P(RT_RED_MAX), PL_R}, {0}, -1},
 };
 
 static int env_rank(const char *name)
@@ -280,10 +280,10 @@ static void expect_error(const char *what, const char *const *args, const char *
 /* ---- a one-rank program: no mesh, load() initialiser, scalar result ------------ */
 
 static const rt_tensor_desc one_params[] = {
-    {"v", RT_F64, 1, {3}, {{0}}, {RT_INIT_LOAD, 0, 0, 0, "v.npy"}},
+    {"v", RT_F64, 1, {3}, {{0}}, {RT_INIT_LOAD, 0, 0, 0, "v.npy", 0}, -1},
 };
 static const rt_tensor_desc one_results[] = {
-    {"total", RT_F64, 0, {0}, {{0}}, {0}},
+    {"total", RT_F64, 0, {0}, {{0}}, {0}, -1},
 };
 
 static int one_run(rt_ctx *ctx, void *const *params, void *const *results)
