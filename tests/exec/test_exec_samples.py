@@ -220,6 +220,11 @@ def main():
         exes = {}
         for path in progs:
             prog = os.path.splitext(os.path.basename(path))[0]
+            if prog.startswith("train_"):
+                print("note  %s: not run here: a training step, compared with numpy on its own meshes "
+                      "by tests/train/ (an AdamW step divides by |g| + eps, so float32 tolerances of "
+                      "a whole step do not hold)" % prog)
+                continue
             exact = prog == "exec_init"
             ptmp = os.path.join(tmp, prog)
             os.makedirs(ptmp)

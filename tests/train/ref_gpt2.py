@@ -28,7 +28,7 @@ WEIGHTS = [
     ("wte", (V, D), (1, 0.02)), ("wpe", (T, D), (2, 0.02)),
     ("ln1_g", (L, D), "ones"), ("ln1_b", (L, D), "zeros"),
     ("wq", (L, D, D), (3, 0.02)), ("bq", (L, D), "zeros"),
-    ("wk", (L, D, D), (4, 0.02)), ("bk", (L, D), "zeros"),
+    ("wk", (L, D, D), (4, 0.02)),                          # no key bias (see the sample)
     ("wv", (L, D, D), (5, 0.02)), ("bv", (L, D), "zeros"),
     ("wo", (L, D, D), (6, 0.01)), ("bo", (L, D), "zeros"),
     ("ln2_g", (L, D), "ones"), ("ln2_b", (L, D), "zeros"),
@@ -112,7 +112,7 @@ def linear_back(dy, x, w):
 def block_forward(h, p, l):
     x1, ln1 = layernorm(h, p["ln1_g"][l], p["ln1_b"][l])
     q = split_heads(x1 @ p["wq"][l] + p["bq"][l])
-    k = split_heads(x1 @ p["wk"][l] + p["bk"][l])
+    k = split_heads(x1 @ p["wk"][l])
     v = split_heads(x1 @ p["wv"][l] + p["bv"][l])
     s = q @ k.transpose(0, 1, 3, 2) / np.sqrt(DH) + np.triu(np.full((T, T), MASK), 1)
     prob = np.exp(s - s.max(-1, keepdims=True))
@@ -138,10 +138,10 @@ def block_backward(dout, p, l, c, g):
     dv = c["prob"].transpose(0, 1, 3, 2) @ dav
     ds = c["prob"] * (dprob - (dprob * c["prob"]).sum(-1, keepdims=True)) / np.sqrt(DH)
     dq, dk = ds @ c["k"], ds.transpose(0, 1, 3, 2) @ c["q"]
-    dx1 = 0.0
-    for name, bname, d in (("wq", "bq", dq), ("wk", "bk", dk), ("wv", "bv", dv)):
-        dxi, g[name][l], g[bname][l] = linear_back(merge_heads(d), c["x1"], p[name][l])
-        dx1 = dx1 + dxi
+    dx1, g["wq"][l], g["bq"][l] = linear_back(merge_heads(dq), c["x1"], p["wq"][l])
+    dxk, g["wk"][l], _ = linear_back(merge_heads(dk), c["x1"], p["wk"][l])
+    dxv, g["wv"][l], g["bv"][l] = linear_back(merge_heads(dv), c["x1"], p["wv"][l])
+    dx1 = dx1 + dxk + dxv
     dh, g["ln1_g"][l], g["ln1_b"][l] = layernorm_back(dx1, c["ln1"])
     return da + dh
 

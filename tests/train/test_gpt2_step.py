@@ -3,10 +3,11 @@
 
 1. The numpy backward itself agrees with central finite differences.
 2. `--entry grads` (the loss and the gradient of every weight) under
-   `dtc run`, compiled with --ranks 4 (threads), and compiled under
-   `mpirun -np 4`, equals numpy.
+   `dtc run`, compiled with --ranks 4 (threads), compiled under
+   `mpirun -np 4`, and compiled for the uneven meshes dp=3,tp=2 and
+   dp=1,tp=3 (threads), equals numpy.
 3. `main` (one AdamW step: the loss, every updated weight and both moments,
-   t + 1) equals numpy in the same three runs; the initial data comes from
+   t + 1) equals numpy in the same five runs; the initial data comes from
    the program's own Philox initialisers (tests/philox.py), no --in.
 4. Five steps, each run's results fed back as the next run's --in (the step
    loop is not in the program yet), under `dtc run` and compiled (--ranks 4):
@@ -45,9 +46,9 @@ def check(ok, msg):
 
 def max_err(got, want, floor):
     """Largest error relative to the tensor's largest entry, or to `floor` if
-    that is larger: a tensor that is 0 but for rounding (the key bias's
-    gradient: softmax does not see a score shift that is the same for every
-    key) is held to the scale of its family, not to its own noise."""
+    that is larger: a tensor that is nearly 0 (a moment of a weight whose
+    gradient is tiny) is held to the scale of its family, not to its own
+    rounding."""
     if got.shape != want.shape:
         return np.inf
     return float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), floor))
@@ -68,24 +69,26 @@ def run(cmd, env=None):
 class Runner:
     """One way of running the program: dtc run, compiled with threads, or mpirun."""
 
-    def __init__(self, tmp, how):
-        self.tmp, self.how, self.exe = tmp, how, {}
+    def __init__(self, tmp, how, mesh=None, ranks=4):
+        self.tmp, self.how, self.mesh, self.ranks, self.exe = tmp, how, mesh, ranks, {}
+        self.label = how + (" on " + mesh if mesh else "")
 
     def __call__(self, entry, outs, ins=None, tag="x"):
         args = []
         for name, path in (ins or {}).items():
             args += ["--in", "%s=%s" % (name, path)]
-        files = {o: os.path.join(self.tmp, "%s_%s_%s.npy" % (self.how, tag, o)) for o in outs}
+        files = {o: os.path.join(self.tmp, "%s%d_%s_%s.npy" % (self.how, self.ranks, tag, o)) for o in outs}
         for o, path in files.items():
             args += ["--out", "%s=%s" % (o, path)]
         if self.how == "interp":
             run([DTC, "run", PROG, "--entry", entry] + args)
         else:
             if entry not in self.exe:
-                self.exe[entry] = os.path.join(self.tmp, "gpt2_" + entry)
-                run([DTC, "compile", PROG, "--entry", entry, "-o", self.exe[entry]])
+                self.exe[entry] = os.path.join(self.tmp, "gpt2_%s_%d" % (entry, self.ranks))
+                run([DTC, "compile", PROG, "--entry", entry, "-o", self.exe[entry]] +
+                    (["--mesh", self.mesh] if self.mesh else []))
             if self.how == "threads":
-                run([self.exe[entry], "--ranks", "4"] + args)
+                run([self.exe[entry], "--ranks", str(self.ranks)] + args)
             else:
                 env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
                 run(["mpirun", "--oversubscribe", "-np", "4", self.exe[entry]] + args, env)
@@ -106,7 +109,8 @@ def check_step(label, got, p0, want_p, want_m, want_v, steps):
         worst_v = max(worst_v, max_err(got["v_" + n + "_next"], want_v[n], floor_v))
     check(worst_w < 2e-2, "%s: every updated weight == numpy (worst |update error| = %.2e x LR x steps)"
           % (label, worst_w))
-    check(worst_m < 1e-5 and worst_v < 1e-5, "%s: every first and second moment == numpy "
+    # rounding differences in the weights grow the moments' error step by step
+    check(worst_m < 1e-5 * steps and worst_v < 1e-5 * steps, "%s: every first and second moment == numpy "
           "(worst error %.2e, %.2e of the largest)" % (label, worst_m, worst_v))
     check(float(got["t_next"]) == steps, "%s: t_next == %d" % (label, steps))
 
@@ -121,8 +125,12 @@ def main():
     have_mpi = shutil.which("mpirun") is not None
     check(have_mpi, "mpirun is installed")
     with tempfile.TemporaryDirectory() as tmp:
-        for how in ["interp", "threads"] + (["mpi"] if have_mpi else []):
-            runner = Runner(tmp, how)
+        # the declared 2x2 mesh three ways, then uneven ones: 8 sequences over
+        # 3 ranks, and 4 heads, 64 features and 64 vocabulary rows over 3
+        runners = [Runner(tmp, "interp"), Runner(tmp, "threads")] + ([Runner(tmp, "mpi")] if have_mpi else []) + \
+            [Runner(tmp, "threads", "dp=3,tp=2", 6), Runner(tmp, "threads", "dp=1,tp=3", 3)]
+        for runner in runners:
+            how = runner.label
             got = runner("grads", ["loss"] + ["g_" + n for n in ref.NAMES])
             check(abs(float(got["loss"]) - loss0) < 1e-5 * loss0,
                   "%s: loss %.6f == numpy %.6f" % (how, float(got["loss"]), loss0))
@@ -142,7 +150,7 @@ def main():
             for s in range(steps):
                 got = runner("main", ["loss"] + [n + "_next" for n in STATE], ins, tag="s%d" % s)
                 got_losses.append(float(got["loss"]))
-                ins = {n: os.path.join(tmp, "%s_s%d_%s_next.npy" % (how, s, n)) for n in STATE}
+                ins = {n: os.path.join(tmp, "%s%d_s%d_%s_next.npy" % (how, runner.ranks, s, n)) for n in STATE}
             err = max(abs(a - b) / b for a, b in zip(got_losses, losses))
             check(err < 1e-4, "%s, %d steps fed back through --in: losses %s == numpy (worst relative %.1e)"
                   % (how, steps, " ".join("%.4f" % x for x in got_losses), err))
