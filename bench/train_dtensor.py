@@ -43,8 +43,8 @@ WORLD = 4
 
 
 def data():
-    return {"w1": philox.randn((D, H), 1, std=0.05), "w2": philox.randn((H, D), 2, std=0.03),
-            "x": philox.randn((B, D), 3), "y": philox.randn((B, D), 4, std=0.5)}
+    return {"w1": philox.randn(1, (D, H), std=0.05), "w2": philox.randn(2, (H, D), std=0.03),
+            "x": philox.randn(3, (B, D)), "y": philox.randn(4, (B, D), std=0.5)}
 
 
 def run_dtc(cmd):

@@ -32,7 +32,7 @@ def philox4x32_10(index, seed):
     return c0, c1, c2, c3
 
 
-def randn(shape, seed, std=1.0, mean=0.0, dtype=np.float32):
+def randn(seed, shape, std=1.0, mean=0.0, dtype=np.float32):
     w0, w1, _, _ = philox4x32_10(np.arange(int(np.prod(shape, dtype=np.int64))), seed)
     u1 = (w0.astype(np.float64) + 1.0) * 2.0 ** -32
     u2 = (w1.astype(np.float64) + 1.0) * 2.0 ** -32
@@ -40,6 +40,6 @@ def randn(shape, seed, std=1.0, mean=0.0, dtype=np.float32):
     return (mean + std * z).astype(dtype).reshape(shape)
 
 
-def rand(shape, seed, lo=0.0, hi=1.0, dtype=np.float32):
+def rand(seed, shape, lo=0.0, hi=1.0, dtype=np.float32):
     w0, _, _, _ = philox4x32_10(np.arange(int(np.prod(shape, dtype=np.int64))), seed)
     return (lo + (hi - lo) * (w0.astype(np.float64) * 2.0 ** -32)).astype(dtype).reshape(shape)

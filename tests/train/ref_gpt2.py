@@ -49,12 +49,12 @@ def initial_weights():
         elif init == "zeros":
             out[name] = np.zeros(shape, np.float32)
         else:
-            out[name] = philox.randn(shape, init[0], std=init[1])
+            out[name] = philox.randn(init[0], shape, std=init[1])
     return out
 
 
 def initial_start():
-    return philox.rand((B, 1), START_SEED)
+    return philox.rand(START_SEED, (B, 1))
 
 
 def batch(start):
