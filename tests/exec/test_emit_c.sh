@@ -66,6 +66,7 @@ for dt in "$DTC_SRC"/samples/*.dt; do
         fail "$name: cc -std=c11 -Wall -Werror"; head -30 "$tmp/err"; continue
     fi
     ok "$name: cc -std=c11 -Wall -Werror builds it"
+    case $name in train_gpt2) echo "note  $name: not run here: an AdamW step, compared with numpy on its own meshes by tests/train/ (it divides by |g| + eps, so where |g| is near eps a whole-step float32 tolerance does not hold)"; continue ;; esac
     nranks=$(grep -o -- '--ranks [0-9]*' "$c" | head -1 | cut -d' ' -f2)
     names=$("$DTC" run "$dt" | sed -n 's/^\([A-Za-z_0-9]*\): .* sum=.*/\1/p')
     outs=()

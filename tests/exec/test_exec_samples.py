@@ -220,6 +220,11 @@ def main():
         exes = {}
         for path in progs:
             prog = os.path.splitext(os.path.basename(path))[0]
+            if prog == "train_gpt2":
+                print("note  %s: not run here: an AdamW step, compared with numpy on its own meshes "
+                      "by tests/train/ (it divides by |g| + eps, so where |g| is near eps a whole-step "
+                      "float32 tolerance does not hold)" % prog)
+                continue
             exact = prog == "exec_init"
             ptmp = os.path.join(tmp, prog)
             os.makedirs(ptmp)

@@ -41,6 +41,7 @@ nranks() { # mesh spec (or the sample's default) -> rank count
 
 for dt in "$DTC_SRC"/samples/*.dt; do
     s=$(basename "$dt" .dt)
+    case $s in train_gpt2) echo "note $s: not run here: an AdamW step, compared with numpy on its own meshes by tests/train/ (it divides by |g| + eps, so where |g| is near eps a whole-step float32 tolerance does not hold)"; continue ;; esac
     "$DTC" run "$dt" > "ref_$s.txt"
     outs=""
     for n in $(names "ref_$s.txt"); do outs="$outs --out $n=ref_${s}_$n.npy"; done

@@ -109,8 +109,10 @@ programs=("$DTC_SRC"/samples/*.dt "$EMU/ops.dt" "$EMU/xent.dt" "$EMU/ew_table.dt
           "$DTC_SRC/tests/exec/exec_shape.dt" "$DTC_SRC/tests/exec/exec_repeat.dt")
 for dt in "${programs[@]}"; do
     name=$(basename "$dt" .dt)
-    # the routing family (argmax, topk, one_hot, ...) is refused on the CUDA target for now
-    if grep -Eq '(argmax|argmin|one_hot|cumsum|take_along_axis|gather|topk|scatter_add|repeat)\(' "$dt"; then
+    # the routing family (argmax, topk, one_hot, ...) is refused on the CUDA target for now,
+    # and so is a gradient through embedding or cross_entropy (scatter_add, one_hot)
+    if grep -Eq '(argmax|argmin|one_hot|cumsum|take_along_axis|gather|topk|scatter_add|repeat)\(' "$dt" ||
+       { grep -q 'value_and_grad(' "$dt" && grep -Eq '(embedding|cross_entropy)\(' "$dt"; }; then
         if "$DTC" compile "$dt" --target=cuda --emit=cu -o "$tmp/route.cu" > "$tmp/emit.txt" 2>&1 ||
            ! grep -q 'is not supported on the cuda target' "$tmp/emit.txt"; then
             fail "$name: a routing op should be refused on --target=cuda with a clear message:"; cat "$tmp/emit.txt"

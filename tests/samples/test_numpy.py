@@ -145,8 +145,9 @@ def main():
         print("skipped: no dtc binary (set DTC)")
         return 1
     names = sys.argv[1:] or list(samples_ref.SAMPLES)
+    # train_gpt2 (AdamW) has its numpy implementation in tests/train/ref_gpt2.py
     missing = sorted(set(f[:-3] for f in os.listdir(os.path.join(SRC, "samples"))
-                         if f.endswith(".dt")) - set(samples_ref.SAMPLES))
+                         if f.endswith(".dt") and f != "train_gpt2.dt") - set(samples_ref.SAMPLES))
     fails = 0
     if missing:
         print("FAIL: samples without a NumPy reference in samples_ref.py: %s" % ", ".join(missing))
