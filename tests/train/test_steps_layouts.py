@@ -6,7 +6,7 @@ others hold zeros), fed parameters that are nested-split, uneven and P(sum)
 (their buffers swap with the results'), and a fed scalar counter.  4 steps
 (3 stacked values, so step 4 takes value 0 again): `dtc run`, the compiled
 program with --ranks 4 and under mpirun -np 4 all equal a NumPy model that
-makes the per-step data from philox_ref.py; the progress lines name the one
+makes the per-step data from tests/philox.py; the progress lines name the one
 scalar result that feeds nothing (total).
 Env: DTC, DTC_SRC.
 """
@@ -14,8 +14,8 @@ import os, re, subprocess, sys, tempfile
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from philox_ref import rand, randn, step_seed  # noqa: E402
+sys.path.insert(0, os.path.dirname(HERE))  # tests/: philox.py
+from philox import rand, randn, step_seed  # noqa: E402
 
 SRC = os.environ.get("DTC_SRC") or os.path.normpath(os.path.join(HERE, "..", ".."))
 DTC = os.environ.get("DTC") or os.path.join(SRC, "build", "dtc")

@@ -6,7 +6,7 @@
    the two meshes end with the same weights (f32 reassociation only);
 2. 5 steps against an independent NumPy implementation of the same model,
    data and optimiser: Philox4x32-10, rt_step_seed and Box-Muller written
-   again from their definitions (philox_ref.py),
+   again from their definitions (tests/philox.py),
    the teacher target, the hand-derived backward, SGD with momentum; every
    fed result (--out) and the loss of every step (the progress lines) of
    `dtc run --steps 5`, of the compiled program (--ranks 4) and under
@@ -21,7 +21,7 @@ import os, re, subprocess, sys, tempfile
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))  # tests/: philox.py
 SRC = os.environ.get("DTC_SRC") or os.path.normpath(os.path.join(HERE, "..", ".."))
 DTC = os.environ.get("DTC") or os.path.join(SRC, "build", "dtc")
 PROG = os.path.join(SRC, "samples", "train_mlp.dt")
@@ -54,7 +54,7 @@ def losses(stdout):
             for m in re.finditer(r"^step (\d+)/\d+  loss (\S+)  \(\S+ steps/s\)$", stdout, re.M)}
 
 
-from philox_ref import randn, step_seed  # noqa: E402
+from philox import randn, step_seed  # noqa: E402
 
 
 # ---- the model, in float64 from the f32 initial values ----------------------------------
