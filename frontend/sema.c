@@ -1574,10 +1574,12 @@ static void check_return(Sema *S, const Stmt *st)
     }
 }
 
-/* `-> T [@ PL] feeds NAME` on the entry function's results: NAME is one of
- * its parameters, fed by one result at most, of the same type; the result
- * takes the parameter's placement (a different one written is an error), so
- * a multi-step run swaps local buffers between steps and moves no data. */
+/* `-> T [@ PL] feeds NAME`: NAME is one of the function's parameters, fed by
+ * one result at most, of the same type; the result takes the parameter's
+ * placement (a different one written is an error), so a multi-step run swaps
+ * local buffers between steps and moves no data.  Only the entry's feeds take
+ * effect; another function's are checked the same way and ignored, so one
+ * file may hold a training step `main` and other entries (`--entry grads`). */
 static void check_feeds(Sema *S, FnInfo *f)
 {
     Decl *fd = f->decl;
@@ -1587,11 +1589,6 @@ static void check_feeds(Sema *S, FnInfo *f)
         ResultAst *ra = fd->results[k];
         if (!ra->feeds)
             continue;
-        if (strcmp(fd->name, entry)) {
-            sema_err(S, ra->feeds_loc, "feeds: only the entry function's results feed its parameters "
-                     "from one step to the next ('%s' is not the entry '%s')", fd->name, entry);
-            continue;
-        }
         int p = 0;
         while (p < fd->nparams && strcmp(fd->params[p]->name, ra->feeds))
             p++;
@@ -1648,7 +1645,8 @@ static void check_feeds(Sema *S, FnInfo *f)
         f->rpl_has[k] = true;
         feeds[k] = p;
     }
-    f->ir->result_feeds = feeds;
+    if (!strcmp(fd->name, entry))
+        f->ir->result_feeds = feeds;
 }
 
 /* Signature: parameter and result types, placements, initialisers. */

@@ -183,15 +183,21 @@ def adamw(w, g, m, v, t):
     return w - (LR / (1.0 - BETA1 ** t)) * m / denom, m, v
 
 
-def train(steps, weights=None, start=None):
-    """`steps` AdamW steps on the same batch (the program's step has no per-step
-    data yet): per step the loss before the update, and the final state."""
+def step_start(step):
+    """The program's `start` at step `step` (0-based): rand(seed=100,
+    per_step=true) draws from seed rt_step_seed(100, step)."""
+    return philox.rand(philox.step_seed(START_SEED, step), (B, 1))
+
+
+def train(steps, weights=None):
+    """`steps` AdamW steps, step s on the program's batch of step s: per step
+    the loss before the update, and the final state."""
     p = {k: np.asarray(v, np.float64) for k, v in (weights or initial_weights()).items()}
-    ids, labels = batch(initial_start() if start is None else start)
     m = {k: np.zeros_like(v) for k, v in p.items()}
     v = {k: np.zeros_like(x) for k, x in p.items()}
     losses = []
     for t in range(1, steps + 1):
+        ids, labels = batch(step_start(t - 1))
         loss, g = loss_and_grads(p, ids, labels)
         losses.append(loss)
         for k in NAMES:

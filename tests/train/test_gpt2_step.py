@@ -9,10 +9,12 @@
 3. `main` (one AdamW step: the loss, every updated weight and both moments,
    t + 1) equals numpy in the same five runs; the initial data comes from
    the program's own Philox initialisers (tests/philox.py), no --in.
-4. Five steps, each run's results fed back as the next run's --in (the step
-   loop is not in the program yet), under `dtc run` and compiled (--ranks 4):
-   every step's loss and the final weights and moments equal numpy's five
-   steps, and the loss falls.
+4. Five steps in one run (--steps 5: the state fed back in memory, a new
+   batch every step from per_step=true), under `dtc run`, compiled
+   (--ranks 4) and under mpirun: every step's logged loss and the final
+   weights and moments equal numpy's five steps, and the loss falls.
+5. 200 steps on 2x2 and on 1x4 (--mesh dp=1,tp=4): the loss falls below
+   1% of the first step's.
 The program is float32 and numpy float64, so values are held to float32
 tolerances, relative to each tensor's largest entry.  Adam's first steps
 divide by |g|, so an updated weight is compared through its update, which
@@ -20,6 +22,7 @@ may differ by a whole step where |g| is within float32 noise of 0.
 Env: DTC (the dtc binary), DTC_SRC.
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -73,25 +76,25 @@ class Runner:
         self.tmp, self.how, self.mesh, self.ranks, self.exe = tmp, how, mesh, ranks, {}
         self.label = how + (" on " + mesh if mesh else "")
 
-    def __call__(self, entry, outs, ins=None, tag="x"):
-        args = []
+    def __call__(self, entry, outs, ins=None, tag="x", extra=()):
+        args = list(extra)
         for name, path in (ins or {}).items():
             args += ["--in", "%s=%s" % (name, path)]
         files = {o: os.path.join(self.tmp, "%s%d_%s_%s.npy" % (self.how, self.ranks, tag, o)) for o in outs}
         for o, path in files.items():
             args += ["--out", "%s=%s" % (o, path)]
         if self.how == "interp":
-            run([DTC, "run", PROG, "--entry", entry] + args)
+            self.stdout = run([DTC, "run", PROG, "--entry", entry] + args)
         else:
             if entry not in self.exe:
                 self.exe[entry] = os.path.join(self.tmp, "gpt2_%s_%d" % (entry, self.ranks))
                 run([DTC, "compile", PROG, "--entry", entry, "-o", self.exe[entry]] +
                     (["--mesh", self.mesh] if self.mesh else []))
             if self.how == "threads":
-                run([self.exe[entry], "--ranks", str(self.ranks)] + args)
+                self.stdout = run([self.exe[entry], "--ranks", str(self.ranks)] + args)
             else:
                 env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-                run(["mpirun", "--oversubscribe", "-np", "4", self.exe[entry]] + args, env)
+                self.stdout = run(["mpirun", "--oversubscribe", "-np", "4", self.exe[entry]] + args, env)
         return {o: np.load(path) for o, path in files.items()}
 
 
@@ -145,17 +148,27 @@ def main():
 
         steps = 5
         losses, p5, m5, v5 = ref.train(steps)
-        for how in ["interp", "threads"]:
-            runner, ins, got_losses = Runner(tmp, how), None, []
-            for s in range(steps):
-                got = runner("main", ["loss"] + [n + "_next" for n in STATE], ins, tag="s%d" % s)
-                got_losses.append(float(got["loss"]))
-                ins = {n: os.path.join(tmp, "%s%d_s%d_%s_next.npy" % (how, runner.ranks, s, n)) for n in STATE}
-            err = max(abs(a - b) / b for a, b in zip(got_losses, losses))
-            check(err < 1e-4, "%s, %d steps fed back through --in: losses %s == numpy (worst relative %.1e)"
-                  % (how, steps, " ".join("%.4f" % x for x in got_losses), err))
+        for how in ["interp", "threads"] + (["mpi"] if have_mpi else []):
+            runner = Runner(tmp, how)
+            got = runner("main", ["loss"] + [n + "_next" for n in STATE], tag="steps",
+                         extra=["--steps", str(steps), "--log-every", "1"])
+            got_losses = [float(x) for x in re.findall(r"^step \d+/%d  loss (\S+)  \(" % steps, runner.stdout, re.M)]
+            check(len(got_losses) == steps, "%s: --steps %d logs %d losses" % (how, steps, len(got_losses)))
+            # the log prints 4 digits; the last step's loss is also a result
+            err = max([abs(a - b) / b for a, b in zip(got_losses, losses)] or [np.inf])
+            check(err < 1e-3 and abs(float(got["loss"]) - losses[-1]) < 1e-5 * losses[-1],
+                  "%s, --steps %d: losses %s == numpy %s" % (how, steps, " ".join("%.4g" % x for x in got_losses),
+                                                            " ".join("%.4g" % x for x in losses)))
             check(got_losses[-1] < got_losses[0] - 0.5, "%s: the loss falls over %d steps" % (how, steps))
-            check_step("%s, %d steps" % (how, steps), got, p0, p5, m5, v5, steps)
+            check_step("%s, --steps %d" % (how, steps), got, p0, p5, m5, v5, steps)
+
+        for mesh in [None, "dp=1,tp=4"]:
+            runner = Runner(tmp, "threads", mesh)
+            runner("main", [], tag="long", extra=["--steps", "200", "--log-every", "200"])
+            got_losses = [float(x) for x in re.findall(r"^step \d+/200  loss (\S+)  \(", runner.stdout, re.M)]
+            check(len(got_losses) == 2 and got_losses[1] < 0.01 * got_losses[0],
+                  "%s, --steps 200: loss %s -> %s (below 1%% of the first)"
+                  % (runner.label, got_losses[0] if got_losses else "?", got_losses[-1] if got_losses else "?"))
     print("%d failures" % len(failures))
     return 1 if failures else 0
 
