@@ -19,6 +19,14 @@
  * that state comes from a small shared-memory table (one slot per rank,
  * shm_open'd and unlinked at start-up, so nothing is left behind).  Ranks
  * on other hosts are not watched.
+ *
+ * Non-blocking all_reduce: MPI_Iallreduce on the group's communicator.
+ * Open MPI moves a non-blocking collective on only inside MPI calls, and a
+ * rank that computes makes none; so while requests are in flight a
+ * progress thread tests them every PROGRESS_SECONDS (MPI_THREAD_MULTIPLE;
+ * without it the requests progress in the wait alone, still correct).  A
+ * wait claims its request (the progress thread leaves it alone from then
+ * on) and completes it with MPI_Waitall.
  */
 #include "runtime/rt_internal.h"
 
@@ -58,11 +66,37 @@ typedef struct mwatch {
     atomic_bool stop;
 } mwatch;
 
+/* One non-blocking collective in flight (by rt_req). */
+#define MREQ_PIECES 8 /* MPI counts are ints: a message of up to 8 x 2^30 elements */
+typedef struct mreq {
+    MPI_Request r[MREQ_PIECES];
+    int n;                /* requests in r; 0: the slot is free */
+    bool claimed;         /* a wait owns it: the progress thread keeps off */
+    bool complete;        /* the progress thread saw every piece complete */
+    rt_dtype dt;          /* what completing it leaves to do: avg's division */
+    rt_red red;
+    void *buf;
+    int64_t count;
+    int k;                /* group size */
+} mreq;
+
+/* The progress thread and the requests it tests (mu guards both). */
+typedef struct mprogress {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;    /* a request came, or stop */
+    mreq *req;            /* by rt_req */
+    int nreq;
+    int pending;          /* started, neither complete nor claimed */
+    pthread_t thread;
+    bool running, stop, multiple;
+} mprogress;
+
 typedef struct mworld {
     MPI_Comm comm[1 << RT_MAX_AXES]; /* per subset of axes */
     MPI_Op max, min;                 /* NaN-propagating, as the threads backend */
     const char *progname;
     mwatch watch;
+    mprogress prog;
 } mworld;
 
 /* ---- start and end ---------------------------------------------------------- */
@@ -101,7 +135,8 @@ void rt_mpi_init(int *rank, int *size)
         sigemptyset(&term);
         sigaddset(&term, SIGTERM);
         pthread_sigmask(SIG_BLOCK, &term, NULL);
-        MPI_Init(NULL, NULL);
+        int provided; /* non-blocking collectives' progress thread tests requests */
+        MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided);
     }
     MPI_Comm_rank(MPI_COMM_WORLD, rank);
     MPI_Comm_size(MPI_COMM_WORLD, size);
@@ -344,6 +379,136 @@ static int m_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *sen
     }
     free(types);
     free(cnt);
+    return 0;
+}
+
+/* ---- non-blocking all_reduce and its progress thread ------------------------------ */
+
+/* How often the progress thread tests the requests in flight: short against
+ * a large collective's milliseconds, long against one MPI_Testall. */
+#define PROGRESS_SECONDS 50e-6
+
+static void *progress_main(void *arg)
+{
+    mprogress *pg = arg;
+    pthread_mutex_lock(&pg->mu);
+    while (!pg->stop) {
+        if (pg->pending == 0) {
+            pthread_cond_wait(&pg->cv, &pg->mu);
+            continue;
+        }
+        for (int q = 0; q < pg->nreq; q++) {
+            mreq *r = &pg->req[q];
+            if (r->n == 0 || r->claimed || r->complete)
+                continue;
+            int flag = 0;
+            MPI_Testall(r->n, r->r, &flag, MPI_STATUSES_IGNORE);
+            if (flag) {
+                r->complete = true;
+                pg->pending--;
+            }
+        }
+        pthread_mutex_unlock(&pg->mu);
+        struct timespec ts = {0, (long)(PROGRESS_SECONDS * 1e9)};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&pg->mu);
+    }
+    pthread_mutex_unlock(&pg->mu);
+    return NULL;
+}
+
+static void progress_init(mprogress *pg)
+{
+    int level = MPI_THREAD_SINGLE;
+    MPI_Query_thread(&level);
+    pg->multiple = level == MPI_THREAD_MULTIPLE;
+    pthread_mutex_init(&pg->mu, NULL);
+    pthread_cond_init(&pg->cv, NULL);
+}
+
+static void progress_end(rt_ctx *ctx, mprogress *pg)
+{
+    if (pg->running) {
+        pthread_mutex_lock(&pg->mu);
+        pg->stop = true;
+        pthread_cond_signal(&pg->cv);
+        pthread_mutex_unlock(&pg->mu);
+        pthread_join(pg->thread, NULL);
+        pg->running = false;
+    }
+    pthread_cond_destroy(&pg->cv);
+    pthread_mutex_destroy(&pg->mu);
+    (void)ctx; /* pg->req is rt_alloc'd: rt_free_all frees it */
+}
+
+/* mu held.  The slot of req, the table grown to hold it. */
+static mreq *mreq_slot(rt_ctx *ctx, mprogress *pg, rt_req req)
+{
+    if (req >= pg->nreq) {
+        int n = pg->nreq ? pg->nreq : 8;
+        while (n <= req)
+            n *= 2;
+        mreq *t = rt_alloc(ctx, sizeof *t * (size_t)n);
+        if (pg->nreq)
+            memcpy(t, pg->req, sizeof *t * (size_t)pg->nreq);
+        rt_free(ctx, pg->req);
+        pg->req = t;
+        pg->nreq = n;
+    }
+    return &pg->req[req];
+}
+
+static int m_all_reduce_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, void *buf,
+                              int64_t count, rt_red red)
+{
+    mworld *w = ctx->world;
+    mprogress *pg = &w->prog;
+    MPI_Comm c = comm_of(ctx, axes);
+    size_t es = (size_t)rt_dtype_size(dt);
+    const int64_t step = 1 << 30;
+    if (count > step * MREQ_PIECES)
+        rt_fail(ctx, "a message of %lld elements is too large for MPI", (long long)count);
+    pthread_mutex_lock(&pg->mu);
+    mreq *r = mreq_slot(ctx, pg, req);
+    *r = (mreq){.dt = dt, .red = red, .buf = buf, .count = count, .k = rt_axes_size(ctx->mesh, axes)};
+    for (int64_t at = 0; at < count; at += step) {
+        int k = (int)(count - at < step ? count - at : step);
+        MPI_Iallreduce(MPI_IN_PLACE, (char *)buf + (size_t)at * es, k, mtype(dt), mop(ctx, red), c,
+                       &r->r[r->n++]);
+    }
+    if (r->n == 0) { /* nothing to move: complete already */
+        r->r[r->n++] = MPI_REQUEST_NULL;
+        r->complete = true;
+    } else if (pg->multiple) {
+        pg->pending++;
+        if (!pg->running)
+            pg->running = pthread_create(&pg->thread, NULL, progress_main, pg) == 0;
+        pthread_cond_signal(&pg->cv);
+    }
+    pthread_mutex_unlock(&pg->mu);
+    return 0;
+}
+
+static int m_wait(rt_ctx *ctx, rt_req req)
+{
+    mworld *w = ctx->world;
+    mprogress *pg = &w->prog;
+    pthread_mutex_lock(&pg->mu);
+    if (req < 0 || req >= pg->nreq || pg->req[req].n == 0)
+        RT_BUG("wait for a request the MPI backend did not start");
+    mreq *r = &pg->req[req];
+    r->claimed = true;
+    if (!r->complete && pg->multiple)
+        pg->pending--;
+    mreq mine = *r;
+    pthread_mutex_unlock(&pg->mu);
+    if (!mine.complete)
+        MPI_Waitall(mine.n, mine.r, MPI_STATUSES_IGNORE);
+    if (mine.red == RT_RED_AVG)
+        rt_divide(mine.dt, mine.buf, mine.count, mine.k);
+    pthread_mutex_lock(&pg->mu);
+    pg->req[req].n = 0;
+    pthread_mutex_unlock(&pg->mu);
     return 0;
 }
 
@@ -600,6 +765,7 @@ static void watch_stop(mworld *w)
 const rt_backend rt_backend_mpi = {
     "mpi",       m_all_reduce, m_all_gather, m_reduce_scatter, m_all_to_all,
     m_broadcast, m_barrier,    m_gather,     m_scatter,        m_fail,
+    m_all_reduce_start, m_wait,
 };
 
 int rt_mpi_run(const rt_mesh *mesh, const char *progname, int (*fn)(rt_ctx *ctx, void *arg),
@@ -622,6 +788,7 @@ int rt_mpi_run(const rt_mesh *mesh, const char *progname, int (*fn)(rt_ctx *ctx,
     for (unsigned axes = 1; axes <= rt_all_axes(mesh); axes++)
         MPI_Comm_split(MPI_COMM_WORLD, rt_group_of(mesh, axes, ctx->coords),
                        rt_member_of(mesh, axes, ctx->coords), &w.comm[axes]);
+    progress_init(&w.prog);
     watch_start(&w, ctx);
     if (setjmp(ctx->unwind) == 0) {
         ctx->can_unwind = true;
@@ -629,6 +796,7 @@ int rt_mpi_run(const rt_mesh *mesh, const char *progname, int (*fn)(rt_ctx *ctx,
     } else {
         ret = -1; /* not reached: failures abort */
     }
+    progress_end(ctx, &w.prog);
     watch_stop(&w);
     rt_free_all(ctx);
     for (unsigned axes = 1; axes <= rt_all_axes(mesh); axes++)
