@@ -349,6 +349,9 @@ static void emit_step(Emit *E, int idx, const CgStep *s)
     case CG_ALL_TO_ALL:
         cg_c_emit_collective(o, a, s, "rt_", "ctx", in0, out);
         break;
+    case CG_WAIT:
+        fprintf(o, "    rt_wait(ctx, %d); /* %s complete */\n", s->req, out);
+        break;
     }
     if (prof)
         fprintf(o, "    rt_prof_end(ctx);\n");
