@@ -103,7 +103,8 @@ static void schedule_func(IrModule *m, IrFunc *f)
         if (p != i->prev)
             move_after(f, i, p);
     }
-    /* dones down, last first */
+    /* dones down, last first; one that stops where later ones already
+     * wait goes before them, so that the waits keep the starts' order */
     for (IrInst *i = f->last, *prev; i; i = prev) {
         prev = i->prev;
         if (i->op != OP_DONE)
@@ -112,6 +113,11 @@ static void schedule_func(IrModule *m, IrFunc *f)
         IrInst *q = i->next;
         while (q && !reads(q, w) && q->op != OP_LOOP)
             q = q->next;
+        IrInst *back = q ? q->prev : f->last;
+        while (back && back != i && back->op == OP_DONE) {
+            q = back;
+            back = back->prev;
+        }
         if (q != i->next)
             move_before(f, i, q);
     }

@@ -223,10 +223,10 @@ void rt_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, vo
  * backend starts MPI_Iallreduce and a progress thread moves it on while the
  * rank computes; the threads backend (and the MPI backend for the kinds
  * other than all_reduce) complete the collective in its start, where its
- * time is exposed as in the blocking call.  Profiling records the start and
- * the wait of each as regions of their own ("... all_reduce(tp) start",
- * "... wait"); --profile's summary adds up the time spent in collectives,
- * blocking or waiting: the exposed communication. */
+ * time is exposed as in the blocking call.  Profiling records the start as
+ * the collective ("... all_reduce(tp)") and the wait as a region of its own
+ * ("... all_reduce(tp) wait"); --profile's summary adds up the time spent in
+ * collectives, blocking, starting or waiting: the exposed communication. */
 typedef int rt_req;
 void rt_all_reduce_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, void *buf,
                          int64_t count, rt_red red);

@@ -11,9 +11,10 @@
  * source, else "all_gather(tp)".  Bytes of a collective: rt_coll_bytes,
  * the definition `dtc report` uses.
  *
- * Non-blocking collectives (rt_*_start, rt_wait) record their start and
- * their wait as two regions, "FILE:LINE:COL all_reduce(tp) start" and
- * "... wait".  Exposed communication is the time the rank spent inside
+ * Non-blocking collectives (rt_*_start, rt_wait) record their start as the
+ * collective ("FILE:LINE:COL all_reduce(tp)", traced with "part": "start")
+ * and their wait as a region of its own, "... all_reduce(tp) wait" (traced
+ * in category "collective_wait", bytes 0).  Exposed communication is the time the rank spent inside
  * collective calls: blocking ones, starts and waits (outermost regions
  * only); --profile's summary prints it per iteration, beside the time the
  * compute between them took.
@@ -239,7 +240,7 @@ int rt_prof_coll_part_begin(rt_ctx *ctx, rt_coll kind, unsigned axes, int64_t by
 {
     rt_prof *p = ctx->prof;
     bool wait = part && !strcmp(part, "wait");
-    prof_event *e = open_region(ctx, coll_name(ctx, rt_coll_name(kind), axes, part), bytes);
+    prof_event *e = open_region(ctx, coll_name(ctx, rt_coll_name(kind), axes, wait ? part : NULL), bytes);
     p->comm[p->depth - 1] = wait ? 2 : 1;
     p->nwaits += wait;
     if (!e)
@@ -380,7 +381,10 @@ static char *rank_events(rt_ctx *ctx, const rt_prof *p, size_t *len)
         double ts = e->t0 * 1e6, dur = (e->t1 - e->t0) * 1e6;
         if (dur < 0)
             dur = 0;
-        const char *cat = e->kind == -2 ? "iteration" : e->kind == -1 ? "op" : "collective";
+        const char *cat = e->kind == -2   ? "iteration"
+                          : e->kind == -1 ? "op"
+                          : e->part && !strcmp(e->part, "wait") ? "collective_wait"
+                                                                : "collective";
         put(&b, "{\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":0,\"tid\":%d,\"cat\":\"%s\",\"name\":", ts,
             dur, r, cat);
         put_str(&b, e->name);
