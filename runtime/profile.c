@@ -19,7 +19,7 @@
  * only); --profile's summary prints it per iteration, beside the time the
  * compute between them took.
  *
- * Wait (trace only): before a traced collective moves data, its group
+ * Wait (trace only): before a traced blocking collective moves data, its group
  * meets at a barrier; the time a rank spends in that barrier is its wait,
  * the time until the last member of its group arrived.  The member that
  * waited least is the one the others waited for.  Tracing adds that
@@ -249,7 +249,7 @@ int rt_prof_coll_part_begin(rt_ctx *ctx, rt_coll kind, unsigned axes, int64_t by
     e->axes = axes;
     e->site = ctx->site;
     e->part = part;
-    if (wait) /* nothing to meet for: a wait moves no data of its own */
+    if (part) /* a start does not wait for its group (that is the point), a wait moves no data */
         return 0;
     int64_t at = e - p->ev; /* the barrier may not move events, but be safe */
     int rc = axes ? ctx->be->barrier(ctx, axes) : 0;
