@@ -71,7 +71,7 @@ for ((r = 0; r < ROUNDS; r++)); do
     done
 done
 
-python3 - "$OUT" "$REC" "${VARIANTS[@]}" <<'PY'
+"${PY:-/usr/bin/python3}" - "$OUT" "$REC" "${VARIANTS[@]}" <<'PY'
 import sys, statistics
 import numpy as np
 out, rec, variants = sys.argv[1], sys.argv[2], sys.argv[3:]

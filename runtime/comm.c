@@ -319,7 +319,12 @@ static void all_gather(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, cons
     begin(ctx, req, RT_COLL_ALL_GATHER, axes,
           rt_coll_bytes(RT_COLL_ALL_GATHER, rt_axes_size(ctx->mesh, axes),
                         outer * member_lens[me] * inner, outer * total * inner, 0, (int)es));
-    done(ctx, ctx->be->all_gather(ctx, axes, dt, send, recv, outer, inner, member_lens));
+    if (req >= 0 && ctx->be->all_gather_start) {
+        ctx->inflight[req].in_backend = true;
+        done(ctx, ctx->be->all_gather_start(ctx, req, axes, dt, send, recv, outer, inner, member_lens));
+    } else {
+        done(ctx, ctx->be->all_gather(ctx, axes, dt, send, recv, outer, inner, member_lens));
+    }
 }
 
 void rt_all_gather(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
@@ -352,7 +357,13 @@ static void reduce_scatter(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
     begin(ctx, req, RT_COLL_REDUCE_SCATTER, axes,
           rt_coll_bytes(RT_COLL_REDUCE_SCATTER, rt_axes_size(ctx->mesh, axes), outer * total * inner,
                         outer * member_lens[me] * inner, 0, rt_dtype_size(dt)));
-    done(ctx, ctx->be->reduce_scatter(ctx, axes, dt, send, recv, outer, inner, member_lens, red));
+    if (req >= 0 && ctx->be->reduce_scatter_start) {
+        ctx->inflight[req].in_backend = true;
+        done(ctx, ctx->be->reduce_scatter_start(ctx, req, axes, dt, send, recv, outer, inner,
+                                                member_lens, red));
+    } else {
+        done(ctx, ctx->be->reduce_scatter(ctx, axes, dt, send, recv, outer, inner, member_lens, red));
+    }
 }
 
 void rt_reduce_scatter(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,

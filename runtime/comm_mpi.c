@@ -20,7 +20,9 @@
  * shm_open'd and unlinked at start-up, so nothing is left behind).  Ranks
  * on other hosts are not watched.
  *
- * Non-blocking all_reduce: MPI_Iallreduce on the group's communicator.
+ * Non-blocking all_reduce, all_gather and reduce_scatter: MPI_Iallreduce,
+ * MPI_Iallgatherv, MPI_Ireduce_scatter on the group's communicator (the
+ * packing of an inner dim done in the start, the unpacking in the wait).
  * Open MPI moves a non-blocking collective on only inside MPI calls, and a
  * rank that computes makes none; so while requests are in flight a
  * progress thread tests them every PROGRESS_SECONDS (MPI_THREAD_MULTIPLE;
@@ -73,11 +75,17 @@ typedef struct mreq {
     int n;                /* requests in r; 0: the slot is free */
     bool claimed;         /* a wait owns it: the progress thread keeps off */
     bool complete;        /* the progress thread saw every piece complete */
-    rt_dtype dt;          /* what completing it leaves to do: avg's division */
+    /* what completing it leaves to do: avg's division of count elements of
+     * buf by k; an all_gather's unpacking of the wire into recv (outer > 0) */
+    rt_dtype dt;
     rt_red red;
     void *buf;
     int64_t count;
     int k;                /* group size */
+    void *wire;           /* malloc'd pack buffer, freed at the end; NULL: none */
+    int *cnt, *dsp;       /* malloc'd counts (MPI reads them until completion) */
+    int64_t outer, inner; /* all_gather unpacking */
+    int64_t *lens;        /* malloc'd member lengths (all_gather unpacking) */
 } mreq;
 
 /* The progress thread and the requests it tests (mu guards both). */
@@ -489,6 +497,79 @@ static int m_all_reduce_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype d
     return 0;
 }
 
+/* mu held.  The new request joins the progress thread's list. */
+static void progress_add(mprogress *pg, mreq *r)
+{
+    if (r->n == 0) { /* nothing to move: complete already */
+        r->r[r->n++] = MPI_REQUEST_NULL;
+        r->complete = true;
+    } else if (pg->multiple) {
+        pg->pending++;
+        if (!pg->running)
+            pg->running = pthread_create(&pg->thread, NULL, progress_main, pg) == 0;
+        pthread_cond_signal(&pg->cv);
+    }
+}
+
+/* As m_all_gather, with MPI_Iallgatherv; a dim other than the outermost
+ * is unpacked from the wire in the wait. */
+static int m_all_gather_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, const void *send,
+                              void *recv, int64_t outer, int64_t inner, const int64_t *lens)
+{
+    mworld *w = ctx->world;
+    mprogress *pg = &w->prog;
+    MPI_Comm c = comm_of(ctx, axes);
+    int n = rt_axes_size(ctx->mesh, axes), me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    size_t es = (size_t)rt_dtype_size(dt);
+    int *cnt = xmalloc(ctx, sizeof(int) * 2 * (size_t)n), *dsp = cnt + n;
+    int64_t total = counts(ctx, n, outer, inner, lens, cnt, dsp);
+    void *wire = outer == 1 ? recv : xmalloc(ctx, (size_t)total * es);
+    int64_t *lcopy = xmalloc(ctx, sizeof *lcopy * (size_t)n);
+    memcpy(lcopy, lens, sizeof *lcopy * (size_t)n);
+    pthread_mutex_lock(&pg->mu);
+    mreq *r = mreq_slot(ctx, pg, req);
+    *r = (mreq){.dt = dt, .red = RT_RED_SUM, .buf = recv, .k = n, .wire = wire != recv ? wire : NULL,
+                .cnt = cnt, .dsp = dsp, .outer = outer, .inner = inner, .lens = lcopy};
+    MPI_Iallgatherv(send, cnt[me], mtype(dt), wire, cnt, dsp, mtype(dt), c, &r->r[r->n++]);
+    progress_add(pg, r);
+    pthread_mutex_unlock(&pg->mu);
+    return 0;
+}
+
+/* As m_reduce_scatter, with MPI_Ireduce_scatter; the wire is packed here. */
+static int m_reduce_scatter_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
+                                  const void *send, void *recv, int64_t outer, int64_t inner,
+                                  const int64_t *lens, rt_red red)
+{
+    mworld *w = ctx->world;
+    mprogress *pg = &w->prog;
+    MPI_Comm c = comm_of(ctx, axes);
+    int n = rt_axes_size(ctx->mesh, axes), me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    size_t es = (size_t)rt_dtype_size(dt);
+    int *cnt = xmalloc(ctx, sizeof(int) * 2 * (size_t)n), *dsp = cnt + n;
+    int64_t total = counts(ctx, n, outer, inner, lens, cnt, dsp);
+    void *wire = (void *)send;
+    if (outer != 1) {
+        int64_t rows = total / (outer ? outer : 1), at = 0;
+        wire = xmalloc(ctx, (size_t)total * es);
+        for (int m = 0; m < n; m++) {
+            size_t row = (size_t)(lens[m] * inner) * es;
+            for (int64_t o = 0; o < outer && row > 0; o++)
+                memcpy((char *)wire + (size_t)dsp[m] * es + (size_t)o * row,
+                       (const char *)send + (size_t)(o * rows + at * inner) * es, row);
+            at += lens[m];
+        }
+    }
+    pthread_mutex_lock(&pg->mu);
+    mreq *r = mreq_slot(ctx, pg, req);
+    *r = (mreq){.dt = dt, .red = red, .buf = recv, .count = cnt[me], .k = n,
+                .wire = wire != send ? wire : NULL, .cnt = cnt, .dsp = dsp};
+    MPI_Ireduce_scatter(wire, recv, cnt, mtype(dt), mop(ctx, red), c, &r->r[r->n++]);
+    progress_add(pg, r);
+    pthread_mutex_unlock(&pg->mu);
+    return 0;
+}
+
 static int m_wait(rt_ctx *ctx, rt_req req)
 {
     mworld *w = ctx->world;
@@ -506,6 +587,22 @@ static int m_wait(rt_ctx *ctx, rt_req req)
         MPI_Waitall(mine.n, mine.r, MPI_STATUSES_IGNORE);
     if (mine.red == RT_RED_AVG)
         rt_divide(mine.dt, mine.buf, mine.count, mine.k);
+    if (mine.lens && mine.wire) { /* all_gather along an inner dim: unpack */
+        size_t es = (size_t)rt_dtype_size(mine.dt);
+        int64_t total = 0, at = 0;
+        for (int m = 0; m < mine.k; m++)
+            total += mine.lens[m];
+        for (int m = 0; m < mine.k; m++) {
+            size_t row = (size_t)(mine.lens[m] * mine.inner) * es;
+            for (int64_t o = 0; o < mine.outer && row > 0; o++)
+                memcpy((char *)mine.buf + (size_t)((o * total + at) * mine.inner) * es,
+                       (char *)mine.wire + (size_t)mine.dsp[m] * es + (size_t)o * row, row);
+            at += mine.lens[m];
+        }
+    }
+    free(mine.wire);
+    free(mine.cnt);
+    free(mine.lens);
     pthread_mutex_lock(&pg->mu);
     pg->req[req].n = 0;
     pthread_mutex_unlock(&pg->mu);
@@ -765,7 +862,7 @@ static void watch_stop(mworld *w)
 const rt_backend rt_backend_mpi = {
     "mpi",       m_all_reduce, m_all_gather, m_reduce_scatter, m_all_to_all,
     m_broadcast, m_barrier,    m_gather,     m_scatter,        m_fail,
-    m_all_reduce_start, m_wait,
+    m_all_reduce_start, m_wait, m_all_gather_start, m_reduce_scatter_start,
 };
 
 int rt_mpi_run(const rt_mesh *mesh, const char *progname, int (*fn)(rt_ctx *ctx, void *arg),

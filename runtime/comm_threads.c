@@ -475,7 +475,7 @@ static _Noreturn void t_fail(rt_ctx *ctx, const char *msg)
 const rt_backend rt_backend_threads = {
     "threads",       t_all_reduce, t_all_gather, t_reduce_scatter, t_all_to_all,
     t_broadcast,     t_barrier,    t_gather,     t_scatter,        t_fail,
-    NULL,            NULL, /* non-blocking starts complete at once (comm.c) */
+    NULL,            NULL,         NULL,         NULL, /* non-blocking starts complete at once (comm.c) */
 };
 
 /* ---- running the ranks ---------------------------------------------------------- */

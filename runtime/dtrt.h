@@ -220,10 +220,10 @@ void rt_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, vo
  * caller neither reads nor writes the buffers (all_reduce: buf; the others:
  * send and recv).  Starts follow the ordering rule of the blocking calls:
  * every member starts the same collectives in the same order.  The MPI
- * backend starts MPI_Iallreduce and a progress thread moves it on while the
- * rank computes; the threads backend (and the MPI backend for the kinds
- * other than all_reduce) complete the collective in its start, where its
- * time is exposed as in the blocking call.  Profiling records the start as
+ * backend starts MPI_Iallreduce / MPI_Iallgatherv / MPI_Ireduce_scatter and
+ * a progress thread moves them on while the rank computes; the threads
+ * backend (and the MPI backend for all_to_all) complete the collective in
+ * its start, where its time is exposed as in the blocking call.  Profiling records the start as
  * the collective ("... all_reduce(tp)") and the wait as a region of its own
  * ("... all_reduce(tp) wait"); --profile's summary adds up the time spent in
  * collectives, blocking, starting or waiting: the exposed communication. */

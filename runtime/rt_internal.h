@@ -69,6 +69,12 @@ typedef struct rt_backend {
     int (*all_reduce_start)(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, void *buf,
                             int64_t count, rt_red red);
     int (*wait)(rt_ctx *ctx, rt_req req);
+    /* The same for all_gather and reduce_scatter (NULL: complete in the start). */
+    int (*all_gather_start)(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, const void *send,
+                            void *recv, int64_t outer, int64_t inner, const int64_t *lens);
+    int (*reduce_scatter_start)(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
+                                const void *send, void *recv, int64_t outer, int64_t inner,
+                                const int64_t *lens, rt_red red);
 } rt_backend;
 
 extern const rt_backend rt_backend_threads;

@@ -16,8 +16,10 @@
 #     cut matmul: 3 all_reduces where sync has 1).
 # Programs: tests/exec/overlap_block.dt (row-parallel block with uneven rows
 # beside an all_gather with independent work) on M[dp=2, tp=2] and on
-# M[dp=1, tp=3] (uneven H); samples/stack.dt (a loop whose body has
-# collectives); samples/transformer.dt.
+# M[dp=1, tp=3] (uneven H); tests/exec/overlap_gather.dt (non-blocking
+# all_gather and reduce_scatter, inner dims packed, P(avg));
+# samples/stack.dt (a loop whose body has collectives);
+# samples/transformer.dt.
 set -u
 : "${DTC:?DTC must name the dtc binary}"
 DTC_SRC=${DTC_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -119,6 +121,7 @@ check() {
 
 check block-2x2 "$DTC_SRC/tests/exec/overlap_block.dt" 4 --mesh dp=2,tp=2
 check block-1x3 "$DTC_SRC/tests/exec/overlap_block.dt" 3 --mesh dp=1,tp=3
+check gather "$DTC_SRC/tests/exec/overlap_gather.dt" 4
 check stack "$DTC_SRC/samples/stack.dt" 4
 check transformer "$DTC_SRC/samples/transformer.dt" 4
 echo "$nok checks passed, $nfail failed"
