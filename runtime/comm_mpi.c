@@ -74,6 +74,7 @@ typedef struct mreq {
     MPI_Request r[MREQ_PIECES];
     int n;                /* requests in r; 0: the slot is free */
     bool claimed;         /* a wait owns it: the progress thread keeps off */
+    bool testing;         /* the progress thread is in MPI_Testall on it (without mu) */
     bool complete;        /* the progress thread saw every piece complete */
     /* what completing it leaves to do: avg's division of count elements of
      * buf by k; an all_gather's unpacking of the wire into recv (outer > 0) */
@@ -92,6 +93,7 @@ typedef struct mreq {
 typedef struct mprogress {
     pthread_mutex_t mu;
     pthread_cond_t cv;    /* a request came, or stop */
+    pthread_cond_t tested; /* a test ended (a wait may take its request) */
     mreq *req;            /* by rt_req */
     int nreq;
     int pending;          /* started, neither complete nor claimed */
@@ -396,6 +398,8 @@ static int m_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *sen
  * a large collective's milliseconds, long against one MPI_Testall. */
 #define PROGRESS_SECONDS 50e-6
 
+/* Tests the requests in flight, each without mu held (a test may move
+ * megabytes, and starts and waits must not queue behind it). */
 static void *progress_main(void *arg)
 {
     mprogress *pg = arg;
@@ -409,12 +413,22 @@ static void *progress_main(void *arg)
             mreq *r = &pg->req[q];
             if (r->n == 0 || r->claimed || r->complete)
                 continue;
-            int flag = 0;
-            MPI_Testall(r->n, r->r, &flag, MPI_STATUSES_IGNORE);
+            MPI_Request mine[MREQ_PIECES];
+            int n = r->n, flag = 0;
+            memcpy(mine, r->r, sizeof mine[0] * (size_t)n);
+            r->testing = true;
+            pthread_mutex_unlock(&pg->mu);
+            MPI_Testall(n, mine, &flag, MPI_STATUSES_IGNORE);
+            pthread_mutex_lock(&pg->mu);
+            r = &pg->req[q]; /* the table may have grown meanwhile */
+            memcpy(r->r, mine, sizeof mine[0] * (size_t)n);
+            r->testing = false;
             if (flag) {
                 r->complete = true;
-                pg->pending--;
+                if (!r->claimed)
+                    pg->pending--;
             }
+            pthread_cond_broadcast(&pg->tested);
         }
         pthread_mutex_unlock(&pg->mu);
         struct timespec ts = {0, (long)(PROGRESS_SECONDS * 1e9)};
@@ -432,6 +446,7 @@ static void progress_init(mprogress *pg)
     pg->multiple = level == MPI_THREAD_MULTIPLE;
     pthread_mutex_init(&pg->mu, NULL);
     pthread_cond_init(&pg->cv, NULL);
+    pthread_cond_init(&pg->tested, NULL);
 }
 
 static void progress_end(rt_ctx *ctx, mprogress *pg)
@@ -445,6 +460,7 @@ static void progress_end(rt_ctx *ctx, mprogress *pg)
         pg->running = false;
     }
     pthread_cond_destroy(&pg->cv);
+    pthread_cond_destroy(&pg->tested);
     pthread_mutex_destroy(&pg->mu);
     (void)ctx; /* pg->req is rt_alloc'd: rt_free_all frees it */
 }
@@ -578,6 +594,10 @@ static int m_wait(rt_ctx *ctx, rt_req req)
     if (req < 0 || req >= pg->nreq || pg->req[req].n == 0)
         RT_BUG("wait for a request the MPI backend did not start");
     mreq *r = &pg->req[req];
+    while (r->testing) { /* one thread at a time on a request */
+        pthread_cond_wait(&pg->tested, &pg->mu);
+        r = &pg->req[req];
+    }
     r->claimed = true;
     if (!r->complete && pg->multiple)
         pg->pending--;
