@@ -22,7 +22,12 @@
 # every variant's --out file is compared with sync's (np.array_equal) and
 # with `dtc run`'s (float32 tolerance).
 #
-#   bench/overlap.sh [--rounds R] [--chunks K] [--iters N] [--quick]
+#   bench/overlap.sh [--rounds R] [--chunks K] [--iters N] [--tcp] [--quick]
+#
+# --tcp: Open MPI's TCP transport over loopback (--mca btl self,tcp) instead
+# of shared memory, a stand-in for a link between hosts: on one host the
+# shared-memory all_reduce is a memcpy of a few ms, next to which a start's
+# and a wait's own cost is not small.
 #
 # Uses $DTC_BUILD (default build/).  Exit status 1 if results differ.
 set -euo pipefail
@@ -32,6 +37,7 @@ ROUNDS=5
 CHUNKS=4
 ITERS=3
 WARMUP=1
+TCP=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --rounds) ROUNDS=$2; shift 2 ;;
@@ -41,7 +47,8 @@ while [ $# -gt 0 ]; do
     --iters) ITERS=$2; shift 2 ;;
     --iters=*) ITERS=${1#*=}; shift ;;
     --quick) ROUNDS=1; ITERS=1; WARMUP=0; shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --tcp) TCP=1; shift ;;
+    -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "overlap.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -50,6 +57,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 MPIRUN=(mpirun -np 2 --bind-to none -x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS)
 [ "$(nproc)" -ge 2 ] || MPIRUN+=(--oversubscribe)
+[ $TCP = 0 ] || MPIRUN+=(--mca btl self,tcp)
 
 BUILD=$(cd "${DTC_BUILD:-$ROOT/build}" 2>/dev/null && pwd || echo "$ROOT/build")
 if [ ! -x "$BUILD/dtc" ]; then
