@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
     --iters=*) ITERS=${1#*=}; shift ;;
     --quick) ROUNDS=1; ITERS=1; WARMUP=0; shift ;;
     --tcp) TCP=1; shift ;;
-    -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "overlap.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
