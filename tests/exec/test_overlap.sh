@@ -13,13 +13,14 @@
 #     in another order) and everywhere, every result equals `dtc run`'s
 #     within 1e-5 relative (npy_compare.py);
 #   - the scheduled IR really has async collectives (and, with chunks, a
-#     cut matmul: 3 all_reduces where sync has 1).
+#     cut matmul: 3 all_reduces where sync has 1); a pair with nothing
+#     between start and done is blocking again (samples/mlp.dt: none).
 # Programs: tests/exec/overlap_block.dt (row-parallel block with uneven rows
 # beside an all_gather with independent work) on M[dp=2, tp=2] and on
 # M[dp=1, tp=3] (uneven H); tests/exec/overlap_gather.dt (non-blocking
 # all_gather and reduce_scatter, inner dims packed, P(avg));
-# samples/stack.dt (a loop whose body has collectives);
-# samples/transformer.dt.
+# tests/exec/overlap_loop.dt (starts and waits inside a loop body);
+# samples/uneven.dt (6 ranks, uneven shards, six pairs).
 set -u
 : "${DTC:?DTC must name the dtc binary}"
 DTC_SRC=${DTC_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -122,7 +123,13 @@ check() {
 check block-2x2 "$DTC_SRC/tests/exec/overlap_block.dt" 4 --mesh dp=2,tp=2
 check block-1x3 "$DTC_SRC/tests/exec/overlap_block.dt" 3 --mesh dp=1,tp=3
 check gather "$DTC_SRC/tests/exec/overlap_gather.dt" 4
-check stack "$DTC_SRC/samples/stack.dt" 4
-check transformer "$DTC_SRC/samples/transformer.dt" 4
+check loop "$DTC_SRC/tests/exec/overlap_loop.dt" 4
+check uneven "$DTC_SRC/samples/uneven.dt" 6
+n=$("$DTC" compile "$DTC_SRC/samples/mlp.dt" --stop-after=schedule --print-after=schedule 2>&1 | grep -c "async=true")
+if [ "$n" = 0 ]; then
+    ok "mlp: its one all_reduce has nothing to overlap and stays blocking"
+else
+    fail "mlp: $n async collectives with nothing between start and done"
+fi
 echo "$nok checks passed, $nfail failed"
 [ $nfail = 0 ]
