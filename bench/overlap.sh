@@ -2,9 +2,12 @@
 # bench/overlap.sh - communication / computation overlap (issue 14): a
 # row-parallel block with a large all_reduce (bench/overlap.dt: B=2048,
 # D=1024, H=4096 on M[tp=2], an 8 MiB all_reduce) compiled three ways:
-#   sync     dtc compile --no-overlap        (blocking collectives)
-#   overlap  dtc compile                      (start / done pairs, schedule)
-#   chunks   dtc compile --overlap-chunks=K   (collective matmul, K chunks)
+#   sync     dtc compile --no-overlap        (blocking collectives; plain
+#            `dtc compile` is the same program here: the all_reduce's
+#            result is returned at once, nothing can overlap it, and a
+#            pair with nothing between start and done stays blocking)
+#   chunks2  dtc compile --overlap-chunks=2  (collective matmul, 2 chunks)
+#   chunks   dtc compile --overlap-chunks=K  (K chunks, default 4)
 # each run under `mpirun -np 2` with --profile and --trace, R interleaved
 # rounds (the order rotating between rounds).  Exposed communication is the
 # time a rank spends inside collectives, blocking, starting or waiting:
@@ -18,9 +21,10 @@
 #            machine adds (the barrier the trace adds before a blocking
 #            collective absorbs that skew).
 # Per variant: medians over rounds (profile, ms/iter) and over all timed
-# iterations (last), and their ratios to sync.  Results must be identical:
-# every variant's --out file is compared with sync's (np.array_equal) and
-# with `dtc run`'s (float32 tolerance).
+# iterations (last), and their ratios to sync.  Results: every variant's
+# --out file is compared with sync's (np.array_equal; the chunked ones may
+# differ in the last bits, as OpenBLAS blocks fewer rows differently) and
+# must equal `dtc run`'s within float32 tolerance.
 #
 #   bench/overlap.sh [--rounds R] [--chunks K] [--iters N] [--tcp] [--quick]
 #
@@ -67,9 +71,9 @@ fi
 OUT=$BUILD/bench-overlap
 mkdir -p "$OUT"
 DT=$ROOT/bench/overlap.dt
-VARIANTS=(sync overlap chunks)
+VARIANTS=(sync chunks2 chunks)
 "$BUILD/dtc" compile "$DT" -o "$OUT/sync" --no-overlap
-"$BUILD/dtc" compile "$DT" -o "$OUT/overlap"
+"$BUILD/dtc" compile "$DT" -o "$OUT/chunks2" --overlap-chunks=2
 "$BUILD/dtc" compile "$DT" -o "$OUT/chunks" --overlap-chunks="$CHUNKS"
 "$BUILD/dtc" run "$DT" --out out0="$OUT/ref.npy" >/dev/null
 
@@ -137,6 +141,6 @@ for v in variants:
     close = np.allclose(a, ref, rtol=1e-4, atol=1e-4)
     print("%s: %s sync (max |diff| %.3g), %s dtc run (max |diff| %.3g)" % (v, "identical to" if same else "differs from",
           float(np.max(np.abs(a.astype(np.float64) - sync))), "matches" if close else "DIFFERS from", float(np.max(d))))
-    bad += not (close and (same or v == "chunks"))
+    bad += not (close and (same or v.startswith("chunks")))
 sys.exit(1 if bad else 0)
 PY
