@@ -10,21 +10,29 @@
  *     %y = matmul %a, %b          (b of rank 2; y used once)
  *     %z = all_reduce %y
  * whose dim 0 (a's and so y's and z's) no mesh axis splits and that has at
- * least k rows, into, for chunk j of the rows [r_j, r_j+1) (torch.chunk of
- * dim 0 into k: ceil(n/k) rows each, the last ones fewer):
+ * least k rows, into, for chunk j of the rows [r_j, r_j+1) (ceil(n/k) rows
+ * each, rounded up to a multiple of ROW_TILE when n >= k ROW_TILE; the last
+ * chunk fewer, and there may be fewer than k chunks):
  *     %a_j = slice %a [r_j, r_j+1)    (the same placement: dim 0 is whole)
  *     %y_j = matmul %a_j, %b
  *     %z_j = all_reduce %y_j
  *     %z   = concat [%z_1 .. %z_k], axis 0
  * Each chunk's rows of z are the same sums of the same products as before
- * (a matmul row depends on its own row of a only), so results are
- * identical up to the BLAS kernel's blocking of fewer rows.
+ * (a matmul row depends on its own row of a only); with chunks on the BLAS
+ * kernel's row tiles (ROW_TILE) they are the same bits.
  * The collectives stay in one order on every rank (one instruction list).
  */
 #include <string.h>
 
 #include "ir/ir_text.h"
 #include "passes/passes.h"
+
+/* Chunks of a large matmul start at multiples of this many rows (when every
+ * chunk can hold one): a BLAS kernel computes rows in tiles (OpenBLAS's
+ * sgemm: 16 or 24 rows, its blocks multiples of them), and a tile cut short
+ * sums in another order, so chunks on tile boundaries give exactly the
+ * unsplit matmul's values.  192 is a multiple of 16, 24, 32 and 64. */
+#define ROW_TILE 192
 
 /* Does any mesh axis split dim 0 of a value placed p? */
 static bool dim0_split(const Placement *p)
@@ -64,6 +72,8 @@ static void split_pair(IrModule *m, IrFunc *f, IrInst *mm, IrInst *ar, int k)
 {
     IrValue *a = mm->args[0], *b = mm->args[1], *z = ar->res[0];
     int64_t n = a->type.dims[0], chunk = (n + k - 1) / k;
+    if (n >= k * ROW_TILE) /* whole tiles: see ROW_TILE */
+        chunk = (chunk + ROW_TILE - 1) / ROW_TILE * ROW_TILE;
     IrValue **parts = arena_alloc(m->arena, sizeof *parts * (size_t)k);
     int np = 0;
     for (int64_t r0 = 0; r0 < n; r0 += chunk) {
