@@ -15,8 +15,8 @@
  *     so no collective is in flight across a loop and a loop body's
  *     collectives (scheduled in the body) never mix with its caller's.
  * Computation between a start and its done runs while the collective is in
- * flight (runtime: rt_*_start / rt_wait).  A pair that ends up with nothing
- * between them is made the blocking collective again.  Every function of the module is
+ * flight (runtime: rt_*_start / rt_wait).  A pair that ends up with no
+ * computation between them is made the blocking collective again.  Every function of the module is
  * scheduled on its own, loop bodies included.
  *
  * Where nothing independent exists (a row-parallel matmul whose result is
@@ -124,16 +124,24 @@ static void schedule_func(IrModule *m, IrFunc *f)
     }
 }
 
-/* A pair with nothing between its start and its done overlaps nothing: it
- * becomes the blocking collective again (a start and a wait cost more than
- * one blocking call). */
-static void unpair_adjacent(IrFunc *f)
+/* A pair with no computation between its start and its done (nothing, or
+ * only other collectives' dones) overlaps nothing: it becomes the blocking
+ * collective again, issued where its done was (after those dones, passing
+ * no start, so the collectives keep their order), since a start and a wait
+ * cost more than one blocking call. */
+static void unpair_idle(IrFunc *f)
 {
     for (IrInst *d = f->first, *next; d; d = next) {
         next = d->next;
-        if (d->op != OP_DONE || d->prev != d->args[0]->def)
+        if (d->op != OP_DONE)
             continue;
-        IrInst *c = d->prev;
+        IrInst *c = d->args[0]->def, *p = d->prev;
+        while (p != c && p->op == OP_DONE)
+            p = p->prev;
+        if (p != c)
+            continue;
+        if (c->next != d)
+            move_before(f, c, d);
         ir_replace_uses(f, d->res[0], c->res[0]);
         ir_inst_remove(f, d);
         c->a.async = false;
@@ -148,7 +156,7 @@ bool pass_schedule(PassCtx *ctx, IrModule *m)
         return false;
     for (int k = 0; k < m->nfuncs; k++) {
         schedule_func(m, m->funcs[k]);
-        unpair_adjacent(m->funcs[k]);
+        unpair_idle(m->funcs[k]);
     }
     return true;
 }
