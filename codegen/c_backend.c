@@ -349,6 +349,13 @@ static void emit_step(Emit *E, int idx, const CgStep *s)
     case CG_ALL_TO_ALL:
         cg_c_emit_collective(o, a, s, "rt_", "ctx", in0, out);
         break;
+    case CG_WAIT:
+        fprintf(o, "    rt_wait(ctx, %d); /* %s complete */\n", s->req, out);
+        fprintf(o, "    (void)%s;\n", out); /* its buffers live to here, unread by the call */
+        for (int k = 0; k < s->nin; k++)
+            if (s->in[k] != s->out)
+                fprintf(o, "    (void)%s;\n", E->bname[s->in[k]]);
+        break;
     }
     if (prof)
         fprintf(o, "    rt_prof_end(ctx);\n");

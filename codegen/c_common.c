@@ -277,9 +277,14 @@ void cg_c_emit_collective(FILE *o, Arena *a, const CgStep *s, const char *pre, c
     const char *site = cg_site(a, s->inst);
     if (site) /* names the collective in the profile, the trace and messages */
         fprintf(o, "    rt_site(ctx, %s);\n", cg_c_string(a, site, true));
+    const char *start = ""; /* an async one: rt_*_start under its handle */
+    if (s->req >= 0) {
+        start = "_start";
+        ctx_args = arena_printf(a, "%s, %d", ctx_args, s->req);
+    }
     if (s->kind == CG_ALL_REDUCE) {
-        fprintf(o, "    %sall_reduce(%s, 0x%xu, %s, %s, %lld, %s); /* in place */\n", pre, ctx_args, s->axes, dt,
-                out, (long long)s->count, cg_c_rred(s->red));
+        fprintf(o, "    %sall_reduce%s(%s, 0x%xu, %s, %s, %lld, %s); /* in place */\n", pre, start, ctx_args, s->axes,
+                dt, out, (long long)s->count, cg_c_rred(s->red));
         return;
     }
     fprintf(o, "    {\n");
@@ -288,16 +293,16 @@ void cg_c_emit_collective(FILE *o, Arena *a, const CgStep *s, const char *pre, c
     fprintf(o, "        static const int64_t lens[%d] = %s; /* member lengths along dim %d */\n", s->nmembers,
             cg_c_int_array(a, s->lens, s->nmembers), s->kind == CG_ALL_TO_ALL ? s->dim2 : s->dim);
     if (s->kind == CG_ALL_GATHER) {
-        fprintf(o, "        %sall_gather(%s, 0x%xu, %s, %s, %s, %d, dims, %d, lens);\n", pre, ctx_args, s->axes, dt,
-                in0, out, s->rank, s->dim);
+        fprintf(o, "        %sall_gather%s(%s, 0x%xu, %s, %s, %s, %d, dims, %d, lens);\n", pre, start, ctx_args,
+                s->axes, dt, in0, out, s->rank, s->dim);
     } else if (s->kind == CG_REDUCE_SCATTER) {
-        fprintf(o, "        %sreduce_scatter(%s, 0x%xu, %s, %s, %s, %d, dims, %d, lens, %s);\n", pre, ctx_args,
-                s->axes, dt, in0, out, s->rank, s->dim, cg_c_rred(s->red));
+        fprintf(o, "        %sreduce_scatter%s(%s, 0x%xu, %s, %s, %s, %d, dims, %d, lens, %s);\n", pre, start,
+                ctx_args, s->axes, dt, in0, out, s->rank, s->dim, cg_c_rred(s->red));
     } else {
         fprintf(o, "        static const int64_t cat_lens[%d] = %s; /* member lengths along dim %d */\n",
                 s->nmembers, cg_c_int_array(a, s->lens2, s->nmembers), s->dim);
-        fprintf(o, "        %sall_to_all(%s, 0x%xu, %s, %s, %s, %d, dims, %d, lens, %d, cat_lens);\n", pre,
-                ctx_args, s->axes, dt, in0, out, s->rank, s->dim2, s->dim);
+        fprintf(o, "        %sall_to_all%s(%s, 0x%xu, %s, %s, %s, %d, dims, %d, lens, %d, cat_lens);\n", pre,
+                start, ctx_args, s->axes, dt, in0, out, s->rank, s->dim2, s->dim);
     }
     fprintf(o, "    }\n");
 }

@@ -56,7 +56,14 @@
  *                  on every rank).  Nothing is unrolled.
  *   CG_ALL_REDUCE, CG_ALL_GATHER, CG_REDUCE_SCATTER, CG_ALL_TO_ALL
  *                  the runtime's collectives (runtime/dtrt.h) with this
- *                  rank's exact member lengths.
+ *                  rank's exact member lengths; an async one (req >= 0,
+ *                  pass_schedule) is rt_*_start under handle req.
+ *   CG_WAIT        rt_wait(ctx, req): completes the async collective started
+ *                  under req; it reads and writes that collective's buffers
+ *                  (in: its receive and send buffers), so they stay live and
+ *                  untouched from the start to here.  Handles are the
+ *                  lowest free at the start (a loop body's above every
+ *                  handle its caller has in flight).
  *
  * Fusion rule: the result of an elementwise / transpose / shard / to_partial
  * / const instruction is folded into its consumer's loop (no buffer) when
@@ -180,7 +187,8 @@ typedef enum CgStepKind {
     CG_ALL_REDUCE,     /* rt_all_reduce(ctx, axes, dtype, out, count, red): in place on out */
     CG_ALL_GATHER,     /* rt_all_gather(ctx, axes, dtype, in0, out, rank, dims, dim, lens) */
     CG_REDUCE_SCATTER, /* rt_reduce_scatter(ctx, axes, dtype, in0, out, rank, dims, dim, lens, red) */
-    CG_ALL_TO_ALL      /* rt_all_to_all(ctx, axes, dtype, in0, out, rank, dims, dim2, lens, dim, lens2) */
+    CG_ALL_TO_ALL,     /* rt_all_to_all(ctx, axes, dtype, in0, out, rank, dims, dim2, lens, dim, lens2) */
+    CG_WAIT            /* rt_wait(ctx, req); kept last: kind >= CG_ALL_REDUCE is communication */
 } CgStepKind;
 
 typedef struct CgFunc CgFunc;
@@ -235,6 +243,7 @@ typedef struct CgStep {
     int64_t len2;
 
     /* collectives */
+    int req;                   /* async collective / CG_WAIT: the rt_req handle; -1: blocking */
     unsigned axes;             /* mesh axes (bit i = axis i) */
     RedOp red;
     int64_t count;             /* CG_ALL_REDUCE elements; CG_COPY bytes */

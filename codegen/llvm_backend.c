@@ -786,6 +786,11 @@ static LLVMValueRef rt_fn(Ll *L, const char *name)
         {"rt_all_gather", V, 9, {P, I, I, P, P, I, P, I, P}},
         {"rt_reduce_scatter", V, 10, {P, I, I, P, P, I, P, I, P, I}},
         {"rt_all_to_all", V, 11, {P, I, I, P, P, I, P, I, P, I, P}},
+        {"rt_all_reduce_start", V, 7, {P, I, I, I, P, J, I}},
+        {"rt_all_gather_start", V, 10, {P, I, I, I, P, P, I, P, I, P}},
+        {"rt_reduce_scatter_start", V, 11, {P, I, I, I, P, P, I, P, I, P, I}},
+        {"rt_all_to_all_start", V, 12, {P, I, I, I, P, P, I, P, I, P, I, P}},
+        {"rt_wait", V, 2, {P, I}},
         {"dtk_matmul", V, 13, {I, I, P, P, P, J, J, J, I, I, P, P, P}},
         {"dtk_softmax", V, 7, {I, I, J, J, J, P, P}},
         {"dtk_layernorm", V, 8, {I, J, J, D, P, P, P, P}},
@@ -867,6 +872,22 @@ static void emit_scan(Ll *L, const CgStep *s, LLVMValueRef *bufp)
     loop_close(L, &lp);
 }
 
+/* A collective's call a[0..n) (a[0] the context): blocking (req < 0), or
+ * NAME_start with the handle req after the context. */
+static void call_coll(Ll *L, const char *name, LLVMValueRef *a, int n, int req)
+{
+    if (req < 0) {
+        call_rt(L, name, a, n);
+        return;
+    }
+    LLVMValueRef b[16];
+    DTC_ASSERT(n < 16);
+    b[0] = a[0];
+    b[1] = c32(L, req);
+    memcpy(b + 2, a + 1, sizeof *b * (size_t)(n - 1));
+    call_rt(L, arena_printf(L->a, "%s_start", name), b, n + 1);
+}
+
 static void emit_step(Ll *L, int vi, int si, const CgFunc *fn, const CgStep *s, LLVMValueRef *bufp)
 {
     LLVMValueRef ctx = L->ctx;
@@ -876,13 +897,13 @@ static void emit_step(Ll *L, int vi, int si, const CgFunc *fn, const CgStep *s, 
     LLVMValueRef in2 = s->nin > 2 ? bufp[s->in[2]] : NULL;
     LLVMValueRef dt = c32(L, s->dtype);
     char nm[64];
-    bool prof = s->kind != CG_RESHAPE && s->kind != CG_SCAN && s->kind != CG_ALL_REDUCE && s->kind != CG_ALL_GATHER &&
-                s->kind != CG_REDUCE_SCATTER && s->kind != CG_ALL_TO_ALL;
+    bool prof = s->kind != CG_RESHAPE && s->kind != CG_SCAN && s->kind < CG_ALL_REDUCE; /* collectives and
+                                                                                           waits profile themselves */
     if (prof) {
         LLVMValueRef a[3] = {ctx, cstr(L, prof_name(L, fn, s)), c64(L, s->bytes)};
         call_rt(L, "rt_prof_begin", a, 3);
     }
-    const char *site = s->kind >= CG_ALL_REDUCE ? cg_site(L->a, s->inst) : NULL;
+    const char *site = s->kind >= CG_ALL_REDUCE && s->kind != CG_WAIT ? cg_site(L->a, s->inst) : NULL;
     if (site) { /* names the collective in the profile, the trace and messages */
         LLVMValueRef a[2] = {ctx, cstr(L, site)};
         call_rt(L, "rt_site", a, 2);
@@ -978,7 +999,7 @@ static void emit_step(Ll *L, int vi, int si, const CgFunc *fn, const CgStep *s, 
         break;
     case CG_ALL_REDUCE: {
         LLVMValueRef a[6] = {ctx, c32(L, s->axes), dt, out, c64(L, s->count), c32(L, s->red)};
-        call_rt(L, "rt_all_reduce", a, 6);
+        call_coll(L, "rt_all_reduce", a, 6, s->req);
         break;
     }
     case CG_ALL_GATHER:
@@ -990,9 +1011,9 @@ static void emit_step(Ll *L, int vi, int si, const CgFunc *fn, const CgStep *s, 
         LLVMValueRef a[10] = {ctx, c32(L, s->axes), dt,          in0,  out,
                               c32(L, s->rank), dims, c32(L, s->dim), lens, c32(L, s->red)};
         if (s->kind == CG_ALL_GATHER)
-            call_rt(L, "rt_all_gather", a, 9);
+            call_coll(L, "rt_all_gather", a, 9, s->req);
         else
-            call_rt(L, "rt_reduce_scatter", a, 10);
+            call_coll(L, "rt_reduce_scatter", a, 10, s->req);
         break;
     }
     case CG_ALL_TO_ALL: {
@@ -1004,7 +1025,12 @@ static void emit_step(Ll *L, int vi, int si, const CgFunc *fn, const CgStep *s, 
         LLVMValueRef cat = carray64(L, s->lens2, s->nmembers, nm);
         LLVMValueRef a[11] = {ctx,  c32(L, s->axes), dt,    in0,           out, c32(L, s->rank),
                               dims, c32(L, s->dim2), split, c32(L, s->dim), cat};
-        call_rt(L, "rt_all_to_all", a, 11);
+        call_coll(L, "rt_all_to_all", a, 11, s->req);
+        break;
+    }
+    case CG_WAIT: {
+        LLVMValueRef a[2] = {ctx, c32(L, s->req)};
+        call_rt(L, "rt_wait", a, 2);
         break;
     }
     }

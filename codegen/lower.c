@@ -77,6 +77,10 @@ typedef struct Lower {
     CgNode *nodes; /* the loop being built */
     int nnodes, capnodes;
     int nloops;    /* of the loop being built */
+    int *req_of;   /* by id of an async collective's result: its handle */
+    bool *busy;    /* by handle: in flight at the step being built */
+    int nbusy;     /* entries of busy */
+    int req_base;  /* the lowest handle this function may take (loop bodies) */
 } Lower;
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -92,7 +96,7 @@ const char *cg_step_name(CgStepKind k)
     static const char *const names[] = {"loop",      "matmul",     "softmax",       "norm",
                                         "embedding", "pick",       "cross_entropy", "route",  "copy",
                                         "reshape",   "scan",       "all_reduce", "all_gather",    "reduce_scatter",
-                                        "all_to_all"};
+                                        "all_to_all", "wait"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
@@ -231,7 +235,28 @@ static CgStep *new_step(Lower *L, CgStepKind kind, const IrInst *i, int out)
     s->out = out;
     s->dtype = out >= 0 ? L->bufs[out].dtype : DT_F32;
     s->loop.red = OP_COUNT;
+    s->req = -1;
     return s;
+}
+
+/* The lowest free handle at or above req_base, now taken. */
+static int take_req(Lower *L)
+{
+    int r = L->req_base;
+    while (r < L->nbusy && L->busy[r])
+        r++;
+    if (r >= L->nbusy) {
+        int n = L->nbusy ? 2 * L->nbusy : 16;
+        while (n <= r)
+            n *= 2;
+        bool *b = arena_alloc(L->ar, sizeof *b * (size_t)n);
+        if (L->nbusy)
+            memcpy(b, L->busy, sizeof *b * (size_t)L->nbusy);
+        L->busy = b;
+        L->nbusy = n;
+    }
+    L->busy[r] = true;
+    return r;
 }
 
 /* A value joins buffer b (reshape, in-place all_reduce): its uses count,
@@ -842,6 +867,8 @@ static bool lower_collective(Lower *L, const IrInst *i)
         s->red = i->a.red;
         s->count = numel(lv);
         s->bytes = nbytes(lv);
+        if (i->a.async)
+            s->req = L->req_of[v->id] = take_req(L);
         return true;
     }
     int b = buf_for(L, v);
@@ -854,6 +881,8 @@ static bool lower_collective(Lower *L, const IrInst *i)
     s->axes = axes;
     s->red = i->a.red;
     s->bytes = nbytes(lv);
+    if (i->a.async)
+        s->req = L->req_of[v->id] = take_req(L);
     s->rank = lx->rank;
     for (int d = 0; d < lx->rank; d++)
         s->dims[d] = lx->dims[d];
@@ -882,6 +911,31 @@ static bool lower_collective(Lower *L, const IrInst *i)
     }
 }
 
+/* A done: the wait for the collective that defines its operand, whose
+ * buffer its result shares (in: that buffer, and the collective's send
+ * buffer unless it worked in place). */
+static bool lower_wait(Lower *L, const IrInst *i)
+{
+    const IrValue *x = i->args[0], *v = i->res[0];
+    const IrInst *c = x->def;
+    int b = L->buf[x->id];
+    if (!c || !(ir_op_flags(c->op) & OPF_COMM) || !c->a.async || b < 0)
+        return failf(L, i, "internal: done of a value no async collective defines");
+    join(L, v, b, 1);
+    CgStep *s = new_step(L, CG_WAIT, i, b);
+    int send = L->buf[c->args[0]->id];
+    bool two = send >= 0 && send != b;
+    step_in(L, s, two ? 2 : 1);
+    s->in[0] = b;
+    if (two)
+        s->in[1] = send;
+    s->req = L->req_of[x->id];
+    s->axes = c->a.axes;
+    DTC_ASSERT(s->req >= 0 && s->req < L->nbusy && L->busy[s->req]);
+    L->busy[s->req] = false;
+    return true;
+}
+
 /* ---- loops ------------------------------------------------------------------------------------- */
 static bool lower_rank(Lower *L, CgFunc *out);
 static void lower_setup(Lower *L, Arena *a, const IrModule *m, const IrFunc *f, FILE *err);
@@ -893,6 +947,10 @@ static bool lower_scan(Lower *L, const IrInst *i)
     Lower B;
     lower_setup(&B, L->ar, L->m, i->a.fn, L->err);
     B.rank = L->rank;
+    for (int r = 0; r < L->nbusy; r++) /* the body's handles clear of the caller's */
+        if (L->busy[r])
+            B.req_base = r + 1;
+    B.req_base = B.req_base > L->req_base ? B.req_base : L->req_base;
     CgFunc *fn = arena_alloc(L->ar, sizeof *fn);
     if (!lower_rank(&B, fn))
         return false;
@@ -1156,6 +1214,11 @@ static bool lower_rank(Lower *L, CgFunc *out)
                 return false;
             continue;
         }
+        if (i->op == OP_DONE) {
+            if (!lower_wait(L, i))
+                return false;
+            continue;
+        }
         if (fusable(i->op)) {
             loop_ew(L, i, buf_for(L, v));
             continue;
@@ -1245,8 +1308,8 @@ void cg_func_dump(FILE *o, const IrModule *m, const CgFunc *fn)
                 (long long)s->outer, (long long)s->len, (long long)s->inner, s->take_log, s->eps,
                 s->layernorm, (long long)s->off, (long long)s->total, s->where ? s->where : "-");
         fprintf(o, " route=%d,%s,%lld", s->route, ir_dtype_name(s->dtype2), (long long)s->len2);
-        fprintf(o, " axes=%u red=%d count=%lld rank=%d", s->axes, s->red, (long long)s->count,
-                s->rank);
+        fprintf(o, " req=%d axes=%u red=%d count=%lld rank=%d", s->req, s->axes, s->red,
+                (long long)s->count, s->rank);
         dump_ints(o, "dims", s->dims, s->rank);
         fprintf(o, " dim=%d,%d", s->dim, s->dim2);
         if (s->lens)
@@ -1356,6 +1419,7 @@ static void lower_setup(Lower *L, Arena *a, const IrModule *m, const IrFunc *f, 
     L->use_at = arena_alloc(a, sizeof *L->use_at * nv);
     L->group = arena_alloc(a, sizeof *L->group * nv);
     L->group_size = arena_alloc(a, sizeof *L->group_size * nv);
+    L->req_of = arena_alloc(a, sizeof *L->req_of * nv);
 }
 
 CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err)

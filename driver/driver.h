@@ -35,9 +35,11 @@ typedef struct DtcOptions {
     int beam_width;           /* --beam=N: propagate's beam; 0 default, 1 greedy */
     int64_t memory_budget;    /* --memory-budget=BYTES: entry parameters per rank; 0 none */
     int solver;               /* --solver=best|beam|ilp (SOLVER_*) */
+    bool no_overlap;          /* compile --no-overlap: blocking collectives (schedule does nothing) */
+    int overlap_chunks;       /* compile --overlap-chunks=K: collective matmul in K chunks */
 } DtcOptions;
 
-/* Runs inline .. optimise (or up to opts->stop_after) on m, verifying after
+/* Runs inline .. optimise, and schedule for `compile` (or up to opts->stop_after) on m, verifying after
  * every pass and printing / dumping as the options ask.  Returns false after
  * a user-facing error. */
 bool dtc_pipeline(const DtcOptions *opts, PassCtx *ctx, IrModule *m);

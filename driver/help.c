@@ -125,7 +125,13 @@ void dtc_print_help(FILE *out, const char *cmd)
               "                          with --emit=dot|svg: picture the IR after PASS\n"
               "                          (default for dot/svg: optimise, the final placed IR)\n"
               "  -O0 .. -O3              optimisation level (default -O2)\n"
-              "  --cuda-arch=LIST        CUDA architectures (default sm_80,sm_90)\n",
+              "  --cuda-arch=LIST        CUDA architectures (default sm_80,sm_90)\n"
+              "  --no-overlap            blocking collectives where they were planned (the schedule\n"
+              "                          pass otherwise starts each as early as its operand allows\n"
+              "                          and waits for it as late as its first use)\n"
+              "  --overlap-chunks=K      cut each row-parallel matmul + all_reduce into K chunks of\n"
+              "                          rows, so one chunk's all_reduce overlaps the next one's\n"
+              "                          matmul (default 1: no cut)\n",
               out);
         fputs(pipeline_opts, out);
         cost_opts(out);

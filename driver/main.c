@@ -173,6 +173,15 @@ static int parse_args(Arena *ar, int argc, char **argv, DtcOptions *o)
             o->explain = true;
         } else if (!strcmp(a, "--simulate")) {
             o->simulate = true;
+        } else if (!strcmp(a, "--no-overlap")) {
+            o->no_overlap = true;
+        } else if (opt_value(argc, argv, &i, "--overlap-chunks", &v)) {
+            char *end = NULL;
+            long k = v ? strtol(v, &end, 10) : 0;
+            if (!v || !*v || *end || k < 1 || k > 64)
+                return usage_error(o->cmd, "--overlap-chunks wants a number of chunks from 1 to 64, got '%s'",
+                                   v ? v : "");
+            o->overlap_chunks = (int)k;
         } else if (!strcmp(a, "--time-passes")) {
             o->time_passes = true;
         } else if (opt_value(argc, argv, &i, "--entry", &v)) {
@@ -300,7 +309,7 @@ static const char *default_output(Arena *ar, const char *file, const char *emit)
 }
 
 static const char *const pass_names[] = {"sema", "inline", "propagate", "redistribute",
-                                         "partition", "optimise", "all"};
+                                         "partition", "optimise", "schedule", "all"};
 
 static bool known_pass(const char *p)
 {
@@ -481,7 +490,10 @@ int main(int argc, char **argv)
     }
     phase_time(tp, "frontend", t0);
     PassCtx ctx = {.arena = ar, .err = stderr, .cost = o.cost, .beam_width = o.beam_width,
-                   .memory_budget = o.memory_budget, .solver = o.solver};
+                   .memory_budget = o.memory_budget, .solver = o.solver,
+                   /* CUDA keeps NCCL's blocking collectives: no schedule */
+                   .no_overlap = o.no_overlap || (o.target && !strcmp(o.target, "cuda")),
+                   .overlap_chunks = o.overlap_chunks};
     if (!strcmp(o.cmd, "check")) {
         rc = 0;
     } else if (!strcmp(o.cmd, "run")) {

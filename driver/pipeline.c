@@ -2,9 +2,12 @@
  *
  *   parse -> sema                  (frontend: fe_load_file)
  *   -> inline -> propagate -> redistribute -> partition -> optimise
+ *   -> schedule                    (compile only: start / done pairs, overlap)
  *   -> codegen                     (codegen/, called by main.c)
  *
  * ir_verify runs after every pass; a failure there is a compiler bug.
+ * pass_check_collectives runs after partition and after schedule (which
+ * must keep every rank's collectives in one order).
  * --print-after=PASS|all prints the IR after that pass to stderr;
  * --dump-dir=DIR writes DIR/NN-PASS.ir for every pass.
  * --time-passes prints one "time:" line per pass to stderr (phase_time),
@@ -26,12 +29,14 @@ typedef bool (*PassFn)(PassCtx *, IrModule *);
 static const struct {
     const char *name;
     PassFn run;
+    bool compile_only; /* report and run --simulate stop before it */
 } passes[] = {
-    {"inline", pass_inline},
-    {"propagate", pass_propagate},
-    {"redistribute", pass_redistribute},
-    {"partition", pass_partition},
-    {"optimise", pass_optimise},
+    {"inline", pass_inline, false},
+    {"propagate", pass_propagate, false},
+    {"redistribute", pass_redistribute, false},
+    {"partition", pass_partition, false},
+    {"optimise", pass_optimise, false},
+    {"schedule", pass_schedule, true},
 };
 
 static bool wants(const char *opt, const char *pass)
@@ -102,6 +107,8 @@ bool dtc_pipeline(const DtcOptions *o, PassCtx *ctx, IrModule *m)
         return true;
     }
     for (size_t k = 0; k < sizeof passes / sizeof passes[0]; k++) {
+        if (passes[k].compile_only && (!o->cmd || strcmp(o->cmd, "compile")))
+            break;
         t = phase_clock();
         if (!passes[k].run(ctx, m))
             return false;
@@ -110,7 +117,8 @@ bool dtc_pipeline(const DtcOptions *o, PassCtx *ctx, IrModule *m)
             fprintf(stderr, "dtc: internal error: IR invalid after %s\n", passes[k].name);
             abort();
         }
-        if (!strcmp(passes[k].name, "partition") && !pass_check_collectives(ctx, m))
+        if ((!strcmp(passes[k].name, "partition") || !strcmp(passes[k].name, "schedule")) &&
+            !pass_check_collectives(ctx, m))
             DTC_BUG("collective sequences differ between ranks");
         lap(&verify, &t);
         if (!dump(o, m, passes[k].name, (int)k + 1))

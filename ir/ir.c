@@ -262,6 +262,10 @@ bool ir_attrs_eq(IrOp op, const IrAttrs *a, const IrAttrs *b)
             if (a->nstack != b->nstack)
                 return false;
             break;
+        case AK_ASYNC:
+            if (a->async != b->async)
+                return false;
+            break;
         }
     }
     return a->fn == b->fn;

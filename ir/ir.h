@@ -155,7 +155,8 @@ typedef enum IrAttrKind {
     AK_BYTES_NZ, /* bytes, printed only when non-zero */
     AK_TRIP,     /* trip */
     AK_CARRY,    /* ncarry */
-    AK_STACK     /* nstack */
+    AK_STACK,    /* nstack */
+    AK_ASYNC     /* async (collectives after schedule), printed only when true */
 } IrAttrKind;
 
 typedef struct IrAttrSpec {
@@ -202,6 +203,7 @@ struct IrAttrs {
     RedOp red;                    /* all_reduce, reduce_scatter, to_partial */
     int dim, dim2;                /* all_gather/shard/reduce_scatter: dim; all_to_all: dim -> dim2 */
     int64_t bytes;                /* collectives: largest per-rank send volume, for dumps */
+    bool async;                   /* collectives: started here, completed by a `done` */
     const char *callee;           /* call: function name */
     IrFunc *fn;                   /* call: resolved callee; loop: the body */
     int64_t trip;                 /* loop: trip count (>= 0) */
@@ -326,7 +328,7 @@ void ir_print_func(FILE *out, const IrModule *m, const IrFunc *f);
  * and returns NULL. */
 IrModule *ir_parse(Arena *a, const char *file, const char *text, FILE *err);
 /* Checks the invariants that hold after pass `after` ("sema", "inline",
- * "propagate", "redistribute", "partition", "optimise"); prints problems to
+ * "propagate", "redistribute", "partition", "optimise", "schedule"); prints problems to
  * err and returns false if any. */
 bool ir_verify(const IrModule *m, const char *after, FILE *err);
 

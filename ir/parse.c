@@ -693,6 +693,9 @@ static void attrs(Parser *P, IrInst *i)
             case AK_STACK:
                 a->nstack = int32(P, kw, 0, 1 << 20);
                 break;
+            case AK_ASYNC:
+                a->async = boolean(P, kw);
+                break;
             }
             continue;
         }

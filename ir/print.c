@@ -33,7 +33,8 @@
  * ir/ops.def, in their order (e.g. value (const), axis and keepdims
  * (reductions), slice=[[start, stop, step], ...], pad=[[lo, hi], ...],
  * axes (mesh axis names), red, dim, dim2, bytes (collectives; shard and
- * to_partial only when non-zero)), then for every op why, plan (strings),
+ * to_partial only when non-zero), async=true (a collective that a `done`
+ * completes; only when set)), then for every op why, plan (strings),
  * in (in_pl: a list of placements, `_` undecided) and strategy (when in_pl
  * is set or strategy != 0).
  */
@@ -344,7 +345,7 @@ static void put_attrs(Printer *p, const IrInst *i)
     int n;
     const IrAttrSpec *sp = ir_op_attrs(i->op, &n);
     for (int k = 0; k < n; k++) {
-        if (sp[k].kind == AK_BYTES_NZ && at->bytes == 0)
+        if ((sp[k].kind == AK_BYTES_NZ && at->bytes == 0) || (sp[k].kind == AK_ASYNC && !at->async))
             continue;
         key(&a, sp[k].key);
         switch (sp[k].kind) {
@@ -393,6 +394,9 @@ static void put_attrs(Printer *p, const IrInst *i)
             break;
         case AK_STACK:
             fprintf(o, "%d", at->nstack);
+            break;
+        case AK_ASYNC:
+            fputs("true", o);
             break;
         }
     }
@@ -559,7 +563,8 @@ void ir_print_func(FILE *out, const IrModule *m, const IrFunc *f)
 
 bool ir_stage_is_partitioned(const char *stage)
 {
-    return stage && (!strcmp(stage, "partition") || !strcmp(stage, "optimise"));
+    return stage && (!strcmp(stage, "partition") || !strcmp(stage, "optimise") ||
+                     !strcmp(stage, "schedule"));
 }
 
 void ir_print_stage(FILE *out, const IrModule *m, const char *stage)

@@ -19,6 +19,12 @@
  *                 S(dim2), shard R -> S(dim), to_partial R -> P(red)), keep
  *                 every other axis, and only gather or create the innermost
  *                 split of a dim (plan.h).
+ *   schedule      collectives may be async (started only) and `done`
+ *                 appears, nowhere before: an async collective's result
+ *                 has exactly one use, a `done` after it in its function,
+ *                 and is no result of the function (nothing but the pair
+ *                 touches the value in flight); a `done` takes an async
+ *                 collective's result and keeps its type and placement.
  * "Pinned values keep their placement" needs the previous IR; it is the
  * passes' job, the verifier only checks pinned values are placed.
  *
@@ -32,9 +38,9 @@
 #define MAX_REPORTED 100 /* problems printed; the rest are only counted */
 #define MAX_ID (1 << 24)
 
-enum { ST_SEMA, ST_INLINE, ST_PROPAGATE, ST_REDISTRIBUTE, ST_PARTITION, ST_OPTIMISE };
+enum { ST_SEMA, ST_INLINE, ST_PROPAGATE, ST_REDISTRIBUTE, ST_PARTITION, ST_OPTIMISE, ST_SCHEDULE };
 static const char *const stage_names[] = {"sema", "inline", "propagate", "redistribute",
-                                          "partition", "optimise"};
+                                          "partition", "optimise", "schedule"};
 
 typedef struct V {
     const IrModule *m;
@@ -351,6 +357,48 @@ static void check_coll(V *c, const IrInst *i)
                 "inside (only the innermost split can be created)", op, made, axis_name(c, b));
 }
 
+/* ---- non-blocking collectives (schedule) ----------------------------------------------- */
+
+static bool is_async(const IrInst *i) { return (ir_op_flags(i->op) & OPF_COMM) && i->a.async; }
+
+/* The start / done pairing: an async collective's value goes to exactly one
+ * `done`, later in the function, and nowhere else. */
+static void check_async(V *c, const IrInst *i)
+{
+    if ((i->op == OP_DONE || i->a.async) && c->level < ST_SCHEDULE) {
+        problem(c, i, NULL, "%s before schedule", i->op == OP_DONE ? "done" : "async collective");
+        return;
+    }
+    if (i->op == OP_DONE && i->nargs == 1 && i->args[0]) {
+        const IrValue *x = i->args[0];
+        if (!x->def || !is_async(x->def))
+            problem(c, i, NULL, "done of %s, which no async collective defines", vs(c, x));
+        else if (i->nres == 1 && i->res[0] && !pl_eq(&x->pl, &i->res[0]->pl))
+            problem(c, i, NULL, "done changes the placement %s of %s to %s", ps(c, &x->pl), vs(c, x),
+                    ps(c, &i->res[0]->pl));
+    }
+    if (!is_async(i) || i->nres != 1 || !i->res[0])
+        return;
+    const IrValue *v = i->res[0];
+    int dones = 0, others = 0;
+    for (const IrInst *j = i->next; j; j = j->next)
+        for (int k = 0; k < j->nargs; k++)
+            if (j->args[k] == v) {
+                if (j->op == OP_DONE)
+                    dones++;
+                else
+                    others++;
+            }
+    for (int r = 0; r < c->f->nresults; r++)
+        others += c->f->results[r] == v;
+    if (dones != 1)
+        problem(c, i, NULL, "async %s has %d dones after it (needs exactly one)", ir_op_name(i->op),
+                dones);
+    if (others)
+        problem(c, i, NULL, "async %s: its value in flight is read %d times other than by its done",
+                ir_op_name(i->op), others);
+}
+
 /* ---- instructions ------------------------------------------------------------------- */
 static void check_stage(V *c, const IrInst *i)
 {
@@ -381,6 +429,7 @@ static void check_stage(V *c, const IrInst *i)
     if (c->level >= ST_PARTITION && (fl & (OPF_COMM | OPF_LOCAL)) && i->nargs == 1 && i->nres == 1 &&
         type_ok(&i->args[0]->type))
         check_coll(c, i);
+    check_async(c, i);
 }
 
 static void check_operand(V *c, const IrInst *i, int k)

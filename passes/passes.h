@@ -2,7 +2,7 @@
  *
  * The pipeline (driver/pipeline.c spells it out in one function):
  *   sema (frontend) -> inline -> propagate -> redistribute -> partition
- *   -> optimise -> codegen
+ *   -> optimise -> schedule (compile only) -> codegen
  * Each pass lives in its own file whose top comment states what it requires
  * and what it maintains; ir_verify runs between passes.  A pass returns
  * false after printing "error: ..." lines to ctx->err when the program
@@ -41,6 +41,9 @@ typedef struct PassCtx {
     int64_t memory_budget; /* bytes of entry parameters a rank may hold; 0: no limit */
     bool auto_replicated;  /* M[auto] parameters replicated, not chosen (the baseline) */
     int solver;            /* SOLVER_*: which selectors propagate runs */
+    bool no_overlap;       /* schedule: keep every collective blocking (--no-overlap) */
+    int overlap_chunks;    /* schedule: k >= 2 cuts row-parallel matmul + all_reduce into
+                              k chunks (--overlap-chunks=K); 0, 1: no cut */
 } PassCtx;
 
 /* PassCtx.solver: by default propagate keeps the cheapest plan of the greedy
@@ -96,6 +99,12 @@ void propagate_explain(PassCtx *ctx, IrModule *m, FILE *out);
 bool pass_redistribute(PassCtx *ctx, IrModule *m);
 bool pass_partition(PassCtx *ctx, IrModule *m);
 bool pass_optimise(PassCtx *ctx, IrModule *m);
+/* schedule.c: collectives become start / done pairs moved apart so that
+ * computation overlaps them (compile only; nothing with ctx->no_overlap). */
+bool pass_schedule(PassCtx *ctx, IrModule *m);
+/* split_matmul.c, run by pass_schedule: row-parallel matmul + all_reduce
+ * cut into ctx->overlap_chunks chunks of rows. */
+bool pass_split_matmul(PassCtx *ctx, IrModule *m);
 
 /* After partition: every rank issues the same collectives in the same order
  * on each communicator with matching sizes (false: a compiler bug). */

@@ -207,14 +207,42 @@ static void split3(int rank, const int64_t *dims, int dim, int64_t *outer, int64
         *inner *= dims[d];
 }
 
-/* Entering a collective: what messages about a stopped rank name, then the
- * profile / trace region (bytes: rt_coll_bytes, as `dtc report`). */
-static void begin(rt_ctx *ctx, rt_coll kind, unsigned axes, int64_t bytes)
+/* The record of handle req (the table grows as handles come). */
+static rt_inflight *inflight(rt_ctx *ctx, rt_req req)
 {
+    if (req < 0 || req > (1 << 20))
+        rt_fail(ctx, "collective handle %d out of range", req);
+    if (req >= ctx->ninflight) {
+        int n = ctx->ninflight ? ctx->ninflight : 8;
+        while (n <= req)
+            n *= 2;
+        rt_inflight *t = rt_alloc(ctx, sizeof *t * (size_t)n);
+        if (ctx->ninflight)
+            memcpy(t, ctx->inflight, sizeof *t * (size_t)ctx->ninflight);
+        rt_free(ctx, ctx->inflight);
+        ctx->inflight = t;
+        ctx->ninflight = n;
+    }
+    return &ctx->inflight[req];
+}
+
+/* Entering a collective (req < 0: blocking; else its start under handle
+ * req): what messages about a stopped rank name, then the profile / trace
+ * region (bytes: rt_coll_bytes, as `dtc report`). */
+static void begin(rt_ctx *ctx, rt_req req, rt_coll kind, unsigned axes, int64_t bytes)
+{
+    if (req >= 0) {
+        rt_inflight *f = inflight(ctx, req);
+        if (f->active)
+            rt_fail(ctx, "%s started under handle %d, which is still in flight", rt_coll_name(kind),
+                    req);
+        *f = (rt_inflight){true, false, kind, axes, ctx->site};
+    }
     ctx->in_axes = axes;
     ctx->in_site = ctx->site;
     ctx->in_coll = (int)kind + 1;
-    if (ctx->prof && rt_prof_coll_begin(ctx, kind, axes, bytes) != 0)
+    if (ctx->prof && (req >= 0 ? rt_prof_coll_part_begin(ctx, kind, axes, bytes, "start")
+                               : rt_prof_coll_begin(ctx, kind, axes, bytes)) != 0)
         rt_unwind(ctx);
 }
 
@@ -245,20 +273,38 @@ char *rt_coll_where(const rt_ctx *ctx, char *buf, size_t n)
 
 /* ---- the collectives ------------------------------------------------------------------- */
 
-void rt_all_reduce(rt_ctx *ctx, unsigned axes, rt_dtype dt, void *buf, int64_t count, rt_red red)
+static void all_reduce(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, void *buf,
+                       int64_t count, rt_red red)
 {
     check_axes(ctx, "all_reduce", axes);
     check_red(ctx, "all_reduce", dt, red);
     if (count < 0)
         rt_fail(ctx, "all_reduce: negative count %lld", (long long)count);
     int k = rt_axes_size(ctx->mesh, axes);
-    begin(ctx, RT_COLL_ALL_REDUCE, axes,
+    begin(ctx, req, RT_COLL_ALL_REDUCE, axes,
           rt_coll_bytes(RT_COLL_ALL_REDUCE, k, count, count, count, rt_dtype_size(dt)));
-    done(ctx, ctx->be->all_reduce(ctx, axes, dt, buf, count, red));
+    if (req >= 0 && ctx->be->all_reduce_start) {
+        ctx->inflight[req].in_backend = true;
+        done(ctx, ctx->be->all_reduce_start(ctx, req, axes, dt, buf, count, red));
+    } else {
+        done(ctx, ctx->be->all_reduce(ctx, axes, dt, buf, count, red));
+    }
 }
 
-void rt_all_gather(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
-                   int rank, const int64_t *local_dims, int dim, const int64_t *member_lens)
+void rt_all_reduce(rt_ctx *ctx, unsigned axes, rt_dtype dt, void *buf, int64_t count, rt_red red)
+{
+    all_reduce(ctx, -1, axes, dt, buf, count, red);
+}
+
+void rt_all_reduce_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, void *buf,
+                         int64_t count, rt_red red)
+{
+    all_reduce(ctx, req, axes, dt, buf, count, red);
+}
+
+static void all_gather(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, const void *send,
+                       void *recv, int rank, const int64_t *local_dims, int dim,
+                       const int64_t *member_lens)
 {
     check_axes(ctx, "all_gather", axes);
     size_t es = esize_of(ctx, "all_gather", dt);
@@ -270,15 +316,33 @@ void rt_all_gather(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, vo
                 (long long)local_dims[dim], dim, me, (long long)member_lens[me]);
     int64_t outer, inner;
     split3(rank, local_dims, dim, &outer, &inner);
-    begin(ctx, RT_COLL_ALL_GATHER, axes,
+    begin(ctx, req, RT_COLL_ALL_GATHER, axes,
           rt_coll_bytes(RT_COLL_ALL_GATHER, rt_axes_size(ctx->mesh, axes),
                         outer * member_lens[me] * inner, outer * total * inner, 0, (int)es));
-    done(ctx, ctx->be->all_gather(ctx, axes, dt, send, recv, outer, inner, member_lens));
+    if (req >= 0 && ctx->be->all_gather_start) {
+        ctx->inflight[req].in_backend = true;
+        done(ctx, ctx->be->all_gather_start(ctx, req, axes, dt, send, recv, outer, inner, member_lens));
+    } else {
+        done(ctx, ctx->be->all_gather(ctx, axes, dt, send, recv, outer, inner, member_lens));
+    }
 }
 
-void rt_reduce_scatter(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
-                       int rank, const int64_t *send_dims, int dim, const int64_t *member_lens,
-                       rt_red red)
+void rt_all_gather(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
+                   int rank, const int64_t *local_dims, int dim, const int64_t *member_lens)
+{
+    all_gather(ctx, -1, axes, dt, send, recv, rank, local_dims, dim, member_lens);
+}
+
+void rt_all_gather_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, const void *send,
+                         void *recv, int rank, const int64_t *local_dims, int dim,
+                         const int64_t *member_lens)
+{
+    all_gather(ctx, req, axes, dt, send, recv, rank, local_dims, dim, member_lens);
+}
+
+static void reduce_scatter(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
+                           const void *send, void *recv, int rank, const int64_t *send_dims,
+                           int dim, const int64_t *member_lens, rt_red red)
 {
     check_axes(ctx, "reduce_scatter", axes);
     check_red(ctx, "reduce_scatter", dt, red);
@@ -290,15 +354,35 @@ void rt_reduce_scatter(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send
     int64_t outer, inner;
     split3(rank, send_dims, dim, &outer, &inner);
     int me = rt_member_of(ctx->mesh, axes, ctx->coords);
-    begin(ctx, RT_COLL_REDUCE_SCATTER, axes,
+    begin(ctx, req, RT_COLL_REDUCE_SCATTER, axes,
           rt_coll_bytes(RT_COLL_REDUCE_SCATTER, rt_axes_size(ctx->mesh, axes), outer * total * inner,
                         outer * member_lens[me] * inner, 0, rt_dtype_size(dt)));
-    done(ctx, ctx->be->reduce_scatter(ctx, axes, dt, send, recv, outer, inner, member_lens, red));
+    if (req >= 0 && ctx->be->reduce_scatter_start) {
+        ctx->inflight[req].in_backend = true;
+        done(ctx, ctx->be->reduce_scatter_start(ctx, req, axes, dt, send, recv, outer, inner,
+                                                member_lens, red));
+    } else {
+        done(ctx, ctx->be->reduce_scatter(ctx, axes, dt, send, recv, outer, inner, member_lens, red));
+    }
 }
 
-void rt_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
-                   int rank, const int64_t *send_dims, int split_dim, const int64_t *split_lens,
-                   int cat_dim, const int64_t *cat_lens)
+void rt_reduce_scatter(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
+                       int rank, const int64_t *send_dims, int dim, const int64_t *member_lens,
+                       rt_red red)
+{
+    reduce_scatter(ctx, -1, axes, dt, send, recv, rank, send_dims, dim, member_lens, red);
+}
+
+void rt_reduce_scatter_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
+                             const void *send, void *recv, int rank, const int64_t *send_dims,
+                             int dim, const int64_t *member_lens, rt_red red)
+{
+    reduce_scatter(ctx, req, axes, dt, send, recv, rank, send_dims, dim, member_lens, red);
+}
+
+static void all_to_all(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, const void *send,
+                       void *recv, int rank, const int64_t *send_dims, int split_dim,
+                       const int64_t *split_lens, int cat_dim, const int64_t *cat_lens)
 {
     check_axes(ctx, "all_to_all", axes);
     size_t es = esize_of(ctx, "all_to_all", dt);
@@ -318,9 +402,45 @@ void rt_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, vo
                 (long long)send_dims[cat_dim], cat_dim, me, (long long)cat_lens[me]);
     int64_t n = rt_numel(rank, send_dims);
     int64_t kept = send_dims[split_dim] ? n / send_dims[split_dim] * split_lens[me] : 0;
-    begin(ctx, RT_COLL_ALL_TO_ALL, axes, rt_coll_bytes(RT_COLL_ALL_TO_ALL, k, n, 0, kept, (int)es));
+    begin(ctx, req, RT_COLL_ALL_TO_ALL, axes, rt_coll_bytes(RT_COLL_ALL_TO_ALL, k, n, 0, kept, (int)es));
     done(ctx, ctx->be->all_to_all(ctx, axes, dt, send, recv, rank, send_dims, split_dim,
                                   split_lens, cat_dim, cat_lens));
+}
+
+void rt_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
+                   int rank, const int64_t *send_dims, int split_dim, const int64_t *split_lens,
+                   int cat_dim, const int64_t *cat_lens)
+{
+    all_to_all(ctx, -1, axes, dt, send, recv, rank, send_dims, split_dim, split_lens, cat_dim,
+               cat_lens);
+}
+
+void rt_all_to_all_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, const void *send,
+                         void *recv, int rank, const int64_t *send_dims, int split_dim,
+                         const int64_t *split_lens, int cat_dim, const int64_t *cat_lens)
+{
+    all_to_all(ctx, req, axes, dt, send, recv, rank, send_dims, split_dim, split_lens, cat_dim,
+               cat_lens);
+}
+
+/* Completes the collective started under req: the backend's wait when its
+ * start ran in the backend, else nothing is left to do (it completed in its
+ * start).  The wait is a profile region of its own: time blocked in it is
+ * exposed communication. */
+void rt_wait(rt_ctx *ctx, rt_req req)
+{
+    rt_inflight *f = req >= 0 && req < ctx->ninflight ? &ctx->inflight[req] : NULL;
+    if (!f || !f->active)
+        rt_fail(ctx, "wait for collective handle %d, which is not in flight", req);
+    ctx->in_axes = f->axes;
+    ctx->in_site = f->site;
+    ctx->in_coll = (int)f->kind + 1;
+    ctx->site = f->site;
+    if (ctx->prof && rt_prof_coll_part_begin(ctx, f->kind, f->axes, 0, "wait") != 0)
+        rt_unwind(ctx);
+    int rc = f->in_backend ? ctx->be->wait(ctx, req) : 0;
+    f->active = false;
+    done(ctx, rc);
 }
 
 void rt_broadcast(rt_ctx *ctx, unsigned axes, rt_dtype dt, void *buf, int64_t count, int root)
@@ -332,7 +452,7 @@ void rt_broadcast(rt_ctx *ctx, unsigned axes, rt_dtype dt, void *buf, int64_t co
     if (root < 0 || root >= rt_axes_size(ctx->mesh, axes))
         rt_fail(ctx, "broadcast: root %d is not a member of a group of %d", root,
                 rt_axes_size(ctx->mesh, axes));
-    begin(ctx, RT_COLL_BROADCAST, axes,
+    begin(ctx, -1, RT_COLL_BROADCAST, axes,
           rt_coll_bytes(RT_COLL_BROADCAST, rt_axes_size(ctx->mesh, axes), count, count, 0, (int)es));
     done(ctx, ctx->be->broadcast(ctx, axes, buf, (size_t)count * es, root));
 }

@@ -19,6 +19,16 @@
  * that state comes from a small shared-memory table (one slot per rank,
  * shm_open'd and unlinked at start-up, so nothing is left behind).  Ranks
  * on other hosts are not watched.
+ *
+ * Non-blocking all_reduce, all_gather and reduce_scatter: MPI_Iallreduce,
+ * MPI_Iallgatherv, MPI_Ireduce_scatter on the group's communicator (the
+ * packing of an inner dim done in the start, the unpacking in the wait).
+ * Open MPI moves a non-blocking collective on only inside MPI calls, and a
+ * rank that computes makes none; so while requests are in flight a
+ * progress thread tests them every PROGRESS_SECONDS (MPI_THREAD_MULTIPLE;
+ * without it the requests progress in the wait alone, still correct).  A
+ * wait claims its request (the progress thread leaves it alone from then
+ * on) and completes it with MPI_Waitall.
  */
 #include "runtime/rt_internal.h"
 
@@ -58,11 +68,45 @@ typedef struct mwatch {
     atomic_bool stop;
 } mwatch;
 
+/* One non-blocking collective in flight (by rt_req). */
+#define MREQ_PIECES 8 /* MPI counts are ints: a message of up to 8 x 2^30 elements */
+typedef struct mreq {
+    MPI_Request r[MREQ_PIECES];
+    int n;                /* requests in r; 0: the slot is free */
+    bool claimed;         /* a wait owns it: the progress thread keeps off */
+    bool testing;         /* the progress thread is in MPI_Testall on it (without mu) */
+    bool complete;        /* the progress thread saw every piece complete */
+    /* what completing it leaves to do: avg's division of count elements of
+     * buf by k; an all_gather's unpacking of the wire into recv (outer > 0) */
+    rt_dtype dt;
+    rt_red red;
+    void *buf;
+    int64_t count;
+    int k;                /* group size */
+    void *wire;           /* malloc'd pack buffer, freed at the end; NULL: none */
+    int *cnt, *dsp;       /* malloc'd counts (MPI reads them until completion) */
+    int64_t outer, inner; /* all_gather unpacking */
+    int64_t *lens;        /* malloc'd member lengths (all_gather unpacking) */
+} mreq;
+
+/* The progress thread and the requests it tests (mu guards both). */
+typedef struct mprogress {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;    /* a request came, or stop */
+    pthread_cond_t tested; /* a test ended (a wait may take its request) */
+    mreq *req;            /* by rt_req */
+    int nreq;
+    int pending;          /* started, neither complete nor claimed */
+    pthread_t thread;
+    bool running, stop, multiple;
+} mprogress;
+
 typedef struct mworld {
     MPI_Comm comm[1 << RT_MAX_AXES]; /* per subset of axes */
     MPI_Op max, min;                 /* NaN-propagating, as the threads backend */
     const char *progname;
     mwatch watch;
+    mprogress prog;
 } mworld;
 
 /* ---- start and end ---------------------------------------------------------- */
@@ -101,7 +145,8 @@ void rt_mpi_init(int *rank, int *size)
         sigemptyset(&term);
         sigaddset(&term, SIGTERM);
         pthread_sigmask(SIG_BLOCK, &term, NULL);
-        MPI_Init(NULL, NULL);
+        int provided; /* non-blocking collectives' progress thread tests requests */
+        MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided);
     }
     MPI_Comm_rank(MPI_COMM_WORLD, rank);
     MPI_Comm_size(MPI_COMM_WORLD, size);
@@ -344,6 +389,243 @@ static int m_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *sen
     }
     free(types);
     free(cnt);
+    return 0;
+}
+
+/* ---- non-blocking all_reduce and its progress thread ------------------------------ */
+
+/* How often the progress thread tests the requests in flight: short against
+ * a large collective's milliseconds, long against one MPI_Testall. */
+#define PROGRESS_SECONDS 50e-6
+
+/* Tests the requests in flight, each without mu held (a test may move
+ * megabytes, and starts and waits must not queue behind it). */
+static void *progress_main(void *arg)
+{
+    mprogress *pg = arg;
+    pthread_mutex_lock(&pg->mu);
+    while (!pg->stop) {
+        if (pg->pending == 0) {
+            pthread_cond_wait(&pg->cv, &pg->mu);
+            continue;
+        }
+        for (int q = 0; q < pg->nreq; q++) {
+            mreq *r = &pg->req[q];
+            if (r->n == 0 || r->claimed || r->complete)
+                continue;
+            MPI_Request mine[MREQ_PIECES];
+            int n = r->n, flag = 0;
+            memcpy(mine, r->r, sizeof mine[0] * (size_t)n);
+            r->testing = true;
+            pthread_mutex_unlock(&pg->mu);
+            MPI_Testall(n, mine, &flag, MPI_STATUSES_IGNORE);
+            pthread_mutex_lock(&pg->mu);
+            r = &pg->req[q]; /* the table may have grown meanwhile */
+            memcpy(r->r, mine, sizeof mine[0] * (size_t)n);
+            r->testing = false;
+            if (flag) {
+                r->complete = true;
+                if (!r->claimed)
+                    pg->pending--;
+            }
+            pthread_cond_broadcast(&pg->tested);
+        }
+        pthread_mutex_unlock(&pg->mu);
+        struct timespec ts = {0, (long)(PROGRESS_SECONDS * 1e9)};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&pg->mu);
+    }
+    pthread_mutex_unlock(&pg->mu);
+    return NULL;
+}
+
+static void progress_init(mprogress *pg)
+{
+    int level = MPI_THREAD_SINGLE;
+    MPI_Query_thread(&level);
+    pg->multiple = level == MPI_THREAD_MULTIPLE;
+    pthread_mutex_init(&pg->mu, NULL);
+    pthread_cond_init(&pg->cv, NULL);
+    pthread_cond_init(&pg->tested, NULL);
+}
+
+static void progress_end(rt_ctx *ctx, mprogress *pg)
+{
+    if (pg->running) {
+        pthread_mutex_lock(&pg->mu);
+        pg->stop = true;
+        pthread_cond_signal(&pg->cv);
+        pthread_mutex_unlock(&pg->mu);
+        pthread_join(pg->thread, NULL);
+        pg->running = false;
+    }
+    pthread_cond_destroy(&pg->cv);
+    pthread_cond_destroy(&pg->tested);
+    pthread_mutex_destroy(&pg->mu);
+    (void)ctx; /* pg->req is rt_alloc'd: rt_free_all frees it */
+}
+
+/* mu held.  The slot of req, the table grown to hold it. */
+static mreq *mreq_slot(rt_ctx *ctx, mprogress *pg, rt_req req)
+{
+    if (req >= pg->nreq) {
+        int n = pg->nreq ? pg->nreq : 8;
+        while (n <= req)
+            n *= 2;
+        mreq *t = rt_alloc(ctx, sizeof *t * (size_t)n);
+        if (pg->nreq)
+            memcpy(t, pg->req, sizeof *t * (size_t)pg->nreq);
+        rt_free(ctx, pg->req);
+        pg->req = t;
+        pg->nreq = n;
+    }
+    return &pg->req[req];
+}
+
+static int m_all_reduce_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, void *buf,
+                              int64_t count, rt_red red)
+{
+    mworld *w = ctx->world;
+    mprogress *pg = &w->prog;
+    MPI_Comm c = comm_of(ctx, axes);
+    size_t es = (size_t)rt_dtype_size(dt);
+    const int64_t step = 1 << 30;
+    if (count > step * MREQ_PIECES)
+        rt_fail(ctx, "a message of %lld elements is too large for MPI", (long long)count);
+    pthread_mutex_lock(&pg->mu);
+    mreq *r = mreq_slot(ctx, pg, req);
+    *r = (mreq){.dt = dt, .red = red, .buf = buf, .count = count, .k = rt_axes_size(ctx->mesh, axes)};
+    for (int64_t at = 0; at < count; at += step) {
+        int k = (int)(count - at < step ? count - at : step);
+        MPI_Iallreduce(MPI_IN_PLACE, (char *)buf + (size_t)at * es, k, mtype(dt), mop(ctx, red), c,
+                       &r->r[r->n++]);
+    }
+    if (r->n == 0) { /* nothing to move: complete already */
+        r->r[r->n++] = MPI_REQUEST_NULL;
+        r->complete = true;
+    } else if (pg->multiple) {
+        pg->pending++;
+        if (!pg->running)
+            pg->running = pthread_create(&pg->thread, NULL, progress_main, pg) == 0;
+        pthread_cond_signal(&pg->cv);
+    }
+    pthread_mutex_unlock(&pg->mu);
+    return 0;
+}
+
+/* mu held.  The new request joins the progress thread's list. */
+static void progress_add(mprogress *pg, mreq *r)
+{
+    if (r->n == 0) { /* nothing to move: complete already */
+        r->r[r->n++] = MPI_REQUEST_NULL;
+        r->complete = true;
+    } else if (pg->multiple) {
+        pg->pending++;
+        if (!pg->running)
+            pg->running = pthread_create(&pg->thread, NULL, progress_main, pg) == 0;
+        pthread_cond_signal(&pg->cv);
+    }
+}
+
+/* As m_all_gather, with MPI_Iallgatherv; a dim other than the outermost
+ * is unpacked from the wire in the wait. */
+static int m_all_gather_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, const void *send,
+                              void *recv, int64_t outer, int64_t inner, const int64_t *lens)
+{
+    mworld *w = ctx->world;
+    mprogress *pg = &w->prog;
+    MPI_Comm c = comm_of(ctx, axes);
+    int n = rt_axes_size(ctx->mesh, axes), me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    size_t es = (size_t)rt_dtype_size(dt);
+    int *cnt = xmalloc(ctx, sizeof(int) * 2 * (size_t)n), *dsp = cnt + n;
+    int64_t total = counts(ctx, n, outer, inner, lens, cnt, dsp);
+    void *wire = outer == 1 ? recv : xmalloc(ctx, (size_t)total * es);
+    int64_t *lcopy = xmalloc(ctx, sizeof *lcopy * (size_t)n);
+    memcpy(lcopy, lens, sizeof *lcopy * (size_t)n);
+    pthread_mutex_lock(&pg->mu);
+    mreq *r = mreq_slot(ctx, pg, req);
+    *r = (mreq){.dt = dt, .red = RT_RED_SUM, .buf = recv, .k = n, .wire = wire != recv ? wire : NULL,
+                .cnt = cnt, .dsp = dsp, .outer = outer, .inner = inner, .lens = lcopy};
+    MPI_Iallgatherv(send, cnt[me], mtype(dt), wire, cnt, dsp, mtype(dt), c, &r->r[r->n++]);
+    progress_add(pg, r);
+    pthread_mutex_unlock(&pg->mu);
+    return 0;
+}
+
+/* As m_reduce_scatter, with MPI_Ireduce_scatter; the wire is packed here. */
+static int m_reduce_scatter_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
+                                  const void *send, void *recv, int64_t outer, int64_t inner,
+                                  const int64_t *lens, rt_red red)
+{
+    mworld *w = ctx->world;
+    mprogress *pg = &w->prog;
+    MPI_Comm c = comm_of(ctx, axes);
+    int n = rt_axes_size(ctx->mesh, axes), me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    size_t es = (size_t)rt_dtype_size(dt);
+    int *cnt = xmalloc(ctx, sizeof(int) * 2 * (size_t)n), *dsp = cnt + n;
+    int64_t total = counts(ctx, n, outer, inner, lens, cnt, dsp);
+    void *wire = (void *)send;
+    if (outer != 1) {
+        int64_t rows = total / (outer ? outer : 1), at = 0;
+        wire = xmalloc(ctx, (size_t)total * es);
+        for (int m = 0; m < n; m++) {
+            size_t row = (size_t)(lens[m] * inner) * es;
+            for (int64_t o = 0; o < outer && row > 0; o++)
+                memcpy((char *)wire + (size_t)dsp[m] * es + (size_t)o * row,
+                       (const char *)send + (size_t)(o * rows + at * inner) * es, row);
+            at += lens[m];
+        }
+    }
+    pthread_mutex_lock(&pg->mu);
+    mreq *r = mreq_slot(ctx, pg, req);
+    *r = (mreq){.dt = dt, .red = red, .buf = recv, .count = cnt[me], .k = n,
+                .wire = wire != send ? wire : NULL, .cnt = cnt, .dsp = dsp};
+    MPI_Ireduce_scatter(wire, recv, cnt, mtype(dt), mop(ctx, red), c, &r->r[r->n++]);
+    progress_add(pg, r);
+    pthread_mutex_unlock(&pg->mu);
+    return 0;
+}
+
+static int m_wait(rt_ctx *ctx, rt_req req)
+{
+    mworld *w = ctx->world;
+    mprogress *pg = &w->prog;
+    pthread_mutex_lock(&pg->mu);
+    if (req < 0 || req >= pg->nreq || pg->req[req].n == 0)
+        RT_BUG("wait for a request the MPI backend did not start");
+    mreq *r = &pg->req[req];
+    while (r->testing) { /* one thread at a time on a request */
+        pthread_cond_wait(&pg->tested, &pg->mu);
+        r = &pg->req[req];
+    }
+    r->claimed = true;
+    if (!r->complete && pg->multiple)
+        pg->pending--;
+    mreq mine = *r;
+    pthread_mutex_unlock(&pg->mu);
+    if (!mine.complete)
+        MPI_Waitall(mine.n, mine.r, MPI_STATUSES_IGNORE);
+    if (mine.red == RT_RED_AVG)
+        rt_divide(mine.dt, mine.buf, mine.count, mine.k);
+    if (mine.lens && mine.wire) { /* all_gather along an inner dim: unpack */
+        size_t es = (size_t)rt_dtype_size(mine.dt);
+        int64_t total = 0, at = 0;
+        for (int m = 0; m < mine.k; m++)
+            total += mine.lens[m];
+        for (int m = 0; m < mine.k; m++) {
+            size_t row = (size_t)(mine.lens[m] * mine.inner) * es;
+            for (int64_t o = 0; o < mine.outer && row > 0; o++)
+                memcpy((char *)mine.buf + (size_t)((o * total + at) * mine.inner) * es,
+                       (char *)mine.wire + (size_t)mine.dsp[m] * es + (size_t)o * row, row);
+            at += mine.lens[m];
+        }
+    }
+    free(mine.wire);
+    free(mine.cnt);
+    free(mine.lens);
+    pthread_mutex_lock(&pg->mu);
+    pg->req[req].n = 0;
+    pthread_mutex_unlock(&pg->mu);
     return 0;
 }
 
@@ -600,6 +882,7 @@ static void watch_stop(mworld *w)
 const rt_backend rt_backend_mpi = {
     "mpi",       m_all_reduce, m_all_gather, m_reduce_scatter, m_all_to_all,
     m_broadcast, m_barrier,    m_gather,     m_scatter,        m_fail,
+    m_all_reduce_start, m_wait, m_all_gather_start, m_reduce_scatter_start,
 };
 
 int rt_mpi_run(const rt_mesh *mesh, const char *progname, int (*fn)(rt_ctx *ctx, void *arg),
@@ -622,6 +905,7 @@ int rt_mpi_run(const rt_mesh *mesh, const char *progname, int (*fn)(rt_ctx *ctx,
     for (unsigned axes = 1; axes <= rt_all_axes(mesh); axes++)
         MPI_Comm_split(MPI_COMM_WORLD, rt_group_of(mesh, axes, ctx->coords),
                        rt_member_of(mesh, axes, ctx->coords), &w.comm[axes]);
+    progress_init(&w.prog);
     watch_start(&w, ctx);
     if (setjmp(ctx->unwind) == 0) {
         ctx->can_unwind = true;
@@ -629,6 +913,7 @@ int rt_mpi_run(const rt_mesh *mesh, const char *progname, int (*fn)(rt_ctx *ctx,
     } else {
         ret = -1; /* not reached: failures abort */
     }
+    progress_end(ctx, &w.prog);
     watch_stop(&w);
     rt_free_all(ctx);
     for (unsigned axes = 1; axes <= rt_all_axes(mesh); axes++)

@@ -21,6 +21,11 @@
  * has left (returned or failed), and with DT_TIMEOUT=SECONDS gives up after
  * that long in one barrier.  Every such end leaves one message naming the
  * rank responsible.
+ *
+ * Non-blocking collectives (rt_*_start) complete in their start: every
+ * member computes its share of a collective itself, so deferring the work
+ * to the wait would only move it, and a helper thread per rank would take
+ * a core from the ranks' computation (the ranks usually fill the cores).
  */
 #define _GNU_SOURCE /* syscall(SYS_futex) */
 #include "runtime/rt_internal.h"
@@ -470,6 +475,7 @@ static _Noreturn void t_fail(rt_ctx *ctx, const char *msg)
 const rt_backend rt_backend_threads = {
     "threads",       t_all_reduce, t_all_gather, t_reduce_scatter, t_all_to_all,
     t_broadcast,     t_barrier,    t_gather,     t_scatter,        t_fail,
+    NULL,            NULL,         NULL,         NULL, /* non-blocking starts complete at once (comm.c) */
 };
 
 /* ---- running the ranks ---------------------------------------------------------- */

@@ -215,6 +215,34 @@ void rt_reduce_scatter(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send
 void rt_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
                    int rank, const int64_t *send_dims, int split_dim, const int64_t *split_lens,
                    int cat_dim, const int64_t *cat_lens);
+/* ---- non-blocking collectives ---------------------------------------------------------
+ * rt_*_start begins the collective of the same name and returns; rt_wait(ctx,
+ * req) returns once it is complete.  req names the collective in flight: a
+ * number >= 0 the caller picks (generated code: the lowest one free at that
+ * point of the program), not in flight already.  Between start and wait the
+ * caller neither reads nor writes the buffers (all_reduce: buf; the others:
+ * send and recv).  Starts follow the ordering rule of the blocking calls:
+ * every member starts the same collectives in the same order.  The MPI
+ * backend starts MPI_Iallreduce / MPI_Iallgatherv / MPI_Ireduce_scatter and
+ * a progress thread moves them on while the rank computes; the threads
+ * backend (and the MPI backend for all_to_all) complete the collective in
+ * its start, where its time is exposed as in the blocking call.  Profiling records the start as
+ * the collective ("... all_reduce(tp)") and the wait as a region of its own
+ * ("... all_reduce(tp) wait"); --profile's summary adds up the time spent in
+ * collectives, blocking, starting or waiting: the exposed communication. */
+typedef int rt_req;
+void rt_all_reduce_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, void *buf,
+                         int64_t count, rt_red red);
+void rt_all_gather_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, const void *send,
+                         void *recv, int rank, const int64_t *local_dims, int dim,
+                         const int64_t *member_lens);
+void rt_reduce_scatter_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
+                             const void *send, void *recv, int rank, const int64_t *send_dims,
+                             int dim, const int64_t *member_lens, rt_red red);
+void rt_all_to_all_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, const void *send,
+                         void *recv, int rank, const int64_t *send_dims, int split_dim,
+                         const int64_t *split_lens, int cat_dim, const int64_t *cat_lens);
+void rt_wait(rt_ctx *ctx, rt_req req);
 /* buf[0..count) of member `root` copied to every member. */
 void rt_broadcast(rt_ctx *ctx, unsigned axes, rt_dtype dt, void *buf, int64_t count, int root);
 void rt_barrier(rt_ctx *ctx, unsigned axes);

@@ -11,7 +11,15 @@
  * source, else "all_gather(tp)".  Bytes of a collective: rt_coll_bytes,
  * the definition `dtc report` uses.
  *
- * Wait (trace only): before a traced collective moves data, its group
+ * Non-blocking collectives (rt_*_start, rt_wait) record their start as the
+ * collective ("FILE:LINE:COL all_reduce(tp)", traced with "part": "start")
+ * and their wait as a region of its own, "... all_reduce(tp) wait" (traced
+ * in category "collective_wait", bytes 0).  Exposed communication is the time the rank spent inside
+ * collective calls: blocking ones, starts and waits (outermost regions
+ * only); --profile's summary prints it per iteration, beside the time the
+ * compute between them took.
+ *
+ * Wait (trace only): before a traced blocking collective moves data, its group
  * meets at a barrier; the time a rank spends in that barrier is its wait,
  * the time until the last member of its group arrived.  The member that
  * waited least is the one the others waited for.  Tracing adds that
@@ -45,6 +53,7 @@ typedef struct prof_event {
     unsigned axes;
     int iter;        /* iteration number (warmup ones first) */
     const char *site;
+    const char *part; /* a non-blocking collective's "start" or "wait"; NULL: blocking */
 } prof_event;
 
 struct rt_prof {
@@ -54,6 +63,10 @@ struct rt_prof {
     int n, cap;
     int stack[PROF_DEPTH];                /* open regions: entry index */
     int evstack[PROF_DEPTH];              /* open regions: event index (trace) */
+    unsigned char comm[PROF_DEPTH];       /* open regions: 1 a collective or its start, 2 a wait */
+    double exposed;                       /* seconds in collective regions (outermost) */
+    double waits;                         /* of which in waits of non-blocking ones */
+    int64_t nwaits;
     double t0[PROF_DEPTH];
     int depth;
     prof_event *ev;
@@ -98,6 +111,8 @@ void rt_prof_reset(rt_prof *p)
         p->e[i].bytes = 0;
     }
     p->depth = 0;
+    p->exposed = p->waits = 0;
+    p->nwaits = 0;
 }
 
 int rt_prof_origin(rt_ctx *ctx)
@@ -155,6 +170,7 @@ static prof_event *open_region(rt_ctx *ctx, const char *name, int64_t bytes)
     p->e[i].calls++;
     p->e[i].bytes += bytes;
     p->stack[p->depth] = i;
+    p->comm[p->depth] = 0;
     prof_event *e = NULL;
     if (p->trace) {
         e = new_event(p);
@@ -183,22 +199,27 @@ void rt_prof_end(rt_ctx *ctx)
     if (p->depth == 0)
         rt_fail(ctx, "rt_prof_end without rt_prof_begin");
     p->depth--;
-    p->e[p->stack[p->depth]].seconds += rt_now() - p->t0[p->depth];
+    double dt = rt_now() - p->t0[p->depth];
+    p->e[p->stack[p->depth]].seconds += dt;
+    if (p->comm[p->depth] && (p->depth == 0 || !p->comm[p->depth - 1])) {
+        p->exposed += dt;
+        if (p->comm[p->depth] == 2)
+            p->waits += dt;
+    }
     if (p->trace)
         p->ev[p->evstack[p->depth]].t1 = trace_now() - p->origin;
 }
 
 void rt_site(rt_ctx *ctx, const char *site) { ctx->site = site; }
 
-const char *rt_prof_coll_name(rt_ctx *ctx, const char *kind, unsigned axes)
+/* The entry name "SITE KIND(AXES)[ PART]" (SITE from rt_site, when set). */
+static const char *coll_name(rt_ctx *ctx, const char *kind, unsigned axes, const char *part)
 {
     rt_prof *p = ctx->prof;
     char as[64], buf[512];
     rt_axes_str(ctx->mesh, axes, as, sizeof as);
-    if (ctx->site)
-        snprintf(buf, sizeof buf, "%s %s(%s)", ctx->site, kind, as);
-    else
-        snprintf(buf, sizeof buf, "%s(%s)", kind, as);
+    snprintf(buf, sizeof buf, "%s%s%s(%s)%s%s", ctx->site ? ctx->site : "", ctx->site ? " " : "",
+             kind, as, part ? " " : "", part ? part : "");
     for (int i = 0; i < p->n; i++)
         if (!strcmp(p->e[i].name, buf))
             return p->e[i].name;
@@ -209,19 +230,36 @@ const char *rt_prof_coll_name(rt_ctx *ctx, const char *kind, unsigned axes)
     return p->e[k].name;
 }
 
-int rt_prof_coll_begin(rt_ctx *ctx, rt_coll kind, unsigned axes, int64_t bytes)
+const char *rt_prof_coll_name(rt_ctx *ctx, const char *kind, unsigned axes)
+{
+    return coll_name(ctx, kind, axes, NULL);
+}
+
+int rt_prof_coll_part_begin(rt_ctx *ctx, rt_coll kind, unsigned axes, int64_t bytes,
+                            const char *part)
 {
     rt_prof *p = ctx->prof;
-    prof_event *e = open_region(ctx, rt_prof_coll_name(ctx, rt_coll_name(kind), axes), bytes);
+    bool wait = part && !strcmp(part, "wait");
+    prof_event *e = open_region(ctx, coll_name(ctx, rt_coll_name(kind), axes, wait ? part : NULL), bytes);
+    p->comm[p->depth - 1] = wait ? 2 : 1;
+    p->nwaits += wait;
     if (!e)
         return 0;
     e->kind = (int)kind;
     e->axes = axes;
     e->site = ctx->site;
+    e->part = part;
+    if (part) /* a start does not wait for its group (that is the point), a wait moves no data */
+        return 0;
     int64_t at = e - p->ev; /* the barrier may not move events, but be safe */
     int rc = axes ? ctx->be->barrier(ctx, axes) : 0;
     p->ev[at].wait = trace_now() - p->origin - p->ev[at].t0;
     return rc;
+}
+
+int rt_prof_coll_begin(rt_ctx *ctx, rt_coll kind, unsigned axes, int64_t bytes)
+{
+    return rt_prof_coll_part_begin(ctx, kind, axes, bytes, NULL);
 }
 
 void rt_prof_iteration_begin(rt_prof *p) { p->iter_t0 = trace_now() - p->origin; }
@@ -266,6 +304,10 @@ void rt_prof_print(FILE *out, const rt_prof *p, int iters)
                 e[i].seconds * 1e3, e[i].seconds * 1e3 / (double)e[i].calls,
                 (long long)e[i].bytes);
     free(e);
+    double per = iters > 0 ? 1e3 / iters : 1e3;
+    fprintf(out, "  exposed communication: %.3f ms/iter (time in collectives, blocking, starts and waits;"
+                 " waits of non-blocking ones %.3f ms/iter, %lld waits)\n",
+            p->exposed * per, p->waits * per, (long long)(iters > 0 ? p->nwaits / iters : p->nwaits));
 }
 
 /* ---- trace serialisation ------------------------------------------------------------ */
@@ -339,7 +381,10 @@ static char *rank_events(rt_ctx *ctx, const rt_prof *p, size_t *len)
         double ts = e->t0 * 1e6, dur = (e->t1 - e->t0) * 1e6;
         if (dur < 0)
             dur = 0;
-        const char *cat = e->kind == -2 ? "iteration" : e->kind == -1 ? "op" : "collective";
+        const char *cat = e->kind == -2   ? "iteration"
+                          : e->kind == -1 ? "op"
+                          : e->part && !strcmp(e->part, "wait") ? "collective_wait"
+                                                                : "collective";
         put(&b, "{\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":0,\"tid\":%d,\"cat\":\"%s\",\"name\":", ts,
             dur, r, cat);
         put_str(&b, e->name);
@@ -357,6 +402,10 @@ static char *rank_events(rt_ctx *ctx, const rt_prof *p, size_t *len)
             if (e->site) {
                 put(&b, ",\"site\":");
                 put_str(&b, e->site);
+            }
+            if (e->part) {
+                put(&b, ",\"part\":");
+                put_str(&b, e->part);
             }
         }
         put(&b, "}},\n");

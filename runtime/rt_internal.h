@@ -29,6 +29,16 @@ _Noreturn void rt_bug(const char *file, int line, const char *msg);
 typedef struct rt_prof rt_prof;
 typedef struct rt_block rt_block;
 
+/* A collective started and not yet waited for (comm.c): what its wait
+ * records and what messages about this rank name. */
+typedef struct rt_inflight {
+    bool active;
+    bool in_backend;        /* the backend's start ran: its wait completes it */
+    rt_coll kind;
+    unsigned axes;
+    const char *site;
+} rt_inflight;
+
 typedef struct rt_backend {
     const char *name; /* "threads", "mpi", "nccl" */
     int (*all_reduce)(rt_ctx *ctx, unsigned axes, rt_dtype dt, void *buf, int64_t count,
@@ -53,6 +63,18 @@ typedef struct rt_backend {
                    const size_t *displs, void *recv, size_t bytes);
     /* Ends the run on every rank with msg ("rank R: ..."); never returns. */
     void (*fail)(rt_ctx *ctx, const char *msg);
+    /* Non-blocking all_reduce under handle req, completed by wait(ctx, req).
+     * NULL: comm.c completes every start at once (the blocking call) and
+     * its wait does nothing. */
+    int (*all_reduce_start)(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, void *buf,
+                            int64_t count, rt_red red);
+    int (*wait)(rt_ctx *ctx, rt_req req);
+    /* The same for all_gather and reduce_scatter (NULL: complete in the start). */
+    int (*all_gather_start)(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, const void *send,
+                            void *recv, int64_t outer, int64_t inner, const int64_t *lens);
+    int (*reduce_scatter_start)(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
+                                const void *send, void *recv, int64_t outer, int64_t inner,
+                                const int64_t *lens, rt_red red);
 } rt_backend;
 
 extern const rt_backend rt_backend_threads;
@@ -75,6 +97,8 @@ struct rt_ctx {
     const char *site;       /* rt_site: source of the next collective */
     unsigned params_version; /* bumped when the parameters change between calls of
                                 run (steps): the CUDA runtime uploads them again */
+    rt_inflight *inflight;  /* by rt_req: the collectives started (rt_alloc'd) */
+    int ninflight;
     /* The collective this rank is in (messages about a rank that died or
      * stopped): read by other threads, hence atomic. */
     _Atomic int in_coll;    /* rt_coll + 1, or 0: not in one */
@@ -197,6 +221,10 @@ const char *rt_prof_coll_name(rt_ctx *ctx, const char *kind, unsigned axes);
  * group first meets at a barrier whose time is the collective's wait.
  * Returns 0, or -1 when the run was aborted in that barrier. */
 int rt_prof_coll_begin(rt_ctx *ctx, rt_coll kind, unsigned axes, int64_t bytes);
+/* The same for one part of a non-blocking collective: part "start" (traced
+ * like a blocking one) or "wait" (no barrier; bytes 0). */
+int rt_prof_coll_part_begin(rt_ctx *ctx, rt_coll kind, unsigned axes, int64_t bytes,
+                            const char *part);
 /* Bracket iteration `it` (warmup ones first) of the program's run. */
 void rt_prof_iteration_begin(rt_prof *p);
 void rt_prof_iteration_end(rt_prof *p, int it, bool warmup);

@@ -19,7 +19,9 @@ Content:
   - every collective has args kind, axes, group, bytes, wait_us (numbers
     where numbers belong, 0 <= wait_us <= dur), and per rank, in order, the
     collectives of each iteration are exactly `dtc report`'s: kind, axes,
-    bytes and source position;
+    bytes and source position (a non-blocking collective's start is the
+    collective; its wait is an event of category collective_wait, named
+    "... wait", bytes 0);
   - with PROFILE.txt (rank 0's --profile table, over the timed iterations):
     each collective's bytes equal the report's, summed per name.
 Prints what it checked; exits 1 with the first problems otherwise.
@@ -136,6 +138,11 @@ def main():
                 if not (0 <= a["wait_us"] <= e["dur"] + eps):
                     bad("rank %d: %s waits %g us of %g" % (r, e["name"], a["wait_us"], e["dur"]))
                 colls.append(e)
+            elif cat == "collective_wait":  # a non-blocking collective's wait (its start is the collective)
+                if not (isinstance(a.get("kind"), str) and a.get("bytes") == 0):
+                    bad("rank %d: collective_wait %s without kind or with bytes: %r" % (r, e["name"], a))
+                if not e["name"].endswith(" wait"):
+                    bad("rank %d: collective_wait named %r" % (r, e["name"]))
             elif cat not in ("wait", "iteration"):
                 bad("rank %d: event %s of unknown category %r" % (r, e["name"], cat))
         want = report["ranks"][r]["collectives"]

@@ -1,0 +1,162 @@
+/* schedule.c - pass_schedule: overlap communication with computation.
+ *
+ * Requires: a module after optimise (collectives planned; local semantics).
+ * Produces: (stage "schedule") every collective split into a start (the
+ *           collective with async=true) and a `done` whose result is the
+ *           collective's value, and the pairs spread apart:
+ *   - a start moves up to just below its operand's definition (or the top
+ *     of its function), but never above the start before it nor above a
+ *     loop: starts keep the collectives' order on every rank, so
+ *     pass_check_collectives' proof still holds (the pipeline runs it
+ *     after this pass) and every member of a communicator starts the same
+ *     collectives in the same order, as MPI requires;
+ *   - a done moves down to just above the first instruction that reads the
+ *     collective's value (or the end of its function), never below a loop,
+ *     so no collective is in flight across a loop and a loop body's
+ *     collectives (scheduled in the body) never mix with its caller's.
+ * Computation between a start and its done runs while the collective is in
+ * flight (runtime: rt_*_start / rt_wait).  A pair that ends up with no
+ * computation between them is made the blocking collective again.  Every function of the module is
+ * scheduled on its own, loop bodies included.
+ *
+ * Where nothing independent exists (a row-parallel matmul whose result is
+ * all-reduced at once), ctx->overlap_chunks >= 2 first decomposes the pair
+ * (passes/split_matmul.c) so that the all_reduce of one chunk overlaps the
+ * matmul of the next.
+ *
+ * ctx->no_overlap: the pass changes nothing (the synchronous schedule,
+ * `dtc compile --no-overlap`), for comparison.
+ *
+ * Cost: O(instructions x collectives) for the moves and use rewrites.
+ */
+#include <string.h>
+
+#include "ir/ir_text.h"
+#include "passes/passes.h"
+
+static bool is_start(const IrInst *i) { return (ir_op_flags(i->op) & OPF_COMM) && i->a.async; }
+
+/* Moves i to just after `after` (NULL: the top of f). */
+static void move_after(IrFunc *f, IrInst *i, IrInst *after)
+{
+    ir_inst_remove(f, i);
+    IrInst *next = after ? after->next : f->first;
+    i->prev = after;
+    i->next = next;
+    if (after)
+        after->next = i;
+    else
+        f->first = i;
+    if (next)
+        next->prev = i;
+    else
+        f->last = i;
+}
+
+/* Moves i to just before `before` (NULL: the end of f). */
+static void move_before(IrFunc *f, IrInst *i, IrInst *before)
+{
+    move_after(f, i, before ? before->prev : (f->last == i ? i->prev : f->last));
+}
+
+static bool reads(const IrInst *i, const IrValue *v)
+{
+    for (int k = 0; k < i->nargs; k++)
+        if (i->args[k] == v)
+            return true;
+    return false;
+}
+
+/* Splits collective c into a start (c itself, async) and a done right
+ * after it that every reader of c's value now reads. */
+static void split_pair(IrModule *m, IrFunc *f, IrInst *c)
+{
+    IrValue *v = c->res[0];
+    IrInst *d = ir_inst_new(m, f, c->next, OP_DONE, 1, &v, 1, &v->type);
+    IrValue *w = d->res[0];
+    w->pl = v->pl;
+    w->name = v->name;
+    w->pinned = v->pinned;
+    d->loc = c->loc;
+    d->in_pl = arena_alloc(m->arena, sizeof *d->in_pl);
+    d->in_pl[0] = v->pl;
+    ir_replace_uses(f, v, w);
+    d->args[0] = v; /* the one use ir_replace_uses must not take */
+    c->a.async = true;
+}
+
+static void schedule_func(IrModule *m, IrFunc *f)
+{
+    for (IrInst *i = f->first; i; i = i->next)
+        if ((ir_op_flags(i->op) & OPF_COMM) && !i->a.async) {
+            split_pair(m, f, i);
+            i = i->next; /* past the done */
+        }
+    /* starts up, in program order (each stops at the one before it) */
+    for (IrInst *i = f->first, *next; i; i = next) {
+        next = i->next;
+        if (!is_start(i))
+            continue;
+        const IrInst *def = i->args[0]->def;
+        IrInst *p = i->prev;
+        while (p && p != def && !is_start(p) && p->op != OP_LOOP)
+            p = p->prev;
+        if (p != i->prev)
+            move_after(f, i, p);
+    }
+    /* dones down, last first; one that stops where later ones already
+     * wait goes before them, so that the waits keep the starts' order */
+    for (IrInst *i = f->last, *prev; i; i = prev) {
+        prev = i->prev;
+        if (i->op != OP_DONE)
+            continue;
+        const IrValue *w = i->res[0];
+        IrInst *q = i->next;
+        while (q && !reads(q, w) && q->op != OP_LOOP)
+            q = q->next;
+        IrInst *back = q ? q->prev : f->last;
+        while (back && back != i && back->op == OP_DONE) {
+            q = back;
+            back = back->prev;
+        }
+        if (q != i->next)
+            move_before(f, i, q);
+    }
+}
+
+/* A pair with no computation between its start and its done (nothing, or
+ * only other collectives' dones) overlaps nothing: it becomes the blocking
+ * collective again, issued where its done was (after those dones, passing
+ * no start, so the collectives keep their order), since a start and a wait
+ * cost more than one blocking call. */
+static void unpair_idle(IrFunc *f)
+{
+    for (IrInst *d = f->first, *next; d; d = next) {
+        next = d->next;
+        if (d->op != OP_DONE)
+            continue;
+        IrInst *c = d->args[0]->def, *p = d->prev;
+        while (p != c && p->op == OP_DONE)
+            p = p->prev;
+        if (p != c)
+            continue;
+        if (c->next != d)
+            move_before(f, c, d);
+        ir_replace_uses(f, d->res[0], c->res[0]);
+        ir_inst_remove(f, d);
+        c->a.async = false;
+    }
+}
+
+bool pass_schedule(PassCtx *ctx, IrModule *m)
+{
+    if (ctx->no_overlap)
+        return true;
+    if (ctx->overlap_chunks >= 2 && !pass_split_matmul(ctx, m))
+        return false;
+    for (int k = 0; k < m->nfuncs; k++) {
+        schedule_func(m, m->funcs[k]);
+        unpair_idle(m->funcs[k]);
+    }
+    return true;
+}
