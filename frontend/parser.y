@@ -149,6 +149,14 @@ decl
           }
       }
     | fn
+    | NAME fn                   { /* `local fn`: a per-shard function (sema_local.c) */
+          $$ = $2;
+          if (strcmp($1, "local"))
+              diag_error(p->d, L(@1), "unexpected '%s' before 'fn' (a per-shard function is written "
+                         "`local fn`)", $1);
+          else
+              $$->is_local = true;
+      }
     | FN error body             { $$ = NULL; }
     | error ';'                 { $$ = NULL; yyerrok; }
     | error                     { $$ = NULL; yyerrok; }

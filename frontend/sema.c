@@ -943,6 +943,11 @@ static SVal user_call(Sema *S, const Expr *e, int fi)
     FnInfo *f = &S->fns[fi];
     Decl *fd = f->decl;
     add_edge(S, fi, e->loc);
+    if (S->cur->local) {
+        sema_err(S, e->loc, "local fn '%s' calls '%s': the body of a local fn is per-rank code and may call "
+                 "only built-ins and explicit collectives", S->cur->decl->name, fd->name);
+        return sv_err;
+    }
     bool ok = true;
     if (e->nkw > 0) {
         sema_err(S, e->kw_locs[0], "'%s' is a user function: pass its arguments by position", fd->name);
@@ -985,6 +990,8 @@ static SVal user_call(Sema *S, const Expr *e, int fi)
     }
     if (!ok || !f->sig_ok)
         return sv_err;
+    if (f->local)
+        return sema_local_user_call(S, e, f, args);
     IrInst *i = ir_inst_new(S->m, sema_target_fn(S), NULL, OP_CALL, e->nargs, args, fd->nresults, f->rtypes);
     i->loc = e->loc;
     i->a.callee = f->ir->name;
@@ -1149,11 +1156,18 @@ static SVal call_expr(Sema *S, const Expr *e)
 {
     if (!strcmp(e->name, "value_and_grad") && find_fn(S, e->name) < 0)
         return grad_call(S, e);
+    if (!strcmp(e->name, "redistribute") && S->cur && S->cur->local) {
+        sema_err(S, e->loc, "redistribute in local fn '%s': its values are per-rank shards with no placement "
+                 "(move data with the explicit collectives)", S->cur->decl->name);
+        return sv_err;
+    }
     if (sema_is_op_builtin(e->name))
         return sema_op_call(S, e);
     int fi = find_fn(S, e->name);
     if (fi >= 0)
         return user_call(S, e, fi);
+    if (sema_local_is_collective(e->name))
+        return sema_local_call(S, e);
     if (sema_is_init_name(e->name)) {
         init_in_body(S, e, NULL, "f32[4]");
         return sv_err;
@@ -1252,6 +1266,9 @@ SVal sema_check_expr(Sema *S, const Expr *e)
 static void check_let(Sema *S, const Stmt *st)
 {
     bool names_ok = true;
+    if (st->pl && S->cur->local)
+        sema_err(S, st->pl->loc, "a placement inside local fn '%s': its values are per-rank shards (move data "
+                 "with the explicit collectives)", S->cur->decl->name);
     for (int k = 0; k < st->nnames; k++)
         for (int j = 0; j < k; j++)
             if (!strcmp(st->names[j], st->names[k])) {
@@ -1366,13 +1383,18 @@ static void check_return(Sema *S, const Stmt *st)
         return;
     }
     IrFunc *irf = f->ir;
+    if (f->local) {
+        f->ret_locs = arena_alloc(S->a, sizeof *f->ret_locs * (size_t)(n ? n : 1));
+        for (int k = 0; k < n; k++)
+            f->ret_locs[k] = exprs[k]->loc;
+    }
     irf->nresults = n;
     irf->results = arena_alloc(S->a, sizeof *irf->results * (size_t)(n ? n : 1));
     irf->result_names = arena_alloc(S->a, sizeof *irf->result_names * (size_t)(n ? n : 1));
     for (int k = 0; k < n; k++) {
         if (vals[k].k == SV_ERR || !f->sig_ok)
             continue;
-        const IrType *rt = &f->rtypes[k];
+        const IrType *rt = f->local ? &f->lrtypes[k] : &f->rtypes[k];
         IrValue *v;
         if (sema_is_num(vals[k])) {
             if (rt->rank != 0) {
@@ -1385,8 +1407,13 @@ static void check_return(Sema *S, const Stmt *st)
         } else {
             v = vals[k].v;
             if (!ir_type_eq(&v->type, rt)) {
-                sema_err(S, exprs[k]->loc, "result %d of '%s' is declared %s but the value is %s", k + 1,
-                         fd->name, sema_tstr(S, rt), sema_tstr(S, &v->type));
+                if (f->local)
+                    sema_err(S, exprs[k]->loc, "result %d of local fn '%s' is declared %s, locally %s, but the "
+                             "value is %s", k + 1, fd->name, sema_tstr(S, &f->rtypes[k]), sema_tstr(S, rt),
+                             sema_tstr(S, &v->type));
+                else
+                    sema_err(S, exprs[k]->loc, "result %d of '%s' is declared %s but the value is %s", k + 1,
+                             fd->name, sema_tstr(S, rt), sema_tstr(S, &v->type));
                 continue;
             }
         }
@@ -1397,7 +1424,7 @@ static void check_return(Sema *S, const Stmt *st)
                 if (irf->result_names[j] && !strcmp(irf->result_names[j], rname))
                     rname = NULL; /* `return x, x`: the second is out<k> */
         }
-        if (f->rpl_has[k])
+        if (f->rpl_has[k] && !f->local)
             v = sema_emit_redistribute(S, fd->results[k]->pl->loc, v, f->rpl[k], rname, "result placement");
         irf->results[k] = v;
         irf->result_names[k] = rname;
@@ -1436,7 +1463,23 @@ static void check_signature(Sema *S, FnInfo *f)
         if (pa->init)
             sema_resolve_init(S, pa, tok ? &t : NULL, &init);
         f->ptypes[k] = t;
-        IrValue *pv = ir_param_new(S->m, irf, pa->name, t, pl, init);
+        IrType lt = t; /* the type the body sees */
+        if (f->local && tok && S->mesh_ok) {
+            if (!pa->pl) {
+                sema_err(S, pa->loc, "parameter '%s' of local fn '%s' needs a placement, as in `%s: %s @ %s`",
+                         pa->name, fd->name, pa->name, sema_tstr(S, &t), sema_example_pl(S));
+                tok = f->sig_ok = false;
+            } else if (pl.naxes == 0)
+                tok = f->sig_ok = false; /* reported, or auto: refused below */
+            else if (!sema_local_type(S, pa->pl->loc, &t, &pl, arena_printf(S->a, "parameter '%s'", pa->name), &lt))
+                tok = f->sig_ok = false;
+            if (pa->pl && pl.naxes == 0 && pa->pl->n == 1 && pa->pl->entries[0]->kind == E_NAME &&
+                !strcmp(pa->pl->entries[0]->name, "auto"))
+                sema_err(S, pa->pl->loc, "a local fn's parameters need a placement of their own, not auto");
+            if (pa->init)
+                sema_err(S, pa->init->loc, "a local fn's parameter has no initialiser: its callers pass it");
+        }
+        IrValue *pv = ir_param_new(S->m, irf, pa->name, lt, pl, init);
         sema_bind(S, pa->name, tok ? sv_tensor(pv) : sv_err);
     }
     for (int k = 0; k < fd->nresults; k++) {
@@ -1448,7 +1491,21 @@ static void check_signature(Sema *S, FnInfo *f)
         f->rtypes[k] = t;
         if (ra->pl)
             f->rpl_has[k] = sema_resolve_pl_ast(S, ra->pl, tok ? &t : NULL, false, &f->rpl[k]);
+        if (!f->local || !tok || !S->mesh_ok)
+            continue;
+        if (!f->lrtypes)
+            f->lrtypes = arena_alloc(S->a, sizeof *f->lrtypes * (size_t)(fd->nresults + 1));
+        if (!ra->pl) {
+            sema_err(S, ra->loc, "result %d of local fn '%s' needs a placement, as in `-> %s @ %s`", k + 1,
+                     fd->name, sema_tstr(S, &t), sema_example_pl(S));
+            f->sig_ok = false;
+        } else if (!f->rpl_has[k] ||
+                   !sema_local_type(S, ra->pl->loc, &t, &f->rpl[k], arena_printf(S->a, "result %d", k + 1),
+                                    &f->lrtypes[k]))
+            f->sig_ok = false;
     }
+    if (f->local && !S->mesh_ok)
+        f->sig_ok = false;
 }
 
 
@@ -1474,6 +1531,11 @@ void sema_check_stmts(Sema *S, Stmt *const *body, int n, bool in_loop, bool *ret
             sema_check_assign(S, st);
             break;
         case S_FOR:
+            if (S->cur->local) {
+                sema_err(S, st->loc, "a for loop inside local fn '%s' is not supported (v0): loop in the "
+                         "caller around the local call", S->cur->decl->name);
+                break;
+            }
             sema_check_for(S, st);
             break;
         case S_RETURN:
@@ -1498,6 +1560,8 @@ static void check_body(Sema *S, FnInfo *f)
     if (!returned && fd->nresults > 0)
         sema_err(S, fd->loc, "'%s' declares %d result%s but has no return statement", fd->name,
                  fd->nresults, fd->nresults == 1 ? "" : "s");
+    else if (f->local && f->sig_ok)
+        sema_local_check_results(S, f);
 }
 
 /* ---- the call graph -------------------------------------------------------------------- */
@@ -1591,10 +1655,14 @@ static void collect_globals(Sema *S)
         memset(f, 0, sizeof *f);
         f->decl = d;
         f->dup = dup;
-        if (dup) {
-            /* checked for its own errors, but not part of the module */
+        f->local = d->is_local;
+        if (dup || f->local) {
+            /* a redefinition: checked for its own errors, but not part of the
+             * module; a local fn's body: held by its calls (OP_LOCAL_CALL) */
             f->ir = arena_alloc(S->a, sizeof *f->ir);
             f->ir->name = arena_strdup(S->a, d->name);
+            if (!dup)
+                fe_names_put(S->fn_of, d->name, f);
         } else {
             f->ir = ir_func_new(S->m, d->name);
             fe_names_put(S->fn_of, d->name, f);
@@ -1616,6 +1684,11 @@ static void check_entry(Sema *S)
         return;
     }
     FnInfo *f = &S->fns[fi];
+    if (f->local) {
+        sema_err(S, f->decl->loc, "the entry function '%s' cannot be a local fn: call it from a global one",
+                 name);
+        return;
+    }
     S->m->entry = f->ir;
     for (int k = 0; k < f->decl->nparams; k++) {
         ParamAst *pa = f->decl->params[k];
