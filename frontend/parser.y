@@ -89,6 +89,7 @@ static FeList *push(FeParser *p, FeList *l, void *x);
 %token CONST "'const'"
 %token MESH "'mesh'"
 %token FN "'fn'"
+%token LOCAL "'local'"
 %token LET "'let'"
 %token RETURN "'return'"
 %token FOR "'for'"
@@ -149,14 +150,7 @@ decl
           }
       }
     | fn
-    | NAME fn                   { /* `local fn`: a per-shard function (sema_local.c) */
-          $$ = $2;
-          if (strcmp($1, "local"))
-              diag_error(p->d, L(@1), "unexpected '%s' before 'fn' (a per-shard function is written "
-                         "`local fn`)", $1);
-          else
-              $$->is_local = true;
-      }
+    | LOCAL fn                  { $$ = $2; $$->is_local = true; } /* a per-shard function (sema_local.c) */
     | FN error body             { $$ = NULL; }
     | error ';'                 { $$ = NULL; yyerrok; }
     | error                     { $$ = NULL; yyerrok; }
