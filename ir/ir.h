@@ -330,7 +330,8 @@ const char *ir_local_infer(Arena *ar, const IrMesh *m, IrOp op, const IrAttrs *a
                            IrType *out);
 /* NULL when local call i's operands and results fit its body, else a message. */
 const char *ir_local_call_check(Arena *ar, const IrMesh *m, const IrInst *i);
-/* Does local_view x -> y keep every rank's local shape and the dtype? */
+/* Does local_view x -> y keep every rank's local element count and the
+ * dtype (it may reshape the local data, as axis_index's [1] -> [])? */
 bool ir_local_view_ok(const IrMesh *m, const IrValue *x, const IrValue *y);
 /* Writes the per-rank instructions of local call `call` into g before
  * `before` (NULL: at the end), reading args (at the declared placements)

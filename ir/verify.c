@@ -21,7 +21,7 @@
  *                 S(dim2), shard R -> S(dim), to_partial R -> P(red)), keep
  *                 every other axis, and only gather or create the innermost
  *                 split of a dim (plan.h); a local_view keeps every rank's
- *                 local shape (ir/local.c).
+ *                 local element count (ir/local.c).
  * "Pinned values keep their placement" needs the previous IR; it is the
  * passes' job, the verifier only checks pinned values are placed.
  *
@@ -249,7 +249,7 @@ static void check_type(V *c, const IrInst *i)
         if (i->nres == 1 && type_ok(&i->args[0]->type) && type_ok(&i->res[0]->type) &&
             i->args[0]->pl.naxes == c->m->mesh.naxes && i->res[0]->pl.naxes == c->m->mesh.naxes &&
             !ir_local_view_ok(&c->m->mesh, i->args[0], i->res[0]))
-            problem(c, i, NULL, "local_view changes a rank's local shape or the dtype");
+            problem(c, i, NULL, "local_view changes a rank's local element count or the dtype");
         return;
     }
     if (i->op == OP_LOOP) {
