@@ -225,8 +225,8 @@ bool sema_local_type(Sema *S, SrcLoc at, const IrType *t, const Placement *pl, c
     int ways;
     int d = ir_local_split_dim(&S->m->mesh, t, pl, &ways);
     if (d >= 0) {
-        sema_err(S, at, "%s %s splits dim %d (%lld) over %d ranks unevenly: a local fn sees equal local "
-                 "shapes on every rank, so the size must be a multiple of %d", what, sema_tstr(S, t), d,
+        sema_err(S, at, "%s (%s) splits dim %d of size %lld over %d ranks unevenly: a local fn sees equal "
+                 "local shapes on every rank, so the size must be a multiple of %d", what, sema_tstr(S, t), d,
                  (long long)t->dims[d], ways, ways);
         return false;
     }
