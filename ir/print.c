@@ -5,7 +5,9 @@
  * that print -> parse -> print is the identity on text.  Grammar ('#' starts
  * a comment to the end of the line; whitespace and newlines are free):
  *
- *   module  := [source] [mesh] [entry] func*
+ *   module  := [source] [mesh] [entry] func* {'local' func}
+ *                                              the bodies of local_call (a `local
+ *                                              fn`, ir/local.c), once each
  *   source  := 'source' STRING                 file of the !L:C positions
  *   mesh    := 'mesh' NAME '[' [NAME '=' INT {',' NAME '=' INT}] ']'
  *   entry   := 'entry' '@' NAME
@@ -18,7 +20,7 @@
  *            | 'arange' '(' ')' | 'load' '(' STRING ')'
  *   inst    := [def {',' def} '='] OP operands [attrs] [loc]
  *   def     := value ':' type [pl] ['pinned'] [local]
- *   operands:= [value {',' value}]             call, loop: '@' NAME '(' [value {',' value}] ')'
+ *   operands:= [value {',' value}]             call, loop, local_call: '@' NAME '(' [value {',' value}] ')'
  *   attrs   := '{' KEY '=' VAL {',' KEY '=' VAL} '}'
  *   ret     := [NAME ':'] value                NAME: the --out name
  *   value   := '%' ID | '%' NAME '.' ID        NAME: the source name
@@ -542,6 +544,30 @@ void ir_print_opts(FILE *out, const IrModule *m, const IrPrintOpts *o)
         fputc('\n', out);
         put_func(&p, m->funcs[k]);
     }
+    /* the bodies of local calls, which are not in m->funcs, once each */
+    const IrFunc **done = NULL;
+    int ndone = 0, cap = 0;
+    for (int k = 0; k < m->nfuncs; k++)
+        for (const IrInst *i = m->funcs[k]->first; i; i = i->next) {
+            if (i->op != OP_LOCAL_CALL || !i->a.fn)
+                continue;
+            bool seen = false;
+            for (int j = 0; j < ndone && !seen; j++)
+                seen = done[j] == i->a.fn;
+            if (seen)
+                continue;
+            if (ndone == cap) {
+                cap = cap ? 2 * cap : 8;
+                const IrFunc **d = realloc(done, sizeof *d * (size_t)cap);
+                if (!d)
+                    DTC_BUG("ir_print: out of memory");
+                done = d;
+            }
+            done[ndone++] = i->a.fn;
+            fputs("\nlocal ", out);
+            put_func(&p, i->a.fn);
+        }
+    free(done);
 }
 
 void ir_print(FILE *out, const IrModule *m) { ir_print_opts(out, m, NULL); }
