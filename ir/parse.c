@@ -957,7 +957,7 @@ static void module(Parser *P)
             P->entry_at = (skip_ws(P), P->p);
             P->entry = name(P, "a function name");
         } else
-            fail(P, at, "expected 'func', 'local func', 'mesh', 'source' or 'entry', got %s", seen(P));
+            fail(P, at, "expected 'func', 'mesh', 'source' or 'entry', got %s", seen(P));
     }
     for (int k = 0; k < P->ncalls; k++) {
         IrInst *i = P->calls[k].inst;
