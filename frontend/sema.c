@@ -1058,6 +1058,11 @@ static SVal grad_call(Sema *S, const Expr *e)
     int fi = find_fn(S, e->args[0]->name);
     FnInfo *f = &S->fns[fi];
     Decl *fd = f->decl;
+    if (f->local || S->cur->local) {
+        sema_err(S, e->loc, "value_and_grad %s a local fn is not supported (v0)",
+                 f->local ? "of" : "inside");
+        return sv_err;
+    }
     int64_t wrt[IR_MAX_RANK * 8];
     int nwrt = 0;
     bool ok = true;

@@ -38,6 +38,9 @@
 
 #include <string.h>
 
+/* The most elements a tensor made here may have (sema's limit on types). */
+#define LOCAL_MAX_ELEMS ((int64_t)1 << 48)
+
 int ir_local_group(const IrMesh *m, unsigned axes)
 {
     int n = 1;
@@ -84,13 +87,21 @@ const char *ir_local_infer(Arena *ar, const IrMesh *m, IrOp op, const IrAttrs *a
         return NULL;
     }
     *out = *x;
+    int64_t grown;
     switch (op) {
     case OP_ALL_REDUCE:
-    case OP_PPERMUTE:
+        return NULL;
+    case OP_PPERMUTE: /* lowered through [n, n, ...x] (below): two dims more, n * n times the elements */
+        if (x->rank > IR_MAX_RANK - 2)
+            return arena_printf(ar, "ppermute: a tensor of rank %d (at most %d here)", x->rank, IR_MAX_RANK - 2);
+        if (__builtin_mul_overflow(ir_type_numel(x), (int64_t)n * n, &grown) || grown > LOCAL_MAX_ELEMS)
+            return arena_printf(ar, "ppermute over %d ranks of %s: too many elements", n, tstr(ar, x));
         return NULL;
     case OP_ALL_GATHER:
         if (a->dim < 0 || a->dim >= x->rank)
             return arena_printf(ar, "all_gather: dim %d is out of range for %s", a->dim, tstr(ar, x));
+        if (__builtin_mul_overflow(ir_type_numel(x), (int64_t)n, &grown) || grown > LOCAL_MAX_ELEMS)
+            return arena_printf(ar, "all_gather over %d ranks of %s: too many elements", n, tstr(ar, x));
         out->dims[a->dim] *= n;
         return NULL;
     case OP_REDUCE_SCATTER:
@@ -110,6 +121,8 @@ const char *ir_local_infer(Arena *ar, const IrMesh *m, IrOp op, const IrAttrs *a
             return arena_printf(ar, "all_to_all over %d ranks splits dim %d of %s unevenly: the ranks' "
                                 "pieces would differ in size, so their collectives would not match (the "
                                 "size must be a multiple of %d)", n, a->dim2, tstr(ar, x), n);
+        if (__builtin_mul_overflow(ir_type_numel(x), (int64_t)n, &grown) || grown > LOCAL_MAX_ELEMS)
+            return arena_printf(ar, "all_to_all over %d ranks of %s: too many elements", n, tstr(ar, x));
         out->dims[a->dim2] /= n;
         out->dims[a->dim] *= n;
         return NULL;
