@@ -1476,7 +1476,8 @@ static void check_signature(Sema *S, FnInfo *f)
                 tok = f->sig_ok = false;
             } else if (pl.naxes == 0)
                 tok = f->sig_ok = false; /* reported, or auto: refused below */
-            else if (!sema_local_type(S, pa->pl->loc, &t, &pl, arena_printf(S->a, "parameter '%s'", pa->name), &lt))
+            else if (!sema_local_type(S, pa->pl->loc, &t, &pl, arena_printf(S->a, "parameter '%s'", pa->name),
+                                      &lt))
                 tok = f->sig_ok = false;
             if (pa->pl && pl.naxes == 0 && pa->pl->n == 1 && pa->pl->entries[0]->kind == E_NAME &&
                 !strcmp(pa->pl->entries[0]->name, "auto"))

@@ -86,7 +86,7 @@ static unsigned resolve_axes(Sema *S, const Expr *call, const Expr *e)
     return axes;
 }
 
-/* An integer keyword argument `kw` (required unless dflt_ok); dims are
+/* An integer keyword argument `kw` (absent: an error when required); dims are
  * normalised against rank (rank < 0: not a dim). */
 static bool int_kw(Sema *S, const Expr *e, const char *kw, bool required, int rank, int64_t *out)
 {
@@ -155,7 +155,8 @@ SVal sema_local_call(Sema *S, const Expr *e)
         axis_e = e->args[0], npos = 1; /* axis_index(tp) */
     if (e->nargs != npos) {
         sema_err(S, e->nargs > npos ? e->args[npos]->loc : e->loc, "%s takes %s", e->name,
-                 op == OP_AXIS_INDEX ? "one mesh axis, as in axis_index(tp)" : "one tensor and keyword arguments");
+                 op == OP_AXIS_INDEX ? "one mesh axis, as in axis_index(tp)"
+                                     : "one tensor and keyword arguments");
         return sv_err;
     }
     if (!axis_e) {

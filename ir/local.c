@@ -93,7 +93,8 @@ const char *ir_local_infer(Arena *ar, const IrMesh *m, IrOp op, const IrAttrs *a
         return NULL;
     case OP_PPERMUTE: /* lowered through [n, n, ...x] (below): two dims more, n * n times the elements */
         if (x->rank > IR_MAX_RANK - 2)
-            return arena_printf(ar, "ppermute: a tensor of rank %d (at most %d here)", x->rank, IR_MAX_RANK - 2);
+            return arena_printf(ar, "ppermute: a tensor of rank %d (at most %d here)", x->rank,
+                                IR_MAX_RANK - 2);
         if (__builtin_mul_overflow(ir_type_numel(x), (int64_t)n * n, &grown) || grown > LOCAL_MAX_ELEMS)
             return arena_printf(ar, "ppermute over %d ranks of %s: too many elements", n, tstr(ar, x));
         return NULL;
@@ -279,7 +280,8 @@ static IrValue *collective(Expand *E, const IrInst *i, IrValue *x, unsigned axes
     }
     case OP_REDUCE_SCATTER: {
         IrValue *v = view(E, x, lt, on_axes(m, axes, (PlEntry){PL_P, 0, a.red}));
-        IrValue *r = emit(E, OP_REDUCE_SCATTER, 1, &v, &a, lt, on_axes(m, axes, (PlEntry){PL_S, a.dim, RED_SUM}));
+        IrValue *r =
+            emit(E, OP_REDUCE_SCATTER, 1, &v, &a, lt, on_axes(m, axes, (PlEntry){PL_S, a.dim, RED_SUM}));
         return view(E, r, out, rep);
     }
     case OP_ALL_GATHER: {

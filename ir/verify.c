@@ -451,8 +451,8 @@ static void check_inst(V *c, const IrInst *i)
             ok = false;
         check_operand(c, i, k);
     }
-    if (i->nres < 0 || (i->nres > 0 && !i->res) || (i->op != OP_CALL && i->op != OP_LOOP && i->op != OP_GRAD && i->op != OP_LOCAL_CALL &&
-                                                   i->nres != 1)) {
+    if (i->nres < 0 || (i->nres > 0 && !i->res) || (i->op != OP_CALL && i->op != OP_LOOP && i->op != OP_GRAD &&
+                                                   i->op != OP_LOCAL_CALL && i->nres != 1)) {
         problem(c, i, NULL, "%s must define %s, defines %d", op, i->op == OP_CALL ? "its callee's results" : "one value",
                 i->nres);
         return;

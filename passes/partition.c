@@ -220,7 +220,8 @@ static void local_call(Part *q, IrInst *i)
         st.dim = n->a.dim;
         st.dim2 = n->a.dim2;
         const IrValue *x = n->args[0];
-        if (!plan_step_make(&q->ctx->cost, &q->m->mesh, &x->type, &x->pl, &st) || !pl_eq(&st.after, &n->res[0]->pl))
+        if (!plan_step_make(&q->ctx->cost, &q->m->mesh, &x->type, &x->pl, &st) ||
+            !pl_eq(&st.after, &n->res[0]->pl))
             DTC_BUG("partition: a local fn's collective is not a planner step");
         n->a.bytes = st.bytes;
     }

@@ -795,7 +795,8 @@ static void explain_func(Prop *p, const IrFunc *f, FILE *out)
 {
     char vb[64], pb[256], qb[256];
     for (IrInst *i = f->first; i; i = i->next) {
-        if (!i->in_pl || i->nres != 1 || i->op == OP_REDISTRIBUTE || i->op == OP_LOOP || i->op == OP_LOCAL_CALL)
+        if (!i->in_pl || i->nres != 1 || i->op == OP_REDISTRIBUTE || i->op == OP_LOOP ||
+            i->op == OP_LOCAL_CALL)
             continue;
         Placement *argpl = prop_scratch(p, i);
         for (int k = 0; k < i->nargs; k++)
