@@ -4,7 +4,8 @@ same math written globally and against numpy.
 For each program in tests/local (mlp: Megatron MLP with an explicit
 all_reduce, and returning P(sum); seqpar: all_gather / reduce_scatter;
 a2a: all_to_all over one axis and over [dp, tp]; ring: ppermute both ways
-and axis_index), on three meshes (dp=1,tp=4 / 2x2 / 4x1, size-1 axes
+and axis_index; callers: a local fn among uneven, nested and partial values
+of the global program), on three meshes (dp=1,tp=4 / 2x2 / 4x1, size-1 axes
 included), with the same random inputs given by --in:
   1. `dtc run` of the local program (the interpreter runs the local fn per
      rank in lockstep) equals numpy;
@@ -58,12 +59,20 @@ def ring(inp, dp, tp):
             "out2": z + 100.0 * ti + (di * tp + ti)}
 
 
+def callers(inp, dp, tp):
+    a, b, x = (inp[k].astype(np.float64) for k in "abx")
+    y = a @ b
+    w = 2.0 * x + y / np.sqrt((y * y).sum(axis=1, keepdims=True)) * (tp * (tp + 1) / 2)
+    return {"w": w, "out1": w[:7] - b}
+
+
 # name, global twin or None, numpy reference, inputs (name -> shape)
 CASES = [
     ("mlp", "mlp_global", mlp, {"x": (8, 16), "w1": (16, 32), "w2": (32, 16)}),
     ("seqpar", "seqpar_global", seqpar, {"x": (4, 8, 16), "w1": (16, 32), "w2": (32, 16)}),
     ("a2a", "a2a_global", a2a, {"x": (8, 16), "y": (8, 16)}),
     ("ring", None, ring, {"x": (8, 4), "z": (8, 4)}),
+    ("callers", None, callers, {"a": (8, 7), "b": (7, 12), "x": (8, 12)}),
 ]
 
 
