@@ -943,9 +943,9 @@ static SVal user_call(Sema *S, const Expr *e, int fi)
     FnInfo *f = &S->fns[fi];
     Decl *fd = f->decl;
     add_edge(S, fi, e->loc);
-    if (S->cur->local) {
-        sema_err(S, e->loc, "local fn '%s' calls '%s': the body of a local fn is per-rank code and may call "
-                 "only built-ins and explicit collectives", S->cur->decl->name, fd->name);
+    if (S->cur->local && f->local) {
+        sema_err(S, e->loc, "local fn '%s' calls local fn '%s': call local fns from global code",
+                 S->cur->decl->name, fd->name);
         return sv_err;
     }
     bool ok = true;
@@ -1058,6 +1058,7 @@ static SVal grad_call(Sema *S, const Expr *e)
     int fi = find_fn(S, e->args[0]->name);
     FnInfo *f = &S->fns[fi];
     Decl *fd = f->decl;
+    sema_local_mark_global(S, e->loc, "value_and_grad");
     if (f->local || S->cur->local) {
         sema_err(S, e->loc, "value_and_grad %s a local fn is not supported (v0)",
                  f->local ? "of" : "inside");
@@ -1161,6 +1162,8 @@ static SVal call_expr(Sema *S, const Expr *e)
 {
     if (!strcmp(e->name, "value_and_grad") && find_fn(S, e->name) < 0)
         return grad_call(S, e);
+    if (!strcmp(e->name, "redistribute") && S->cur)
+        sema_local_mark_global(S, e->loc, "redistribute");
     if (!strcmp(e->name, "redistribute") && S->cur && S->cur->local) {
         sema_err(S, e->loc, "redistribute in local fn '%s': its values are per-rank shards with no placement "
                  "(move data with the explicit collectives)", S->cur->decl->name);
@@ -1271,6 +1274,8 @@ SVal sema_check_expr(Sema *S, const Expr *e)
 static void check_let(Sema *S, const Stmt *st)
 {
     bool names_ok = true;
+    if (st->pl)
+        sema_local_mark_global(S, st->pl->loc, "a placement");
     if (st->pl && S->cur->local)
         sema_err(S, st->pl->loc, "a placement inside local fn '%s': its values are per-rank shards (move data "
                  "with the explicit collectives)", S->cur->decl->name);
@@ -1461,6 +1466,8 @@ static void check_signature(Sema *S, FnInfo *f)
             f->sig_ok = false;
         Placement pl;
         memset(&pl, 0, sizeof pl);
+        if (pa->pl)
+            sema_local_mark_global(S, pa->pl->loc, "a placement");
         if (pa->pl && !sema_resolve_pl_ast(S, pa->pl, tok ? &t : NULL, true, &pl))
             memset(&pl, 0, sizeof pl);
         IrInit init;
@@ -1495,6 +1502,8 @@ static void check_signature(Sema *S, FnInfo *f)
         if (!tok)
             f->sig_ok = false;
         f->rtypes[k] = t;
+        if (ra->pl)
+            sema_local_mark_global(S, ra->pl->loc, "a placement");
         if (ra->pl)
             f->rpl_has[k] = sema_resolve_pl_ast(S, ra->pl, tok ? &t : NULL, false, &f->rpl[k]);
         if (!f->local || !tok || !S->mesh_ok)
@@ -1537,6 +1546,7 @@ void sema_check_stmts(Sema *S, Stmt *const *body, int n, bool in_loop, bool *ret
             sema_check_assign(S, st);
             break;
         case S_FOR:
+            sema_local_mark_global(S, st->loc, "a for loop");
             if (S->cur->local) {
                 sema_err(S, st->loc, "a for loop inside local fn '%s' is not supported (v0): loop in the "
                          "caller around the local call", S->cur->decl->name);
@@ -1751,6 +1761,7 @@ IrModule *fe_sema(Arena *a, Diag *d, Program *p, const FeOptions *opt)
     S->cur = NULL;
     S->scope = NULL;
     S->locals = NULL;
+    sema_local_check_calls(S);
     int *path = arena_alloc(a, sizeof *path * (size_t)(S->nfns + 1));
     int *edge = arena_alloc(a, sizeof *edge * (size_t)(S->nfns + 1));
     for (int k = 0; k < S->nfns; k++)

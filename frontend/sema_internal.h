@@ -120,6 +120,8 @@ typedef struct FnInfo {
     bool local;          /* `local fn`: ir is the body on local types, not in the module */
     IrType *lrtypes;     /* local: the results' local types */
     SrcLoc *ret_locs;    /* local: where each returned value is written */
+    const char *global_why; /* why a local fn may not call it (a placement, a loop, ...), or NULL */
+    SrcLoc global_loc;      /* where */
     FeNames *locals;     /* name -> its newest Binding (params, then lets) */
 } FnInfo;
 
@@ -276,5 +278,11 @@ bool sema_local_type(Sema *S, SrcLoc at, const IrType *t, const Placement *pl, c
 SVal sema_local_user_call(Sema *S, const Expr *e, FnInfo *f, IrValue **args);
 /* Each result's declared placement against what the body computes. */
 void sema_local_check_results(Sema *S, FnInfo *f);
+/* Notes that the function being checked is global code only (`what` at loc:
+ * a placement, a loop, ...), so a local fn may not call it. */
+void sema_local_mark_global(Sema *S, SrcLoc loc, const char *what);
+/* After every body: each local fn's calls reach only functions without
+ * placements, loops or gradients. */
+void sema_local_check_calls(Sema *S);
 
 #endif

@@ -11,8 +11,10 @@
  *   all_to_all(x, axis=A, split=d1, concat=d2)
  *   ppermute(x, axis=A, shift=k)       axis_index(A)
  * where A is an axis name or a list of them ([dp, tp]: one group over both,
- * row-major).  The body may not call user functions, loop, or place values
- * (`let x @ ...`, redistribute): it is per-rank code.  A call from global
+ * row-major).  The body may not loop or place values (`let x @ ...`,
+ * redistribute): it is per-rank code.  It may call plain functions that
+ * (with all they call) declare no placement and have no loop or gradient;
+ * pass_inline inlines them into the body.  A call from global
  * code becomes pinned redistributes of the operands to the declared
  * placements and one OP_LOCAL_CALL whose results are pinned to the declared
  * result placements (ir/local.c lowers it).
@@ -301,7 +303,8 @@ void sema_local_check_results(Sema *S, FnInfo *f)
                 vary[p->id] |= 1u << a;
     }
     for (const IrInst *i = b->first; i; i = i->next)
-        vary[i->res[0]->id] = varying_of(m, vary, i);
+        for (int r = 0; r < i->nres; r++) /* a call of a plain function: every result */
+            vary[i->res[r]->id] = varying_of(m, vary, i);
     for (int k = 0; k < fd->nresults; k++) {
         const IrValue *v = b->results[k];
         if (!v || !f->rpl_has[k])
@@ -330,6 +333,64 @@ void sema_local_check_results(Sema *S, FnInfo *f)
             if (fd->results[k]->pl)
                 sema_note(S, fd->results[k]->pl->loc, "the result's placement is declared here");
             break;
+        }
+    }
+}
+
+void sema_local_mark_global(Sema *S, SrcLoc loc, const char *what)
+{
+    FnInfo *f = S->cur;
+    if (f && !f->local && !f->global_why) {
+        f->global_why = what;
+        f->global_loc = loc;
+    }
+}
+
+void sema_local_check_calls(Sema *S)
+{
+    int *state = arena_alloc(sema_arena(S), sizeof *state * (size_t)(S->nfns + 1));
+    int *stack = arena_alloc(sema_arena(S), sizeof *stack * (size_t)(S->nfns + 1));
+    for (int k = 0; k < S->nfns; k++) {
+        FnInfo *f = &S->fns[k];
+        if (!f->local)
+            continue;
+        for (int c = 0; c < f->ncalls; c++) {
+            if (S->fns[f->calls[c].callee].local)
+                continue; /* reported at the call */
+            /* depth-first over what the callee reaches (explicit stack: call
+             * chains may be long); stops at the first global-only function */
+            memset(state, 0, sizeof *state * (size_t)(S->nfns + 1));
+            int n = 0, bad = -1;
+            stack[n++] = f->calls[c].callee;
+            state[f->calls[c].callee] = 1;
+            while (n > 0 && bad < 0) {
+                FnInfo *g = &S->fns[stack[--n]];
+                if (g->global_why || g->local) {
+                    bad = (int)(g - S->fns);
+                    break;
+                }
+                for (int e = 0; e < g->ncalls; e++)
+                    if (!state[g->calls[e].callee]) {
+                        state[g->calls[e].callee] = 1;
+                        stack[n++] = g->calls[e].callee;
+                    }
+            }
+            if (bad < 0)
+                continue;
+            FnInfo *g = &S->fns[bad];
+            const char *callee = S->fns[f->calls[c].callee].decl->name;
+            const char *which = bad == f->calls[c].callee
+                                    ? "which is"
+                                    : arena_printf(sema_arena(S), "which calls '%s',", g->decl->name);
+            if (g->local) {
+                sema_err(S, f->calls[c].loc, "local fn '%s' calls '%s', %s a local fn: call local fns from "
+                         "global code", f->decl->name, callee, which);
+                continue;
+            }
+            sema_err(S, f->calls[c].loc, "local fn '%s' calls '%s', %s global code (%s): a local fn may call "
+                     "only functions without placements, loops or gradients", f->decl->name, callee, which,
+                     g->global_why);
+            sema_note(S, g->global_loc, "%s is here", g->global_why);
         }
     }
 }

@@ -5,7 +5,8 @@ For each program in tests/local (mlp: Megatron MLP with an explicit
 all_reduce, and returning P(sum); seqpar: all_gather / reduce_scatter;
 a2a: all_to_all over one axis and over [dp, tp]; ring: ppermute both ways
 and axis_index; callers: a local fn among uneven, nested and partial values
-of the global program), on three meshes (dp=1,tp=4 / 2x2 / 4x1, size-1 axes
+of the global program; helpers: plain functions called in a local fn, on
+2 x 2 only), on three meshes (dp=1,tp=4 / 2x2 / 4x1, size-1 axes
 included), with the same random inputs given by --in:
   1. `dtc run` of the local program (the interpreter runs the local fn per
      rank in lockstep) equals numpy;
@@ -66,13 +67,20 @@ def callers(inp, dp, tp):
     return {"w": w, "out1": w[:7] - b}
 
 
-# name, global twin or None, numpy reference, inputs (name -> shape)
+def helpers(inp, dp, tp):
+    x = inp["x"].astype(np.float64)
+    s = np.sqrt((x * x).sum(axis=1, keepdims=True))
+    return {"y": 2.0 * x / s, "s": s}
+
+
+# name, global twin or None, numpy reference, inputs (name -> shape)[, meshes]
 CASES = [
     ("mlp", "mlp_global", mlp, {"x": (8, 16), "w1": (16, 32), "w2": (32, 16)}),
     ("seqpar", "seqpar_global", seqpar, {"x": (4, 8, 16), "w1": (16, 32), "w2": (32, 16)}),
     ("a2a", "a2a_global", a2a, {"x": (8, 16), "y": (8, 16)}),
     ("ring", None, ring, {"x": (8, 4), "z": (8, 4)}),
     ("callers", None, callers, {"a": (8, 7), "b": (7, 12), "x": (8, 12)}),
+    ("helpers", None, helpers, {"x": (8, 4)}, [(2, 2)]),  # plain functions typed on 2 x 2's local shapes
 ]
 
 
@@ -103,7 +111,7 @@ def main():
             passed += ok
             failed += not ok
 
-    for name, twin, numpy_ref, shapes in CASES:
+    for name, twin, numpy_ref, shapes, *only in CASES:
         ins = []
         inp = {}
         for p, shape in shapes.items():
@@ -111,7 +119,7 @@ def main():
             path = os.path.join(tmp, "%s.%s.npy" % (name, p))
             np.save(path, inp[p])
             ins += ["--in", "%s=%s" % (p, path)]
-        for dp, tp in MESHES:
+        for dp, tp in (only[0] if only else MESHES):
             mesh = "dp=%d,tp=%d" % (dp, tp)
             ref = numpy_ref(inp, dp, tp)
 
