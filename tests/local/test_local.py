@@ -14,10 +14,15 @@ included), with the same random inputs given by --in:
      equals it;
   3. `dtc run --simulate` (partitioned, every rank interpreted) equals it;
   4. the compiled program under --ranks 4 (threads) and `mpirun -np 4`
-     equals it.
+     equals it;
+  5. (declared mesh) `dtc report --format=json` lists a collective at the
+     source line of every explicit collective, and every pass dump
+     (--dump-dir) reads back through `dtc ir-roundtrip` to the same text.
 f32 within 1e-5 relative to the result's largest magnitude.
 """
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -88,6 +93,31 @@ def sh(args):
     return subprocess.run(args, capture_output=True, text=True, timeout=300, env=ENV)
 
 
+EXPLICIT = re.compile(r"\b(all_reduce|all_gather|reduce_scatter|all_to_all|ppermute)\(")
+
+
+def report_and_dumps(prog, tmp):
+    """Problems with step 5 (a list of strings)."""
+    bad = []
+    rep = sh([DTC, "report", "--format=json", prog])
+    if rep.returncode != 0:
+        return ["report: " + rep.stderr.strip()]
+    sites = {int(c["site"].split(":")[1]) for r in json.loads(rep.stdout)["ranks"] for c in r["collectives"]}
+    for n, line in enumerate(open(prog), 1):
+        if EXPLICIT.search(line.split("#")[0]) and n not in sites:
+            bad.append("report: no collective at line %d (%s)" % (n, line.strip()))
+    dump = os.path.join(tmp, "dump-" + os.path.basename(prog))
+    comp = sh([DTC, "compile", prog, "--dump-dir", dump, "--stop-after=optimise"])
+    if comp.returncode != 0:
+        return bad + ["dump: " + comp.stderr.strip()]
+    for f in sorted(os.listdir(dump)):
+        rt = sh([DTC, "ir-roundtrip", os.path.join(dump, f)])
+        text = [l for l in open(os.path.join(dump, f)).read().splitlines() if not l.startswith("#")]
+        if rt.returncode != 0 or [l for l in rt.stdout.splitlines() if not l.startswith("#")] != text:
+            bad.append("ir-roundtrip %s: %s" % (f, rt.stderr.strip()[-300:] or "the text differs"))
+    return bad
+
+
 def close(got, ref):
     scale = float(np.abs(ref).max(initial=0.0))
     return got.shape == ref.shape and got.dtype == np.float32 and \
@@ -112,6 +142,12 @@ def main():
             failed += not ok
 
     for name, twin, numpy_ref, shapes, *only in CASES:
+        problems = report_and_dumps(os.path.join(HERE, name + ".dt"), tmp)
+        for p in problems:
+            print("FAIL %s: %s" % (name, p))
+        print("%s %s: report sites and dump round trips" % ("FAIL" if problems else "ok  ", name))
+        failed += bool(problems)
+        passed += not problems
         ins = []
         inp = {}
         for p, shape in shapes.items():
