@@ -1059,6 +1059,7 @@ static SVal grad_call(Sema *S, const Expr *e)
     FnInfo *f = &S->fns[fi];
     Decl *fd = f->decl;
     sema_local_mark_global(S, e->loc, "value_and_grad");
+    sema_local_note_grad(S, fi, e->loc);
     if (f->local || S->cur->local) {
         sema_err(S, e->loc, "value_and_grad %s a local fn is not supported (v0)",
                  f->local ? "of" : "inside");

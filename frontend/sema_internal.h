@@ -120,6 +120,8 @@ typedef struct FnInfo {
     bool local;          /* `local fn`: ir is the body on local types, not in the module */
     IrType *lrtypes;     /* local: the results' local types */
     SrcLoc *ret_locs;    /* local: where each returned value is written */
+    int ngrads, capgrads;   /* its value_and_grad calls: the differentiated function, where */
+    Edge *grads;
     const char *global_why; /* why a local fn may not call it (a placement, a loop, ...), or NULL */
     SrcLoc global_loc;      /* where */
     FeNames *locals;     /* name -> its newest Binding (params, then lets) */
@@ -282,7 +284,9 @@ void sema_local_check_results(Sema *S, FnInfo *f);
  * a placement, a loop, ...), so a local fn may not call it. */
 void sema_local_mark_global(Sema *S, SrcLoc loc, const char *what);
 /* After every body: each local fn's calls reach only functions without
- * placements, loops or gradients. */
+ * placements, loops or gradients, and no value_and_grad reaches a local fn. */
 void sema_local_check_calls(Sema *S);
+/* Records that the function being checked differentiates function fi at loc. */
+void sema_local_note_grad(Sema *S, int fi, SrcLoc loc);
 
 #endif

@@ -346,35 +346,60 @@ void sema_local_mark_global(Sema *S, SrcLoc loc, const char *what)
     }
 }
 
+void sema_local_note_grad(Sema *S, int fi, SrcLoc loc)
+{
+    FnInfo *f = S->cur;
+    if (f->ngrads == f->capgrads) {
+        f->capgrads = f->capgrads ? 2 * f->capgrads : 2;
+        Edge *n = arena_alloc(sema_arena(S), sizeof *n * (size_t)f->capgrads);
+        if (f->ngrads)
+            memcpy(n, f->grads, sizeof *n * (size_t)f->ngrads);
+        f->grads = n;
+    }
+    f->grads[f->ngrads++] = (Edge){fi, loc};
+}
+
+/* Depth-first over the functions `start` reaches by calls, itself included
+ * (an explicit stack: call chains may be long): the first that is local or
+ * (global_too) global code, or -1. */
+static int first_reached(Sema *S, int start, bool global_too, int *state, int *stack)
+{
+    memset(state, 0, sizeof *state * (size_t)(S->nfns + 1));
+    int n = 0;
+    stack[n++] = start;
+    state[start] = 1;
+    while (n > 0) {
+        FnInfo *g = &S->fns[stack[--n]];
+        if (g->local || (global_too && g->global_why))
+            return (int)(g - S->fns);
+        for (int e = 0; e < g->ncalls; e++)
+            if (!state[g->calls[e].callee]) {
+                state[g->calls[e].callee] = 1;
+                stack[n++] = g->calls[e].callee;
+            }
+    }
+    return -1;
+}
+
 void sema_local_check_calls(Sema *S)
 {
     int *state = arena_alloc(sema_arena(S), sizeof *state * (size_t)(S->nfns + 1));
     int *stack = arena_alloc(sema_arena(S), sizeof *stack * (size_t)(S->nfns + 1));
     for (int k = 0; k < S->nfns; k++) {
         FnInfo *f = &S->fns[k];
+        for (int c = 0; c < f->ngrads; c++) {
+            int g = f->grads[c].callee; /* value_and_grad of a local fn itself: reported at the call */
+            int bad = S->fns[g].local ? -1 : first_reached(S, g, false, state, stack);
+            if (bad >= 0)
+                sema_err(S, f->grads[c].loc, "value_and_grad of '%s', which calls local fn '%s': not supported "
+                         "(v0)", S->fns[g].decl->name, S->fns[bad].decl->name);
+        }
         if (!f->local)
             continue;
         for (int c = 0; c < f->ncalls; c++) {
             if (S->fns[f->calls[c].callee].local)
                 continue; /* reported at the call */
-            /* depth-first over what the callee reaches (explicit stack: call
-             * chains may be long); stops at the first global-only function */
-            memset(state, 0, sizeof *state * (size_t)(S->nfns + 1));
-            int n = 0, bad = -1;
-            stack[n++] = f->calls[c].callee;
-            state[f->calls[c].callee] = 1;
-            while (n > 0 && bad < 0) {
-                FnInfo *g = &S->fns[stack[--n]];
-                if (g->global_why || g->local) {
-                    bad = (int)(g - S->fns);
-                    break;
-                }
-                for (int e = 0; e < g->ncalls; e++)
-                    if (!state[g->calls[e].callee]) {
-                        state[g->calls[e].callee] = 1;
-                        stack[n++] = g->calls[e].callee;
-                    }
-            }
+            int bad = first_reached(S, f->calls[c].callee, true, state, stack);
             if (bad < 0)
                 continue;
             FnInfo *g = &S->fns[bad];
