@@ -1200,7 +1200,8 @@ static bool lower_rank(Lower *L, CgFunc *out)
         const IrValue *v = i->res[0];
         if (L->state[v->id] != V_MAT)
             continue;
-        if (i->op == OP_RESHAPE) { /* the same bytes under another shape */
+        if (i->op == OP_RESHAPE || i->op == OP_LOCAL_VIEW) { /* the same bytes under another shape
+                                                                 (local_view: ir/local.c) */
             int b = L->buf[i->args[0]->id];
             DTC_ASSERT(b >= 0);
             join(L, v, b, 1);

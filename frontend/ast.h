@@ -125,6 +125,7 @@ typedef struct Decl {
     const char **axis_names;
     SrcLoc *axis_locs;
     Expr **axis_sizes;
+    bool is_local;          /* D_FN: `local fn` (its body sees local shapes) */
     int nparams;            /* D_FN */
     ParamAst **params;
     int nresults;

@@ -26,10 +26,12 @@ typedef struct FnSize {
 } FnSize;
 
 /* The function whose inlined body instruction i brings in: a call's
- * callee, a loop's body (copied once per loop); NULL for other ops. */
+ * callee, a loop's body (copied once per loop), a local fn's body (spliced
+ * in by partition, with the calls in it inlined); NULL for other ops. */
 static const IrFunc *nested(const IrInst *i)
 {
-    return i->op == OP_CALL || i->op == OP_LOOP || i->op == OP_GRAD ? i->a.fn : NULL;
+    return i->op == OP_CALL || i->op == OP_LOOP || i->op == OP_GRAD || i->op == OP_LOCAL_CALL ? i->a.fn
+                                                                                               : NULL;
 }
 
 /* What such an instruction adds besides that body: a call, the redistribute

@@ -90,6 +90,7 @@ static FeList *push(FeParser *p, FeList *l, void *x);
 %token MESH "'mesh'"
 %token FN "'fn'"
 %token IMPORT "'import'"
+%token LOCAL "'local'"
 %token LET "'let'"
 %token RETURN "'return'"
 %token FOR "'for'"
@@ -154,6 +155,7 @@ decl
           $$->value = fe_expr_string(p->a, L(@2), $2);
       }
     | fn
+    | LOCAL fn                  { $$ = $2; $$->is_local = true; } /* a per-shard function (sema_local.c) */
     | FN error body             { $$ = NULL; }
     | error ';'                 { $$ = NULL; yyerrok; }
     | error                     { $$ = NULL; yyerrok; }

@@ -1104,6 +1104,11 @@ static SVal user_call(Sema *S, const Expr *e, int fi, FnInfo **used)
     FnInfo *f = &S->fns[fi];
     Decl *fd = f->decl;
     add_edge(S, fi, e->loc);
+    if (S->cur->local && f->local) {
+        sema_err(S, e->loc, "local fn '%s' calls local fn '%s': call local fns from global code",
+                 S->cur->decl->name, fd->name);
+        return sv_err;
+    }
     bool ok = true;
     if (e->nkw > 0) {
         sema_err(S, e->kw_locs[0], "'%s' is a user function: pass its arguments by position", fd->name);
@@ -1152,6 +1157,8 @@ static SVal user_call(Sema *S, const Expr *e, int fi, FnInfo **used)
         return sv_err;
     if (used)
         *used = f;
+    if (f->local)
+        return sema_local_user_call(S, e, f, args);
     IrInst *i = ir_inst_new(S->m, sema_target_fn(S), NULL, OP_CALL, e->nargs, args, fd->nresults, f->rtypes);
     i->loc = e->loc;
     i->a.callee = f->ir->name;
@@ -1218,6 +1225,13 @@ static SVal grad_call(Sema *S, const Expr *e)
     int fi = find_fn(S, e->args[0]->name);
     FnInfo *f = &S->fns[fi];
     Decl *fd = f->decl;
+    sema_local_mark_global(S, e->loc, "value_and_grad");
+    sema_local_note_grad(S, fi, e->loc);
+    if (f->local || S->cur->local) {
+        sema_err(S, e->loc, "value_and_grad %s a local fn is not supported (v0)",
+                 f->local ? "of" : "inside");
+        return sv_err;
+    }
     int64_t wrt[IR_MAX_RANK * 8];
     int nwrt = 0;
     bool ok = true;
@@ -1316,11 +1330,20 @@ static SVal call_expr(Sema *S, const Expr *e)
 {
     if (!strcmp(e->name, "value_and_grad") && find_fn(S, e->name) < 0)
         return grad_call(S, e);
+    if (!strcmp(e->name, "redistribute") && S->cur)
+        sema_local_mark_global(S, e->loc, "redistribute");
+    if (!strcmp(e->name, "redistribute") && S->cur && S->cur->local) {
+        sema_err(S, e->loc, "redistribute in local fn '%s': its values are per-rank shards with no placement "
+                 "(move data with the explicit collectives)", S->cur->decl->name);
+        return sv_err;
+    }
     if (sema_is_op_builtin(e->name))
         return sema_op_call(S, e);
     int fi = find_fn(S, e->name);
     if (fi >= 0)
         return user_call(S, e, fi, NULL);
+    if (sema_local_is_collective(e->name))
+        return sema_local_call(S, e);
     if (sema_is_init_name(e->name)) {
         init_in_body(S, e, NULL, "f32[4]");
         return sv_err;
@@ -1419,6 +1442,11 @@ SVal sema_check_expr(Sema *S, const Expr *e)
 static void check_let(Sema *S, const Stmt *st)
 {
     bool names_ok = true;
+    if (st->pl)
+        sema_local_mark_global(S, st->pl->loc, "a placement");
+    if (st->pl && S->cur->local)
+        sema_err(S, st->pl->loc, "a placement inside local fn '%s': its values are per-rank shards (move data "
+                 "with the explicit collectives)", S->cur->decl->name);
     for (int k = 0; k < st->nnames; k++)
         for (int j = 0; j < k; j++)
             if (!strcmp(st->names[j], st->names[k])) {
@@ -1533,13 +1561,18 @@ static void check_return(Sema *S, const Stmt *st)
         return;
     }
     IrFunc *irf = f->ir;
+    if (f->local) {
+        f->ret_locs = arena_alloc(S->a, sizeof *f->ret_locs * (size_t)(n ? n : 1));
+        for (int k = 0; k < n; k++)
+            f->ret_locs[k] = exprs[k]->loc;
+    }
     irf->nresults = n;
     irf->results = arena_alloc(S->a, sizeof *irf->results * (size_t)(n ? n : 1));
     irf->result_names = arena_alloc(S->a, sizeof *irf->result_names * (size_t)(n ? n : 1));
     for (int k = 0; k < n; k++) {
         if (vals[k].k == SV_ERR || !f->sig_ok)
             continue;
-        const IrType *rt = &f->rtypes[k];
+        const IrType *rt = f->local ? &f->lrtypes[k] : &f->rtypes[k];
         IrValue *v;
         if (sema_is_num(vals[k])) {
             if (rt->rank != 0) {
@@ -1552,8 +1585,13 @@ static void check_return(Sema *S, const Stmt *st)
         } else {
             v = vals[k].v;
             if (!ir_type_eq(&v->type, rt)) {
-                sema_err(S, exprs[k]->loc, "result %d of '%s' is declared %s but the value is %s", k + 1,
-                         fd->name, sema_tstr(S, rt), sema_tstr(S, &v->type));
+                if (f->local)
+                    sema_err(S, exprs[k]->loc, "result %d of local fn '%s' is declared %s, locally %s, but the "
+                             "value is %s", k + 1, fd->name, sema_tstr(S, &f->rtypes[k]), sema_tstr(S, rt),
+                             sema_tstr(S, &v->type));
+                else
+                    sema_err(S, exprs[k]->loc, "result %d of '%s' is declared %s but the value is %s", k + 1,
+                             fd->name, sema_tstr(S, rt), sema_tstr(S, &v->type));
                 continue;
             }
         }
@@ -1564,7 +1602,7 @@ static void check_return(Sema *S, const Stmt *st)
                 if (irf->result_names[j] && !strcmp(irf->result_names[j], rname))
                     rname = NULL; /* `return x, x`: the second is out<k> */
         }
-        if (f->rpl_has[k]) {
+        if (f->rpl_has[k] && !f->local) {
             const ResultAst *ra = fd->results[k];
             v = sema_emit_redistribute(S, ra->pl ? ra->pl->loc : ra->feeds_loc, v, f->rpl[k], rname,
                                        ra->pl ? "result placement" : "fed parameter's placement");
@@ -1674,6 +1712,8 @@ static void check_signature(Sema *S, FnInfo *f)
             f->sig_ok = false;
         Placement pl;
         memset(&pl, 0, sizeof pl);
+        if (pa->pl)
+            sema_local_mark_global(S, pa->pl->loc, "a placement");
         if (pa->pl && !sema_resolve_pl_ast(S, pa->pl, tok ? &t : NULL, true, &pl))
             memset(&pl, 0, sizeof pl);
         IrInit init;
@@ -1681,7 +1721,24 @@ static void check_signature(Sema *S, FnInfo *f)
         if (pa->init)
             sema_resolve_init(S, pa, tok ? &t : NULL, &init);
         f->ptypes[k] = t;
-        IrValue *pv = ir_param_new(S->m, irf, pa->name, t, pl, init);
+        IrType lt = t; /* the type the body sees */
+        if (f->local && tok && S->mesh_ok) {
+            if (!pa->pl) {
+                sema_err(S, pa->loc, "parameter '%s' of local fn '%s' needs a placement, as in `%s: %s @ %s`",
+                         pa->name, fd->name, pa->name, sema_tstr(S, &t), sema_example_pl(S));
+                tok = f->sig_ok = false;
+            } else if (pl.naxes == 0)
+                tok = f->sig_ok = false; /* reported, or auto: refused below */
+            else if (!sema_local_type(S, pa->pl->loc, &t, &pl, arena_printf(S->a, "parameter '%s'", pa->name),
+                                      &lt))
+                tok = f->sig_ok = false;
+            if (pa->pl && pl.naxes == 0 && pa->pl->n == 1 && pa->pl->entries[0]->kind == E_NAME &&
+                !strcmp(pa->pl->entries[0]->name, "auto"))
+                sema_err(S, pa->pl->loc, "a local fn's parameters need a placement of their own, not auto");
+            if (pa->init)
+                sema_err(S, pa->init->loc, "a local fn's parameter has no initialiser: its callers pass it");
+        }
+        IrValue *pv = ir_param_new(S->m, irf, pa->name, lt, pl, init);
         sema_bind(S, pa->name, tok ? sv_tensor(pv) : sv_err);
     }
     for (int k = 0; k < fd->nresults; k++) {
@@ -1692,9 +1749,25 @@ static void check_signature(Sema *S, FnInfo *f)
             f->sig_ok = false;
         f->rtypes[k] = t;
         if (ra->pl)
+            sema_local_mark_global(S, ra->pl->loc, "a placement");
+        if (ra->pl)
             f->rpl_has[k] = sema_resolve_pl_ast(S, ra->pl, tok ? &t : NULL, false, &f->rpl[k]);
+        if (!f->local || !tok || !S->mesh_ok)
+            continue;
+        if (!f->lrtypes)
+            f->lrtypes = arena_alloc(S->a, sizeof *f->lrtypes * (size_t)(fd->nresults + 1));
+        if (!ra->pl) {
+            sema_err(S, ra->loc, "result %d of local fn '%s' needs a placement, as in `-> %s @ %s`", k + 1,
+                     fd->name, sema_tstr(S, &t), sema_example_pl(S));
+            f->sig_ok = false;
+        } else if (!f->rpl_has[k] ||
+                   !sema_local_type(S, ra->pl->loc, &t, &f->rpl[k], arena_printf(S->a, "result %d", k + 1),
+                                    &f->lrtypes[k]))
+            f->sig_ok = false;
     }
     check_feeds(S, f);
+    if (f->local && !S->mesh_ok)
+        f->sig_ok = false;
 }
 
 /* A generic function's signature, before any call: every shape variable of
@@ -1741,6 +1814,12 @@ void sema_check_stmts(Sema *S, Stmt *const *body, int n, bool in_loop, bool *ret
             sema_check_assign(S, st);
             break;
         case S_FOR:
+            sema_local_mark_global(S, st->loc, "a for loop");
+            if (S->cur->local) {
+                sema_err(S, st->loc, "a for loop inside local fn '%s' is not supported (v0): loop in the "
+                         "caller around the local call", S->cur->decl->name);
+                break;
+            }
             sema_check_for(S, st);
             break;
         case S_RETURN:
@@ -1765,6 +1844,8 @@ static void check_body(Sema *S, FnInfo *f)
     if (!returned && fd->nresults > 0)
         sema_err(S, fd->loc, "'%s' declares %d result%s but has no return statement", fd->name,
                  fd->nresults, fd->nresults == 1 ? "" : "s");
+    else if (f->local && f->sig_ok)
+        sema_local_check_results(S, f);
 }
 
 /* ---- the call graph -------------------------------------------------------------------- */
@@ -1858,15 +1939,17 @@ static void collect_globals(Sema *S)
         memset(f, 0, sizeof *f);
         f->decl = d;
         f->dup = dup;
+        f->local = d->is_local;
         for (int k = 0; k < d->nparams; k++)
             f->generic |= d->params[k]->type->shape_var != NULL;
         for (int k = 0; k < d->nresults; k++)
             f->generic |= d->results[k]->type->shape_var != NULL;
         if (f->generic)
             f->instances = fe_names_new(S->a);
-        if (dup || f->generic) {
+        if (dup || f->generic || f->local) {
             /* a redefinition is checked for its own errors, but not part of
-               the module; a generic function's instances are */
+               the module; a generic function's instances are; a local fn's
+               body is held by its calls (OP_LOCAL_CALL) */
             f->ir = arena_alloc(S->a, sizeof *f->ir);
             f->ir->name = arena_strdup(S->a, d->name);
         } else {
@@ -1894,6 +1977,11 @@ static void check_entry(Sema *S)
     if (f->generic) {
         sema_err(S, f->decl->loc, "the entry function '%s' may not use shape variables (as in f32[*S]): "
                  "its parameters and results need fixed shapes", name);
+        return;
+    }
+    if (f->local) {
+        sema_err(S, f->decl->loc, "the entry function '%s' cannot be a local fn: call it from a global one",
+                 name);
         return;
     }
     S->m->entry = f->ir;
@@ -1959,6 +2047,7 @@ IrModule *fe_sema(Arena *a, Diag *d, Program *p, const FeOptions *opt)
     S->cur = NULL;
     S->scope = NULL;
     S->locals = NULL;
+    sema_local_check_calls(S);
     int *path = arena_alloc(a, sizeof *path * (size_t)(S->nfns + 1));
     int *edge = arena_alloc(a, sizeof *edge * (size_t)(S->nfns + 1));
     for (int k = 0; k < S->nfns; k++)

@@ -8,6 +8,7 @@
  *   sema_loop.c   for loops: carried, stacked and captured values
  *   sema_shape.c  indexing, slicing, concat, stack, split, pad, broadcast_to
  *   sema_route.c  argmax, argmin, one_hot, cumsum, take_along_axis, topk, scatter_add
+ *   sema_local.c  `local fn`: local shapes, explicit collectives, result checks
  *
  * The contracts of the checking walk are in sema.c's header comment.
  */
@@ -116,6 +117,13 @@ typedef struct FnInfo {
     Edge *calls;
     int color;           /* DFS for recursion: 0 white, 1 on the path, 2 done */
     struct Binding *params; /* the parameters, bound by check_signature */
+    bool local;          /* `local fn`: ir is the body on local types, not in the module */
+    IrType *lrtypes;     /* local: the results' local types */
+    SrcLoc *ret_locs;    /* local: where each returned value is written */
+    int ngrads, capgrads;   /* its value_and_grad calls: the differentiated function, where */
+    Edge *grads;
+    const char *global_why; /* why a local fn may not call it (a placement, a loop, ...), or NULL */
+    SrcLoc global_loc;      /* where */
     FeNames *locals;     /* name -> its newest Binding (params, then lets) */
     /* Shape variables (f32[*S]): a generic function is checked and lowered
        once per binding of its variables, at its first call with it (an
@@ -273,5 +281,25 @@ SVal sema_shape_call(Sema *S, const SemaArgs *a);
 /* argmax, argmin, one_hot, cumsum, take_along_axis / gather, topk, scatter_add:
  * the IR_SF_ROUTE family. */
 SVal sema_route_call(Sema *S, const SemaArgs *a);
+
+/* ---- sema_local.c ------------------------------------------------------------ */
+bool sema_local_is_collective(const char *name);
+/* all_reduce, all_gather, reduce_scatter, all_to_all, ppermute, axis_index. */
+SVal sema_local_call(Sema *S, const Expr *e);
+/* The local type of t under pl (what a local fn's body sees); false after
+ * reporting an uneven split at `at` (`what`: "parameter 'x'"). */
+bool sema_local_type(Sema *S, SrcLoc at, const IrType *t, const Placement *pl, const char *what, IrType *out);
+/* A call of local fn f from global code, its operands checked (args). */
+SVal sema_local_user_call(Sema *S, const Expr *e, FnInfo *f, IrValue **args);
+/* Each result's declared placement against what the body computes. */
+void sema_local_check_results(Sema *S, FnInfo *f);
+/* Notes that the function being checked is global code only (`what` at loc:
+ * a placement, a loop, ...), so a local fn may not call it. */
+void sema_local_mark_global(Sema *S, SrcLoc loc, const char *what);
+/* After every body: each local fn's calls reach only functions without
+ * placements, loops or gradients, and no value_and_grad reaches a local fn. */
+void sema_local_check_calls(Sema *S);
+/* Records that the function being checked differentiates function fi at loc. */
+void sema_local_note_grad(Sema *S, int fi, SrcLoc loc);
 
 #endif

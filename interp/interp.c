@@ -94,7 +94,7 @@ static int check_func(Run *R)
         if (in->op == OP_CALL)
             return rfail(R, &in->loc, "call to %s must be inlined before interpretation",
                          in->a.callee ? in->a.callee : "?");
-        if (in->nres != 1 && in->op != OP_LOOP)
+        if (in->nres != 1 && in->op != OP_LOOP && in->op != OP_LOCAL_CALL)
             return rfail(R, &in->loc, "%s: expected one result, got %d", ir_op_name(in->op),
                          in->nres);
         const IrValue *v = in->res[0];
@@ -265,11 +265,14 @@ static int run_layout(Run *R, const IrInst *in)
 }
 
 static int run_loop(Run *R, const IrInst *in);
+static int run_local_call(Run *R, const IrInst *in);
 
 static int run_inst(Run *R, const IrInst *in)
 {
     if (in->op == OP_LOOP)
         return run_loop(R, in);
+    if (in->op == OP_LOCAL_CALL)
+        return run_local_call(R, in);
     const IrValue *res = in->res[0];
     R->owned[res->id] = true; /* so a failure half way still frees what was made */
     if (R->sharded && interp_is_layout_op(in->op))
@@ -482,6 +485,36 @@ static int run_loop(Run *R, const IrInst *in)
             }
         run_close(&B);
         if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int run(Arena *ar, const IrModule *m, const IrFunc *f, const InterpInputs *in, bool sharded,
+               Tensor **results, char *err, size_t errlen);
+
+/* A local fn call in the global run: the per-rank code that partition
+ * splices in (ir_local_as_func, the same lowering) runs for every rank in
+ * lockstep on the operands scattered to the declared placements; the
+ * results are assembled by the declared result placements (P(sum) summed). */
+static int run_local_call(Run *R, const IrInst *in)
+{
+    if (R->sharded)
+        return rfail(R, &in->loc, "local_call @%s must be partitioned before a sharded run",
+                     in->a.fn ? in->a.fn->name : "?");
+    IrModule *lm = ir_module_new(R->ar);
+    lm->mesh = R->m->mesh;
+    IrFunc *lf = ir_local_as_func(lm, in);
+    const Tensor **given = arena_alloc(R->ar, sizeof *given * (size_t)(in->nargs + 1));
+    for (int k = 0; k < in->nargs; k++)
+        given[k] = slot(R, in->args[k], 0);
+    InterpInputs li = {.given = given};
+    Tensor *res = NULL;
+    if (run(R->ar, lm, lf, &li, true, &res, R->err, R->errlen) != 0)
+        return -1;
+    for (int k = 0; k < in->nres; k++) {
+        R->owned[in->res[k]->id] = true;
+        if (copy_tensor(R, &res[k], slot(R, in->res[k], 0), &in->loc) != 0)
             return -1;
     }
     return 0;

@@ -470,7 +470,7 @@ static int k_copy(KernelCtx *k)
         char s0[96], s1[96];
         return interp_kernel_fail(k, "%s cannot become %s", tstr(x, s0, sizeof s0), tstr(k->out, s1, sizeof s1));
     }
-    if (k->in->op != OP_RESHAPE && !same_shape(x, k->out)) {
+    if (k->in->op != OP_RESHAPE && k->in->op != OP_LOCAL_VIEW && !same_shape(x, k->out)) {
         char s0[96], s1[96];
         return interp_kernel_fail(k, "%s cannot become %s", tstr(x, s0, sizeof s0), tstr(k->out, s1, sizeof s1));
     }
@@ -694,6 +694,7 @@ int interp_kernel(KernelCtx *k)
     case OP_TRANSPOSE:
         return k_transpose(k);
     case OP_RESHAPE:
+    case OP_LOCAL_VIEW: /* a local fn's relabelled value (ir/local.c): the same local data */
         return k_copy(k);
     case OP_SLICE:
     case OP_CONCAT:

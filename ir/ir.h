@@ -321,6 +321,34 @@ const char *ir_loop_check(Arena *ar, const IrInst *i);
 /* Whether f is the body of a loop instruction in m. */
 bool ir_func_is_loop_body(const IrModule *m, const IrFunc *f);
 
+/* ---- local functions (ir/local.c) ----------------------------------------------
+ * A `local fn` call (OP_LOCAL_CALL) keeps its body (a.fn, not in m->funcs) on
+ * local types; its explicit collectives are typed on local shapes. */
+/* Ranks in a group over `axes` (the product of their sizes). */
+int ir_local_group(const IrMesh *m, unsigned axes);
+/* The first dim of t that pl splits unevenly (*ways: into how many), or -1. */
+int ir_local_split_dim(const IrMesh *m, const IrType *t, const Placement *pl, int *ways);
+/* The local type of t under an evenly splitting pl (the same on every rank). */
+IrType ir_local_type(const IrMesh *m, const IrType *t, const Placement *pl);
+/* The result type of explicit collective op (all_reduce, all_gather,
+ * reduce_scatter, all_to_all, ppermute, axis_index) on local operand type x
+ * (NULL for axis_index); NULL or a message (an uneven split included). */
+const char *ir_local_infer(Arena *ar, const IrMesh *m, IrOp op, const IrAttrs *a, const IrType *x,
+                           IrType *out);
+/* NULL when local call i's operands and results fit its body, else a message. */
+const char *ir_local_call_check(Arena *ar, const IrMesh *m, const IrInst *i);
+/* Does local_view x -> y keep every rank's local element count and the
+ * dtype (it may reshape the local data, as axis_index's [1] -> [])? */
+bool ir_local_view_ok(const IrMesh *m, const IrValue *x, const IrValue *y);
+/* Writes the per-rank instructions of local call `call` into g before
+ * `before` (NULL: at the end), reading args (at the declared placements)
+ * and defining the existing values res (global types, declared placements). */
+void ir_local_expand(IrModule *m, IrFunc *g, IrInst *before, const IrInst *call, IrValue *const *args,
+                     IrValue *const *res);
+/* The same as a function of its own (for the interpreter): parameters of the
+ * operands' global types at the declared placements, results the call's. */
+IrFunc *ir_local_as_func(IrModule *m, const IrInst *call);
+
 /* ---- text form, verifier -------------------------------------------------------- */
 void ir_print(FILE *out, const IrModule *m);
 void ir_print_func(FILE *out, const IrModule *m, const IrFunc *f);

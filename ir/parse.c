@@ -45,6 +45,8 @@ typedef struct Parser {
     int cap, maxid;
     PendingCall *calls;
     int ncalls, capcalls;
+    IrFunc **locals;          /* `local func` bodies (not in m->funcs) */
+    int nlocals, caplocals;
 } Parser;
 
 /* ---- errors ---------------------------------------------------------------- */
@@ -769,7 +771,7 @@ static void inst(Parser *P)
     IrOp op;
     if (!ir_op_lookup(on, &op))
         fail(P, at, "unknown op '%s'", on);
-    bool callee_form = op == OP_CALL || op == OP_LOOP || op == OP_GRAD;
+    bool callee_form = op == OP_CALL || op == OP_LOOP || op == OP_GRAD || op == OP_LOCAL_CALL;
     if (!callee_form && nres != 1)
         fail(P, at, "'%s' defines exactly one value", on);
 
@@ -867,14 +869,35 @@ static void ret(Parser *P)
     f->result_names = arena_dup(P->ar, names, (size_t)n, sizeof *names);
 }
 
-static void func(Parser *P)
+static IrFunc *find_local(Parser *P, const char *name)
+{
+    for (int k = 0; k < P->nlocals; k++)
+        if (!strcmp(P->locals[k]->name, name))
+            return P->locals[k];
+    return NULL;
+}
+
+/* A function; local: the body of a local fn call, kept out of m->funcs. */
+static void func(Parser *P, bool local)
 {
     expect(P, '@');
     const char *at = (skip_ws(P), P->p);
     const char *fn = name(P, "a function name");
-    if (ir_func_find(P->m, fn))
-        fail(P, at, "function @%s is defined twice", fn);
-    P->f = ir_func_new(P->m, fn);
+    if (local ? find_local(P, fn) != NULL : ir_func_find(P->m, fn) != NULL)
+        fail(P, at, "%sfunction @%s is defined twice", local ? "local " : "", fn);
+    if (local) {
+        P->f = arena_alloc(P->ar, sizeof *P->f);
+        P->f->name = fn;
+        if (P->nlocals == P->caplocals) {
+            P->caplocals = P->caplocals ? 2 * P->caplocals : 4;
+            IrFunc **l = arena_alloc(P->ar, sizeof *l * (size_t)P->caplocals);
+            if (P->nlocals)
+                memcpy(l, P->locals, sizeof *l * (size_t)P->nlocals);
+            P->locals = l;
+        }
+        P->locals[P->nlocals++] = P->f;
+    } else
+        P->f = ir_func_new(P->m, fn);
     P->byid = NULL;
     P->cap = 0;
     P->maxid = -1;
@@ -934,7 +957,12 @@ static void module(Parser *P)
     while (peek(P)) {
         const char *at = P->p;
         if (accept_word(P, "func")) {
-            func(P);
+            func(P, false);
+            seen_func = true;
+        } else if (accept_word(P, "local")) {
+            if (!accept_word(P, "func"))
+                fail(P, P->p, "expected 'func' after 'local', got %s", seen(P));
+            func(P, true);
             seen_func = true;
         } else if (accept_word(P, "mesh")) {
             if (P->have_mesh || seen_func)
@@ -956,10 +984,10 @@ static void module(Parser *P)
     }
     for (int k = 0; k < P->ncalls; k++) {
         IrInst *i = P->calls[k].inst;
-        i->a.fn = ir_func_find(P->m, i->a.callee);
+        i->a.fn = i->op == OP_LOCAL_CALL ? find_local(P, i->a.callee) : ir_func_find(P->m, i->a.callee);
         if (!i->a.fn)
-            fail(P, P->calls[k].at, "%s to unknown function @%s", i->op == OP_LOOP ? "loop" : "call",
-                 i->a.callee);
+            fail(P, P->calls[k].at, "%s to unknown %sfunction @%s", i->op == OP_LOOP ? "loop" : "call",
+                 i->op == OP_LOCAL_CALL ? "local " : "", i->a.callee);
     }
     if (P->entry) {
         P->m->entry = ir_func_find(P->m, P->entry);

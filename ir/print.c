@@ -5,7 +5,9 @@
  * that print -> parse -> print is the identity on text.  Grammar ('#' starts
  * a comment to the end of the line; whitespace and newlines are free):
  *
- *   module  := [source] [mesh] [entry] func*
+ *   module  := [source] [mesh] [entry] func* {'local' func}
+ *                                              the bodies of local_call (a `local
+ *                                              fn`, ir/local.c), once each
  *   source  := 'source' STRING                 file of the !L:C positions
  *   mesh    := 'mesh' NAME '[' [NAME '=' INT {',' NAME '=' INT}] ']'
  *   entry   := 'entry' '@' NAME
@@ -18,7 +20,7 @@
  *            | 'arange' '(' ')' | 'load' '(' STRING ')'
  *   inst    := [def {',' def} '='] OP operands [attrs] [loc]
  *   def     := value ':' type [pl] ['pinned'] [local]
- *   operands:= [value {',' value}]             call, loop: '@' NAME '(' [value {',' value}] ')'
+ *   operands:= [value {',' value}]             call, loop, local_call: '@' NAME '(' [value {',' value}] ')'
  *   attrs   := '{' KEY '=' VAL {',' KEY '=' VAL} '}'
  *   ret     := [NAME ':'] value ['feeds' value]   NAME: the --out name; feeds: the
  *                                              parameter it becomes on the next step
@@ -442,7 +444,8 @@ static void put_inst(Printer *p, const IrInst *i)
     if (i->nres > 0)
         fputs(" = ", o);
     fputs((unsigned)i->op < OP_COUNT ? ir_op_name(i->op) : "?op", o);
-    bool callee_form = i->op == OP_CALL || i->op == OP_LOOP || i->op == OP_GRAD;
+    bool callee_form =
+        i->op == OP_CALL || i->op == OP_LOOP || i->op == OP_GRAD || i->op == OP_LOCAL_CALL;
     if (callee_form) {
         fputs(" @", o);
         const char *callee = i->a.callee ? i->a.callee : i->a.fn ? i->a.fn->name : NULL;
@@ -551,6 +554,30 @@ void ir_print_opts(FILE *out, const IrModule *m, const IrPrintOpts *o)
         fputc('\n', out);
         put_func(&p, m->funcs[k]);
     }
+    /* the bodies of local calls, which are not in m->funcs, once each */
+    const IrFunc **done = NULL;
+    int ndone = 0, cap = 0;
+    for (int k = 0; k < m->nfuncs; k++)
+        for (const IrInst *i = m->funcs[k]->first; i; i = i->next) {
+            if (i->op != OP_LOCAL_CALL || !i->a.fn)
+                continue;
+            bool seen = false;
+            for (int j = 0; j < ndone && !seen; j++)
+                seen = done[j] == i->a.fn;
+            if (seen)
+                continue;
+            if (ndone == cap) {
+                cap = cap ? 2 * cap : 8;
+                const IrFunc **d = realloc(done, sizeof *d * (size_t)cap);
+                if (!d)
+                    DTC_BUG("ir_print: out of memory");
+                done = d;
+            }
+            done[ndone++] = i->a.fn;
+            fputs("\nlocal ", out);
+            put_func(&p, i->a.fn);
+        }
+    free(done);
 }
 
 void ir_print(FILE *out, const IrModule *m) { ir_print_opts(out, m, NULL); }

@@ -7,7 +7,9 @@
  *                 next_id), operand and result counts, result types equal to
  *                 ir_infer's (call: the callee's signature), placements
  *                 well-formed against the mesh, pinned => decided, calls
- *                 resolved, no collectives or local layout ops yet.
+ *                 resolved, no collectives or local layout ops yet; a
+ *                 local_call's operands and results split evenly into its
+ *                 body's local types (ir_local_call_check).
  *   inline        no call.
  *   propagate     every value placed; every instruction with operands has
  *                 in_pl, each entry placed and well-formed.
@@ -18,7 +20,8 @@
  *                 S(dim), all_gather S(dim) -> R, all_to_all S(dim) ->
  *                 S(dim2), shard R -> S(dim), to_partial R -> P(red)), keep
  *                 every other axis, and only gather or create the innermost
- *                 split of a dim (plan.h).
+ *                 split of a dim (plan.h); a local_view keeps every rank's
+ *                 local element count (ir/local.c).
  *   schedule      collectives may be async (started only) and `done`
  *                 appears, nowhere before: an async collective's result
  *                 has exactly one use, a `done` after it in its function,
@@ -240,6 +243,19 @@ static void check_type(V *c, const IrInst *i)
     }
     if (i->op == OP_GRAD) {
         check_grad(c, i);
+        return;
+    }
+    if (i->op == OP_LOCAL_CALL) {
+        const char *e = ir_local_call_check(c->ar, &c->m->mesh, i);
+        if (e)
+            problem(c, i, NULL, "%s", e);
+        return;
+    }
+    if (i->op == OP_LOCAL_VIEW) {
+        if (i->nres == 1 && type_ok(&i->args[0]->type) && type_ok(&i->res[0]->type) &&
+            i->args[0]->pl.naxes == c->m->mesh.naxes && i->res[0]->pl.naxes == c->m->mesh.naxes &&
+            !ir_local_view_ok(&c->m->mesh, i->args[0], i->res[0]))
+            problem(c, i, NULL, "local_view changes a rank's local element count or the dtype");
         return;
     }
     if (i->op == OP_LOOP) {
@@ -484,7 +500,8 @@ static void check_inst(V *c, const IrInst *i)
             ok = false;
         check_operand(c, i, k);
     }
-    if (i->nres < 0 || (i->nres > 0 && !i->res) || (i->op != OP_CALL && i->op != OP_LOOP && i->op != OP_GRAD && i->nres != 1)) {
+    if (i->nres < 0 || (i->nres > 0 && !i->res) || (i->op != OP_CALL && i->op != OP_LOOP && i->op != OP_GRAD &&
+                                                   i->op != OP_LOCAL_CALL && i->nres != 1)) {
         problem(c, i, NULL, "%s must define %s, defines %d", op, i->op == OP_CALL ? "its callee's results" : "one value",
                 i->nres);
         return;

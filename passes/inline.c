@@ -12,7 +12,9 @@
  *           entry function and the bodies of its loops.  A loop stays a loop:
  *           its body gets a copy of its own (one per loop instruction, so
  *           that each loop's placements can differ) with the calls inside it
- *           inlined the same way, and nested loops likewise.
+ *           inlined the same way, and nested loops likewise.  The calls in
+ *           a local fn's body (OP_LOCAL_CALL's a.fn, ir/local.c) are inlined
+ *           into that body.
  *
  * Iterative, so no call depth is too deep: one walk over a function in
  * program order; a call is replaced by one level of its callee's body
@@ -202,6 +204,21 @@ static void flatten(Flat *fl, IrFunc *g, int depth)
         }
 }
 
+/* The calls in the bodies of g's local fn calls (plain functions without
+ * placements or loops: sema_local.c), inlined into each body once. */
+static void inline_local_bodies(IrModule *m, IrFunc *g)
+{
+    for (IrInst *i = g->first; i; i = i->next) {
+        if (i->op != OP_LOCAL_CALL)
+            continue;
+        bool has_call = false;
+        for (IrInst *j = i->a.fn->first; j && !has_call; j = j->next)
+            has_call = j->op == OP_CALL;
+        if (has_call)
+            pass_inline_calls(m, i->a.fn);
+    }
+}
+
 bool pass_inline(PassCtx *ctx, IrModule *m)
 {
     if (!pass_grad(ctx, m)) /* value_and_grad becomes a call first (grad.c) */
@@ -219,5 +236,7 @@ bool pass_inline(PassCtx *ctx, IrModule *m)
     for (int k = 0; k < fl.nbodies; k++)
         m->funcs[k + 1] = fl.bodies[k];
     m->nfuncs = fl.nbodies + 1;
+    for (int k = 0; k < m->nfuncs; k++)
+        inline_local_bodies(m, m->funcs[k]);
     return true;
 }

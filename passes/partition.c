@@ -31,6 +31,9 @@
  *                                pairs when the index fits x's dtype, and
  *                                all_gathered; the same pick over the
  *                                candidates (rank order is index order)
+ *   - a local fn call (OP_LOCAL_CALL) is replaced by its body, lowered by
+ *     ir_local_expand (ir/local.c): explicit collectives become the steps
+ *     above on relabelled values (local_view);
  *   - everything else stays: the global op applied to local shards is the
  *     local result (that is what the propagate rules guarantee).
  * Every value keeps its global type and placement; its local shape is
@@ -194,6 +197,34 @@ static void expand_redistribute(Part *q, IrInst *i)
         cur->def->plan = s == 0 ? i->plan : NULL;
     }
     replace(q, i, cur);
+}
+
+/* ---- local fn calls ------------------------------------------------------------------ */
+/* The body spliced in (ir/local.c lowers its explicit collectives to the
+ * steps above); each collective's bytes from the planner's cost code. */
+static void local_call(Part *q, IrInst *i)
+{
+    IrInst *prev = i->prev, *next = i->next;
+    ir_local_expand(q->m, q->f, i, i, i->args, i->res);
+    ir_inst_remove(q->f, i);
+    for (IrInst *n = prev ? prev->next : q->f->first; n && n != next; n = n->next) {
+        if (!(ir_op_flags(n->op) & OPF_COMM))
+            continue;
+        PlanStep st;
+        memset(&st, 0, sizeof st);
+        for (int k = STEP_ALL_REDUCE; k <= STEP_ALL_TO_ALL; k++)
+            if (plan_step_op((StepKind)k) == n->op)
+                st.kind = (StepKind)k;
+        st.axes = n->a.axes;
+        st.red = n->a.red;
+        st.dim = n->a.dim;
+        st.dim2 = n->a.dim2;
+        const IrValue *x = n->args[0];
+        if (!plan_step_make(&q->ctx->cost, &q->m->mesh, &x->type, &x->pl, &st) ||
+            !pl_eq(&st.after, &n->res[0]->pl))
+            DTC_BUG("partition: a local fn's collective is not a planner step");
+        n->a.bytes = st.bytes;
+    }
 }
 
 /* ---- decompositions ---------------------------------------------------------------- */
@@ -469,6 +500,10 @@ bool pass_partition(PassCtx *ctx, IrModule *m)
                     DTC_BUG("partition: an operand is not at its in_pl (redistribute did not run)");
             if (i->op == OP_REDISTRIBUTE) {
                 expand_redistribute(&q, i);
+                continue;
+            }
+            if (i->op == OP_LOCAL_CALL) {
+                local_call(&q, i);
                 continue;
             }
             switch (i->in_pl ? rules_strategy(i, i->in_pl) : STRAT_LOCAL) {

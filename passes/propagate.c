@@ -366,6 +366,13 @@ bool prop_inst(Prop *p, IrInst *i)
         DTC_BUG("propagate: call left after inline");
     if (i->op == OP_LOOP)
         return propagate_loop(p, i);
+    if (i->op == OP_LOCAL_CALL) {
+        /* one strategy: sema's pinned redistributes bring the operands to the
+         * declared placements, the results are pinned to the declared ones */
+        for (int k = 0; k < i->nargs; k++)
+            i->in_pl[k] = i->a.fn->params[k]->pl;
+        return true;
+    }
     if (i->nres != 1)
         DTC_BUG("propagate: an instruction with several results");
     IrValue *res = i->res[0];
@@ -662,7 +669,7 @@ static void size1_func(const IrMesh *mesh, IrFunc *f)
         for (int k = 0; i->in_pl && k < i->nargs; k++)
             size1_to_r(mesh, &i->in_pl[k]);
         if (i->in_pl)
-            i->strategy = i->op == OP_LOOP || i->op == OP_REDISTRIBUTE
+            i->strategy = i->op == OP_LOOP || i->op == OP_REDISTRIBUTE || i->op == OP_LOCAL_CALL
                               ? i->strategy
                               : rules_strategy(i, i->in_pl);
     }

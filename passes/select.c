@@ -496,7 +496,7 @@ bool prop_beam(Prop *p, IrFunc *f, const Placement *result_hint, int width, cons
     bool ok = true;
     for (pos = 0; pos < b.ninsts && ok; pos++) {
         IrInst *i = b.insts[pos];
-        if (i->op == OP_LOOP || i->op == OP_CALL || i->nres != 1) {
+        if (i->op == OP_LOOP || i->op == OP_CALL || i->op == OP_LOCAL_CALL || i->nres != 1) {
             commit(&b, &b.cur[0]);
             ok = prop_inst(p, i);
             restart(&b, pos + 1);
@@ -636,7 +636,7 @@ bool prop_ilp(Prop *p, IrFunc *f, const Placement *result_hint, const bool *unde
     Arena *ar = p->ctx->arena;
     int ninst = 0;
     for (IrInst *i = f->first; i; i = i->next, ninst++)
-        if (i->op == OP_LOOP || i->op == OP_CALL || i->nres != 1 || !i->in_pl ||
+        if (i->op == OP_LOOP || i->op == OP_CALL || i->op == OP_LOCAL_CALL || i->nres != 1 || !i->in_pl ||
             (i->op == OP_REDISTRIBUTE && !i->res[0]->pinned))
             return false;
     int nparam_nodes = 0;
@@ -795,7 +795,8 @@ static void explain_func(Prop *p, const IrFunc *f, FILE *out)
 {
     char vb[64], pb[256], qb[256];
     for (IrInst *i = f->first; i; i = i->next) {
-        if (!i->in_pl || i->nres != 1 || i->op == OP_REDISTRIBUTE || i->op == OP_LOOP)
+        if (!i->in_pl || i->nres != 1 || i->op == OP_REDISTRIBUTE || i->op == OP_LOOP ||
+            i->op == OP_LOCAL_CALL)
             continue;
         Placement *argpl = prop_scratch(p, i);
         for (int k = 0; k < i->nargs; k++)

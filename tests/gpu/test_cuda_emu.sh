@@ -15,8 +15,8 @@
 #
 # Programs: samples/*.dt on their own meshes and on one rank, plus
 # tests/gpu/emu/ops.dt, xent.dt and ew_table.dt (kernels the samples do not reach),
-# tests/exec/exec_loop.dt (nested loops over layers) and tests/exec/exec_shape.dt
-# (the shape / indexing family).
+# tests/exec/exec_loop.dt (nested loops over layers), tests/exec/exec_shape.dt
+# (the shape / indexing family) and tests/exec/exec_local.dt (local fn).
 # Runs: NCCL mode (--ranks N with N emulated GPUs), host-staged
 # (DT_COMM=threads --ranks N), and for mlp also DT_COMM=mpi under mpirun,
 # --iters and --profile; for train_mlp --steps 5 against dtc run --steps 5.
@@ -106,12 +106,12 @@ check() {
 nranks_of() { "./$1" --help 2> /dev/null | sed -n 's/^mesh .*: \([0-9]*\) rank.*/\1/p' | head -1; }
 
 programs=("$DTC_SRC"/samples/*.dt "$EMU/ops.dt" "$EMU/xent.dt" "$EMU/ew_table.dt" "$DTC_SRC/tests/exec/exec_loop.dt"
-          "$DTC_SRC/tests/exec/exec_shape.dt" "$DTC_SRC/tests/exec/exec_repeat.dt")
+          "$DTC_SRC/tests/exec/exec_shape.dt" "$DTC_SRC/tests/exec/exec_repeat.dt" "$DTC_SRC/tests/exec/exec_local.dt")
 for dt in "${programs[@]}"; do
     name=$(basename "$dt" .dt)
     # the routing family (argmax, topk, one_hot, ...) is refused on the CUDA target for now,
     # and so is a gradient through embedding or cross_entropy (scatter_add, one_hot)
-    if grep -Eq '(argmax|argmin|one_hot|cumsum|take_along_axis|gather|topk|scatter_add|repeat)\(' "$dt" ||
+    if grep -Eq '\b(argmax|argmin|one_hot|cumsum|take_along_axis|gather|topk|scatter_add|repeat)\(' "$dt" ||
        { grep -q 'value_and_grad(' "$dt" && grep -Eq '(embedding|cross_entropy)\(' "$dt"; }; then
         if "$DTC" compile "$dt" --target=cuda --emit=cu -o "$tmp/route.cu" > "$tmp/emit.txt" 2>&1 ||
            ! grep -q 'is not supported on the cuda target' "$tmp/emit.txt"; then
