@@ -37,16 +37,6 @@ char *rt_pl_str(const rt_mesh *m, const rt_pl *pl, char *buf, size_t n)
     return buf;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* "x, w, b" */
 static void names(const rt_tensor_desc *d, int n, char *buf, size_t len)
 {
@@ -72,16 +62,16 @@ static int name_file(const char *opt, const char *v, const rt_tensor_desc *d, in
 {
     const char *eq = strchr(v, '=');
     if (!eq || eq == v || !eq[1])
-        return fail(err, errlen, "%s expects NAME=FILE.npy, got '%s'", opt, v);
+        return rt_errorf(err, errlen, "%s expects NAME=FILE.npy, got '%s'", opt, v);
     int i = find(d, n, v, (size_t)(eq - v));
     if (i < 0) {
         char all[256];
         names(d, n, all, sizeof all);
-        return fail(err, errlen, "%s %s: unknown %s '%.*s' (%ss: %s)", opt, v, what,
+        return rt_errorf(err, errlen, "%s %s: unknown %s '%.*s' (%ss: %s)", opt, v, what,
                     (int)(eq - v), v, what, all);
     }
     if (paths[i])
-        return fail(err, errlen, "%s %s given twice", opt, d[i].name);
+        return rt_errorf(err, errlen, "%s %s given twice", opt, d[i].name);
     paths[i] = eq + 1;
     return 0;
 }
@@ -92,7 +82,7 @@ static int count(const char *opt, const char *v, int min, int *out, char *err, s
     errno = 0;
     long x = strtol(v, &end, 10);
     if (!*v || *end || errno || x < min || x > 1000000000L)
-        return fail(err, errlen, "%s expects %s integer, got '%s'", opt,
+        return rt_errorf(err, errlen, "%s expects %s integer, got '%s'", opt,
                     min > 0 ? "a positive" : "a non-negative", v);
     *out = (int)x;
     return 0;
@@ -105,7 +95,7 @@ int rt_opts_parse(rt_opts *o, int argc, char **argv, const rt_program *prog, cha
     o->in_path = calloc((size_t)prog->nparams + 1, sizeof *o->in_path);
     o->out_path = calloc((size_t)prog->nresults + 1, sizeof *o->out_path);
     if (!o->in_path || !o->out_path)
-        return fail(err, errlen, "out of memory");
+        return rt_errorf(err, errlen, "out of memory");
     bool warmup = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -129,15 +119,15 @@ int rt_opts_parse(rt_opts *o, int argc, char **argv, const rt_program *prog, cha
         }
         if (k == NVALUED) {
             if (a[0] == '-')
-                return fail(err, errlen, "unknown option '%s' (see --help)", a);
-            return fail(err, errlen, "unexpected argument '%s' (see --help)", a);
+                return rt_errorf(err, errlen, "unknown option '%s' (see --help)", a);
+            return rt_errorf(err, errlen, "unexpected argument '%s' (see --help)", a);
         }
         const char *v;
         if (a[len] == '=') {
             v = a + len + 1;
         } else {
             if (i + 1 >= argc)
-                return fail(err, errlen, "%s needs a value (see --help)", valued[k]);
+                return rt_errorf(err, errlen, "%s needs a value (see --help)", valued[k]);
             v = argv[++i];
         }
         int rc = 0;
@@ -162,9 +152,9 @@ int rt_opts_parse(rt_opts *o, int argc, char **argv, const rt_program *prog, cha
             break;
         case 5:
             if (o->trace)
-                return fail(err, errlen, "--trace given twice");
+                return rt_errorf(err, errlen, "--trace given twice");
             if (!*v)
-                return fail(err, errlen, "--trace expects FILE.json");
+                return rt_errorf(err, errlen, "--trace expects FILE.json");
             o->trace = v;
             break;
         case 6:
@@ -177,9 +167,9 @@ int rt_opts_parse(rt_opts *o, int argc, char **argv, const rt_program *prog, cha
         case 9: {
             const char **dir = k == 8 ? &o->save : &o->load;
             if (*dir)
-                return fail(err, errlen, "%s given twice", valued[k]);
+                return rt_errorf(err, errlen, "%s given twice", valued[k]);
             if (!*v)
-                return fail(err, errlen, "%s expects a directory", valued[k]);
+                return rt_errorf(err, errlen, "%s expects a directory", valued[k]);
             *dir = v;
             break;
         }
@@ -188,23 +178,23 @@ int rt_opts_parse(rt_opts *o, int argc, char **argv, const rt_program *prog, cha
             return rc;
     }
     if (warmup && !o->iters && o->warmup)
-        return fail(err, errlen, "--warmup needs --iters");
+        return rt_errorf(err, errlen, "--warmup needs --iters");
     /* --iters repeats one step to time it; a run of steps times itself */
     if (o->iters && o->steps > 1)
-        return fail(err, errlen, "--iters times one step and cannot be combined with --steps %d "
+        return rt_errorf(err, errlen, "--iters times one step and cannot be combined with --steps %d "
                     "(the progress lines give steps/s)", o->steps);
     if (o->log_every && o->steps == 0)
-        return fail(err, errlen, "--log-every needs --steps");
+        return rt_errorf(err, errlen, "--log-every needs --steps");
     /* Two files written to one path: one would be lost (rank 0 also
      * compares the files themselves before computing). */
     for (int i = 0; i < prog->nresults; i++)
         for (int j = 0; j < i; j++)
             if (o->out_path[i] && o->out_path[j] && !strcmp(o->out_path[i], o->out_path[j]))
-                return fail(err, errlen, "--out %s and --out %s both write %s: one would be lost",
+                return rt_errorf(err, errlen, "--out %s and --out %s both write %s: one would be lost",
                             prog->results[j].name, prog->results[i].name, o->out_path[i]);
     for (int i = 0; o->trace && i < prog->nresults; i++)
         if (o->out_path[i] && !strcmp(o->out_path[i], o->trace))
-            return fail(err, errlen, "--out %s and --trace both write %s", prog->results[i].name,
+            return rt_errorf(err, errlen, "--out %s and --trace both write %s", prog->results[i].name,
                         o->trace);
     return 0;
 }

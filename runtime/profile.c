@@ -312,69 +312,19 @@ void rt_prof_print(FILE *out, const rt_prof *p, int iters)
 
 /* ---- trace serialisation ------------------------------------------------------------ */
 
-typedef struct sbuf {
-    char *s;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void put(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(sbuf *b, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = b->cap - b->n;
-        int k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? room : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0)
-            return;
-        if (b->s && (size_t)k < room) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap - b->n <= (size_t)k)
-            cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = true;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-}
-
-/* A JSON string literal. */
-static void put_str(sbuf *b, const char *s)
-{
-    put(b, "\"");
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            put(b, "\\%c", c);
-        else if (c < 0x20)
-            put(b, "\\u%04x", c);
-        else
-            put(b, "%c", c);
-    }
-    put(b, "\"");
-}
-
 /* This rank's events as JSON objects, each followed by ",\n"; malloc'd. */
 static char *rank_events(rt_ctx *ctx, const rt_prof *p, size_t *len)
 {
-    sbuf b = {0};
+    rt_text b = {0};
     const rt_mesh *m = ctx->mesh;
     int r = ctx->rank;
     char as[64];
-    put(&b, "{\"ph\":\"M\",\"ts\":0,\"pid\":0,\"tid\":%d,\"name\":\"thread_name\",\"args\":{\"name\":\"rank %d",
+    rt_text_put(&b, "{\"ph\":\"M\",\"ts\":0,\"pid\":0,\"tid\":%d,\"name\":\"thread_name\",\"args\":{\"name\":\"rank %d",
         r, r);
     for (int a = 0; a < m->naxes; a++)
-        put(&b, "%s%s=%d", a ? ", " : " (", m->axis_name[a] ? m->axis_name[a] : "?", ctx->coords[a]);
-    put(&b, "%s\"}},\n", m->naxes ? ")" : "");
-    put(&b, "{\"ph\":\"M\",\"ts\":0,\"pid\":0,\"tid\":%d,\"name\":\"thread_sort_index\",\"args\":{\"sort_index\":%d}},\n",
+        rt_text_put(&b, "%s%s=%d", a ? ", " : " (", m->axis_name[a] ? m->axis_name[a] : "?", ctx->coords[a]);
+    rt_text_put(&b, "%s\"}},\n", m->naxes ? ")" : "");
+    rt_text_put(&b, "{\"ph\":\"M\",\"ts\":0,\"pid\":0,\"tid\":%d,\"name\":\"thread_sort_index\",\"args\":{\"sort_index\":%d}},\n",
         r, r);
     for (int64_t i = 0; i < p->nev; i++) {
         const prof_event *e = &p->ev[i];
@@ -385,39 +335,39 @@ static char *rank_events(rt_ctx *ctx, const rt_prof *p, size_t *len)
                           : e->kind == -1 ? "op"
                           : e->part && !strcmp(e->part, "wait") ? "collective_wait"
                                                                 : "collective";
-        put(&b, "{\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":0,\"tid\":%d,\"cat\":\"%s\",\"name\":", ts,
+        rt_text_put(&b, "{\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":0,\"tid\":%d,\"cat\":\"%s\",\"name\":", ts,
             dur, r, cat);
-        put_str(&b, e->name);
-        put(&b, ",\"args\":{\"iteration\":%d", e->iter);
+        rt_text_put_json_str(&b, e->name);
+        rt_text_put(&b, ",\"args\":{\"iteration\":%d", e->iter);
         if (e->kind == -1)
-            put(&b, ",\"bytes\":%lld", (long long)e->bytes);
+            rt_text_put(&b, ",\"bytes\":%lld", (long long)e->bytes);
         if (e->kind >= 0) {
-            put(&b, ",\"kind\":\"%s\",\"axes\":", rt_coll_name((rt_coll)e->kind));
-            put_str(&b, rt_axes_str(m, e->axes, as, sizeof as));
-            put(&b, ",\"group\":[");
+            rt_text_put(&b, ",\"kind\":\"%s\",\"axes\":", rt_coll_name((rt_coll)e->kind));
+            rt_text_put_json_str(&b, rt_axes_str(m, e->axes, as, sizeof as));
+            rt_text_put(&b, ",\"group\":[");
             int k = rt_axes_size(m, e->axes);
             for (int g = 0; g < k; g++)
-                put(&b, "%s%d", g ? "," : "", rt_member_rank(m, e->axes, ctx->coords, g));
-            put(&b, "],\"bytes\":%lld,\"wait_us\":%.3f", (long long)e->bytes, e->wait * 1e6);
+                rt_text_put(&b, "%s%d", g ? "," : "", rt_member_rank(m, e->axes, ctx->coords, g));
+            rt_text_put(&b, "],\"bytes\":%lld,\"wait_us\":%.3f", (long long)e->bytes, e->wait * 1e6);
             if (e->site) {
-                put(&b, ",\"site\":");
-                put_str(&b, e->site);
+                rt_text_put(&b, ",\"site\":");
+                rt_text_put_json_str(&b, e->site);
             }
             if (e->part) {
-                put(&b, ",\"part\":");
-                put_str(&b, e->part);
+                rt_text_put(&b, ",\"part\":");
+                rt_text_put_json_str(&b, e->part);
             }
         }
-        put(&b, "}},\n");
+        rt_text_put(&b, "}},\n");
         if (e->kind >= 0 && e->wait > 0)
-            put(&b, "{\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":0,\"tid\":%d,\"cat\":\"wait\",\"name\":\"wait\","
+            rt_text_put(&b, "{\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":0,\"tid\":%d,\"cat\":\"wait\",\"name\":\"wait\","
                     "\"args\":{\"iteration\":%d}},\n", ts, e->wait * 1e6, r, e->iter);
     }
     if (b.oom) {
         free(b.s);
         return NULL;
     }
-    *len = b.n;
+    *len = b.len;
     return b.s;
 }
 
@@ -479,11 +429,11 @@ int rt_prof_write_trace(rt_ctx *ctx, const rt_prof *p, const char *path, const c
         free(all);
         return -1;
     }
-    sbuf head = {0};
-    put(&head, "{\"traceEvents\":[\n{\"ph\":\"M\",\"ts\":0,\"pid\":0,\"tid\":0,\"name\":\"process_name\",\"args\":{\"name\":");
-    put_str(&head, progname);
-    put(&head, "}},\n");
-    fwrite(head.s ? head.s : "", 1, head.n, f);
+    rt_text head = {0};
+    rt_text_put(&head, "{\"traceEvents\":[\n{\"ph\":\"M\",\"ts\":0,\"pid\":0,\"tid\":0,\"name\":\"process_name\",\"args\":{\"name\":");
+    rt_text_put_json_str(&head, progname);
+    rt_text_put(&head, "}},\n");
+    fwrite(head.s ? head.s : "", 1, head.len, f);
     free(head.s);
     fwrite(all, 1, total, f);
     char ms[256];

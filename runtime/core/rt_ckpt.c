@@ -25,19 +25,6 @@
 
 #define META_MAX (64u << 20) /* far beyond any real metadata */
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 /* strerror for messages; strerror_r because ranks may be threads. */
 typedef struct ErrStr {
     char s[128];
@@ -129,98 +116,44 @@ void rt_ckpt_file_name(const char *name, int i, int r, char *buf, size_t n)
 
 /* ---- writing the metadata --------------------------------------------------------- */
 
-typedef struct Buf {
-    char *s;
-    size_t len, cap;
-    bool oom;
-} Buf;
-
-static void put(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(Buf *b, const char *fmt, ...)
+static void put_dims(rt_text *b, int rank, const int64_t *v)
 {
-    for (;;) {
-        if (b->oom)
-            return;
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->oom = true;
-            return;
-        }
-        if (b->s && b->len + (size_t)k < b->cap) {
-            b->len += (size_t)k;
-            return;
-        }
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap <= b->len + (size_t)k)
-            cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = true;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-}
-
-/* A JSON string: names and placements are printable ASCII, but escape
- * whatever else could appear. */
-static void put_str(Buf *b, const char *s)
-{
-    put(b, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            put(b, "\\%c", c);
-        else if (c < 0x20)
-            put(b, "\\u%04x", c);
-        else
-            put(b, "%c", c);
-    }
-    put(b, "\"");
-}
-
-static void put_dims(Buf *b, int rank, const int64_t *v)
-{
-    put(b, "[");
+    rt_text_put(b, "[");
     for (int d = 0; d < rank; d++)
-        put(b, "%s%" PRId64, d ? ", " : "", v[d]);
-    put(b, "]");
+        rt_text_put(b, "%s%" PRId64, d ? ", " : "", v[d]);
+    rt_text_put(b, "]");
 }
 
 char *rt_ckpt_format(const rt_ckpt *c)
 {
-    Buf b = {0};
-    put(&b, "{\n  \"format\": \"dtc-checkpoint\",\n  \"version\": 1,\n  \"mesh\": ");
-    put_str(&b, c->mesh);
-    put(&b, ",\n  \"ranks\": %d,\n  \"step\": %" PRId64 ",\n  \"checksum\": \"crc32c\",\n", c->ranks,
+    rt_text b = {0};
+    rt_text_put(&b, "{\n  \"format\": \"dtc-checkpoint\",\n  \"version\": 1,\n  \"mesh\": ");
+    rt_text_put_json_str(&b, c->mesh);
+    rt_text_put(&b, ",\n  \"ranks\": %d,\n  \"step\": %" PRId64 ",\n  \"checksum\": \"crc32c\",\n", c->ranks,
         c->step);
-    put(&b, "  \"params\": [");
+    rt_text_put(&b, "  \"params\": [");
     for (int i = 0; i < c->nparams; i++) {
         const rt_ckpt_param *p = &c->params[i];
-        put(&b, "%s\n    {\"name\": ", i ? "," : "");
-        put_str(&b, p->name);
-        put(&b, ", \"dtype\": \"%s\", \"dims\": ", rt_dtype_name(p->dtype));
+        rt_text_put(&b, "%s\n    {\"name\": ", i ? "," : "");
+        rt_text_put_json_str(&b, p->name);
+        rt_text_put(&b, ", \"dtype\": \"%s\", \"dims\": ", rt_dtype_name(p->dtype));
         put_dims(&b, p->rank, p->dims);
-        put(&b, ", \"placement\": ");
-        put_str(&b, p->placement);
-        put(&b, ",\n     \"shards\": [");
+        rt_text_put(&b, ", \"placement\": ");
+        rt_text_put_json_str(&b, p->placement);
+        rt_text_put(&b, ",\n     \"shards\": [");
         for (int k = 0; k < p->nshards; k++) {
             const rt_ckpt_shard *s = &p->shards[k];
-            put(&b, "%s\n       {\"file\": ", k ? "," : "");
-            put_str(&b, s->file);
-            put(&b, ", \"rank\": %d, \"offset\": ", s->rank);
+            rt_text_put(&b, "%s\n       {\"file\": ", k ? "," : "");
+            rt_text_put_json_str(&b, s->file);
+            rt_text_put(&b, ", \"rank\": %d, \"offset\": ", s->rank);
             put_dims(&b, p->rank, s->off);
-            put(&b, ", \"length\": ");
+            rt_text_put(&b, ", \"length\": ");
             put_dims(&b, p->rank, s->len);
-            put(&b, ", \"bytes\": %" PRIu64 ", \"crc32c\": \"%08" PRIx32 "\"}", s->bytes, s->crc);
+            rt_text_put(&b, ", \"bytes\": %" PRIu64 ", \"crc32c\": \"%08" PRIx32 "\"}", s->bytes, s->crc);
         }
-        put(&b, "%s]}", p->nshards ? "\n     " : "");
+        rt_text_put(&b, "%s]}", p->nshards ? "\n     " : "");
     }
-    put(&b, "%s]\n}\n", c->nparams ? "\n  " : "");
+    rt_text_put(&b, "%s]\n}\n", c->nparams ? "\n  " : "");
     if (b.oom) {
         free(b.s);
         return NULL;
@@ -256,7 +189,7 @@ typedef struct JParser {
 static int jerr(JParser *p, const char *what)
 {
     if (!p->failed)
-        fail(p->err, p->errlen, "bad JSON: %s", what);
+        rt_errorf(p->err, p->errlen, "bad JSON: %s", what);
     p->failed = true;
     return -1;
 }
@@ -440,7 +373,7 @@ static int get_int(JParser *p, const JNode *obj, const char *where, const char *
 {
     const JNode *v = jget(p, obj, key);
     if (!v || v->kind != J_NUM || !v->integer || v->i64 < lo || v->i64 > hi)
-        return fail(p->err, p->errlen, "%s: \"%s\" is %s, expected an integer from %" PRId64
+        return rt_errorf(p->err, p->errlen, "%s: \"%s\" is %s, expected an integer from %" PRId64
                     " to %" PRId64, where, key, v ? "not one" : "missing", lo, hi);
     *out = v->i64;
     return 0;
@@ -451,10 +384,10 @@ static int get_str(JParser *p, const JNode *obj, const char *where, const char *
 {
     const JNode *v = jget(p, obj, key);
     if (!v || v->kind != J_STR)
-        return fail(p->err, p->errlen, "%s: \"%s\" is %s, expected a string", where, key,
+        return rt_errorf(p->err, p->errlen, "%s: \"%s\" is %s, expected a string", where, key,
                     v ? "not a string" : "missing");
     if (strlen(v->str) >= n)
-        return fail(p->err, p->errlen, "%s: \"%s\" is longer than %zu bytes", where, key, n - 1);
+        return rt_errorf(p->err, p->errlen, "%s: \"%s\" is longer than %zu bytes", where, key, n - 1);
     snprintf(buf, n, "%s", v->str);
     return 0;
 }
@@ -466,7 +399,7 @@ static int get_dims(JParser *p, const JNode *obj, const char *where, const char 
 {
     const JNode *v = jget(p, obj, key);
     if (!v || v->kind != J_ARR || v->count > RT_MAX_RANK || (rank >= 0 && v->count != rank))
-        return fail(p->err, p->errlen, "%s: \"%s\" is %s", where, key,
+        return rt_errorf(p->err, p->errlen, "%s: \"%s\" is %s", where, key,
                     !v ? "missing"
                     : v->kind != J_ARR ? "not a list"
                     : rank >= 0 ? "not one entry per dim" : "a list of more than 8 dims");
@@ -474,7 +407,7 @@ static int get_dims(JParser *p, const JNode *obj, const char *where, const char 
     for (int k = v->first; k >= 0; k = p->nodes[k].next, d++) {
         const JNode *e = &p->nodes[k];
         if (e->kind != J_NUM || !e->integer || e->i64 < 0 || e->i64 > (INT64_C(1) << 48))
-            return fail(p->err, p->errlen, "%s: \"%s\" has an entry that is not a size", where, key);
+            return rt_errorf(p->err, p->errlen, "%s: \"%s\" has an entry that is not a size", where, key);
         out[d] = e->i64;
     }
     if (rank_out)
@@ -498,7 +431,7 @@ static int parse_shard(JParser *p, const JNode *j, const rt_ckpt_param *par, con
     int64_t v = 0;
     char crc[32], *end;
     if (j->kind != J_OBJ)
-        return fail(p->err, p->errlen, "%s: a shard is not an object", where);
+        return rt_errorf(p->err, p->errlen, "%s: a shard is not an object", where);
     if (get_str(p, j, where, "file", s->file, sizeof s->file) ||
         get_int(p, j, where, "rank", 0, 1 << 30, &v))
         return -1;
@@ -512,7 +445,7 @@ static int parse_shard(JParser *p, const JNode *j, const rt_ckpt_param *par, con
     errno = 0;
     s->crc = (uint32_t)strtoul(crc, &end, 16);
     if (strlen(crc) != 8 || *end || errno)
-        return fail(p->err, p->errlen, "%s: \"crc32c\" is not 8 hex digits", where);
+        return rt_errorf(p->err, p->errlen, "%s: \"crc32c\" is not 8 hex digits", where);
     return 0;
 }
 
@@ -521,23 +454,23 @@ static int parse_param(JParser *p, const JNode *j, int i, rt_ckpt_param *par)
     char where[RT_CKPT_NAME + 64], dt[16];
     snprintf(where, sizeof where, "parameter #%d", i);
     if (j->kind != J_OBJ)
-        return fail(p->err, p->errlen, "%s is not an object", where);
+        return rt_errorf(p->err, p->errlen, "%s is not an object", where);
     if (get_str(p, j, where, "name", par->name, sizeof par->name))
         return -1;
     snprintf(where, sizeof where, "parameter %s", par->name);
     if (get_str(p, j, where, "dtype", dt, sizeof dt))
         return -1;
     if (parse_dtype(dt, &par->dtype))
-        return fail(p->err, p->errlen, "%s: unknown dtype \"%s\"", where, dt);
+        return rt_errorf(p->err, p->errlen, "%s: unknown dtype \"%s\"", where, dt);
     if (get_dims(p, j, where, "dims", -1, &par->rank, par->dims) ||
         get_str(p, j, where, "placement", par->placement, sizeof par->placement))
         return -1;
     const JNode *sh = jget(p, j, "shards");
     if (!sh || sh->kind != J_ARR)
-        return fail(p->err, p->errlen, "%s: \"shards\" is %s", where, sh ? "not a list" : "missing");
+        return rt_errorf(p->err, p->errlen, "%s: \"shards\" is %s", where, sh ? "not a list" : "missing");
     par->shards = calloc((size_t)sh->count + 1, sizeof *par->shards);
     if (!par->shards)
-        return fail(p->err, p->errlen, "out of memory");
+        return rt_errorf(p->err, p->errlen, "out of memory");
     for (int k = sh->first; k >= 0; k = p->nodes[k].next)
         if (parse_shard(p, &p->nodes[k], par, where, &par->shards[par->nshards++]))
             return -1;
@@ -552,7 +485,7 @@ int rt_ckpt_parse(const char *text, size_t n, rt_ckpt *out, char *err, size_t er
     p.errlen = errlen;
     char *copy = malloc(n + 1);
     if (!copy)
-        return fail(err, errlen, "out of memory");
+        return rt_errorf(err, errlen, "out of memory");
     memcpy(copy, text, n);
     copy[n] = 0;
     p.s = copy;
@@ -570,13 +503,13 @@ int rt_ckpt_parse(const char *text, size_t n, rt_ckpt *out, char *err, size_t er
     char fmt[64];
     int64_t v = 0;
     if (r->kind != J_OBJ) {
-        fail(err, errlen, "bad metadata: not a JSON object");
+        rt_errorf(err, errlen, "bad metadata: not a JSON object");
         goto done;
     }
     if (get_str(&p, r, "checkpoint", "format", fmt, sizeof fmt))
         goto done;
     if (strcmp(fmt, "dtc-checkpoint")) {
-        fail(err, errlen, "not a dtc checkpoint (format \"%s\")", fmt);
+        rt_errorf(err, errlen, "not a dtc checkpoint (format \"%s\")", fmt);
         goto done;
     }
     if (get_int(&p, r, "checkpoint", "version", 1, 1, &v) ||
@@ -588,17 +521,17 @@ int rt_ckpt_parse(const char *text, size_t n, rt_ckpt *out, char *err, size_t er
         get_str(&p, r, "checkpoint", "checksum", fmt, sizeof fmt))
         goto done;
     if (strcmp(fmt, "crc32c")) {
-        fail(err, errlen, "checkpoint: unknown checksum \"%s\"", fmt);
+        rt_errorf(err, errlen, "checkpoint: unknown checksum \"%s\"", fmt);
         goto done;
     }
     const JNode *ps = jget(&p, r, "params");
     if (!ps || ps->kind != J_ARR) {
-        fail(err, errlen, "checkpoint: \"params\" is %s", ps ? "not a list" : "missing");
+        rt_errorf(err, errlen, "checkpoint: \"params\" is %s", ps ? "not a list" : "missing");
         goto done;
     }
     out->params = calloc((size_t)ps->count + 1, sizeof *out->params);
     if (!out->params) {
-        fail(err, errlen, "out of memory");
+        rt_errorf(err, errlen, "out of memory");
         goto done;
     }
     int i = 0;
@@ -636,11 +569,11 @@ static int open_regular(const char *path, off_t *size, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
-        return fail(err, errlen, "cannot open %s: %s", path, errstr(errno).s);
+        return rt_errorf(err, errlen, "cannot open %s: %s", path, errstr(errno).s);
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return fail(err, errlen, "%s is not a regular file", path);
+        return rt_errorf(err, errlen, "%s is not a regular file", path);
     }
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0)
@@ -656,16 +589,16 @@ int rt_ckpt_read_text(const char *dir, char **text, size_t *len, char *err, size
     *text = NULL;
     struct stat st;
     if (stat(dir, &st) != 0)
-        return fail(err, errlen, "%s: %s", dir, errstr(errno).s);
+        return rt_errorf(err, errlen, "%s: %s", dir, errstr(errno).s);
     if (!S_ISDIR(st.st_mode))
-        return fail(err, errlen, "%s is not a directory", dir);
+        return rt_errorf(err, errlen, "%s is not a directory", dir);
     off_t size;
     int fd = open_regular(path, &size, err, errlen);
     if (fd < 0)
         return -1;
     if ((uint64_t)size > META_MAX) {
         close(fd);
-        return fail(err, errlen, "%s is larger than %u MiB", path, META_MAX >> 20);
+        return rt_errorf(err, errlen, "%s is larger than %u MiB", path, META_MAX >> 20);
     }
     char *buf = malloc((size_t)size + 1);
     size_t got = 0;
@@ -678,7 +611,7 @@ int rt_ckpt_read_text(const char *dir, char **text, size_t *len, char *err, size
     close(fd);
     if (!buf || got != (size_t)size) {
         free(buf);
-        return fail(err, errlen, "cannot read %s", path);
+        return rt_errorf(err, errlen, "cannot read %s", path);
     }
     buf[got] = 0;
     *text = buf;
@@ -696,7 +629,7 @@ int rt_ckpt_open(const char *dir, rt_ckpt *out, char *err, size_t errlen)
     int rc = rt_ckpt_parse(text, len, out, e, sizeof e);
     free(text);
     if (rc)
-        return fail(err, errlen, "%s/%s: %s", dir, RT_CKPT_META, e);
+        return rt_errorf(err, errlen, "%s/%s: %s", dir, RT_CKPT_META, e);
     return rt_ckpt_check(dir, out, err, errlen);
 }
 
@@ -715,27 +648,27 @@ static int check_param(const char *dir, const rt_ckpt_param *p, char *err, size_
     int64_t es = rt_dtype_size(p->dtype), total = 1, covered = 0;
     for (int d = 0; d < p->rank; d++) /* boxes lie inside dims, so theirs cannot overflow */
         if (p->dims[d] && total > (INT64_MAX / es) / p->dims[d])
-            return fail(err, errlen, "parameter %s: dims too large", p->name);
+            return rt_errorf(err, errlen, "parameter %s: dims too large", p->name);
         else
             total *= p->dims[d];
     for (int k = 0; k < p->nshards; k++) {
         const rt_ckpt_shard *s = &p->shards[k];
         for (int d = 0; d < p->rank; d++)
             if (s->off[d] + s->len[d] > p->dims[d])
-                return fail(err, errlen, "parameter %s: shard %s lies outside its dims", p->name,
+                return rt_errorf(err, errlen, "parameter %s: shard %s lies outside its dims", p->name,
                             s->file);
         int64_t n = numel(p->rank, s->len);
         if (n == 0)
-            return fail(err, errlen, "parameter %s: shard %s is empty", p->name, s->file);
+            return rt_errorf(err, errlen, "parameter %s: shard %s is empty", p->name, s->file);
         if (s->bytes != (uint64_t)(n * es))
-            return fail(err, errlen, "parameter %s: shard %s records %" PRIu64
+            return rt_errorf(err, errlen, "parameter %s: shard %s records %" PRIu64
                         " bytes, its box holds %" PRId64, p->name, s->file, s->bytes, n * es);
         if (!*s->file || strchr(s->file, '/') || !strcmp(s->file, ".") || !strcmp(s->file, ".."))
-            return fail(err, errlen, "parameter %s: shard file \"%s\" is not a plain name", p->name,
+            return rt_errorf(err, errlen, "parameter %s: shard file \"%s\" is not a plain name", p->name,
                         s->file);
         for (int j = 0; j < k; j++)
             if (boxes_overlap(p->rank, s, &p->shards[j]))
-                return fail(err, errlen, "parameter %s: shards %s and %s overlap", p->name,
+                return rt_errorf(err, errlen, "parameter %s: shards %s and %s overlap", p->name,
                             p->shards[j].file, s->file);
         covered += n;
         char path[4096];
@@ -746,13 +679,13 @@ static int check_param(const char *dir, const rt_ckpt_param *p, char *err, size_
             return -1;
         close(fd);
         if ((uint64_t)size != s->bytes)
-            return fail(err, errlen, "%s is %s: %lld bytes, expected %" PRIu64, path,
+            return rt_errorf(err, errlen, "%s is %s: %lld bytes, expected %" PRIu64, path,
                         (uint64_t)size < s->bytes ? "truncated" : "too long", (long long)size,
                         s->bytes);
     }
     /* disjoint boxes inside the tensor whose sizes add up to it tile it */
     if (covered != total)
-        return fail(err, errlen, "parameter %s: its shards hold %" PRId64 " of %" PRId64
+        return rt_errorf(err, errlen, "parameter %s: its shards hold %" PRId64 " of %" PRId64
                     " elements", p->name, covered, total);
     return 0;
 }
@@ -779,12 +712,12 @@ int rt_ckpt_check(const char *dir, const rt_ckpt *c, char *err, size_t errlen)
         nfiles += (size_t)c->params[i].nshards;
     const char **names = malloc(sizeof *names * (nfiles + (size_t)c->nparams + 1));
     if (!names)
-        return fail(err, errlen, "out of memory");
+        return rt_errorf(err, errlen, "out of memory");
     for (int i = 0; i < c->nparams; i++)
         names[i] = c->params[i].name;
     const char *twice = duplicate(names, (size_t)c->nparams);
     if (twice) {
-        fail(err, errlen, "parameter %s appears twice", twice);
+        rt_errorf(err, errlen, "parameter %s appears twice", twice);
         free(names);
         return -1;
     }
@@ -794,7 +727,7 @@ int rt_ckpt_check(const char *dir, const rt_ckpt *c, char *err, size_t errlen)
             names[k++] = c->params[i].shards[j].file;
     twice = duplicate(names, nfiles);
     if (twice) {
-        fail(err, errlen, "shard file %s appears twice", twice);
+        rt_errorf(err, errlen, "shard file %s appears twice", twice);
         free(names);
         return -1;
     }
@@ -835,21 +768,21 @@ int rt_ckpt_verify(const char *dir, const rt_ckpt_shard *s, char *err, size_t er
     uint32_t h = 0;
     int rc = 0;
     if (!buf)
-        rc = fail(err, errlen, "out of memory");
+        rc = rt_errorf(err, errlen, "out of memory");
     while (rc == 0 && at < (uint64_t)size) {
         size_t n = (uint64_t)size - at < BLOCK ? (size_t)((uint64_t)size - at) : BLOCK;
         if (read_all(fd, buf, n, (off_t)at))
-            rc = fail(err, errlen, "cannot read %s", path);
+            rc = rt_errorf(err, errlen, "cannot read %s", path);
         h = rt_crc32c(h, buf, n);
         at += n;
     }
     free(buf);
     close(fd);
     if (rc == 0 && (uint64_t)size != s->bytes)
-        rc = fail(err, errlen, "%s is %s: %lld bytes, expected %" PRIu64, path,
+        rc = rt_errorf(err, errlen, "%s is %s: %lld bytes, expected %" PRIu64, path,
                   (uint64_t)size < s->bytes ? "truncated" : "too long", (long long)size, s->bytes);
     if (rc == 0 && h != s->crc)
-        rc = fail(err, errlen, "%s is damaged: checksum %08" PRIx32 ", expected %08" PRIx32, path,
+        rc = rt_errorf(err, errlen, "%s is damaged: checksum %08" PRIx32 ", expected %08" PRIx32, path,
                   h, s->crc);
     return rc;
 }
@@ -892,7 +825,7 @@ int rt_ckpt_read_box(const char *dir, const rt_ckpt_param *p, const rt_ckpt_shar
             dsti = dsti * len[d] + (g - off[d]);
         }
         if (read_all(fd, (char *)dst + (size_t)dsti * es, (size_t)run * es, (off_t)((size_t)src * es))) {
-            rc = fail(err, errlen, "%s is truncated: cannot read %" PRId64 " bytes at %" PRId64, path,
+            rc = rt_errorf(err, errlen, "%s is truncated: cannot read %" PRId64 " bytes at %" PRId64, path,
                       run * (int64_t)es, src * (int64_t)es);
             break;
         }
@@ -923,7 +856,7 @@ int rt_ckpt_write_file(const char *dir, const char *file, const void *data, size
     path_join(dir, file, path, sizeof path);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
-        return fail(err, errlen, "cannot create %s: %s", path, errstr(errno).s);
+        return rt_errorf(err, errlen, "cannot create %s: %s", path, errstr(errno).s);
     size_t done = 0;
     while (done < bytes) {
         ssize_t k = write(fd, (const char *)data + done, bytes - done);
@@ -932,12 +865,12 @@ int rt_ckpt_write_file(const char *dir, const char *file, const void *data, size
         if (k <= 0) {
             int e = k < 0 ? errno : ENOSPC;
             close(fd);
-            return fail(err, errlen, "cannot write %s: %s", path, errstr(e).s);
+            return rt_errorf(err, errlen, "cannot write %s: %s", path, errstr(e).s);
         }
         done += (size_t)k;
     }
     if (fsync(fd) != 0 || close(fd) != 0)
-        return fail(err, errlen, "cannot write %s: %s", path, errstr(errno).s);
+        return rt_errorf(err, errlen, "cannot write %s: %s", path, errstr(errno).s);
     *crc = rt_crc32c(0, data, bytes);
     return 0;
 }
@@ -946,12 +879,12 @@ int rt_ckpt_write_meta(const char *dir, const rt_ckpt *c, char *err, size_t errl
 {
     char *text = rt_ckpt_format(c);
     if (!text)
-        return fail(err, errlen, "out of memory");
+        return rt_errorf(err, errlen, "out of memory");
     uint32_t h;
     int rc = rt_ckpt_write_file(dir, RT_CKPT_META, text, strlen(text), &h, err, errlen);
     free(text);
     if (rc == 0 && fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0)
-        rc = fail(err, errlen, "cannot sync %s: %s", dir, errstr(errno).s);
+        rc = rt_errorf(err, errlen, "cannot sync %s: %s", dir, errstr(errno).s);
     return rc;
 }
 
@@ -978,16 +911,16 @@ int rt_ckpt_check_target(const char *dir, char *err, size_t errlen)
     parent_of(dir, parent, sizeof parent);
     struct stat st;
     if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
-        return fail(err, errlen, "cannot create %s: %s is not a directory", dir, parent);
+        return rt_errorf(err, errlen, "cannot create %s: %s is not a directory", dir, parent);
     if (access(parent, W_OK | X_OK) != 0)
-        return fail(err, errlen, "cannot create %s: %s: %s", dir, parent, errstr(errno).s);
+        return rt_errorf(err, errlen, "cannot create %s: %s: %s", dir, parent, errstr(errno).s);
     if (lstat(dir, &st) != 0)
-        return errno == ENOENT ? 0 : fail(err, errlen, "%s: %s", dir, errstr(errno).s);
+        return errno == ENOENT ? 0 : rt_errorf(err, errlen, "%s: %s", dir, errstr(errno).s);
     if (!S_ISDIR(st.st_mode))
-        return fail(err, errlen, "%s exists and is not a directory: it is not replaced", dir);
+        return rt_errorf(err, errlen, "%s exists and is not a directory: it is not replaced", dir);
     path_join(dir, RT_CKPT_META, meta, sizeof meta);
     if (lstat(meta, &st) != 0)
-        return fail(err, errlen, "%s exists and is not a checkpoint (no %s): it is not replaced", dir,
+        return rt_errorf(err, errlen, "%s exists and is not a checkpoint (no %s): it is not replaced", dir,
                     RT_CKPT_META);
     return 0;
 }
@@ -998,9 +931,9 @@ int rt_ckpt_make_tmp(const char *dir, char *tmp, size_t n, char *err, size_t err
     while (len > 1 && dir[len - 1] == '/')
         len--;
     if ((size_t)snprintf(tmp, n, "%.*s.tmp-XXXXXX", (int)len, dir) >= n)
-        return fail(err, errlen, "%s: name too long", dir);
+        return rt_errorf(err, errlen, "%s: name too long", dir);
     if (!mkdtemp(tmp))
-        return fail(err, errlen, "cannot create %s: %s", tmp, errstr(errno).s);
+        return rt_errorf(err, errlen, "cannot create %s: %s", tmp, errstr(errno).s);
     return 0;
 }
 
@@ -1027,22 +960,22 @@ int rt_ckpt_commit(const char *tmp, const char *dir, char *err, size_t errlen)
     struct stat st;
     if (lstat(dir, &st) != 0) {
         if (rename(tmp, dir) != 0)
-            return fail(err, errlen, "cannot rename %s to %s: %s", tmp, dir, errstr(errno).s);
+            return rt_errorf(err, errlen, "cannot rename %s to %s: %s", tmp, dir, errstr(errno).s);
     } else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE) == 0) {
         rt_ckpt_remove(tmp); /* now the old checkpoint */
     } else {
         /* no atomic exchange here: the old one steps aside first */
         snprintf(old, sizeof old, "%s.old", tmp);
         if (rename(dir, old) != 0)
-            return fail(err, errlen, "cannot rename %s to %s: %s", dir, old, errstr(errno).s);
+            return rt_errorf(err, errlen, "cannot rename %s to %s: %s", dir, old, errstr(errno).s);
         if (rename(tmp, dir) != 0) {
             int e = errno;
             rename(old, dir);
-            return fail(err, errlen, "cannot rename %s to %s: %s", tmp, dir, errstr(e).s);
+            return rt_errorf(err, errlen, "cannot rename %s to %s: %s", tmp, dir, errstr(e).s);
         }
         rt_ckpt_remove(old);
     }
     if (fsync_path(parent, O_RDONLY | O_DIRECTORY) != 0)
-        return fail(err, errlen, "cannot sync %s: %s", parent, errstr(errno).s);
+        return rt_errorf(err, errlen, "cannot sync %s: %s", parent, errstr(errno).s);
     return 0;
 }

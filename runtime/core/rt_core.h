@@ -98,6 +98,24 @@ void rt_convert(rt_dtype to, void *dst, rt_dtype from, const void *src, int64_t 
  * checksum line that `dtc run` and compiled programs print. */
 void rt_checksum(rt_dtype dt, int64_t n, const void *data, double *sum, double *l2);
 
+/* Formats a message into err (when err and errlen are set) and returns -1:
+ * the one error helper of the readers and checkers that report "-1 with a
+ * message". */
+int rt_errorf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* A growable text (JSON the runtime writes: checkpoint metadata, traces).
+ * Zero-initialise; s is malloc'd (free it); once an allocation fails oom is
+ * set and later puts do nothing. */
+typedef struct rt_text {
+    char *s;
+    size_t len, cap;
+    bool oom;
+} rt_text;
+void rt_text_put(rt_text *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* s as a JSON string literal (quotes, backslashes and control characters
+ * escaped; NULL as ""). */
+void rt_text_put_json_str(rt_text *b, const char *s);
+
 /* The lookup / routing kernels (rt_route.c), shared by the interpreter and
  * compiled programs, on row-major [outer, len, inner] views split at the
  * op's axis (len: the operand's extent along it on this rank):

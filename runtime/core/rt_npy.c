@@ -24,20 +24,6 @@
 
 #define NPY_MAX_HEADER (1u << 20) /* far beyond any real header */
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 static const char *errno_str(int e, char *buf, size_t n)
 {
     if (strerror_r(e, buf, n) != 0)
@@ -202,7 +188,7 @@ static int read_npy(const char *path, rt_npy *out, int64_t *data_off, char *err,
      * writer, a directory or a device is refused instead of hanging. */
     int fd = open(path, O_RDONLY | O_NONBLOCK);
     if (fd < 0)
-        return fail(err, errlen, "cannot open %s: %s", path, errno_str(errno, eb, sizeof eb));
+        return rt_errorf(err, errlen, "cannot open %s: %s", path, errno_str(errno, eb, sizeof eb));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         const char *what = S_ISFIFO(st.st_mode)  ? "a FIFO"
@@ -211,7 +197,7 @@ static int read_npy(const char *path, rt_npy *out, int64_t *data_off, char *err,
                            : S_ISSOCK(st.st_mode) ? "a socket"
                                                   : "not a regular file";
         close(fd);
-        return fail(err, errlen, "%s is %s, not a regular .npy file", path, what);
+        return rt_errorf(err, errlen, "%s is %s, not a regular .npy file", path, what);
     }
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0)
@@ -220,7 +206,7 @@ static int read_npy(const char *path, rt_npy *out, int64_t *data_off, char *err,
     if (!f) {
         int e = errno;
         close(fd);
-        return fail(err, errlen, "cannot open %s: %s", path, errno_str(e, eb, sizeof eb));
+        return rt_errorf(err, errlen, "cannot open %s: %s", path, errno_str(e, eb, sizeof eb));
     }
     int rc = -1;
     char *hdr = NULL;
@@ -228,38 +214,38 @@ static int read_npy(const char *path, rt_npy *out, int64_t *data_off, char *err,
     unsigned char pre[12];
     size_t got = fread(pre, 1, 8, f);
     if (got < 6 || memcmp(pre, "\x93NUMPY", 6) != 0) {
-        fail(err, errlen, "%s: not a .npy file (bad magic)", path);
+        rt_errorf(err, errlen, "%s: not a .npy file (bad magic)", path);
         goto done;
     }
     if (got < 8) {
-        fail(err, errlen, "%s: truncated header", path);
+        rt_errorf(err, errlen, "%s: truncated header", path);
         goto done;
     }
     int major = pre[6], minor = pre[7];
     size_t lenbytes = major == 1 ? 2 : (major == 2 || major == 3) ? 4 : 0;
     if (!lenbytes) {
-        fail(err, errlen, "%s: unsupported .npy version %d.%d", path, major, minor);
+        rt_errorf(err, errlen, "%s: unsupported .npy version %d.%d", path, major, minor);
         goto done;
     }
     if (fread(pre + 8, 1, lenbytes, f) != lenbytes) {
-        fail(err, errlen, "%s: truncated header", path);
+        rt_errorf(err, errlen, "%s: truncated header", path);
         goto done;
     }
     uint32_t hlen = (uint32_t)pre[8] | (uint32_t)pre[9] << 8;
     if (lenbytes == 4)
         hlen |= (uint32_t)pre[10] << 16 | (uint32_t)pre[11] << 24;
     if (hlen > NPY_MAX_HEADER) {
-        fail(err, errlen, "%s: header of %u bytes is too large", path, (unsigned)hlen);
+        rt_errorf(err, errlen, "%s: header of %u bytes is too large", path, (unsigned)hlen);
         goto done;
     }
     hdr = malloc(hlen + 1);
     if (!hdr) {
-        fail(err, errlen, "%s: out of memory", path);
+        rt_errorf(err, errlen, "%s: out of memory", path);
         goto done;
     }
     got = fread(hdr, 1, hlen, f);
     if (got != hlen) {
-        fail(err, errlen, "%s: truncated header: expected %u bytes, found %zu", path,
+        rt_errorf(err, errlen, "%s: truncated header: expected %u bytes, found %zu", path,
              (unsigned)hlen, got);
         goto done;
     }
@@ -269,7 +255,7 @@ static int read_npy(const char *path, rt_npy *out, int64_t *data_off, char *err,
     int fortran = 0;
     const char *why = parse_header(hdr, hlen, descr, sizeof descr, &fortran, &out->rank, out->dims);
     if (why) {
-        fail(err, errlen, "%s: %s", path, why);
+        rt_errorf(err, errlen, "%s: %s", path, why);
         goto done;
     }
     int found = 0;
@@ -279,12 +265,12 @@ static int read_npy(const char *path, rt_npy *out, int64_t *data_off, char *err,
             found = 1;
         }
     if (!found) {
-        fail(err, errlen, "%s: dtype %s is not supported (expected <f4, <f8, <i4 or <f2)", path,
+        rt_errorf(err, errlen, "%s: dtype %s is not supported (expected <f4, <f8, <i4 or <f2)", path,
              descr);
         goto done;
     }
     if (fortran) {
-        fail(err, errlen, "%s: Fortran-order arrays are not supported (save a C-order array)",
+        rt_errorf(err, errlen, "%s: Fortran-order arrays are not supported (save a C-order array)",
              path);
         goto done;
     }
@@ -294,27 +280,27 @@ static int read_npy(const char *path, rt_npy *out, int64_t *data_off, char *err,
     for (int d = 0; d < out->rank; d++) {
         int64_t n = out->dims[d];
         if (n != 0 && numel > ((int64_t)1 << 62) / n) {
-            fail(err, errlen, "%s: shape is too large", path);
+            rt_errorf(err, errlen, "%s: shape is too large", path);
             goto done;
         }
         numel *= n;
     }
     int64_t nbytes = numel * rt_dtype_size(out->dtype);
     if (nbytes / rt_dtype_size(out->dtype) != numel || nbytes > ((int64_t)1 << 62)) {
-        fail(err, errlen, "%s: shape is too large", path);
+        rt_errorf(err, errlen, "%s: shape is too large", path);
         goto done;
     }
     /* Compare with the file size first, so a lying header costs no memory. */
     long pos = ftell(f);
     if (pos >= 0 && fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
         (int64_t)st.st_size - pos < nbytes) {
-        fail(err, errlen, "%s: truncated: expected %lld bytes of data, found %lld", path,
+        rt_errorf(err, errlen, "%s: truncated: expected %lld bytes of data, found %lld", path,
              (long long)nbytes, (long long)((int64_t)st.st_size - pos));
         goto done;
     }
     if (data_off) {
         if (pos < 0 || !S_ISREG(st.st_mode)) {
-            fail(err, errlen, "%s: cannot tell where its data starts", path);
+            rt_errorf(err, errlen, "%s: cannot tell where its data starts", path);
             goto done;
         }
         *data_off = pos;
@@ -323,15 +309,15 @@ static int read_npy(const char *path, rt_npy *out, int64_t *data_off, char *err,
     }
     data = malloc(nbytes > 0 ? (size_t)nbytes : 1);
     if (!data) {
-        fail(err, errlen, "%s: out of memory reading %lld bytes", path, (long long)nbytes);
+        rt_errorf(err, errlen, "%s: out of memory reading %lld bytes", path, (long long)nbytes);
         goto done;
     }
     got = fread(data, 1, (size_t)nbytes, f);
     if ((int64_t)got != nbytes) {
         if (ferror(f))
-            fail(err, errlen, "%s: read error: %s", path, errno_str(errno, eb, sizeof eb));
+            rt_errorf(err, errlen, "%s: read error: %s", path, errno_str(errno, eb, sizeof eb));
         else
-            fail(err, errlen, "%s: truncated: expected %lld bytes of data, found %zu", path,
+            rt_errorf(err, errlen, "%s: truncated: expected %lld bytes of data, found %zu", path,
                  (long long)nbytes, got);
         goto done;
     }
@@ -369,7 +355,7 @@ int rt_npy_read_box(const char *path, const rt_npy *hdr, int64_t data_off, const
         return 0;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return fail(err, errlen, "cannot open %s: %s", path, errno_str(errno, eb, sizeof eb));
+        return rt_errorf(err, errlen, "cannot open %s: %s", path, errno_str(errno, eb, sizeof eb));
     /* row by row: the last dim is contiguous in the file and in the box */
     int64_t stride[RT_MAX_RANK], idx[RT_MAX_RANK];
     int64_t s = 1;
@@ -387,7 +373,7 @@ int rt_npy_read_box(const char *path, const rt_npy *hdr, int64_t data_off, const
             g += (off[d] + idx[d]) * stride[d];
         if (fseeko(f, (off_t)(data_off + g * es), SEEK_SET) != 0 ||
             fread(at, (size_t)es, (size_t)inner, f) != (size_t)inner) {
-            rc = fail(err, errlen, "%s: read error (the file changed while it was read?)", path);
+            rc = rt_errorf(err, errlen, "%s: read error (the file changed while it was read?)", path);
             break;
         }
         at += inner * es;
@@ -425,10 +411,10 @@ int rt_npy_write(const char *path, rt_dtype dt, int rank, const int64_t *dims,
     char eb[128];
     const char *descr = npy_descr(dt);
     if (!descr)
-        return fail(err, errlen, "cannot write %s: dtype %s has no .npy equivalent (convert to f32)",
+        return rt_errorf(err, errlen, "cannot write %s: dtype %s has no .npy equivalent (convert to f32)",
                     path, rt_dtype_name(dt));
     if (rank < 0 || rank > RT_MAX_RANK)
-        return fail(err, errlen, "cannot write %s: rank %d is not supported", path, rank);
+        return rt_errorf(err, errlen, "cannot write %s: rank %d is not supported", path, rank);
 
     /* Header: magic, version 1.0, length, dict padded with spaces so that
      * the data starts at a multiple of 64 bytes, then '\n'. */
@@ -452,10 +438,10 @@ int rt_npy_write(const char *path, rt_dtype dt, int rank, const int64_t *dims,
 
     char tmp[4096];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp)
-        return fail(err, errlen, "cannot write %s: path too long", path);
+        return rt_errorf(err, errlen, "cannot write %s: path too long", path);
     FILE *f = fopen(tmp, "wb");
     if (!f)
-        return fail(err, errlen, "cannot write %s: %s", path, errno_str(errno, eb, sizeof eb));
+        return rt_errorf(err, errlen, "cannot write %s: %s", path, errno_str(errno, eb, sizeof eb));
     size_t nbytes = (size_t)numel * (size_t)rt_dtype_size(dt);
     int ok = fwrite(pre, 1, sizeof pre, f) == sizeof pre && fwrite(dict, 1, hlen, f) == hlen &&
              (nbytes == 0 || fwrite(data, 1, nbytes, f) == nbytes);
@@ -466,12 +452,12 @@ int rt_npy_write(const char *path, rt_dtype dt, int rank, const int64_t *dims,
     }
     if (!ok) {
         unlink(tmp);
-        return fail(err, errlen, "cannot write %s: %s", path, errno_str(e, eb, sizeof eb));
+        return rt_errorf(err, errlen, "cannot write %s: %s", path, errno_str(e, eb, sizeof eb));
     }
     if (rename(tmp, path) != 0) {
         e = errno;
         unlink(tmp);
-        return fail(err, errlen, "cannot write %s: %s", path, errno_str(e, eb, sizeof eb));
+        return rt_errorf(err, errlen, "cannot write %s: %s", path, errno_str(e, eb, sizeof eb));
     }
     return 0;
 }

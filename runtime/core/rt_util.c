@@ -1,9 +1,13 @@
 /* rt_util.c - dtypes, element conversions (including the narrow floats
  * f16 / bf16, rounded to nearest even without depending on the FPU's
- * rounding mode) and result checksums. */
+ * rounding mode), result checksums, the error-message helper and the
+ * growable text the runtime's JSON writers share. */
 #include "runtime/core/rt_core.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const dtype_names[] = {"f32", "f64", "i32", "f16", "bf16"};
@@ -140,4 +144,60 @@ void rt_checksum(rt_dtype dt, int64_t n, const void *data, double *sum, double *
     }
     *sum = s;
     *l2 = sqrt(q);
+}
+
+int rt_errorf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+void rt_text_put(rt_text *b, const char *fmt, ...)
+{
+    for (;;) {
+        if (b->oom)
+            return;
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+            b->oom = true;
+            return;
+        }
+        if (b->s && b->len + (size_t)k < b->cap) {
+            b->len += (size_t)k;
+            return;
+        }
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap <= b->len + (size_t)k)
+            cap *= 2;
+        char *s = realloc(b->s, cap);
+        if (!s) {
+            b->oom = true;
+            return;
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+}
+
+void rt_text_put_json_str(rt_text *b, const char *s)
+{
+    rt_text_put(b, "\"");
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            rt_text_put(b, "\\%c", c);
+        else if (c < 0x20)
+            rt_text_put(b, "\\u%04x", c);
+        else
+            rt_text_put(b, "%c", c);
+    }
+    rt_text_put(b, "\"");
 }
