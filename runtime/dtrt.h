@@ -250,6 +250,9 @@ void rt_reduce_scatter_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt
 void rt_all_to_all_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, const void *send,
                          void *recv, int rank, const int64_t *send_dims, int split_dim,
                          const int64_t *split_lens, int cat_dim, const int64_t *cat_lens);
+/* Completes in its start on every backend. */
+void rt_collective_permute_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
+                                 const void *send, void *recv, int64_t count, int64_t shift);
 void rt_wait(rt_ctx *ctx, rt_req req);
 /* buf[0..count) of member `root` copied to every member. */
 void rt_broadcast(rt_ctx *ctx, unsigned axes, rt_dtype dt, void *buf, int64_t count, int root);
