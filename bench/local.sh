@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/local.sh - local fn programs against their global twins, as ratios:
 #   mlp_local  / mlp             (the same Megatron MLP, all_reduce by hand)
-#   ring_local / coll_all_to_all (a ppermute against one all_to_all of the same tensor)
+#   ring_local / coll_all_to_all (a ppermute, one collective_permute step, against one
+#                                 all_to_all of the same tensor)
 # each on 2 ranks, threads (--ranks 2) and mpirun -np 2, R interleaved rounds
 # (default 5), medians of each program's median time per iteration.
 #

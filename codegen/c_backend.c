@@ -347,6 +347,7 @@ static void emit_step(Emit *E, int idx, const CgStep *s)
     case CG_ALL_GATHER:
     case CG_REDUCE_SCATTER:
     case CG_ALL_TO_ALL:
+    case CG_COLLECTIVE_PERMUTE:
         cg_c_emit_collective(o, a, s, "rt_", "ctx", in0, out);
         break;
     case CG_WAIT:

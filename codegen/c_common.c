@@ -282,6 +282,12 @@ void cg_c_emit_collective(FILE *o, Arena *a, const CgStep *s, const char *pre, c
         start = "_start";
         ctx_args = arena_printf(a, "%s, %d", ctx_args, s->req);
     }
+    if (s->kind == CG_COLLECTIVE_PERMUTE) {
+        fprintf(o, "    %scollective_permute%s(%s, 0x%xu, %s, %s, %s, %lld, %lld); /* to the member %lld on */\n", pre,
+                start, ctx_args, s->axes, dt, in0, out, (long long)s->count, (long long)s->shift,
+                (long long)s->shift);
+        return;
+    }
     if (s->kind == CG_ALL_REDUCE) {
         fprintf(o, "    %sall_reduce%s(%s, 0x%xu, %s, %s, %lld, %s); /* in place */\n", pre, start, ctx_args, s->axes,
                 dt, out, (long long)s->count, cg_c_rred(s->red));

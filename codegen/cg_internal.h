@@ -54,7 +54,8 @@
  *                  results are copied back there, and slice l of a stacked
  *                  operand is its buffer + l * slice bytes (dim 0 is whole
  *                  on every rank).  Nothing is unrolled.
- *   CG_ALL_REDUCE, CG_ALL_GATHER, CG_REDUCE_SCATTER, CG_ALL_TO_ALL
+ *   CG_ALL_REDUCE, CG_ALL_GATHER, CG_REDUCE_SCATTER, CG_ALL_TO_ALL,
+ *   CG_COLLECTIVE_PERMUTE
  *                  the runtime's collectives (runtime/dtrt.h) with this
  *                  rank's exact member lengths; an async one (req >= 0,
  *                  pass_schedule) is rt_*_start under handle req.
@@ -188,6 +189,7 @@ typedef enum CgStepKind {
     CG_ALL_GATHER,     /* rt_all_gather(ctx, axes, dtype, in0, out, rank, dims, dim, lens) */
     CG_REDUCE_SCATTER, /* rt_reduce_scatter(ctx, axes, dtype, in0, out, rank, dims, dim, lens, red) */
     CG_ALL_TO_ALL,     /* rt_all_to_all(ctx, axes, dtype, in0, out, rank, dims, dim2, lens, dim, lens2) */
+    CG_COLLECTIVE_PERMUTE, /* rt_collective_permute(ctx, axes, dtype, in0, out, count, shift) */
     CG_WAIT            /* rt_wait(ctx, req); kept last: kind >= CG_ALL_REDUCE is communication */
 } CgStepKind;
 
@@ -246,7 +248,8 @@ typedef struct CgStep {
     int req;                   /* async collective / CG_WAIT: the rt_req handle; -1: blocking */
     unsigned axes;             /* mesh axes (bit i = axis i) */
     RedOp red;
-    int64_t count;             /* CG_ALL_REDUCE elements; CG_COPY bytes */
+    int64_t count;             /* CG_ALL_REDUCE, CG_COLLECTIVE_PERMUTE elements; CG_COPY bytes */
+    int64_t shift;             /* CG_COLLECTIVE_PERMUTE: to the member `shift` places on */
     int rank;                  /* tensor rank of the local shard */
     int64_t dims[IR_MAX_RANK]; /* send shape (all_gather: this rank's shard) */
     int dim, dim2;             /* all_gather / reduce_scatter: dim; all_to_all:

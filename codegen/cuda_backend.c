@@ -718,6 +718,10 @@ static void emit_step(Cu *E, int si, const CgStep *s, int64_t blocks, int thread
         need_scratch(E, numel_of(s->rank, s->dims) * ir_dtype_size(s->dtype) + s->bytes + 256);
         cg_c_emit_collective(o, a, s, "rt_cuda_", "ctx, cu", in0, out);
         break;
+    case CG_COLLECTIVE_PERMUTE:
+        E->comm_sets |= 1u << s->axes;
+        cg_c_emit_collective(o, a, s, "rt_cuda_", "ctx, cu", in0, out);
+        break;
     case CG_WAIT: /* the driver does not schedule for CUDA: NCCL's collectives stay blocking */
         DTC_BUG("cuda: an async collective reached emission");
     }

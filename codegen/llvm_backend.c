@@ -790,6 +790,8 @@ static LLVMValueRef rt_fn(Ll *L, const char *name)
         {"rt_all_gather_start", V, 10, {P, I, I, I, P, P, I, P, I, P}},
         {"rt_reduce_scatter_start", V, 11, {P, I, I, I, P, P, I, P, I, P, I}},
         {"rt_all_to_all_start", V, 12, {P, I, I, I, P, P, I, P, I, P, I, P}},
+        {"rt_collective_permute", V, 7, {P, I, I, P, P, J, J}},
+        {"rt_collective_permute_start", V, 8, {P, I, I, I, P, P, J, J}},
         {"rt_wait", V, 2, {P, I}},
         {"dtk_matmul", V, 13, {I, I, P, P, P, J, J, J, I, I, P, P, P}},
         {"dtk_softmax", V, 7, {I, I, J, J, J, P, P}},
@@ -1026,6 +1028,11 @@ static void emit_step(Ll *L, int vi, int si, const CgFunc *fn, const CgStep *s, 
         LLVMValueRef a[11] = {ctx,  c32(L, s->axes), dt,    in0,           out, c32(L, s->rank),
                               dims, c32(L, s->dim2), split, c32(L, s->dim), cat};
         call_coll(L, "rt_all_to_all", a, 11, s->req);
+        break;
+    }
+    case CG_COLLECTIVE_PERMUTE: {
+        LLVMValueRef a[7] = {ctx, c32(L, s->axes), dt, in0, out, c64(L, s->count), c64(L, s->shift)};
+        call_coll(L, "rt_collective_permute", a, 7, s->req);
         break;
     }
     case CG_WAIT: {

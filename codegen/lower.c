@@ -871,6 +871,20 @@ static bool lower_collective(Lower *L, const IrInst *i)
             s->req = L->req_of[v->id] = take_req(L);
         return true;
     }
+    if (i->op == OP_COLLECTIVE_PERMUTE) { /* the same local shape in and out, another buffer */
+        CgStep *s = new_step(L, CG_COLLECTIVE_PERMUTE, i, buf_for(L, v));
+        step_in(L, s, 1);
+        s->in[0] = L->buf[x->id];
+        s->axes = axes;
+        s->count = numel(lv);
+        s->bytes = nbytes(lv);
+        s->shift = i->a.nints == 1 ? i->a.ints[0] : 0;
+        if (i->a.async)
+            s->req = L->req_of[v->id] = take_req(L);
+        if (numel(lx) != s->count)
+            return failf(L, i, "internal: collective_permute changes the local size");
+        return true;
+    }
     int b = buf_for(L, v);
     CgStep *s = new_step(L, i->op == OP_ALL_GATHER       ? CG_ALL_GATHER
                             : i->op == OP_REDUCE_SCATTER ? CG_REDUCE_SCATTER

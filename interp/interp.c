@@ -266,6 +266,30 @@ static int run_layout(Run *R, const IrInst *in)
 
 static int run_loop(Run *R, const IrInst *in);
 static int run_local_call(Run *R, const IrInst *in);
+static int copy_tensor(Run *R, const Tensor *from, Tensor *to, const SrcLoc *loc);
+
+/* A point-to-point step: rank r's result is a copy of the operand of the
+ * member `shift` places before it in its group over axes (cyclic).  Not a
+ * layout change, so not the layout engine: the ranks' data differ. */
+static int run_collective_permute(Run *R, const IrInst *in)
+{
+    const IrMesh *m = R->mesh;
+    unsigned axes = in->a.axes;
+    if (axes & ~((1u << m->naxes) - 1u))
+        return rfail(R, &in->loc, "collective_permute: mesh axes 0x%x are not on the mesh", axes);
+    int k = rt_grid_count(m->naxes, m->size, axes);
+    int64_t shift = in->a.nints == 1 ? in->a.ints[0] : 0;
+    int s = (int)((shift % k + k) % k);
+    for (int r = 0; r < R->nranks; r++) {
+        int c[IR_MAX_AXES];
+        ir_mesh_coords(m, r, c);
+        int me = rt_grid_member(m->naxes, m->size, axes, c);
+        int from = rt_grid_member_rank(m->naxes, m->size, axes, c, (me - s + k) % k);
+        if (copy_tensor(R, slot(R, in->args[0], from), slot(R, in->res[0], r), &in->loc) != 0)
+            return -1;
+    }
+    return 0;
+}
 
 static int run_inst(Run *R, const IrInst *in)
 {
@@ -275,6 +299,8 @@ static int run_inst(Run *R, const IrInst *in)
         return run_local_call(R, in);
     const IrValue *res = in->res[0];
     R->owned[res->id] = true; /* so a failure half way still frees what was made */
+    if (R->sharded && in->op == OP_COLLECTIVE_PERMUTE)
+        return run_collective_permute(R, in);
     if (R->sharded && interp_is_layout_op(in->op))
         return run_layout(R, in);
     Tensor args[8], *argv = args;

@@ -487,6 +487,7 @@ const char *ir_infer(Arena *ar, IrOp op, int nargs, const IrType *args,
 
     case OP_REDISTRIBUTE:
     case OP_ALL_REDUCE:
+    case OP_COLLECTIVE_PERMUTE:
     case OP_TO_PARTIAL:
     case OP_DONE:
         *out = *x;

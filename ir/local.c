@@ -23,11 +23,10 @@
  *     local_view back to a virtual value;
  *   - axis_index(A): iota over |A| split S(0) on A (each rank holds its own
  *     index), viewed as i32[];
- *   - ppermute(x, A, shift k): each rank builds [|A|, ...L] holding x at row
- *     (index + k) mod |A| and zeros elsewhere, one all_to_all swaps rows for
- *     ranks, and a sum over the received rows keeps the one non-zero row.  It
- *     sends |A| - 1 times the bytes of a point-to-point exchange; chosen so
- *     that no new runtime step is needed (docs/LANGUAGE.md section 10);
+ *   - ppermute(x, A, shift k): one collective_permute (shift k mod |A|, none
+ *     when that is 0) on the virtual value: a point-to-point step that sends
+ *     the local shard once (rt_collective_permute; docs/LANGUAGE.md section
+ *     10);
  *   - operands and results are local_views of the call's operands (at the
  *     declared placements) and onto the call's results.
  * A local_view is free in the generated code (codegen aliases it like a
@@ -91,12 +90,7 @@ const char *ir_local_infer(Arena *ar, const IrMesh *m, IrOp op, const IrAttrs *a
     switch (op) {
     case OP_ALL_REDUCE:
         return NULL;
-    case OP_PPERMUTE: /* lowered through [n, n, ...x] (below): two dims more, n * n times the elements */
-        if (x->rank > IR_MAX_RANK - 2)
-            return arena_printf(ar, "ppermute: a tensor of rank %d (at most %d here)", x->rank,
-                                IR_MAX_RANK - 2);
-        if (__builtin_mul_overflow(ir_type_numel(x), (int64_t)n * n, &grown) || grown > LOCAL_MAX_ELEMS)
-            return arena_printf(ar, "ppermute over %d ranks of %s: too many elements", n, tstr(ar, x));
+    case OP_PPERMUTE: /* a collective_permute: the same local shape */
         return NULL;
     case OP_ALL_GATHER:
         if (a->dim < 0 || a->dim >= x->rank)
@@ -242,22 +236,6 @@ static IrValue *iota(Expand *E, int64_t n, Placement pl)
     return emit(E, OP_IOTA, 0, NULL, &a, t, pl);
 }
 
-static IrValue *reshape(Expand *E, IrValue *x, const IrType *t)
-{
-    IrAttrs a;
-    memset(&a, 0, sizeof a);
-    int64_t *s = ir_attrs_ints(E->m->arena, &a, t->rank);
-    for (int d = 0; d < t->rank; d++)
-        s[d] = t->dims[d];
-    return emit(E, OP_RESHAPE, 1, &x, &a, *t, x->pl);
-}
-
-static IrValue *binary(Expand *E, IrOp op, IrValue *x, IrValue *y, IrType t)
-{
-    IrValue *args[2] = {x, y};
-    return emit(E, op, 2, args, NULL, t, pl_replicated(E->m->mesh.naxes));
-}
-
 /* Explicit collective op over `axes` (size-1 axes already dropped, non-empty)
  * on the virtual value x of local type x->type; the result is virtual. */
 static IrValue *collective(Expand *E, const IrInst *i, IrValue *x, unsigned axes)
@@ -299,61 +277,13 @@ static IrValue *collective(Expand *E, const IrInst *i, IrValue *x, unsigned axes
         IrValue *ix = iota(E, n, on_axes(m, axes, (PlEntry){PL_S, 0, RED_SUM}));
         return view(E, ix, out, rep);
     }
-    case OP_PPERMUTE: {
+    case OP_PPERMUTE: { /* one point-to-point step: the local shape does not change */
         int64_t k = ((i->a.nints ? i->a.ints[0] : 0) % n + n) % n;
         if (k == 0)
             return x;
-        IrAttrs ia = a;
-        IrValue *me = collective(E, &(IrInst){.op = OP_AXIS_INDEX, .a = ia}, NULL, axes);
-        IrType s32;
-        memset(&s32, 0, sizeof s32);
-        s32.dtype = DT_I32;
-        IrValue *to = binary(E, OP_ADD, me, constant(E, (double)k, DT_I32), s32);
-        to = binary(E, OP_MOD, to, constant(E, (double)n, DT_I32), s32);
-        IrValue *rows = iota(E, n, rep);
-        IrType mt = rows->type;
-        IrValue *mask = binary(E, OP_EQ, rows, to, mt);
-        /* mask [n, 1, ...], x [1, ...L] -> where -> [n, ...L] */
-        IrType mb = lt, xb = lt, bt = lt;
-        mb.dtype = DT_I32;
-        mb.rank = xb.rank = bt.rank = lt.rank + 1;
-        for (int d = lt.rank; d >= 1; d--) {
-            mb.dims[d] = 1;
-            xb.dims[d] = bt.dims[d] = lt.dims[d - 1];
-        }
-        mb.dims[0] = n;
-        xb.dims[0] = 1;
-        bt.dims[0] = n;
-        IrValue *sel[3] = {reshape(E, mask, &mb), reshape(E, x, &xb), constant(E, 0, lt.dtype)};
-        IrValue *b = emit(E, OP_WHERE, 3, sel, NULL, bt, rep);
-        /* [n, 1, ...L] split S(1) of [n, n, ...L]: row j goes to group member j */
-        IrType b1 = bt, gt = bt;
-        b1.rank = gt.rank = bt.rank + 1;
-        for (int d = bt.rank; d >= 2; d--)
-            b1.dims[d] = gt.dims[d] = bt.dims[d - 1];
-        b1.dims[0] = gt.dims[0] = n;
-        b1.dims[1] = 1;
-        gt.dims[1] = n;
-        IrValue *v = view(E, reshape(E, b, &b1), gt, on_axes(m, axes, (PlEntry){PL_S, 1, RED_SUM}));
-        IrAttrs t = a;
-        t.dim = 1;
-        t.dim2 = 0;
-        t.nints = 0;
-        t.ints = NULL;
-        IrValue *r = emit(E, OP_ALL_TO_ALL, 1, &v, &t, gt, on_axes(m, axes, (PlEntry){PL_S, 0, RED_SUM}));
-        IrType got = gt; /* [1, n, ...L]: row i came from member i */
-        got.dims[0] = 1;
-        r = view(E, r, got, rep);
-        IrAttrs sa;
-        memset(&sa, 0, sizeof sa);
-        ir_attrs_ints(E->m->arena, &sa, 1)[0] = 1;
-        IrType summed = got;
-        summed.rank = got.rank - 1;
-        for (int d = 1; d < summed.rank; d++)
-            summed.dims[d] = got.dims[d + 1];
-        summed.dims[summed.rank] = 0;
-        IrValue *s = emit(E, OP_SUM, 1, &r, &sa, summed, rep);
-        return reshape(E, s, &lt);
+        IrAttrs pa = a;
+        ir_attrs_ints(E->m->arena, &pa, 1)[0] = k;
+        return emit(E, OP_COLLECTIVE_PERMUTE, 1, &x, &pa, lt, rep);
     }
     default:
         DTC_BUG("local: not an explicit collective");

@@ -323,7 +323,11 @@ static void check_coll(V *c, const IrInst *i)
         problem(c, i, NULL, "%s over an axis the mesh does not have (axes 0x%x)", op, at->axes);
         return;
     }
-    bool uses_dim = i->op != OP_ALL_REDUCE && i->op != OP_TO_PARTIAL;
+    bool uses_dim = i->op != OP_ALL_REDUCE && i->op != OP_TO_PARTIAL && i->op != OP_COLLECTIVE_PERMUTE;
+    if (i->op == OP_COLLECTIVE_PERMUTE && at->nints != 1) {
+        problem(c, i, NULL, "collective_permute needs one shift");
+        return;
+    }
     if (uses_dim && (at->dim < 0 || at->dim >= rank)) {
         problem(c, i, NULL, "%s: dim %d out of range for rank %d", op, at->dim, rank);
         return;
@@ -348,6 +352,7 @@ static void check_coll(V *c, const IrInst *i)
     case OP_REDUCE_SCATTER: from = P; to = S; break;
     case OP_ALL_GATHER: from = S; to = R; break;
     case OP_ALL_TO_ALL: from = S; to = S2; break;
+    case OP_COLLECTIVE_PERMUTE: from = R; to = R; break; /* every member holds the same local shape */
     case OP_SHARD: from = R; to = S; break;
     case OP_TO_PARTIAL: from = R; to = P; break;
     default: DTC_BUG("check_coll: not a collective");

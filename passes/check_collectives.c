@@ -17,6 +17,8 @@
  *                   it along dim
  *   all_to_all      out_j[dim] = sum_i in_i[dim] and in_i[dim2] =
  *                   sum_j out_j[dim2], all other dims equal
+ *   collective_permute  every member holds the same shape (R -> R on its
+ *                   axes: each receives what another sends); out = in
  * and each op's placements must make exactly its transition on its axes
  * and none elsewhere (shard / to_partial too).
  *
@@ -103,6 +105,9 @@ static void check_transition(Checker *c, const IrInst *i)
             case OP_ALL_TO_ALL:
                 good = x.kind == PL_S && x.dim == i->a.dim && y.kind == PL_S && y.dim == i->a.dim2;
                 break;
+            case OP_COLLECTIVE_PERMUTE:
+                good = x.kind == PL_R && y.kind == PL_R;
+                break;
             case OP_SHARD:
                 good = x.kind == PL_R && y.kind == PL_S && y.dim == i->a.dim;
                 break;
@@ -143,6 +148,7 @@ static void check_group(Checker *c, const IrInst *i, int n)
         int other = k; /* the member this one disagrees with */
         switch (i->op) {
         case OP_ALL_REDUCE:
+        case OP_COLLECTIVE_PERMUTE: /* what one member sends, the next receives */
             other = 0;
             good = ir_type_eq(&in[k], &in[0]) && ir_type_eq(&out[k], &in[k]);
             break;

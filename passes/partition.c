@@ -210,6 +210,10 @@ static void local_call(Part *q, IrInst *i)
     for (IrInst *n = prev ? prev->next : q->f->first; n && n != next; n = n->next) {
         if (!(ir_op_flags(n->op) & OPF_COMM))
             continue;
+        if (n->op == OP_COLLECTIVE_PERMUTE) { /* ppermute: the whole (replicated-shaped) shard, once */
+            n->a.bytes = ir_type_numel(&n->args[0]->type) * ir_dtype_size(n->args[0]->type.dtype);
+            continue;
+        }
         PlanStep st;
         memset(&st, 0, sizeof st);
         for (int k = STEP_ALL_REDUCE; k <= STEP_ALL_TO_ALL; k++)

@@ -21,6 +21,7 @@
  *   all_gather      everything it receives: out - in elements
  *   reduce_scatter  everything but its own piece: in - out elements
  *   all_to_all      its block but the part it keeps
+ *   collective_permute  its whole shard (to one member)
  * The `bytes` attribute in the dumps is the largest of these over ranks.
  */
 #include <inttypes.h>
@@ -56,6 +57,12 @@ static int64_t sent_bytes(const IrMesh *m, const IrInst *i, const int *c)
     case OP_REDUCE_SCATTER:
         kind = RT_COLL_REDUCE_SCATTER;
         break;
+    case OP_COLLECTIVE_PERMUTE: { /* the whole shard to one member, unless the shift keeps it */
+        int64_t sh = i->a.nints == 1 ? i->a.ints[0] : 0;
+        kept = k > 0 && sh % k == 0 ? n : 0;
+        kind = RT_COLL_COLLECTIVE_PERMUTE;
+        break;
+    }
     case OP_ALL_TO_ALL: {
         int64_t d2 = in.dims[i->a.dim2]; /* the split dim: this rank keeps its piece */
         kept = d2 ? n / d2 * out.dims[i->a.dim2] : 0;
@@ -133,6 +140,22 @@ static void estimate(const PassCtx *ctx, const IrModule *m, const IrFunc *f, dou
             estimate(ctx, m, i->a.fn, &c1, &c2);
             *compute += c1 * (double)i->a.trip;
             *comm += c2 * (double)i->a.trip;
+            continue;
+        }
+        if (i->op == OP_COLLECTIVE_PERMUTE) { /* one message over the slowest of its axes */
+            double alpha = 0, beta = 0, most = 0;
+            for (int a = 0; a < mesh->naxes; a++)
+                if (i->a.axes >> a & 1) {
+                    alpha = ctx->cost.alpha[a] > alpha ? ctx->cost.alpha[a] : alpha;
+                    beta = ctx->cost.beta[a] > beta ? ctx->cost.beta[a] : beta;
+                }
+            for (int r = 0; r < ir_mesh_nranks(mesh); r++) {
+                int c[IR_MAX_AXES];
+                ir_mesh_coords(mesh, r, c);
+                double b = (double)sent_bytes(mesh, i, c);
+                most = b > most ? b : most;
+            }
+            *comm += most > 0 ? alpha + beta * most : 0;
             continue;
         }
         if (fl & (OPF_COMM | OPF_LOCAL)) {
@@ -252,6 +275,8 @@ void pass_report(FILE *out, const PassCtx *ctx, const IrModule *m)
                 fprintf(out, ", dim %d", i->a.dim);
             if (i->op == OP_ALL_TO_ALL)
                 fprintf(out, ", dim %d -> %d", i->a.dim, i->a.dim2);
+            if (i->op == OP_COLLECTIVE_PERMUTE)
+                fprintf(out, ", shift %" PRId64, i->a.nints == 1 ? i->a.ints[0] : (int64_t)0);
             fprintf(out, ") of local %s: %" PRId64 " bytes -> %s", ir_type_str(&lt, tb, sizeof tb), b,
                     ir_value_str(i->res[0], vb, sizeof vb));
             if (colls.u[u].loop)
@@ -380,6 +405,8 @@ void pass_report_json(FILE *out, const PassCtx *ctx, const IrModule *m)
                 fprintf(out, ", \"dim\": %d", i->a.dim);
             if (i->op == OP_ALL_TO_ALL)
                 fprintf(out, ", \"dim2\": %d", i->a.dim2);
+            if (i->op == OP_COLLECTIVE_PERMUTE)
+                fprintf(out, ", \"shift\": %" PRId64, i->a.nints == 1 ? i->a.ints[0] : (int64_t)0);
             fprintf(out, ", \"local_type\": ");
             json_str(out, ir_type_str(&lt, tb, sizeof tb));
             fprintf(out, ", \"bytes\": %" PRId64 ", \"result\": ", b);

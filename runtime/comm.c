@@ -423,6 +423,46 @@ void rt_all_to_all_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, co
                cat_lens);
 }
 
+/* Completes in its start on every backend (a start of it is the blocking
+ * call under a handle): one send and one receive leave nothing to overlap
+ * that the caller could not overlap by moving the call. */
+static void collective_permute(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
+                               const void *send, void *recv, int64_t count, int64_t shift)
+{
+    check_axes(ctx, "collective_permute", axes);
+    size_t es = esize_of(ctx, "collective_permute", dt);
+    if (count < 0)
+        rt_fail(ctx, "collective_permute: negative count %lld", (long long)count);
+    size_t bytes = (size_t)count * es;
+    if (bytes > 0 && (const char *)send < (char *)recv + bytes && (char *)recv < (const char *)send + bytes)
+        rt_fail(ctx, "collective_permute: the send and receive buffers overlap");
+    int k = rt_axes_size(ctx->mesh, axes);
+    int s = (int)((shift % k + k) % k);
+    begin(ctx, req, RT_COLL_COLLECTIVE_PERMUTE, axes,
+          rt_coll_bytes(RT_COLL_COLLECTIVE_PERMUTE, k, count, count, s ? 0 : count, (int)es));
+    if (s == 0) { /* every member keeps its own buffer */
+        if (bytes > 0)
+            memcpy(recv, send, bytes);
+        done(ctx, 0);
+        return;
+    }
+    if (!ctx->be->collective_permute)
+        rt_fail(ctx, "collective_permute: the %s backend has no point-to-point step", ctx->be->name);
+    done(ctx, ctx->be->collective_permute(ctx, axes, s, send, recv, bytes));
+}
+
+void rt_collective_permute(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
+                           int64_t count, int64_t shift)
+{
+    collective_permute(ctx, -1, axes, dt, send, recv, count, shift);
+}
+
+void rt_collective_permute_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
+                                 const void *send, void *recv, int64_t count, int64_t shift)
+{
+    collective_permute(ctx, req, axes, dt, send, recv, count, shift);
+}
+
 /* Completes the collective started under req: the backend's wait when its
  * start ran in the backend, else nothing is left to do (it completed in its
  * start).  The wait is a profile region of its own: time blocked in it is

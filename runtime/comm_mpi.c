@@ -392,6 +392,25 @@ static int m_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *sen
     return 0;
 }
 
+/* One MPI_Sendrecv per piece of at most 1 GiB (MPI counts are ints) on the
+ * group's communicator, whose ranks are member indices. */
+static int m_collective_permute(rt_ctx *ctx, unsigned axes, int shift, const void *send,
+                                void *recv, size_t bytes)
+{
+    MPI_Comm c = comm_of(ctx, axes);
+    int n = rt_axes_size(ctx->mesh, axes), me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    int to = (me + shift) % n, from = (me - shift + n) % n;
+    const size_t piece = (size_t)1 << 30;
+    size_t at = 0;
+    do { /* once even for 0 bytes: the exchange is still a step of the group */
+        int k = (int)(bytes - at < piece ? bytes - at : piece);
+        MPI_Sendrecv((const char *)send + at, k, MPI_BYTE, to, 0, (char *)recv + at, k, MPI_BYTE,
+                     from, 0, c, MPI_STATUS_IGNORE);
+        at += (size_t)k;
+    } while (at < bytes);
+    return 0;
+}
+
 /* ---- non-blocking all_reduce and its progress thread ------------------------------ */
 
 /* How often the progress thread tests the requests in flight: short against
@@ -883,6 +902,7 @@ const rt_backend rt_backend_mpi = {
     "mpi",       m_all_reduce, m_all_gather, m_reduce_scatter, m_all_to_all,
     m_broadcast, m_barrier,    m_gather,     m_scatter,        m_fail,
     m_all_reduce_start, m_wait, m_all_gather_start, m_reduce_scatter_start,
+    m_collective_permute,
 };
 
 int rt_mpi_run(const rt_mesh *mesh, const char *progname, int (*fn)(rt_ctx *ctx, void *arg),

@@ -403,6 +403,21 @@ static int t_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *sen
     return b->n > 1 ? bar_wait(ctx, axes, b) : 0;
 }
 
+/* Each member copies from the slot of the member shift places before it:
+ * every member posts and reads once, so no shift can deadlock. */
+static int t_collective_permute(rt_ctx *ctx, unsigned axes, int shift, const void *send,
+                                void *recv, size_t bytes)
+{
+    tbar *b = bar_of(ctx, axes);
+    int me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    tworld *w = post(ctx, send);
+    if (bar_wait(ctx, axes, b))
+        return -1;
+    if (bytes > 0)
+        memcpy(recv, slot_p(w, b, (me - shift + b->n) % b->n), bytes);
+    return bar_wait(ctx, axes, b);
+}
+
 static int t_broadcast(rt_ctx *ctx, unsigned axes, void *buf, size_t bytes, int root)
 {
     tbar *b = bar_of(ctx, axes);
@@ -476,6 +491,7 @@ const rt_backend rt_backend_threads = {
     "threads",       t_all_reduce, t_all_gather, t_reduce_scatter, t_all_to_all,
     t_broadcast,     t_barrier,    t_gather,     t_scatter,        t_fail,
     NULL,            NULL,         NULL,         NULL, /* non-blocking starts complete at once (comm.c) */
+    t_collective_permute,
 };
 
 /* ---- running the ranks ---------------------------------------------------------- */

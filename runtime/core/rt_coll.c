@@ -10,15 +10,17 @@
  *   reduce_scatter  everything but its own piece: in - out elements
  *   all_to_all      its block but the part it keeps
  *   broadcast       its n-element buffer (a ring forwards it once)
+ *   collective_permute  its n-element buffer, sent once to one member
+ *                   (0 when it keeps it: a shift of 0 mod the group)
  * Uneven and empty pieces count exactly. */
 #include "runtime/core/rt_core.h"
 
 static const char *const coll_names[] = {"all_reduce", "all_gather", "reduce_scatter",
-                                         "all_to_all", "broadcast"};
+                                         "all_to_all", "broadcast", "collective_permute"};
 
 const char *rt_coll_name(rt_coll kind)
 {
-    return (unsigned)kind <= RT_COLL_BROADCAST ? coll_names[kind] : "?";
+    return (unsigned)kind <= RT_COLL_COLLECTIVE_PERMUTE ? coll_names[kind] : "?";
 }
 
 int64_t rt_coll_bytes(rt_coll kind, int group, int64_t in, int64_t out, int64_t kept, int esize)
@@ -33,6 +35,7 @@ int64_t rt_coll_bytes(rt_coll kind, int group, int64_t in, int64_t out, int64_t 
     case RT_COLL_REDUCE_SCATTER:
         return (in - out) * esize;
     case RT_COLL_ALL_TO_ALL:
+    case RT_COLL_COLLECTIVE_PERMUTE:
         return (in - kept) * esize;
     case RT_COLL_BROADCAST:
         return in * esize;

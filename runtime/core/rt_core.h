@@ -216,17 +216,19 @@ typedef enum rt_coll {
     RT_COLL_ALL_GATHER,
     RT_COLL_REDUCE_SCATTER,
     RT_COLL_ALL_TO_ALL,
-    RT_COLL_BROADCAST
+    RT_COLL_BROADCAST,
+    RT_COLL_COLLECTIVE_PERMUTE /* point-to-point: to the member `shift` places on */
 } rt_coll;
 
 const char *rt_coll_name(rt_coll kind); /* "all_gather" */
 /* The bytes a collective moves on one rank: the one definition behind
  * `dtc report`, --profile and --trace (rt_coll.c): what the rank sends
  * under ring algorithms.  in / out: elements of the rank's local input and
- * output; kept (all_to_all): elements of its input it keeps; group: members;
- * esize: bytes per element.
+ * output; kept (all_to_all, collective_permute): elements of its input it
+ * keeps; group: members; esize: bytes per element.
  *   all_reduce 2 (in - floor(in / group)); all_gather out - in;
  *   reduce_scatter in - out; all_to_all in - kept; broadcast in;
+ *   collective_permute in - kept (kept = in when the shift is 0 mod group);
  *   (times esize; 0 for a group of one). */
 int64_t rt_coll_bytes(rt_coll kind, int group, int64_t in, int64_t out, int64_t kept, int esize);
 

@@ -34,7 +34,7 @@ SPELL = {"add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0}
          "gelu_tanh": "gelu({0}, approximate=true)", "pow": "pow({0}, 3.0)"}
 # ops with no float operand to differentiate, or that never reach grad
 NOT_DIFF = {"const", "iota", "argmax", "argmin", "one_hot", "topk", "call", "loop", "grad",
-            "all_reduce", "reduce_scatter", "all_gather", "all_to_all", "done", "shard", "to_partial", "pick",
+            "all_reduce", "reduce_scatter", "all_gather", "all_to_all", "collective_permute", "done", "shard", "to_partial", "pick",
             # local fn (docs/LANGUAGE.md section 10): value_and_grad through it is refused (v0)
             "local_call", "axis_index", "ppermute", "local_view"}
 

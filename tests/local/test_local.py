@@ -17,7 +17,10 @@ included), with the same random inputs given by --in:
      equals it;
   5. (declared mesh) `dtc report --format=json` lists a collective at the
      source line of every explicit collective, and every pass dump
-     (--dump-dir) reads back through `dtc ir-roundtrip` to the same text.
+     (--dump-dir) reads back through `dtc ir-roundtrip` to the same text;
+  6. (every mesh) each ppermute is one point-to-point collective_permute in
+     `dtc report` (none over an axis of size 1, and no all_to_all), whose
+     bytes are the local shard's.
 f32 within 1e-5 relative to the result's largest magnitude.
 """
 import json
@@ -118,6 +121,48 @@ def report_and_dumps(prog, tmp):
     return bad
 
 
+PPERMUTE = re.compile(r"\bppermute\(")
+
+
+def ppermute_steps(prog, mesh):
+    """Problems with step 6 (a list of strings): on every rank, each distinct
+    ppermute of prog (axis, shift mod the axis size; the optimiser merges
+    equal ones) is exactly one collective_permute at the site of one of its
+    calls, sending the local shard (bytes = numel * 4 for f32); none when the
+    shift is 0 mod the axis size; and there is no all_to_all."""
+    rep = sh([DTC, "report", "--format=json", prog, "--mesh", mesh])
+    if rep.returncode != 0:
+        return ["report: " + rep.stderr.strip()]
+    sizes = {k: int(v) for k, v in (kv.split("=") for kv in mesh.split(","))}
+    classes = {}  # (axis, shift mod size) -> the (line, col) of its calls
+    for n, line in enumerate(open(prog), 1):
+        for m in PPERMUTE.finditer(line.split("#")[0]):
+            args = re.match(r"ppermute\(\w+, axis=(\w+), shift=(-?\d+)\)", line[m.start():])
+            k = sizes[args.group(1)]
+            if int(args.group(2)) % k:
+                classes.setdefault((args.group(1), int(args.group(2)) % k), set()).add((n, m.start() + 1))
+    bad = []
+    for r in json.loads(rep.stdout)["ranks"]:
+        perms = [c for c in r["collectives"] if c["kind"] == "collective_permute"]
+        bad += ["rank %d: an all_to_all (%s)" % (r["rank"], c["site"])
+                for c in r["collectives"] if c["kind"] == "all_to_all"]
+        for c in perms:
+            dims = [int(d) for d in re.findall(r"\d+", c["local_type"].split("[", 1)[1])]
+            if c["bytes"] != 4 * int(np.prod(dims)):
+                bad.append("rank %d: collective_permute at %s sends %d bytes of local %s"
+                           % (r["rank"], c["site"], c["bytes"], c["local_type"]))
+        for (axis, shift), sites in classes.items():
+            mine = [c for c in perms if tuple(int(x) for x in c["site"].rsplit(":", 2)[1:]) in sites
+                    and c["axes"] == [axis] and c["shift"] % sizes[axis] == shift]
+            if len(mine) != 1:
+                bad.append("rank %d: ppermute over %s by %d: %d collective_permutes" % (r["rank"], axis, shift,
+                                                                                        len(mine)))
+        if len(perms) != len(classes):
+            bad.append("rank %d: %d collective_permutes for %d distinct ppermutes" % (r["rank"], len(perms),
+                                                                                     len(classes)))
+    return bad
+
+
 def close(got, ref):
     scale = float(np.abs(ref).max(initial=0.0))
     return got.shape == ref.shape and got.dtype == np.float32 and \
@@ -158,6 +203,14 @@ def main():
         for dp, tp in (only[0] if only else MESHES):
             mesh = "dp=%d,tp=%d" % (dp, tp)
             ref = numpy_ref(inp, dp, tp)
+            if name == "ring":
+                problems = ppermute_steps(os.path.join(HERE, name + ".dt"), mesh)
+                for p in problems[:8]:
+                    print("FAIL %s %s: %s" % (name, mesh, p))
+                print("%s %s %s: each ppermute is one collective_permute of the local shard"
+                      % ("FAIL" if problems else "ok  ", name, mesh))
+                failed += bool(problems)
+                passed += not problems
 
             def outs_for(tag):
                 o = {r: os.path.join(tmp, "%s.%s.%d%d.%s.npy" % (name, tag, dp, tp, r)) for r in ref}

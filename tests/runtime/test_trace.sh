@@ -3,7 +3,8 @@
 # against `dtc report`: samples/transformer.dt on 4 ranks (--ranks 4 and
 # mpirun -np 4), samples/embedding.dt (all four collective kinds) and
 # samples/uneven.dt (6 ranks, uneven pieces, 1 warmup + 2 timed
-# iterations).  Every trace passes trace_check.py (the trace-event format's
+# iterations), and tests/local/ring.dt on tp=4 (ppermute's point-to-point
+# collective_permute, threads and mpirun).  Every trace passes trace_check.py (the trace-event format's
 # schema; every collective's kind, axes, bytes and source equal dtc
 # report's for that rank, in order; --profile's bytes too); the file is
 # renamed into place (no temporary left) and a failed run writes none.
@@ -53,6 +54,15 @@ else
 fi
 trace embedding-threads 4 1 embedding ./embedding --ranks 4
 trace uneven-threads 6 3 uneven ./uneven --ranks 6 --iters 2 --warmup 1
+"$DTC" compile "$DTC_SRC/tests/local/ring.dt" --mesh dp=1,tp=4 -o ring || { echo "FAIL: cannot compile ring.dt"; exit 1; }
+"$DTC" report --format=json "$DTC_SRC/tests/local/ring.dt" --mesh dp=1,tp=4 > ring.report.json ||
+    { echo "FAIL: dtc report --format=json ring.dt"; exit 1; }
+grep -q '"kind": "collective_permute"' ring.report.json || fail "ring.dt: no collective_permute in dtc report"
+trace ring-threads 4 2 ring ./ring --ranks 4 --iters 2
+if command -v mpirun > /dev/null; then
+    trace ring-mpi 4 2 ring mpirun --oversubscribe -np 4 ./ring --iters 2
+fi
+grep -q 'collective_permute(tp)' ring-threads.out || fail "ring.dt: --profile has no collective_permute(tp) row"
 
 # every rank's collectives carry their wait (test_mpi.sh checks its value
 # with a rank made slow on purpose)

@@ -5,7 +5,8 @@
  * M[dp=256, tp=256] (65536): collectives whose members fit must pass;
  * collectives whose members would disagree (an all_gather whose pieces do
  * not make its result, an all_reduce whose result is not its operand, an
- * all_to_all that loses rows, a placement that is not the op's transition)
+ * all_to_all that loses rows, a placement that is not the op's transition,
+ * a collective_permute of a split value or one that changes the shape)
  * must be caught with a message.  Then samples/mlp2d.dt and
  * samples/transformer.dt through the real pipeline on 8192 ranks pass, and
  * the same module with one all_reduce's result shape broken fails.
@@ -158,6 +159,23 @@ int main(void)
         expect(ar, "all_to_all that loses rows", mesh,
                "func @main(%x.0: f32[100, 250] @ M[S(0), R] = zeros()) {\n"
                "  %1: f32[90, 250] @ M[S(1), R] = all_to_all %x.0 {axes=[dp], dim=0, dim2=1, bytes=0}\n"
+               "  return %1\n}\n",
+               false, "do not fit");
+        expect(ar, "collective_permute over tp, then over both axes", mesh,
+               "func @main(%x.0: f32[512, 256] @ M[S(0), R] = zeros()) {\n"
+               "  %1: f32[512, 256] @ M[S(0), R] = collective_permute %x.0 {axes=[tp], shift=1, bytes=0}\n"
+               "  %2: f32[7, 3] @ M[R, R] = const {value=1}\n"
+               "  %3: f32[7, 3] @ M[R, R] = collective_permute %2 {axes=[dp, tp], shift=-5, bytes=84}\n"
+               "  return %1, %3\n}\n",
+               true, NULL);
+        expect(ar, "collective_permute of a value split on its axis", mesh,
+               "func @main(%x.0: f32[512, 250] @ M[R, S(1)] = zeros()) {\n"
+               "  %1: f32[512, 250] @ M[R, S(1)] = collective_permute %x.0 {axes=[tp], shift=1, bytes=0}\n"
+               "  return %1\n}\n",
+               false, "placements do not match");
+        expect(ar, "collective_permute that changes the shape", mesh,
+               "func @main(%x.0: f32[512, 256] @ M[S(0), R] = zeros()) {\n"
+               "  %1: f64[512, 256] @ M[S(0), R] = collective_permute %x.0 {axes=[tp], shift=1, bytes=0}\n"
                "  return %1\n}\n",
                false, "do not fit");
         expect(ar, "all_reduce of a split value", mesh,

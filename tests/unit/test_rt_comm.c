@@ -1,6 +1,7 @@
 /* test_rt_comm.c - the threads backend's collectives against values worked
  * out here by hand: every collective, dtype and reduction, uneven and empty
- * member lengths, every group of axes on 1-D, 2x3 and 2x2x2 meshes; group
+ * member lengths, every group of axes on 1-D, 2x3 and 2x2x2 meshes (and
+ * collective_permute with shifts of either sign and multiples of the group); group
  * bookkeeping; bit-identical reductions across ranks and reruns; and that a
  * failing or vanishing rank ends the run with a message instead of a hang.
  */
@@ -298,6 +299,31 @@ static void test_broadcast(rt_ctx *ctx, unsigned axes, rt_dtype dt)
     CHECK(!bad, "rank %d broadcast axes 0x%x from member %d", rt_rank(ctx), axes, k - 1);
 }
 
+/* Member m receives the buffer of member (m - shift) mod k, for shifts
+ * positive, negative, 0 and multiples of the group (a local copy). */
+static void test_collective_permute(rt_ctx *ctx, unsigned axes, rt_dtype dt, int64_t count)
+{
+    int mem[64], k = members_of(rt_ctx_mesh(ctx), axes, rt_rank(ctx), mem);
+    int me = rt_group_index(ctx, axes);
+    static const int64_t shifts[] = {1, -1, 0, 2, 3, -5, 7, 12, -24};
+    size_t es = (size_t)rt_dtype_size(dt);
+    void *send = xcalloc((size_t)count * es), *recv = xcalloc((size_t)count * es);
+    for (int64_t i = 0; i < count; i++)
+        put(dt, send, i, val(rt_rank(ctx), i));
+    for (size_t s = 0; s < sizeof shifts / sizeof *shifts; s++) {
+        memset(recv, 0xff, (size_t)count * es);
+        rt_collective_permute(ctx, axes, dt, send, recv, count, shifts[s]);
+        int from = mem[(int)(((me - shifts[s]) % k + k) % k)], bad = 0;
+        for (int64_t i = 0; i < count; i++)
+            if (get(dt, recv, i) != val(from, i))
+                bad = 1;
+        CHECK(!bad, "rank %d collective_permute axes 0x%x shift %lld count %lld: not rank %d's data",
+              rt_rank(ctx), axes, (long long)shifts[s], (long long)count, from);
+    }
+    free(send);
+    free(recv);
+}
+
 /* max / min propagate NaN whichever member holds it. */
 static void test_nan(rt_ctx *ctx, unsigned axes, rt_dtype dt, rt_red red)
 {
@@ -341,6 +367,9 @@ static int all_collectives(rt_ctx *ctx, void *arg)
                     if (s != c)
                         test_all_to_all(ctx, axes, dt, s, c);
             test_broadcast(ctx, axes, dt);
+            static const int64_t pcounts[] = {0, 1, 7, 5000};
+            for (int c = 0; c < 4; c++)
+                test_collective_permute(ctx, axes, dt, pcounts[c]);
             if (dt != RT_I32) {
                 test_nan(ctx, axes, dt, RT_RED_MAX);
                 test_nan(ctx, axes, dt, RT_RED_MIN);
