@@ -238,6 +238,26 @@ static int64_t counts(rt_ctx *ctx, int n, int64_t outer, int64_t inner, const in
     return at;
 }
 
+/* A reduce_scatter's operand with member m's piece (lens[m] of the split
+ * dim, for every outer index) contiguous at dsp[m], as MPI wants it: send
+ * itself when outer is 1, else a packed copy (xmalloc'd). */
+static void *member_major(rt_ctx *ctx, int n, int64_t outer, int64_t inner, const int64_t *lens,
+                          const int *dsp, int64_t total, size_t es, const void *send)
+{
+    if (outer == 1)
+        return (void *)send;
+    int64_t rows = total / (outer ? outer : 1), at = 0;
+    char *wire = xmalloc(ctx, (size_t)total * es);
+    for (int m = 0; m < n; m++) {
+        size_t row = (size_t)(lens[m] * inner) * es;
+        for (int64_t o = 0; o < outer && row > 0; o++)
+            memcpy(wire + (size_t)dsp[m] * es + (size_t)o * row,
+                   (const char *)send + (size_t)(o * rows + at * inner) * es, row);
+        at += lens[m];
+    }
+    return wire;
+}
+
 /* ---- the collectives ----------------------------------------------------------- */
 
 static int m_all_reduce(rt_ctx *ctx, unsigned axes, rt_dtype dt, void *buf, int64_t count,
@@ -291,18 +311,7 @@ static int m_reduce_scatter(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void 
     size_t es = (size_t)rt_dtype_size(dt);
     int *cnt = xmalloc(ctx, sizeof(int) * (size_t)n), *dsp = xmalloc(ctx, sizeof(int) * (size_t)n);
     int64_t total = counts(ctx, n, outer, inner, lens, cnt, dsp);
-    void *wire = (void *)send;
-    if (outer != 1) {
-        int64_t rows = total / (outer ? outer : 1), at = 0;
-        wire = xmalloc(ctx, (size_t)total * es);
-        for (int m = 0; m < n; m++) {
-            size_t row = (size_t)(lens[m] * inner) * es;
-            for (int64_t o = 0; o < outer && row > 0; o++)
-                memcpy((char *)wire + (size_t)dsp[m] * es + (size_t)o * row,
-                       (const char *)send + (size_t)(o * rows + at * inner) * es, row);
-            at += lens[m];
-        }
-    }
+    void *wire = member_major(ctx, n, outer, inner, lens, dsp, total, es, send);
     MPI_Reduce_scatter(wire, recv, cnt, mtype(dt), mop(ctx, red), c);
     if (red == RT_RED_AVG)
         rt_divide(dt, recv, cnt[rt_member_of(ctx->mesh, axes, ctx->coords)], n);
@@ -583,18 +592,7 @@ static int m_reduce_scatter_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dty
     size_t es = (size_t)rt_dtype_size(dt);
     int *cnt = xmalloc(ctx, sizeof(int) * 2 * (size_t)n), *dsp = cnt + n;
     int64_t total = counts(ctx, n, outer, inner, lens, cnt, dsp);
-    void *wire = (void *)send;
-    if (outer != 1) {
-        int64_t rows = total / (outer ? outer : 1), at = 0;
-        wire = xmalloc(ctx, (size_t)total * es);
-        for (int m = 0; m < n; m++) {
-            size_t row = (size_t)(lens[m] * inner) * es;
-            for (int64_t o = 0; o < outer && row > 0; o++)
-                memcpy((char *)wire + (size_t)dsp[m] * es + (size_t)o * row,
-                       (const char *)send + (size_t)(o * rows + at * inner) * es, row);
-            at += lens[m];
-        }
-    }
+    void *wire = member_major(ctx, n, outer, inner, lens, dsp, total, es, send);
     pthread_mutex_lock(&pg->mu);
     mreq *r = mreq_slot(ctx, pg, req);
     *r = (mreq){.dt = dt, .red = red, .buf = recv, .count = cnt[me], .k = n,
