@@ -445,7 +445,7 @@ static void put_inst(Printer *p, const IrInst *i)
         fputs(" = ", o);
     fputs((unsigned)i->op < OP_COUNT ? ir_op_name(i->op) : "?op", o);
     bool callee_form =
-        i->op == OP_CALL || i->op == OP_LOOP || i->op == OP_GRAD || i->op == OP_LOCAL_CALL;
+        i->op == OP_CALL || i->op == OP_LOOP || i->op == OP_GRAD || i->op == OP_LOCAL_CALL || i->op == OP_RULE_CALL;
     if (callee_form) {
         fputs(" @", o);
         const char *callee = i->a.callee ? i->a.callee : i->a.fn ? i->a.fn->name : NULL;

@@ -14,7 +14,8 @@
  *           that each loop's placements can differ) with the calls inside it
  *           inlined the same way, and nested loops likewise.  The calls in
  *           a local fn's body (OP_LOCAL_CALL's a.fn, ir/local.c) are inlined
- *           into that body.
+ *           into that body.  A call of a fn with sharding rules
+ *           (IrFunc.rules) becomes one rule_call instead (ir/rule.c).
  *
  * Iterative, so no call depth is too deep: one walk over a function in
  * program order; a call is replaced by one level of its callee's body
@@ -125,6 +126,10 @@ void pass_inline_calls(IrModule *m, IrFunc *g)
         next = i->next;
         if (i->op != OP_CALL)
             continue;
+        if (i->a.fn && i->a.fn->nrules > 0) { /* a rule fn stays one op (ir/rule.c) */
+            i->op = OP_RULE_CALL;
+            continue;
+        }
         IrInst *before = i->prev;
         DTC_ASSERT(i->a.fn != NULL);
         IrValue **outs = arena_alloc(m->arena, sizeof *outs * (size_t)(i->nres ? i->nres : 1));
@@ -225,6 +230,8 @@ bool pass_inline(PassCtx *ctx, IrModule *m)
         return false;
     IrFunc *g = m->entry;
     DTC_ASSERT(g != NULL);
+    for (int k = 0; ctx->inline_rules && k < m->nfuncs; k++)
+        m->funcs[k]->nrules = 0;
     Flat fl = {m, 0, 0, NULL};
     flatten(&fl, g, 0);
     /* capacity a power of two, as ir_func_new expects of m->funcs */

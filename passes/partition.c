@@ -227,6 +227,18 @@ static void local_call(Part *q, IrInst *i)
     }
 }
 
+/* A rule fn call at its chosen placements: its body re-typed on the local
+ * shapes (ir/rule.c) becomes a local fn call, spliced as one. */
+static void rule_call(Part *q, IrInst *i)
+{
+    const char *err;
+    IrFunc *b = ir_rule_local_body(q->m, i->a.fn, i->in_pl, &i->res[0]->pl, &err);
+    if (!b)
+        DTC_BUG("partition: rule_call's chosen strategy has no local body (rules_valid)");
+    i->op = OP_LOCAL_CALL;
+    i->a.fn = b;
+}
+
 /* ---- decompositions ---------------------------------------------------------------- */
 static void mean_split(Part *q, IrInst *i)
 {
@@ -502,6 +514,8 @@ bool pass_partition(PassCtx *ctx, IrModule *m)
                 expand_redistribute(&q, i);
                 continue;
             }
+            if (i->op == OP_RULE_CALL)
+                rule_call(&q, i);
             if (i->op == OP_LOCAL_CALL) {
                 local_call(&q, i);
                 continue;

@@ -42,6 +42,8 @@ typedef struct PassCtx {
     bool auto_replicated;  /* M[auto] parameters replicated, not chosen (the baseline) */
     int solver;            /* SOLVER_*: which selectors propagate runs */
     bool no_overlap;       /* schedule: keep every collective blocking (--no-overlap) */
+    bool inline_rules;     /* inline: calls of rule fns inlined too (`dtc run`, the oracle, runs
+                              their bodies globally) */
     int overlap_chunks;    /* schedule: k >= 2 cuts row-parallel matmul + all_reduce into
                               k chunks (--overlap-chunks=K); 0, 1: no cut */
 } PassCtx;
