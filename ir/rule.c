@@ -34,6 +34,32 @@ static const char *not_allowed(IrOp op)
     }
 }
 
+/* A slice on local shapes: a dim the split made shorter must be sliced
+ * whole (x[::2], x[::-1]: the same start, stop and step on the local
+ * piece); slicing part of it names global indices, which differ per rank.
+ * NULL when a is rewritten, else the message. */
+static const char *local_slice(Arena *ar, const IrType *g, const IrType *l, IrAttrs *a)
+{
+    if (a->nints != 3 * g->rank)
+        return "slice: malformed bounds";
+    int64_t *v = arena_alloc(ar, sizeof *v * (size_t)(a->nints + 1));
+    memcpy(v, a->ints, sizeof *v * (size_t)a->nints);
+    for (int d = 0; d < g->rank; d++) {
+        int64_t n = g->dims[d], nl = l->dims[d], *b = &v[3 * d];
+        if (n == nl)
+            continue;
+        if (b[2] > 0 && b[0] == 0 && b[1] == n)
+            b[1] = nl;
+        else if (b[2] < 0 && b[0] == n - 1 && b[1] == -1)
+            b[0] = nl - 1;
+        else
+            return arena_printf(ar, "a slice of part of dim %d, which the strategy splits (only a whole "
+                                "dim, as x[::2], slices each rank's piece alike)", d);
+    }
+    a->ints = v;
+    return NULL;
+}
+
 IrFunc *ir_rule_local_body(IrModule *m, const IrFunc *f, const Placement *in, const Placement *out,
                            const char **err)
 {
@@ -52,6 +78,7 @@ IrFunc *ir_rule_local_body(IrModule *m, const IrFunc *f, const Placement *in, co
     IrInit none;
     memset(&none, 0, sizeof none);
     int ways = 0;
+    const char *e0;
     for (int k = 0; k < f->nparams; k++) {
         const IrValue *p = f->params[k];
         int d = ir_local_split_dim(mesh, &p->type, &in[k], &ways);
@@ -76,14 +103,19 @@ IrFunc *ir_rule_local_body(IrModule *m, const IrFunc *f, const Placement *in, co
             as[k] = map[i->args[k]->id];
             ts[k] = as[k]->type;
         }
+        IrAttrs at = i->a;
+        if (i->op == OP_SLICE && (e0 = local_slice(ar, &i->args[0]->type, &ts[0], &at))) {
+            *err = e0;
+            return NULL;
+        }
         IrType t = i->res[0]->type; /* const and cast read their dtype from it */
-        const char *e = ir_infer(ar, i->op, i->nargs, ts, &i->a, &t);
+        const char *e = ir_infer(ar, i->op, i->nargs, ts, &at, &t);
         if (e) {
             *err = arena_printf(ar, "on the local shapes, %s", e);
             return NULL;
         }
         IrInst *c = ir_inst_new(m, b, NULL, i->op, i->nargs, as, 1, &t);
-        c->a = i->a;
+        c->a = at;
         c->loc = i->loc;
         c->res[0]->name = i->res[0]->name;
         map[i->res[0]->id] = c->res[0];
