@@ -251,6 +251,15 @@ static void check_rule_call(V *c, const IrInst *i)
     if (!ir_type_eq(&i->res[0]->type, &g->results[0]->type))
         problem(c, i, i->res[0], "result is %s, @%s returns %s", ts(c, &i->res[0]->type), g->name,
                 ts(c, &g->results[0]->type));
+    for (int r = 0; r < g->nrules; r++) {
+        const IrRule *u = &g->rules[r];
+        for (int k = 0; k <= i->nargs; k++) {
+            const PlEntry *e = k < i->nargs ? &u->in[k] : &u->out;
+            int rank = k < i->nargs ? i->args[k]->type.rank : i->res[0]->type.rank;
+            if ((unsigned)e->kind > PL_P || (e->kind == PL_S && (e->dim < 0 || e->dim >= rank)))
+                problem(c, i, NULL, "rule_call @%s: strategy %d's entry %d is out of range", g->name, r + 1, k);
+        }
+    }
 }
 
 static void check_type(V *c, const IrInst *i)
