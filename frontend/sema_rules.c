@@ -16,7 +16,9 @@
  *   - the result's kind: with every operand R the body computes the whole
  *     result on every rank, so the result must be R;
  *   - the body on the local shapes of each strategy, on each mesh axis of
- *     more than one rank (ir_rule_local_body): every split even, every op's
+ *     more than one rank where its splits are even (where they are not,
+ *     the strategy is not offered on that axis: rules_valid), by
+ *     ir_rule_local_body: every op's
  *     shape rule holding on the local shapes, the local result the declared
  *     result's local type, and no call, loop, placement or collective in it.
  * What is not checked (the user's promise, which differential tests catch
@@ -126,6 +128,13 @@ static void check_fn(Sema *S, FnInfo *f)
             for (int k = 0; k < ra->nin; k++)
                 in[k] = on_axis(mesh->naxes, a, ir->in[k]);
             Placement out = on_axis(mesh->naxes, a, ir->out);
+            /* uneven on this axis: not offered here (rules_valid), nothing to check */
+            int ways;
+            bool uneven = ir_local_split_dim(mesh, &f->rtypes[0], &out, &ways) >= 0;
+            for (int k = 0; k < ra->nin && !uneven; k++)
+                uneven = ir_local_split_dim(mesh, &f->ptypes[k], &in[k], &ways) >= 0;
+            if (uneven)
+                continue;
             const char *err;
             if (!ir_rule_local_body(S->m, irf, in, &out, &err)) {
                 sema_err(S, ra->loc, "strategy %d of '%s' on mesh axis %s (%d ranks): %s", r + 1, d->name,
