@@ -88,8 +88,9 @@ PhaseClock phase_time(FILE *out, const char *phase, PhaseClock start);
 
 bool pass_inline(PassCtx *ctx, IrModule *m);
 /* inline.c: every call in g replaced by its callee's body (calls nested in
- * it too; loops stay). */
-void pass_inline_calls(IrModule *m, IrFunc *g);
+ * it too; loops stay); with keep_rules, a call of a fn with sharding rules
+ * becomes one rule_call instead (ir/rule.c). */
+void pass_inline_calls(IrModule *m, IrFunc *g, bool keep_rules);
 /* grad.c, run by pass_inline first: every value_and_grad (OP_GRAD) replaced
  * by a call of a generated function computing the value and the gradients. */
 bool pass_grad(PassCtx *ctx, IrModule *m);

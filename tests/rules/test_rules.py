@@ -6,6 +6,8 @@ Programs in tests/rules:
   mm:      a matmul rule fn with three strategies, chosen per mesh axis (rows
            over dp, the contraction as P(sum) over tp), and B = 6 rows, which
            do not split over 4 ranks: there only (R, R) -> R holds;
+  loop:    a rule fn in a loop body and under value_and_grad (differentiated
+           as inlined code);
   wrong:   a wrong rule (a row normalisation declared on column pieces).
 
 Checks:
@@ -19,7 +21,7 @@ Checks:
      `dtc report --explain` names (rule_call @NAME with its placements);
   3. mm on 2x2: the explained choice is the per-axis mix
      (M[S(0), S(1)], M[R, S(0)]) -> M[S(0), P(sum)];
-  4. every pass dump of strided and mm reads back through `dtc ir-roundtrip`
+  4. every pass dump of strided, mm and loop reads back through `dtc ir-roundtrip`
      to the same text;
   5. wrong: the compiled program differs from `dtc run` (a wrong rule is a
      mismatch, not a silent pass).
@@ -51,8 +53,22 @@ def mm(inp):
     return inp["x"].astype(np.float64) @ inp["w"].astype(np.float64) * 0.5 - 1.0
 
 
+def loop(inp):
+    def norm(v):
+        return v / np.sqrt((v * v).sum(axis=1, keepdims=True) + 1.0)
+    x = inp["x"].astype(np.float64)
+    y = x
+    for _ in range(3):
+        y = norm(y) + 1.0
+    # d/dx sum(x^2 / sqrt(s + 1)), s = row sum of x^2
+    s = (x * x).sum(axis=1, keepdims=True) + 1.0
+    grad = 2.0 * x / np.sqrt(s) - x * (x * x).sum(axis=1, keepdims=True) / s ** 1.5
+    return {"out0": y, "out1": grad + (norm(x) * x).sum()}
+
+
 CASES = [("strided", strided, {"x": (16, 12), "g": (12,)}),
-         ("mm", mm, {"x": (6, 8), "w": (8, 4)})]
+         ("mm", mm, {"x": (6, 8), "w": (8, 4)}),
+         ("loop", loop, {"x": (8, 16)})]
 
 
 def sh(args):
@@ -130,12 +146,14 @@ def main():
             else:
                 runs += [("threads", [exe, "--ranks", "4"]), ("mpirun", ["mpirun", "-np", "4", exe])]
             for tag, args in runs:
-                out = os.path.join(tmp, "%s.%s.%d%d.npy" % (name, tag, dp, tp))
-                res = sh(args + ins + ["--out", "out0=" + out])
+                refs = ref if isinstance(ref, dict) else {"out0": ref}
+                outs = {r: os.path.join(tmp, "%s.%s.%d%d.%s.npy" % (name, tag, dp, tp, r)) for r in refs}
+                res = sh(args + ins + sum((["--out", "%s=%s" % (r, o)] for r, o in outs.items()), []))
                 if res.returncode != 0:
                     verdict(False, "%s %s %s: %s" % (name, mesh, tag, (res.stderr or res.stdout).strip()[-400:]))
                     continue
-                verdict(close(np.load(out), ref), "%s %s %s == numpy" % (name, mesh, tag))
+                for r, want in refs.items():
+                    verdict(close(np.load(outs[r]), want), "%s %s %s %s == numpy" % (name, mesh, tag, r))
 
     # 2. the plan, with and without the rule; every solver honours it
     prog = os.path.join(HERE, "strided.dt")
@@ -154,7 +172,7 @@ def main():
     line = explained(os.path.join(HERE, "mm.dt"), "scaled_mm")
     verdict("(M[S(0), S(1)], M[R, S(0)]) -> M[S(0), P(sum)]" in line, "mm per-axis strategy: " + line)
     # 4. dumps
-    for name in ("strided", "mm"):
+    for name in ("strided", "mm", "loop"):
         bad = dumps_round_trip(os.path.join(HERE, name + ".dt"), tmp)
         for b in bad:
             print("     " + b)
