@@ -412,6 +412,29 @@ bool rules_valid(const IrModule *m, const IrInst *i, const Placement *in, const 
     return true;
 }
 
+/* A rule fn body's arithmetic: each op's cost at full size (every value
+ * replicated), times the smallest share of an operand a rank holds (a rank
+ * computes on that share; a partial operand counts whole). */
+static double rule_body_cost(const CostModel *cm, const IrModule *m, const IrInst *i, const Placement *in)
+{
+    enum { MAX_ARGS = 64 };
+    Placement rep[MAX_ARGS];
+    for (int k = 0; k < MAX_ARGS; k++)
+        rep[k] = pl_replicated(m->mesh.naxes);
+    double whole = 0;
+    for (const IrInst *j = i->a.fn->first; j; j = j->next)
+        if (j->nargs <= MAX_ARGS && j->nres == 1)
+            whole += rules_compute_cost(cm, m, j, rep, &rep[0]);
+    double share = 1;
+    for (int k = 0; k < i->nargs; k++) {
+        double n = (double)ir_type_numel(&i->args[k]->type);
+        IrType l = rules_local_max(&m->mesh, &i->args[k]->type, &in[k]);
+        if (n > 0 && (double)ir_type_numel(&l) / n < share)
+            share = (double)ir_type_numel(&l) / n;
+    }
+    return whole * share;
+}
+
 /* The declared costs of a rule_call's strategy on each axis. */
 static double rule_declared_cost(const IrInst *i, const Placement *in, const Placement *out)
 {
@@ -507,8 +530,8 @@ double rules_compute_cost(const CostModel *cm, const IrModule *m, const IrInst *
     case OP_RESHAPE:
         c = 0;
         break;
-    case OP_RULE_CALL: /* the body's size unknown here: one pass over the result, plus the declared cost */
-        c = n_out * cm->elem_time + rule_declared_cost(i, in, out);
+    case OP_RULE_CALL:
+        c = rule_body_cost(cm, m, i, in) + rule_declared_cost(i, in, out);
         break;
     case OP_SUM:
     case OP_MEAN:
