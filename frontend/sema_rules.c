@@ -91,6 +91,12 @@ static void check_fn(Sema *S, FnInfo *f)
         return;
     IrFunc *irf = f->ir;
     const IrMesh *mesh = &S->m->mesh;
+    const IrInst *bad;
+    const char *refused = S->ngroups == 0 ? ir_rule_body_refuses(S->a, irf, &bad) : NULL;
+    if (refused) {
+        sema_err(S, bad->loc, "%s", refused);
+        return;
+    }
     IrRule *rules = arena_alloc(S->a, sizeof *rules * (size_t)(d->nrules + 1));
     bool ok = true;
     for (int r = 0; r < d->nrules; r++) {

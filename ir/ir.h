@@ -373,6 +373,9 @@ IrFunc *ir_local_as_func(IrModule *m, const IrInst *call);
  * op rejects the local shapes or is not allowed in a rule body. */
 IrFunc *ir_rule_local_body(IrModule *m, const IrFunc *f, const Placement *in, const Placement *out,
                            const char **err);
+/* NULL when f's body has only ops a rule body may have, else the message
+ * and *at the first op that may not be there. */
+const char *ir_rule_body_refuses(Arena *ar, const IrFunc *f, const IrInst **at);
 
 /* ---- text form, verifier -------------------------------------------------------- */
 void ir_print(FILE *out, const IrModule *m);

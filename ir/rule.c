@@ -60,6 +60,22 @@ static const char *local_slice(Arena *ar, const IrType *g, const IrType *l, IrAt
     return NULL;
 }
 
+const char *ir_rule_body_refuses(Arena *ar, const IrFunc *f, const IrInst **at)
+{
+    for (const IrInst *i = f->first; i; i = i->next) {
+        const char *what = not_allowed(i->op);
+        if (what || i->nres != 1) {
+            *at = i;
+            if (i->op == OP_CALL || i->op == OP_GRAD)
+                what = arena_printf(ar, "a call of '%s'", i->a.callee ? i->a.callee : "?");
+            return arena_printf(ar, "%s in the body of '%s', which has sharding rules: its body is plain "
+                                "per-shard code (no calls, loops, placements or collectives)",
+                                what ? what : "an op with several results", f->name);
+        }
+    }
+    return NULL;
+}
+
 IrFunc *ir_rule_local_body(IrModule *m, const IrFunc *f, const Placement *in, const Placement *out,
                            const char **err)
 {
@@ -90,13 +106,10 @@ IrFunc *ir_rule_local_body(IrModule *m, const IrFunc *f, const Placement *in, co
         }
         map[p->id] = ir_param_new(m, b, p->name, ir_local_type(mesh, &p->type, &in[k]), in[k], none);
     }
+    const IrInst *bad;
+    if ((*err = ir_rule_body_refuses(ar, f, &bad)))
+        return NULL;
     for (const IrInst *i = f->first; i; i = i->next) {
-        const char *what = not_allowed(i->op);
-        if (what || i->nres != 1) {
-            *err = arena_printf(ar, "%s (%s) in the body of '%s': a rule fn's body is plain per-shard code",
-                                what ? what : "a multi-result op", ir_op_name(i->op), f->name);
-            return NULL;
-        }
         IrValue **as = arena_alloc(ar, sizeof *as * (size_t)(i->nargs + 1));
         IrType *ts = arena_alloc(ar, sizeof *ts * (size_t)(i->nargs + 1));
         for (int k = 0; k < i->nargs; k++) {
