@@ -502,6 +502,7 @@ int main(int argc, char **argv)
             ok = dtc_pipeline(&o, &ctx, m);
         } else {
             PhaseClock t = phase_clock();
+            ctx.inline_rules = true; /* sharding rules are about sharding: run the bodies */
             ok = pass_inline(&ctx, m);
             phase_time(tp, "inline", t);
         }

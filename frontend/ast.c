@@ -451,3 +451,16 @@ void fe_ast_dump(FILE *out, const Program *p)
         }
     }
 }
+
+RuleAst *fe_rule(Arena *a, SrcLoc loc, const FeList *in, Expr *out, Expr *cost)
+{
+    RuleAst *r = arena_alloc(a, sizeof *r);
+    r->loc = loc;
+    r->nin = in->n;
+    r->in = arena_alloc(a, sizeof *r->in * (size_t)(in->n + 1));
+    for (int i = 0; i < in->n; i++)
+        r->in[i] = in->items[i];
+    r->out = out;
+    r->cost = cost;
+    return r;
+}

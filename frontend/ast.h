@@ -81,6 +81,15 @@ typedef struct ResultAst {
     SrcLoc feeds_loc;      /* NAME */
 } ResultAst;
 
+/* One strategy of a fn's `sharding { }` clause, per mesh axis. */
+typedef struct RuleAst {
+    SrcLoc loc;            /* the '(' */
+    int nin;
+    Expr **in;             /* one entry per parameter: R, S(d), P(kind) */
+    Expr *out;             /* the result's entry */
+    Expr *cost;            /* `cost N` (microseconds), NULL: none */
+} RuleAst;
+
 typedef enum StmtKind {
     S_LET,    /* let n1[, n2...] [: type] [@ pl] = value; */
     S_RETURN, /* return e1[, e2...]; */
@@ -132,6 +141,10 @@ typedef struct Decl {
     ResultAst **results;
     int nstmts;
     Stmt **body;
+    bool has_sharding;      /* D_FN: a `sharding { }` clause (sema_rules.c) */
+    SrcLoc sharding_loc;
+    int nrules;
+    RuleAst **rules;
 } Decl;
 
 typedef struct Program {

@@ -86,6 +86,7 @@ Expr **fe_exprs(Arena *a, const FeList *l, int *n);
 
 TypeAst *fe_type(Arena *a, SrcLoc loc, const char *dtype, const FeList *dims);
 PlacementAst *fe_placement(Arena *a, SrcLoc loc, const char *mesh, const FeList *entries);
+RuleAst *fe_rule(Arena *a, SrcLoc loc, const FeList *in, Expr *out, Expr *cost);
 
 /* Readable one-line form of an expression, e.g. "(+ a (@ b c))", "randn(seed=1)". */
 const char *fe_expr_str(Arena *a, const Expr *e);

@@ -78,6 +78,7 @@ static FeList *push(FeParser *p, FeList *l, void *x);
     PlacementAst *pl;
     ParamAst *param;
     ResultAst *result;
+    RuleAst *rule;
     Stmt *stmt;
     Decl *decl;
 }
@@ -91,6 +92,7 @@ static FeList *push(FeParser *p, FeList *l, void *x);
 %token FN "'fn'"
 %token IMPORT "'import'"
 %token LOCAL "'local'"
+%token SHARDING "'sharding'"
 %token LET "'let'"
 %token RETURN "'return'"
 %token FOR "'for'"
@@ -116,6 +118,8 @@ static FeList *push(FeParser *p, FeList *l, void *x);
 %type <param> param carry_item
 %type <list> carries
 %type <result> result
+%type <rule> rule
+%type <list> sharding_opt rules_opt
 %type <type> type type_opt
 %type <pl> placement pl_opt
 %type <stmt> stmt
@@ -181,8 +185,16 @@ axis
     ;
 
 fn
-    : FN ident '(' params_opt ')' results_opt body {
+    : FN ident '(' params_opt ')' results_opt sharding_opt body {
           $$ = new_decl(p, D_FN, L(@2), $2);
+          if ($7) {
+              $$->has_sharding = true;
+              $$->sharding_loc = L(@7);
+              $$->nrules = $7->n;
+              $$->rules = arena_alloc(p->a, (size_t)($7->n ? $7->n : 1) * sizeof(RuleAst *));
+              for (int i = 0; i < $7->n; i++)
+                  $$->rules[i] = $7->items[i];
+          }
           $$->nparams = $4->n;
           $$->params = arena_alloc(p->a, (size_t)($4->n ? $4->n : 1) * sizeof(ParamAst *));
           for (int i = 0; i < $4->n; i++)
@@ -191,10 +203,33 @@ fn
           $$->results = arena_alloc(p->a, (size_t)($6->n ? $6->n : 1) * sizeof(ResultAst *));
           for (int i = 0; i < $6->n; i++)
               $$->results[i] = $6->items[i];
-          $$->nstmts = $7->n;
-          $$->body = arena_alloc(p->a, (size_t)($7->n ? $7->n : 1) * sizeof(Stmt *));
-          for (int i = 0; i < $7->n; i++)
-              $$->body[i] = $7->items[i];
+          $$->nstmts = $8->n;
+          $$->body = arena_alloc(p->a, (size_t)($8->n ? $8->n : 1) * sizeof(Stmt *));
+          for (int i = 0; i < $8->n; i++)
+              $$->body[i] = $8->items[i];
+      }
+    ;
+
+/* `sharding { (S(0), R) -> S(0); (R, S(1)) -> S(1) cost 2.0; }`: the
+   function's strategies per mesh axis (sema_rules.c) */
+sharding_opt
+    : %empty                    { $$ = NULL; }
+    | SHARDING '{' rules_opt '}' { $$ = $3; }
+    ;
+
+rules_opt
+    : %empty                    { $$ = fe_list_new(p->a); }
+    | rules_opt rule            { $$ = push(p, $1, $2); }
+    ;
+
+rule
+    : '(' exprs_opt ')' ARROW expr ';' {
+          $$ = fe_rule(p->a, L(@1), $2, checked(p, $5), NULL);
+      }
+    | '(' exprs_opt ')' ARROW expr NAME expr ';' {
+          if (strcmp($6, "cost"))
+              diag_error(p->d, L(@6), "unexpected '%s' after a strategy's result: only `cost N` may follow it", $6);
+          $$ = fe_rule(p->a, L(@1), $2, checked(p, $5), checked(p, $7));
       }
     ;
 

@@ -2048,6 +2048,7 @@ IrModule *fe_sema(Arena *a, Diag *d, Program *p, const FeOptions *opt)
     S->scope = NULL;
     S->locals = NULL;
     sema_local_check_calls(S);
+    sema_rules_check(S);
     int *path = arena_alloc(a, sizeof *path * (size_t)(S->nfns + 1));
     int *edge = arena_alloc(a, sizeof *edge * (size_t)(S->nfns + 1));
     for (int k = 0; k < S->nfns; k++)

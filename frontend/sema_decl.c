@@ -90,7 +90,7 @@ const char *sema_example_pl(Sema *S)
 /* One entry of a placement: R, S(d), P, P(kind).  t: the tensor's type, or
  * NULL when it failed to resolve (then S(d) is not range-checked: the type
  * error was reported already). */
-static bool resolve_entry(Sema *S, const Expr *e, const IrType *t, PlEntry *out)
+bool sema_resolve_pl_entry(Sema *S, const Expr *e, const IrType *t, PlEntry *out)
 {
     memset(out, 0, sizeof *out);
     const char *nm = e->kind == E_NAME || e->kind == E_CALL ? e->name : NULL;
@@ -201,7 +201,7 @@ bool sema_resolve_pl(Sema *S, SrcLoc loc, const char *mesh, int n, Expr *const *
     }
     out->naxes = m->naxes;
     for (int k = 0; k < n && k < m->naxes; k++)
-        if (!resolve_entry(S, entries[k], t, &out->e[k]))
+        if (!sema_resolve_pl_entry(S, entries[k], t, &out->e[k]))
             ok = false;
     return ok;
 }

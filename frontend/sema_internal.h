@@ -232,6 +232,13 @@ const char *sema_example_pl(Sema *S);
 bool sema_resolve_pl(Sema *S, SrcLoc loc, const char *mesh, int n, Expr *const *entries, const IrType *t,
                      bool auto_ok, Placement *out);
 bool sema_resolve_pl_ast(Sema *S, const PlacementAst *pa, const IrType *t, bool auto_ok, Placement *out);
+/* One entry R, S(d), P, P(kind) of type t (NULL: S(d) not range-checked). */
+bool sema_resolve_pl_entry(Sema *S, const Expr *e, const IrType *t, PlEntry *out);
+
+/* ---- sema_rules.c: `sharding { }` clauses ----------------------------------- */
+/* Checks every fn's sharding clause and stores its strategies on the fn's IR
+ * (IrFunc.rules); after the bodies are checked. */
+void sema_rules_check(Sema *S);
 void sema_check_mesh(Sema *S);
 /* Does v (shown as `shown`) fit dtype dt without overflow or rounding to zero? Reports if not. */
 bool sema_float_fits(Sema *S, SrcLoc loc, double v, const char *shown, DType dt);

@@ -246,8 +246,19 @@ typedef struct IrInit {
                                      rt_step_seed(seed, step) (multi-step runs) */
 } IrInit;
 
+/* One strategy of a rule fn (`sharding { }`, ir/rule.c), per mesh axis:
+ * parameter k holds in[k] and the result holds out on that axis. */
+typedef struct IrRule {
+    PlEntry *in;
+    PlEntry out;
+    double cost;                  /* declared extra cost, seconds (0: none) */
+} IrRule;
+
 struct IrFunc {
     const char *name;
+    int nrules;                   /* a rule fn: its declared strategies (ir/rule.c); its calls
+                                     become rule_call at inline */
+    IrRule *rules;
     SrcLoc loc;
     int nparams;
     IrValue **params;             /* param_index i; their pl is the declared one */
@@ -348,6 +359,23 @@ void ir_local_expand(IrModule *m, IrFunc *g, IrInst *before, const IrInst *call,
 /* The same as a function of its own (for the interpreter): parameters of the
  * operands' global types at the declared placements, results the call's. */
 IrFunc *ir_local_as_func(IrModule *m, const IrInst *call);
+
+/* ---- user sharding rules (ir/rule.c) -------------------------------------------
+ * A fn with a `sharding { }` clause (rules, above) keeps its global body; a
+ * rule_call of it (one result) is one op whose per-axis options are the
+ * declared strategies.  Once placements are chosen, its body is re-typed on
+ * the local shapes they give (each op's type re-inferred) and spliced as a
+ * local fn's body is: the user promises that the body on local shards
+ * computes the shards of the declared result. */
+/* The body of rule fn f on the local shapes of operands at in[] (even
+ * splits), as a local fn body (parameters at in[]) whose result has the local
+ * type of f's result at out; NULL and *err (arena) when a split is uneven, an
+ * op rejects the local shapes or is not allowed in a rule body. */
+IrFunc *ir_rule_local_body(IrModule *m, const IrFunc *f, const Placement *in, const Placement *out,
+                           const char **err);
+/* NULL when f's body has only ops a rule body may have, else the message
+ * and *at the first op that may not be there. */
+const char *ir_rule_body_refuses(Arena *ar, const IrFunc *f, const IrInst **at);
 
 /* ---- text form, verifier -------------------------------------------------------- */
 void ir_print(FILE *out, const IrModule *m);

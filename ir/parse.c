@@ -329,6 +329,41 @@ static bool red_parse(const char *s, RedOp *r)
 
 /* MESH[e, ...] for a value of the given rank (the leading '@' is the
  * caller's).  S(d) with negative d counts from the end. */
+/* One placement entry R, S(d) or P(red) of a value of the given rank. */
+static PlEntry pl_entry(Parser *P, int rank)
+{
+    PlEntry entry, *pe = &entry;
+    memset(pe, 0, sizeof *pe);
+    const char *e = (skip_ws(P), P->p);
+    const char *w = ident(P);
+    if (w && !strcmp(w, "R"))
+        pe->kind = PL_R;
+    else if (w && !strcmp(w, "S")) {
+        pe->kind = PL_S;
+        expect(P, '(');
+        const char *d = (skip_ws(P), P->p);
+        int64_t dim = int64(P, "a split dim");
+        if (dim < -rank || dim >= rank)
+            fail(P, d, "S(%" PRId64 ") is out of range for a value of rank %d", dim, rank);
+        pe->dim = (int)(dim < 0 ? dim + rank : dim);
+        expect(P, ')');
+    } else if (w && !strcmp(w, "P")) {
+        pe->kind = PL_P;
+        pe->red = RED_SUM;
+        if (accept(P, '(')) {
+            const char *r = (skip_ws(P), P->p);
+            const char *rn = ident(P);
+            if (!rn || !red_parse(rn, &pe->red))
+                fail(P, r, "unknown partial kind %s (sum, max, min or avg)",
+                     rn ? arena_printf(P->ar, "'%s'", rn) : seen(P));
+            expect(P, ')');
+        }
+    } else
+        fail(P, e, "expected a placement entry R, S(d) or P(red), got %s",
+             w ? arena_printf(P->ar, "'%s'", w) : seen(P));
+    return entry;
+}
+
 static Placement placement(Parser *P, int rank)
 {
     Placement pl;
@@ -345,33 +380,7 @@ static Placement placement(Parser *P, int rank)
             const char *e = (skip_ws(P), P->p);
             if (pl.naxes == IR_MAX_AXES)
                 fail(P, e, "placement has more than %d entries", IR_MAX_AXES);
-            PlEntry *pe = &pl.e[pl.naxes++];
-            const char *w = ident(P);
-            if (w && !strcmp(w, "R"))
-                pe->kind = PL_R;
-            else if (w && !strcmp(w, "S")) {
-                pe->kind = PL_S;
-                expect(P, '(');
-                const char *d = (skip_ws(P), P->p);
-                int64_t dim = int64(P, "a split dim");
-                if (dim < -rank || dim >= rank)
-                    fail(P, d, "S(%" PRId64 ") is out of range for a value of rank %d", dim, rank);
-                pe->dim = (int)(dim < 0 ? dim + rank : dim);
-                expect(P, ')');
-            } else if (w && !strcmp(w, "P")) {
-                pe->kind = PL_P;
-                pe->red = RED_SUM;
-                if (accept(P, '(')) {
-                    const char *r = (skip_ws(P), P->p);
-                    const char *rn = ident(P);
-                    if (!rn || !red_parse(rn, &pe->red))
-                        fail(P, r, "unknown partial kind %s (sum, max, min or avg)",
-                             rn ? arena_printf(P->ar, "'%s'", rn) : seen(P));
-                    expect(P, ')');
-                }
-            } else
-                fail(P, e, "expected a placement entry R, S(d) or P(red), got %s",
-                     w ? arena_printf(P->ar, "'%s'", w) : seen(P));
+            pl.e[pl.naxes++] = pl_entry(P, rank);
         } while (accept(P, ','));
         expect(P, ']');
     }
@@ -771,7 +780,8 @@ static void inst(Parser *P)
     IrOp op;
     if (!ir_op_lookup(on, &op))
         fail(P, at, "unknown op '%s'", on);
-    bool callee_form = op == OP_CALL || op == OP_LOOP || op == OP_GRAD || op == OP_LOCAL_CALL;
+    bool callee_form =
+        op == OP_CALL || op == OP_LOOP || op == OP_GRAD || op == OP_LOCAL_CALL || op == OP_RULE_CALL;
     if (!callee_form && nres != 1)
         fail(P, at, "'%s' defines exactly one value", on);
 
@@ -877,6 +887,41 @@ static IrFunc *find_local(Parser *P, const char *name)
     return NULL;
 }
 
+/* ` sharding {(E, ...) -> E [cost US]; ...}` after a function's signature:
+ * its strategies (IrFunc.rules), entries checked against the parameters'
+ * and the first result's ranks once those are known (rule_ranks). */
+static void rules_clause(Parser *P)
+{
+    IrFunc *f = P->f;
+    expect(P, '{');
+    int cap = 0;
+    while (!accept(P, '}')) {
+        if (f->nrules == cap) {
+            cap = cap ? 2 * cap : 4;
+            IrRule *r = arena_alloc(P->ar, sizeof *r * (size_t)cap);
+            if (f->nrules)
+                memcpy(r, f->rules, sizeof *r * (size_t)f->nrules);
+            f->rules = r;
+        }
+        IrRule *r = &f->rules[f->nrules++];
+        memset(r, 0, sizeof *r);
+        r->in = arena_alloc(P->ar, sizeof *r->in * (size_t)(f->nparams + 1));
+        expect(P, '(');
+        for (int k = 0; k < f->nparams; k++) {
+            if (k)
+                expect(P, ',');
+            r->in[k] = pl_entry(P, f->params[k]->type.rank);
+        }
+        expect(P, ')');
+        expect(P, '-');
+        expect(P, '>');
+        r->out = pl_entry(P, IR_MAX_RANK); /* the result's rank: checked by the verifier */
+        if (accept_word(P, "cost"))
+            r->cost = number(P, "a cost") * 1e-6;
+        expect(P, ';');
+    }
+}
+
 /* A function; local: the body of a local fn call, kept out of m->funcs. */
 static void func(Parser *P, bool local)
 {
@@ -910,6 +955,8 @@ static void func(Parser *P, bool local)
     }
     if (accept(P, '!'))
         P->f->loc = loc(P);
+    if (accept_word(P, "sharding"))
+        rules_clause(P);
     expect(P, '{');
     for (;;) {
         char c = peek(P);
@@ -959,9 +1006,10 @@ static void module(Parser *P)
         if (accept_word(P, "func")) {
             func(P, false);
             seen_func = true;
-        } else if (accept_word(P, "local")) {
+        } else if (accept_word(P, "local") || accept_word(P, "rule")) {
+            /* local: a local fn call's body; rule: a rule_call's callee (ir/rule.c) */
             if (!accept_word(P, "func"))
-                fail(P, P->p, "expected 'func' after 'local', got %s", seen(P));
+                fail(P, P->p, "expected 'func' after 'local' or 'rule', got %s", seen(P));
             func(P, true);
             seen_func = true;
         } else if (accept_word(P, "mesh")) {
@@ -984,7 +1032,8 @@ static void module(Parser *P)
     }
     for (int k = 0; k < P->ncalls; k++) {
         IrInst *i = P->calls[k].inst;
-        i->a.fn = i->op == OP_LOCAL_CALL ? find_local(P, i->a.callee) : ir_func_find(P->m, i->a.callee);
+        i->a.fn = i->op == OP_LOCAL_CALL || i->op == OP_RULE_CALL ? find_local(P, i->a.callee)
+                                                                  : ir_func_find(P->m, i->a.callee);
         if (!i->a.fn)
             fail(P, P->calls[k].at, "%s to unknown %sfunction @%s", i->op == OP_LOOP ? "loop" : "call",
                  i->op == OP_LOCAL_CALL ? "local " : "", i->a.callee);

@@ -161,25 +161,52 @@ static void put_mesh_name(Printer *p)
 
 /* MESH[e0, e1, ...]; out-of-range enum values print as '?' (broken IR
  * must still be printable for debugging, the verifier names the problem). */
+static void put_entry(Printer *p, const PlEntry *e)
+{
+    if (e->kind == PL_R)
+        fputc('R', p->out);
+    else if (e->kind == PL_S)
+        fprintf(p->out, "S(%d)", e->dim);
+    else if (e->kind == PL_P)
+        fprintf(p->out, "P(%s)", ir_red_name(e->red));
+    else
+        fputc('?', p->out);
+}
+
 static void put_pl(Printer *p, const Placement *pl)
 {
     put_mesh_name(p);
     fputc('[', p->out);
     int n = pl->naxes > IR_MAX_AXES ? IR_MAX_AXES : pl->naxes;
     for (int i = 0; i < n; i++) {
-        const PlEntry *e = &pl->e[i];
         if (i)
             fputs(", ", p->out);
-        if (e->kind == PL_R)
-            fputc('R', p->out);
-        else if (e->kind == PL_S)
-            fprintf(p->out, "S(%d)", e->dim);
-        else if (e->kind == PL_P)
-            fprintf(p->out, "P(%s)", ir_red_name(e->red));
-        else
-            fputc('?', p->out);
+        put_entry(p, &pl->e[i]);
     }
     fputc(']', p->out);
+}
+
+/* ` sharding {(S(0), R) -> S(0); ... cost US}`: a rule fn's strategies. */
+static void put_rules(Printer *p, const IrFunc *f)
+{
+    if (f->nrules <= 0)
+        return;
+    fputs(" sharding {", p->out);
+    for (int r = 0; r < f->nrules; r++) {
+        const IrRule *u = &f->rules[r];
+        fputs(r ? " (" : "(", p->out);
+        for (int k = 0; k < f->nparams; k++) {
+            if (k)
+                fputs(", ", p->out);
+            put_entry(p, &u->in[k]);
+        }
+        fputs(") -> ", p->out);
+        put_entry(p, &u->out);
+        if (u->cost != 0)
+            fprintf(p->out, " cost %.17g", u->cost * 1e6);
+        fputc(';', p->out);
+    }
+    fputc('}', p->out);
 }
 
 static void put_loc(Printer *p, SrcLoc l)
@@ -445,7 +472,7 @@ static void put_inst(Printer *p, const IrInst *i)
         fputs(" = ", o);
     fputs((unsigned)i->op < OP_COUNT ? ir_op_name(i->op) : "?op", o);
     bool callee_form =
-        i->op == OP_CALL || i->op == OP_LOOP || i->op == OP_GRAD || i->op == OP_LOCAL_CALL;
+        i->op == OP_CALL || i->op == OP_LOOP || i->op == OP_GRAD || i->op == OP_LOCAL_CALL || i->op == OP_RULE_CALL;
     if (callee_form) {
         fputs(" @", o);
         const char *callee = i->a.callee ? i->a.callee : i->a.fn ? i->a.fn->name : NULL;
@@ -479,6 +506,7 @@ static void put_func(Printer *p, const IrFunc *f)
     }
     fputc(')', o);
     put_loc(p, f->loc);
+    put_rules(p, f);
     fputs(" {\n", o);
     for (const IrInst *i = f->first; i; i = i->next)
         put_inst(p, i);
@@ -559,7 +587,7 @@ void ir_print_opts(FILE *out, const IrModule *m, const IrPrintOpts *o)
     int ndone = 0, cap = 0;
     for (int k = 0; k < m->nfuncs; k++)
         for (const IrInst *i = m->funcs[k]->first; i; i = i->next) {
-            if (i->op != OP_LOCAL_CALL || !i->a.fn)
+            if ((i->op != OP_LOCAL_CALL && i->op != OP_RULE_CALL) || !i->a.fn)
                 continue;
             bool seen = false;
             for (int j = 0; j < ndone && !seen; j++)
@@ -574,7 +602,7 @@ void ir_print_opts(FILE *out, const IrModule *m, const IrPrintOpts *o)
                 done = d;
             }
             done[ndone++] = i->a.fn;
-            fputs("\nlocal ", out);
+            fputs(i->op == OP_RULE_CALL ? "\nrule " : "\nlocal ", out);
             put_func(&p, i->a.fn);
         }
     free(done);

@@ -235,8 +235,39 @@ static void check_grad(V *c, const IrInst *i)
     }
 }
 
+/* rule_call: a rule fn (not in the module after inline), its signature. */
+static void check_rule_call(V *c, const IrInst *i)
+{
+    const IrFunc *g = i->a.fn;
+    if (!g || g->nrules <= 0 || g->nresults != 1 || i->nres != 1 || i->nargs != g->nparams) {
+        problem(c, i, NULL, "rule_call @%s: not a one-result fn with sharding rules and its operands",
+                i->a.callee ? i->a.callee : "?");
+        return;
+    }
+    for (int k = 0; k < i->nargs; k++)
+        if (!ir_type_eq(&i->args[k]->type, &g->params[k]->type))
+            problem(c, i, NULL, "argument %d (%s) is %s, @%s expects %s", k, vs(c, i->args[k]),
+                    ts(c, &i->args[k]->type), g->name, ts(c, &g->params[k]->type));
+    if (!ir_type_eq(&i->res[0]->type, &g->results[0]->type))
+        problem(c, i, i->res[0], "result is %s, @%s returns %s", ts(c, &i->res[0]->type), g->name,
+                ts(c, &g->results[0]->type));
+    for (int r = 0; r < g->nrules; r++) {
+        const IrRule *u = &g->rules[r];
+        for (int k = 0; k <= i->nargs; k++) {
+            const PlEntry *e = k < i->nargs ? &u->in[k] : &u->out;
+            int rank = k < i->nargs ? i->args[k]->type.rank : i->res[0]->type.rank;
+            if ((unsigned)e->kind > PL_P || (e->kind == PL_S && (e->dim < 0 || e->dim >= rank)))
+                problem(c, i, NULL, "rule_call @%s: strategy %d's entry %d is out of range", g->name, r + 1, k);
+        }
+    }
+}
+
 static void check_type(V *c, const IrInst *i)
 {
+    if (i->op == OP_RULE_CALL) {
+        check_rule_call(c, i);
+        return;
+    }
     if (i->op == OP_CALL) {
         check_call(c, i);
         return;
@@ -430,8 +461,8 @@ static void check_stage(V *c, const IrInst *i)
                 i->a.callee ? i->a.callee : "?");
     if ((fl & (OPF_COMM | OPF_LOCAL)) && c->level < ST_PARTITION)
         problem(c, i, NULL, "%s before partition", op);
-    if (c->level >= ST_PARTITION && i->op == OP_REDISTRIBUTE)
-        problem(c, i, NULL, "redistribute remains after partition");
+    if (c->level >= ST_PARTITION && (i->op == OP_REDISTRIBUTE || i->op == OP_RULE_CALL))
+        problem(c, i, NULL, "%s remains after partition", op);
     if (c->level >= ST_PROPAGATE && i->nargs > 0 && !i->in_pl)
         problem(c, i, NULL, "%s has no in_pl after propagate", op);
     if (i->in_pl)

@@ -672,7 +672,7 @@ static bool unroll_loops(PassCtx *ctx, IrModule *m, IrFunc *f)
                 ir_replace_uses(f, i->res[k], carried[k]);
             ir_inst_remove(f, i);
         }
-        pass_inline_calls(m, f);
+        pass_inline_calls(m, f, false); /* a rule fn's body is differentiated as inlined code */
     }
     return true;
 }
@@ -695,7 +695,7 @@ static bool expand_inner(PassCtx *ctx, IrModule *m, IrFunc *f, int *serial)
             again = true;
         }
         if (again)
-            pass_inline_calls(m, f);
+            pass_inline_calls(m, f, false); /* a rule fn's body is differentiated as inlined code */
     }
     return true;
 }
@@ -721,7 +721,7 @@ static bool expand(PassCtx *ctx, IrModule *m, IrFunc *host, IrInst *i, int *seri
     f->nresults = 1;
     f->results = arena_alloc(m->arena, sizeof *f->results);
     f->results[0] = c->res[0];
-    pass_inline_calls(m, f);
+    pass_inline_calls(m, f, false); /* a rule fn's body is differentiated as inlined code */
     if (!expand_inner(ctx, m, f, serial) || !unroll_loops(ctx, m, f) || !expand_inner(ctx, m, f, serial))
         return false;
     if (!differentiate(ctx, m, f, i->a.ints, i->a.nints))

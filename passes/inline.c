@@ -14,7 +14,8 @@
  *           that each loop's placements can differ) with the calls inside it
  *           inlined the same way, and nested loops likewise.  The calls in
  *           a local fn's body (OP_LOCAL_CALL's a.fn, ir/local.c) are inlined
- *           into that body.
+ *           into that body.  A call of a fn with sharding rules
+ *           (IrFunc.rules) becomes one rule_call instead (ir/rule.c).
  *
  * Iterative, so no call depth is too deep: one walk over a function in
  * program order; a call is replaced by one level of its callee's body
@@ -116,7 +117,7 @@ static void copy_body(IrModule *m, IrFunc *g, IrInst *at, const IrFunc *f, IrVal
 }
 
 /* Replaces every call in g by its callee's body, in one walk (see the top). */
-void pass_inline_calls(IrModule *m, IrFunc *g)
+void pass_inline_calls(IrModule *m, IrFunc *g, bool keep_rules)
 {
     Inliner in = {m, g, NULL, 0};
     for (IrInst *i = g->first, *next; i; i = next) {
@@ -125,6 +126,10 @@ void pass_inline_calls(IrModule *m, IrFunc *g)
         next = i->next;
         if (i->op != OP_CALL)
             continue;
+        if (keep_rules && i->a.fn && i->a.fn->nrules > 0) { /* a rule fn stays one op (ir/rule.c) */
+            i->op = OP_RULE_CALL;
+            continue;
+        }
         IrInst *before = i->prev;
         DTC_ASSERT(i->a.fn != NULL);
         IrValue **outs = arena_alloc(m->arena, sizeof *outs * (size_t)(i->nres ? i->nres : 1));
@@ -195,7 +200,7 @@ static void flatten(Flat *fl, IrFunc *g, int depth)
 {
     if (depth > 1000)
         DTC_BUG("inline: loop nesting too deep");
-    pass_inline_calls(fl->m, g);
+    pass_inline_calls(fl->m, g, true);
     for (IrInst *i = g->first; i; i = i->next)
         if (i->op == OP_LOOP) {
             IrFunc *b = own_body(fl, i, depth);
@@ -215,12 +220,14 @@ static void inline_local_bodies(IrModule *m, IrFunc *g)
         for (IrInst *j = i->a.fn->first; j && !has_call; j = j->next)
             has_call = j->op == OP_CALL;
         if (has_call)
-            pass_inline_calls(m, i->a.fn);
+            pass_inline_calls(m, i->a.fn, false); /* per-rank code: no rule applies */
     }
 }
 
 bool pass_inline(PassCtx *ctx, IrModule *m)
 {
+    for (int k = 0; ctx->inline_rules && k < m->nfuncs; k++)
+        m->funcs[k]->nrules = 0;
     if (!pass_grad(ctx, m)) /* value_and_grad becomes a call first (grad.c) */
         return false;
     IrFunc *g = m->entry;

@@ -34,6 +34,9 @@
  *   - a local fn call (OP_LOCAL_CALL) is replaced by its body, lowered by
  *     ir_local_expand (ir/local.c): explicit collectives become the steps
  *     above on relabelled values (local_view);
+ *   - a rule fn call (OP_RULE_CALL) becomes a local fn call of its body
+ *     re-typed on the chosen placements' local shapes (ir/rule.c), then as
+ *     above;
  *   - everything else stays: the global op applied to local shards is the
  *     local result (that is what the propagate rules guarantee).
  * Every value keeps its global type and placement; its local shape is
@@ -229,6 +232,29 @@ static void local_call(Part *q, IrInst *i)
             DTC_BUG("partition: a local fn's collective is not a planner step");
         n->a.bytes = st.bytes;
     }
+}
+
+/* A rule fn call at its chosen placements: its body re-typed on the local
+ * shapes (ir/rule.c) becomes a local fn call, spliced as one. */
+static bool rule_call(Part *q, IrInst *i)
+{
+    const char *err;
+    IrFunc *b = ir_rule_local_body(q->m, i->a.fn, i->in_pl, &i->res[0]->pl, &err);
+    if (!b) {
+        /* sema checked each strategy on one axis; a mix over several axes
+         * can still break a shape rule (rare: say so, with the mix) */
+        char pb[256];
+        const SrcLoc *l = &i->loc;
+        if (l->file)
+            fprintf(q->ctx->err, "%s:%d:%d: ", l->file, l->line, l->col);
+        fprintf(q->ctx->err, "error: the strategies of '%s' chosen per mesh axis (result %s) do not hold "
+                "together on the local shapes: %s\n", i->a.fn->name,
+                pl_str(&q->m->mesh, &i->res[0]->pl, pb, sizeof pb), err);
+        return false;
+    }
+    i->op = OP_LOCAL_CALL;
+    i->a.fn = b;
+    return true;
 }
 
 /* ---- decompositions ---------------------------------------------------------------- */
@@ -506,6 +532,8 @@ bool pass_partition(PassCtx *ctx, IrModule *m)
                 expand_redistribute(&q, i);
                 continue;
             }
+            if (i->op == OP_RULE_CALL && !rule_call(&q, i))
+                return false;
             if (i->op == OP_LOCAL_CALL) {
                 local_call(&q, i);
                 continue;

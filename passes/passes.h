@@ -42,6 +42,8 @@ typedef struct PassCtx {
     bool auto_replicated;  /* M[auto] parameters replicated, not chosen (the baseline) */
     int solver;            /* SOLVER_*: which selectors propagate runs */
     bool no_overlap;       /* schedule: keep every collective blocking (--no-overlap) */
+    bool inline_rules;     /* inline: calls of rule fns inlined too (`dtc run`, the oracle, runs
+                              their bodies globally) */
     int overlap_chunks;    /* schedule: k >= 2 cuts row-parallel matmul + all_reduce into
                               k chunks (--overlap-chunks=K); 0, 1: no cut */
 } PassCtx;
@@ -86,8 +88,9 @@ PhaseClock phase_time(FILE *out, const char *phase, PhaseClock start);
 
 bool pass_inline(PassCtx *ctx, IrModule *m);
 /* inline.c: every call in g replaced by its callee's body (calls nested in
- * it too; loops stay). */
-void pass_inline_calls(IrModule *m, IrFunc *g);
+ * it too; loops stay); with keep_rules, a call of a fn with sharding rules
+ * becomes one rule_call instead (ir/rule.c). */
+void pass_inline_calls(IrModule *m, IrFunc *g, bool keep_rules);
 /* grad.c, run by pass_inline first: every value_and_grad (OP_GRAD) replaced
  * by a call of a generated function computing the value and the gradients. */
 bool pass_grad(PassCtx *ctx, IrModule *m);

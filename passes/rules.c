@@ -210,6 +210,12 @@ int rules_options(Arena *ar, const IrInst *i, AxisOpt *v)
         rules_route_options(&o);
         return o.n;
     }
+    if (i->op == OP_RULE_CALL) { /* the user's strategies (ir/rule.c), R..R -> R implied */
+        opts_add_all(&o, pe_r(), pe_r());
+        for (int r = 0; r < i->a.fn->nrules && o.n < RULE_MAX_OPTS; r++)
+            opts_add(&o, i->a.fn->rules[r].out, i->a.fn->rules[r].in);
+        return o.n;
+    }
     switch (i->op) {
     case OP_CONST:
         add1(&o, pe_r(), pe_r());
@@ -396,7 +402,55 @@ bool rules_valid(const IrModule *m, const IrInst *i, const Placement *in, const 
         return reshape_valid(&m->mesh, &i->args[0]->type, &in[0], &i->res[0]->type, out);
     if (ir_op_is_route(i->op))
         return rules_route_valid(&m->mesh, i, in, out);
+    if (i->op == OP_RULE_CALL) { /* the body runs on local shapes: every split even */
+        int ways;
+        for (int k = 0; k < i->nargs; k++)
+            if (ir_local_split_dim(&m->mesh, &i->args[k]->type, &in[k], &ways) >= 0)
+                return false;
+        return ir_local_split_dim(&m->mesh, &i->res[0]->type, out, &ways) < 0;
+    }
     return true;
+}
+
+/* A rule fn body's arithmetic: each op's cost at full size (every value
+ * replicated), times the smallest share of an operand a rank holds (a rank
+ * computes on that share; a partial operand counts whole). */
+static double rule_body_cost(const CostModel *cm, const IrModule *m, const IrInst *i, const Placement *in)
+{
+    enum { MAX_ARGS = 64 };
+    Placement rep[MAX_ARGS];
+    for (int k = 0; k < MAX_ARGS; k++)
+        rep[k] = pl_replicated(m->mesh.naxes);
+    double whole = 0;
+    for (const IrInst *j = i->a.fn->first; j; j = j->next)
+        if (j->nargs <= MAX_ARGS && j->nres == 1)
+            whole += rules_compute_cost(cm, m, j, rep, &rep[0]);
+    double share = 1;
+    for (int k = 0; k < i->nargs; k++) {
+        double n = (double)ir_type_numel(&i->args[k]->type);
+        IrType l = rules_local_max(&m->mesh, &i->args[k]->type, &in[k]);
+        if (n > 0 && (double)ir_type_numel(&l) / n < share)
+            share = (double)ir_type_numel(&l) / n;
+    }
+    return whole * share;
+}
+
+/* The declared costs of a rule_call's strategy on each axis. */
+static double rule_declared_cost(const IrInst *i, const Placement *in, const Placement *out)
+{
+    double c = 0;
+    for (int a = 0; a < out->naxes; a++)
+        for (int r = 0; r < i->a.fn->nrules; r++) {
+            const IrRule *u = &i->a.fn->rules[r];
+            bool same = pe_eq(u->out, out->e[a]);
+            for (int k = 0; k < i->nargs && same; k++)
+                same = pe_eq(u->in[k], in[k].e[a]);
+            if (same) {
+                c += u->cost;
+                break;
+            }
+        }
+    return c;
 }
 
 int rules_strategy(const IrInst *i, const Placement *in)
@@ -475,6 +529,9 @@ double rules_compute_cost(const CostModel *cm, const IrModule *m, const IrInst *
         break;
     case OP_RESHAPE:
         c = 0;
+        break;
+    case OP_RULE_CALL:
+        c = rule_body_cost(cm, m, i, in) + rule_declared_cost(i, in, out);
         break;
     case OP_SUM:
     case OP_MEAN:

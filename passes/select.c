@@ -818,7 +818,8 @@ static void explain_func(Prop *p, const IrFunc *f, FILE *out)
         }
         if (i->loc.file)
             fprintf(out, "%s:%d:%d: ", i->loc.file, i->loc.line, i->loc.col);
-        fprintf(out, "%s %s: ", ir_op_name(i->op), ir_value_str(i->res[0], vb, sizeof vb));
+        fprintf(out, "%s%s%s %s: ", ir_op_name(i->op), i->op == OP_RULE_CALL ? " @" : "",
+                i->op == OP_RULE_CALL ? i->a.fn->name : "", ir_value_str(i->res[0], vb, sizeof vb));
         for (int k = 0; k < i->nargs; k++)
             fprintf(out, "%s%s", k ? ", " : "(", pl_str(p->mesh, &i->in_pl[k], pb, sizeof pb));
         fprintf(out, "%s -> %s, %.3f us", i->nargs ? ")" : "()",

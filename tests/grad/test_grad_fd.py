@@ -36,7 +36,9 @@ SPELL = {"add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0}
 NOT_DIFF = {"const", "iota", "argmax", "argmin", "one_hot", "topk", "call", "loop", "grad",
             "all_reduce", "reduce_scatter", "all_gather", "all_to_all", "collective_permute", "done", "shard", "to_partial", "pick",
             # local fn (docs/LANGUAGE.md section 10): value_and_grad through it is refused (v0)
-            "local_call", "axis_index", "ppermute", "local_view"}
+            "local_call", "axis_index", "ppermute", "local_view",
+            # rule fn (section 11): value_and_grad inlines its body, tests/rules/loop.dt
+            "rule_call"}
 
 def f64(*shape, pos=False, nz=False):
     a = rng.standard_normal(shape)
