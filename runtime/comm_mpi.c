@@ -493,6 +493,20 @@ static void progress_end(rt_ctx *ctx, mprogress *pg)
     (void)ctx; /* pg->req is rt_alloc'd: rt_free_all frees it */
 }
 
+/* mu held.  The new request joins the progress thread's list. */
+static void progress_add(mprogress *pg, mreq *r)
+{
+    if (r->n == 0) { /* nothing to move: complete already */
+        r->r[r->n++] = MPI_REQUEST_NULL;
+        r->complete = true;
+    } else if (pg->multiple) {
+        pg->pending++;
+        if (!pg->running)
+            pg->running = pthread_create(&pg->thread, NULL, progress_main, pg) == 0;
+        pthread_cond_signal(&pg->cv);
+    }
+}
+
 /* mu held.  The slot of req, the table grown to hold it. */
 static mreq *mreq_slot(rt_ctx *ctx, mprogress *pg, rt_req req)
 {
@@ -528,31 +542,9 @@ static int m_all_reduce_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype d
         MPI_Iallreduce(MPI_IN_PLACE, (char *)buf + (size_t)at * es, k, mtype(dt), mop(ctx, red), c,
                        &r->r[r->n++]);
     }
-    if (r->n == 0) { /* nothing to move: complete already */
-        r->r[r->n++] = MPI_REQUEST_NULL;
-        r->complete = true;
-    } else if (pg->multiple) {
-        pg->pending++;
-        if (!pg->running)
-            pg->running = pthread_create(&pg->thread, NULL, progress_main, pg) == 0;
-        pthread_cond_signal(&pg->cv);
-    }
+    progress_add(pg, r);
     pthread_mutex_unlock(&pg->mu);
     return 0;
-}
-
-/* mu held.  The new request joins the progress thread's list. */
-static void progress_add(mprogress *pg, mreq *r)
-{
-    if (r->n == 0) { /* nothing to move: complete already */
-        r->r[r->n++] = MPI_REQUEST_NULL;
-        r->complete = true;
-    } else if (pg->multiple) {
-        pg->pending++;
-        if (!pg->running)
-            pg->running = pthread_create(&pg->thread, NULL, progress_main, pg) == 0;
-        pthread_cond_signal(&pg->cv);
-    }
 }
 
 /* As m_all_gather, with MPI_Iallgatherv; a dim other than the outermost

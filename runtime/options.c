@@ -68,7 +68,7 @@ static int name_file(const char *opt, const char *v, const rt_tensor_desc *d, in
         char all[256];
         names(d, n, all, sizeof all);
         return rt_errorf(err, errlen, "%s %s: unknown %s '%.*s' (%ss: %s)", opt, v, what,
-                    (int)(eq - v), v, what, all);
+                         (int)(eq - v), v, what, all);
     }
     if (paths[i])
         return rt_errorf(err, errlen, "%s %s given twice", opt, d[i].name);
@@ -83,7 +83,7 @@ static int count(const char *opt, const char *v, int min, int *out, char *err, s
     long x = strtol(v, &end, 10);
     if (!*v || *end || errno || x < min || x > 1000000000L)
         return rt_errorf(err, errlen, "%s expects %s integer, got '%s'", opt,
-                    min > 0 ? "a positive" : "a non-negative", v);
+                         min > 0 ? "a positive" : "a non-negative", v);
     *out = (int)x;
     return 0;
 }
@@ -182,7 +182,7 @@ int rt_opts_parse(rt_opts *o, int argc, char **argv, const rt_program *prog, cha
     /* --iters repeats one step to time it; a run of steps times itself */
     if (o->iters && o->steps > 1)
         return rt_errorf(err, errlen, "--iters times one step and cannot be combined with --steps %d "
-                    "(the progress lines give steps/s)", o->steps);
+                         "(the progress lines give steps/s)", o->steps);
     if (o->log_every && o->steps == 0)
         return rt_errorf(err, errlen, "--log-every needs --steps");
     /* Two files written to one path: one would be lost (rank 0 also
@@ -191,11 +191,11 @@ int rt_opts_parse(rt_opts *o, int argc, char **argv, const rt_program *prog, cha
         for (int j = 0; j < i; j++)
             if (o->out_path[i] && o->out_path[j] && !strcmp(o->out_path[i], o->out_path[j]))
                 return rt_errorf(err, errlen, "--out %s and --out %s both write %s: one would be lost",
-                            prog->results[j].name, prog->results[i].name, o->out_path[i]);
+                                 prog->results[j].name, prog->results[i].name, o->out_path[i]);
     for (int i = 0; o->trace && i < prog->nresults; i++)
         if (o->out_path[i] && !strcmp(o->out_path[i], o->trace))
             return rt_errorf(err, errlen, "--out %s and --trace both write %s", prog->results[i].name,
-                        o->trace);
+                             o->trace);
     return 0;
 }
 

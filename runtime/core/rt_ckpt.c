@@ -374,7 +374,7 @@ static int get_int(JParser *p, const JNode *obj, const char *where, const char *
     const JNode *v = jget(p, obj, key);
     if (!v || v->kind != J_NUM || !v->integer || v->i64 < lo || v->i64 > hi)
         return rt_errorf(p->err, p->errlen, "%s: \"%s\" is %s, expected an integer from %" PRId64
-                    " to %" PRId64, where, key, v ? "not one" : "missing", lo, hi);
+                         " to %" PRId64, where, key, v ? "not one" : "missing", lo, hi);
     *out = v->i64;
     return 0;
 }
@@ -385,7 +385,7 @@ static int get_str(JParser *p, const JNode *obj, const char *where, const char *
     const JNode *v = jget(p, obj, key);
     if (!v || v->kind != J_STR)
         return rt_errorf(p->err, p->errlen, "%s: \"%s\" is %s, expected a string", where, key,
-                    v ? "not a string" : "missing");
+                         v ? "not a string" : "missing");
     if (strlen(v->str) >= n)
         return rt_errorf(p->err, p->errlen, "%s: \"%s\" is longer than %zu bytes", where, key, n - 1);
     snprintf(buf, n, "%s", v->str);
@@ -400,9 +400,9 @@ static int get_dims(JParser *p, const JNode *obj, const char *where, const char 
     const JNode *v = jget(p, obj, key);
     if (!v || v->kind != J_ARR || v->count > RT_MAX_RANK || (rank >= 0 && v->count != rank))
         return rt_errorf(p->err, p->errlen, "%s: \"%s\" is %s", where, key,
-                    !v ? "missing"
-                    : v->kind != J_ARR ? "not a list"
-                    : rank >= 0 ? "not one entry per dim" : "a list of more than 8 dims");
+                         !v ? "missing"
+                         : v->kind != J_ARR ? "not a list"
+                         : rank >= 0 ? "not one entry per dim" : "a list of more than 8 dims");
     int d = 0;
     for (int k = v->first; k >= 0; k = p->nodes[k].next, d++) {
         const JNode *e = &p->nodes[k];
@@ -582,6 +582,14 @@ static int open_regular(const char *path, off_t *size, char *err, size_t errlen)
     return fd;
 }
 
+/* The file of shard s in dir (its path in path), open for reading. */
+static int open_shard(const char *dir, const rt_ckpt_shard *s, char *path, size_t n, off_t *size, char *err,
+                      size_t errlen)
+{
+    path_join(dir, s->file, path, n);
+    return open_regular(path, size, err, errlen);
+}
+
 int rt_ckpt_read_text(const char *dir, char **text, size_t *len, char *err, size_t errlen)
 {
     char path[4096];
@@ -656,37 +664,36 @@ static int check_param(const char *dir, const rt_ckpt_param *p, char *err, size_
         for (int d = 0; d < p->rank; d++)
             if (s->off[d] + s->len[d] > p->dims[d])
                 return rt_errorf(err, errlen, "parameter %s: shard %s lies outside its dims", p->name,
-                            s->file);
+                                 s->file);
         int64_t n = numel(p->rank, s->len);
         if (n == 0)
             return rt_errorf(err, errlen, "parameter %s: shard %s is empty", p->name, s->file);
         if (s->bytes != (uint64_t)(n * es))
             return rt_errorf(err, errlen, "parameter %s: shard %s records %" PRIu64
-                        " bytes, its box holds %" PRId64, p->name, s->file, s->bytes, n * es);
+                             " bytes, its box holds %" PRId64, p->name, s->file, s->bytes, n * es);
         if (!*s->file || strchr(s->file, '/') || !strcmp(s->file, ".") || !strcmp(s->file, ".."))
             return rt_errorf(err, errlen, "parameter %s: shard file \"%s\" is not a plain name", p->name,
-                        s->file);
+                             s->file);
         for (int j = 0; j < k; j++)
             if (boxes_overlap(p->rank, s, &p->shards[j]))
                 return rt_errorf(err, errlen, "parameter %s: shards %s and %s overlap", p->name,
-                            p->shards[j].file, s->file);
+                                 p->shards[j].file, s->file);
         covered += n;
         char path[4096];
-        path_join(dir, s->file, path, sizeof path);
         off_t size;
-        int fd = open_regular(path, &size, err, errlen);
+        int fd = open_shard(dir, s, path, sizeof path, &size, err, errlen);
         if (fd < 0)
             return -1;
         close(fd);
         if ((uint64_t)size != s->bytes)
             return rt_errorf(err, errlen, "%s is %s: %lld bytes, expected %" PRIu64, path,
-                        (uint64_t)size < s->bytes ? "truncated" : "too long", (long long)size,
-                        s->bytes);
+                             (uint64_t)size < s->bytes ? "truncated" : "too long", (long long)size,
+                             s->bytes);
     }
     /* disjoint boxes inside the tensor whose sizes add up to it tile it */
     if (covered != total)
         return rt_errorf(err, errlen, "parameter %s: its shards hold %" PRId64 " of %" PRId64
-                    " elements", p->name, covered, total);
+                         " elements", p->name, covered, total);
     return 0;
 }
 
@@ -757,9 +764,8 @@ static int read_all(int fd, void *buf, size_t n, off_t at)
 int rt_ckpt_verify(const char *dir, const rt_ckpt_shard *s, char *err, size_t errlen)
 {
     char path[4096];
-    path_join(dir, s->file, path, sizeof path);
     off_t size;
-    int fd = open_regular(path, &size, err, errlen);
+    int fd = open_shard(dir, s, path, sizeof path, &size, err, errlen);
     if (fd < 0)
         return -1;
     enum { BLOCK = 1 << 20 };
@@ -780,10 +786,10 @@ int rt_ckpt_verify(const char *dir, const rt_ckpt_shard *s, char *err, size_t er
     close(fd);
     if (rc == 0 && (uint64_t)size != s->bytes)
         rc = rt_errorf(err, errlen, "%s is %s: %lld bytes, expected %" PRIu64, path,
-                  (uint64_t)size < s->bytes ? "truncated" : "too long", (long long)size, s->bytes);
+                       (uint64_t)size < s->bytes ? "truncated" : "too long", (long long)size, s->bytes);
     if (rc == 0 && h != s->crc)
         rc = rt_errorf(err, errlen, "%s is damaged: checksum %08" PRIx32 ", expected %08" PRIx32, path,
-                  h, s->crc);
+                       h, s->crc);
     return rc;
 }
 
@@ -809,9 +815,8 @@ int rt_ckpt_read_box(const char *dir, const rt_ckpt_param *p, const rt_ckpt_shar
         outer--;
     }
     char path[4096];
-    path_join(dir, s->file, path, sizeof path);
     off_t size;
-    int fd = open_regular(path, &size, err, errlen);
+    int fd = open_shard(dir, s, path, sizeof path, &size, err, errlen);
     if (fd < 0)
         return -1;
     size_t es = (size_t)rt_dtype_size(p->dtype);
@@ -826,7 +831,7 @@ int rt_ckpt_read_box(const char *dir, const rt_ckpt_param *p, const rt_ckpt_shar
         }
         if (read_all(fd, (char *)dst + (size_t)dsti * es, (size_t)run * es, (off_t)((size_t)src * es))) {
             rc = rt_errorf(err, errlen, "%s is truncated: cannot read %" PRId64 " bytes at %" PRId64, path,
-                      run * (int64_t)es, src * (int64_t)es);
+                           run * (int64_t)es, src * (int64_t)es);
             break;
         }
         int d = outer - 1;
@@ -921,7 +926,7 @@ int rt_ckpt_check_target(const char *dir, char *err, size_t errlen)
     path_join(dir, RT_CKPT_META, meta, sizeof meta);
     if (lstat(meta, &st) != 0)
         return rt_errorf(err, errlen, "%s exists and is not a checkpoint (no %s): it is not replaced", dir,
-                    RT_CKPT_META);
+                         RT_CKPT_META);
     return 0;
 }
 

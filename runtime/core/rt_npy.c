@@ -246,7 +246,7 @@ static int read_npy(const char *path, rt_npy *out, int64_t *data_off, char *err,
     got = fread(hdr, 1, hlen, f);
     if (got != hlen) {
         rt_errorf(err, errlen, "%s: truncated header: expected %u bytes, found %zu", path,
-             (unsigned)hlen, got);
+                  (unsigned)hlen, got);
         goto done;
     }
     hdr[hlen] = 0;
@@ -266,12 +266,12 @@ static int read_npy(const char *path, rt_npy *out, int64_t *data_off, char *err,
         }
     if (!found) {
         rt_errorf(err, errlen, "%s: dtype %s is not supported (expected <f4, <f8, <i4 or <f2)", path,
-             descr);
+                  descr);
         goto done;
     }
     if (fortran) {
         rt_errorf(err, errlen, "%s: Fortran-order arrays are not supported (save a C-order array)",
-             path);
+                  path);
         goto done;
     }
     /* Size with overflow checks: a hostile header must not make us allocate
@@ -295,7 +295,7 @@ static int read_npy(const char *path, rt_npy *out, int64_t *data_off, char *err,
     if (pos >= 0 && fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
         (int64_t)st.st_size - pos < nbytes) {
         rt_errorf(err, errlen, "%s: truncated: expected %lld bytes of data, found %lld", path,
-             (long long)nbytes, (long long)((int64_t)st.st_size - pos));
+                  (long long)nbytes, (long long)((int64_t)st.st_size - pos));
         goto done;
     }
     if (data_off) {
@@ -318,7 +318,7 @@ static int read_npy(const char *path, rt_npy *out, int64_t *data_off, char *err,
             rt_errorf(err, errlen, "%s: read error: %s", path, errno_str(errno, eb, sizeof eb));
         else
             rt_errorf(err, errlen, "%s: truncated: expected %lld bytes of data, found %zu", path,
-                 (long long)nbytes, got);
+                      (long long)nbytes, got);
         goto done;
     }
     out->data = data;
@@ -412,7 +412,7 @@ int rt_npy_write(const char *path, rt_dtype dt, int rank, const int64_t *dims,
     const char *descr = npy_descr(dt);
     if (!descr)
         return rt_errorf(err, errlen, "cannot write %s: dtype %s has no .npy equivalent (convert to f32)",
-                    path, rt_dtype_name(dt));
+                         path, rt_dtype_name(dt));
     if (rank < 0 || rank > RT_MAX_RANK)
         return rt_errorf(err, errlen, "cannot write %s: rank %d is not supported", path, rank);
 
