@@ -1,0 +1,141 @@
+"""Causal ring attention (context parallelism, tests/ring/gen_ring.py) on
+cp = 2 and 4, T = 64: the local fn that passes K/V blocks around the ring
+with ppermute and merges the softmax online, against the same attention
+written globally (`softmax(q @ k^T * s + causal_mask) @ v`, `dtc run`) and
+numpy, with the same random q, k, v given by --in:
+  1. for both layouts (headtail: rank i holds chunks i and 2cp-1-i, inputs
+     permuted into that order and the output permuted back; contig: plain
+     S(1)), `dtc run`, `dtc run --simulate`, the compiled program under
+     --ranks cp (threads) and `mpirun -np cp` equal numpy and the global
+     twin's `dtc run`;
+  2. `dtc report` lists 2 (cp - 1) collective_permutes per rank (K and V,
+     one step each), each of one local K/V block, and no other collective
+     (the full K/V is never gathered);
+  3. balance: the causally visible (unmasked) score entries each rank
+     computes with, counted from the layout: head-tail's max / min is within
+     10% (it is exactly 1), contiguous's is not (it is 2cp - 1).
+f32 within 1e-5 relative to the result's largest magnitude.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from gen_ring import global_twin, headtail_order, ring  # noqa: E402
+
+DTC = os.environ.get("DTC") or os.path.join(os.environ.get("DTC_BUILD", "build"), "dtc")
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1")
+B, T, D = 2, 64, 8
+
+
+def sh(args):
+    return subprocess.run(args, capture_output=True, text=True, timeout=300, env=ENV)
+
+
+def attention(q, k, v):
+    q, k, v = (a.astype(np.float64) for a in (q, k, v))
+    s = q @ k.transpose(0, 2, 1) / np.sqrt(q.shape[-1])
+    s = np.where(np.tril(np.ones((q.shape[1], q.shape[1]), bool)), s, -np.inf)
+    p = np.exp(s - s.max(axis=-1, keepdims=True))
+    return (p / p.sum(axis=-1, keepdims=True)) @ v
+
+
+def order_of(layout, cp):
+    return headtail_order(T, cp) if layout == "headtail" else np.arange(T)
+
+
+def visible_per_rank(layout, cp):
+    """Unmasked (query, key) pairs of each rank: its query rows see every
+    key at or before them, whichever rank's block it arrives in."""
+    pos = order_of(layout, cp).reshape(cp, T // cp)
+    return [int((pos[r] + 1).sum()) for r in range(cp)]
+
+
+def close(got, ref):
+    scale = float(np.abs(ref).max(initial=0.0))
+    return got.shape == ref.shape and got.dtype == np.float32 and \
+        bool(np.allclose(got.astype(np.float64), ref, rtol=1e-5, atol=1e-5 * scale))
+
+
+def main():
+    if not shutil.which("mpirun"):
+        print("FAIL: mpirun is not installed (scripts/setup.sh installs it)")
+        return 1
+    tmp = tempfile.mkdtemp(prefix="dtc-ring-")
+    rng = np.random.default_rng(3)
+    inp = {n: rng.standard_normal((B, T, D)).astype(np.float32) for n in "qkv"}
+    ref = attention(inp["q"], inp["k"], inp["v"])
+    passed = failed = 0
+
+    def verdict(ok, label):
+        nonlocal passed, failed
+        print("%s %s" % ("ok  " if ok else "FAIL", label))
+        passed += bool(ok)
+        failed += not ok
+
+    for cp in (2, 4):
+        glob = os.path.join(tmp, "global%d.dt" % cp)
+        open(glob, "w").write(global_twin(cp, T, B, D))
+        nat = []
+        for n in "qkv":
+            np.save(os.path.join(tmp, "%s.npy" % n), inp[n])
+            nat += ["--in", "%s=%s" % (n, os.path.join(tmp, "%s.npy" % n))]
+        gout = os.path.join(tmp, "global%d.out.npy" % cp)
+        res = sh([DTC, "run", glob, "--out", "out0=" + gout] + nat)
+        verdict(res.returncode == 0 and close(np.load(gout), ref), "cp=%d global twin (dtc run) == numpy" % cp)
+        twin = np.load(gout).astype(np.float64) if res.returncode == 0 else ref
+        for layout in ("headtail", "contig"):
+            tag = "cp=%d %s" % (cp, layout)
+            prog = os.path.join(tmp, "ring%d%s.dt" % (cp, layout))
+            open(prog, "w").write(ring(cp, T, B, D, layout))
+            order = order_of(layout, cp)
+            ins = []
+            for n in "qkv":
+                path = os.path.join(tmp, "%s.%d%s.npy" % (n, cp, layout))
+                np.save(path, inp[n][:, order])
+                ins += ["--in", "%s=%s" % (n, path)]
+            exe = prog[:-3]
+            comp = sh([DTC, "compile", prog, "-o", exe])
+            runs = [("run", [DTC, "run", prog]), ("simulate", [DTC, "run", "--simulate", prog])]
+            if comp.returncode:
+                verdict(False, "%s compile: %s" % (tag, comp.stderr.strip()[-400:]))
+            else:
+                runs += [("threads", [exe, "--ranks", str(cp)]), ("mpirun", ["mpirun", "-np", str(cp), exe])]
+            for how, args in runs:
+                out = os.path.join(tmp, "out.%d%s.%s.npy" % (cp, layout, how))
+                res = sh(args + ins + ["--out", "out0=" + out])
+                if res.returncode:
+                    verdict(False, "%s %s: %s" % (tag, how, (res.stderr or res.stdout).strip()[-400:]))
+                    continue
+                got = np.empty_like(np.load(out))
+                got[:, order] = np.load(out)  # back to the natural order
+                verdict(close(got, ref) and close(got, twin), "%s %s == numpy == global twin" % (tag, how))
+            rep = sh([DTC, "report", "--format=json", prog])
+            if rep.returncode:
+                verdict(False, "%s report: %s" % (tag, rep.stderr.strip()))
+                continue
+            block = 4 * B * (T // cp) * D
+            for r in json.loads(rep.stdout)["ranks"]:
+                kinds = [c["kind"] for c in r["collectives"]]
+                perms = [c for c in r["collectives"] if c["kind"] == "collective_permute"]
+                ok = kinds == ["collective_permute"] * (2 * (cp - 1)) and all(
+                    c["bytes"] == block and c["shift"] % cp == 1 for c in perms)
+                verdict(ok, "%s rank %d: %d collective_permutes of one %d-byte K/V block, nothing else (%s)"
+                        % (tag, r["rank"], 2 * (cp - 1), block, ", ".join(kinds)))
+            work = visible_per_rank(layout, cp)
+            ratio = max(work) / min(work)
+            want = ratio <= 1.10 if layout == "headtail" else ratio > 1.10
+            verdict(want, "%s visible score entries per rank %s, max/min %.3f" % (tag, work, ratio))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
