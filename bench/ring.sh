@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# bench/ring.sh - causal ring attention (tests/ring/gen_ring.py, head-tail
+# layout) at T=4096, D=64, B=1 on cp = 1, 2, 4 under mpirun -np cp:
+#   report MiB    `dtc report`'s peak memory per rank (the largest rank's)
+#   RSS MiB       measured max RSS per rank (/usr/bin/time %M, the largest
+#                 rank's; it includes the MPI runtime's own, about `base`,
+#                 the max RSS of the cp=1 program on a T=64 input)
+#   ratios        of both to cp=1 (ideal for the K/V and q blocks is 1/cp;
+#                 the score block [T/cp, T/cp] falls as 1/cp^2)
+#   ms            median time per iteration (--iters, rank 0)
+#   busy max/min  from --trace: per rank, the summed duration of the
+#                 operations (collectives excluded) of the timed iterations;
+#                 the most loaded rank's over the least loaded's
+#   overlap       from --trace: of the rank's collective_permutes, how many
+#                 ran as a start with operations traced before their wait
+#                 (the send in flight while the block computes), and the
+#                 time spent in those waits (ms per iteration, largest rank)
+# The ring computes every score block, masked or not (dt has no branches),
+# so busy time is balanced in both layouts; the head-tail layout balances
+# the causally visible (useful) entries, which tests/ring/test_ring.py counts.
+#
+#   bench/ring.sh [--iters N] [--t T]
+#
+# Uses the build tree in $DTC_BUILD (default build/).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${DTC_BUILD:-$ROOT/build}
+ITERS=5 T=4096
+while [ $# -gt 0 ]; do
+    case $1 in --iters) ITERS=$2; shift 2;; --t) T=$2; shift 2;; *) echo "usage: $0 [--iters N] [--t T]"; exit 2;; esac
+done
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+PY=/usr/bin/python3
+OUT=$BUILD/bench-ring
+mkdir -p "$OUT"
+maxrss() { # the largest rank's max RSS in KiB of: mpirun -np N PROG ARGS...
+    local np=$1; shift
+    mpirun --oversubscribe -np "$np" /usr/bin/time -f 'maxrss %M' "$@" 2>&1 >/dev/null |
+        sed -n 's/^maxrss //p' | sort -n | tail -1
+}
+$PY "$ROOT/tests/ring/gen_ring.py" 1 --t 64 --b 1 --d 64 > "$OUT/base.dt"
+"$BUILD/dtc" compile "$OUT/base.dt" -o "$OUT/base"
+BASE=$(maxrss 1 "$OUT/base")
+printf '%-4s %10s %10s %10s %10s %10s %12s %s\n' cp "report MiB" ratio "RSS MiB" ratio ms "busy max/min" overlap
+for cp in 1 2 4; do
+    prog=$OUT/ring$cp
+    $PY "$ROOT/tests/ring/gen_ring.py" $cp --t "$T" --b 1 --d 64 > "$prog.dt"
+    "$BUILD/dtc" compile "$prog.dt" -o "$prog"
+    peak=$("$BUILD/dtc" report --format=json "$prog.dt" |
+           $PY -c 'import json,sys; print(max(r["peak_memory_bytes"] for r in json.load(sys.stdin)["ranks"]))')
+    rss=$(maxrss $cp "$prog")
+    ms=$(mpirun --oversubscribe -np $cp "$prog" --iters "$ITERS" --warmup 1 --trace "$prog.json" |
+         sed -n 's/.*median \([0-9.e+-]*\) *ms.*/\1/p' | head -1)
+    stats=$($PY - "$prog.json" "$ITERS" <<'PYEOF'
+import json, sys
+ev = json.load(open(sys.argv[1]))
+ev = ev["traceEvents"] if isinstance(ev, dict) else ev
+iters = int(sys.argv[2])
+per = {}
+for e in ev:
+    if e.get("ph") == "X":
+        per.setdefault((e["pid"], e["tid"]), []).append(e)
+busy, overlapped, total, wait = [], 0, 0, []
+for evs in per.values():
+    evs.sort(key=lambda e: e["ts"])
+    its = [e for e in evs if e["cat"] == "iteration"][-iters:]
+    lo, hi = its[0]["ts"], its[-1]["ts"] + its[-1]["dur"]
+    evs = [e for e in evs if lo <= e["ts"] <= hi and e["cat"] != "iteration"]
+    busy.append(sum(e["dur"] for e in evs if e["cat"] == "op"))
+    w = 0.0
+    for i, e in enumerate(evs):
+        if e["cat"] != "collective" or "collective_permute" not in e["name"]:
+            continue
+        total += 1
+        j = next((j for j in range(i + 1, len(evs)) if evs[j]["cat"] == "collective_wait"
+                  and evs[j]["name"] == e["name"] + " wait"), None)
+        if j is not None and any(x["cat"] == "op" for x in evs[i + 1:j]):
+            overlapped += 1
+            w += evs[j]["dur"]
+    wait.append(w / iters / 1000.0)
+print("%.3f %d/%d starts overlapped, waits %.3f ms/iter" % (max(busy) / min(busy), overlapped, total, max(wait)))
+PYEOF
+)
+    if [ $cp = 1 ]; then peak1=$peak rss1=$rss; fi
+    printf '%-4s %10.1f %10.3f %10.1f %10.3f %10s %12s %s\n' $cp "$(echo "$peak / 1048576" | bc -l)" \
+        "$(echo "$peak / $peak1" | bc -l)" "$(echo "$rss / 1024" | bc -l)" \
+        "$(echo "($rss - $BASE) / ($rss1 - $BASE)" | bc -l)" "$ms" ${stats%% *} "${stats#* }"
+done
+printf 'base RSS (cp=1, T=64): %.1f MiB; the RSS ratio is of RSS - base\n' "$(echo "$BASE / 1024" | bc -l)"
