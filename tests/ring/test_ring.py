@@ -13,7 +13,14 @@ numpy, with the same random q, k, v given by --in:
      (the full K/V is never gathered);
   3. balance: the causally visible (unmasked) score entries each rank
      computes with, counted from the layout: head-tail's max / min is within
-     10% (it is exactly 1), contiguous's is not (it is 2cp - 1).
+     10% (it is exactly 1), contiguous's is not (it is 2cp - 1);
+  4. overlap (compiled, threads, --trace): on every rank each
+     collective_permute is a start with operations traced between it and
+     its wait (the block in flight while the step computes);
+  5. memory: `dtc report`'s peak memory per rank at T = 1024, D = 64 on
+     cp = 2, 4 is at most 1.05 / cp of cp = 1's;
+  6. tests/ring/ring_attention.dt is gen_ring.py's cp = 4 text (its header
+     comment aside).
 f32 within 1e-5 relative to the result's largest magnitude.
 """
 import json
@@ -56,6 +63,34 @@ def visible_per_rank(layout, cp):
     key at or before them, whichever rank's block it arrives in."""
     pos = order_of(layout, cp).reshape(cp, T // cp)
     return [int((pos[r] + 1).sum()) for r in range(cp)]
+
+
+def overlapped(exe, cp, ins, tmp):
+    """Whether, on every rank of a traced threads run, each collective_permute
+    start is followed by at least one operation before its wait."""
+    trace = os.path.join(tmp, "trace%d.json" % cp)
+    res = sh([exe, "--ranks", str(cp), "--trace", trace] + ins)
+    if res.returncode:
+        print(res.stderr.strip()[-400:])
+        return False
+    ev = json.load(open(trace))
+    ev = ev["traceEvents"] if isinstance(ev, dict) else ev
+    per = {}
+    for e in ev:
+        if e.get("ph") == "X":
+            per.setdefault((e["pid"], e["tid"]), []).append(e)
+    starts = 0
+    for evs in per.values():
+        evs.sort(key=lambda e: e["ts"])
+        for i, e in enumerate(evs):
+            if e["cat"] != "collective" or "collective_permute" not in e["name"]:
+                continue
+            starts += 1
+            j = next((j for j in range(i + 1, len(evs)) if evs[j]["cat"] == "collective_wait"
+                      and evs[j]["name"] == e["name"] + " wait"), None)
+            if j is None or not any(x["cat"] == "op" for x in evs[i + 1:j]):
+                return False
+    return starts == cp * 2 * (cp - 1)
 
 
 def close(got, ref):
@@ -129,10 +164,25 @@ def main():
                     c["bytes"] == block and c["shift"] % cp == 1 for c in perms)
                 verdict(ok, "%s rank %d: %d collective_permutes of one %d-byte K/V block, nothing else (%s)"
                         % (tag, r["rank"], 2 * (cp - 1), block, ", ".join(kinds)))
+            if layout == "headtail" and not comp.returncode:
+                verdict(overlapped(exe, cp, ins, tmp), "%s threads --trace: every collective_permute start has "
+                        "operations before its wait" % tag)
             work = visible_per_rank(layout, cp)
             ratio = max(work) / min(work)
             want = ratio <= 1.10 if layout == "headtail" else ratio > 1.10
             verdict(want, "%s visible score entries per rank %s, max/min %.3f" % (tag, work, ratio))
+    peaks = {}
+    for cp in (1, 2, 4):
+        prog = os.path.join(tmp, "mem%d.dt" % cp)
+        open(prog, "w").write(ring(cp, 1024, 1, 64, "headtail"))
+        rep = sh([DTC, "report", "--format=json", prog])
+        peaks[cp] = max(r["peak_memory_bytes"] for r in json.loads(rep.stdout)["ranks"]) if not rep.returncode else 0
+    for cp in (2, 4):
+        verdict(peaks[1] and 0 < peaks[cp] <= 1.05 * peaks[1] / cp, "T=1024 report peak memory per rank cp=%d %d "
+                "bytes, cp=1 %d bytes (ratio %.3f)" % (cp, peaks[cp], peaks[1], peaks[cp] / max(peaks[1], 1)))
+    sample = [l for l in open(os.path.join(HERE, "ring_attention.dt")) if not l.startswith("#")]
+    verdict(sample == [l + "\n" for l in ring(4, T, B, D, "headtail").splitlines() if not l.startswith("#")],
+            "tests/ring/ring_attention.dt is gen_ring.py 4's text")
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
