@@ -8,6 +8,9 @@
 #   ratios        of both to cp=1 (ideal for the K/V and q blocks is 1/cp;
 #                 the score block [T/cp, T/cp] falls as 1/cp^2)
 #   ms            median time per iteration (--iters, rank 0)
+#   max err       of one run on random q, k, v (--in, permuted into the
+#                 head-tail order, the output permuted back) against numpy's
+#                 causal attention in f64, relative to its largest magnitude
 #   busy max/min  from --trace: per rank, the summed duration of the
 #                 operations (collectives excluded) of the timed iterations;
 #                 the most loaded rank's over the least loaded's
@@ -21,11 +24,12 @@
 #
 #   bench/ring.sh [--iters N] [--t T]
 #
-# Uses the build tree in $DTC_BUILD (default build/).
+# Uses the build tree in $DTC_BUILD (default build/).  Exit status 1 if a
+# result's max err exceeds 1e-5.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${DTC_BUILD:-$ROOT/build}
-ITERS=5 T=4096
+ITERS=5 T=4096 FAIL=0
 while [ $# -gt 0 ]; do
     case $1 in --iters) ITERS=$2; shift 2;; --t) T=$2; shift 2;; *) echo "usage: $0 [--iters N] [--t T]"; exit 2;; esac
 done
@@ -41,7 +45,13 @@ maxrss() { # the largest rank's max RSS in KiB of: mpirun -np N PROG ARGS...
 $PY "$ROOT/tests/ring/gen_ring.py" 1 --t 64 --b 1 --d 64 > "$OUT/base.dt"
 "$BUILD/dtc" compile "$OUT/base.dt" -o "$OUT/base"
 BASE=$(maxrss 1 "$OUT/base")
-printf '%-4s %10s %10s %10s %10s %10s %12s %s\n' cp "report MiB" ratio "RSS MiB" ratio ms "busy max/min" overlap
+$PY - "$OUT" "$T" <<'PYEOF'
+import sys, numpy as np
+rng = np.random.default_rng(7)
+for n in "qkv":
+    np.save("%s/%s.npy" % (sys.argv[1], n), rng.standard_normal((1, int(sys.argv[2]), 64)).astype(np.float32))
+PYEOF
+printf '%-4s %10s %10s %10s %10s %10s %9s %12s %s\n' cp "report MiB" ratio "RSS MiB" ratio ms "max err" "busy max/min" overlap
 for cp in 1 2 4; do
     prog=$OUT/ring$cp
     $PY "$ROOT/tests/ring/gen_ring.py" $cp --t "$T" --b 1 --d 64 > "$prog.dt"
@@ -81,9 +91,33 @@ for evs in per.values():
 print("%.3f %d/%d starts overlapped, waits %.3f ms/iter" % (max(busy) / min(busy), overlapped, total, max(wait)))
 PYEOF
 )
+    ins=()
+    for n in q k v; do
+        $PY -c "import sys; sys.path.insert(0, '$ROOT/tests/ring'); import numpy as np; from gen_ring import headtail_order
+np.save('$prog.$n.npy', np.load('$OUT/$n.npy')[:, headtail_order($T, $cp)])"
+        ins+=(--in "$n=$prog.$n.npy")
+    done
+    mpirun --oversubscribe -np $cp "$prog" "${ins[@]}" --out "out0=$prog.out.npy" >/dev/null
+    err=$($PY - "$OUT" "$prog.out.npy" $T $cp <<'PYEOF'
+import sys, numpy as np
+out, t, cp = sys.argv[1], int(sys.argv[3]), int(sys.argv[4])
+q, k, v = (np.load("%s/%s.npy" % (out, n))[0].astype(np.float64) for n in "qkv")
+s = q @ k.T / np.sqrt(q.shape[-1])
+s[np.triu_indices(t, 1)] = -np.inf
+p = np.exp(s - s.max(axis=-1, keepdims=True))
+ref = (p / p.sum(axis=-1, keepdims=True)) @ v
+c = t // (2 * cp)
+order = np.concatenate([np.arange(ch * c, (ch + 1) * c) for i in range(cp) for ch in (i, 2 * cp - 1 - i)])
+got = np.empty_like(ref)
+got[order] = np.load(sys.argv[2])[0]
+print("%.1e" % (np.abs(got - ref).max() / np.abs(ref).max()))
+PYEOF
+)
+    $PY -c "import sys; sys.exit(float('$err') > 1e-5)" || { echo "ring.sh: cp=$cp differs from numpy ($err)"; FAIL=1; }
     if [ $cp = 1 ]; then peak1=$peak rss1=$rss; fi
-    printf '%-4s %10.1f %10.3f %10.1f %10.3f %10s %12s %s\n' $cp "$(echo "$peak / 1048576" | bc -l)" \
+    printf '%-4s %10.1f %10.3f %10.1f %10.3f %10s %9s %12s %s\n' $cp "$(echo "$peak / 1048576" | bc -l)" \
         "$(echo "$peak / $peak1" | bc -l)" "$(echo "$rss / 1024" | bc -l)" \
-        "$(echo "($rss - $BASE) / ($rss1 - $BASE)" | bc -l)" "$ms" ${stats%% *} "${stats#* }"
+        "$(echo "($rss - $BASE) / ($rss1 - $BASE)" | bc -l)" "$ms" "$err" ${stats%% *} "${stats#* }"
 done
 printf 'base RSS (cp=1, T=64): %.1f MiB; the RSS ratio is of RSS - base\n' "$(echo "$BASE / 1024" | bc -l)"
+exit $FAIL
