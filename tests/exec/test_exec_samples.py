@@ -172,9 +172,23 @@ def compare(what, got, ref, exact):
         "" if not bad.any() else ", %d elements out of tolerance" % int(bad.sum())))
 
 
+# train_gpt2's main is an AdamW step, which divides by |g| + eps: where |g| is
+# near eps a whole-step float32 tolerance does not hold, so here it runs its
+# gradients (--entry grads); tests/train/ checks the steps against numpy.
+ENTRY = {"train_gpt2": ["--entry", "grads"]}
+# Programs run from their own initialisers on every mesh: random N(0, 1)
+# weights saturate train_gpt2's attention, and float32 sums in another order
+# then differ by ~1e-4, beyond the 1e-5 tolerance.
+INIT_ONLY = {"train_gpt2"}
+
+
+def entry_of(path):
+    return ENTRY.get(os.path.splitext(os.path.basename(path))[0], [])
+
+
 def build_exe(dtc, path, exe, spec, backend, build_dir, cc_link):
     """Builds exe with the given backend; returns (ok, output)."""
-    mesh = ["--mesh", spec] if spec else []
+    mesh = ["--mesh", spec] + entry_of(path) if spec else entry_of(path)
     if backend == "exe":
         return run([dtc, "compile", path, "-o", exe] + mesh)
     rc, out = run([dtc, "compile", path, "--emit=c", "-o", exe + ".c"] + mesh)
@@ -220,27 +234,22 @@ def main():
         exes = {}
         for path in progs:
             prog = os.path.splitext(os.path.basename(path))[0]
-            if prog == "train_gpt2":
-                print("note  %s: not run here: an AdamW step, compared with numpy on its own meshes "
-                      "by tests/train/ (it divides by |g| + eps, so where |g| is near eps a whole-step "
-                      "float32 tolerance does not hold)" % prog)
-                continue
             exact = prog == "exec_init"
             ptmp = os.path.join(tmp, prog)
             os.makedirs(ptmp)
             # references: initialisers, and random inputs
-            rc, out = run([dtc, "run", path])
+            rc, out = run([dtc, "run", path] + entry_of(path))
             if not check(rc == 0, "%s: dtc run" % prog):
                 print(out)
                 continue
             want = result_lines(out)
             names = list(want)
             ref_paths, ref_args = outputs(names, ptmp, "ref_init")
-            run([dtc, "run", path] + ref_args)
+            run([dtc, "run", path] + entry_of(path) + ref_args)
             meshes = meshes_for(mesh_of(path))
             rand_args = None
             for label, (spec, n) in meshes.items():
-                inputs = "init" if spec is None or exact else "rand"
+                inputs = "init" if spec is None or exact or prog in INIT_ONLY else "rand"
                 for backend in BACKENDS:
                     what = "%s on %s [%s]" % (prog, label, backend)
                     exe = os.path.join(ptmp, "%s_%s_%s" % (
@@ -254,7 +263,7 @@ def main():
                     if inputs == "rand" and rand_args is None:  # the first time: make them
                         rand_args = make_inputs(prog, params_of(exe), ptmp)
                         rrefs, rargs = outputs(names, ptmp, "ref_rand")
-                        rc, out = run([dtc, "run", path] + rand_args + rargs)
+                        rc, out = run([dtc, "run", path] + entry_of(path) + rand_args + rargs)
                         if not check(rc == 0, "%s: dtc run with random inputs" % prog):
                             print(out)
                     refs = ref_paths if inputs == "init" else rrefs
@@ -283,7 +292,7 @@ def main():
             elif which:  # the 1-D mesh over the second axis: the first has size 1
                 first = mesh_of(path)[0][0]
                 label = [l for l in meshes_for(mesh_of(path)) if l.startswith(first + "=1,")][0]
-            names = list(result_lines(run([dtc, "run", path])[1]))
+            names = list(result_lines(run([dtc, "run", path] + entry_of(path))[1]))
             for backend in BACKENDS:
                 what = "%s on %s [%s] under mpirun" % (prog, label, backend)
                 if (prog, label, backend) not in exes:
