@@ -33,7 +33,7 @@ nok=0
 ok() { echo "ok    $*"; nok=$((nok + 1)); }
 fail() { echo "FAIL  $*"; nfail=$((nfail + 1)); }
 if ! command -v mpirun >/dev/null; then
-    echo "skipped: mpirun not found"
+    echo "FAIL: mpirun not found (scripts/setup.sh installs it)"
     exit 1
 fi
 

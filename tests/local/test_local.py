@@ -171,7 +171,7 @@ def close(got, ref):
 
 def main():
     if not shutil.which("mpirun"):
-        print("skipped: mpirun is not installed (scripts/setup.sh installs it)")
+        print("FAIL: mpirun is not installed (scripts/setup.sh installs it)")
         return 1
     tmp = tempfile.mkdtemp(prefix="dtc-local-")
     rng = np.random.default_rng(12)
