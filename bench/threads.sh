@@ -16,31 +16,8 @@
 # differ beyond float32 reduction order.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ROUNDS=5
-QUICK=0
-BENCHES=()
-ALL=(mlp transformer coll_all_reduce coll_all_gather coll_reduce_scatter coll_all_to_all)
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --rounds) ROUNDS=$2; shift 2 ;;
-    --rounds=*) ROUNDS=${1#*=}; shift ;;
-    --quick) QUICK=1; ROUNDS=1; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    -*) echo "threads.sh: unknown option $1" >&2; exit 2 ;;
-    *) BENCHES+=("$1"); shift ;;
-    esac
-done
-[ ${#BENCHES[@]} -gt 0 ] || BENCHES=("${ALL[@]}")
-for b in "${BENCHES[@]}"; do
-    [ -f "$ROOT/bench/$b.dt" ] || { echo "threads.sh: no benchmark $b (bench/$b.dt)" >&2; exit 2; }
-done
-iters_of() {
-    case "$1" in
-    mlp|transformer) [ $QUICK = 1 ] && echo "--iters 2 --warmup 1" || echo "--iters 5 --warmup 2" ;;
-    *) [ $QUICK = 1 ] && echo "--iters 5 --warmup 2" || echo "--iters 20 --warmup 5" ;;
-    esac
-}
+# shellcheck source=bench/bench_args.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bench_args.sh"
 
 NCPU=$(nproc)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
