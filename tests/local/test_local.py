@@ -27,16 +27,14 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
-DTC = os.environ.get("DTC") or os.path.join(os.environ.get("DTC_BUILD", "build"), "dtc")
 HERE = os.path.dirname(os.path.abspath(__file__))
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-           OMPI_MCA_rmaps_base_oversubscribe="1")
+sys.path.insert(0, os.path.dirname(HERE))  # tests/: shard_harness.py
+from shard_harness import DTC, close, sh  # noqa: E402
 MESHES = [(1, 4), (2, 2), (4, 1)]
 
 
@@ -90,10 +88,6 @@ CASES = [
     ("callers", None, callers, {"a": (8, 7), "b": (7, 12), "x": (8, 12)}),
     ("helpers", None, helpers, {"x": (8, 4)}, [(2, 2)]),  # plain functions typed on 2 x 2's local shapes
 ]
-
-
-def sh(args):
-    return subprocess.run(args, capture_output=True, text=True, timeout=300, env=ENV)
 
 
 EXPLICIT = re.compile(r"\b(all_reduce|all_gather|reduce_scatter|all_to_all|ppermute)\(")
@@ -161,12 +155,6 @@ def ppermute_steps(prog, mesh):
             bad.append("rank %d: %d collective_permutes for %d distinct ppermutes" % (r["rank"], len(perms),
                                                                                      len(classes)))
     return bad
-
-
-def close(got, ref):
-    scale = float(np.abs(ref).max(initial=0.0))
-    return got.shape == ref.shape and got.dtype == np.float32 and \
-        bool(np.allclose(got.astype(np.float64), ref, rtol=1e-5, atol=1e-5 * scale))
 
 
 def main():

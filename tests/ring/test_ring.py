@@ -26,24 +26,18 @@ f32 within 1e-5 relative to the result's largest magnitude.
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # tests/: shard_harness.py
+from shard_harness import DTC, close, sh  # noqa: E402
 sys.path.insert(0, HERE)
 from gen_ring import global_twin, headtail_order, ring  # noqa: E402
 
-DTC = os.environ.get("DTC") or os.path.join(os.environ.get("DTC_BUILD", "build"), "dtc")
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-           OMPI_MCA_rmaps_base_oversubscribe="1")
 B, T, D = 2, 64, 8
-
-
-def sh(args):
-    return subprocess.run(args, capture_output=True, text=True, timeout=300, env=ENV)
 
 
 def attention(q, k, v):
@@ -91,12 +85,6 @@ def overlapped(exe, cp, ins, tmp):
             if j is None or not any(x["cat"] == "op" for x in evs[i + 1:j]):
                 return False
     return starts == cp * 2 * (cp - 1)
-
-
-def close(got, ref):
-    scale = float(np.abs(ref).max(initial=0.0))
-    return got.shape == ref.shape and got.dtype == np.float32 and \
-        bool(np.allclose(got.astype(np.float64), ref, rtol=1e-5, atol=1e-5 * scale))
 
 
 def main():
