@@ -77,6 +77,13 @@ typedef struct Binding {
 /* A `for` being checked: its body is built as its own IrFunc; values from
  * outside become body parameters when first used (carried, stacked slices
  * w[l], captures), and are reordered to that order at the end. */
+/* Values from outside a loop body and the body parameters that stand for
+ * them, in order of first use: outer[k] is passed for param[k]. */
+typedef struct LoopInputs {
+    int n, cap;
+    IrValue **outer, **param;
+} LoopInputs;
+
 typedef struct LoopCtx {
     struct LoopCtx *parent;
     int depth;            /* 1 for the outermost loop */
@@ -87,10 +94,8 @@ typedef struct LoopCtx {
     IrValue **carry_param, **carry_cur, **carry_init;
     bool *carry_pinned;
     Placement *carry_pl;
-    int nstack, capstack;
-    IrValue **stack_outer, **stack_param;
-    int ncap, capcap;
-    IrValue **cap_outer, **cap_param;
+    LoopInputs stack;     /* stacked values sliced [l] */
+    LoopInputs cap;       /* other values from outside, read as they are */
 } LoopCtx;
 
 typedef struct ConstInfo {

@@ -11,16 +11,32 @@
 #include "frontend/sema_internal.h"
 
 /* ---- loops: values from outside a loop body ------------------------------------------- */
-static void *grow_array(Sema *S, void *p, int n, int *cap, size_t sz)
+
+/* The parameter of lp's body that stands for outer in `in`, made (named
+ * name, of type t) at its first use. */
+static IrValue *loop_input(Sema *S, LoopCtx *lp, LoopInputs *in, IrValue *outer, const char *name,
+                           IrType t)
 {
-    if (n < *cap)
-        return p;
-    int nc = *cap ? 2 * *cap : 4;
-    void *q = arena_alloc(S->a, sz * (size_t)nc);
-    if (n)
-        memcpy(q, p, sz * (size_t)n);
-    *cap = nc;
-    return q;
+    for (int k = 0; k < in->n; k++)
+        if (in->outer[k] == outer)
+            return in->param[k];
+    if (in->n == in->cap) {
+        int cap = in->cap ? 2 * in->cap : 4;
+        IrValue **o = arena_alloc(S->a, sizeof *o * (size_t)cap);
+        IrValue **p = arena_alloc(S->a, sizeof *p * (size_t)cap);
+        if (in->n) {
+            memcpy(o, in->outer, sizeof *o * (size_t)in->n);
+            memcpy(p, in->param, sizeof *p * (size_t)in->n);
+        }
+        in->outer = o;
+        in->param = p;
+        in->cap = cap;
+    }
+    IrInit none;
+    memset(&none, 0, sizeof none);
+    in->outer[in->n] = outer;
+    in->param[in->n] = ir_param_new(S->m, lp->body, name, t, (Placement){0}, none);
+    return in->param[in->n++];
 }
 
 /* v, bound at loop depth vdepth, as a value usable inside loop lp: each loop
@@ -30,22 +46,7 @@ static IrValue *loop_capture(Sema *S, LoopCtx *lp, IrValue *v, int vdepth)
     if (!lp || lp->depth <= vdepth)
         return v;
     IrValue *outer = loop_capture(S, lp->parent, v, vdepth);
-    for (int k = 0; k < lp->ncap; k++)
-        if (lp->cap_outer[k] == outer)
-            return lp->cap_param[k];
-    int cap = lp->capcap;
-    lp->cap_outer = grow_array(S, lp->cap_outer, lp->ncap, &cap, sizeof *lp->cap_outer);
-    cap = lp->capcap;
-    lp->cap_param = grow_array(S, lp->cap_param, lp->ncap, &cap, sizeof *lp->cap_param);
-    lp->capcap = cap;
-    IrInit none;
-    memset(&none, 0, sizeof none);
-    IrValue *p = ir_param_new(S->m, lp->body, outer->name ? outer->name : "capture", outer->type,
-                              (Placement){0}, none);
-    lp->cap_outer[lp->ncap] = outer;
-    lp->cap_param[lp->ncap] = p;
-    lp->ncap++;
-    return p;
+    return loop_input(S, lp, &lp->cap, outer, outer->name ? outer->name : "capture", outer->type);
 }
 
 SVal sema_binding_value(Sema *S, Binding *b)
@@ -108,21 +109,7 @@ SVal sema_loop_slice(Sema *S, const Expr *e)
                          "placement is not supported; keep dim 0 replicated (R)", e->name, S->m->mesh.axis_name[a]);
                 return sv_err;
             }
-    for (int k = 0; k < lp->nstack; k++)
-        if (lp->stack_outer[k] == outer)
-            return sv_tensor(lp->stack_param[k]);
-    int cap = lp->capstack;
-    lp->stack_outer = grow_array(S, lp->stack_outer, lp->nstack, &cap, sizeof *lp->stack_outer);
-    cap = lp->capstack;
-    lp->stack_param = grow_array(S, lp->stack_param, lp->nstack, &cap, sizeof *lp->stack_param);
-    lp->capstack = cap;
-    IrInit none;
-    memset(&none, 0, sizeof none);
-    IrValue *p = ir_param_new(S->m, lp->body, e->name, ir_loop_slice_type(t), (Placement){0}, none);
-    lp->stack_outer[lp->nstack] = outer;
-    lp->stack_param[lp->nstack] = p;
-    lp->nstack++;
-    return sv_tensor(p);
+    return sv_tensor(loop_input(S, lp, &lp->stack, outer, e->name, ir_loop_slice_type(t)));
 }
 
 /* ---- loops: for and assignment ------------------------------------------------------------ */
@@ -189,15 +176,15 @@ void sema_check_assign(Sema *S, const Stmt *st)
 static void order_body_params(Sema *S, LoopCtx *lp)
 {
     IrFunc *g = lp->body;
-    int n = lp->ncarry + lp->nstack + lp->ncap, at = 0;
+    int n = lp->ncarry + lp->stack.n + lp->cap.n, at = 0;
     DTC_ASSERT(n == g->nparams);
     IrValue **ps = arena_alloc(S->a, sizeof *ps * (size_t)(n ? n : 1));
     for (int k = 0; k < lp->ncarry; k++)
         ps[at++] = lp->carry_param[k];
-    for (int k = 0; k < lp->nstack; k++)
-        ps[at++] = lp->stack_param[k];
-    for (int k = 0; k < lp->ncap; k++)
-        ps[at++] = lp->cap_param[k];
+    for (int k = 0; k < lp->stack.n; k++)
+        ps[at++] = lp->stack.param[k];
+    for (int k = 0; k < lp->cap.n; k++)
+        ps[at++] = lp->cap.param[k];
     for (int k = 0; k < n; k++)
         ps[k]->param_index = k;
     g->params = ps;
@@ -315,24 +302,24 @@ void sema_check_for(Sema *S, const Stmt *st)
     if (!ok || S->ngroups > 0)
         return;
     order_body_params(S, lp);
-    int nargs = n + lp->nstack + lp->ncap;
+    int nargs = n + lp->stack.n + lp->cap.n;
     IrValue **args = arena_alloc(S->a, sizeof *args * (size_t)(nargs ? nargs : 1));
     IrType *types = arena_alloc(S->a, sizeof *types * (size_t)(n ? n : 1));
     for (int k = 0; k < n; k++) {
         args[k] = lp->carry_init[k];
         types[k] = args[k]->type;
     }
-    for (int k = 0; k < lp->nstack; k++)
-        args[n + k] = lp->stack_outer[k];
-    for (int k = 0; k < lp->ncap; k++)
-        args[n + lp->nstack + k] = lp->cap_outer[k];
+    for (int k = 0; k < lp->stack.n; k++)
+        args[n + k] = lp->stack.outer[k];
+    for (int k = 0; k < lp->cap.n; k++)
+        args[n + lp->stack.n + k] = lp->cap.outer[k];
     IrInst *i = ir_inst_new(S->m, sema_target_fn(S), NULL, OP_LOOP, nargs, args, n, types);
     i->loc = st->loc;
     i->a.fn = g;
     i->a.callee = g->name;
     i->a.trip = lp->trip;
     i->a.ncarry = n;
-    i->a.nstack = lp->nstack;
+    i->a.nstack = lp->stack.n;
     const char *e = ir_loop_check(S->a, i);
     if (e)
         DTC_BUG(e);
