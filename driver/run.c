@@ -104,14 +104,20 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* The compiled program's progress line (runtime/program.c). */
+/* The compiled program's progress line (rt_format_step). */
 static void log_step(Arena *ar, const IrFunc *f, const Tensor *results, int step, int nsteps, double rate)
 {
-    printf("step %d/%d", step, nsteps);
+    const char **names = arena_alloc(ar, sizeof *names * (size_t)(f->nresults + 1));
+    double *vals = arena_alloc(ar, sizeof *vals * (size_t)(f->nresults + 1));
+    int k = 0;
     for (int j = 0; j < f->nresults; j++)
-        if (results[j].rank == 0 && (!f->result_feeds || f->result_feeds[j] < 0))
-            printf("  %s %.4g", result_name(ar, f, j), interp_get(&results[j], 0));
-    printf("  (%.1f steps/s)\n", rate);
+        if (results[j].rank == 0 && (!f->result_feeds || f->result_feeds[j] < 0)) {
+            names[k] = result_name(ar, f, j);
+            vals[k++] = interp_get(&results[j], 0);
+        }
+    char line[1024];
+    rt_format_step(line, sizeof line, step, nsteps, k, names, vals, rate);
+    printf("%s\n", line);
     fflush(stdout);
 }
 

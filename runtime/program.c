@@ -463,22 +463,28 @@ static void log_step(rt_ctx *ctx, const rt_job *job, void *const *results, int64
                      int64_t last, double rate)
 {
     const rt_program *prog = job->prog;
-    char line[1024];
-    size_t k = (size_t)snprintf(line, sizeof line, "step %lld/%lld", (long long)step, (long long)last);
+    const char **names = rt_alloc(ctx, sizeof *names * ((size_t)prog->nresults + 1));
+    double *vals = rt_alloc(ctx, sizeof *vals * ((size_t)prog->nresults + 1));
+    int k = 0;
     for (int j = 0; j < prog->nresults; j++) {
         const rt_tensor_desc *d = &prog->results[j];
         if (d->rank != 0 || d->feeds >= 0)
             continue;
         void *g = assemble_output(ctx, d, results[j]);
-        if (g && k < sizeof line)
-            k += (size_t)snprintf(line + k, sizeof line - k, "  %s %.4g", d->name,
-                                  rt_load_double(d->dtype, g, 0));
+        if (g) {
+            names[k] = d->name;
+            vals[k++] = rt_load_double(d->dtype, g, 0);
+        }
         rt_free(ctx, g);
     }
     if (ctx->rank == 0) {
-        printf("%s  (%.1f steps/s)\n", line, rate);
+        char line[1024];
+        rt_format_step(line, sizeof line, step, last, k, names, vals, rate);
+        printf("%s\n", line);
         fflush(stdout);
     }
+    rt_free(ctx, names);
+    rt_free(ctx, vals);
 }
 
 /* ---- one rank's life ---------------------------------------------------------------- */

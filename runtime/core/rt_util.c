@@ -201,3 +201,13 @@ void rt_text_put_json_str(rt_text *b, const char *s)
     }
     rt_text_put(b, "\"");
 }
+
+void rt_format_step(char *buf, size_t n, int64_t step, int64_t last, int nvals, const char *const *names,
+                    const double *vals, double rate)
+{
+    size_t k = (size_t)snprintf(buf, n, "step %lld/%lld", (long long)step, (long long)last);
+    for (int j = 0; j < nvals && k < n; j++)
+        k += (size_t)snprintf(buf + k, n - k, "  %s %.4g", names[j], vals[j]);
+    if (k < n)
+        snprintf(buf + k, n - k, "  (%.1f steps/s)", rate);
+}
