@@ -67,16 +67,6 @@ static char *shape_str(int rank, const int64_t *dims, char *buf, size_t n)
 
 /* ---- placement bookkeeping ------------------------------------------------------- */
 
-static bool holds_input(const rt_mesh *m, const rt_pl *pl, const int *c)
-{
-    return rt_holds_input(m, pl, c);
-}
-
-static bool needed_output(const rt_mesh *m, const rt_pl *pl, const int *c)
-{
-    return rt_needed_output(m, pl, c);
-}
-
 static size_t box_bytes(const rt_mesh *m, const rt_tensor_desc *d, const int *c, int64_t *off,
                         int64_t *len)
 {
@@ -278,7 +268,7 @@ static void scatter_input(rt_ctx *ctx, const rt_tensor_desc *d, const void *glob
     const rt_mesh *m = ctx->mesh;
     size_t es = (size_t)rt_dtype_size(d->dtype);
     int64_t off[RT_MAX_RANK], len[RT_MAX_RANK], zero[RT_MAX_RANK] = {0};
-    size_t mine = holds_input(m, d->pl, ctx->coords) ? box_bytes(m, d, ctx->coords, off, len) : 0;
+    size_t mine = rt_holds_input(m, d->pl, ctx->coords) ? box_bytes(m, d, ctx->coords, off, len) : 0;
     size_t *counts = NULL, *displs = NULL;
     char *pack = NULL;
     if (ctx->rank == 0) {
@@ -288,7 +278,7 @@ static void scatter_input(rt_ctx *ctx, const rt_tensor_desc *d, const void *glob
         for (int r = 0; r < ctx->nranks; r++) {
             int c[RT_MAX_AXES];
             rt_mesh_coords(m, r, c);
-            counts[r] = holds_input(m, d->pl, c) ? box_bytes(m, d, c, off, len) : 0;
+            counts[r] = rt_holds_input(m, d->pl, c) ? box_bytes(m, d, c, off, len) : 0;
             displs[r] = total;
             total += counts[r];
         }
@@ -317,7 +307,7 @@ static void *assemble_output(rt_ctx *ctx, const rt_tensor_desc *d, const void *l
     size_t es = (size_t)rt_dtype_size(d->dtype);
     int n = ctx->nranks;
     int64_t off[RT_MAX_RANK], len[RT_MAX_RANK], zero[RT_MAX_RANK] = {0};
-    size_t mine = needed_output(m, d->pl, ctx->coords) ? box_bytes(m, d, ctx->coords, off, len) : 0;
+    size_t mine = rt_needed_output(m, d->pl, ctx->coords) ? box_bytes(m, d, ctx->coords, off, len) : 0;
     size_t *counts = NULL, *displs = NULL;
     char *pieces = NULL;
     if (ctx->rank == 0) {
@@ -327,7 +317,7 @@ static void *assemble_output(rt_ctx *ctx, const rt_tensor_desc *d, const void *l
         for (int r = 0; r < n; r++) {
             int c[RT_MAX_AXES];
             rt_mesh_coords(m, r, c);
-            counts[r] = needed_output(m, d->pl, c) ? box_bytes(m, d, c, off, len) : 0;
+            counts[r] = rt_needed_output(m, d->pl, c) ? box_bytes(m, d, c, off, len) : 0;
             displs[r] = total;
             total += counts[r];
         }
@@ -349,7 +339,7 @@ static void *assemble_output(rt_ctx *ctx, const rt_tensor_desc *d, const void *l
         for (int r = 0; r < n; r++) {
             int c[RT_MAX_AXES];
             rt_mesh_coords(m, r, c);
-            bool base = needed_output(m, d->pl, c) && c[a] == 0;
+            bool base = rt_needed_output(m, d->pl, c) && c[a] == 0;
             for (int b = a + 1; b < m->naxes; b++)
                 if (d->pl[b].kind == RT_PL_P && c[b] != 0)
                     base = false;
@@ -369,7 +359,7 @@ static void *assemble_output(rt_ctx *ctx, const rt_tensor_desc *d, const void *l
     for (int r = 0; r < n; r++) {
         int c[RT_MAX_AXES];
         rt_mesh_coords(m, r, c);
-        bool place = needed_output(m, d->pl, c);
+        bool place = rt_needed_output(m, d->pl, c);
         for (int a = 0; a < m->naxes; a++)
             if (d->pl[a].kind == RT_PL_P && c[a] != 0)
                 place = false;
@@ -440,7 +430,7 @@ static void fill_step(rt_ctx *ctx, const rt_job *job, const stack_file *st, void
             continue;
         int64_t off[RT_MAX_RANK + 1], len[RT_MAX_RANK + 1];
         box_bytes(m, d, ctx->coords, off + 1, len + 1);
-        if (!holds_input(m, d->pl, ctx->coords) || rt_numel(d->rank, len + 1) == 0)
+        if (!rt_holds_input(m, d->pl, ctx->coords) || rt_numel(d->rank, len + 1) == 0)
             continue;
         if (fresh) {
             rt_init in = d->init;
@@ -529,7 +519,7 @@ static int rank_main(rt_ctx *ctx, void *arg)
             ; /* fill_step makes them, step by step */
         else if (in_path(job, i))
             scatter_input(ctx, d, globals[i], params[i]);
-        else if (holds_input(m, d->pl, ctx->coords) && rt_numel(d->rank, len) > 0)
+        else if (rt_holds_input(m, d->pl, ctx->coords) && rt_numel(d->rank, len) > 0)
             rt_init_fill(&d->init, d->dtype, d->rank, d->dims, off, len, params[i]);
         rt_free(ctx, globals[i]);
     }
