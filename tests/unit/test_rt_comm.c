@@ -324,6 +324,62 @@ static void test_collective_permute(rt_ctx *ctx, unsigned axes, rt_dtype dt, int
     free(recv);
 }
 
+/* Non-blocking collective_permute as ring attention uses it: two in
+ * flight at once under handles 0 and 1 (K and V, opposite directions here),
+ * computation between the starts and the waits, the waits in either order,
+ * and each round's receive buffer the next round's send buffer (the
+ * sender's buffer is reused only after its wait), k + 1 rounds, so every
+ * member sees every other member's data and then its neighbour's again.
+ * The send buffers are unchanged by the step; a handle past the backends'
+ * per-handle slots (40) works the same. */
+static void test_collective_permute_async(rt_ctx *ctx, unsigned axes, rt_dtype dt, int64_t count)
+{
+    int mem[64], k = members_of(rt_ctx_mesh(ctx), axes, rt_rank(ctx), mem);
+    int me = rt_group_index(ctx, axes);
+    size_t es = (size_t)rt_dtype_size(dt), nb = (size_t)count * es;
+    char *buf[4];
+    for (int b = 0; b < 4; b++)
+        buf[b] = xcalloc(nb);
+    char *ks = buf[0], *kr = buf[1], *vs = buf[2], *vr = buf[3];
+    for (int64_t i = 0; i < count; i++) {
+        put(dt, ks, i, val(rt_rank(ctx), i));
+        put(dt, vs, i, val(rt_rank(ctx), i + 1));
+    }
+    double sink = 0;
+    int bad = 0;
+    for (int round = 1; round <= k + 1; round++) {
+        memset(kr, 0xff, nb);
+        memset(vr, 0xff, nb);
+        rt_req hk = round == k ? 40 : 0;
+        rt_collective_permute_start(ctx, hk, axes, dt, ks, kr, count, 1);
+        rt_collective_permute_start(ctx, 1, axes, dt, vs, vr, count, -1);
+        for (int i = 0; i < 20000; i++) /* the block computed while both are in flight */
+            sink += (double)i * 1e-9;
+        if (round % 2) {
+            rt_wait(ctx, hk);
+            rt_wait(ctx, 1);
+        } else {
+            rt_wait(ctx, 1);
+            rt_wait(ctx, hk);
+        }
+        int kfrom = mem[((me - round) % k + k) % k], vfrom = mem[(me + round) % k];
+        for (int64_t i = 0; i < count; i++)
+            if (get(dt, kr, i) != val(kfrom, i) || get(dt, vr, i) != val(vfrom, i + 1))
+                bad = 1;
+        /* the block just received is the next round's to send */
+        char *t = ks;
+        ks = kr;
+        kr = t;
+        t = vs;
+        vs = vr;
+        vr = t;
+    }
+    CHECK(!bad && sink > 0, "rank %d collective_permute_start axes 0x%x count %lld: wrong blocks",
+          rt_rank(ctx), axes, (long long)count);
+    for (int b = 0; b < 4; b++)
+        free(buf[b]);
+}
+
 /* max / min propagate NaN whichever member holds it. */
 static void test_nan(rt_ctx *ctx, unsigned axes, rt_dtype dt, rt_red red)
 {
@@ -368,8 +424,10 @@ static int all_collectives(rt_ctx *ctx, void *arg)
                         test_all_to_all(ctx, axes, dt, s, c);
             test_broadcast(ctx, axes, dt);
             static const int64_t pcounts[] = {0, 1, 7, 5000};
-            for (int c = 0; c < 4; c++)
+            for (int c = 0; c < 4; c++) {
                 test_collective_permute(ctx, axes, dt, pcounts[c]);
+                test_collective_permute_async(ctx, axes, dt, pcounts[c]);
+            }
             if (dt != RT_I32) {
                 test_nan(ctx, axes, dt, RT_RED_MAX);
                 test_nan(ctx, axes, dt, RT_RED_MIN);
