@@ -586,6 +586,45 @@ static int slow_rank1(rt_ctx *ctx, void *arg)
     return 0;
 }
 
+/* Non-blocking collective_permute over tp (m22: members 0, 1 of each dp
+ * group): rank 1 returns before it starts, so rank 0 waits in vain for its
+ * block; or (slow_permute) rank 1 sleeps a second before it starts. */
+static int leave_permute(rt_ctx *ctx, void *arg)
+{
+    (void)arg;
+    float x = 1, y = 0;
+    if (rt_rank(ctx) == 1)
+        return 7;
+    rt_site(ctx, "t.dt:6:3");
+    rt_collective_permute_start(ctx, 0, 2u, RT_F32, &x, &y, 1, 1);
+    rt_wait(ctx, 0);
+    return 0;
+}
+
+static int slow_permute(rt_ctx *ctx, void *arg)
+{
+    (void)arg;
+    float x = 1, y = 0;
+    if (rt_rank(ctx) == 1) {
+        struct timespec ts = {1, 0};
+        nanosleep(&ts, NULL);
+    }
+    rt_site(ctx, "t.dt:7:3");
+    rt_collective_permute_start(ctx, 3, 2u, RT_F32, &x, &y, 1, 1);
+    rt_wait(ctx, 3);
+    return y == 1 ? 0 : 5;
+}
+
+/* The two members of a permute disagree on its size. */
+static int bad_permute(rt_ctx *ctx, void *arg)
+{
+    (void)arg;
+    float x[2] = {1, 2}, y[2];
+    rt_collective_permute_start(ctx, 0, 2u, RT_F32, x, y, rt_rank(ctx) % 2 ? 2 : 1, 1);
+    rt_wait(ctx, 0);
+    return 0;
+}
+
 static double now(void)
 {
     struct timespec ts;
@@ -714,8 +753,16 @@ int main(void)
     setenv("DT_TIMEOUT", "0.3", 1);
     expect_failure(&m22, slow_rank1, -1, "timed out", "DT_TIMEOUT=0.3, rank 1 sleeps 1 s");
     expect_failure(&m22, slow_rank1, -1, "s in all_reduce(", "the timeout names the collective");
+    expect_failure(&m22, slow_permute, -1, "timed out after 0.3 s in collective_permute(tp) at t.dt:7:3 waiting for rank 1",
+                   "DT_TIMEOUT=0.3, collective_permute_start late");
     unsetenv("DT_TIMEOUT");
     expect_failure(&m22, slow_rank1, 0, NULL, "no DT_TIMEOUT, rank 1 sleeps 1 s");
+    expect_failure(&m22, slow_permute, 0, NULL, "no DT_TIMEOUT, permute_start 1 s late");
+    expect_failure(&m22, leave_permute, -1,
+                   "rank 1 stopped while rank 0 waits for it in collective_permute(tp) at t.dt:6:3",
+                   "rank 1 returns before a permute's start");
+    /* either member may notice first */
+    expect_failure(&m22, bad_permute, -1, ": collective_permute: rank ", "permute members disagree on the size");
 
     int f = atomic_load(&failures);
     printf("%s: %ld checks, %d failed\n", f ? "FAIL" : "ok", atomic_load(&checks), f);
