@@ -503,10 +503,8 @@ static int t_collective_permute_start(rt_ctx *ctx, rt_req req, unsigned axes, in
                                       const void *send, void *recv, size_t bytes)
 {
     tworld *w = ctx->world;
-    if (req >= TP2P_HANDLES) { /* the same on every rank: all complete here */
-        int rc = t_collective_permute(ctx, axes, dest, src, send, recv, bytes);
-        return rc;
-    }
+    if (req >= TP2P_HANDLES) /* every member has the same handle: all complete it here */
+        return t_collective_permute(ctx, axes, dest, src, send, recv, bytes);
     tp2p *mine = p2p_slot(w, ctx->rank, req);
     tbar *b = bar_of(ctx, axes);
     mine->recv = recv;
