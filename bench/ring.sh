@@ -16,8 +16,13 @@
 #                 iterations; the most loaded rank's over the least loaded's.
 #                 With more ranks than cores this counts a rank's waits for
 #                 a core too, so it is noise on a small machine
-#   work max/min  the same of the operations' CPU time (cpu_us: the rank's
-#                 thread, without its waits for a core): the work balance
+#   work max/min  the work balance: per rank, the median over the timed
+#                 iterations of the operations' CPU time in the iteration
+#                 (cpu_us: the rank's thread, without its waits for a
+#                 core); the most loaded rank's over the least loaded's.
+#                 The median, since one iteration's CPU time still varies
+#                 by about 15% on a shared machine (a busy sibling
+#                 hyperthread, cache contention, a VM's stolen time)
 #   exposed ms    rank 0's --profile "exposed communication" per iteration
 #                 (time inside collective calls: starts and waits), and
 #                 after the slash the same program compiled --no-overlap
@@ -49,9 +54,13 @@ PY=/usr/bin/python3
 OUT=$BUILD/bench-ring
 mkdir -p "$OUT"
 maxrss() { # the largest rank's max RSS in KiB of: mpirun -np N PROG ARGS...
-    local np=$1; shift
-    mpirun --oversubscribe -np "$np" /usr/bin/time -f 'maxrss %M' "$@" 2>&1 >/dev/null |
-        sed -n 's/^maxrss //p' | sort -n | tail -1
+    local np=$1 kib="" try; shift
+    for try in 1 2 3; do # a rank's line can come back mangled in mpirun's forwarded stderr
+        kib=$(mpirun --oversubscribe -np "$np" /usr/bin/time -f 'maxrss %M' "$@" 2>&1 >/dev/null |
+              sed -n 's/^maxrss \([0-9]*\)$/\1/p' | sort -n | tail -1)
+        [ -n "$kib" ] && break
+    done
+    echo "${kib:?no max RSS from /usr/bin/time under mpirun}"
 }
 $PY "$ROOT/tests/ring/gen_ring.py" 1 --t 64 --b 1 --d 64 > "$OUT/base.dt"
 "$BUILD/dtc" compile "$OUT/base.dt" -o "$OUT/base"
@@ -95,7 +104,11 @@ for evs in per.values():
     lo, hi = its[0]["ts"], its[-1]["ts"] + its[-1]["dur"]
     evs = [e for e in evs if lo <= e["ts"] <= hi and e["cat"] != "iteration"]
     busy.append(sum(e["dur"] for e in evs if e["cat"] == "op"))
-    work.append(sum(e["args"]["cpu_us"] for e in evs if e["cat"] == "op"))
+    per_iter = {}
+    for e in evs:
+        if e["cat"] == "op":
+            per_iter[e["args"]["iteration"]] = per_iter.get(e["args"]["iteration"], 0) + e["args"]["cpu_us"]
+    work.append(sorted(per_iter.values())[len(per_iter) // 2])
     w = 0.0
     for i, e in enumerate(evs):
         if e["cat"] != "collective" or "collective_permute" not in e["name"]:
