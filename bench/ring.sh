@@ -11,13 +11,29 @@
 #   max err       of one run on random q, k, v (--in, permuted into the
 #                 head-tail order, the output permuted back) against numpy's
 #                 causal attention in f64, relative to its largest magnitude
-#   busy max/min  from --trace: per rank, the summed duration of the
-#                 operations (collectives excluded) of the timed iterations;
-#                 the most loaded rank's over the least loaded's
+#   busy max/min  from --trace: per rank, the summed duration (wall) of
+#                 the operations (collectives excluded) of the timed
+#                 iterations; the most loaded rank's over the least loaded's.
+#                 With more ranks than cores this counts a rank's waits for
+#                 a core too, so it is noise on a small machine
+#   work max/min  the work balance: per rank, the median over the timed
+#                 iterations of the operations' CPU time in the iteration
+#                 (cpu_us: the rank's thread, without its waits for a
+#                 core); the most loaded rank's over the least loaded's.
+#                 The median, since one iteration's CPU time still varies
+#                 by about 15% on a shared machine (a busy sibling
+#                 hyperthread, cache contention, a VM's stolen time)
+#   exposed ms    rank 0's --profile "exposed communication" per iteration
+#                 (time inside collective calls: starts and waits), and
+#                 after the slash the same program compiled --no-overlap
+#                 (blocking collective_permutes)
 #   overlap       from --trace: of the rank's collective_permutes, how many
 #                 ran as a start with operations traced before their wait
 #                 (the send in flight while the block computes), and the
-#                 time spent in those waits (ms per iteration, largest rank)
+#                 time spent in those waits (exposed: ms per iteration,
+#                 largest rank)
+# The first line is the load average (uptime) before the runs: with a
+# load near the core count the timings are noisy.
 # The ring computes every score block, masked or not (dt has no branches),
 # so busy time is balanced in both layouts; the head-tail layout balances
 # the causally visible (useful) entries, which tests/ring/test_ring.py counts.
@@ -38,9 +54,13 @@ PY=/usr/bin/python3
 OUT=$BUILD/bench-ring
 mkdir -p "$OUT"
 maxrss() { # the largest rank's max RSS in KiB of: mpirun -np N PROG ARGS...
-    local np=$1; shift
-    mpirun --oversubscribe -np "$np" /usr/bin/time -f 'maxrss %M' "$@" 2>&1 >/dev/null |
-        sed -n 's/^maxrss //p' | sort -n | tail -1
+    local np=$1 kib="" try; shift
+    for try in 1 2 3; do # a rank's line can come back mangled in mpirun's forwarded stderr
+        kib=$(mpirun --oversubscribe -np "$np" /usr/bin/time -f 'maxrss %M' "$@" 2>&1 >/dev/null |
+              sed -n 's/^maxrss \([0-9]*\)$/\1/p' | sort -n | tail -1)
+        [ -n "$kib" ] && break
+    done
+    echo "${kib:?no max RSS from /usr/bin/time under mpirun}"
 }
 $PY "$ROOT/tests/ring/gen_ring.py" 1 --t 64 --b 1 --d 64 > "$OUT/base.dt"
 "$BUILD/dtc" compile "$OUT/base.dt" -o "$OUT/base"
@@ -51,7 +71,8 @@ rng = np.random.default_rng(7)
 for n in "qkv":
     np.save("%s/%s.npy" % (sys.argv[1], n), rng.standard_normal((1, int(sys.argv[2]), 64)).astype(np.float32))
 PYEOF
-printf '%-4s %10s %10s %10s %10s %10s %9s %12s %s\n' cp "report MiB" ratio "RSS MiB" ratio ms "max err" "busy max/min" overlap
+echo "load before the runs: $(uptime | sed 's/.*load average/load average/') on $(nproc) cores"
+printf '%-4s %10s %10s %10s %10s %10s %9s %12s %12s %14s %s\n' cp "report MiB" ratio "RSS MiB" ratio ms "max err" "busy max/min" "work max/min" "exposed ms" overlap
 for cp in 1 2 4; do
     prog=$OUT/ring$cp
     $PY "$ROOT/tests/ring/gen_ring.py" $cp --t "$T" --b 1 --d 64 > "$prog.dt"
@@ -61,6 +82,12 @@ for cp in 1 2 4; do
     rss=$(maxrss $cp "$prog")
     ms=$(mpirun --oversubscribe -np $cp "$prog" --iters "$ITERS" --warmup 1 --trace "$prog.json" |
          sed -n 's/.*median \([0-9.e+-]*\) *ms.*/\1/p' | head -1)
+    exposed() { # rank 0's exposed communication, ms/iter, of program $1
+        mpirun --oversubscribe -np $cp "$1" --iters "$ITERS" --warmup 1 --profile |
+            sed -n 's/.*exposed communication: \([0-9.]*\) ms.*/\1/p'
+    }
+    "$BUILD/dtc" compile "$prog.dt" --no-overlap -o "$prog.blocking"
+    exposed="$(exposed "$prog")/$(exposed "$prog.blocking")"
     stats=$($PY - "$prog.json" "$ITERS" <<'PYEOF'
 import json, sys
 ev = json.load(open(sys.argv[1]))
@@ -70,13 +97,18 @@ per = {}
 for e in ev:
     if e.get("ph") == "X":
         per.setdefault((e["pid"], e["tid"]), []).append(e)
-busy, overlapped, total, wait = [], 0, 0, []
+busy, work, overlapped, total, wait = [], [], 0, 0, []
 for evs in per.values():
     evs.sort(key=lambda e: e["ts"])
     its = [e for e in evs if e["cat"] == "iteration"][-iters:]
     lo, hi = its[0]["ts"], its[-1]["ts"] + its[-1]["dur"]
     evs = [e for e in evs if lo <= e["ts"] <= hi and e["cat"] != "iteration"]
     busy.append(sum(e["dur"] for e in evs if e["cat"] == "op"))
+    per_iter = {}
+    for e in evs:
+        if e["cat"] == "op":
+            per_iter[e["args"]["iteration"]] = per_iter.get(e["args"]["iteration"], 0) + e["args"]["cpu_us"]
+    work.append(sorted(per_iter.values())[len(per_iter) // 2])
     w = 0.0
     for i, e in enumerate(evs):
         if e["cat"] != "collective" or "collective_permute" not in e["name"]:
@@ -88,7 +120,8 @@ for evs in per.values():
             overlapped += 1
             w += evs[j]["dur"]
     wait.append(w / iters / 1000.0)
-print("%.3f %d/%d starts overlapped, waits %.3f ms/iter" % (max(busy) / min(busy), overlapped, total, max(wait)))
+print("%.3f %.3f %d/%d starts overlapped, waits %.3f ms/iter" % (max(busy) / min(busy), max(work) / min(work),
+                                                                  overlapped, total, max(wait)))
 PYEOF
 )
     ins=()
@@ -115,9 +148,10 @@ PYEOF
 )
     $PY -c "import sys; sys.exit(float('$err') > 1e-5)" || { echo "ring.sh: cp=$cp differs from numpy ($err)"; FAIL=1; }
     if [ $cp = 1 ]; then peak1=$peak rss1=$rss; fi
-    printf '%-4s %10.1f %10.3f %10.1f %10.3f %10s %9s %12s %s\n' $cp "$(echo "$peak / 1048576" | bc -l)" \
+    read -r busy work over <<< "$stats"
+    printf '%-4s %10.1f %10.3f %10.1f %10.3f %10s %9s %12s %12s %14s %s\n' $cp "$(echo "$peak / 1048576" | bc -l)" \
         "$(echo "$peak / $peak1" | bc -l)" "$(echo "$rss / 1024" | bc -l)" \
-        "$(echo "($rss - $BASE) / ($rss1 - $BASE)" | bc -l)" "$ms" "$err" ${stats%% *} "${stats#* }"
+        "$(echo "($rss - $BASE) / ($rss1 - $BASE)" | bc -l)" "$ms" "$err" "$busy" "$work" "$exposed" "$over"
 done
 printf 'base RSS (cp=1, T=64): %.1f MiB; the RSS ratio is of RSS - base\n' "$(echo "$BASE / 1024" | bc -l)"
 exit $FAIL

@@ -13,7 +13,11 @@
  *   - a done moves down to just above the first instruction that reads the
  *     collective's value (or the end of its function), never below a loop,
  *     so no collective is in flight across a loop and a loop body's
- *     collectives (scheduled in the body) never mix with its caller's.
+ *     collectives (scheduled in the body) never mix with its caller's;
+ *   - a done whose value a start sends on (a ring passing on the block it
+ *     received) moves down together with that start, to just above the
+ *     first other reader of the value (sink_forwarding), so that each
+ *     block's transfer overlaps one step instead of the first one none.
  * Computation between a start and its done runs while the collective is in
  * flight (runtime: rt_*_start / rt_wait).  A pair that ends up with no
  * computation between them is made the blocking collective again.  Every function of the module is
@@ -124,6 +128,77 @@ static void schedule_func(IrModule *m, IrFunc *f)
     }
 }
 
+/* Is i a start whose operand is the value of a done among run[0..n)? */
+static bool forwards(const IrInst *i, IrInst *const *run, int n)
+{
+    if (!is_start(i))
+        return false;
+    for (int k = 0; k < n; k++)
+        if (run[k]->op == OP_DONE && i->args[0] == run[k]->res[0])
+            return true;
+    return false;
+}
+
+static bool reads_any(const IrInst *i, IrInst *const *run, int n)
+{
+    for (int k = 0; k < n; k++)
+        if (run[k]->op == OP_DONE && reads(i, run[k]->res[0]))
+            return true;
+    return false;
+}
+
+/* A start that passes on what a done received (a ring: each step sends on
+ * the block the last one brought, start(ppermute(done(x)))) was moved up to
+ * just below that done, which then cannot move below it: the pair stays
+ * where the block arrived, so the block is waited for a step early and the
+ * first one's transfer overlaps nothing.  Such a run of dones and the
+ * starts that forward them moves down as one, in its order, to just above
+ * the first instruction that reads one of its dones (or a loop, another
+ * start or done, or the end): the block is waited for just before its first
+ * use and sent on from there, each transfer overlapping one step.  Runs
+ * move last first, so that a later run is out of the way of an earlier
+ * one. */
+static void sink_forwarding(Arena *ar, IrFunc *f)
+{
+    int ninst = 0;
+    for (IrInst *i = f->first; i; i = i->next)
+        ninst++;
+    IrInst **all = arena_alloc(ar, sizeof *all * (size_t)(ninst + 1));
+    int *len = arena_alloc(ar, sizeof *len * (size_t)(ninst + 1)), nruns = 0, at = 0;
+    int *head = arena_alloc(ar, sizeof *head * (size_t)(ninst + 1));
+    /* the runs, top down: a done, then dones and starts forwarding them */
+    for (IrInst *i = f->first; i;) {
+        if (i->op != OP_DONE) {
+            i = i->next;
+            continue;
+        }
+        int n = 0;
+        bool fwd = false;
+        IrInst **run = all + at;
+        while (i && (i->op == OP_DONE || forwards(i, run, n))) {
+            fwd = fwd || i->op != OP_DONE;
+            run[n++] = i;
+            i = i->next;
+        }
+        if (fwd) {
+            head[nruns] = at;
+            len[nruns++] = n;
+            at += n;
+        }
+    }
+    for (int r = nruns - 1; r >= 0; r--) {
+        IrInst **run = all + head[r];
+        int n = len[r];
+        IrInst *q = run[n - 1]->next;
+        while (q && q->op != OP_LOOP && q->op != OP_DONE && !is_start(q) && !reads_any(q, run, n))
+            q = q->next;
+        if (q == run[n - 1]->next)
+            continue;
+        for (int k = 0; k < n; k++)
+            move_before(f, run[k], q);
+    }
+}
+
 /* A pair with no computation between its start and its done (nothing, or
  * only other collectives' dones) overlaps nothing: it becomes the blocking
  * collective again, issued where its done was (after those dones, passing
@@ -156,6 +231,7 @@ bool pass_schedule(PassCtx *ctx, IrModule *m)
         return false;
     for (int k = 0; k < m->nfuncs; k++) {
         schedule_func(m, m->funcs[k]);
+        sink_forwarding(m->arena, m->funcs[k]);
         unpair_idle(m->funcs[k]);
     }
     return true;

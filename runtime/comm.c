@@ -423,11 +423,21 @@ void rt_all_to_all_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, co
                cat_lens);
 }
 
-/* Completes in its start on every backend (a start of it is the blocking
- * call under a handle): one send and one receive leave nothing to overlap
- * that the caller could not overlap by moving the call. */
+/* The members this one sends to and receives from when every member sends
+ * to the one `shift` places after it (cyclic, either sign). */
+static void shift_peers(rt_ctx *ctx, unsigned axes, int64_t shift, int *dest, int *src)
+{
+    int k = rt_axes_size(ctx->mesh, axes), me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    int s = (int)((shift % k + k) % k);
+    *dest = (me + s) % k;
+    *src = (me - s + k) % k;
+}
+
+/* This member sends to member dest and receives from member src (both
+ * itself: a local copy).  Under a handle it runs on the backend's start
+ * and wait, so the block computed meanwhile overlaps the transfer. */
 static void collective_permute(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
-                               const void *send, void *recv, int64_t count, int64_t shift)
+                               const void *send, void *recv, int64_t count, int dest, int src)
 {
     check_axes(ctx, "collective_permute", axes);
     size_t es = esize_of(ctx, "collective_permute", dt);
@@ -436,11 +446,14 @@ static void collective_permute(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype 
     size_t bytes = (size_t)count * es;
     if (bytes > 0 && (const char *)send < (char *)recv + bytes && (char *)recv < (const char *)send + bytes)
         rt_fail(ctx, "collective_permute: the send and receive buffers overlap");
-    int k = rt_axes_size(ctx->mesh, axes);
-    int s = (int)((shift % k + k) % k);
+    int k = rt_axes_size(ctx->mesh, axes), me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    if (dest < 0 || dest >= k || src < 0 || src >= k || (dest == me) != (src == me))
+        rt_fail(ctx, "collective_permute: member %d sends to member %d and receives from member %d "
+                "of a group of %d", me, dest, src, k);
+    bool local = dest == me;
     begin(ctx, req, RT_COLL_COLLECTIVE_PERMUTE, axes,
-          rt_coll_bytes(RT_COLL_COLLECTIVE_PERMUTE, k, count, count, s ? 0 : count, (int)es));
-    if (s == 0) { /* every member keeps its own buffer */
+          rt_coll_bytes(RT_COLL_COLLECTIVE_PERMUTE, k, count, count, local ? count : 0, (int)es));
+    if (local) { /* every member keeps its own buffer */
         if (bytes > 0)
             memcpy(recv, send, bytes);
         done(ctx, 0);
@@ -448,19 +461,28 @@ static void collective_permute(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype 
     }
     if (!ctx->be->collective_permute)
         rt_fail(ctx, "collective_permute: the %s backend has no point-to-point step", ctx->be->name);
-    done(ctx, ctx->be->collective_permute(ctx, axes, s, send, recv, bytes));
+    if (req >= 0 && ctx->be->collective_permute_start) {
+        ctx->inflight[req].in_backend = true;
+        done(ctx, ctx->be->collective_permute_start(ctx, req, axes, dest, src, send, recv, bytes));
+    } else {
+        done(ctx, ctx->be->collective_permute(ctx, axes, dest, src, send, recv, bytes));
+    }
 }
 
 void rt_collective_permute(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
                            int64_t count, int64_t shift)
 {
-    collective_permute(ctx, -1, axes, dt, send, recv, count, shift);
+    int dest, src;
+    shift_peers(ctx, axes, shift, &dest, &src);
+    collective_permute(ctx, -1, axes, dt, send, recv, count, dest, src);
 }
 
 void rt_collective_permute_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
                                  const void *send, void *recv, int64_t count, int64_t shift)
 {
-    collective_permute(ctx, req, axes, dt, send, recv, count, shift);
+    int dest, src;
+    shift_peers(ctx, axes, shift, &dest, &src);
+    collective_permute(ctx, req, axes, dt, send, recv, count, dest, src);
 }
 
 /* Completes the collective started under req: the backend's wait when its

@@ -22,7 +22,8 @@
  *
  * Non-blocking all_reduce, all_gather and reduce_scatter: MPI_Iallreduce,
  * MPI_Iallgatherv, MPI_Ireduce_scatter on the group's communicator (the
- * packing of an inner dim done in the start, the unpacking in the wait).
+ * packing of an inner dim done in the start, the unpacking in the wait);
+ * collective_permute: MPI_Irecv + MPI_Isend.
  * Open MPI moves a non-blocking collective on only inside MPI calls, and a
  * rank that computes makes none; so while requests are in flight a
  * progress thread tests them every PROGRESS_SECONDS (MPI_THREAD_MULTIPLE;
@@ -403,18 +404,16 @@ static int m_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *sen
 
 /* One MPI_Sendrecv per piece of at most 1 GiB (MPI counts are ints) on the
  * group's communicator, whose ranks are member indices. */
-static int m_collective_permute(rt_ctx *ctx, unsigned axes, int shift, const void *send,
+static int m_collective_permute(rt_ctx *ctx, unsigned axes, int dest, int src, const void *send,
                                 void *recv, size_t bytes)
 {
     MPI_Comm c = comm_of(ctx, axes);
-    int n = rt_axes_size(ctx->mesh, axes), me = rt_member_of(ctx->mesh, axes, ctx->coords);
-    int to = (me + shift) % n, from = (me - shift + n) % n;
     const size_t piece = (size_t)1 << 30;
     size_t at = 0;
     do { /* once even for 0 bytes: the exchange is still a step of the group */
         int k = (int)(bytes - at < piece ? bytes - at : piece);
-        MPI_Sendrecv((const char *)send + at, k, MPI_BYTE, to, 0, (char *)recv + at, k, MPI_BYTE,
-                     from, 0, c, MPI_STATUS_IGNORE);
+        MPI_Sendrecv((const char *)send + at, k, MPI_BYTE, dest, 0, (char *)recv + at, k, MPI_BYTE,
+                     src, 0, c, MPI_STATUS_IGNORE);
         at += (size_t)k;
     } while (at < bytes);
     return 0;
@@ -590,6 +589,40 @@ static int m_reduce_scatter_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dty
     *r = (mreq){.dt = dt, .red = red, .buf = recv, .count = cnt[me], .k = n,
                 .wire = wire != send ? wire : NULL, .cnt = cnt, .dsp = dsp};
     MPI_Ireduce_scatter(wire, recv, cnt, mtype(dt), mop(ctx, red), c, &r->r[r->n++]);
+    progress_add(pg, r);
+    pthread_mutex_unlock(&pg->mu);
+    return 0;
+}
+
+/* As m_collective_permute, non-blocking: an MPI_Irecv and an MPI_Isend per
+ * piece, the receives posted first.  Concurrent permutes between the same
+ * members match in the order they start, which is the same on every rank
+ * (MPI does not overtake messages with the same source, tag and
+ * communicator).  The progress thread tests them like the collectives. */
+static int m_collective_permute_start(rt_ctx *ctx, rt_req req, unsigned axes, int dest, int src,
+                                      const void *send, void *recv, size_t bytes)
+{
+    mworld *w = ctx->world;
+    mprogress *pg = &w->prog;
+    MPI_Comm c = comm_of(ctx, axes);
+    const size_t piece = (size_t)1 << 30;
+    if (bytes > piece * (MREQ_PIECES / 2))
+        rt_fail(ctx, "a point-to-point message of %zu bytes is too large for MPI", bytes);
+    pthread_mutex_lock(&pg->mu);
+    mreq *r = mreq_slot(ctx, pg, req);
+    *r = (mreq){.red = RT_RED_SUM}; /* nothing left for the wait but completion */
+    size_t at = 0;
+    do {
+        int k = (int)(bytes - at < piece ? bytes - at : piece);
+        MPI_Irecv((char *)recv + at, k, MPI_BYTE, src, 0, c, &r->r[r->n++]);
+        at += (size_t)k;
+    } while (at < bytes);
+    at = 0;
+    do {
+        int k = (int)(bytes - at < piece ? bytes - at : piece);
+        MPI_Isend((const char *)send + at, k, MPI_BYTE, dest, 0, c, &r->r[r->n++]);
+        at += (size_t)k;
+    } while (at < bytes);
     progress_add(pg, r);
     pthread_mutex_unlock(&pg->mu);
     return 0;
@@ -892,7 +925,7 @@ const rt_backend rt_backend_mpi = {
     "mpi",       m_all_reduce, m_all_gather, m_reduce_scatter, m_all_to_all,
     m_broadcast, m_barrier,    m_gather,     m_scatter,        m_fail,
     m_all_reduce_start, m_wait, m_all_gather_start, m_reduce_scatter_start,
-    m_collective_permute,
+    m_collective_permute, m_collective_permute_start,
 };
 
 int rt_mpi_run(const rt_mesh *mesh, const char *progname, int (*fn)(rt_ctx *ctx, void *arg),

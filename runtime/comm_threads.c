@@ -26,6 +26,16 @@
  * member computes its share of a collective itself, so deferring the work
  * to the wait would only move it, and a helper thread per rank would take
  * a core from the ranks' computation (the ranks usually fill the cores).
+ * collective_permute is the exception, since its start need not meet its
+ * group: the start publishes the send buffer in the rank's slot for the
+ * handle (a counter of sends posted under it) and returns; the wait copies
+ * from the source member's slot once that has posted as many sends as this
+ * rank has received under the handle, counts the copy in the source's
+ * slot, and then waits until its own receiver has counted the copy of its
+ * buffer, so the caller may reuse it.  A rank thus blocks only on its two
+ * neighbours, never on the group, and a block computed between start and
+ * wait runs while the neighbours catch up.  The handles of generated code
+ * are the same on every rank (the same start under the same handle).
  */
 #define _GNU_SOURCE /* syscall(SYS_futex) */
 #include "runtime/rt_internal.h"
@@ -63,12 +73,32 @@ typedef struct tslot {
     const size_t *displs;             /* scatter root: offsets per member */
 } tslot;
 
+/* Handles with a slot of their own for non-blocking collective_permute
+ * (generated code takes the lowest free one); a higher one completes in
+ * its start. */
+#define TP2P_HANDLES 32
+
+/* A rank's non-blocking point-to-point sends under one handle, on a cache
+ * line of its own.  posted and taken are futex words. */
+typedef struct tp2p {
+    _Alignas(RT_ALIGN) _Atomic unsigned posted; /* sends posted under the handle (owner) */
+    _Atomic unsigned taken;                     /* of them, copied by the receiver */
+    const void *_Atomic p;                      /* the send buffer of the last one posted */
+    _Atomic size_t bytes;
+    /* the owner's own, for its wait */
+    unsigned received;                          /* receives completed under the handle */
+    void *recv;
+    size_t rbytes;
+    int src, dest;                              /* world ranks */
+} tp2p;
+
 typedef struct tworld {
     const rt_mesh *mesh;
     int n;                           /* ranks */
     pthread_mutex_t mu;              /* guards msg */
     tbar *bars[1 << RT_MAX_AXES];    /* [axes][group] */
     tslot *slot;                     /* per rank; written by its owner only */
+    tp2p *p2p;                       /* [rank][handle] */
     _Atomic unsigned char *exited;   /* per rank: its function has returned */
     _Atomic int aborted;
     char msg[RT_MSG];                /* why, when aborted */
@@ -151,6 +181,10 @@ static void wake_everyone(tworld *w)
         int ng = w->n / rt_axes_size(w->mesh, axes);
         for (int g = 0; g < ng; g++)
             futex_wake_all(&w->bars[axes][g].gen);
+    }
+    for (int i = 0; w->p2p && i < w->n * TP2P_HANDLES; i++) {
+        futex_wake_all(&w->p2p[i].posted);
+        futex_wake_all(&w->p2p[i].taken);
     }
 }
 
@@ -403,19 +437,109 @@ static int t_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *sen
     return b->n > 1 ? bar_wait(ctx, axes, b) : 0;
 }
 
-/* Each member copies from the slot of the member shift places before it:
- * every member posts and reads once, so no shift can deadlock. */
-static int t_collective_permute(rt_ctx *ctx, unsigned axes, int shift, const void *send,
+/* Each member copies from the slot of its source member: every member
+ * posts and reads once, so no permutation can deadlock. */
+static int t_collective_permute(rt_ctx *ctx, unsigned axes, int dest, int src, const void *send,
                                 void *recv, size_t bytes)
 {
+    (void)dest; /* it reads ours */
     tbar *b = bar_of(ctx, axes);
-    int me = rt_member_of(ctx->mesh, axes, ctx->coords);
     tworld *w = post(ctx, send);
     if (bar_wait(ctx, axes, b))
         return -1;
     if (bytes > 0)
-        memcpy(recv, slot_p(w, b, (me - shift + b->n) % b->n), bytes);
+        memcpy(recv, slot_p(w, b, src), bytes);
     return bar_wait(ctx, axes, b);
+}
+
+/* Waits until the counter *word has reached want (wrapping), the way
+ * bar_wait does (spin, then futex), for a rank that waits on `peer` (world
+ * rank).  0, or -1 if the run ended: aborted, the peer stopped first, or
+ * DT_TIMEOUT passed. */
+static int count_wait(rt_ctx *ctx, _Atomic unsigned *word, unsigned want, int peer)
+{
+    tworld *w = ctx->world;
+    double spin_until = rt_now() + SPIN_SECONDS, start = 0;
+    for (;;) {
+        unsigned now = atomic_load_explicit(word, memory_order_acquire);
+        if ((int)(now - want) >= 0)
+            return atomic_load(&w->aborted) ? -1 : 0;
+        if (atomic_load(&w->aborted))
+            return -1;
+        if (rt_now() < spin_until) {
+            cpu_relax();
+            continue;
+        }
+        if (!start)
+            start = rt_now();
+        /* the peer's exit flag first, then the counter again: a peer that
+         * counted and returned is not a peer that stopped */
+        bool stopped = atomic_load(&w->exited[peer]) && (int)(atomic_load(word) - want) < 0;
+        if (stopped || (w->timeout > 0 && rt_now() - start >= w->timeout)) {
+            char msg[RT_MSG], in[320];
+            rt_coll_where(ctx, in, sizeof in);
+            if (stopped)
+                snprintf(msg, sizeof msg, "rank %d stopped while rank %d waits for it in %s", peer,
+                         ctx->rank, in);
+            else
+                snprintf(msg, sizeof msg, "rank %d: timed out after %g s in %s waiting for rank %d",
+                         ctx->rank, w->timeout, in, peer);
+            pthread_mutex_lock(&w->mu);
+            abort_locked(w, msg);
+            pthread_mutex_unlock(&w->mu);
+            return -1;
+        }
+        double left = 1.0; /* a wake-up may come between the checks and the sleep */
+        if (w->timeout > 0 && w->timeout - (rt_now() - start) < left)
+            left = w->timeout - (rt_now() - start);
+        futex_wait(word, now, left < 1e-4 ? 1e-4 : left);
+    }
+}
+
+static tp2p *p2p_slot(tworld *w, int rank, rt_req req) { return &w->p2p[rank * TP2P_HANDLES + req]; }
+
+/* Posts send under req for member dest; the copy happens in the wait. */
+static int t_collective_permute_start(rt_ctx *ctx, rt_req req, unsigned axes, int dest, int src,
+                                      const void *send, void *recv, size_t bytes)
+{
+    tworld *w = ctx->world;
+    if (req >= TP2P_HANDLES) /* every member has the same handle: all complete it here */
+        return t_collective_permute(ctx, axes, dest, src, send, recv, bytes);
+    tp2p *mine = p2p_slot(w, ctx->rank, req);
+    tbar *b = bar_of(ctx, axes);
+    mine->recv = recv;
+    mine->rbytes = bytes;
+    mine->src = b->members[src];
+    mine->dest = b->members[dest];
+    atomic_store_explicit(&mine->p, send, memory_order_relaxed);
+    atomic_store_explicit(&mine->bytes, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&mine->posted, 1, memory_order_release);
+    futex_wake_all(&mine->posted);
+    return 0;
+}
+
+/* Completes the collective_permute started under req (the only kind this
+ * backend starts): copy from the source once it has posted, then wait
+ * until the receiver has taken this rank's buffer. */
+static int t_wait(rt_ctx *ctx, rt_req req)
+{
+    tworld *w = ctx->world;
+    if (req >= TP2P_HANDLES)
+        return 0;
+    tp2p *mine = p2p_slot(w, ctx->rank, req), *from = p2p_slot(w, mine->src, req);
+    unsigned want = ++mine->received;
+    if (count_wait(ctx, &from->posted, want, mine->src))
+        return -1;
+    size_t sent = atomic_load_explicit(&from->bytes, memory_order_relaxed);
+    if (sent != mine->rbytes)
+        rt_fail(ctx, "collective_permute: rank %d sends %zu bytes, rank %d expects %zu", mine->src,
+                sent, ctx->rank, mine->rbytes);
+    if (sent > 0)
+        memcpy(mine->recv, atomic_load_explicit(&from->p, memory_order_relaxed), sent);
+    atomic_fetch_add_explicit(&from->taken, 1, memory_order_release);
+    futex_wake_all(&from->taken);
+    return count_wait(ctx, &mine->taken, atomic_load_explicit(&mine->posted, memory_order_relaxed),
+                      mine->dest);
 }
 
 static int t_broadcast(rt_ctx *ctx, unsigned axes, void *buf, size_t bytes, int root)
@@ -490,8 +614,8 @@ static _Noreturn void t_fail(rt_ctx *ctx, const char *msg)
 const rt_backend rt_backend_threads = {
     "threads",       t_all_reduce, t_all_gather, t_reduce_scatter, t_all_to_all,
     t_broadcast,     t_barrier,    t_gather,     t_scatter,        t_fail,
-    NULL,            NULL,         NULL,         NULL, /* non-blocking starts complete at once (comm.c) */
-    t_collective_permute,
+    NULL,            t_wait,       NULL,         NULL, /* collectives' starts complete at once (comm.c) */
+    t_collective_permute, t_collective_permute_start,
 };
 
 /* ---- running the ranks ---------------------------------------------------------- */
@@ -544,6 +668,7 @@ static void world_free(tworld *w)
         free(w->bars[axes]);
     }
     free(w->slot);
+    free(w->p2p);
     free((void *)w->exited);
     pthread_mutex_destroy(&w->mu);
 }
@@ -556,8 +681,9 @@ static int world_init(tworld *w, const rt_mesh *mesh)
     w->timeout = rt_threads_timeout();
     pthread_mutex_init(&w->mu, NULL);
     w->slot = zalloc_aligned((size_t)w->n * sizeof *w->slot);
+    w->p2p = zalloc_aligned((size_t)w->n * TP2P_HANDLES * sizeof *w->p2p);
     w->exited = calloc((size_t)w->n, 1);
-    if (!w->slot || !w->exited)
+    if (!w->slot || !w->p2p || !w->exited)
         return -1;
     for (unsigned axes = 0; axes <= rt_all_axes(mesh); axes++) {
         int k = rt_axes_size(mesh, axes), ng = w->n / k;

@@ -233,8 +233,8 @@ void rt_collective_permute(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *
  * every member starts the same collectives in the same order.  The MPI
  * backend starts MPI_Iallreduce / MPI_Iallgatherv / MPI_Ireduce_scatter and
  * a progress thread moves them on while the rank computes; the threads
- * backend (and the MPI backend for all_to_all) complete the collective in
- * its start, where its time is exposed as in the blocking call.  Profiling records the start as
+ * backend (but for collective_permute) and the MPI backend for all_to_all
+ * complete the collective in its start, where its time is exposed as in the blocking call.  Profiling records the start as
  * the collective ("... all_reduce(tp)") and the wait as a region of its own
  * ("... all_reduce(tp) wait"); --profile's summary adds up the time spent in
  * collectives, blocking, starting or waiting: the exposed communication. */
@@ -250,7 +250,10 @@ void rt_reduce_scatter_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt
 void rt_all_to_all_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, const void *send,
                          void *recv, int rank, const int64_t *send_dims, int split_dim,
                          const int64_t *split_lens, int cat_dim, const int64_t *cat_lens);
-/* Completes in its start on every backend. */
+/* Asynchronous on both CPU backends: MPI_Irecv + MPI_Isend tested by the
+ * progress thread; threads: the start posts send, the wait copies from the
+ * source member's posted buffer and returns once the receiver has copied
+ * this member's (so send may be reused after the wait). */
 void rt_collective_permute_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
                                  const void *send, void *recv, int64_t count, int64_t shift);
 void rt_wait(rt_ctx *ctx, rt_req req);

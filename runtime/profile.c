@@ -19,6 +19,15 @@
  * only); --profile's summary prints it per iteration, beside the time the
  * compute between them took.
  *
+ * Work: the wall time of an operation is the rank's work only while the
+ * rank has a core to itself; with more ranks than cores (4 ranks on 2
+ * cores) it also counts the time the rank waited for one.  So every
+ * operation's region also records the CPU time of the calling thread
+ * (CLOCK_THREAD_CPUTIME_ID: the rank's thread under threads, the process's
+ * main thread under MPI, neither counting MPI's progress thread): --profile
+ * prints the operations' wall and CPU time per iteration (outermost regions
+ * only), and --trace gives each operation and iteration a "cpu_us".
+ *
  * Wait (trace only): before a traced blocking collective moves data, its group
  * meets at a barrier; the time a rank spends in that barrier is its wait,
  * the time until the last member of its group arrived.  The member that
@@ -47,6 +56,7 @@ typedef struct prof_entry {
 typedef struct prof_event {
     const char *name;
     double t0, t1;   /* seconds since the trace origin */
+    double cpu;      /* operations and iterations: the thread's CPU seconds in it */
     double wait;     /* collectives: seconds until the group had arrived */
     int64_t bytes;
     int kind;        /* rt_coll, or -1: an operation, -2: an iteration */
@@ -65,6 +75,9 @@ struct rt_prof {
     int evstack[PROF_DEPTH];              /* open regions: event index (trace) */
     unsigned char comm[PROF_DEPTH];       /* open regions: 1 a collective or its start, 2 a wait */
     double exposed;                       /* seconds in collective regions (outermost) */
+    double compute, compute_cpu;          /* wall and CPU seconds in operations (outermost) */
+    double cpu0[PROF_DEPTH];              /* open regions: thread CPU time at the start */
+    double iter_cpu0;                     /* the current iteration's */
     double waits;                         /* of which in waits of non-blocking ones */
     int64_t nwaits;
     double t0[PROF_DEPTH];
@@ -80,6 +93,15 @@ double rt_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds of the calling thread (the rank's work, not its waits for a
+ * core). */
+static double thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -112,6 +134,7 @@ void rt_prof_reset(rt_prof *p)
     }
     p->depth = 0;
     p->exposed = p->waits = 0;
+    p->compute = p->compute_cpu = 0;
     p->nwaits = 0;
 }
 
@@ -178,7 +201,8 @@ static prof_event *open_region(rt_ctx *ctx, const char *name, int64_t bytes)
         e->bytes = bytes;
         p->evstack[p->depth] = (int)(e - p->ev);
     }
-    p->t0[p->depth++] = rt_now();
+    p->t0[p->depth] = rt_now();
+    p->cpu0[p->depth++] = thread_cpu(); /* inside the wall clock's bracket */
     if (e)
         e->t0 = e->t1 = trace_now() - p->origin;
     return e;
@@ -199,6 +223,7 @@ void rt_prof_end(rt_ctx *ctx)
     if (p->depth == 0)
         rt_fail(ctx, "rt_prof_end without rt_prof_begin");
     p->depth--;
+    double cpu = thread_cpu() - p->cpu0[p->depth];
     double dt = rt_now() - p->t0[p->depth];
     p->e[p->stack[p->depth]].seconds += dt;
     if (p->comm[p->depth] && (p->depth == 0 || !p->comm[p->depth - 1])) {
@@ -206,8 +231,14 @@ void rt_prof_end(rt_ctx *ctx)
         if (p->comm[p->depth] == 2)
             p->waits += dt;
     }
-    if (p->trace)
+    if (!p->comm[p->depth] && p->depth == 0) {
+        p->compute += dt;
+        p->compute_cpu += cpu;
+    }
+    if (p->trace) {
         p->ev[p->evstack[p->depth]].t1 = trace_now() - p->origin;
+        p->ev[p->evstack[p->depth]].cpu = cpu;
+    }
 }
 
 void rt_site(rt_ctx *ctx, const char *site) { ctx->site = site; }
@@ -262,7 +293,11 @@ int rt_prof_coll_begin(rt_ctx *ctx, rt_coll kind, unsigned axes, int64_t bytes)
     return rt_prof_coll_part_begin(ctx, kind, axes, bytes, NULL);
 }
 
-void rt_prof_iteration_begin(rt_prof *p) { p->iter_t0 = trace_now() - p->origin; }
+void rt_prof_iteration_begin(rt_prof *p)
+{
+    p->iter_t0 = trace_now() - p->origin;
+    p->iter_cpu0 = thread_cpu();
+}
 
 void rt_prof_iteration_end(rt_prof *p, int it, bool warmup)
 {
@@ -273,6 +308,7 @@ void rt_prof_iteration_end(rt_prof *p, int it, bool warmup)
         e->iter = it;
         e->t0 = p->iter_t0;
         e->t1 = trace_now() - p->origin;
+        e->cpu = thread_cpu() - p->iter_cpu0;
     }
     p->iter = it + 1;
 }
@@ -308,6 +344,9 @@ void rt_prof_print(FILE *out, const rt_prof *p, int iters)
     fprintf(out, "  exposed communication: %.3f ms/iter (time in collectives, blocking, starts and waits;"
                  " waits of non-blocking ones %.3f ms/iter, %lld waits)\n",
             p->exposed * per, p->waits * per, (long long)(iters > 0 ? p->nwaits / iters : p->nwaits));
+    fprintf(out, "  compute: %.3f ms/iter wall, %.3f ms/iter CPU (operations, outermost; CPU time of the"
+                 " rank's thread, without the waits for a core)\n",
+            p->compute * per, p->compute_cpu * per);
 }
 
 /* ---- trace serialisation ------------------------------------------------------------ */
@@ -341,6 +380,8 @@ static char *rank_events(rt_ctx *ctx, const rt_prof *p, size_t *len)
         rt_text_put(&b, ",\"args\":{\"iteration\":%d", e->iter);
         if (e->kind == -1)
             rt_text_put(&b, ",\"bytes\":%lld", (long long)e->bytes);
+        if (e->kind < 0)
+            rt_text_put(&b, ",\"cpu_us\":%.3f", e->cpu * 1e6);
         if (e->kind >= 0) {
             rt_text_put(&b, ",\"kind\":\"%s\",\"axes\":", rt_coll_name((rt_coll)e->kind));
             rt_text_put_json_str(&b, rt_axes_str(m, e->axes, as, sizeof as));
@@ -449,7 +490,8 @@ int rt_prof_write_trace(rt_ctx *ctx, const rt_prof *p, const char *path, const c
             "\"ranks\":%d,\"backend\":\"%s\",\"tracks\":\"one per rank (tid = rank)\","
             "\"ts\":\"microseconds since rank 0 left the world barrier before the first iteration (wall clock)\","
             "\"bytes\":\"bytes the rank sends (ring algorithms), as dtc report counts them\","
-            "\"wait_us\":\"time in the group barrier before the data moved: until the last member arrived\"}}\n",
+            "\"wait_us\":\"time in the group barrier before the data moved: until the last member arrived\","
+            "\"cpu_us\":\"CPU time of the rank's thread in the operation or iteration (its work without the waits for a core)\"}}\n",
             ms, n, ctx->be->name);
     free(all);
     bool bad = ferror(f) != 0;

@@ -75,11 +75,16 @@ typedef struct rt_backend {
     int (*reduce_scatter_start)(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
                                 const void *send, void *recv, int64_t outer, int64_t inner,
                                 const int64_t *lens, rt_red red);
-    /* Point-to-point: bytes of send to the member `shift` places after this
-     * one in its group, recv from the one `shift` places before (cyclic;
-     * 0 < shift < group size; send and recv do not overlap). */
-    int (*collective_permute)(rt_ctx *ctx, unsigned axes, int shift, const void *send,
+    /* Point-to-point: bytes of send to member `dest` of this rank's group,
+     * recv's bytes from member `src` (neither is this member; send and recv
+     * do not overlap).  Every member of the group takes part. */
+    int (*collective_permute)(rt_ctx *ctx, unsigned axes, int dest, int src, const void *send,
                               void *recv, size_t bytes);
+    /* The same under handle req, completed by wait(ctx, req): until then
+     * send must stay as it is and recv is undefined (NULL: completes in
+     * its start). */
+    int (*collective_permute_start)(rt_ctx *ctx, rt_req req, unsigned axes, int dest, int src,
+                                    const void *send, void *recv, size_t bytes);
 } rt_backend;
 
 extern const rt_backend rt_backend_threads;

@@ -63,6 +63,8 @@ if command -v mpirun > /dev/null; then
     trace ring-mpi 4 2 ring mpirun --oversubscribe -np 4 ./ring --iters 2
 fi
 grep -q 'collective_permute(tp)' ring-threads.out || fail "ring.dt: --profile has no collective_permute(tp) row"
+grep -Eq '^  compute: [0-9.]+ ms/iter wall, [0-9.]+ ms/iter CPU' ring-mpi.out ||
+    fail "ring.dt: --profile under mpirun has no compute wall / CPU line"
 
 # every rank's collectives carry their wait (test_mpi.sh checks its value
 # with a rank made slow on purpose)

@@ -15,7 +15,10 @@ Schema (the trace-event format's rules, no extra packages):
   - every rank 0..N-1 has one track (tid = rank) named "rank N ..." by a
     thread_name event, and X events on one track nest (no partial overlap).
 Content:
-  - every operation is named "FILE:LINE:COL op" (or "copy to result NAME");
+  - every operation is named "FILE:LINE:COL op" (or "copy to result NAME")
+    and has args cpu_us, its thread's CPU time, within its duration (100 us
+    of slack: the two clocks are read one after the other); every
+    iteration has a cpu_us;
   - every collective has args kind, axes, group, bytes, wait_us (numbers
     where numbers belong, 0 <= wait_us <= dur), and per rank, in order, the
     collectives of each iteration are exactly `dtc report`'s: kind, axes,
@@ -128,6 +131,9 @@ def main():
                     bad("rank %d: operation named %r, not 'FILE:LINE:COL op'" % (r, e["name"]))
                 if not is_int(a.get("bytes")):
                     bad("rank %d: %s without integer bytes" % (r, e["name"]))
+                if not (is_num(a.get("cpu_us")) and 0 <= a["cpu_us"] <= e["dur"] + 100):
+                    bad("rank %d: %s with cpu_us %r, not a number in [0, dur %g + 100 us]"
+                        % (r, e["name"], a.get("cpu_us"), e["dur"]))
             elif cat == "collective":
                 ok = (isinstance(a.get("kind"), str) and isinstance(a.get("axes"), str) and is_int(a.get("bytes"))
                       and is_num(a.get("wait_us")) and isinstance(a.get("group"), list)
@@ -143,6 +149,8 @@ def main():
                     bad("rank %d: collective_wait %s without kind or with bytes: %r" % (r, e["name"], a))
                 if not e["name"].endswith(" wait"):
                     bad("rank %d: collective_wait named %r" % (r, e["name"]))
+            elif cat == "iteration" and not is_num(a.get("cpu_us")):
+                bad("rank %d: iteration without a number cpu_us" % r)
             elif cat not in ("wait", "iteration"):
                 bad("rank %d: event %s of unknown category %r" % (r, e["name"], cat))
         want = report["ranks"][r]["collectives"]

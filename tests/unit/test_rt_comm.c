@@ -324,6 +324,62 @@ static void test_collective_permute(rt_ctx *ctx, unsigned axes, rt_dtype dt, int
     free(recv);
 }
 
+/* Non-blocking collective_permute as ring attention uses it: two in
+ * flight at once under handles 0 and 1 (K and V, opposite directions here),
+ * computation between the starts and the waits, the waits in either order,
+ * and each round's receive buffer the next round's send buffer (the
+ * sender's buffer is reused only after its wait), k + 1 rounds, so every
+ * member sees every other member's data and then its neighbour's again.
+ * The send buffers are unchanged by the step; a handle past the backends'
+ * per-handle slots (40) works the same. */
+static void test_collective_permute_async(rt_ctx *ctx, unsigned axes, rt_dtype dt, int64_t count)
+{
+    int mem[64], k = members_of(rt_ctx_mesh(ctx), axes, rt_rank(ctx), mem);
+    int me = rt_group_index(ctx, axes);
+    size_t es = (size_t)rt_dtype_size(dt), nb = (size_t)count * es;
+    char *buf[4];
+    for (int b = 0; b < 4; b++)
+        buf[b] = xcalloc(nb);
+    char *ks = buf[0], *kr = buf[1], *vs = buf[2], *vr = buf[3];
+    for (int64_t i = 0; i < count; i++) {
+        put(dt, ks, i, val(rt_rank(ctx), i));
+        put(dt, vs, i, val(rt_rank(ctx), i + 1));
+    }
+    double sink = 0;
+    int bad = 0;
+    for (int round = 1; round <= k + 1; round++) {
+        memset(kr, 0xff, nb);
+        memset(vr, 0xff, nb);
+        rt_req hk = round == k ? 40 : 0;
+        rt_collective_permute_start(ctx, hk, axes, dt, ks, kr, count, 1);
+        rt_collective_permute_start(ctx, 1, axes, dt, vs, vr, count, -1);
+        for (int i = 0; i < 20000; i++) /* the block computed while both are in flight */
+            sink += (double)i * 1e-9;
+        if (round % 2) {
+            rt_wait(ctx, hk);
+            rt_wait(ctx, 1);
+        } else {
+            rt_wait(ctx, 1);
+            rt_wait(ctx, hk);
+        }
+        int kfrom = mem[((me - round) % k + k) % k], vfrom = mem[(me + round) % k];
+        for (int64_t i = 0; i < count; i++)
+            if (get(dt, kr, i) != val(kfrom, i) || get(dt, vr, i) != val(vfrom, i + 1))
+                bad = 1;
+        /* the block just received is the next round's to send */
+        char *t = ks;
+        ks = kr;
+        kr = t;
+        t = vs;
+        vs = vr;
+        vr = t;
+    }
+    CHECK(!bad && sink > 0, "rank %d collective_permute_start axes 0x%x count %lld: wrong blocks",
+          rt_rank(ctx), axes, (long long)count);
+    for (int b = 0; b < 4; b++)
+        free(buf[b]);
+}
+
 /* max / min propagate NaN whichever member holds it. */
 static void test_nan(rt_ctx *ctx, unsigned axes, rt_dtype dt, rt_red red)
 {
@@ -368,8 +424,10 @@ static int all_collectives(rt_ctx *ctx, void *arg)
                         test_all_to_all(ctx, axes, dt, s, c);
             test_broadcast(ctx, axes, dt);
             static const int64_t pcounts[] = {0, 1, 7, 5000};
-            for (int c = 0; c < 4; c++)
+            for (int c = 0; c < 4; c++) {
                 test_collective_permute(ctx, axes, dt, pcounts[c]);
+                test_collective_permute_async(ctx, axes, dt, pcounts[c]);
+            }
             if (dt != RT_I32) {
                 test_nan(ctx, axes, dt, RT_RED_MAX);
                 test_nan(ctx, axes, dt, RT_RED_MIN);
@@ -528,6 +586,45 @@ static int slow_rank1(rt_ctx *ctx, void *arg)
     return 0;
 }
 
+/* Non-blocking collective_permute over tp (m22: members 0, 1 of each dp
+ * group): rank 1 returns before it starts, so rank 0 waits in vain for its
+ * block; or (slow_permute) rank 1 sleeps a second before it starts. */
+static int leave_permute(rt_ctx *ctx, void *arg)
+{
+    (void)arg;
+    float x = 1, y = 0;
+    if (rt_rank(ctx) == 1)
+        return 7;
+    rt_site(ctx, "t.dt:6:3");
+    rt_collective_permute_start(ctx, 0, 2u, RT_F32, &x, &y, 1, 1);
+    rt_wait(ctx, 0);
+    return 0;
+}
+
+static int slow_permute(rt_ctx *ctx, void *arg)
+{
+    (void)arg;
+    float x = 1, y = 0;
+    if (rt_rank(ctx) == 1) {
+        struct timespec ts = {1, 0};
+        nanosleep(&ts, NULL);
+    }
+    rt_site(ctx, "t.dt:7:3");
+    rt_collective_permute_start(ctx, 3, 2u, RT_F32, &x, &y, 1, 1);
+    rt_wait(ctx, 3);
+    return y == 1 ? 0 : 5;
+}
+
+/* The two members of a permute disagree on its size. */
+static int bad_permute(rt_ctx *ctx, void *arg)
+{
+    (void)arg;
+    float x[2] = {1, 2}, y[2];
+    rt_collective_permute_start(ctx, 0, 2u, RT_F32, x, y, rt_rank(ctx) % 2 ? 2 : 1, 1);
+    rt_wait(ctx, 0);
+    return 0;
+}
+
 static double now(void)
 {
     struct timespec ts;
@@ -656,8 +753,16 @@ int main(void)
     setenv("DT_TIMEOUT", "0.3", 1);
     expect_failure(&m22, slow_rank1, -1, "timed out", "DT_TIMEOUT=0.3, rank 1 sleeps 1 s");
     expect_failure(&m22, slow_rank1, -1, "s in all_reduce(", "the timeout names the collective");
+    expect_failure(&m22, slow_permute, -1, "timed out after 0.3 s in collective_permute(tp) at t.dt:7:3 waiting for rank 1",
+                   "DT_TIMEOUT=0.3, collective_permute_start late");
     unsetenv("DT_TIMEOUT");
     expect_failure(&m22, slow_rank1, 0, NULL, "no DT_TIMEOUT, rank 1 sleeps 1 s");
+    expect_failure(&m22, slow_permute, 0, NULL, "no DT_TIMEOUT, permute_start 1 s late");
+    expect_failure(&m22, leave_permute, -1,
+                   "rank 1 stopped while rank 0 waits for it in collective_permute(tp) at t.dt:6:3",
+                   "rank 1 returns before a permute's start");
+    /* either member may notice first */
+    expect_failure(&m22, bad_permute, -1, ": collective_permute: rank ", "permute members disagree on the size");
 
     int f = atomic_load(&failures);
     printf("%s: %ld checks, %d failed\n", f ? "FAIL" : "ok", atomic_load(&checks), f);

@@ -9,7 +9,11 @@
  *            with independent work between them and their uses;
  *   split    a row-parallel matmul + all_reduce cut into chunks
  *            (--overlap-chunks=4: 6 rows in 3 chunks of 2);
- *   nooverlap  the overlap input with ctx->no_overlap: unchanged.
+ *   nooverlap  the overlap input with ctx->no_overlap: unchanged;
+ *   ring     causal ring attention on cp = 3 (tests/ring/gen_ring.py): each
+ *            K/V block is waited for, and sent on, just before the step
+ *            that uses it, so each transfer overlaps the step before it
+ *            (the first one included).
  * DTC_REGEN=1 rewrites the goldens (check them by eye).
  * Malformed pairs: a done without its async collective, an async
  * collective whose value is read besides its done, one with two dones or
@@ -149,6 +153,7 @@ int main(void)
     golden(ar, dir, "overlap", "overlap", 0, false);
     golden(ar, dir, "overlap", "nooverlap", 0, true);
     golden(ar, dir, "split", "split", 4, false);
+    golden(ar, dir, "ring", "ring", 0, false);
 
     const char *ar1 = "  %1: f32[4, 4] @ M[R] = all_reduce %x.0 {axes=[tp], red=sum, bytes=64, async=true, in=[M[P(sum)]]}\n";
     malformed(ar, "a done of a blocking collective",
