@@ -14,6 +14,7 @@
  *   propagate     every value placed; every instruction with operands has
  *                 in_pl, each entry placed and well-formed.
  *   redistribute  every operand's placement equals its in_pl.
+ *   ring_attention  the same (the ring's local_calls are checked as any).
  *   partition     no redistribute; collectives and local layout ops change
  *   optimise      exactly the placements on their `axes` that their kind
  *                 says (all_reduce P(red) -> R, reduce_scatter P(red) ->
@@ -41,8 +42,8 @@
 #define MAX_REPORTED 100 /* problems printed; the rest are only counted */
 #define MAX_ID (1 << 24)
 
-enum { ST_SEMA, ST_INLINE, ST_PROPAGATE, ST_REDISTRIBUTE, ST_PARTITION, ST_OPTIMISE, ST_SCHEDULE };
-static const char *const stage_names[] = {"sema", "inline", "propagate", "redistribute",
+enum { ST_SEMA, ST_INLINE, ST_PROPAGATE, ST_REDISTRIBUTE, ST_RING, ST_PARTITION, ST_OPTIMISE, ST_SCHEDULE };
+static const char *const stage_names[] = {"sema", "inline", "propagate", "redistribute", "ring_attention",
                                           "partition", "optimise", "schedule"};
 
 typedef struct V {

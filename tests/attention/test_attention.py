@@ -10,9 +10,14 @@ globally and sharded.
      columns split, and nested splits of the rows over two axes; under
      `dtc run`, `dtc run --simulate`, the compiled program on threads
      (--ranks) and `mpirun -np N`;
-  3. the ring (q, k, v split on the sequence over one axis): see CASES
-     marked ring; `dtc report` shows only collective_permutes of one K or V
-     block each (2 (n - 1) of them, no all_gather).
+  3. the ring (q, k, v split on the sequence over one axis, passes/
+     ring_attention.c) on cp = 2, 3, 4 and over one axis of a 2x2 mesh,
+     causal and not, the same four ways; `dtc report` shows only
+     collective_permutes of one K or V block each (2 (n - 1) of them, no
+     all_gather); a sequence that does not split evenly (T = 18 over 4)
+     falls back to gathering K and V (the ring needs one local shape);
+  4. memory: `dtc report`'s peak per rank of the ring at T = 1024, D = 64
+     on cp = 2, 4 is at most 1.05 / cp of cp = 1's.
 f32 within 1e-5 relative to the result's largest magnitude.
 """
 import json
@@ -66,6 +71,17 @@ CASES = [
      ("S(0), R", "S(0), R", "S(0), S(2)"), "S(0), S(2)", False, None, False),
     ("2x2 query rows split nested (uneven 14), causal", "M[dp=2, tp=2]", ((2, 14, 8),) * 3,
      ("S(1), S(1)", "R, R", "R, R"), "S(1), S(1)", True, None, False),
+    # the ring: q, k, v split on the sequence over one axis, T a multiple of n
+    ("ring cp=2 causal", "M[cp=2]", ((2, 12, 8),) * 3, ("S(1)",) * 3, "S(1)", True, None, True),
+    ("ring cp=3 causal", "M[cp=3]", ((3, 2, 12, 4),) * 3, ("S(2)",) * 3, "S(2)", True, None, True),
+    ("ring cp=4 causal", "M[cp=4]", ((2, 16, 8),) * 3, ("S(1)",) * 3, "S(1)", True, None, True),
+    ("ring cp=4 non-causal, Dv != D, scale", "M[cp=4]", ((2, 16, 8), (2, 16, 8), (2, 16, 5)), ("S(1)",) * 3,
+     "S(1)", False, 0.2, True),
+    ("ring 2x2: batch over dp, ring over cp, causal", "M[dp=2, cp=2]", ((4, 2, 8, 4),) * 3, ("S(0), S(2)",) * 3,
+     "S(0), S(2)", True, None, True),
+    # T = 18 does not split evenly over 4: no ring; K and V are gathered
+    ("cp=4 sequence split, uneven T=18: all_gather", "M[cp=4]", ((2, 18, 8),) * 3, ("S(1)",) * 3, "S(1)", True,
+     None, False),
 ]
 
 
@@ -115,9 +131,35 @@ def main():
             if rep.returncode:
                 verdict(False, "%s report: %s" % (label, rep.stderr.strip()[-400:]))
                 continue
-            kinds = sorted({c["kind"] for r in json.loads(rep.stdout)["ranks"] for c in r["collectives"]})
-            if not ring:
+            ranks = json.loads(rep.stdout)["ranks"]
+            kinds = sorted({c["kind"] for r in ranks for c in r["collectives"]})
+            if ring:
+                ax = [p.strip() for p in pls[0].split(",")].index("S(%d)" % (len(shapes[0]) - 2))
+                size = [int(p.split("=")[1]) for p in mesh[2:-1].split(",")]
+                n_ring, local = size[ax], nranks
+                kblock = 4 * int(np.prod(shapes[1])) // nranks
+                vblock = 4 * int(np.prod(shapes[2])) // nranks
+                for r in ranks:
+                    cs = r["collectives"]
+                    ok = [c["kind"] for c in cs] == ["collective_permute"] * (2 * (n_ring - 1)) and \
+                        [c["bytes"] for c in cs] == [kblock, vblock] * (n_ring - 1)
+                    verdict(ok, "%s rank %d report: %d collective_permutes of one K or V block (%d, %d bytes), "
+                            "nothing else (%s)" % (label, r["rank"], 2 * (n_ring - 1), kblock, vblock,
+                                                   ", ".join("%s %d" % (c["kind"], c["bytes"]) for c in cs)))
+            elif "uneven" in label and "all_gather" in label:
+                verdict(kinds == ["all_gather"], "%s: K and V gathered (%s)" % (label, ", ".join(kinds)))
+            else:
                 verdict(kinds == [], "%s: no communication (%s)" % (label, ", ".join(kinds)))
+    # memory: the ring's peak per rank from `dtc report` at T = 1024, D = 64
+    peaks = {}
+    for cp in (1, 2, 4):
+        prog = os.path.join(tmp, "mem%d.dt" % cp)
+        open(prog, "w").write(program("M[cp=%d]" % cp, ((1, 1024, 64),) * 3, ("S(1)",) * 3, "S(1)", True, None))
+        rep = sh([DTC, "report", "--format=json", prog])
+        peaks[cp] = max(r["peak_memory_bytes"] for r in json.loads(rep.stdout)["ranks"]) if not rep.returncode else 0
+    for cp in (2, 4):
+        verdict(peaks[1] and 0 < peaks[cp] <= 1.05 * peaks[1] / cp, "T=1024 ring report peak memory per rank "
+                "cp=%d %d bytes, cp=1 %d bytes (ratio %.3f)" % (cp, peaks[cp], peaks[1], peaks[cp] / max(peaks[1], 1)))
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
