@@ -156,7 +156,9 @@ typedef enum IrAttrKind {
     AK_TRIP,     /* trip */
     AK_CARRY,    /* ncarry */
     AK_STACK,    /* nstack */
-    AK_ASYNC     /* async (collectives after schedule), printed only when true */
+    AK_ASYNC,    /* async (collectives after schedule), printed only when true */
+    AK_SHIFT,    /* ints: one shift (nints == 1), printed bare; absent when a perm */
+    AK_PERM      /* ints: a permutation of the group (nints > 1), printed only then */
 } IrAttrKind;
 
 typedef struct IrAttrSpec {

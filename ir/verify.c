@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "ir/ir_text.h"
+#include "runtime/core/rt_core.h"
 
 #define MAX_REPORTED 100 /* problems printed; the rest are only counted */
 #define MAX_ID (1 << 24)
@@ -356,9 +357,12 @@ static void check_coll(V *c, const IrInst *i)
         return;
     }
     bool uses_dim = i->op != OP_ALL_REDUCE && i->op != OP_TO_PARTIAL && i->op != OP_COLLECTIVE_PERMUTE;
-    if (i->op == OP_COLLECTIVE_PERMUTE && at->nints != 1) {
-        problem(c, i, NULL, "collective_permute needs one shift");
-        return;
+    if (i->op == OP_COLLECTIVE_PERMUTE) {
+        int g = ir_local_group(&c->m->mesh, at->axes), d, s;
+        if (at->nints < 1 || !rt_permute_pair(g, 0, at->ints, at->nints, &d, &s)) {
+            problem(c, i, NULL, "collective_permute needs one shift or a permutation of its %d members", g);
+            return;
+        }
     }
     if (uses_dim && (at->dim < 0 || at->dim >= rank)) {
         problem(c, i, NULL, "%s: dim %d out of range for rank %d", op, at->dim, rank);

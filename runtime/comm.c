@@ -427,7 +427,7 @@ void rt_all_to_all_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, co
  * call under a handle): one send and one receive leave nothing to overlap
  * that the caller could not overlap by moving the call. */
 static void collective_permute(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
-                               const void *send, void *recv, int64_t count, int64_t shift)
+                               const void *send, void *recv, int64_t count, int dest, int src)
 {
     check_axes(ctx, "collective_permute", axes);
     size_t es = esize_of(ctx, "collective_permute", dt);
@@ -436,11 +436,12 @@ static void collective_permute(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype 
     size_t bytes = (size_t)count * es;
     if (bytes > 0 && (const char *)send < (char *)recv + bytes && (char *)recv < (const char *)send + bytes)
         rt_fail(ctx, "collective_permute: the send and receive buffers overlap");
-    int k = rt_axes_size(ctx->mesh, axes);
-    int s = (int)((shift % k + k) % k);
+    int k = rt_axes_size(ctx->mesh, axes), me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    if (dest < 0 || dest >= k || src < 0 || src >= k || (dest == me) != (src == me))
+        rt_fail(ctx, "collective_permute: member %d of %d cannot send to %d and receive from %d", me, k, dest, src);
     begin(ctx, req, RT_COLL_COLLECTIVE_PERMUTE, axes,
-          rt_coll_bytes(RT_COLL_COLLECTIVE_PERMUTE, k, count, count, s ? 0 : count, (int)es));
-    if (s == 0) { /* every member keeps its own buffer */
+          rt_coll_bytes(RT_COLL_COLLECTIVE_PERMUTE, k, count, count, dest == me ? count : 0, (int)es));
+    if (k == 1) { /* a group of one keeps its own buffer */
         if (bytes > 0)
             memcpy(recv, send, bytes);
         done(ctx, 0);
@@ -448,19 +449,19 @@ static void collective_permute(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype 
     }
     if (!ctx->be->collective_permute)
         rt_fail(ctx, "collective_permute: the %s backend has no point-to-point step", ctx->be->name);
-    done(ctx, ctx->be->collective_permute(ctx, axes, s, send, recv, bytes));
+    done(ctx, ctx->be->collective_permute(ctx, axes, dest, src, send, recv, bytes));
 }
 
 void rt_collective_permute(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
-                           int64_t count, int64_t shift)
+                           int64_t count, int dest, int src)
 {
-    collective_permute(ctx, -1, axes, dt, send, recv, count, shift);
+    collective_permute(ctx, -1, axes, dt, send, recv, count, dest, src);
 }
 
 void rt_collective_permute_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
-                                 const void *send, void *recv, int64_t count, int64_t shift)
+                                 const void *send, void *recv, int64_t count, int dest, int src)
 {
-    collective_permute(ctx, req, axes, dt, send, recv, count, shift);
+    collective_permute(ctx, req, axes, dt, send, recv, count, dest, src);
 }
 
 /* Completes the collective started under req: the backend's wait when its

@@ -403,12 +403,11 @@ static int m_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *sen
 
 /* One MPI_Sendrecv per piece of at most 1 GiB (MPI counts are ints) on the
  * group's communicator, whose ranks are member indices. */
-static int m_collective_permute(rt_ctx *ctx, unsigned axes, int shift, const void *send,
+static int m_collective_permute(rt_ctx *ctx, unsigned axes, int dest, int src, const void *send,
                                 void *recv, size_t bytes)
 {
     MPI_Comm c = comm_of(ctx, axes);
-    int n = rt_axes_size(ctx->mesh, axes), me = rt_member_of(ctx->mesh, axes, ctx->coords);
-    int to = (me + shift) % n, from = (me - shift + n) % n;
+    int to = dest, from = src;
     const size_t piece = (size_t)1 << 30;
     size_t at = 0;
     do { /* once even for 0 bytes: the exchange is still a step of the group */

@@ -403,18 +403,18 @@ static int t_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *sen
     return b->n > 1 ? bar_wait(ctx, axes, b) : 0;
 }
 
-/* Each member copies from the slot of the member shift places before it:
- * every member posts and reads once, so no shift can deadlock. */
-static int t_collective_permute(rt_ctx *ctx, unsigned axes, int shift, const void *send,
+/* Each member copies from the slot of its src member: every member posts
+ * and reads once, so no permutation can deadlock. */
+static int t_collective_permute(rt_ctx *ctx, unsigned axes, int dest, int src, const void *send,
                                 void *recv, size_t bytes)
 {
+    (void)dest;
     tbar *b = bar_of(ctx, axes);
-    int me = rt_member_of(ctx->mesh, axes, ctx->coords);
     tworld *w = post(ctx, send);
     if (bar_wait(ctx, axes, b))
         return -1;
     if (bytes > 0)
-        memcpy(recv, slot_p(w, b, (me - shift + b->n) % b->n), bytes);
+        memcpy(recv, slot_p(w, b, src), bytes);
     return bar_wait(ctx, axes, b);
 }
 

@@ -75,10 +75,10 @@ typedef struct rt_backend {
     int (*reduce_scatter_start)(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
                                 const void *send, void *recv, int64_t outer, int64_t inner,
                                 const int64_t *lens, rt_red red);
-    /* Point-to-point: bytes of send to the member `shift` places after this
-     * one in its group, recv from the one `shift` places before (cyclic;
-     * 0 < shift < group size; send and recv do not overlap). */
-    int (*collective_permute)(rt_ctx *ctx, unsigned axes, int shift, const void *send,
+    /* Point-to-point: bytes of send to member dest of its group, recv from
+     * member src (every member of the group calls it; dest == src == this
+     * member: a copy; send and recv do not overlap). */
+    int (*collective_permute)(rt_ctx *ctx, unsigned axes, int dest, int src, const void *send,
                               void *recv, size_t bytes);
 } rt_backend;
 

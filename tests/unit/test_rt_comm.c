@@ -6,6 +6,7 @@
  * failing or vanishing rank ends the run with a message instead of a hang.
  */
 #include "runtime/dtrt.h"
+#include "runtime/core/rt_core.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -300,7 +301,9 @@ static void test_broadcast(rt_ctx *ctx, unsigned axes, rt_dtype dt)
 }
 
 /* Member m receives the buffer of member (m - shift) mod k, for shifts
- * positive, negative, 0 and multiples of the group (a local copy). */
+ * positive, negative, 0 and multiples of the group (a local copy), dest and
+ * src from rt_permute_pair; then a permutation that is no shift (members
+ * swapped in pairs, the last one of an odd group keeping its own data). */
 static void test_collective_permute(rt_ctx *ctx, unsigned axes, rt_dtype dt, int64_t count)
 {
     int mem[64], k = members_of(rt_ctx_mesh(ctx), axes, rt_rank(ctx), mem);
@@ -312,7 +315,10 @@ static void test_collective_permute(rt_ctx *ctx, unsigned axes, rt_dtype dt, int
         put(dt, send, i, val(rt_rank(ctx), i));
     for (size_t s = 0; s < sizeof shifts / sizeof *shifts; s++) {
         memset(recv, 0xff, (size_t)count * es);
-        rt_collective_permute(ctx, axes, dt, send, recv, count, shifts[s]);
+        int dest, src;
+        CHECK(rt_permute_pair(k, me, &shifts[s], 1, &dest, &src), "rt_permute_pair of shift %lld",
+              (long long)shifts[s]);
+        rt_collective_permute(ctx, axes, dt, send, recv, count, dest, src);
         int from = mem[(int)(((me - shifts[s]) % k + k) % k)], bad = 0;
         for (int64_t i = 0; i < count; i++)
             if (get(dt, recv, i) != val(from, i))
@@ -320,6 +326,18 @@ static void test_collective_permute(rt_ctx *ctx, unsigned axes, rt_dtype dt, int
         CHECK(!bad, "rank %d collective_permute axes 0x%x shift %lld count %lld: not rank %d's data",
               rt_rank(ctx), axes, (long long)shifts[s], (long long)count, from);
     }
+    int64_t perm[64];
+    for (int j = 0; j < k; j++)
+        perm[j] = (j ^ 1) < k ? (j ^ 1) : j;
+    int dest, src, bad = 0;
+    CHECK(rt_permute_pair(k, me, perm, k, &dest, &src), "rt_permute_pair of a pair swap over %d", k);
+    memset(recv, 0xff, (size_t)count * es);
+    rt_collective_permute(ctx, axes, dt, send, recv, count, dest, src);
+    for (int64_t i = 0; i < count; i++)
+        if (get(dt, recv, i) != val(mem[perm[me]], i))
+            bad = 1;
+    CHECK(!bad, "rank %d collective_permute axes 0x%x pair swap: not member %lld's data", rt_rank(ctx), axes,
+          (long long)perm[me]);
     free(send);
     free(recv);
 }
