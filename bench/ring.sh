@@ -20,8 +20,9 @@
 #                 time spent in those waits (ms per iteration, largest rank)
 # Variant `op` (rows "op CP"): the same attention written as the built-in
 # attention(q, k, v, causal=true) with q, k, v split S(1) over cp, which the
-# compiler lowers to ring attention itself (passes/ring_attention.c,
-# contiguous blocks); report MiB, RSS MiB, ms and max err as above.
+# compiler lowers to ring attention itself (passes/ring_attention.c: the
+# head-tail zigzag ring, the layout changed inside); report MiB, RSS MiB,
+# ms and max err as above.
 # The ring computes every score block, masked or not (dt has no branches),
 # so busy time is balanced in both layouts; the head-tail layout balances
 # the causally visible (useful) entries, which tests/ring/test_ring.py counts.

@@ -13,9 +13,13 @@ globally and sharded.
   3. the ring (q, k, v split on the sequence over one axis, passes/
      ring_attention.c) on cp = 2, 3, 4 and over one axis of a 2x2 mesh,
      causal and not, the same four ways; `dtc report` shows only
-     collective_permutes of one K or V block each (2 (n - 1) of them, no
-     all_gather); a sequence that does not split evenly (T = 18 over 4)
-     falls back to gathering K and V (the ring needs one local shape);
+     collective_permutes: 2 (n - 1) ring steps of one K or V block each,
+     and for causal with an even number of rows a rank (head-tail) up to 8
+     permutations of half blocks (those that move data) (q, k, v into head-tail order, the output
+     back); no all_gather.  Causal with an odd number of rows a rank
+     (T = 9 over 3) runs the contiguous ring; a sequence that does not
+     split evenly (T = 18 over 4) falls back to gathering K and V (the
+     ring needs one local shape);
   4. memory: `dtc report`'s peak per rank of the ring at T = 1024, D = 64
      on cp = 2, 4 is at most 1.05 / cp of cp = 1's.
 f32 within 1e-5 relative to the result's largest magnitude.
@@ -75,6 +79,8 @@ CASES = [
     ("ring cp=2 causal", "M[cp=2]", ((2, 12, 8),) * 3, ("S(1)",) * 3, "S(1)", True, None, True),
     ("ring cp=3 causal", "M[cp=3]", ((3, 2, 12, 4),) * 3, ("S(2)",) * 3, "S(2)", True, None, True),
     ("ring cp=4 causal", "M[cp=4]", ((2, 16, 8),) * 3, ("S(1)",) * 3, "S(1)", True, None, True),
+    # 9 rows over 3: 3 rows a rank, no head-tail halves: the contiguous ring, every block masked
+    ("ring cp=3 causal, T=9 (contiguous)", "M[cp=3]", ((2, 9, 4),) * 3, ("S(1)",) * 3, "S(1)", True, None, True),
     ("ring cp=4 non-causal, Dv != D, scale", "M[cp=4]", ((2, 16, 8), (2, 16, 8), (2, 16, 5)), ("S(1)",) * 3,
      "S(1)", False, 0.2, True),
     ("ring 2x2: batch over dp, ring over cp, causal", "M[dp=2, cp=2]", ((4, 2, 8, 4),) * 3, ("S(0), S(2)",) * 3,
@@ -139,12 +145,21 @@ def main():
                 n_ring, local = size[ax], nranks
                 kblock = 4 * int(np.prod(shapes[1])) // nranks
                 vblock = 4 * int(np.prod(shapes[2])) // nranks
+                # head-tail (causal, an even number of rows a rank): q, k, v and the
+                # result change order by permutations of half blocks
+                headtail = causal and (shapes[0][-2] // n_ring) % 2 == 0
                 for r in ranks:
                     cs = r["collectives"]
-                    ok = [c["kind"] for c in cs] == ["collective_permute"] * (2 * (n_ring - 1)) and \
-                        [c["bytes"] for c in cs] == [kblock, vblock] * (n_ring - 1)
-                    verdict(ok, "%s rank %d report: %d collective_permutes of one K or V block (%d, %d bytes), "
+                    steps = [c for c in cs if "shift" in c]
+                    perms = [c for c in cs if "perm" in c]
+                    ok = all(c["kind"] == "collective_permute" for c in cs) and \
+                        [c["bytes"] for c in steps] == [kblock, vblock] * (n_ring - 1) and \
+                        (0 < len(perms) <= 8 if headtail else not perms) and all(
+                            c["bytes"] * 2 in (0, kblock, vblock, 4 * int(np.prod(shapes[0])) // nranks,
+                                               4 * int(np.prod(shapes[2])) // nranks) for c in perms)
+                    verdict(ok, "%s rank %d report: %d collective_permutes of one K or V block (%d, %d bytes)%s, "
                             "nothing else (%s)" % (label, r["rank"], 2 * (n_ring - 1), kblock, vblock,
+                                                   " and up to 8 half-block permutations (head-tail; an identity is no step)" if headtail else "",
                                                    ", ".join("%s %d" % (c["kind"], c["bytes"]) for c in cs)))
             elif "uneven" in label and "all_gather" in label:
                 verdict(kinds == ["all_gather"], "%s: K and V gathered (%s)" % (label, ", ".join(kinds)))

@@ -1,11 +1,14 @@
 /* test_ring_attention.c - pass_ring_attention alone on hand-written IR.
  *
- * Golden: tests/ir/ring/ring.in.ir (a module after redistribute: one causal
- * attention on the ring strategy, one with k and v whole) through
- * pass_ring_attention must print exactly tests/ir/ring/ring.ir, which must
- * verify at stage ring_attention, read back and print the same: the first
- * attention is a local_call of a ring body (axis_index, 2 (n - 1) = 2
- * ppermutes, the online softmax merge), the second is left as it is.
+ * Golden: tests/ir/ring/ring.in.ir (a module after redistribute: a causal
+ * attention on the ring strategy, one with k and v whole, a non-causal one
+ * on the ring) through pass_ring_attention must print exactly
+ * tests/ir/ring/ring.ir, which must verify at stage ring_attention, read
+ * back and print the same.  The causal one is a local_call of the head-tail
+ * ring (axis_index; 2 (n - 1) = 2 ppermutes by shift 1 passing K and V; 8
+ * ppermutes by a perm converting q, k, v to head-tail order and the output
+ * back, two halves each); the second is left as it is; the third is the
+ * contiguous ring (2 ppermutes, no perm).
  * DTC_REGEN=1 rewrites the golden (check it by eye).
  */
 #include <stdlib.h>
@@ -45,11 +48,12 @@ static char *print_stage(const IrModule *m, const char *stage)
     return out;
 }
 
-static int count(const IrFunc *f, IrOp op)
+/* Instructions of op in f; ppermute: those by a perm (perm) or a shift. */
+static int count(const IrFunc *f, IrOp op, bool perm)
 {
     int n = 0;
     for (const IrInst *i = f->first; i; i = i->next)
-        n += i->op == op;
+        n += i->op == op && (op != OP_PPERMUTE || (i->a.nints > 1) == perm);
     return n;
 }
 
@@ -71,14 +75,20 @@ int main(void)
     PassCtx ctx = {.arena = ar, .err = stderr, .cost = cost_model_default()};
     CHECK(pass_ring_attention(&ctx, m));
     CHECK(ir_verify(m, "ring_attention", stderr));
-    const IrInst *ring = m->entry->first, *other = ring ? ring->next : NULL;
+    const IrInst *ring = m->entry->first, *other = ring ? ring->next : NULL, *plain = other ? other->next : NULL;
     CHECK(ring && ring->op == OP_LOCAL_CALL && ring->a.fn);
     CHECK(other && other->op == OP_ATTENTION);
+    CHECK(plain && plain->op == OP_LOCAL_CALL && plain->a.fn);
     if (ring && ring->op == OP_LOCAL_CALL && ring->a.fn) {
-        CHECK(count(ring->a.fn, OP_PPERMUTE) == 2);
-        CHECK(count(ring->a.fn, OP_AXIS_INDEX) == 1);
-        CHECK(count(ring->a.fn, OP_MATMUL) == 4);
-        CHECK(count(ring->a.fn, OP_ALL_GATHER) == 0);
+        CHECK(count(ring->a.fn, OP_PPERMUTE, false) == 2);
+        CHECK(count(ring->a.fn, OP_PPERMUTE, true) == 8);
+        CHECK(count(ring->a.fn, OP_AXIS_INDEX, false) == 1);
+        CHECK(count(ring->a.fn, OP_ALL_GATHER, false) == 0);
+    }
+    if (plain && plain->op == OP_LOCAL_CALL && plain->a.fn) {
+        CHECK(count(plain->a.fn, OP_PPERMUTE, false) == 2);
+        CHECK(count(plain->a.fn, OP_PPERMUTE, true) == 0);
+        CHECK(count(plain->a.fn, OP_MATMUL, false) == 4);
     }
     char *got = print_stage(m, "ring_attention");
     if (getenv("DTC_REGEN")) {
