@@ -560,14 +560,23 @@ static double attention_cost(const CostModel *cm, const IrMesh *m, const IrInst 
     IrType lq = rules_local_max(m, &i->args[0]->type, &in[0]);
     IrType lk = rules_local_max(m, &i->args[1]->type, &in[1]);
     IrType lv = rules_local_max(m, &i->args[2]->type, &in[2]);
-    int r = lq.rank, a = rules_ring_axis(i, in);
+    int r = lq.rank, a = rules_ring_axis(i, in), n = a >= 0 ? m->size[a] : 1;
     double rows = (double)ir_type_numel(&lq) / (double)(lq.dims[r - 1] ? lq.dims[r - 1] : 1);
     double keys = (double)(a >= 0 ? i->args[1]->type.dims[r - 2] : lk.dims[r - 2]);
+    int64_t tl = lq.dims[r - 2];
+    /* the head-tail ring (causal, even blocks): its own 2C x 2C block and
+     * two C x C blocks from each other rank, (n + 1) C keys a query row */
+    bool headtail = a >= 0 && n > 1 && i->a.keepdims && tl % 2 == 0;
+    if (headtail)
+        keys = (double)(n + 1) * (double)(tl / 2);
     double c = 2.0 * rows * keys * (double)(lq.dims[r - 1] + lv.dims[r - 1]) * cm->flop_time +
                6.0 * rows * keys * cm->elem_time;
-    if (a >= 0 && m->size[a] > 1) {
-        double bytes = (double)(ir_type_numel(&lk) + ir_type_numel(&lv)) * ir_dtype_size(lk.dtype);
-        c += (m->size[a] - 1) * (2.0 * cm->alpha[a] + bytes * cm->beta[a]);
+    if (a >= 0 && n > 1) {
+        int es = ir_dtype_size(lk.dtype);
+        double bytes = (double)(ir_type_numel(&lk) + ir_type_numel(&lv)) * es;
+        c += (n - 1) * (2.0 * cm->alpha[a] + bytes * cm->beta[a]);
+        if (headtail) /* q, k, v into head-tail order and the result back: half blocks, 8 messages */
+            c += 8.0 * cm->alpha[a] + (bytes + 2.0 * (double)ir_type_numel(&lq) * es) / 2.0 * cm->beta[a];
     }
     return c;
 }
