@@ -112,6 +112,21 @@ int main(void)
         }
         printf("ok: ring.in.ir through pass_ring_attention prints ring.ir\n");
     }
+    /* the verifier refuses a perm that is not a permutation of the group */
+    const char *bad = "mesh M[cp=2]\nentry @main\n\nfunc @main(%x.0: f32[2] @ M[R] = zeros()) {\n"
+                      "  %1: f32[2] @ M[R] = collective_permute %x.0 {axes=[cp], perm=[1, 1], bytes=8, in=[M[R]]}\n"
+                      "  return %1\n}\n";
+    IrModule *bm = ir_parse(ar, "bad.ir", bad, stderr);
+    CHECK(bm != NULL);
+    if (bm) {
+        char *msgs = NULL;
+        size_t len = 0;
+        FILE *err = open_memstream(&msgs, &len);
+        bool ok = ir_verify(bm, "partition", err);
+        fclose(err);
+        CHECK(!ok && msgs && strstr(msgs, "a permutation of its 2 members"));
+        free(msgs);
+    }
     free(got);
     free(want);
     free(in);
