@@ -330,7 +330,7 @@ static IrFunc *ring_body(IrModule *m, const IrInst *i, int axis, int serial)
         perm[d] = d;
     perm[r - 2] = r - 1;
     perm[r - 1] = r - 2;
-    if (causal && tl % 2 == 0 && n <= 64) {
+    if (causal && tl % 2 == 0 && n <= 64) { /* head-tail; its perms are built in arrays of 64 */
         f->nresults = 1;
         f->results = arena_alloc(m->arena, sizeof *f->results);
         f->results[0] = headtail_ring(&b, q, kb, vb, i, axis, me, &tr);
