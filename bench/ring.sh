@@ -34,6 +34,11 @@
 #                 largest rank)
 # The first line is the load average (uptime) before the runs: with a
 # load near the core count the timings are noisy.
+# Variant `op` (rows "op CP"): the same attention written as the built-in
+# attention(q, k, v, causal=true) with q, k, v split S(1) over cp, which the
+# compiler lowers to ring attention itself (passes/ring_attention.c: the
+# head-tail zigzag ring, the layout changed inside); report MiB, RSS MiB,
+# ms and max err as above.
 # The ring computes every score block, masked or not (dt has no branches),
 # so busy time is balanced in both layouts; the head-tail layout balances
 # the causally visible (useful) entries, which tests/ring/test_ring.py counts.
@@ -152,6 +157,40 @@ PYEOF
     printf '%-4s %10.1f %10.3f %10.1f %10.3f %10s %9s %12s %12s %14s %s\n' $cp "$(echo "$peak / 1048576" | bc -l)" \
         "$(echo "$peak / $peak1" | bc -l)" "$(echo "$rss / 1024" | bc -l)" \
         "$(echo "($rss - $BASE) / ($rss1 - $BASE)" | bc -l)" "$ms" "$err" "$busy" "$work" "$exposed" "$over"
+done
+for cp in 1 2 4; do # variant op: the compiler's ring (natural order in and out)
+    prog=$OUT/op$cp
+    cat > "$prog.dt" <<EOF
+mesh M[cp=$cp];
+fn main(q: f32[1, $T, 64] @ M[S(1)] = randn(seed=1), k: f32[1, $T, 64] @ M[S(1)] = randn(seed=2),
+        v: f32[1, $T, 64] @ M[S(1)] = randn(seed=3)) -> f32[1, $T, 64] @ M[S(1)] {
+    return attention(q, k, v, causal=true);
+}
+EOF
+    "$BUILD/dtc" compile "$prog.dt" -o "$prog"
+    peak=$("$BUILD/dtc" report --format=json "$prog.dt" |
+           $PY -c 'import json,sys; print(max(r["peak_memory_bytes"] for r in json.load(sys.stdin)["ranks"]))')
+    rss=$(maxrss $cp "$prog")
+    ms=$(mpirun --oversubscribe -np $cp "$prog" --iters "$ITERS" --warmup 1 |
+         sed -n 's/.*median \([0-9.e+-]*\) *ms.*/\1/p' | head -1)
+    mpirun --oversubscribe -np $cp "$prog" --in q=$OUT/q.npy --in k=$OUT/k.npy --in v=$OUT/v.npy \
+        --out "out0=$prog.out.npy" >/dev/null
+    err=$($PY - "$OUT" "$prog.out.npy" $T <<'PYEOF'
+import sys, numpy as np
+out, t = sys.argv[1], int(sys.argv[3])
+q, k, v = (np.load("%s/%s.npy" % (out, n))[0].astype(np.float64) for n in "qkv")
+s = q @ k.T / np.sqrt(q.shape[-1])
+s[np.triu_indices(t, 1)] = -np.inf
+p = np.exp(s - s.max(axis=-1, keepdims=True))
+ref = (p / p.sum(axis=-1, keepdims=True)) @ v
+print("%.1e" % (np.abs(np.load(sys.argv[2])[0] - ref).max() / np.abs(ref).max()))
+PYEOF
+)
+    $PY -c "import sys; sys.exit(float('$err') > 1e-5)" || { echo "ring.sh: op cp=$cp differs from numpy ($err)"; FAIL=1; }
+    if [ $cp = 1 ]; then peak1=$peak rss1=$rss; fi
+    printf 'op %-1s %10.1f %10.3f %10.1f %10.3f %10s %9s\n' $cp "$(echo "$peak / 1048576" | bc -l)" \
+        "$(echo "$peak / $peak1" | bc -l)" "$(echo "$rss / 1024" | bc -l)" \
+        "$(echo "($rss - $BASE) / ($rss1 - $BASE)" | bc -l)" "$ms" "$err"
 done
 printf 'base RSS (cp=1, T=64): %.1f MiB; the RSS ratio is of RSS - base\n' "$(echo "$BASE / 1024" | bc -l)"
 exit $FAIL

@@ -283,9 +283,8 @@ void cg_c_emit_collective(FILE *o, Arena *a, const CgStep *s, const char *pre, c
         ctx_args = arena_printf(a, "%s, %d", ctx_args, s->req);
     }
     if (s->kind == CG_COLLECTIVE_PERMUTE) {
-        fprintf(o, "    %scollective_permute%s(%s, 0x%xu, %s, %s, %s, %lld, %lld); /* to the member %lld on */\n", pre,
-                start, ctx_args, s->axes, dt, in0, out, (long long)s->count, (long long)s->shift,
-                (long long)s->shift);
+        fprintf(o, "    %scollective_permute%s(%s, 0x%xu, %s, %s, %s, %lld, %d, %d); /* to member %d, from %d */\n",
+                pre, start, ctx_args, s->axes, dt, in0, out, (long long)s->count, s->dest, s->src, s->dest, s->src);
         return;
     }
     if (s->kind == CG_ALL_REDUCE) {

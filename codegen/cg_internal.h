@@ -189,7 +189,7 @@ typedef enum CgStepKind {
     CG_ALL_GATHER,     /* rt_all_gather(ctx, axes, dtype, in0, out, rank, dims, dim, lens) */
     CG_REDUCE_SCATTER, /* rt_reduce_scatter(ctx, axes, dtype, in0, out, rank, dims, dim, lens, red) */
     CG_ALL_TO_ALL,     /* rt_all_to_all(ctx, axes, dtype, in0, out, rank, dims, dim2, lens, dim, lens2) */
-    CG_COLLECTIVE_PERMUTE, /* rt_collective_permute(ctx, axes, dtype, in0, out, count, shift) */
+    CG_COLLECTIVE_PERMUTE, /* rt_collective_permute(ctx, axes, dtype, in0, out, count, dest, src) */
     CG_WAIT            /* rt_wait(ctx, req); kept last: kind >= CG_ALL_REDUCE is communication */
 } CgStepKind;
 
@@ -249,7 +249,7 @@ typedef struct CgStep {
     unsigned axes;             /* mesh axes (bit i = axis i) */
     RedOp red;
     int64_t count;             /* CG_ALL_REDUCE, CG_COLLECTIVE_PERMUTE elements; CG_COPY bytes */
-    int64_t shift;             /* CG_COLLECTIVE_PERMUTE: to the member `shift` places on */
+    int dest, src;             /* CG_COLLECTIVE_PERMUTE: to member dest, from member src (this rank's) */
     int rank;                  /* tensor rank of the local shard */
     int64_t dims[IR_MAX_RANK]; /* send shape (all_gather: this rank's shard) */
     int dim, dim2;             /* all_gather / reduce_scatter: dim; all_to_all:

@@ -790,8 +790,8 @@ static LLVMValueRef rt_fn(Ll *L, const char *name)
         {"rt_all_gather_start", V, 10, {P, I, I, I, P, P, I, P, I, P}},
         {"rt_reduce_scatter_start", V, 11, {P, I, I, I, P, P, I, P, I, P, I}},
         {"rt_all_to_all_start", V, 12, {P, I, I, I, P, P, I, P, I, P, I, P}},
-        {"rt_collective_permute", V, 7, {P, I, I, P, P, J, J}},
-        {"rt_collective_permute_start", V, 8, {P, I, I, I, P, P, J, J}},
+        {"rt_collective_permute", V, 8, {P, I, I, P, P, J, I, I}},
+        {"rt_collective_permute_start", V, 9, {P, I, I, I, P, P, J, I, I}},
         {"rt_wait", V, 2, {P, I}},
         {"dtk_matmul", V, 13, {I, I, P, P, P, J, J, J, I, I, P, P, P}},
         {"dtk_softmax", V, 7, {I, I, J, J, J, P, P}},
@@ -1031,8 +1031,8 @@ static void emit_step(Ll *L, int vi, int si, const CgFunc *fn, const CgStep *s, 
         break;
     }
     case CG_COLLECTIVE_PERMUTE: {
-        LLVMValueRef a[7] = {ctx, c32(L, s->axes), dt, in0, out, c64(L, s->count), c64(L, s->shift)};
-        call_coll(L, "rt_collective_permute", a, 7, s->req);
+        LLVMValueRef a[8] = {ctx, c32(L, s->axes), dt, in0, out, c64(L, s->count), c32(L, s->dest), c32(L, s->src)};
+        call_coll(L, "rt_collective_permute", a, 8, s->req);
         break;
     }
     case CG_WAIT: {

@@ -878,7 +878,10 @@ static bool lower_collective(Lower *L, const IrInst *i)
         s->axes = axes;
         s->count = numel(lv);
         s->bytes = nbytes(lv);
-        s->shift = i->a.nints == 1 ? i->a.ints[0] : 0;
+        int me = rt_grid_member(L->mesh->naxes, L->mesh->size, axes, L->coords);
+        if (!rt_permute_pair(rt_grid_count(L->mesh->naxes, L->mesh->size, axes), me, i->a.ints, i->a.nints,
+                             &s->dest, &s->src))
+            return failf(L, i, "internal: collective_permute is neither a shift nor a permutation");
         if (i->a.async)
             s->req = L->req_of[v->id] = take_req(L);
         if (numel(lx) != s->count)
@@ -1327,6 +1330,8 @@ void cg_func_dump(FILE *o, const IrModule *m, const CgFunc *fn)
                 (long long)s->count, s->rank);
         dump_ints(o, "dims", s->dims, s->rank);
         fprintf(o, " dim=%d,%d", s->dim, s->dim2);
+        if (s->kind == CG_COLLECTIVE_PERMUTE) /* this rank's partners: ranks differ */
+            fprintf(o, " peers=%d,%d", s->dest, s->src);
         if (s->lens)
             dump_ints(o, "lens", s->lens, s->nmembers);
         if (s->lens2)

@@ -1,7 +1,7 @@
 /* pipeline.c - the whole compilation pipeline in one place.
  *
  *   parse -> sema                  (frontend: fe_load_file)
- *   -> inline -> propagate -> redistribute -> partition -> optimise
+ *   -> inline -> propagate -> redistribute -> ring_attention -> partition -> optimise
  *   -> schedule                    (compile only: start / done pairs, overlap)
  *   -> codegen                     (codegen/, called by main.c)
  *
@@ -34,6 +34,7 @@ static const struct {
     {"inline", pass_inline, false},
     {"propagate", pass_propagate, false},
     {"redistribute", pass_redistribute, false},
+    {"ring_attention", pass_ring_attention, false},
     {"partition", pass_partition, false},
     {"optimise", pass_optimise, false},
     {"schedule", pass_schedule, true},

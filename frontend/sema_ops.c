@@ -575,6 +575,32 @@ static SVal lookup_call(Sema *S, const SemaArgs *a)
     return sv_tensor(sema_emit(S, a->call->loc, locs, a->fn->op, 2, args, NULL, DT_F32));
 }
 
+/* attention(q, k, v, causal=false, scale=1/sqrt(D)): the scale defaults to
+ * 1 / sqrt of q's last dim; shape and dtype rules in ir/attention.c. */
+static SVal attention_call(Sema *S, const SemaArgs *a)
+{
+    IrValue *args[3];
+    bool ok = a->ok;
+    for (int k = 0; k < 3; k++)
+        if (!(args[k] = sema_tensor_arg(S, a->arg[k])))
+            ok = false;
+    IrAttrs at;
+    memset(&at, 0, sizeof at);
+    at.keepdims = a->flag[3];
+    if (a->arg[4]) {
+        SVal v = sema_eval_num(S, a->arg[4]);
+        if (v.k == SV_ERR)
+            return sv_err;
+        at.f = sema_num_f(v);
+    } else if (ok && args[0]->type.rank > 0)
+        at.f = 1.0 / sqrt((double)args[0]->type.dims[args[0]->type.rank - 1]);
+    if (!ok)
+        return sv_err;
+    SrcLoc locs[3];
+    arg_locs(a, locs, 3);
+    return sv_tensor(sema_emit(S, a->call->loc, locs, OP_ATTENTION, 3, args, &at, DT_F32));
+}
+
 /* redistribute(x, M[...]). */
 static SVal redistribute_call(Sema *S, const SemaArgs *a)
 {
@@ -609,6 +635,7 @@ static const FamilyFn families[] = {
     [IR_SF_TRANSPOSE] = permute_call,
     [IR_SF_RESHAPE] = permute_call,
     [IR_SF_LOOKUP] = lookup_call,
+    [IR_SF_ATTENTION] = attention_call,
     [IR_SF_REDISTRIBUTE] = redistribute_call,
     [IR_SF_SHAPE] = sema_shape_call,
     [IR_SF_ROUTE] = sema_route_call,

@@ -269,7 +269,7 @@ static int run_local_call(Run *R, const IrInst *in);
 static int copy_tensor(Run *R, const Tensor *from, Tensor *to, const SrcLoc *loc);
 
 /* A point-to-point step: rank r's result is a copy of the operand of the
- * member `shift` places before it in its group over axes (cyclic).  Not a
+ * member that sends to it (rt_permute_pair: a shift or a perm).  Not a
  * layout change, so not the layout engine: the ranks' data differ. */
 static int run_collective_permute(Run *R, const IrInst *in)
 {
@@ -278,13 +278,13 @@ static int run_collective_permute(Run *R, const IrInst *in)
     if (axes & ~((1u << m->naxes) - 1u))
         return rfail(R, &in->loc, "collective_permute: mesh axes 0x%x are not on the mesh", axes);
     int k = rt_grid_count(m->naxes, m->size, axes);
-    int64_t shift = in->a.nints == 1 ? in->a.ints[0] : 0;
-    int s = (int)((shift % k + k) % k);
     for (int r = 0; r < R->nranks; r++) {
-        int c[IR_MAX_AXES];
+        int c[IR_MAX_AXES], dest, src;
         ir_mesh_coords(m, r, c);
         int me = rt_grid_member(m->naxes, m->size, axes, c);
-        int from = rt_grid_member_rank(m->naxes, m->size, axes, c, (me - s + k) % k);
+        if (!rt_permute_pair(k, me, in->a.ints, in->a.nints, &dest, &src))
+            return rfail(R, &in->loc, "collective_permute: neither a shift nor a permutation of %d members", k);
+        int from = rt_grid_member_rank(m->naxes, m->size, axes, c, src);
         if (copy_tensor(R, slot(R, in->args[0], from), slot(R, in->res[0], r), &in->loc) != 0)
             return -1;
     }

@@ -489,6 +489,49 @@ static void axpy(int64_t N, double a, const double *restrict b, double *restrict
         acc[j] += a * b[j];
 }
 
+/* attention (ir/attention.c): per batch and query row, the scores against
+ * every key (a hidden one: the causal mask's value), softmax, weighted sum of
+ * v's rows; in double. */
+static int k_attention(KernelCtx *k)
+{
+    const Tensor *Q = &k->args[0], *K = &k->args[1], *V = &k->args[2];
+    Tensor *o = k->out;
+    int r = Q->rank;
+    if (r < 2 || K->rank != r || V->rank != r || o->rank != r)
+        return interp_kernel_fail(k, "operands of unequal rank");
+    int64_t tq = Q->dims[r - 2], d = Q->dims[r - 1], tk = K->dims[r - 2], dv = V->dims[r - 1], nb = 1;
+    if (K->dims[r - 1] != d || V->dims[r - 2] != tk || o->dims[r - 2] != tq || o->dims[r - 1] != dv)
+        return interp_kernel_fail(k, "operand shapes do not fit");
+    for (int x = 0; x < r - 2; x++)
+        nb *= Q->dims[x];
+    double scale = k->in->a.f, hidden = ir_attention_masked(Q->dtype);
+    bool causal = k->in->a.keepdims;
+    double *p = malloc(sizeof *p * (size_t)(tk ? tk : 1));
+    if (!p)
+        return interp_kernel_fail(k, "out of memory");
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t i = 0; i < tq; i++) {
+            double m = -INFINITY, sum = 0;
+            for (int64_t j = 0; j < tk; j++) {
+                double s = 0;
+                for (int64_t c = 0; c < d; c++)
+                    s += ld(Q, (b * tq + i) * d + c) * ld(K, (b * tk + j) * d + c);
+                p[j] = causal && j > i ? hidden : s * scale;
+                m = fmax_nan(m, p[j]);
+            }
+            for (int64_t j = 0; j < tk; j++)
+                sum += (p[j] = exp(p[j] - m));
+            for (int64_t c = 0; c < dv; c++) {
+                double acc = 0;
+                for (int64_t j = 0; j < tk; j++)
+                    acc += p[j] * ld(V, (b * tk + j) * dv + c);
+                st(o, (b * tq + i) * dv + c, acc / sum);
+            }
+        }
+    free(p);
+    return 0;
+}
+
 static int k_matmul(KernelCtx *k)
 {
     const Tensor *A = &k->args[0], *B = &k->args[1];
@@ -703,6 +746,8 @@ int interp_kernel(KernelCtx *k)
         return interp_shape_kernel(k);
     case OP_MATMUL:
         return k_matmul(k);
+    case OP_ATTENTION:
+        return k_attention(k);
     case OP_EMBEDDING:
         return k_embedding(k);
     case OP_CROSS_ENTROPY:

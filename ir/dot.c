@@ -287,6 +287,8 @@ static void inst_node(Dot *d, int fi, int k, const IrInst *i)
             tprintf(&label, " (%s)", ir_red_name(i->a.red));
         if (i->op == OP_ALL_TO_ALL)
             tprintf(&label, ", dim %d -> %d", i->a.dim, i->a.dim2);
+        else if (i->op == OP_COLLECTIVE_PERMUTE && i->a.nints > 1)
+            tprintf(&label, ", perm");
         else if (i->op == OP_COLLECTIVE_PERMUTE)
             tprintf(&label, ", shift %" PRId64, i->a.nints == 1 ? i->a.ints[0] : (int64_t)0);
         else if (i->op != OP_ALL_REDUCE && i->op != OP_TO_PARTIAL)

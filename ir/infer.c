@@ -442,6 +442,9 @@ const char *ir_infer(Arena *ar, IrOp op, int nargs, const IrType *args,
     case OP_MATMUL:
         return infer_matmul(ar, &args[0], &args[1], out);
 
+    case OP_ATTENTION:
+        return ir_infer_attention(ar, &args[0], &args[1], &args[2], out);
+
     case OP_EMBEDDING: {
         const IrType *t = &args[0], *ids = &args[1];
         if (t->rank != 2 || !ir_dtype_is_float(t->dtype))

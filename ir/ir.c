@@ -219,6 +219,8 @@ bool ir_attrs_eq(IrOp op, const IrAttrs *a, const IrAttrs *b)
             break;
         case AK_INTS:
         case AK_AXIS:
+        case AK_SHIFT:
+        case AK_PERM:
         case AK_PAIRS:
         case AK_TRIPLES:
             if (a->nints != b->nints)

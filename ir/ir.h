@@ -156,7 +156,9 @@ typedef enum IrAttrKind {
     AK_TRIP,     /* trip */
     AK_CARRY,    /* ncarry */
     AK_STACK,    /* nstack */
-    AK_ASYNC     /* async (collectives after schedule), printed only when true */
+    AK_ASYNC,    /* async (collectives after schedule), printed only when true */
+    AK_SHIFT,    /* ints: one shift (nints == 1), printed bare; absent when a perm */
+    AK_PERM      /* ints: a permutation of the group (nints > 1), printed only then */
 } IrAttrKind;
 
 typedef struct IrAttrSpec {
@@ -359,6 +361,26 @@ void ir_local_expand(IrModule *m, IrFunc *g, IrInst *before, const IrInst *call,
 /* The same as a function of its own (for the interpreter): parameters of the
  * operands' global types at the declared placements, results the call's. */
 IrFunc *ir_local_as_func(IrModule *m, const IrInst *call);
+
+/* ---- attention (ir/attention.c) ------------------------------------------------
+ * attention(q, k, v): a.keepdims is `causal`, a.f the scale. */
+const char *ir_infer_attention(Arena *ar, const IrType *q, const IrType *k, const IrType *v, IrType *out);
+/* The score a causal mask writes for a hidden key (causal_mask's value). */
+double ir_attention_masked(DType dt);
+/* Placements of the decomposition's values: k transposed, the scores (and
+ * probabilities), the [Tq, Tk] mask. */
+typedef struct IrAttnPl {
+    Placement kt, scores, mask;
+} IrAttnPl;
+/* The placements that go with k placed `k` and the result placed `out`
+ * (rank: q's rank), on every strategy but the ring over more than one rank. */
+IrAttnPl ir_attention_placements(const Placement *k, const Placement *out, int rank);
+/* Writes softmax(q @ k^T * scale + mask) @ v into f before `before` (NULL:
+ * at the end) and returns its value.  pl NULL: placements left undecided
+ * (before propagate); else the values get pl's and the result out_pl, each
+ * new instruction in_pl = its operands' placements (after redistribute). */
+IrValue *ir_attention_expand(IrModule *m, IrFunc *f, IrInst *before, SrcLoc loc, IrValue *q, IrValue *k,
+                             IrValue *v, const IrAttrs *attn, const IrAttnPl *pl, const Placement *out_pl);
 
 /* ---- user sharding rules (ir/rule.c) -------------------------------------------
  * A fn with a `sharding { }` clause (rules, above) keeps its global body; a

@@ -24,7 +24,8 @@
  *   - axis_index(A): iota over |A| split S(0) on A (each rank holds its own
  *     index), viewed as i32[];
  *   - ppermute(x, A, shift k): one collective_permute (shift k mod |A|, none
- *     when that is 0) on the virtual value: a point-to-point step that sends
+ *     when that is 0; with perm, the same perm, none when it is the
+ *     identity) on the virtual value: a point-to-point step that sends
  *     the local shard once (rt_collective_permute; docs/LANGUAGE.md section
  *     10);
  *   - operands and results are local_views of the call's operands (at the
@@ -34,6 +35,7 @@
  * are dropped (a group of one rank changes nothing).
  */
 #include "ir/ir_text.h"
+#include "runtime/core/rt_core.h"
 
 #include <string.h>
 
@@ -90,8 +92,12 @@ const char *ir_local_infer(Arena *ar, const IrMesh *m, IrOp op, const IrAttrs *a
     switch (op) {
     case OP_ALL_REDUCE:
         return NULL;
-    case OP_PPERMUTE: /* a collective_permute: the same local shape */
+    case OP_PPERMUTE: { /* a collective_permute: the same local shape */
+        int d, s;
+        if (a->nints > 1 && !rt_permute_pair(n, 0, a->ints, a->nints, &d, &s))
+            return arena_printf(ar, "ppermute over %d ranks: perm must name each of the %d members once", n, n);
         return NULL;
+    }
     case OP_ALL_GATHER:
         if (a->dim < 0 || a->dim >= x->rank)
             return arena_printf(ar, "all_gather: dim %d is out of range for %s", a->dim, tstr(ar, x));
@@ -278,6 +284,12 @@ static IrValue *collective(Expand *E, const IrInst *i, IrValue *x, unsigned axes
         return view(E, ix, out, rep);
     }
     case OP_PPERMUTE: { /* one point-to-point step: the local shape does not change */
+        if (i->a.nints > 1) { /* a permutation: none when every member keeps its data */
+            bool moves = false;
+            for (int k = 0; k < i->a.nints; k++)
+                moves |= i->a.ints[k] != k;
+            return moves ? emit(E, OP_COLLECTIVE_PERMUTE, 1, &x, &a, lt, rep) : x;
+        }
         int64_t k = ((i->a.nints ? i->a.ints[0] : 0) % n + n) % n;
         if (k == 0)
             return x;

@@ -659,7 +659,11 @@ static void attrs(Parser *P, IrInst *i)
             case AK_FLOAT:
                 a->f = number(P, kw);
                 break;
+            case AK_PERM:
+                int_list(P, a, kw, 1);
+                break;
             case AK_INTS: /* a bare INT reads as a one-entry list */
+            case AK_SHIFT:
             case AK_AXIS:
                 if (peek(P) == '[')
                     int_list(P, a, kw, 1);

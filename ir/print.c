@@ -374,7 +374,8 @@ static void put_attrs(Printer *p, const IrInst *i)
     int n;
     const IrAttrSpec *sp = ir_op_attrs(i->op, &n);
     for (int k = 0; k < n; k++) {
-        if ((sp[k].kind == AK_BYTES_NZ && at->bytes == 0) || (sp[k].kind == AK_ASYNC && !at->async))
+        if ((sp[k].kind == AK_BYTES_NZ && at->bytes == 0) || (sp[k].kind == AK_ASYNC && !at->async) ||
+            (sp[k].kind == AK_SHIFT && at->nints > 1) || (sp[k].kind == AK_PERM && at->nints <= 1))
             continue;
         key(&a, sp[k].key);
         switch (sp[k].kind) {
@@ -384,6 +385,10 @@ static void put_attrs(Printer *p, const IrInst *i)
         case AK_INTS:
             put_ints(o, at, 1);
             break;
+        case AK_PERM:
+            put_ints(o, at, 1);
+            break;
+        case AK_SHIFT:
         case AK_AXIS:
             if (at->nints == 1 && at->ints)
                 fprintf(o, "%" PRId64, at->ints[0]);

@@ -24,6 +24,7 @@ typedef enum IrSurfFamily {
     IR_SF_TRANSPOSE,
     IR_SF_RESHAPE,
     IR_SF_LOOKUP,       /* embedding, cross_entropy */
+    IR_SF_ATTENTION,
     IR_SF_REDISTRIBUTE,
     IR_SF_SHAPE,        /* frontend/sema_shape.c: concat, stack, split, pad, broadcast_to, expand */
     IR_SF_ROUTE         /* frontend/sema_route.c */

@@ -14,6 +14,7 @@
  *   propagate     every value placed; every instruction with operands has
  *                 in_pl, each entry placed and well-formed.
  *   redistribute  every operand's placement equals its in_pl.
+ *   ring_attention  the same (the ring's local_calls are checked as any).
  *   partition     no redistribute; collectives and local layout ops change
  *   optimise      exactly the placements on their `axes` that their kind
  *                 says (all_reduce P(red) -> R, reduce_scatter P(red) ->
@@ -37,12 +38,13 @@
 #include <string.h>
 
 #include "ir/ir_text.h"
+#include "runtime/core/rt_core.h"
 
 #define MAX_REPORTED 100 /* problems printed; the rest are only counted */
 #define MAX_ID (1 << 24)
 
-enum { ST_SEMA, ST_INLINE, ST_PROPAGATE, ST_REDISTRIBUTE, ST_PARTITION, ST_OPTIMISE, ST_SCHEDULE };
-static const char *const stage_names[] = {"sema", "inline", "propagate", "redistribute",
+enum { ST_SEMA, ST_INLINE, ST_PROPAGATE, ST_REDISTRIBUTE, ST_RING, ST_PARTITION, ST_OPTIMISE, ST_SCHEDULE };
+static const char *const stage_names[] = {"sema", "inline", "propagate", "redistribute", "ring_attention",
                                           "partition", "optimise", "schedule"};
 
 typedef struct V {
@@ -355,9 +357,12 @@ static void check_coll(V *c, const IrInst *i)
         return;
     }
     bool uses_dim = i->op != OP_ALL_REDUCE && i->op != OP_TO_PARTIAL && i->op != OP_COLLECTIVE_PERMUTE;
-    if (i->op == OP_COLLECTIVE_PERMUTE && at->nints != 1) {
-        problem(c, i, NULL, "collective_permute needs one shift");
-        return;
+    if (i->op == OP_COLLECTIVE_PERMUTE) {
+        int g = ir_local_group(&c->m->mesh, at->axes), d, s;
+        if (at->nints < 1 || !rt_permute_pair(g, 0, at->ints, at->nints, &d, &s)) {
+            problem(c, i, NULL, "collective_permute needs one shift or a permutation of its %d members", g);
+            return;
+        }
     }
     if (uses_dim && (at->dim < 0 || at->dim >= rank)) {
         problem(c, i, NULL, "%s: dim %d out of range for rank %d", op, at->dim, rank);

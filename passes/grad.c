@@ -24,7 +24,8 @@
  *
  * The vector-Jacobian products: the elementwise family's are the VJP column
  * of ir/ops_ew.def (expressions over the builder helpers below); the other
- * families' are vjp_other.  An op with neither is an error ("grad: no
+ * families' are vjp_other; attention is replaced in the forward by its
+ * decomposition (ir/attention.c) first.  An op with neither is an error ("grad: no
  * vector-Jacobian product for OP"), never a silent zero.  Every backward
  * instruction is an existing op, built through ir_infer so that its type is
  * the op's own rule.  A loop in f is unrolled in the copy (unroll_loops):
@@ -561,12 +562,20 @@ static bool refuse(PassCtx *ctx, const IrInst *i, const char *what)
  * and makes its results (value, adjoints of the wrt parameters). */
 static bool differentiate(PassCtx *ctx, IrModule *m, IrFunc *f, const int64_t *wrt, int nwrt)
 {
+    for (IrInst *i = f->first, *next; i; i = next) {
+        next = i->next;
+        if (i->op == OP_LOOP || i->op == OP_GRAD)
+            DTC_BUG("grad: a loop or value_and_grad left in the forward");
+        if (i->op == OP_ATTENTION) { /* differentiated through its decomposition */
+            IrValue *r = ir_attention_expand(m, f, i, i->loc, i->args[0], i->args[1], i->args[2], &i->a,
+                                             NULL, NULL);
+            ir_replace_uses(f, i->res[0], r);
+            ir_inst_remove(f, i);
+        }
+    }
     Builder B = {m, f, f->loc, DT_F32, NULL, f->next_id, NULL};
     B.adj = arena_alloc(m->arena, sizeof *B.adj * (size_t)(B.nadj + 1));
     memset(B.adj, 0, sizeof *B.adj * (size_t)(B.nadj + 1));
-    for (const IrInst *i = f->first; i; i = i->next)
-        if (i->op == OP_LOOP || i->op == OP_GRAD)
-            DTC_BUG("grad: a loop or value_and_grad left in the forward");
     IrValue *value = f->results[0];
     IrInst *last = f->last;
     B.dt = value->type.dtype;

@@ -25,6 +25,10 @@
  *                                all_gathered; the totals of the ranks
  *                                before this one (an iota mask) summed and
  *                                added
+ *       attention                its decomposition (ir/attention.c) on
+ *                                every strategy; the ring over more than
+ *                                one rank is a local fn call by now
+ *                                (passes/ring_attention.c)
  *       argmax / argmin along    local max (min) and the lowest global index
  *         a split dim            (iota) holding it or a NaN; both as
  *                                summaries, concatenated as (value, index)
@@ -554,6 +558,14 @@ bool pass_partition(PassCtx *ctx, IrModule *m)
             case STRAT_SPLIT_SCAN: /* split over axes of size 1: whole, local */
                 if (plan_group_size(&m->mesh, rules_split_axes(&i->in_pl[0], i->a.dim)) > 1)
                     scan_split(&q, i);
+                break;
+            case STRAT_RING: /* over an axis of one rank: the local attention */
+            case STRAT_LOCAL:
+                if (i->op == OP_ATTENTION) {
+                    IrAttnPl pl = ir_attention_placements(&i->in_pl[1], &i->res[0]->pl, i->args[0]->type.rank);
+                    replace(&q, i, ir_attention_expand(m, q.f, i, i->loc, i->args[0], i->args[1], i->args[2],
+                                                       &i->a, &pl, &i->res[0]->pl));
+                }
                 break;
             case STRAT_SPLIT_SELECT:
                 if (plan_group_size(&m->mesh, rules_split_axes(&i->in_pl[0], i->a.dim)) > 1)

@@ -100,6 +100,9 @@ bool pass_propagate(PassCtx *ctx, IrModule *m);
  * parameters the plan moves. */
 void propagate_explain(PassCtx *ctx, IrModule *m, FILE *out);
 bool pass_redistribute(PassCtx *ctx, IrModule *m);
+/* ring_attention.c: attention on the ring strategy becomes a local fn call
+ * whose body is ring attention (runs after redistribute, before partition). */
+bool pass_ring_attention(PassCtx *ctx, IrModule *m);
 bool pass_partition(PassCtx *ctx, IrModule *m);
 bool pass_optimise(PassCtx *ctx, IrModule *m);
 /* schedule.c: collectives become start / done pairs moved apart so that

@@ -57,9 +57,9 @@ static int64_t sent_bytes(const IrMesh *m, const IrInst *i, const int *c)
     case OP_REDUCE_SCATTER:
         kind = RT_COLL_REDUCE_SCATTER;
         break;
-    case OP_COLLECTIVE_PERMUTE: { /* the whole shard to one member, unless the shift keeps it */
-        int64_t sh = i->a.nints == 1 ? i->a.ints[0] : 0;
-        kept = k > 0 && sh % k == 0 ? n : 0;
+    case OP_COLLECTIVE_PERMUTE: { /* the whole shard to one member, unless it sends to itself */
+        int me = rt_grid_member(m->naxes, m->size, i->a.axes, c), dest, src;
+        kept = rt_permute_pair(k, me, i->a.ints, i->a.nints, &dest, &src) && dest == me ? n : 0;
         kind = RT_COLL_COLLECTIVE_PERMUTE;
         break;
     }
@@ -275,7 +275,12 @@ void pass_report(FILE *out, const PassCtx *ctx, const IrModule *m)
                 fprintf(out, ", dim %d", i->a.dim);
             if (i->op == OP_ALL_TO_ALL)
                 fprintf(out, ", dim %d -> %d", i->a.dim, i->a.dim2);
-            if (i->op == OP_COLLECTIVE_PERMUTE)
+            if (i->op == OP_COLLECTIVE_PERMUTE && i->a.nints > 1) {
+                fprintf(out, ", perm [");
+                for (int k = 0; k < i->a.nints; k++)
+                    fprintf(out, "%s%" PRId64, k ? ", " : "", i->a.ints[k]);
+                fputc(']', out);
+            } else if (i->op == OP_COLLECTIVE_PERMUTE)
                 fprintf(out, ", shift %" PRId64, i->a.nints == 1 ? i->a.ints[0] : (int64_t)0);
             fprintf(out, ") of local %s: %" PRId64 " bytes -> %s", ir_type_str(&lt, tb, sizeof tb), b,
                     ir_value_str(i->res[0], vb, sizeof vb));
@@ -405,7 +410,12 @@ void pass_report_json(FILE *out, const PassCtx *ctx, const IrModule *m)
                 fprintf(out, ", \"dim\": %d", i->a.dim);
             if (i->op == OP_ALL_TO_ALL)
                 fprintf(out, ", \"dim2\": %d", i->a.dim2);
-            if (i->op == OP_COLLECTIVE_PERMUTE)
+            if (i->op == OP_COLLECTIVE_PERMUTE && i->a.nints > 1) {
+                fprintf(out, ", \"perm\": [");
+                for (int k = 0; k < i->a.nints; k++)
+                    fprintf(out, "%s%" PRId64, k ? ", " : "", i->a.ints[k]);
+                fputc(']', out);
+            } else if (i->op == OP_COLLECTIVE_PERMUTE)
                 fprintf(out, ", \"shift\": %" PRId64, i->a.nints == 1 ? i->a.ints[0] : (int64_t)0);
             fprintf(out, ", \"local_type\": ");
             json_str(out, ir_type_str(&lt, tb, sizeof tb));

@@ -202,6 +202,57 @@ static void opts_embedding(const IrInst *i, Opts *o)
         add2(o, pe_p(all_reds[k]), pe_p(all_reds[k]), pe_r());
 }
 
+/* attention: batch dims split alike; the query rows split with k and v
+ * whole; v's columns split with q and k whole; the sequence of all three
+ * split (the ring, Tq == Tk: the keys a rank holds are the rows of its
+ * queries). */
+static void opts_attention(const IrInst *i, Opts *o)
+{
+    const IrType *q = &i->args[0]->type, *k = &i->args[1]->type;
+    int r = q->rank;
+    PlEntry R = pe_r();
+    add3(o, R, R, R, R);
+    for (int d = 0; d < r - 2; d++)
+        add3(o, pe_s(d), pe_s(d), pe_s(d), pe_s(d));
+    add3(o, pe_s(r - 2), pe_s(r - 2), R, R);
+    add3(o, pe_s(r - 1), R, R, pe_s(r - 1));
+    if (q->dims[r - 2] == k->dims[r - 2])
+        add3(o, pe_s(r - 2), pe_s(r - 2), pe_s(r - 2), pe_s(r - 2));
+}
+
+int rules_ring_axis(const IrInst *i, const Placement *in)
+{
+    if (i->op != OP_ATTENTION)
+        return -1;
+    unsigned ax = rules_split_axes(&in[1], i->args[1]->type.rank - 2);
+    if (!ax)
+        return -1;
+    int a = 0;
+    while (!(ax >> a & 1))
+        a++;
+    return a;
+}
+
+/* The ring runs over one axis on even splits (its body is a local fn's: one
+ * local shape on every rank), with q, k, v and the result split the same. */
+static bool ring_valid(const IrModule *m, const IrInst *i, const Placement *in, const Placement *out)
+{
+    int sd = i->args[0]->type.rank - 2;
+    unsigned ax = rules_split_axes(&in[1], sd);
+    if (!ax)
+        return true;
+    if (ax & (ax - 1))
+        return false;
+    if (rules_split_axes(&in[0], sd) != ax || rules_split_axes(&in[2], sd) != ax ||
+        rules_split_axes(out, sd) != ax)
+        return false;
+    int ways;
+    for (int k = 0; k < 3; k++)
+        if (ir_local_split_dim(&m->mesh, &i->args[k]->type, &in[k], &ways) >= 0)
+            return false;
+    return ir_local_split_dim(&m->mesh, &i->res[0]->type, out, &ways) < 0;
+}
+
 int rules_options(Arena *ar, const IrInst *i, AxisOpt *v)
 {
     Opts o = {ar, i, v, 0};
@@ -277,6 +328,9 @@ int rules_options(Arena *ar, const IrInst *i, AxisOpt *v)
         return o.n;
     case OP_EMBEDDING:
         opts_embedding(i, &o);
+        return o.n;
+    case OP_ATTENTION:
+        opts_attention(i, &o);
         return o.n;
     case OP_CROSS_ENTROPY:
         add2(&o, pe_r(), pe_r(), pe_r());
@@ -402,6 +456,8 @@ bool rules_valid(const IrModule *m, const IrInst *i, const Placement *in, const 
         return reshape_valid(&m->mesh, &i->args[0]->type, &in[0], &i->res[0]->type, out);
     if (ir_op_is_route(i->op))
         return rules_route_valid(&m->mesh, i, in, out);
+    if (i->op == OP_ATTENTION)
+        return ring_valid(m, i, in, out);
     if (i->op == OP_RULE_CALL) { /* the body runs on local shapes: every split even */
         int ways;
         for (int k = 0; k < i->nargs; k++)
@@ -474,6 +530,8 @@ int rules_strategy(const IrInst *i, const Placement *in)
     case OP_ARGMAX:
     case OP_ARGMIN:
         return rules_route_strategy(i, in);
+    case OP_ATTENTION:
+        return rules_ring_axis(i, in) >= 0 ? STRAT_RING : STRAT_LOCAL;
     default:
         return STRAT_LOCAL;
     }
@@ -490,6 +548,37 @@ static double xrank_cost(const CostModel *cm, const IrMesh *m, const IrType *t, 
     k.dims[d] = 1;
     Placement from = rules_with(pl, axes, pe_p(red)), to = rules_with(pl, axes, pe_r());
     return plan_cost(cm, m, &k, &from, &to);
+}
+
+/* attention's arithmetic on a rank: the two matmuls' flops and the softmax
+ * over every score it computes (the ring: its query rows against all keys);
+ * the ring's communication: n-1 steps passing a k and a v block, each one
+ * point-to-point message over the ring's axis (alpha + bytes beta, as a
+ * collective_permute of those bytes). */
+static double attention_cost(const CostModel *cm, const IrMesh *m, const IrInst *i, const Placement *in)
+{
+    IrType lq = rules_local_max(m, &i->args[0]->type, &in[0]);
+    IrType lk = rules_local_max(m, &i->args[1]->type, &in[1]);
+    IrType lv = rules_local_max(m, &i->args[2]->type, &in[2]);
+    int r = lq.rank, a = rules_ring_axis(i, in), n = a >= 0 ? m->size[a] : 1;
+    double rows = (double)ir_type_numel(&lq) / (double)(lq.dims[r - 1] ? lq.dims[r - 1] : 1);
+    double keys = (double)(a >= 0 ? i->args[1]->type.dims[r - 2] : lk.dims[r - 2]);
+    int64_t tl = lq.dims[r - 2];
+    /* the head-tail ring (causal, even blocks): its own 2C x 2C block and
+     * two C x C blocks from each other rank, (n + 1) C keys a query row */
+    bool headtail = a >= 0 && n > 1 && i->a.keepdims && tl % 2 == 0;
+    if (headtail)
+        keys = (double)(n + 1) * (double)(tl / 2);
+    double c = 2.0 * rows * keys * (double)(lq.dims[r - 1] + lv.dims[r - 1]) * cm->flop_time +
+               6.0 * rows * keys * cm->elem_time;
+    if (a >= 0 && n > 1) {
+        int es = ir_dtype_size(lk.dtype);
+        double bytes = (double)(ir_type_numel(&lk) + ir_type_numel(&lv)) * es;
+        c += (n - 1) * (2.0 * cm->alpha[a] + bytes * cm->beta[a]);
+        if (headtail) /* q, k, v into head-tail order and the result back: half blocks, 8 messages */
+            c += 8.0 * cm->alpha[a] + (bytes + 2.0 * (double)ir_type_numel(&lq) * es) / 2.0 * cm->beta[a];
+    }
+    return c;
 }
 
 double rules_compute_cost(const CostModel *cm, const IrModule *m, const IrInst *i,
@@ -532,6 +621,9 @@ double rules_compute_cost(const CostModel *cm, const IrModule *m, const IrInst *
         break;
     case OP_RULE_CALL:
         c = rule_body_cost(cm, m, i, in) + rule_declared_cost(i, in, out);
+        break;
+    case OP_ATTENTION:
+        c = attention_cost(cm, mesh, i, in);
         break;
     case OP_SUM:
     case OP_MEAN:

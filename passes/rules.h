@@ -30,9 +30,11 @@ enum {
                            logit computed per shard, summed as P(sum) */
     STRAT_SPLIT_SCAN = 4,  /* cumsum along a split dim: local cumsum plus the sum of the
                               earlier ranks' totals (one all_gather of the totals) */
-    STRAT_SPLIT_SELECT = 5 /* argmax / argmin along a split dim: each rank's (value, global
+    STRAT_SPLIT_SELECT = 5, /* argmax / argmin along a split dim: each rank's (value, global
                               index) candidate, all_gathered (one gather when the
                               index fits x's dtype), then the final pick */
+    STRAT_RING = 6         /* attention with the sequence of q, k and v split over one mesh
+                              axis: ring attention (passes/ring_attention.c) */
 };
 
 /* Every per-axis option of instruction i (from its op, attributes and
@@ -60,6 +62,10 @@ IrType rules_route_summary(const IrMesh *m, const IrType *x, int d, unsigned axe
  * index up to the axis size), so that value and index travel as one
  * gathered summary instead of two. */
 bool rules_route_select_packs(const IrInst *i);
+
+/* The mesh axis attention instruction i at operand placements `in` runs
+ * its ring over (STRAT_RING), or -1. */
+int rules_ring_axis(const IrInst *i, const Placement *in);
 
 /* The largest local shard (the one at coordinates 0) of type t at pl. */
 IrType rules_local_max(const IrMesh *m, const IrType *t, const Placement *pl);

@@ -423,16 +423,6 @@ void rt_all_to_all_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, co
                cat_lens);
 }
 
-/* The members this one sends to and receives from when every member sends
- * to the one `shift` places after it (cyclic, either sign). */
-static void shift_peers(rt_ctx *ctx, unsigned axes, int64_t shift, int *dest, int *src)
-{
-    int k = rt_axes_size(ctx->mesh, axes), me = rt_member_of(ctx->mesh, axes, ctx->coords);
-    int s = (int)((shift % k + k) % k);
-    *dest = (me + s) % k;
-    *src = (me - s + k) % k;
-}
-
 /* This member sends to member dest and receives from member src (both
  * itself: a local copy).  Under a handle it runs on the backend's start
  * and wait, so the block computed meanwhile overlaps the transfer. */
@@ -448,12 +438,10 @@ static void collective_permute(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype 
         rt_fail(ctx, "collective_permute: the send and receive buffers overlap");
     int k = rt_axes_size(ctx->mesh, axes), me = rt_member_of(ctx->mesh, axes, ctx->coords);
     if (dest < 0 || dest >= k || src < 0 || src >= k || (dest == me) != (src == me))
-        rt_fail(ctx, "collective_permute: member %d sends to member %d and receives from member %d "
-                "of a group of %d", me, dest, src, k);
-    bool local = dest == me;
+        rt_fail(ctx, "collective_permute: member %d of %d cannot send to %d and receive from %d", me, k, dest, src);
     begin(ctx, req, RT_COLL_COLLECTIVE_PERMUTE, axes,
-          rt_coll_bytes(RT_COLL_COLLECTIVE_PERMUTE, k, count, count, local ? count : 0, (int)es));
-    if (local) { /* every member keeps its own buffer */
+          rt_coll_bytes(RT_COLL_COLLECTIVE_PERMUTE, k, count, count, dest == me ? count : 0, (int)es));
+    if (k == 1) { /* a group of one keeps its own buffer */
         if (bytes > 0)
             memcpy(recv, send, bytes);
         done(ctx, 0);
@@ -470,18 +458,14 @@ static void collective_permute(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype 
 }
 
 void rt_collective_permute(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
-                           int64_t count, int64_t shift)
+                           int64_t count, int dest, int src)
 {
-    int dest, src;
-    shift_peers(ctx, axes, shift, &dest, &src);
     collective_permute(ctx, -1, axes, dt, send, recv, count, dest, src);
 }
 
 void rt_collective_permute_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
-                                 const void *send, void *recv, int64_t count, int64_t shift)
+                                 const void *send, void *recv, int64_t count, int dest, int src)
 {
-    int dest, src;
-    shift_peers(ctx, axes, shift, &dest, &src);
     collective_permute(ctx, req, axes, dt, send, recv, count, dest, src);
 }
 

@@ -215,14 +215,17 @@ void rt_reduce_scatter(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send
 void rt_all_to_all(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
                    int rank, const int64_t *send_dims, int split_dim, const int64_t *split_lens,
                    int cat_dim, const int64_t *cat_lens);
-/* Point-to-point step (ppermute): member m of the group sends send[0..count)
- * to member (m + shift) mod n and receives into recv[0..count) from member
- * (m - shift) mod n; every member passes the same count and shift (any
- * integer, negative included).  shift mod n == 0 is a local copy.  send and
- * recv must not overlap.  MPI: one MPI_Sendrecv on the group's
- * communicator; threads: through the shared exchange, one copy. */
+/* Point-to-point step (ppermute): this member of the group sends
+ * send[0..count) to member `dest` and receives into recv[0..count) from
+ * member `src` (member indices, 0 <= dest, src < n); the members' dests form
+ * a permutation of the group and each src is the member whose dest is this
+ * one (a shift k: dest = m + k, src = m - k mod n; the generated code
+ * computes them, rt_permute_pair).  Every member passes the same count and
+ * takes part, those that keep their data (dest == itself: a local copy)
+ * too.  send and recv must not overlap.  MPI: one MPI_Sendrecv on the
+ * group's communicator; threads: through the shared exchange, one copy. */
 void rt_collective_permute(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *send, void *recv,
-                           int64_t count, int64_t shift);
+                           int64_t count, int dest, int src);
 /* ---- non-blocking collectives ---------------------------------------------------------
  * rt_*_start begins the collective of the same name and returns; rt_wait(ctx,
  * req) returns once it is complete.  req names the collective in flight: a
@@ -255,7 +258,7 @@ void rt_all_to_all_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt, co
  * source member's posted buffer and returns once the receiver has copied
  * this member's (so send may be reused after the wait). */
 void rt_collective_permute_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
-                                 const void *send, void *recv, int64_t count, int64_t shift);
+                                 const void *send, void *recv, int64_t count, int dest, int src);
 void rt_wait(rt_ctx *ctx, rt_req req);
 /* buf[0..count) of member `root` copied to every member. */
 void rt_broadcast(rt_ctx *ctx, unsigned axes, rt_dtype dt, void *buf, int64_t count, int root);

@@ -75,9 +75,9 @@ typedef struct rt_backend {
     int (*reduce_scatter_start)(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype dt,
                                 const void *send, void *recv, int64_t outer, int64_t inner,
                                 const int64_t *lens, rt_red red);
-    /* Point-to-point: bytes of send to member `dest` of this rank's group,
-     * recv's bytes from member `src` (neither is this member; send and recv
-     * do not overlap).  Every member of the group takes part. */
+    /* Point-to-point: bytes of send to member dest of its group, recv from
+     * member src (every member of the group calls it; dest == src == this
+     * member: a copy; send and recv do not overlap). */
     int (*collective_permute)(rt_ctx *ctx, unsigned axes, int dest, int src, const void *send,
                               void *recv, size_t bytes);
     /* The same under handle req, completed by wait(ctx, req): until then

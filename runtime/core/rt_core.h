@@ -213,6 +213,12 @@ void rt_grid_member_coords(int naxes, const int *size, unsigned axes,
                            const int coords[RT_MAX_AXES], int member, int out[RT_MAX_AXES]);
 int rt_grid_member_rank(int naxes, const int *size, unsigned axes, const int coords[RT_MAX_AXES],
                         int member);
+/* A point-to-point step's partners for member `member` of a group of n:
+ * nperm == 1: perm[0] is a shift (to member + shift, from member - shift,
+ * cyclic); nperm == n: perm[k] is the member that member k sends to (a
+ * permutation).  *dest: the member this one sends to, *src: the member it
+ * receives from.  false when perm is neither. */
+bool rt_permute_pair(int n, int member, const int64_t *perm, int nperm, int *dest, int *src);
 /* Steps coords to the next member of its group over axes (member order);
  * false after the last one, with those coordinates back at 0. */
 bool rt_grid_next(int naxes, const int *size, unsigned axes, int coords[RT_MAX_AXES]);
@@ -224,7 +230,7 @@ typedef enum rt_coll {
     RT_COLL_REDUCE_SCATTER,
     RT_COLL_ALL_TO_ALL,
     RT_COLL_BROADCAST,
-    RT_COLL_COLLECTIVE_PERMUTE /* point-to-point: to the member `shift` places on */
+    RT_COLL_COLLECTIVE_PERMUTE /* point-to-point: to one member, from one member */
 } rt_coll;
 
 const char *rt_coll_name(rt_coll kind); /* "all_gather" */
@@ -235,7 +241,7 @@ const char *rt_coll_name(rt_coll kind); /* "all_gather" */
  * keeps; group: members; esize: bytes per element.
  *   all_reduce 2 (in - floor(in / group)); all_gather out - in;
  *   reduce_scatter in - out; all_to_all in - kept; broadcast in;
- *   collective_permute in - kept (kept = in when the shift is 0 mod group);
+ *   collective_permute in - kept (kept = in when it sends to itself);
  *   (times esize; 0 for a group of one). */
 int64_t rt_coll_bytes(rt_coll kind, int group, int64_t in, int64_t out, int64_t kept, int esize);
 

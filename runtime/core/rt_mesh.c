@@ -79,6 +79,30 @@ int rt_grid_member(int naxes, const int *size, unsigned axes, const int coords[R
     return i;
 }
 
+bool rt_permute_pair(int n, int member, const int64_t *perm, int nperm, int *dest, int *src)
+{
+    if (n < 1 || member < 0 || member >= n || !perm)
+        return false;
+    if (nperm == 1) {
+        int s = (int)((perm[0] % n + n) % n);
+        *dest = (member + s) % n;
+        *src = (member - s + n) % n;
+        return true;
+    }
+    if (nperm != n)
+        return false;
+    *src = -1;
+    unsigned char seen[256] = {0};
+    for (int k = 0; k < n; k++) {
+        if (perm[k] < 0 || perm[k] >= n || (n <= 256 && seen[perm[k]]++))
+            return false;
+        if (perm[k] == member)
+            *src = k;
+    }
+    *dest = (int)perm[member];
+    return *src >= 0;
+}
+
 int rt_grid_rank(int naxes, const int *size, const int coords[RT_MAX_AXES])
 {
     return rt_grid_member(naxes, size, rt_grid_all(naxes), coords);

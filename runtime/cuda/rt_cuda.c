@@ -928,20 +928,20 @@ void rt_cuda_all_to_all(rt_ctx *ctx, rt_cuda *cu, unsigned axes, rt_dtype dt, co
 
 /* NCCL: one ncclSend and one ncclRecv in a group (point-to-point on the
  * group's communicator, whose ranks are member indices); host mode: staged
- * through rt_collective_permute.  shift mod n == 0: a device copy. */
+ * through rt_collective_permute.  dest == this member: a device copy. */
 void rt_cuda_collective_permute(rt_ctx *ctx, rt_cuda *cu, unsigned axes, rt_dtype dt,
-                                const void *send, void *recv, int64_t count, int64_t shift)
+                                const void *send, void *recv, int64_t count, int dest, int src)
 {
     rt_cuda_priv *p = cu->priv;
     size_t es = (size_t)rt_dtype_size(dt), bytes = (size_t)count * es;
     int n = rt_group_size(ctx, axes), me = rt_group_index(ctx, axes);
-    int s = (int)((shift % n + n) % n);
+    int s = dest != me;
     char what[96];
     coll_what(ctx, "collective_permute", axes, what, sizeof what);
     if (p->mode == CU_HOST) {
         ensure_stage(ctx, p, 2 * up(bytes));
         d2h(ctx, p, p->hstage, send, bytes, what);
-        rt_collective_permute(ctx, axes, dt, p->hstage, p->hstage + up(bytes), count, shift);
+        rt_collective_permute(ctx, axes, dt, p->hstage, p->hstage + up(bytes), count, dest, src);
         h2d(ctx, p, recv, p->hstage + up(bytes), bytes, what);
         return;
     }
@@ -955,9 +955,9 @@ void rt_cuda_collective_permute(rt_ctx *ctx, rt_cuda *cu, unsigned axes, rt_dtyp
         ncclComm_t c = comm_of(ctx, p, axes);
         ncclResult_t r = ncclGroupStart();
         if (r == ncclSuccess)
-            r = ncclSend(send, bytes, ncclUint8, (me + s) % n, c, cu->stream);
+            r = ncclSend(send, bytes, ncclUint8, dest, c, cu->stream);
         if (r == ncclSuccess)
-            r = ncclRecv(recv, bytes, ncclUint8, (me - s + n) % n, c, cu->stream);
+            r = ncclRecv(recv, bytes, ncclUint8, src, c, cu->stream);
         ncclResult_t r2 = ncclGroupEnd();
         nccl_settle(ctx, p, c, r == ncclSuccess ? r2 : r, what);
     }

@@ -145,7 +145,7 @@ void rt_cuda_all_to_all(rt_ctx *ctx, rt_cuda *cu, unsigned axes, rt_dtype dt, co
                         void *recv, int rank, const int64_t *send_dims, int split_dim,
                         const int64_t *split_lens, int cat_dim, const int64_t *cat_lens);
 void rt_cuda_collective_permute(rt_ctx *ctx, rt_cuda *cu, unsigned axes, rt_dtype dt,
-                                const void *send, void *recv, int64_t count, int64_t shift);
+                                const void *send, void *recv, int64_t count, int dest, int src);
 
 /* ---- device helpers in rt_cuda_kernels.cu (host launchers) ------------------ */
 /* Copies a box like rt_copy_box, on the device, esize 1, 2, 4 or 8. */

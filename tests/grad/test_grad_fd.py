@@ -70,6 +70,8 @@ CASES = {
                ("stack([a, b], axis=0)", {"a": f64(2, 3), "b": f64(2, 3)})],
     "pad": [("pad(a, [[1, 0], [0, 2]], value=1.5)", {"a": f64(2, 3)})],
     "embedding": [("embedding(a, i)", {"a": f64(5, 3), "i": np.array([[1, 4], [1, 0], [3, 1]], np.int32)})],
+    "attention": [("attention(a, b, c)", {"a": f64(2, 3, 4), "b": f64(2, 5, 4), "c": f64(2, 5, 3)}),
+                  ("attention(a, b, c, causal=true, scale=0.7)", {"a": f64(4, 4), "b": f64(4, 4), "c": f64(4, 2)})],
     "cross_entropy": [("cross_entropy(a, i)", {"a": f64(4, 6), "i": np.array([5, 0, 2, 5], np.int32)})],
     "cumsum": [("cumsum(a, axis=0)", {"a": f64(4, 3)})],
     "take_along_axis": [("take_along_axis(a, i, axis=1)", {"a": f64(3, 4),

@@ -6,6 +6,7 @@
  * failing or vanishing rank ends the run with a message instead of a hang.
  */
 #include "runtime/dtrt.h"
+#include "runtime/core/rt_core.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -300,7 +301,9 @@ static void test_broadcast(rt_ctx *ctx, unsigned axes, rt_dtype dt)
 }
 
 /* Member m receives the buffer of member (m - shift) mod k, for shifts
- * positive, negative, 0 and multiples of the group (a local copy). */
+ * positive, negative, 0 and multiples of the group (a local copy), dest and
+ * src from rt_permute_pair; then a permutation that is no shift (members
+ * swapped in pairs, the last one of an odd group keeping its own data). */
 static void test_collective_permute(rt_ctx *ctx, unsigned axes, rt_dtype dt, int64_t count)
 {
     int mem[64], k = members_of(rt_ctx_mesh(ctx), axes, rt_rank(ctx), mem);
@@ -312,7 +315,10 @@ static void test_collective_permute(rt_ctx *ctx, unsigned axes, rt_dtype dt, int
         put(dt, send, i, val(rt_rank(ctx), i));
     for (size_t s = 0; s < sizeof shifts / sizeof *shifts; s++) {
         memset(recv, 0xff, (size_t)count * es);
-        rt_collective_permute(ctx, axes, dt, send, recv, count, shifts[s]);
+        int dest, src;
+        CHECK(rt_permute_pair(k, me, &shifts[s], 1, &dest, &src), "rt_permute_pair of shift %lld",
+              (long long)shifts[s]);
+        rt_collective_permute(ctx, axes, dt, send, recv, count, dest, src);
         int from = mem[(int)(((me - shifts[s]) % k + k) % k)], bad = 0;
         for (int64_t i = 0; i < count; i++)
             if (get(dt, recv, i) != val(from, i))
@@ -320,6 +326,18 @@ static void test_collective_permute(rt_ctx *ctx, unsigned axes, rt_dtype dt, int
         CHECK(!bad, "rank %d collective_permute axes 0x%x shift %lld count %lld: not rank %d's data",
               rt_rank(ctx), axes, (long long)shifts[s], (long long)count, from);
     }
+    int64_t perm[64];
+    for (int j = 0; j < k; j++)
+        perm[j] = (j ^ 1) < k ? (j ^ 1) : j;
+    int dest, src, bad = 0;
+    CHECK(rt_permute_pair(k, me, perm, k, &dest, &src), "rt_permute_pair of a pair swap over %d", k);
+    memset(recv, 0xff, (size_t)count * es);
+    rt_collective_permute(ctx, axes, dt, send, recv, count, dest, src);
+    for (int64_t i = 0; i < count; i++)
+        if (get(dt, recv, i) != val(mem[perm[me]], i))
+            bad = 1;
+    CHECK(!bad, "rank %d collective_permute axes 0x%x pair swap: not member %lld's data", rt_rank(ctx), axes,
+          (long long)perm[me]);
     free(send);
     free(recv);
 }
@@ -351,8 +369,12 @@ static void test_collective_permute_async(rt_ctx *ctx, unsigned axes, rt_dtype d
         memset(kr, 0xff, nb);
         memset(vr, 0xff, nb);
         rt_req hk = round == k ? 40 : 0;
-        rt_collective_permute_start(ctx, hk, axes, dt, ks, kr, count, 1);
-        rt_collective_permute_start(ctx, 1, axes, dt, vs, vr, count, -1);
+        int kd, ksrc, vd, vsrc;
+        const int64_t up = 1, down = -1;
+        CHECK(rt_permute_pair(k, me, &up, 1, &kd, &ksrc) && rt_permute_pair(k, me, &down, 1, &vd, &vsrc),
+              "rt_permute_pair of shifts 1 and -1 over %d", k);
+        rt_collective_permute_start(ctx, hk, axes, dt, ks, kr, count, kd, ksrc);
+        rt_collective_permute_start(ctx, 1, axes, dt, vs, vr, count, vd, vsrc);
         for (int i = 0; i < 20000; i++) /* the block computed while both are in flight */
             sink += (double)i * 1e-9;
         if (round % 2) {
@@ -586,6 +608,9 @@ static int slow_rank1(rt_ctx *ctx, void *arg)
     return 0;
 }
 
+/* The other member of this rank's tp group of two: a shift of 1. */
+static int other_tp(rt_ctx *ctx) { return 1 - rt_group_index(ctx, 2u); }
+
 /* Non-blocking collective_permute over tp (m22: members 0, 1 of each dp
  * group): rank 1 returns before it starts, so rank 0 waits in vain for its
  * block; or (slow_permute) rank 1 sleeps a second before it starts. */
@@ -596,7 +621,7 @@ static int leave_permute(rt_ctx *ctx, void *arg)
     if (rt_rank(ctx) == 1)
         return 7;
     rt_site(ctx, "t.dt:6:3");
-    rt_collective_permute_start(ctx, 0, 2u, RT_F32, &x, &y, 1, 1);
+    rt_collective_permute_start(ctx, 0, 2u, RT_F32, &x, &y, 1, other_tp(ctx), other_tp(ctx));
     rt_wait(ctx, 0);
     return 0;
 }
@@ -610,7 +635,7 @@ static int slow_permute(rt_ctx *ctx, void *arg)
         nanosleep(&ts, NULL);
     }
     rt_site(ctx, "t.dt:7:3");
-    rt_collective_permute_start(ctx, 3, 2u, RT_F32, &x, &y, 1, 1);
+    rt_collective_permute_start(ctx, 3, 2u, RT_F32, &x, &y, 1, other_tp(ctx), other_tp(ctx));
     rt_wait(ctx, 3);
     return y == 1 ? 0 : 5;
 }
@@ -620,7 +645,8 @@ static int bad_permute(rt_ctx *ctx, void *arg)
 {
     (void)arg;
     float x[2] = {1, 2}, y[2];
-    rt_collective_permute_start(ctx, 0, 2u, RT_F32, x, y, rt_rank(ctx) % 2 ? 2 : 1, 1);
+    rt_collective_permute_start(ctx, 0, 2u, RT_F32, x, y, rt_rank(ctx) % 2 ? 2 : 1, other_tp(ctx),
+                                other_tp(ctx));
     rt_wait(ctx, 0);
     return 0;
 }
