@@ -2,6 +2,7 @@
 dtc binary, an environment that lets mpirun run as root and oversubscribe,
 a command runner, and the float32 comparison they hold results to (1e-5
 relative to the reference's largest magnitude)."""
+import json
 import os
 import subprocess
 
@@ -20,3 +21,46 @@ def close(got, ref):
     scale = float(np.abs(ref).max(initial=0.0))
     return got.shape == ref.shape and got.dtype == np.float32 and \
         bool(np.allclose(got.astype(np.float64), ref, rtol=1e-5, atol=1e-5 * scale))
+
+
+def traced(args, trace):
+    """Runs args with --trace; each rank's "X" events sorted by time, or None."""
+    res = sh(args + ["--trace", trace])
+    if res.returncode:
+        print(res.stderr.strip()[-400:])
+        return None
+    ev = json.load(open(trace))
+    ev = ev["traceEvents"] if isinstance(ev, dict) else ev
+    per = {}
+    for e in ev:
+        if e.get("ph") == "X":
+            per.setdefault((e["pid"], e["tid"]), []).append(e)
+    return [sorted(evs, key=lambda e: e["ts"]) for evs in per.values()]
+
+
+def permute_overlap(per):
+    """Of the collective_permute starts on every rank: how many there are,
+    whether each has operations traced before its wait, and the waits'
+    durations (us)."""
+    pairs = [p for evs in per for p in _permute_waits(evs)]
+    return len(pairs), all(ok for ok, _ in pairs), [w["dur"] for ok, w in pairs if ok]
+
+
+def permute_ahead(per):
+    """Per rank, for each collective_permute start: whether operations are
+    traced between it and its wait (the transfer in flight meanwhile)."""
+    return [[ok for ok, _ in _permute_waits(evs)] for evs in per]
+
+
+def _permute_waits(evs):
+    """(operations before the wait?, the wait event or None) for each
+    collective_permute start among one rank's sorted events."""
+    out = []
+    for i, e in enumerate(evs):
+        if e["cat"] != "collective" or "collective_permute" not in e["name"]:
+            continue
+        j = next((j for j in range(i + 1, len(evs)) if evs[j]["cat"] == "collective_wait"
+                  and evs[j]["name"] == e["name"] + " wait"), None)
+        out.append((j is not None and any(x["cat"] == "op" for x in evs[i + 1:j]),
+                    evs[j] if j is not None else None))
+    return out

@@ -22,7 +22,10 @@ globally and sharded.
      ring needs one local shape);
   4. memory: at T = 1024, D = 64 the default cost model picks the ring on
      cp = 2, 4, and `dtc report`'s peak per rank is at most 1.05 / cp of
-     cp = 1's.
+     cp = 1's;
+  5. overlap: the compiled T = 1024 ring on cp = 4 (threads, --trace)
+     has, on every rank, each of its 2 (cp - 1) K/V steps' collective_
+     permute start traced before operations and then its wait.
 f32 within 1e-5 relative to the result's largest magnitude.
 """
 import json
@@ -35,7 +38,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/: shard_harness.py
-from shard_harness import DTC, close, sh  # noqa: E402
+from shard_harness import DTC, close, permute_ahead, sh, traced  # noqa: E402
 
 
 def attention(q, k, v, causal, scale=None):
@@ -184,6 +187,24 @@ def main():
             kinds = sorted({c["kind"] for r in ranks for c in r["collectives"]})
             verdict(kinds == ["collective_permute"], "T=1024 cp=%d: the default cost model picks the ring (%s)"
                     % (cp, ", ".join(kinds)))
+    # overlap: the compiled ring (cp = 4, threads, --trace) starts each K/V
+    # step's collective_permute before the block it computes meanwhile; the
+    # layout permutations of head-tail have nothing to overlap and are not
+    # counted
+    exe = os.path.join(tmp, "mem4")
+    comp = sh([DTC, "compile", os.path.join(tmp, "mem4.dt"), "-o", exe])
+    ins = []
+    for name in "qkv":
+        np.save(os.path.join(tmp, "t_%s.npy" % name), rng.standard_normal((1, 1024, 64)).astype(np.float32))
+        ins += ["--in", "%s=%s" % (name, os.path.join(tmp, "t_%s.npy" % name))]
+    per = traced([exe, "--ranks", "4"] + ins, os.path.join(tmp, "ring_trace.json")) if not comp.returncode else None
+    if per is None:
+        verdict(False, "T=1024 cp=4 ring compile or --trace failed")
+    else:
+        ahead = [sum(1 for ok in r if ok) for r in permute_ahead(per)]
+        verdict(len(ahead) == 4 and all(n >= 2 * 3 for n in ahead),
+                "T=1024 cp=4 ring --trace: on every rank at least 2(cp-1) = 6 collective_permute starts have "
+                "operations traced before their wait (%s)" % ahead)
     for cp in (2, 4):
         verdict(peaks[1] and 0 < peaks[cp] <= 1.05 * peaks[1] / cp, "T=1024 ring report peak memory per rank "
                 "cp=%d %d bytes, cp=1 %d bytes (ratio %.3f)" % (cp, peaks[cp], peaks[1], peaks[cp] / max(peaks[1], 1)))

@@ -35,7 +35,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/: shard_harness.py
-from shard_harness import DTC, close, sh  # noqa: E402
+from shard_harness import DTC, close, permute_overlap, sh, traced  # noqa: E402
 sys.path.insert(0, HERE)
 from gen_ring import global_twin, headtail_order, ring  # noqa: E402
 
@@ -59,40 +59,6 @@ def visible_per_rank(layout, cp):
     key at or before them, whichever rank's block it arrives in."""
     pos = order_of(layout, cp).reshape(cp, T // cp)
     return [int((pos[r] + 1).sum()) for r in range(cp)]
-
-
-def traced(args, trace):
-    """Runs args with --trace; each rank's "X" events sorted by time, or None."""
-    res = sh(args + ["--trace", trace])
-    if res.returncode:
-        print(res.stderr.strip()[-400:])
-        return None
-    ev = json.load(open(trace))
-    ev = ev["traceEvents"] if isinstance(ev, dict) else ev
-    per = {}
-    for e in ev:
-        if e.get("ph") == "X":
-            per.setdefault((e["pid"], e["tid"]), []).append(e)
-    return [sorted(evs, key=lambda e: e["ts"]) for evs in per.values()]
-
-
-def permute_overlap(per):
-    """Of the collective_permute starts on every rank: how many there are,
-    whether each has operations traced before its wait, and the waits'
-    durations (us)."""
-    starts, ok, waits = 0, True, []
-    for evs in per:
-        for i, e in enumerate(evs):
-            if e["cat"] != "collective" or "collective_permute" not in e["name"]:
-                continue
-            starts += 1
-            j = next((j for j in range(i + 1, len(evs)) if evs[j]["cat"] == "collective_wait"
-                      and evs[j]["name"] == e["name"] + " wait"), None)
-            if j is None or not any(x["cat"] == "op" for x in evs[i + 1:j]):
-                ok = False
-            else:
-                waits.append(evs[j]["dur"])
-    return starts, ok, waits
 
 
 def overlapped(exe, cp, ins, tmp):
