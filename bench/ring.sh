@@ -77,23 +77,12 @@ for n in "qkv":
     np.save("%s/%s.npy" % (sys.argv[1], n), rng.standard_normal((1, int(sys.argv[2]), 64)).astype(np.float32))
 PYEOF
 echo "load before the runs: $(uptime | sed 's/.*load average/load average/') on $(nproc) cores"
-printf '%-4s %10s %10s %10s %10s %10s %9s %12s %12s %14s %s\n' cp "report MiB" ratio "RSS MiB" ratio ms "max err" "busy max/min" "work max/min" "exposed ms" overlap
-for cp in 1 2 4; do
-    prog=$OUT/ring$cp
-    $PY "$ROOT/tests/ring/gen_ring.py" $cp --t "$T" --b 1 --d 64 > "$prog.dt"
-    "$BUILD/dtc" compile "$prog.dt" -o "$prog"
-    peak=$("$BUILD/dtc" report --format=json "$prog.dt" |
-           $PY -c 'import json,sys; print(max(r["peak_memory_bytes"] for r in json.load(sys.stdin)["ranks"]))')
-    rss=$(maxrss $cp "$prog")
-    ms=$(mpirun --oversubscribe -np $cp "$prog" --iters "$ITERS" --warmup 1 --trace "$prog.json" |
-         sed -n 's/.*median \([0-9.e+-]*\) *ms.*/\1/p' | head -1)
-    exposed() { # rank 0's exposed communication, ms/iter, of program $1
-        mpirun --oversubscribe -np $cp "$1" --iters "$ITERS" --warmup 1 --profile |
-            sed -n 's/.*exposed communication: \([0-9.]*\) ms.*/\1/p'
-    }
-    "$BUILD/dtc" compile "$prog.dt" --no-overlap -o "$prog.blocking"
-    exposed="$(exposed "$prog")/$(exposed "$prog.blocking")"
-    stats=$($PY - "$prog.json" "$ITERS" <<'PYEOF'
+exposed() { # rank 0's exposed communication, ms/iter, of program $1 on $cp ranks
+    mpirun --oversubscribe -np $cp "$1" --iters "$ITERS" --warmup 1 --profile |
+        sed -n 's/.*exposed communication: \([0-9.]*\) ms.*/\1/p'
+}
+trace_stats() { # busy max/min, work max/min and the permutes' overlap from trace $1
+    $PY - "$1" "$ITERS" <<'PYEOF'
 import json, sys
 ev = json.load(open(sys.argv[1]))
 ev = ev["traceEvents"] if isinstance(ev, dict) else ev
@@ -128,7 +117,20 @@ for evs in per.values():
 print("%.3f %.3f %d/%d starts overlapped, waits %.3f ms/iter" % (max(busy) / min(busy), max(work) / min(work),
                                                                   overlapped, total, max(wait)))
 PYEOF
-)
+}
+printf '%-4s %10s %10s %10s %10s %10s %9s %12s %12s %14s %s\n' cp "report MiB" ratio "RSS MiB" ratio ms "max err" "busy max/min" "work max/min" "exposed ms" overlap
+for cp in 1 2 4; do
+    prog=$OUT/ring$cp
+    $PY "$ROOT/tests/ring/gen_ring.py" $cp --t "$T" --b 1 --d 64 > "$prog.dt"
+    "$BUILD/dtc" compile "$prog.dt" -o "$prog"
+    peak=$("$BUILD/dtc" report --format=json "$prog.dt" |
+           $PY -c 'import json,sys; print(max(r["peak_memory_bytes"] for r in json.load(sys.stdin)["ranks"]))')
+    rss=$(maxrss $cp "$prog")
+    ms=$(mpirun --oversubscribe -np $cp "$prog" --iters "$ITERS" --warmup 1 --trace "$prog.json" |
+         sed -n 's/.*median \([0-9.e+-]*\) *ms.*/\1/p' | head -1)
+    "$BUILD/dtc" compile "$prog.dt" --no-overlap -o "$prog.blocking"
+    exposed="$(exposed "$prog")/$(exposed "$prog.blocking")"
+    stats=$(trace_stats "$prog.json")
     ins=()
     for n in q k v; do
         $PY -c "import sys; sys.path.insert(0, '$ROOT/tests/ring'); import numpy as np; from gen_ring import headtail_order
@@ -171,8 +173,11 @@ EOF
     peak=$("$BUILD/dtc" report --format=json "$prog.dt" |
            $PY -c 'import json,sys; print(max(r["peak_memory_bytes"] for r in json.load(sys.stdin)["ranks"]))')
     rss=$(maxrss $cp "$prog")
-    ms=$(mpirun --oversubscribe -np $cp "$prog" --iters "$ITERS" --warmup 1 |
+    ms=$(mpirun --oversubscribe -np $cp "$prog" --iters "$ITERS" --warmup 1 --trace "$prog.json" |
          sed -n 's/.*median \([0-9.e+-]*\) *ms.*/\1/p' | head -1)
+    "$BUILD/dtc" compile "$prog.dt" --no-overlap -o "$prog.blocking"
+    exposed="$(exposed "$prog")/$(exposed "$prog.blocking")"
+    read -r busy work over <<< "$(trace_stats "$prog.json")"
     mpirun --oversubscribe -np $cp "$prog" --in q=$OUT/q.npy --in k=$OUT/k.npy --in v=$OUT/v.npy \
         --out "out0=$prog.out.npy" >/dev/null
     err=$($PY - "$OUT" "$prog.out.npy" $T <<'PYEOF'
@@ -188,9 +193,9 @@ PYEOF
 )
     $PY -c "import sys; sys.exit(float('$err') > 1e-5)" || { echo "ring.sh: op cp=$cp differs from numpy ($err)"; FAIL=1; }
     if [ $cp = 1 ]; then peak1=$peak rss1=$rss; fi
-    printf 'op %-1s %10.1f %10.3f %10.1f %10.3f %10s %9s\n' $cp "$(echo "$peak / 1048576" | bc -l)" \
+    printf 'op %-1s %10.1f %10.3f %10.1f %10.3f %10s %9s %12s %12s %14s %s\n' $cp "$(echo "$peak / 1048576" | bc -l)" \
         "$(echo "$peak / $peak1" | bc -l)" "$(echo "$rss / 1024" | bc -l)" \
-        "$(echo "($rss - $BASE) / ($rss1 - $BASE)" | bc -l)" "$ms" "$err"
+        "$(echo "($rss - $BASE) / ($rss1 - $BASE)" | bc -l)" "$ms" "$err" "$busy" "$work" "$exposed" "$over"
 done
 printf 'base RSS (cp=1, T=64): %.1f MiB; the RSS ratio is of RSS - base\n' "$(echo "$BASE / 1024" | bc -l)"
 exit $FAIL
