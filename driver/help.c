@@ -35,7 +35,8 @@ static const char common_opts[] =
 
 static const char pipeline_opts[] =
     "  --print-after=PASS|all  print the IR after a pass to stderr\n"
-    "                          (sema inline propagate redistribute partition optimise)\n"
+    "                          (sema inline propagate redistribute partition optimise;\n"
+    "                          compile only: schedule fuse)\n"
     "  --dump-dir=DIR          write the IR after every pass to DIR/NN-PASS.ir\n"
     "  --time-passes           print the time of every pass and code generation phase\n"
     "                          to stderr, one 'time: PHASE W s wall C s cpu' line each\n";

@@ -309,7 +309,7 @@ static const char *default_output(Arena *ar, const char *file, const char *emit)
 }
 
 static const char *const pass_names[] = {"sema", "inline", "propagate", "redistribute",
-                                         "partition", "optimise", "schedule", "all"};
+                                         "partition", "optimise", "schedule", "fuse", "all"};
 
 static bool known_pass(const char *p)
 {
