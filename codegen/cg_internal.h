@@ -72,7 +72,8 @@
  * transpose member read by a matmul becomes that matmul's transpose flag.
  * A matmul member is its group's GEMM (a matmul epilogue: bias, activation,
  * scale, residual): on the CPU targets the GEMM runs in blocks of rows of
- * about CG_EPILOGUE_BYTES of the result, into a block buffer, each block
+ * about CG_EPILOGUE_BYTES of the result (when it is over CG_EPILOGUE_CACHE;
+ * else one block), into a block buffer, each block
  * followed by the group's loop over those rows (a CG_MATMUL with a_offset,
  * then a CG_LOOP with out_base), so the block is read back while in cache;
  * every operand the loop reads from outside is then seen as [rows, N], a
@@ -101,11 +102,21 @@
 /* A backend emits at most this many steps in one function: a longer
  * function is cut into chunks of this many, called in order. */
 #define CG_CHUNK_STEPS 32
-/* A matmul epilogue (pass_fuse's GEMM member) runs in blocks of rows of
- * about this many bytes of the result, each block's loop right after its
- * GEMM, while the block is in cache; at most CG_EPILOGUE_BLOCKS blocks. */
-#define CG_EPILOGUE_BYTES (1 << 20)
-#define CG_EPILOGUE_BLOCKS 16
+/* A matmul epilogue (pass_fuse's GEMM member) whose result is larger than
+ * CG_EPILOGUE_CACHE runs in blocks of rows of about CG_EPILOGUE_BYTES of the
+ * result (at least CG_EPILOGUE_MIN_ROWS rows), each block's loop right
+ * after its GEMM, while the block is in cache; a smaller one is one GEMM
+ * and one loop.  Measured on the 2-core EPYC (2 MiB L2 per core, 32 MiB
+ * L3) with single-threaded OpenBLAS: each extra block re-packs the right
+ * operand, 2-5% of a 256..512 x 1024 x 2048 GEMM + gelu, for no gain while
+ * C stays in cache; on a 64 MiB result a memory-bound epilogue (bias,
+ * residual) gains 4-15% with blocks of 4-8 MiB.  --epilogue-block=BYTES
+ * (CgOptions.epilogue_block) sets the block size for every epilogue.  At
+ * most CG_EPILOGUE_BLOCKS blocks (bigger ones past that). */
+#define CG_EPILOGUE_CACHE (16 << 20)
+#define CG_EPILOGUE_BYTES (4 << 20)
+#define CG_EPILOGUE_MIN_ROWS 256
+#define CG_EPILOGUE_BLOCKS 32
 
 /* ---- buffers ---------------------------------------------------------------- */
 typedef enum CgBufKind {

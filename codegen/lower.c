@@ -70,6 +70,7 @@ typedef struct Lower {
     const IrInst **users; /* the instruction of every operand occurrence, grouped by value */
     const IrInst **gemm; /* by id of a root: the V_BLOCK matmul of its group, or NULL */
     bool block_epilogues; /* GEMMs with an epilogue are blocked (the CPU targets) */
+    int64_t epilogue_block; /* CgOptions.epilogue_block: bytes per block, 0: the default */
     int block_mm;    /* while building an epilogue block: the matmul's id (its buffer
                         holds rows block_r0.. only), else -1 */
     int64_t block_r0;
@@ -776,7 +777,14 @@ static void lower_epilogue(Lower *L, const IrInst *i, const IrInst *mm, int out)
     int64_t n = gemm_cols(L, mm), k = L->lt[a->id].dims[L->lt[a->id].rank - 1];
     int64_t rows = n ? numel(&L->lt[c->id]) / n : 0;
     int64_t esz = ir_dtype_size(c->type.dtype);
-    int64_t per = n * esz > 0 ? CG_EPILOGUE_BYTES / (n * esz) : rows;
+    int64_t row_bytes = n * esz > 0 ? n * esz : 1, per;
+    if (L->epilogue_block > 0) /* --epilogue-block */
+        per = L->epilogue_block / row_bytes;
+    else if (rows * row_bytes <= CG_EPILOGUE_CACHE) /* in cache anyway: one GEMM */
+        per = rows;
+    else
+        per = CG_EPILOGUE_BYTES / row_bytes > CG_EPILOGUE_MIN_ROWS ? CG_EPILOGUE_BYTES / row_bytes
+                                                                 : CG_EPILOGUE_MIN_ROWS;
     if (per < 1)
         per = 1;
     if (rows > per * CG_EPILOGUE_BLOCKS) /* no function grows with the rows */
@@ -1106,6 +1114,7 @@ static bool lower_scan(Lower *L, const IrInst *i)
     lower_setup(&B, L->ar, L->m, i->a.fn, L->err);
     B.rank = L->rank;
     B.block_epilogues = L->block_epilogues;
+    B.epilogue_block = L->epilogue_block;
     for (int r = 0; r < L->nbusy; r++) /* the body's handles clear of the caller's */
         if (L->busy[r])
             B.req_base = r + 1;
@@ -1648,6 +1657,7 @@ CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err
         memset(&fn, 0, sizeof fn);
         L.rank = r;
         L.block_epilogues = !(opt && opt->target && !strcmp(opt->target, "cuda")); /* CUDA: cuBLAS, then the loop */
+        L.epilogue_block = opt ? opt->epilogue_block : 0;
         L.ar = arena_new(); /* this rank's lowering: kept only for a new variant */
         if (!lower_rank(&L, &fn)) {
             arena_free(L.ar);

@@ -132,7 +132,11 @@ void dtc_print_help(FILE *out, const char *cmd)
               "                          and waits for it as late as its first use)\n"
               "  --overlap-chunks=K      cut each row-parallel matmul + all_reduce into K chunks of\n"
               "                          rows, so one chunk's all_reduce overlaps the next one's\n"
-              "                          matmul (default 1: no cut)\n",
+              "                          matmul (default 1: no cut)\n"
+              "  --epilogue-block=BYTES  run every matmul epilogue (a GEMM and the elementwise work\n"
+              "                          after it, passes/fuse.c) in blocks of rows of about BYTES of\n"
+              "                          the result (default: one block unless the result is larger\n"
+              "                          than the cache, then 4 MiB blocks)\n",
               out);
         fputs(pipeline_opts, out);
         cost_opts(out);
