@@ -702,20 +702,22 @@ static bool lower_matmul(Lower *L, const IrInst *i, int out)
 
 /* ---- matmul epilogues ----------------------------------------------------------------------- */
 
-/* Rows and columns of a blocked GEMM's result: [rows, N] flattened. */
+/* N, the columns of a blocked GEMM's result (seen as [rows, N]). */
 static int64_t gemm_cols(Lower *L, const IrInst *mm)
 {
     const IrType *c = &L->lt[mm->res[0]->id];
     return c->dims[c->rank - 1];
 }
 
-/* Walks the group of `root` whose GEMM is mm from u (root, then the
- * operands of its members, depth first, each value once).  check (override false): can this rank run it in row
- * blocks?  Every member is elementwise or const, and every value it reads
- * from outside is the GEMM's shape, a row broadcast over the rows ([N],
- * [1, .., N]) or a single element.  override: the local type of each
- * value met is replaced by that 2-D view ([rows, N], [N], []; saved for
- * epilogue_restore), so that the group's loop is built over [rows, N]. */
+/* Walks the group of `root` whose GEMM is mm from u (the root, then the
+ * operands of its members, depth first, each value once).  Without
+ * override: can this rank run it in row blocks?  Every member is
+ * elementwise or const, and every value it reads from outside has the
+ * GEMM's shape, is a row broadcast over the rows ([N], [1, .., N]) or a
+ * single element.  With override: the local type of each value met is
+ * replaced by that 2-D view ([rows, N], [N], []; saved for
+ * epilogue_restore), so that the group's loop is built over [rows, N]
+ * (the GEMM's own type changes on the way; its N and size do not). */
 static bool epilogue_walk(Lower *L, const IrValue *u, const IrValue *root, const IrInst *mm, bool override)
 {
     if (L->walked[u->id] == L->nwalks)
