@@ -31,9 +31,10 @@
  *   fuse          fusion groups (group=, passes/fuse.c) appear, nowhere
  *                 before: a member's root is a root (no group=) of the
  *                 same function defined after it, the member is no result
- *                 of the function and every use of it is by its root or by
- *                 another member of the same group (so it feeds the root
- *                 and nothing outside); `each` is for const and iota only.
+ *                 of the function, something reads it, and every use of
+ *                 it is by its root or by another member of the same group
+ *                 (so it feeds the root and nothing outside); `each` is
+ *                 for const and iota only.
  * "Pinned values keep their placement" needs the previous IR; it is the
  * passes' job, the verifier only checks pinned values are placed.
  *
@@ -467,6 +468,22 @@ static void check_group_use(V *c, const IrInst *i)
     }
 }
 
+/* Every member of a group is read (by its group, check_group_use). */
+static void check_members_read(V *c, const IrFunc *f, int ninst)
+{
+    bool *read = arena_alloc(c->ar, sizeof *read * (size_t)(c->cap + 1));
+    int k = 0;
+    for (const IrInst *i = f->first; i && k < ninst; i = i->next, k++)
+        for (int a = 0; i->args && a < i->nargs; a++)
+            if (i->args[a] && i->args[a]->id >= 0 && i->args[a]->id < c->cap)
+                read[i->args[a]->id] = true;
+    k = 0;
+    for (const IrInst *i = f->first; i && k < ninst; i = i->next, k++)
+        if (i->fuse == FUSE_MEMBER && i->nres == 1 && i->res && i->res[0] && i->res[0]->id >= 0 &&
+            i->res[0]->id < c->cap && !read[i->res[0]->id])
+            problem(c, i, NULL, "a group member that nothing reads");
+}
+
 static bool is_async(const IrInst *i) { return (ir_op_flags(i->op) & OPF_COMM) && i->a.async; }
 
 /* The start / done pairing: an async collective's value goes to exactly one
@@ -687,6 +704,7 @@ static void check_func(V *c, const IrFunc *f)
     for (const IrInst *i = f->first; i && k < ninst; i = i->next, k++)
         check_inst(c, i);
 
+    check_members_read(c, f, ninst);
     if (f->nresults < 0 || (f->nresults > 0 && !f->results))
         problem(c, NULL, NULL, "malformed result list");
     else

@@ -16,8 +16,8 @@
  * DTC_REGEN=1 rewrites the goldens (check them by eye).
  * Malformed groups: group= before fuse, a member read outside its group, a
  * member returned, a root defined before its member, a root that is itself
- * a member, `each` on an op other than const / iota: each refused with
- * its message.
+ * a member, a member nothing reads, `each` on an op other than const /
+ * iota: each refused with its message.
  */
 #include <stdlib.h>
 
@@ -170,6 +170,10 @@ int main(void)
               arena_printf(ar, "%s  %%2: f32[4, 4] @ M[R] = neg %%1 {in=[M[R]], group=%%3}\n"
                                "  %%3: f32[4, 4] @ M[R] = abs %%2 {in=[M[R]]}\n  return %%3\n", e1),
               "fuse", "is itself in a group");
+    malformed(ar, "a member nothing reads",
+              "  %1: f32[4, 4] @ M[R] = exp %x.0 {in=[M[R]], group=%2}\n  %2: f32[4, 4] @ M[R] = neg %x.0 {in=[M[R]]}\n"
+              "  return %2\n",
+              "fuse", "a group member that nothing reads");
     malformed(ar, "each on exp", "  %1: f32[4, 4] @ M[R] = exp %x.0 {in=[M[R]], group=each}\n  return %1\n", "fuse",
               "const and iota only");
     arena_free(ar);
