@@ -1191,8 +1191,11 @@ static void read_groups(Lower *L)
     for (const IrInst *i = L->f->first; i; i = i->next)
         if (L->state[i->res[0]->id] == V_BLOCK) {
             const IrValue *root = i->group;
+            bool ta;
+            bool rows = L->state[i->args[0]->id] == V_MAT && mm_source(L, i->args[0], &ta) == i->args[0] &&
+                        !ta; /* A's rows are its buffer's rows: blocks are offsets */
             L->nwalks++;
-            if (L->block_epilogues && epilogue_walk(L, root, root, i, false))
+            if (L->block_epilogues && rows && epilogue_walk(L, root, root, i, false))
                 L->gemm[root->id] = i;
             else
                 L->state[i->res[0]->id] = V_MAT;
