@@ -32,10 +32,12 @@
  *   - a transpose of the last two dims whose one use is a matmul is folded;
  *   - a matmul whose one use is an elementwise instruction of its own shape
  *     joins that instruction's group as its GEMM when the group's root is
- *     elementwise, has no GEMM yet, and the matmul's right operand has
+ *     elementwise, the group has no GEMM yet and no member that changes
+ *     the layout (transpose, slice, ...), and the matmul's right operand has
  *     rank 2 and its left operand is not a folded transpose (so the rows
  *     of the result are the rows of the left operand, blockable); members
- *     that join such a group later are elementwise or const only.
+ *     that join such a group later are elementwise or const only (or the
+ *     GEMM's right operand, a folded transpose).
  * Decisions use global shapes, so every rank computes the same groups;
  * lowering still falls back to a plain GEMM where a rank cannot block one
  * (see codegen/lower.c).
@@ -59,6 +61,8 @@ typedef struct Fuse {
     bool *folded;      /* by id: a transpose folded into its matmul */
     int *members;      /* by id of a root: members so far */
     bool *has_gemm;    /* by id of a root: a matmul is its GEMM */
+    bool *reshapes;    /* by id of a root: a member changes the layout (not
+                          elementwise, not const): no GEMM can join */
 } Fuse;
 
 static bool loopable(IrOp op)
@@ -96,6 +100,8 @@ static void join(Fuse *F, IrInst *i, IrValue *root)
     i->fuse = FUSE_MEMBER;
     i->group = root;
     F->members[root->id]++;
+    if (!elementwise(i->op) && i->op != OP_CONST && i->op != OP_MATMUL)
+        F->reshapes[root->id] = true;
 }
 
 /* Will v, a matmul operand, be folded into it as a transpose flag? (Its
@@ -114,7 +120,7 @@ static bool epilogue(const Fuse *F, const IrInst *i, const IrInst *j)
         j->res[0]->type.dtype != v->type.dtype)
         return false;
     const IrValue *root = root_of(j);
-    if (!root->def || !elementwise(root->def->op) || F->has_gemm[root->id] ||
+    if (!root->def || !elementwise(root->def->op) || F->has_gemm[root->id] || F->reshapes[root->id] ||
         F->members[root->id] >= FUSE_MAX_MEMBERS)
         return false;
     return b->type.rank == 2 && a->type.rank == v->type.rank && a->type.rank >= 2 && !will_fold(F, a);
@@ -132,6 +138,7 @@ static void fuse_func(Arena *ar, IrFunc *f)
     F.folded = arena_alloc(ar, sizeof *F.folded * nv);
     F.members = arena_alloc(ar, sizeof *F.members * nv);
     F.has_gemm = arena_alloc(ar, sizeof *F.has_gemm * nv);
+    F.reshapes = arena_alloc(ar, sizeof *F.reshapes * nv);
     int nocc = 0;
     for (IrInst *i = f->first; i; i = i->next) {
         i->fuse = FUSE_ROOT;
