@@ -281,6 +281,8 @@ static void emit_step(Emit *E, int idx, const CgStep *s)
         emit_loop(E, s);
         break;
     case CG_MATMUL:
+        if (s->a_offset) /* a block of rows (a matmul epilogue) */
+            in0 = arena_printf(a, "(const char *)%s + %lld", in0, (long long)s->a_offset);
         if (s->nbatch) {
             fprintf(o, "    {\n");
             cg_c_emit_batch_arrays(o, a, s);

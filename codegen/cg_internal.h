@@ -66,17 +66,20 @@
  *                  lowest free at the start (a loop body's above every
  *                  handle its caller has in flight).
  *
- * Fusion rule: the result of an elementwise / transpose / shard / to_partial
- * / const instruction is folded into its consumer's loop (no buffer) when
- * it has exactly one use (a const: any number), is not returned, the
- * consumer is itself such an instruction or a reduction, and it is not
- * broadcast there (it has as many elements as the consumer's loop, so
- * nothing is computed twice), and its loop holds fewer than CG_MAX_FUSED
- * folded instructions (a longer chain is cut into loops of that size:
- * storing a value and loading it back changes nothing, every node is
- * computed in its own dtype).  A reduction pulls its operand's expression
- * into its own loop.  A transpose of the last two dims whose only use is a
- * matmul becomes that matmul's transpose flag.
+ * Fusion: lowering reads the groups of pass_fuse (passes/fuse.c, the
+ * rules there): a member of a group is folded into its root's loop (no
+ * buffer), a const / iota marked `each` into every loop that reads it, a
+ * transpose member read by a matmul becomes that matmul's transpose flag.
+ * A matmul member is its group's GEMM (a matmul epilogue: bias, activation,
+ * scale, residual): on the CPU targets the GEMM runs in blocks of rows of
+ * about CG_EPILOGUE_BYTES of the result (when it is over CG_EPILOGUE_CACHE;
+ * else one block), into a block buffer, each block
+ * followed by the group's loop over those rows (a CG_MATMUL with a_offset,
+ * then a CG_LOOP with out_base), so the block is read back while in cache;
+ * every operand the loop reads from outside is then seen as [rows, N], a
+ * row [N] or a scalar.  Where a rank cannot block it (an operand of
+ * another shape, a transposed left operand) and on CUDA, the GEMM is
+ * computed whole into a buffer of its own and the loop follows.
  *
  * Numerics (what the generated code computes, per element): f32 ops in
  * float with the float libm functions, f64 in double, i32 wrapping like
@@ -96,12 +99,24 @@
 #include "ir/ir.h"
 
 #define CG_MAX_LOOPS IR_MAX_RANK
-/* At most this many instructions are folded into one fused loop (the
- * fusion rule), so no loop's code grows with the program. */
-#define CG_MAX_FUSED 64
 /* A backend emits at most this many steps in one function: a longer
  * function is cut into chunks of this many, called in order. */
 #define CG_CHUNK_STEPS 32
+/* A matmul epilogue (pass_fuse's GEMM member) whose result is larger than
+ * CG_EPILOGUE_CACHE runs in blocks of rows of about CG_EPILOGUE_BYTES of the
+ * result (at least CG_EPILOGUE_MIN_ROWS rows), each block's loop right
+ * after its GEMM, while the block is in cache; a smaller one is one GEMM
+ * and one loop.  Measured on the 2-core EPYC (2 MiB L2 per core, 32 MiB
+ * L3) with single-threaded OpenBLAS: each extra block re-packs the right
+ * operand, 2-5% of a 256..512 x 1024 x 2048 GEMM + gelu, for no gain while
+ * C stays in cache; on a 64 MiB result a memory-bound epilogue (bias,
+ * residual) gains 4-15% with blocks of 4-8 MiB.  --epilogue-block=BYTES
+ * (CgOptions.epilogue_block) sets the block size for every epilogue.  At
+ * most CG_EPILOGUE_BLOCKS blocks (bigger ones past that). */
+#define CG_EPILOGUE_CACHE (16 << 20)
+#define CG_EPILOGUE_BYTES (4 << 20)
+#define CG_EPILOGUE_MIN_ROWS 256
+#define CG_EPILOGUE_BLOCKS 32
 
 /* ---- buffers ---------------------------------------------------------------- */
 typedef enum CgBufKind {
@@ -228,6 +243,7 @@ typedef struct CgStep {
     int64_t batch[CG_MAX_LOOPS], astride[CG_MAX_LOOPS], bstride[CG_MAX_LOOPS];
     int64_t M, N, K;
     bool ta, tb;
+    int64_t a_offset;          /* bytes into in0 where A starts (a block of rows) */
 
     /* CG_SOFTMAX [outer, len, inner], take_log; CG_NORM rows = outer, D = len;
      * CG_EMBEDDING n = outer (ids), V = len (local rows), D = inner;

@@ -20,6 +20,8 @@ typedef struct CgOptions {
     const char *cuda_arch;  /* e.g. "sm_80,sm_90" */
     const char *src_file;   /* the .dt file (for names and messages) */
     FILE *time_passes;      /* --time-passes: one line per codegen phase here; NULL: off */
+    int64_t epilogue_block; /* --epilogue-block: bytes of a matmul epilogue's row block
+                               (0: lowering's default, cg_internal.h) */
 } CgOptions;
 
 

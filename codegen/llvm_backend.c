@@ -934,6 +934,10 @@ static void emit_step(Ll *L, int vi, int si, const CgFunc *fn, const CgStep *s, 
         break;
     }
     case CG_MATMUL: {
+        if (s->a_offset) { /* a block of rows (a matmul epilogue) */
+            LLVMValueRef off = c64(L, s->a_offset);
+            in0 = LLVMBuildGEP2(L->b, L->ti8, in0, &off, 1, "");
+        }
         snprintf(nm, sizeof nm, "dt_v%d_s%d.batch", vi, si);
         LLVMValueRef batch = carray64(L, s->batch, s->nbatch, nm);
         snprintf(nm, sizeof nm, "dt_v%d_s%d.astride", vi, si);

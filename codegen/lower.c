@@ -2,15 +2,17 @@
  * function per rank, grouped into variants (see cg_internal.h for the data
  * and the rules).
  *
- * Requires: the entry function after pass_optimise (every op local, no
- *           call, no redistribute), f32 / f64 / i32 values only.
+ * Requires: the entry function after pass_fuse (every op local, no call,
+ *           no redistribute; the fusion groups decided), f32 / f64 / i32
+ *           values only.
  * Produces: a CgProgram whose every shape, offset and member length is a
  *           constant of the rank (or variant) it belongs to.
  *
  * Per rank, in four passes over the instructions:
  *   1. local types, use counts;
- *   2. (backwards) which values are folded into their consumer's loop,
- *      which transposes become a matmul flag, which need a buffer;
+ *   2. the fusion groups read (IrInst.fuse): which values are built in
+ *      their root's loop, which transposes become a matmul flag, which
+ *      matmuls run in row blocks with their group's loop after each block;
  *   3. (forwards) buffers and steps; fused loops are built as expression
  *      nodes over strided loads, through index maps that compose
  *      broadcasting, transposes and local slices;
@@ -37,7 +39,9 @@
 typedef enum VState {
     V_MAT,    /* has a buffer: a parameter, or computed by its own step */
     V_INLINE, /* computed inside its consumer's loop */
-    V_FOLD    /* a transpose that is a flag of the matmul reading it */
+    V_FOLD,   /* a transpose that is a flag of the matmul reading it */
+    V_BLOCK   /* a matmul computed in row blocks, each followed by its group's
+                 loop on that block (a matmul epilogue) */
 } VState;
 
 /* Index map of a value inside a loop nest: element index along dim d is
@@ -64,8 +68,17 @@ typedef struct Lower {
     int *nuses;      /* by id: operand occurrences */
     int *use_at;     /* by id: its occurrences are users[use_at[id] .. use_at[id] + nuses[id]) */
     const IrInst **users; /* the instruction of every operand occurrence, grouped by value */
-    int *group;      /* by id: a V_INLINE value's loop (the id of the value it computes) */
-    int *group_size; /* by id of a materialised value: instructions folded into its loop */
+    const IrInst **gemm; /* by id of a root: the V_BLOCK matmul of its group, or NULL */
+    bool block_epilogues; /* GEMMs with an epilogue are blocked (the CPU targets) */
+    int64_t epilogue_block; /* CgOptions.epilogue_block: bytes per block, 0: the default */
+    int block_mm;    /* while building an epilogue block: the matmul's id (its buffer
+                        holds rows block_r0.. only), else -1 */
+    int64_t block_r0;
+    int nsaved;      /* epilogue_walk: local types replaced by the 2-D view */
+    int *saved_id;
+    IrType *saved_lt;
+    int *walked;     /* by id: the last walk that met it (a DAG is walked once) */
+    int nwalks;
     bool *is_result; /* by id */
     VState *state;   /* by id */
     int *buf;        /* by id: buffer, -1 none */
@@ -319,7 +332,8 @@ static int build_val(Lower *L, const IrValue *u, const Map *mp)
 {
     if (L->state[u->id] == V_INLINE)
         return build_inst(L, u->def, mp);
-    DTC_ASSERT(L->state[u->id] == V_MAT && L->buf[u->id] >= 0);
+    DTC_ASSERT((L->state[u->id] == V_MAT || (L->state[u->id] == V_BLOCK && u->id == L->block_mm)) &&
+               L->buf[u->id] >= 0);
     const IrType *t = &L->lt[u->id];
     int64_t st[IR_MAX_RANK];
     strides_of(t, st);
@@ -335,6 +349,8 @@ static int build_val(Lower *L, const IrValue *u, const Map *mp)
         if (mp->loop[d] >= 0)
             n.stride[mp->loop[d]] += map_step(mp, d) * st[d];
     }
+    if (u->id == L->block_mm) /* the block buffer holds rows block_r0.. */
+        n.base -= L->block_r0 * st[0];
     return add_node(L, &n);
 }
 
@@ -684,6 +700,144 @@ static bool lower_matmul(Lower *L, const IrInst *i, int out)
     return true;
 }
 
+/* ---- matmul epilogues ----------------------------------------------------------------------- */
+
+/* N, the columns of a blocked GEMM's result (seen as [rows, N]). */
+static int64_t gemm_cols(Lower *L, const IrInst *mm)
+{
+    const IrType *c = &L->lt[mm->res[0]->id];
+    return c->dims[c->rank - 1];
+}
+
+/* Walks the group of `root` whose GEMM is mm from u (the root, then the
+ * operands of its members, depth first, each value once).  Without
+ * override: can this rank run it in row blocks?  Every member is
+ * elementwise or const, and every value it reads from outside has the
+ * GEMM's shape, is a row broadcast over the rows ([N], [1, .., N]) or a
+ * single element.  With override: the local type of each value met is
+ * replaced by that 2-D view ([rows, N], [N], []; saved for
+ * epilogue_restore), so that the group's loop is built over [rows, N]
+ * (the GEMM's own type changes on the way; its N and size do not). */
+static bool epilogue_walk(Lower *L, const IrValue *u, const IrValue *root, const IrInst *mm, bool override)
+{
+    if (L->walked[u->id] == L->nwalks)
+        return true;
+    L->walked[u->id] = L->nwalks;
+    const IrType *c = &L->lt[mm->res[0]->id];
+    int64_t n = c->dims[c->rank - 1], total = numel(c);
+    const IrType *t = &L->lt[u->id];
+    IrType view = *t;
+    int64_t e = numel(t);
+    if (u == mm->res[0] || e == total) {
+        view.rank = 2;
+        view.dims[0] = n ? total / n : 0;
+        view.dims[1] = n;
+    } else if (t->rank >= 1 && t->dims[t->rank - 1] == n && e == n) {
+        view.rank = 1;
+        view.dims[0] = n;
+    } else if (e == 1) {
+        view.rank = 0;
+    } else {
+        return false;
+    }
+    if (u == root || (u != mm->res[0] && L->state[u->id] == V_INLINE)) {
+        const IrInst *i = u->def;
+        if (i->op != OP_CONST && !(ir_op_flags(i->op) & OPF_EW))
+            return false;
+        for (int k = 0; k < i->nargs; k++)
+            if (!epilogue_walk(L, i->args[k], root, mm, override))
+                return false;
+    }
+    if (override) {
+        L->saved_id[L->nsaved] = u->id;
+        L->saved_lt[L->nsaved++] = *t;
+        L->lt[u->id] = view;
+    }
+    return true;
+}
+
+static void epilogue_restore(Lower *L)
+{
+    while (L->nsaved > 0) {
+        L->nsaved--;
+        L->lt[L->saved_id[L->nsaved]] = L->saved_lt[L->nsaved];
+    }
+}
+
+/* The group of root i (buffer out) with its GEMM mm: for each block of
+ * rows, the GEMM of those rows into a block buffer, then the group's loop
+ * over the block (the block of C is still in cache when the loop reads
+ * it).  Blocking the rows changes no element's sum. */
+static void lower_epilogue(Lower *L, const IrInst *i, const IrInst *mm, int out)
+{
+    const IrValue *c = mm->res[0];
+    const IrValue *a = mm->args[0];
+    bool ta, tb;
+    mm_source(L, a, &ta);
+    const IrValue *sb = mm_source(L, mm->args[1], &tb);
+    DTC_ASSERT(!ta);
+    int64_t n = gemm_cols(L, mm), k = L->lt[a->id].dims[L->lt[a->id].rank - 1];
+    int64_t rows = n ? numel(&L->lt[c->id]) / n : 0;
+    int64_t esz = ir_dtype_size(c->type.dtype);
+    int64_t row_bytes = n * esz > 0 ? n * esz : 1, per;
+    if (L->epilogue_block > 0) /* --epilogue-block */
+        per = L->epilogue_block / row_bytes;
+    else if (rows * row_bytes <= CG_EPILOGUE_CACHE) /* in cache anyway: one GEMM */
+        per = rows;
+    else
+        per = CG_EPILOGUE_BYTES / row_bytes > CG_EPILOGUE_MIN_ROWS ? CG_EPILOGUE_BYTES / row_bytes
+                                                                 : CG_EPILOGUE_MIN_ROWS;
+    if (per < 1)
+        per = 1;
+    if (rows > per * CG_EPILOGUE_BLOCKS) /* no function grows with the rows */
+        per = (rows + CG_EPILOGUE_BLOCKS - 1) / CG_EPILOGUE_BLOCKS;
+    if (per > rows)
+        per = rows;
+    int blk = new_buf(L, CG_BUF_WORK, -1, c);
+    L->ext_uses[blk] = 0;
+    L->bufs[blk].bytes = per * n * esz;
+    L->buf[c->id] = blk;
+    L->nsaved = 0;
+    L->nwalks++;
+    bool ok = epilogue_walk(L, i->res[0], i->res[0], mm, true);
+    DTC_ASSERT(ok);
+    int64_t oz = ir_dtype_size(i->res[0]->type.dtype);
+    for (int64_t r0 = 0; r0 < rows; r0 += per) {
+        int64_t mb = rows - r0 < per ? rows - r0 : per;
+        CgStep *g = new_step(L, CG_MATMUL, mm, blk);
+        g->bytes = mb * n * esz;
+        step_in(L, g, 2);
+        g->in[0] = L->buf[a->id];
+        g->in[1] = L->buf[sb->id];
+        g->a_offset = r0 * k * esz;
+        g->tb = tb;
+        g->M = mb;
+        g->N = n;
+        g->K = k;
+        CgStep *s = new_step(L, CG_LOOP, i, out);
+        s->bytes = mb * n * oz;
+        CgLoop *lp = &s->loop;
+        lp->nloops = lp->nkeep = 2;
+        lp->n[0] = mb;
+        lp->n[1] = n;
+        lp->out_stride[0] = n;
+        lp->out_stride[1] = 1;
+        lp->out_base = r0 * n;
+        Map mp;
+        memset(&mp, 0, sizeof mp);
+        mp.loop[0] = 0;
+        mp.loop[1] = 1;
+        mp.off[0] = r0;
+        L->block_mm = c->id;
+        L->block_r0 = r0;
+        L->nnodes = 0;
+        build_inst(L, i, &mp);
+        finish_loop(L, s);
+        L->block_mm = -1;
+    }
+    epilogue_restore(L);
+}
+
 /* The lookup / routing family: one dtk_route call on the local shards, the
  * [outer, len, inner] view split at the axis (one_hot: ids flat, len the
  * local classes), with one_hot's class offset / scatter_add's row offset. */
@@ -964,6 +1118,8 @@ static bool lower_scan(Lower *L, const IrInst *i)
     Lower B;
     lower_setup(&B, L->ar, L->m, i->a.fn, L->err);
     B.rank = L->rank;
+    B.block_epilogues = L->block_epilogues;
+    B.epilogue_block = L->epilogue_block;
     for (int r = 0; r < L->nbusy; r++) /* the body's handles clear of the caller's */
         if (L->busy[r])
             B.req_base = r + 1;
@@ -1011,47 +1167,42 @@ static bool lower_scan(Lower *L, const IrInst *i)
 
 /* ---- one rank ------------------------------------------------------------------------------------ */
 
-/* Pass 2: what becomes of every instruction's result.  Each consumer is
- * found through the use lists, so this is linear in the instructions. */
-static void decide(Lower *L)
+/* Pass 2: what becomes of every instruction's result, from the fusion
+ * groups of pass_fuse (passes/fuse.c): a root has a buffer, a member is
+ * built inside its root's loop (a transpose read by a matmul: its flag; a
+ * matmul: its root's GEMM in row blocks, where this rank can block it). */
+static void read_groups(Lower *L)
 {
-    for (const IrInst *i = L->f->last; i; i = i->prev) {
+    for (const IrInst *i = L->f->first; i; i = i->next) {
         const IrValue *v = i->res[0];
         L->state[v->id] = V_MAT;
-        L->group[v->id] = v->id;
-        L->group_size[v->id] = 0;
-        if (!fusable(i->op) || L->is_result[v->id] || L->nuses[v->id] == 0)
+        L->gemm[v->id] = NULL;
+        if (i->nres != 1 || i->fuse == FUSE_ROOT || L->is_result[v->id])
             continue;
-        bool cheap = i->op == OP_CONST || i->op == OP_IOTA; /* recomputed per use, never stored */
-        if (!cheap && L->nuses[v->id] != 1)
-            continue;
-        const IrInst *const *users = L->users + L->use_at[v->id];
-        if (i->op == OP_TRANSPOSE && swaps_last_two(i) && users[0]->op == OP_MATMUL) {
-            L->state[v->id] = V_FOLD;
-            continue;
-        }
-        bool ok = true; /* every consumer is a loop that reads v once per element */
-        for (int k = 0; k < L->nuses[v->id] && ok; k++) {
-            const IrInst *j = users[k];
-            const IrValue *w = j->res[0];
-            if (is_reduce(j->op))
-                continue;
-            ok = fusable(j->op) && L->state[w->id] != V_FOLD &&
-                 (cheap || numel(&L->lt[v->id]) >= numel(&L->lt[w->id]));
-        }
-        if (ok && !cheap) { /* one consumer: v joins its loop, unless that loop is full */
-            const IrValue *w = users[0]->res[0];
-            int g = L->state[w->id] == V_INLINE ? L->group[w->id] : w->id;
-            if (L->group_size[g] >= CG_MAX_FUSED) {
-                ok = false;
-            } else {
-                L->group_size[g]++;
-                L->group[v->id] = g;
-            }
-        }
-        if (ok)
+        if (i->fuse == FUSE_EACH) {
             L->state[v->id] = V_INLINE;
+        } else if (i->op == OP_MATMUL) {
+            L->state[v->id] = V_BLOCK;
+        } else if (i->op == OP_TRANSPOSE && L->nuses[v->id] == 1 && L->users[L->use_at[v->id]]->op == OP_MATMUL) {
+            DTC_ASSERT(swaps_last_two(i));
+            L->state[v->id] = V_FOLD;
+        } else {
+            L->state[v->id] = V_INLINE;
+        }
     }
+    /* a GEMM this rank cannot block is computed whole, before its group */
+    for (const IrInst *i = L->f->first; i; i = i->next)
+        if (L->state[i->res[0]->id] == V_BLOCK) {
+            const IrValue *root = i->group;
+            bool ta;
+            bool rows = L->state[i->args[0]->id] == V_MAT && mm_source(L, i->args[0], &ta) == i->args[0] &&
+                        !ta; /* A's rows are its buffer's rows: blocks are offsets */
+            L->nwalks++;
+            if (L->block_epilogues && rows && epilogue_walk(L, root, root, i, false))
+                L->gemm[root->id] = i;
+            else
+                L->state[i->res[0]->id] = V_MAT;
+        }
 }
 
 static void touch(CgBuf *b, int step)
@@ -1194,7 +1345,7 @@ static bool lower_rank(Lower *L, CgFunc *out)
         L->use_at[k] = nocc;
         nocc += L->nuses[k];
     }
-    int *fill = L->group_size; /* scratch until decide sets it */
+    int *fill = L->saved_id; /* scratch until an epilogue uses it */
     memset(fill, 0, sizeof *fill * nv);
     L->users = arena_alloc(L->ar, sizeof *L->users * (size_t)(nocc + 1));
     for (const IrInst *i = f->first; i; i = i->next)
@@ -1204,7 +1355,7 @@ static bool lower_rank(Lower *L, CgFunc *out)
         }
 
     /* 2. fusion decisions */
-    decide(L);
+    read_groups(L);
 
     /* 3. buffers and steps */
     for (int p = 0; p < f->nparams; p++) {
@@ -1217,6 +1368,10 @@ static bool lower_rank(Lower *L, CgFunc *out)
         const IrValue *v = i->res[0];
         if (L->state[v->id] != V_MAT)
             continue;
+        if (L->gemm[v->id]) { /* a matmul epilogue */
+            lower_epilogue(L, i, L->gemm[v->id], buf_for(L, v));
+            continue;
+        }
         if (i->op == OP_RESHAPE || i->op == OP_LOCAL_VIEW) { /* the same bytes under another shape
                                                                  (local_view: ir/local.c) */
             int b = L->buf[i->args[0]->id];
@@ -1320,8 +1475,8 @@ void cg_func_dump(FILE *o, const IrModule *m, const CgFunc *fn)
         dump_ints(o, "batch", s->batch, s->nbatch);
         dump_ints(o, "as", s->astride, s->nbatch);
         dump_ints(o, "bs", s->bstride, s->nbatch);
-        fprintf(o, " MNK=%lld,%lld,%lld t=%d%d", (long long)s->M, (long long)s->N, (long long)s->K,
-                s->ta, s->tb);
+        fprintf(o, " MNK=%lld,%lld,%lld t=%d%d aoff=%lld", (long long)s->M, (long long)s->N, (long long)s->K,
+                s->ta, s->tb, (long long)s->a_offset);
         fprintf(o, " oli=%lld,%lld,%lld log=%d eps=%.17g ln=%d off=%lld total=%lld where=%s",
                 (long long)s->outer, (long long)s->len, (long long)s->inner, s->take_log, s->eps,
                 s->layernorm, (long long)s->off, (long long)s->total, s->where ? s->where : "-");
@@ -1437,8 +1592,11 @@ static void lower_setup(Lower *L, Arena *a, const IrModule *m, const IrFunc *f, 
     L->state = arena_alloc(a, sizeof *L->state * nv);
     L->buf = arena_alloc(a, sizeof *L->buf * nv);
     L->use_at = arena_alloc(a, sizeof *L->use_at * nv);
-    L->group = arena_alloc(a, sizeof *L->group * nv);
-    L->group_size = arena_alloc(a, sizeof *L->group_size * nv);
+    L->gemm = arena_alloc(a, sizeof *L->gemm * nv);
+    L->saved_id = arena_alloc(a, sizeof *L->saved_id * nv);
+    L->saved_lt = arena_alloc(a, sizeof *L->saved_lt * nv);
+    L->walked = arena_alloc(a, sizeof *L->walked * nv);
+    L->block_mm = -1;
     L->req_of = arena_alloc(a, sizeof *L->req_of * nv);
 }
 
@@ -1508,6 +1666,8 @@ CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err
         CgFunc fn;
         memset(&fn, 0, sizeof fn);
         L.rank = r;
+        L.block_epilogues = !(opt && opt->target && !strcmp(opt->target, "cuda")); /* CUDA: cuBLAS, then the loop */
+        L.epilogue_block = opt ? opt->epilogue_block : 0;
         L.ar = arena_new(); /* this rank's lowering: kept only for a new variant */
         if (!lower_rank(&L, &fn)) {
             arena_free(L.ar);

@@ -37,6 +37,7 @@ typedef struct DtcOptions {
     int solver;               /* --solver=best|beam|ilp (SOLVER_*) */
     bool no_overlap;          /* compile --no-overlap: blocking collectives (schedule does nothing) */
     int overlap_chunks;       /* compile --overlap-chunks=K: collective matmul in K chunks */
+    int64_t epilogue_block;   /* compile --epilogue-block=BYTES: matmul epilogue blocks (0: default) */
 } DtcOptions;
 
 /* Runs inline .. optimise, and schedule for `compile` (or up to opts->stop_after) on m, verifying after

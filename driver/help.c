@@ -35,7 +35,8 @@ static const char common_opts[] =
 
 static const char pipeline_opts[] =
     "  --print-after=PASS|all  print the IR after a pass to stderr\n"
-    "                          (sema inline propagate redistribute partition optimise)\n"
+    "                          (sema inline propagate redistribute partition optimise;\n"
+    "                          compile only: schedule fuse)\n"
     "  --dump-dir=DIR          write the IR after every pass to DIR/NN-PASS.ir\n"
     "  --time-passes           print the time of every pass and code generation phase\n"
     "                          to stderr, one 'time: PHASE W s wall C s cpu' line each\n";
@@ -131,7 +132,11 @@ void dtc_print_help(FILE *out, const char *cmd)
               "                          and waits for it as late as its first use)\n"
               "  --overlap-chunks=K      cut each row-parallel matmul + all_reduce into K chunks of\n"
               "                          rows, so one chunk's all_reduce overlaps the next one's\n"
-              "                          matmul (default 1: no cut)\n",
+              "                          matmul (default 1: no cut)\n"
+              "  --epilogue-block=BYTES  run every matmul epilogue (a GEMM and the elementwise work\n"
+              "                          after it, passes/fuse.c) in blocks of rows of about BYTES of\n"
+              "                          the result (default: one block unless the result is larger\n"
+              "                          than the cache, then 4 MiB blocks)\n",
               out);
         fputs(pipeline_opts, out);
         cost_opts(out);

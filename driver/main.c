@@ -182,6 +182,13 @@ static int parse_args(Arena *ar, int argc, char **argv, DtcOptions *o)
                 return usage_error(o->cmd, "--overlap-chunks wants a number of chunks from 1 to 64, got '%s'",
                                    v ? v : "");
             o->overlap_chunks = (int)k;
+        } else if (opt_value(argc, argv, &i, "--epilogue-block", &v)) {
+            char *end = NULL;
+            long long k = v ? strtoll(v, &end, 10) : 0;
+            if (!v || !*v || *end || k < 1 || k > (1LL << 40))
+                return usage_error(o->cmd, "--epilogue-block wants a number of bytes from 1 to 2^40, got '%s'",
+                                   v ? v : "");
+            o->epilogue_block = k;
         } else if (!strcmp(a, "--time-passes")) {
             o->time_passes = true;
         } else if (opt_value(argc, argv, &i, "--entry", &v)) {
@@ -309,7 +316,7 @@ static const char *default_output(Arena *ar, const char *file, const char *emit)
 }
 
 static const char *const pass_names[] = {"sema", "inline", "propagate", "redistribute",
-                                         "ring_attention", "partition", "optimise", "schedule", "all"};
+                                         "ring_attention", "partition", "optimise", "schedule", "fuse", "all"};
 
 static bool known_pass(const char *p)
 {
@@ -540,6 +547,7 @@ int main(int argc, char **argv)
                 .cuda_arch = o.cuda_arch,
                 .src_file = o.file,
                 .time_passes = tp,
+                .epilogue_block = o.epilogue_block,
             };
             if (o.stop_after || cg_compile(ar, m, &cg, stderr))
                 rc = 0;

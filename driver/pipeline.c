@@ -3,6 +3,7 @@
  *   parse -> sema                  (frontend: fe_load_file)
  *   -> inline -> propagate -> redistribute -> ring_attention -> partition -> optimise
  *   -> schedule                    (compile only: start / done pairs, overlap)
+ *   -> fuse                        (compile only: fusion groups for codegen)
  *   -> codegen                     (codegen/, called by main.c)
  *
  * ir_verify runs after every pass; a failure there is a compiler bug.
@@ -38,6 +39,7 @@ static const struct {
     {"partition", pass_partition, false},
     {"optimise", pass_optimise, false},
     {"schedule", pass_schedule, true},
+    {"fuse", pass_fuse, true},
 };
 
 static bool wants(const char *opt, const char *pass)

@@ -212,6 +212,16 @@ struct IrAttrs {
     int ncarry, nstack;           /* loop: carried and stacked operand counts */
 };
 
+/* Fusion groups (passes/fuse.c): every value is the ROOT of a group (it
+ * has a buffer; the default), a MEMBER computed inside its root's loop (or,
+ * for a matmul, in row blocks of it), or recomputed in EACH loop that
+ * reads it (const, iota). */
+typedef enum IrFuse {
+    FUSE_ROOT = 0,
+    FUSE_MEMBER,
+    FUSE_EACH
+} IrFuse;
+
 struct IrInst {
     IrOp op;
     int nargs;
@@ -225,6 +235,8 @@ struct IrInst {
     Placement *in_pl;             /* after propagate: placement each operand must have
                                      (nargs entries; NULL before propagate) */
     int strategy;                 /* after propagate: op-specific sharding strategy id */
+    IrFuse fuse;                  /* after fuse (passes/fuse.c): how its value is computed */
+    IrValue *group;               /* FUSE_MEMBER: the root of its fusion group */
     IrInst *prev, *next;          /* program order */
 };
 
@@ -406,7 +418,7 @@ void ir_print_func(FILE *out, const IrModule *m, const IrFunc *f);
  * and returns NULL. */
 IrModule *ir_parse(Arena *a, const char *file, const char *text, FILE *err);
 /* Checks the invariants that hold after pass `after` ("sema", "inline",
- * "propagate", "redistribute", "partition", "optimise", "schedule"); prints problems to
+ * "propagate", "redistribute", "partition", "optimise", "schedule", "fuse"); prints problems to
  * err and returns false if any. */
 bool ir_verify(const IrModule *m, const char *after, FILE *err);
 

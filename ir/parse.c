@@ -47,6 +47,9 @@ typedef struct Parser {
     int ncalls, capcalls;
     IrFunc **locals;          /* `local func` bodies (not in m->funcs) */
     int nlocals, caplocals;
+    /* group=%ROOT names a value defined further down: resolved at `return` */
+    struct PendingGroup *groups;
+    int ngroups, capgroups;
 } Parser;
 
 /* ---- errors ---------------------------------------------------------------- */
@@ -455,6 +458,11 @@ static Ref ref(Parser *P)
     return r;
 }
 
+struct PendingGroup {
+    IrInst *inst;
+    Ref root;
+};
+
 static IrValue *use(Parser *P)
 {
     Ref r = ref(P);
@@ -594,8 +602,8 @@ static void param(Parser *P)
 
 /* ---- attributes ----------------------------------------------------------------------- */
 /* Keys every op has; the op's own come from its schema (ir_op_attrs). */
-enum { K_WHY, K_PLAN, K_IN, K_STRATEGY, K_COMMON };
-static const char *const common_keys[K_COMMON] = {"why", "plan", "in", "strategy"};
+enum { K_WHY, K_PLAN, K_IN, K_STRATEGY, K_GROUP, K_COMMON };
+static const char *const common_keys[K_COMMON] = {"why", "plan", "in", "strategy", "group"};
 #define MAX_ATTR_KEYS 32
 
 static unsigned mesh_axes(Parser *P)
@@ -723,6 +731,22 @@ static void attrs(Parser *P, IrInst *i)
             break;
         case K_STRATEGY:
             i->strategy = int32(P, kw, -(1 << 30), 1 << 30);
+            break;
+        case K_GROUP: /* each, or %ROOT (resolved at the function's end) */
+            if (accept_word(P, "each")) {
+                i->fuse = FUSE_EACH;
+            } else {
+                if (P->ngroups == P->capgroups) {
+                    P->capgroups = P->capgroups ? 2 * P->capgroups : 16;
+                    struct PendingGroup *g = arena_alloc(P->ar, sizeof *g * (size_t)P->capgroups);
+                    if (P->ngroups)
+                        memcpy(g, P->groups, sizeof *g * (size_t)P->ngroups);
+                    P->groups = g;
+                }
+                P->groups[P->ngroups].inst = i;
+                P->groups[P->ngroups++].root = ref(P);
+                i->fuse = FUSE_MEMBER;
+            }
             break;
         case K_IN: {
             /* nargs entries; at least one element so that "in=[]" on a
@@ -974,6 +998,14 @@ static void func(Parser *P, bool local)
     }
     ret(P);
     expect(P, '}');
+    for (int k = 0; k < P->ngroups; k++) { /* group=%ROOT: defined anywhere in the function */
+        Ref r = P->groups[k].root;
+        IrValue *v = r.id < P->cap ? P->byid[r.id] : NULL;
+        if (!v)
+            fail(P, r.at, "group names undefined value %%%s%s%d", r.name ? r.name : "", r.name ? "." : "", r.id);
+        P->groups[k].inst->group = v;
+    }
+    P->ngroups = 0;
     P->f->next_id = P->maxid + 1;
     P->f = NULL;
 }

@@ -37,8 +37,10 @@
  * axes (mesh axis names), red, dim, dim2, bytes (collectives; shard and
  * to_partial only when non-zero), async=true (a collective that a `done`
  * completes; only when set)), then for every op why, plan (strings),
- * in (in_pl: a list of placements, `_` undecided) and strategy (when in_pl
- * is set or strategy != 0).
+ * in (in_pl: a list of placements, `_` undecided), strategy (when in_pl
+ * is set or strategy != 0) and group (after fuse: `%ROOT` for a member of
+ * ROOT's fusion group, `each` for a value recomputed in every loop that
+ * reads it; absent for a root).
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -459,6 +461,16 @@ static void put_attrs(Printer *p, const IrInst *i)
         key(&a, "strategy");
         fprintf(o, "%d", i->strategy);
     }
+    if (i->fuse == FUSE_EACH) {
+        key(&a, "group");
+        fputs("each", o);
+    } else if (i->fuse == FUSE_MEMBER) {
+        key(&a, "group");
+        if (i->group)
+            put_ref(p, i->group);
+        else
+            fputs("%?", o); /* the verifier complains */
+    }
     if (a.n)
         fputc('}', o);
 }
@@ -624,7 +636,7 @@ void ir_print_func(FILE *out, const IrModule *m, const IrFunc *f)
 bool ir_stage_is_partitioned(const char *stage)
 {
     return stage && (!strcmp(stage, "partition") || !strcmp(stage, "optimise") ||
-                     !strcmp(stage, "schedule"));
+                     !strcmp(stage, "schedule") || !strcmp(stage, "fuse"));
 }
 
 void ir_print_stage(FILE *out, const IrModule *m, const char *stage)

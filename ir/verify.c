@@ -29,6 +29,13 @@
  *                 and is no result of the function (nothing but the pair
  *                 touches the value in flight); a `done` takes an async
  *                 collective's result and keeps its type and placement.
+ *   fuse          fusion groups (group=, passes/fuse.c) appear, nowhere
+ *                 before: a member's root is a root (no group=) of the
+ *                 same function defined after it, the member is no result
+ *                 of the function, something reads it, and every use of
+ *                 it is by its root or by another member of the same group
+ *                 (so it feeds the root and nothing outside); `each` is
+ *                 for const and iota only.
  * "Pinned values keep their placement" needs the previous IR; it is the
  * passes' job, the verifier only checks pinned values are placed.
  *
@@ -43,9 +50,10 @@
 #define MAX_REPORTED 100 /* problems printed; the rest are only counted */
 #define MAX_ID (1 << 24)
 
-enum { ST_SEMA, ST_INLINE, ST_PROPAGATE, ST_REDISTRIBUTE, ST_RING, ST_PARTITION, ST_OPTIMISE, ST_SCHEDULE };
+enum { ST_SEMA, ST_INLINE, ST_PROPAGATE, ST_REDISTRIBUTE, ST_RING, ST_PARTITION, ST_OPTIMISE, ST_SCHEDULE,
+       ST_FUSE };
 static const char *const stage_names[] = {"sema", "inline", "propagate", "redistribute", "ring_attention",
-                                          "partition", "optimise", "schedule"};
+                                          "partition", "optimise", "schedule", "fuse"};
 
 typedef struct V {
     const IrModule *m;
@@ -416,6 +424,72 @@ static void check_coll(V *c, const IrInst *i)
 
 /* ---- non-blocking collectives (schedule) ----------------------------------------------- */
 
+/* Fusion groups: see the stage list at the top.  A member's uses are
+ * checked at the user (check_group_use), its root here. */
+static void check_group(V *c, const IrInst *i)
+{
+    if (i->fuse == FUSE_ROOT) {
+        if (i->group)
+            problem(c, i, NULL, "a root names a group");
+        return;
+    }
+    if (c->level < ST_FUSE) {
+        problem(c, i, NULL, "group= before fuse");
+        return;
+    }
+    if (i->fuse == FUSE_EACH) {
+        if (i->op != OP_CONST && i->op != OP_IOTA)
+            problem(c, i, NULL, "group=each on %s (const and iota only)", ir_op_name(i->op));
+        return;
+    }
+    if (i->fuse != FUSE_MEMBER || i->nres != 1) {
+        problem(c, i, NULL, "bad fusion state %d", (int)i->fuse);
+        return;
+    }
+    const IrValue *r = i->group;
+    if (!r || !r->def || r->id < 0 || r->id >= c->cap || c->all[r->id] != r) {
+        problem(c, i, NULL, "its group root is not a value of @%s", c->f->name);
+        return;
+    }
+    if (c->seen[r->id] == r)
+        problem(c, i, NULL, "its group root %s is defined before it", vs(c, r));
+    if (r->def->fuse != FUSE_ROOT)
+        problem(c, i, NULL, "its group root %s is itself in a group", vs(c, r));
+    for (int k = 0; k < c->f->nresults; k++)
+        if (c->f->results && c->f->results[k] == i->res[0])
+            problem(c, i, NULL, "a group member is returned");
+}
+
+/* The operands of i that are members of a group belong to i's group. */
+static void check_group_use(V *c, const IrInst *i)
+{
+    const IrValue *mine = i->fuse == FUSE_MEMBER ? i->group : i->nres == 1 ? i->res[0] : NULL;
+    for (int k = 0; k < i->nargs; k++) {
+        const IrValue *x = i->args[k];
+        if (!x || !x->def || x->def->fuse != FUSE_MEMBER)
+            continue;
+        if (x->def->group != mine)
+            problem(c, i, NULL, "operand %d (%s) is a member of %s's group but %s is not in it", k, vs(c, x),
+                    vs(c, x->def->group), ir_op_name(i->op));
+    }
+}
+
+/* Every member of a group is read (by its group, check_group_use). */
+static void check_members_read(V *c, const IrFunc *f, int ninst)
+{
+    bool *read = arena_alloc(c->ar, sizeof *read * (size_t)(c->cap + 1));
+    int k = 0;
+    for (const IrInst *i = f->first; i && k < ninst; i = i->next, k++)
+        for (int a = 0; i->args && a < i->nargs; a++)
+            if (i->args[a] && i->args[a]->id >= 0 && i->args[a]->id < c->cap)
+                read[i->args[a]->id] = true;
+    k = 0;
+    for (const IrInst *i = f->first; i && k < ninst; i = i->next, k++)
+        if (i->fuse == FUSE_MEMBER && i->nres == 1 && i->res && i->res[0] && i->res[0]->id >= 0 &&
+            i->res[0]->id < c->cap && !read[i->res[0]->id])
+            problem(c, i, NULL, "a group member that nothing reads");
+}
+
 static bool is_async(const IrInst *i) { return (ir_op_flags(i->op) & OPF_COMM) && i->a.async; }
 
 /* The start / done pairing: an async collective's value goes to exactly one
@@ -487,6 +561,7 @@ static void check_stage(V *c, const IrInst *i)
         type_ok(&i->args[0]->type))
         check_coll(c, i);
     check_async(c, i);
+    check_group(c, i);
 }
 
 static void check_operand(V *c, const IrInst *i, int k)
@@ -562,6 +637,7 @@ static void check_inst(V *c, const IrInst *i)
     if (ok) {
         check_type(c, i);
         check_stage(c, i);
+        check_group_use(c, i);
     }
     for (int k = 0; k < i->nres; k++)
         define(c, i, i->res[k], true);
@@ -634,6 +710,7 @@ static void check_func(V *c, const IrFunc *f)
     for (const IrInst *i = f->first; i && k < ninst; i = i->next, k++)
         check_inst(c, i);
 
+    check_members_read(c, f, ninst);
     if (f->nresults < 0 || (f->nresults > 0 && !f->results))
         problem(c, NULL, NULL, "malformed result list");
     else

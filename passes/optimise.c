@@ -10,7 +10,8 @@
  *       returned.  Collectives are never dead if used; every rank removes
  *       the same instructions, so the collective sequences still match.
  * Maintains: everything partition produced (placements, in_pl, local
- *       semantics).  Fusion and buffer reuse are left to code generation.
+ *       semantics).  Fusion is pass_fuse's (fuse.c), buffer reuse code
+ *       generation's.
  */
 #include <stdint.h>
 #include <string.h>

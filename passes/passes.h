@@ -2,7 +2,7 @@
  *
  * The pipeline (driver/pipeline.c spells it out in one function):
  *   sema (frontend) -> inline -> propagate -> redistribute -> partition
- *   -> optimise -> schedule (compile only) -> codegen
+ *   -> optimise -> schedule, fuse (compile only) -> codegen
  * Each pass lives in its own file whose top comment states what it requires
  * and what it maintains; ir_verify runs between passes.  A pass returns
  * false after printing "error: ..." lines to ctx->err when the program
@@ -108,6 +108,11 @@ bool pass_optimise(PassCtx *ctx, IrModule *m);
 /* schedule.c: collectives become start / done pairs moved apart so that
  * computation overlaps them (compile only; nothing with ctx->no_overlap). */
 bool pass_schedule(PassCtx *ctx, IrModule *m);
+/* fuse.c: every instruction marked root, member of a fusion group
+ * (group=%ROOT: computed in ROOT's loop; a matmul: ROOT's GEMM in row
+ * blocks) or recomputed in each loop (const, iota), for codegen (compile
+ * only; the last pass). */
+bool pass_fuse(PassCtx *ctx, IrModule *m);
 /* split_matmul.c, run by pass_schedule: row-parallel matmul + all_reduce
  * cut into ctx->overlap_chunks chunks of rows. */
 bool pass_split_matmul(PassCtx *ctx, IrModule *m);

@@ -29,7 +29,7 @@ want_phases() {
 
 mlp=$DTC_SRC/samples/mlp.dt
 if "$DTC" compile "$mlp" --time-passes -o "$tmp/mlp" 2>"$tmp/err"; then
-    want_phases "compile (LLVM, exe)" "$tmp/err" frontend inline propagate redistribute partition optimise \
+    want_phases "compile (LLVM, exe)" "$tmp/err" frontend inline propagate redistribute partition optimise schedule fuse \
         verify lower emit "LLVM optimise" "LLVM object" link total
     grep -Eq '^size: [0-9]+ instructions$' "$tmp/err" || fail "compile: no 'size: N instructions' line"
 else
