@@ -611,6 +611,8 @@ static void emit_step(Cu *E, int si, const CgStep *s, int64_t blocks, int thread
         break;
     }
     case CG_MATMUL:
+        if (s->strided) /* lowering folds views only for the CPU target */
+            DTC_BUG("cuda: a strided matmul step");
         if (s->nbatch) {
             fprintf(o, "    {\n");
             cg_c_emit_batch_arrays(o, a, s);
