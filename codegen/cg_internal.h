@@ -79,7 +79,10 @@
  * storing a value and loading it back changes nothing, every node is
  * computed in its own dtype).  A reduction pulls its operand's expression
  * into its own loop.  A transpose of the last two dims whose only use is a
- * matmul becomes that matmul's transpose flag.
+ * matmul becomes that matmul's transpose flag; on the CPU target, so does
+ * any chain of transposes and reshapes that is a strided view BLAS can
+ * read (lda and batch strides: attention heads), and a transpose that is
+ * a matmul's only use is written by it in place (ldc).
  *
  * Numerics (what the generated code computes, per element): f32 ops in
  * float with the float libm functions, f64 in double, i32 wrapping like

@@ -10,7 +10,8 @@
  * Per rank, in four passes over the instructions:
  *   1. local types, use counts;
  *   2. (backwards) which values are folded into their consumer's loop,
- *      which transposes become a matmul flag, which need a buffer;
+ *      which transposes (and reshapes) a matmul reads as a strided view
+ *      or writes in place, which need a buffer;
  *   3. (forwards) buffers and steps; fused loops are built as expression
  *      nodes over strided loads, through index maps that compose
  *      broadcasting, transposes and local slices;
