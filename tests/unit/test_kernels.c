@@ -6,7 +6,10 @@
  * offset (1e4), rows with -inf entries, a row of -inf only (NaN, as
  * numpy), a row with a NaN (NaN).  Prints the largest error seen per
  * kernel, relative to the row's largest |reference|; fails over 2e-6 (the
- * exec tests allow 1e-5).
+ * exec tests allow 1e-5).  Also dtk_matmul_strided on attention-head views
+ * (operands and result inside wider rows, two batch dims, a broadcast
+ * batch, the transposed operand, K = 0 and the one-tall-GEMM path with
+ * ldc) in f32, f64 and i32 against a plain triple loop.
  */
 #include <math.h>
 #include <stdint.h>
@@ -103,8 +106,97 @@ static void fill_row(enum fill f, int64_t len, float *x)
         x[len / 2] = NAN;
 }
 
+/* ---- dtk_matmul_strided ---------------------------------------------------------- */
+
+/* element of a strided view as double (dt RT_F32, RT_F64 or RT_I32) */
+static double at(rt_dtype dt, const void *p, int64_t i)
+{
+    return dt == RT_F32 ? ((const float *)p)[i] : dt == RT_F64 ? ((const double *)p)[i] : ((const int32_t *)p)[i];
+}
+
+typedef struct mm_case {
+    const char *what;
+    int nbatch;
+    int64_t batch[2], as[2], bs[2], cs[2];
+    int64_t M, N, K;
+    int ta, tb;
+    int64_t lda, ldb, ldc;
+} mm_case;
+
+/* c = op(a) @ op(b) per batch through dtk_matmul_strided, against a
+ * triple loop; elements of c outside the views must stay as they were. */
+static void check_matmul(rt_dtype dt, const mm_case *m)
+{
+    enum { CAP = 4096 };
+    size_t es = (size_t)rt_dtype_size(dt);
+    char *a = malloc(CAP * es), *b = malloc(CAP * es), *c = malloc(CAP * es);
+    for (int64_t i = 0; i < CAP; i++) {
+        double va = (double)((i * 7) % 11) - 5.0, vb = (double)((i * 5) % 13) - 6.0;
+        if (dt == RT_F32) {
+            ((float *)a)[i] = (float)va, ((float *)b)[i] = (float)vb, ((float *)c)[i] = -99.0f;
+        } else if (dt == RT_F64) {
+            ((double *)a)[i] = va, ((double *)b)[i] = vb, ((double *)c)[i] = -99.0;
+        } else {
+            ((int32_t *)a)[i] = (int32_t)va, ((int32_t *)b)[i] = (int32_t)vb, ((int32_t *)c)[i] = -99;
+        }
+    }
+    static const int64_t one[2] = {1, 1}, zero[2] = {0, 0};
+    const int64_t *batch = m->nbatch ? m->batch : one;
+    dtk_matmul_strided(dt, m->nbatch, m->batch, m->as, m->bs, m->cs, m->M, m->N, m->K, m->ta, m->tb,
+                       m->lda, m->ldb, m->ldc, a, b, c);
+    /* which elements of c the views cover */
+    char *hit = calloc(CAP, 1);
+    int bad = 0;
+    const int64_t *as = m->nbatch ? m->as : zero, *bs = m->nbatch ? m->bs : zero, *cs = m->nbatch ? m->cs : zero;
+    for (int64_t p = 0; p < batch[0]; p++)
+        for (int64_t q = 0; q < (m->nbatch > 1 ? batch[1] : 1); q++) {
+            int64_t ao = p * as[0] + (m->nbatch > 1 ? q * as[1] : 0);
+            int64_t bo = p * bs[0] + (m->nbatch > 1 ? q * bs[1] : 0);
+            int64_t co = p * cs[0] + (m->nbatch > 1 ? q * cs[1] : 0);
+            for (int64_t i = 0; i < m->M; i++)
+                for (int64_t j = 0; j < m->N; j++) {
+                    double want = 0.0;
+                    for (int64_t k = 0; k < m->K; k++)
+                        want += at(dt, a, ao + (m->ta ? k * m->lda + i : i * m->lda + k)) *
+                                at(dt, b, bo + (m->tb ? j * m->ldb + k : k * m->ldb + j));
+                    int64_t ci = co + i * m->ldc + j;
+                    hit[ci] = 1;
+                    bad += fabs(at(dt, c, ci) - want) > 1e-4 * (1.0 + fabs(want));
+                }
+        }
+    for (int64_t i = 0; i < CAP; i++)
+        bad += !hit[i] && at(dt, c, i) != -99.0;
+    if (bad)
+        fprintf(stderr, "FAIL matmul %s (%s): %d wrong elements\n", m->what,
+                dt == RT_F32 ? "f32" : dt == RT_F64 ? "f64" : "i32", bad);
+    CHECK(bad == 0);
+    free(a);
+    free(b);
+    free(c);
+    free(hit);
+}
+
+static void check_matmuls(void)
+{
+    /* [B=2, T=5, NH=3, DH=4] heads: row stride 12, head stride 4 */
+    static const mm_case cases[] = {
+        {"q @ k^T, heads in place", 2, {2, 3}, {60, 4}, {60, 4}, {75, 25}, 5, 5, 4, 0, 1, 12, 12, 5},
+        {"s @ v into the heads", 2, {2, 3}, {75, 25}, {60, 4}, {60, 4}, 5, 4, 5, 0, 0, 5, 12, 12},
+        {"transposed a, shared b", 1, {3}, {4, 0}, {0, 0}, {100, 0}, 4, 6, 5, 1, 0, 12, 7, 9},
+        {"one tall GEMM with ldc", 2, {2, 3}, {3 * 4 * 10, 4 * 10}, {0, 0}, {3 * 4 * 9, 4 * 9}, 4, 6, 5, 0, 0,
+         10, 8, 9},
+        {"K = 0 zeroes the view", 1, {2}, {0, 0}, {0, 0}, {40, 0}, 3, 4, 0, 0, 0, 1, 4, 6},
+        {"no batch", 0, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 6, 3, 7, 0, 1, 9, 10, 5},
+    };
+    static const rt_dtype dts[] = {RT_F32, RT_F64, RT_I32};
+    for (size_t d = 0; d < 3; d++)
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+            check_matmul(dts[d], &cases[k]);
+}
+
 int main(void)
 {
+    check_matmuls();
     static const int64_t lens[] = {1, 3, 7, 8, 9, 1000, 4096};
     double worst[4] = {0}; /* softmax, log_softmax, layernorm, rmsnorm */
     static const char *const names[4] = {"softmax", "log_softmax", "layernorm", "rmsnorm"};
