@@ -13,9 +13,10 @@
  *   dtk_matmul_strided the same on strided operands and result (lda, ldb,
  *                      ldc and per-batch strides: attention heads in place)
  *   dtk_softmax        softmax / log_softmax along one axis (outer, len,
- *                      inner view); f32 along the last axis: vector lanes,
- *                      one online pass for max and sum, f32 block sums
- *                      combined in double; otherwise scalar, in double
+ *                      inner view); f32 in vector lanes (the last axis: one
+ *                      online pass for max and sum, f32 block sums combined
+ *                      in double; another axis: lanes along inner, sums in
+ *                      double); f64 scalar, in double
  *   dtk_layernorm      over the last axis, statistics in double (f32:
  *                      in double vector lanes, output in f32 lanes)
  *   dtk_rmsnorm        over the last axis, statistics in double (likewise)

@@ -1,6 +1,6 @@
 /* kernels.c - the CPU kernels generated programs call (dtrt_kernels.h).
  *
- * Matmul goes to CBLAS; f32 softmax (along the last axis), layernorm and
+ * Matmul goes to CBLAS; f32 softmax (along any axis), layernorm and
  * rmsnorm are vectorisable row kernels (see "f32 row kernels" below); the
  * rest are short loops written for clarity first, with the interpreter's
  * numerics where they matter: f64 softmax and norms keep their statistics
@@ -273,6 +273,57 @@ ROW_KERNEL static void softmax_rows_f32(int take_log, int64_t rows, int64_t len,
     }
 }
 
+#define COLS 64 /* columns of a middle-axis softmax at a time */
+
+/* Softmax (log_softmax) along the middle axis of f32 [outer, len, inner],
+ * inner > 1: the lanes run along inner (contiguous), COLS columns at a
+ * time with their maxima and sums (in double) on the stack; a max pass,
+ * an exp pass, a scale pass, one exp per element.  -inf and NaN as in
+ * softmax_rows_f32. */
+ROW_KERNEL static void softmax_cols_f32(int take_log, int64_t outer, int64_t len, int64_t inner,
+                                        const float *restrict x, float *restrict y)
+{
+    float m[COLS], mref[COLS], f[COLS];
+    double s[COLS];
+    for (int64_t p = 0; p < outer; p++)
+        for (int64_t q0 = 0; q0 < inner; q0 += COLS) {
+            int64_t nq = inner - q0 < COLS ? inner - q0 : COLS, base = p * len * inner + q0;
+            for (int64_t q = 0; q < nq; q++) {
+                m[q] = -INFINITY;
+                s[q] = 0.0;
+            }
+            for (int64_t i = 0; i < len; i++) {
+                const float *restrict xr = x + base + i * inner;
+                for (int64_t q = 0; q < nq; q++)
+                    m[q] = xr[q] > m[q] ? xr[q] : m[q];
+            }
+            for (int64_t q = 0; q < nq; q++)
+                mref[q] = m[q] == -INFINITY ? 0.0f : m[q];
+            for (int64_t i = 0; i < len; i++) {
+                const float *restrict xr = x + base + i * inner;
+                float *restrict yr = y + base + i * inner;
+                for (int64_t q = 0; q < nq; q++) {
+                    float e = exp_lane(xr[q] - mref[q]);
+                    if (!take_log)
+                        yr[q] = e;
+                    s[q] += e;
+                }
+            }
+            for (int64_t q = 0; q < nq; q++)
+                f[q] = take_log ? (float)log(s[q]) : (float)(1.0 / s[q]);
+            for (int64_t i = 0; i < len; i++) {
+                const float *restrict xr = x + base + i * inner;
+                float *restrict yr = y + base + i * inner;
+                if (take_log)
+                    for (int64_t q = 0; q < nq; q++)
+                        yr[q] = (xr[q] - m[q]) - f[q];
+                else
+                    for (int64_t q = 0; q < nq; q++)
+                        yr[q] *= f[q];
+            }
+        }
+}
+
 /* Layernorm of `rows` f32 rows of D.  The statistics in double lanes,
  * shifted by the row's first element K (sums of x - K: no cancellation
  * when the mean is large against the spread); the output in f32 as
@@ -338,31 +389,8 @@ ROW_KERNEL static void rmsnorm_rows_f32(int64_t rows, int64_t D, double eps, con
 /* NaN-propagating running maximum (numpy.max). */
 static double max_nan(double m, double v) { return isnan(m) || isnan(v) ? NAN : v > m ? v : m; }
 
-/* One row of len elements, `inner` apart (softmax along an axis that is not
- * the last); the sum of exponentials in double. */
-static void softmax_row_f32(int take_log, int64_t len, int64_t inner, const float *x, float *y)
-{
-    double m = -INFINITY, s = 0.0;
-    for (int64_t i = 0; i < len; i++)
-        m = max_nan(m, x[i * inner]);
-    float mf = (float)m;
-    if (take_log) {
-        for (int64_t i = 0; i < len; i++)
-            s += expf(x[i * inner] - mf);
-        double ls = log(s);
-        for (int64_t i = 0; i < len; i++)
-            y[i * inner] = (float)((double)(x[i * inner] - mf) - ls);
-        return;
-    }
-    for (int64_t i = 0; i < len; i++) { /* each exponential once: kept in y */
-        float e = expf(x[i * inner] - mf);
-        y[i * inner] = e;
-        s += e;
-    }
-    for (int64_t i = 0; i < len; i++)
-        y[i * inner] = (float)(y[i * inner] / s);
-}
-
+/* One f64 row of len elements, `inner` apart; the sum of exponentials in
+ * double. */
 static void softmax_row_f64(int take_log, int64_t len, int64_t inner, const double *x, double *y)
 {
     double m = -INFINITY, s = 0.0;
@@ -388,17 +416,17 @@ static void softmax_row_f64(int take_log, int64_t len, int64_t inner, const doub
 void dtk_softmax(rt_dtype dt, int take_log, int64_t outer, int64_t len, int64_t inner, const void *x,
                  void *y)
 {
-    if (dt == RT_F32 && inner == 1) {
-        softmax_rows_f32(take_log, outer, len, x, y);
+    if (dt == RT_F32) {
+        if (inner == 1)
+            softmax_rows_f32(take_log, outer, len, x, y);
+        else
+            softmax_cols_f32(take_log, outer, len, inner, x, y);
         return;
     }
     for (int64_t p = 0; p < outer; p++)
         for (int64_t q = 0; q < inner; q++) {
             int64_t base = p * len * inner + q;
-            if (dt == RT_F32)
-                softmax_row_f32(take_log, len, inner, (const float *)x + base, (float *)y + base);
-            else
-                softmax_row_f64(take_log, len, inner, (const double *)x + base, (double *)y + base);
+            softmax_row_f64(take_log, len, inner, (const double *)x + base, (double *)y + base);
         }
 }
 

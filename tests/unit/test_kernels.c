@@ -2,7 +2,8 @@
  * dtk_layernorm, dtk_rmsnorm) against a double reference computed the way
  * the interpreter computes them (interp/kernels.c), on rows of 1, 3, 7, 8,
  * 9, 1000 and 4096 elements (under, at and over the vector width; more
- * than one block) and several rows at once: random rows, rows with a large
+ * than one block) and several rows at once, softmax also along the first
+ * axis of [len, 3] and [len, 70]: random rows, rows with a large
  * offset (1e4), rows with -inf entries, a row of -inf only (NaN, as
  * numpy), a row with a NaN (NaN).  Prints the largest error seen per
  * kernel, relative to the row's largest |reference|; fails over 2e-6 (the
@@ -104,6 +105,38 @@ static void fill_row(enum fill f, int64_t len, float *x)
     }
     if (f == F_NAN)
         x[len / 2] = NAN;
+}
+
+/* Softmax along the first axis of [len, inner] (the middle-axis kernel):
+ * column 1 holds the special values of `f`, the others normal rows.
+ * Returns the largest error of any column. */
+static double softmax_cols_error(int take_log, enum fill f, int64_t len, int64_t inner)
+{
+    int64_t n = len * inner;
+    float *x = malloc(sizeof *x * (size_t)n), *y = malloc(sizeof *y * (size_t)n);
+    float *col = malloc(sizeof *col * (size_t)len), *got = malloc(sizeof *got * (size_t)len);
+    double *ref = malloc(sizeof *ref * (size_t)len), worst = 0.0;
+    for (int64_t q = 0; q < inner; q++) {
+        fill_row(q == 1 ? f : F_NORMAL, len, col);
+        for (int64_t i = 0; i < len; i++)
+            x[i * inner + q] = col[i];
+    }
+    dtk_softmax(RT_F32, take_log, 1, len, inner, x, y);
+    for (int64_t q = 0; q < inner; q++) {
+        for (int64_t i = 0; i < len; i++) {
+            col[i] = x[i * inner + q];
+            got[i] = y[i * inner + q];
+        }
+        softmax_ref(take_log, len, col, ref);
+        double e = row_error(len, got, ref);
+        worst = e > worst || isnan(e) ? e : worst;
+    }
+    free(x);
+    free(y);
+    free(col);
+    free(got);
+    free(ref);
+    return worst;
 }
 
 /* ---- dtk_matmul_strided ---------------------------------------------------------- */
@@ -236,6 +269,17 @@ int main(void)
                 }
             }
         }
+        for (int f = 0; f < NFILL; f++) /* softmax along a middle axis: 3 and 70 (> 64) columns */
+            for (int k = 0; k < 2; k++)
+                for (int64_t inner = 3; inner <= 70; inner += 67) {
+                    double e = softmax_cols_error(k, (enum fill)f, len, inner);
+                    if (e > worst[k])
+                        worst[k] = e;
+                    if (!(e <= TOL))
+                        fprintf(stderr, "FAIL %s along axis 0 of [%lld, %lld] (%s): error %.3g\n", names[k],
+                                (long long)len, (long long)inner, fill_names[f], e);
+                    CHECK(e <= TOL);
+                }
         free(x);
         free(y);
         free(g);
