@@ -22,7 +22,8 @@
  *   dtk_rmsnorm        over the last axis, statistics in double (likewise)
  *   dtk_embedding      masked row lookup into a (possibly vocab-split) table
  *   dtk_pick           logits[n, labels[n]] of (possibly vocab-split) logits
- *   dtk_cross_entropy  mean over rows of logsumexp - label logit
+ *   dtk_cross_entropy  mean over rows of logsumexp - label logit (f32: the
+ *                      softmax kernel's online max and sum in vector lanes)
  *   dtk_route          argmax, argmin, one_hot, cumsum, take_along_axis, topk,
  *                      scatter_add (runtime/core rt_route, the interpreter's code)
  *

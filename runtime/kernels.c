@@ -226,43 +226,65 @@ static inline float exp_sum_lanes(const float *restrict x, float *restrict y, in
 
 #define MAX_BLOCKS 64
 
-/* Softmax (log_softmax) of `rows` contiguous f32 rows of len, online: a
- * block's maximum updates the running one m (the sum so far rescaled by
- * exp(old m - new m)), the block's exponentials against m go to y, and the
- * last pass scales each block by exp(its m - the final m) / sum.  x is read
- * once for the statistics, once more only by log_softmax; one exp per
- * element.  A block whose m is -inf (all -inf so far) sums against 0, so
- * that its -inf give 0 and only an all -inf row gives NaN (as numpy). */
+/* A row's block length: BLOCK, or for long rows at most MAX_BLOCKS
+ * blocks, LANES-aligned. */
+static int64_t row_block(int64_t len)
+{
+    if (len <= BLOCK * MAX_BLOCKS)
+        return BLOCK;
+    return ((len + MAX_BLOCKS - 1) / MAX_BLOCKS + LANES - 1) / LANES * LANES;
+}
+
+/* The maximum *m of one f32 row and the sum *s of exp(x - m), online: a
+ * block's maximum updates the running m (the sum so far rescaled by
+ * exp(old m - new m)), and the block's exponentials are taken against the
+ * running m, stored in y unless y is NULL, with that m in block_m[block]
+ * (unless NULL).  One exp per element; a block whose m is -inf (all -inf
+ * so far) sums against 0, so that its -inf give 0 and only an all -inf
+ * row has s = 0 (and NaN results, as numpy); a NaN makes s NaN. */
+static inline void row_max_sum(const float *restrict x, float *restrict y, int64_t len, int64_t block,
+                               float *block_m, float *m_out, double *s_out)
+{
+    float m = -INFINITY;
+    double s = 0.0;
+    int nb = 0;
+    for (int64_t b0 = 0; b0 < len; b0 += block, nb++) {
+        int64_t n = len - b0 < block ? len - b0 : block;
+        float bm = max_lanes(x + b0, n);
+        if (bm > m) {
+            s *= exp((double)m - (double)bm); /* 0 while m is -inf */
+            m = bm;
+        }
+        if (block_m)
+            block_m[nb] = m;
+        s += exp_sum_lanes(x + b0, y ? y + b0 : NULL, n, m == -INFINITY ? 0.0f : m);
+    }
+    *m_out = m;
+    *s_out = s;
+}
+
+/* Softmax (log_softmax) of `rows` contiguous f32 rows of len: row_max_sum
+ * leaves the exponentials in y, and the last pass scales each block by
+ * exp(its m - the final m) / sum.  x is read once for the statistics, once
+ * more only by log_softmax. */
 ROW_KERNEL static void softmax_rows_f32(int take_log, int64_t rows, int64_t len,
                                         const float *restrict x, float *restrict y)
 {
-    int64_t block = BLOCK;
-    if (len > BLOCK * MAX_BLOCKS) /* long rows: at most MAX_BLOCKS blocks, LANES-aligned */
-        block = ((len + MAX_BLOCKS - 1) / MAX_BLOCKS + LANES - 1) / LANES * LANES;
+    int64_t block = row_block(len);
     float block_m[MAX_BLOCKS];
     for (int64_t r = 0; r < rows; r++) {
         const float *restrict xr = x + r * len;
         float *restrict yr = y + r * len;
-        float m = -INFINITY;
-        double s = 0.0;
-        int nb = 0;
-        for (int64_t b0 = 0; b0 < len; b0 += block, nb++) {
-            int64_t n = len - b0 < block ? len - b0 : block;
-            float bm = max_lanes(xr + b0, n);
-            if (bm > m) {
-                s *= exp((double)m - (double)bm); /* 0 while m is -inf */
-                m = bm;
-            }
-            block_m[nb] = m;
-            s += exp_sum_lanes(xr + b0, take_log ? NULL : yr + b0, n, m == -INFINITY ? 0.0f : m);
-        }
+        float m;
+        double s;
+        row_max_sum(xr, take_log ? NULL : yr, len, block, block_m, &m, &s);
         if (take_log) {
             float ls = (float)log(s);
             for (int64_t i = 0; i < len; i++)
                 yr[i] = (xr[i] - m) - ls;
             continue;
         }
-        nb = 0;
+        int nb = 0;
         for (int64_t b0 = 0; b0 < len; b0 += block, nb++) {
             int64_t n = len - b0 < block ? len - b0 : block;
             float f = (float)(exp((double)block_m[nb] - (double)m) / s);
@@ -271,6 +293,22 @@ ROW_KERNEL static void softmax_rows_f32(int take_log, int64_t rows, int64_t len,
                 yb[i] *= f;
         }
     }
+}
+
+/* Sum over N f32 rows of V logits of logsumexp(row) - row[labels[r]]
+ * (row_max_sum, no stores). */
+ROW_KERNEL static double xent_rows_f32(int64_t N, int64_t V, const float *restrict x,
+                                       const int32_t *restrict labels)
+{
+    int64_t block = row_block(V);
+    double total = 0.0;
+    for (int64_t r = 0; r < N; r++) {
+        float m;
+        double s;
+        row_max_sum(x + r * V, NULL, V, block, NULL, &m, &s);
+        total += (double)m + log(s) - (double)x[r * V + labels[r]];
+    }
+    return total;
 }
 
 #define COLS 64 /* columns of a middle-axis softmax at a time */
@@ -530,12 +568,19 @@ void dtk_pick(rt_ctx *ctx, const char *where, rt_dtype dt, const void *logits, i
 void dtk_cross_entropy(rt_ctx *ctx, const char *where, rt_dtype dt, const void *logits,
                        int64_t N, int64_t V, const int32_t *labels, void *out)
 {
-    double total = 0.0;
     for (int64_t r = 0; r < N; r++) {
         int64_t lab = labels[r];
         if (lab < 0 || lab >= V)
             rt_fail(ctx, "%s: cross_entropy: label %lld at row %lld is out of range [0, %lld)",
                     where, (long long)lab, (long long)r, (long long)V);
+    }
+    if (dt == RT_F32) {
+        st(dt, out, 0, xent_rows_f32(N, V, logits, labels) / (double)N);
+        return;
+    }
+    double total = 0.0;
+    for (int64_t r = 0; r < N; r++) {
+        int64_t lab = labels[r];
         double m = -INFINITY, s = 0.0;
         for (int64_t j = 0; j < V; j++)
             m = max_nan(m, ld(dt, logits, r * V + j));

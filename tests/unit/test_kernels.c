@@ -1,5 +1,5 @@
 /* test_kernels.c - the f32 row kernels of runtime/kernels.c (dtk_softmax,
- * dtk_layernorm, dtk_rmsnorm) against a double reference computed the way
+ * dtk_layernorm, dtk_rmsnorm, dtk_cross_entropy) against a double reference computed the way
  * the interpreter computes them (interp/kernels.c), on rows of 1, 3, 7, 8,
  * 9, 1000 and 4096 elements (under, at and over the vector width; more
  * than one block) and several rows at once, softmax also along the first
@@ -231,8 +231,8 @@ int main(void)
 {
     check_matmuls();
     static const int64_t lens[] = {1, 3, 7, 8, 9, 1000, 4096};
-    double worst[4] = {0}; /* softmax, log_softmax, layernorm, rmsnorm */
-    static const char *const names[4] = {"softmax", "log_softmax", "layernorm", "rmsnorm"};
+    double worst[5] = {0}; /* softmax, log_softmax, layernorm, rmsnorm, cross_entropy */
+    static const char *const names[5] = {"softmax", "log_softmax", "layernorm", "rmsnorm", "cross_entropy"};
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
         int64_t len = lens[li], n = ROWS * len;
         float *x = malloc(sizeof *x * (size_t)n), *y = malloc(sizeof *y * (size_t)n);
@@ -269,6 +269,31 @@ int main(void)
                 }
             }
         }
+        for (int f = 0; f < NFILL; f++) { /* cross_entropy: the mean of logsumexp - label logit */
+            for (int r = 0; r < ROWS; r++)
+                fill_row(r == 1 ? (enum fill)f : F_NORMAL, len, x + r * len);
+            int32_t labels[ROWS];
+            double want = 0.0;
+            for (int r = 0; r < ROWS; r++) {
+                labels[r] = (int32_t)((r * 7 + 2) % len);
+                double m = -INFINITY, sum = 0.0;
+                for (int64_t i = 0; i < len; i++)
+                    m = isnan(m) || isnan(x[r * len + i]) ? NAN : x[r * len + i] > m ? x[r * len + i] : m;
+                for (int64_t i = 0; i < len; i++)
+                    sum += exp(x[r * len + i] - m);
+                want += m + log(sum) - x[r * len + labels[r]];
+            }
+            want /= ROWS;
+            float got;
+            dtk_cross_entropy(NULL, "test", RT_F32, x, ROWS, len, labels, &got);
+            double e = row_error(1, &got, &want);
+            if (e > worst[4])
+                worst[4] = e;
+            if (!(e <= TOL))
+                fprintf(stderr, "FAIL cross_entropy, len %lld (%s): got %.9g, want %.9g\n", (long long)len,
+                        fill_names[f], got, want);
+            CHECK(e <= TOL);
+        }
         for (int f = 0; f < NFILL; f++) /* softmax along a middle axis: 3 and 70 (> 64) columns */
             for (int k = 0; k < 2; k++)
                 for (int64_t inner = 3; inner <= 70; inner += 67) {
@@ -294,8 +319,8 @@ int main(void)
     float mixed[3] = {-INFINITY, 2.0f, -INFINITY};
     dtk_softmax(RT_F32, 0, 1, 3, 1, mixed, out);
     CHECK(out[0] == 0.0f && out[1] == 1.0f && out[2] == 0.0f);
-    for (int k = 0; k < 4; k++)
-        printf("%-12s largest error / max|ref| over rows of 1..4096: %.3g\n", names[k], worst[k]);
+    for (int k = 0; k < 5; k++)
+        printf("%-13s largest error / max|ref| over rows of 1..4096: %.3g\n", names[k], worst[k]);
     (void)mlp;
     printf("%d checks, %d failures\n", nchecks, nfail);
     return nfail != 0;
