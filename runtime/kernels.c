@@ -135,9 +135,11 @@ void dtk_matmul_strided(rt_dtype dt, int nbatch, const int64_t *batch_dims, cons
 
 /* GCC keeps a conditional select of floats as a branch unless it may assume
  * that no code inspects floating-point exception flags (clang assumes so by
- * default); nothing in dtc's runtime does. */
+ * default); nothing in dtc's runtime does.  Contracting a * b + c into one
+ * fma (one rounding instead of two) takes a fifth off softmax and layernorm
+ * in the AVX2 clone; -std=c11 alone forbids it. */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
+#pragma GCC optimize("no-trapping-math", "fp-contract=fast")
 #endif
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__has_attribute)
