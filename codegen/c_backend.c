@@ -283,7 +283,15 @@ static void emit_step(Emit *E, int idx, const CgStep *s)
     case CG_MATMUL:
         if (s->a_offset) /* a block of rows (a matmul epilogue) */
             in0 = arena_printf(a, "(const char *)%s + %lld", in0, (long long)s->a_offset);
-        if (s->nbatch) {
+        if (s->strided) { /* views: dtk_matmul_strided */
+            fprintf(o, "    {\n");
+            cg_c_emit_batch_arrays(o, a, s);
+            fprintf(o, "        dtk_matmul_strided(%s, %d, batch, astride, bstride, cstride, %lld, %lld, %lld, %d, %d, "
+                       "%lld, %lld, %lld, %s, %s, %s);\n",
+                    dt, s->nbatch, (long long)s->M, (long long)s->N, (long long)s->K, s->ta, s->tb,
+                    (long long)s->lda, (long long)s->ldb, (long long)s->ldc, in0, in1, out);
+            fprintf(o, "    }\n");
+        } else if (s->nbatch) {
             fprintf(o, "    {\n");
             cg_c_emit_batch_arrays(o, a, s);
             fprintf(o, "        dtk_matmul(%s, %d, batch, astride, bstride, %lld, %lld, %lld, %d, %d, %s, %s, %s);\n",

@@ -268,6 +268,9 @@ void cg_c_emit_batch_arrays(FILE *o, Arena *a, const CgStep *s)
     fprintf(o, "        static const int64_t batch[%d] = %s;\n", s->nbatch, cg_c_int_array(a, s->batch, s->nbatch));
     fprintf(o, "        static const int64_t astride[%d] = %s;\n", s->nbatch, cg_c_int_array(a, s->astride, s->nbatch));
     fprintf(o, "        static const int64_t bstride[%d] = %s;\n", s->nbatch, cg_c_int_array(a, s->bstride, s->nbatch));
+    if (s->strided)
+        fprintf(o, "        static const int64_t cstride[%d] = %s;\n", s->nbatch,
+                cg_c_int_array(a, s->cstride, s->nbatch));
 }
 
 void cg_c_emit_collective(FILE *o, Arena *a, const CgStep *s, const char *pre, const char *ctx_args,

@@ -56,7 +56,8 @@ void cg_c_emit_descs(FILE *o, Arena *a, const CgProgram *p, bool cxx);
 /* The rt_mesh initializer: {name, naxes, {axis names}, {sizes}}. */
 const char *cg_c_mesh_init(Arena *a, const IrMesh *m, bool cxx);
 /* The three `static const int64_t` arrays (batch, astride, bstride) of a
- * batched CG_MATMUL, inside the block that calls the kernel. */
+ * batched CG_MATMUL, inside the block that calls the kernel; a strided one
+ * also cstride. */
 void cg_c_emit_batch_arrays(FILE *o, Arena *a, const CgStep *s);
 /* A collective step as a call of the runtime's PRE all_reduce, all_gather,
  * reduce_scatter or all_to_all ("rt_" or "rt_cuda_") with ctx_args first

@@ -32,7 +32,10 @@
  *                  expression per element over strided loads; no
  *                  intermediate buffers.
  *   CG_MATMUL      dtk_matmul (CBLAS), with batch broadcasting and a
- *                  transpose of the last two dims folded into the call.
+ *                  transpose of the last two dims folded into the call; on
+ *                  the CPU target also chains of transposes and reshapes
+ *                  that are views (attention heads), read and written in
+ *                  place through lda / ldb / ldc and batch strides.
  *   CG_SOFTMAX     dtk_softmax (also log_softmax) on [outer, len, inner].
  *   CG_NORM        dtk_layernorm / dtk_rmsnorm on [rows, D].
  *   CG_EMBEDDING   dtk_embedding, masked by the table's local row offset.
@@ -80,6 +83,10 @@
  * row [N] or a scalar.  Where a rank cannot block it (an operand of
  * another shape, a transposed left operand) and on CUDA, the GEMM is
  * computed whole into a buffer of its own and the loop follows.
+ * On the CPU target a chain of transposes and reshapes that is a strided
+ * view BLAS can read (lda and batch strides: attention heads) is also
+ * folded into the matmul reading it, and a transpose that is a matmul's
+ * only use is written by it in place (ldc): lower.c mm_fold_views.
  *
  * Numerics (what the generated code computes, per element): f32 ops in
  * float with the float libm functions, f64 in double, i32 wrapping like
@@ -188,7 +195,9 @@ typedef struct CgLoop {
 /* ---- steps --------------------------------------------------------------------------- */
 typedef enum CgStepKind {
     CG_LOOP,           /* fused loop nest (loop) */
-    CG_MATMUL,         /* dtk_matmul(dtype, nbatch, batch, astride, bstride, M, N, K, ta, tb, in0, in1, out) */
+    CG_MATMUL,         /* dtk_matmul(dtype, nbatch, batch, astride, bstride, M, N, K, ta, tb, in0, in1, out);
+                          strided: dtk_matmul_strided(dtype, nbatch, batch, astride, bstride,
+                          cstride, M, N, K, ta, tb, lda, ldb, ldc, in0, in1, out) */
     CG_SOFTMAX,        /* dtk_softmax(dtype, take_log, outer, len, inner, in0, out) */
     CG_NORM,           /* dtk_layernorm(dtype, rows, D, eps, in0, in1, in2, out) / dtk_rmsnorm (no in2) */
     CG_EMBEDDING,      /* dtk_embedding(ctx, where, dtype, in0, V, D, in1, n, off, total, out) */
@@ -238,11 +247,16 @@ typedef struct CgStep {
     CgLoop loop;               /* CG_LOOP */
 
     /* CG_MATMUL: batch dims of the result (broadcast and size-1 dims
-     * folded), element strides of the operands per batch dim */
+     * folded), element strides of the operands per batch dim.  strided:
+     * operands or result are views of their buffers (transposes and
+     * reshapes folded on the CPU target, lower.c mm_view): rows lda / ldb /
+     * ldc apart and the result's batch strides cstride
+     * (dtk_matmul_strided); otherwise all dense (dtk_matmul). */
     int nbatch;
-    int64_t batch[CG_MAX_LOOPS], astride[CG_MAX_LOOPS], bstride[CG_MAX_LOOPS];
+    int64_t batch[CG_MAX_LOOPS], astride[CG_MAX_LOOPS], bstride[CG_MAX_LOOPS], cstride[CG_MAX_LOOPS];
     int64_t M, N, K;
-    bool ta, tb;
+    int64_t lda, ldb, ldc;
+    bool ta, tb, strided;
     int64_t a_offset;          /* bytes into in0 where A starts (a block of rows) */
 
     /* CG_SOFTMAX [outer, len, inner], take_log; CG_NORM rows = outer, D = len;

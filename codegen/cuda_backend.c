@@ -612,6 +612,8 @@ static void emit_step(Cu *E, int si, const CgStep *s, int64_t blocks, int thread
     }
     case CG_MATMUL:
         DTC_ASSERT(s->a_offset == 0); /* lowering blocks no GEMM for CUDA */
+        if (s->strided) /* lowering folds views only for the CPU target */
+            DTC_BUG("cuda: a strided matmul step");
         if (s->nbatch) {
             fprintf(o, "    {\n");
             cg_c_emit_batch_arrays(o, a, s);

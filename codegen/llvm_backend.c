@@ -775,7 +775,7 @@ static LLVMValueRef rt_fn(Ll *L, const char *name)
         const char *name;
         LLVMTypeRef ret;
         int n;
-        LLVMTypeRef args[16];
+        LLVMTypeRef args[17];
     } sigs[] = {
         {"rt_workspace", P, 1, {P}},
         {"rt_rank", I, 1, {P}},
@@ -794,6 +794,7 @@ static LLVMValueRef rt_fn(Ll *L, const char *name)
         {"rt_collective_permute_start", V, 9, {P, I, I, I, P, P, J, I, I}},
         {"rt_wait", V, 2, {P, I}},
         {"dtk_matmul", V, 13, {I, I, P, P, P, J, J, J, I, I, P, P, P}},
+        {"dtk_matmul_strided", V, 17, {I, I, P, P, P, P, J, J, J, I, I, J, J, J, P, P, P}},
         {"dtk_softmax", V, 7, {I, I, J, J, J, P, P}},
         {"dtk_layernorm", V, 8, {I, J, J, D, P, P, P, P}},
         {"dtk_rmsnorm", V, 7, {I, J, J, D, P, P, P}},
@@ -944,6 +945,15 @@ static void emit_step(Ll *L, int vi, int si, const CgFunc *fn, const CgStep *s, 
         LLVMValueRef as = carray64(L, s->astride, s->nbatch, nm);
         snprintf(nm, sizeof nm, "dt_v%d_s%d.bstride", vi, si);
         LLVMValueRef bs = carray64(L, s->bstride, s->nbatch, nm);
+        if (s->strided) { /* views: dtk_matmul_strided */
+            snprintf(nm, sizeof nm, "dt_v%d_s%d.cstride", vi, si);
+            LLVMValueRef cs = carray64(L, s->cstride, s->nbatch, nm);
+            LLVMValueRef a[17] = {dt,  c32(L, s->nbatch), batch, as, bs, cs, c64(L, s->M), c64(L, s->N),
+                                  c64(L, s->K), c32(L, s->ta), c32(L, s->tb), c64(L, s->lda),
+                                  c64(L, s->ldb), c64(L, s->ldc), in0, in1, out};
+            call_rt(L, "dtk_matmul_strided", a, 17);
+            break;
+        }
         LLVMValueRef a[13] = {dt,           c32(L, s->nbatch), batch,       as,  bs,  c64(L, s->M),
                               c64(L, s->N), c64(L, s->K),      c32(L, s->ta), c32(L, s->tb), in0, in1,
                               out};

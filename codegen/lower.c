@@ -11,8 +11,10 @@
  * Per rank, in four passes over the instructions:
  *   1. local types, use counts;
  *   2. the fusion groups read (IrInst.fuse): which values are built in
- *      their root's loop, which transposes become a matmul flag, which
- *      matmuls run in row blocks with their group's loop after each block;
+ *      their root's loop, which matmuls run in row blocks with their
+ *      group's loop after each block; then (backwards, mm_fold_views) which
+ *      transposes (and, on the CPU target, reshapes) a matmul reads as a
+ *      strided view or writes in place;
  *   3. (forwards) buffers and steps; fused loops are built as expression
  *      nodes over strided loads, through index maps that compose
  *      broadcasting, transposes and local slices;
@@ -39,7 +41,9 @@
 typedef enum VState {
     V_MAT,    /* has a buffer: a parameter, or computed by its own step */
     V_INLINE, /* computed inside its consumer's loop */
-    V_FOLD,   /* a transpose that is a flag of the matmul reading it */
+    V_FOLD,   /* a transpose or reshape the matmul reading it reads as a view */
+    V_WRITTEN,/* a transpose with a buffer that its operand, a matmul, writes in
+                 place (mm_writes_transpose): no step of its own */
     V_BLOCK   /* a matmul computed in row blocks, each followed by its group's
                  loop on that block (a matmul epilogue) */
 } VState;
@@ -94,6 +98,9 @@ typedef struct Lower {
     bool *busy;    /* by handle: in flight at the step being built */
     int nbusy;     /* entries of busy */
     int req_base;  /* the lowest handle this function may take (loop bodies) */
+    bool mm_views; /* matmuls read and write chains of transposes / reshapes as
+                      strided views (CPU target); else only a transpose of the
+                      last two dims, as a flag (CUDA: cuBLAS calls take no views) */
 } Lower;
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -332,7 +339,8 @@ static int build_val(Lower *L, const IrValue *u, const Map *mp)
 {
     if (L->state[u->id] == V_INLINE)
         return build_inst(L, u->def, mp);
-    DTC_ASSERT((L->state[u->id] == V_MAT || (L->state[u->id] == V_BLOCK && u->id == L->block_mm)) &&
+    DTC_ASSERT((L->state[u->id] == V_MAT || L->state[u->id] == V_WRITTEN ||
+                (L->state[u->id] == V_BLOCK && u->id == L->block_mm)) &&
                L->buf[u->id] >= 0);
     const IrType *t = &L->lt[u->id];
     int64_t st[IR_MAX_RANK];
@@ -635,11 +643,166 @@ static void loop_reduce(Lower *L, const IrInst *i, int out)
 
 /* ---- kernels ------------------------------------------------------------------------------ */
 
-/* The buffer and transpose flag a matmul operand is read from. */
-static const IrValue *mm_source(Lower *L, const IrValue *a, bool *trans)
+/* A matmul operand or result as a strided view of a buffer: element
+ * (i_0, .., i_{r-1}) of the local value is element sum_d i_d * stride[d] of
+ * base's buffer. */
+typedef struct MmView {
+    const IrValue *base;
+    int64_t stride[IR_MAX_RANK];
+} MmView;
+
+/* How BLAS reads a [rows, cols] view with these two strides: rows apart
+ * by *ld with elements 1 apart, or (*trans) the transpose of a stored
+ * [cols, rows] matrix.  False when neither stride is 1 (or ld is too short). */
+static bool mm_layout(int64_t rows, int64_t cols, int64_t row_stride, int64_t col_stride, bool *trans,
+                      int64_t *ld)
 {
-    *trans = L->state[a->id] == V_FOLD;
-    return *trans ? a->def->args[0] : a;
+    if (rows == 0 || cols == 0) { /* nothing is read: any layout */
+        *trans = false;
+        *ld = cols > 1 ? cols : 1;
+        return true;
+    }
+    if (col_stride == 1 && row_stride >= (cols > 1 ? cols : 1)) {
+        *trans = false;
+        *ld = row_stride;
+        return true;
+    }
+    if (row_stride == 1 && col_stride >= (rows > 1 ? rows : 1)) {
+        *trans = true;
+        *ld = col_stride;
+        return true;
+    }
+    return false;
+}
+
+/* Is v, a matmul operand, a view the matmul can read in place?  v is a
+ * chain of transposes and reshapes, each used once (by the next) and no
+ * result, over a value with a buffer; every reshape in it sees a dense
+ * view (a reshape of a transposed view is not strided), and the last two
+ * dims of v's view have a layout (mm_layout).  The longest such chain,
+ * with its base and strides in *w; false when v is not even the first
+ * link.  Without mm_views only the classic case: one transpose of the
+ * last two dims.  read_groups (mm_fold_views) calls it, once every
+ * state but the views' is known, to mark the chain V_FOLD, lower_matmul to
+ * read the strides. */
+static bool mm_view(Lower *L, const IrValue *v, MmView *w)
+{
+    const IrValue *chain[2 * IR_MAX_RANK + 8];
+    int n = 0;
+    for (const IrValue *u = v; n < (int)(sizeof chain / sizeof chain[0]); u = u->def->args[0]) {
+        const IrInst *d = u->def;
+        bool link = d && L->nuses[u->id] == 1 && !L->is_result[u->id] &&
+                    (L->mm_views ? d->op == OP_TRANSPOSE || d->op == OP_RESHAPE
+                                 : d->op == OP_TRANSPOSE && swaps_last_two(d) && n == 0);
+        if (!link)
+            break;
+        chain[n++] = u;
+    }
+    for (; n > 0; n--) { /* the longest chain that is a view of a buffer */
+        const IrValue *base = chain[n - 1]->def->args[0];
+        if (L->state[base->id] != V_MAT && L->state[base->id] != V_WRITTEN)
+            continue; /* built inside a loop (a fusion group's member): no buffer to view */
+        const IrType *bt = &L->lt[base->id];
+        int64_t st[IR_MAX_RANK];
+        strides_of(bt, st);
+        bool ok = true;
+        for (int k = n - 1; k >= 0 && ok; k--) {
+            const IrInst *d = chain[k]->def;
+            const IrType *in = &L->lt[d->args[0]->id], *out = &L->lt[chain[k]->id];
+            if (d->op == OP_RESHAPE) {
+                int64_t dense[IR_MAX_RANK];
+                strides_of(in, dense);
+                for (int e = 0; e < in->rank; e++)
+                    ok &= in->dims[e] == 1 || st[e] == dense[e];
+                strides_of(out, st);
+            } else {
+                int64_t t[IR_MAX_RANK];
+                for (int e = 0; e < out->rank; e++)
+                    t[e] = st[norm_dim(d->a.ints[e], out->rank)];
+                memcpy(st, t, sizeof t);
+            }
+        }
+        const IrType *vt = &L->lt[v->id];
+        int r = vt->rank;
+        bool trans;
+        int64_t ld;
+        if (ok && r >= 2 && mm_layout(vt->dims[r - 2], vt->dims[r - 1], st[r - 2], st[r - 1], &trans, &ld)) {
+            w->base = base;
+            memcpy(w->stride, st, sizeof st);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The view a matmul operand is read through: its chain (V_FOLD) or its
+ * own dense buffer. */
+static MmView mm_source(Lower *L, const IrValue *a)
+{
+    MmView w;
+    if (L->state[a->id] != V_FOLD || !mm_view(L, a, &w)) {
+        w.base = a;
+        strides_of(&L->lt[a->id], w.stride);
+    }
+    return w;
+}
+
+/* Does matmul i write its result straight into the buffer of its one
+ * user, a transpose (the heads back: [B, NH, T, DH] -> [B, T, NH, DH])?
+ * Yes when the result is no function result and the transpose keeps its
+ * buffer and gives the result a layout.  *w: the result's strides in
+ * the transpose's buffer. */
+static bool mm_writes_transpose(Lower *L, const IrInst *i, MmView *w)
+{
+    const IrValue *v = i->res[0];
+    if (!L->mm_views || L->nuses[v->id] != 1 || L->is_result[v->id])
+        return false;
+    const IrInst *t = L->users[L->use_at[v->id]];
+    if (t->op != OP_TRANSPOSE || (L->state[t->res[0]->id] != V_MAT && L->state[t->res[0]->id] != V_WRITTEN))
+        return false;
+    const IrType *vt = &L->lt[v->id];
+    int r = vt->rank;
+    int64_t st[IR_MAX_RANK];
+    strides_of(&L->lt[t->res[0]->id], st);
+    for (int e = 0; e < r; e++)
+        w->stride[norm_dim(t->a.ints[e], r)] = st[e];
+    w->base = t->res[0];
+    bool trans;
+    int64_t ld;
+    return r >= 2 && mm_layout(vt->dims[r - 2], vt->dims[r - 1], w->stride[r - 2], w->stride[r - 1], &trans, &ld) &&
+           !trans;
+}
+
+/* read_groups' rule for a matmul: operand chains that are views become
+ * V_FOLD, a transpose its result is written into V_WRITTEN.  Run once the
+ * groups are read, matmuls in reverse order (after their users). */
+static void mm_fold_views(Lower *L, const IrInst *i)
+{
+    for (int k = 0; k < 2; k++) {
+        MmView w;
+        if (!mm_view(L, i->args[k], &w))
+            continue;
+        for (const IrValue *u = i->args[k]; u != w.base; u = u->def->args[0]) {
+            L->state[u->id] = V_FOLD;
+        }
+    }
+    MmView c;
+    if (mm_writes_transpose(L, i, &c))
+        L->state[c.base->id] = V_WRITTEN;
+}
+
+/* The buffer a kernel's result goes to: its own, or that of the transpose
+ * a matmul writes in place (which the transpose's later users read). */
+static int result_buf(Lower *L, const IrInst *i)
+{
+    const IrValue *v = i->res[0];
+    MmView c;
+    if (i->op == OP_MATMUL && mm_writes_transpose(L, i, &c) && L->state[c.base->id] == V_WRITTEN) {
+        int b = buf_for(L, c.base);
+        L->buf[v->id] = b;
+        return b;
+    }
+    return buf_for(L, v);
 }
 
 static bool lower_matmul(Lower *L, const IrInst *i, int out)
@@ -647,28 +810,29 @@ static bool lower_matmul(Lower *L, const IrInst *i, int out)
     const IrValue *v = i->res[0];
     const IrType *lc = &L->lt[v->id];
     const IrType *la = &L->lt[i->args[0]->id], *lb = &L->lt[i->args[1]->id];
-    bool ta, tb;
-    const IrValue *sa = mm_source(L, i->args[0], &ta), *sb = mm_source(L, i->args[1], &tb);
     int ra = la->rank, rb = lb->rank, rc = lc->rank;
     if (ra < 2 || rb < 2 || rc < 2)
         return failf(L, i, "matmul needs operands of rank >= 2");
+    MmView wa = mm_source(L, i->args[0]), wb = mm_source(L, i->args[1]), wc;
+    if (!mm_writes_transpose(L, i, &wc) || L->buf[wc.base->id] != out) {
+        wc.base = v;
+        strides_of(lc, wc.stride);
+    }
     CgStep *s = new_step(L, CG_MATMUL, i, out);
     s->bytes = nbytes(lc);
     step_in(L, s, 2);
-    s->in[0] = L->buf[sa->id];
-    s->in[1] = L->buf[sb->id];
-    s->ta = ta;
-    s->tb = tb;
+    s->in[0] = L->buf[wa.base->id];
+    s->in[1] = L->buf[wb.base->id];
     s->M = la->dims[ra - 2];
     s->K = la->dims[ra - 1];
     s->N = lb->dims[rb - 1];
     if (lb->dims[rb - 2] != s->K || lc->dims[rc - 2] != s->M || lc->dims[rc - 1] != s->N)
         DTC_BUG("lower: matmul local shapes do not agree");
-    /* batch strides from the stored (physical) operands; a transpose of
-     * the last two dims keeps the batch dims */
-    int64_t sta[IR_MAX_RANK], stb[IR_MAX_RANK];
-    strides_of(&L->lt[sa->id], sta);
-    strides_of(&L->lt[sb->id], stb);
+    bool tc;
+    if (!mm_layout(s->M, s->K, wa.stride[ra - 2], wa.stride[ra - 1], &s->ta, &s->lda) ||
+        !mm_layout(s->K, s->N, wb.stride[rb - 2], wb.stride[rb - 1], &s->tb, &s->ldb) ||
+        !mm_layout(s->M, s->N, wc.stride[rc - 2], wc.stride[rc - 1], &tc, &s->ldc) || tc)
+        DTC_BUG("lower: matmul view without a BLAS layout");
     int nb = rc - 2, n = 0;
     for (int d = 0; d < nb; d++) {
         int da = d - (nb - (ra - 2)), db = d - (nb - (rb - 2));
@@ -676,27 +840,41 @@ static bool lower_matmul(Lower *L, const IrInst *i, int out)
         if (lc->dims[d] == 1)
             continue; /* one batch: no stride */
         s->batch[n] = lc->dims[d];
-        s->astride[n] = xa == 1 ? 0 : sta[da];
-        s->bstride[n] = xb == 1 ? 0 : stb[db];
+        s->astride[n] = xa == 1 ? 0 : wa.stride[da];
+        s->bstride[n] = xb == 1 ? 0 : wb.stride[db];
+        s->cstride[n] = wc.stride[d];
         n++;
     }
-    /* merge batch dims that both operands walk contiguously */
+    /* merge batch dims that all three walk evenly */
     for (int d = n - 2; d >= 0; d--) {
         if (s->astride[d] != s->astride[d + 1] * s->batch[d + 1] ||
-            s->bstride[d] != s->bstride[d + 1] * s->batch[d + 1])
+            s->bstride[d] != s->bstride[d + 1] * s->batch[d + 1] ||
+            s->cstride[d] != s->cstride[d + 1] * s->batch[d + 1])
             continue;
         s->batch[d] *= s->batch[d + 1];
         s->astride[d] = s->astride[d + 1];
         s->bstride[d] = s->bstride[d + 1];
+        s->cstride[d] = s->cstride[d + 1];
         for (int e = d + 1; e < n - 1; e++) {
             s->batch[e] = s->batch[e + 1];
             s->astride[e] = s->astride[e + 1];
             s->bstride[e] = s->bstride[e + 1];
+            s->cstride[e] = s->cstride[e + 1];
         }
         n--;
-        s->batch[n] = s->astride[n] = s->bstride[n] = 0;
+        s->batch[n] = s->astride[n] = s->bstride[n] = s->cstride[n] = 0;
     }
     s->nbatch = n;
+    /* dense everywhere: the plain call (and the only one the CUDA target has) */
+    bool dense = s->lda == (s->ta ? s->M : s->K) && s->ldb == (s->tb ? s->K : s->N) && s->ldc == s->N;
+    int64_t next = s->M * s->N;
+    for (int d = n - 1; d >= 0; d--) {
+        dense &= s->cstride[d] == next;
+        next *= s->batch[d];
+    }
+    s->strided = !dense;
+    if (s->strided && !L->mm_views)
+        DTC_BUG("lower: a strided matmul without mm_views");
     return true;
 }
 
@@ -764,6 +942,19 @@ static void epilogue_restore(Lower *L)
     }
 }
 
+/* The dense buffer a blocked GEMM's B is read from, *trans when it is
+ * read transposed (one transpose of the last two dims, folded); NULL when
+ * B is a view with other strides (heads), which only lower_matmul reads. */
+static const IrValue *epilogue_b(Lower *L, const IrValue *b, bool *trans)
+{
+    *trans = L->state[b->id] == V_FOLD;
+    if (!*trans)
+        return b;
+    MmView w = mm_source(L, b);
+    const IrInst *d = b->def;
+    return d->op == OP_TRANSPOSE && swaps_last_two(d) && w.base == d->args[0] ? w.base : NULL;
+}
+
 /* The group of root i (buffer out) with its GEMM mm: for each block of
  * rows, the GEMM of those rows into a block buffer, then the group's loop
  * over the block (the block of C is still in cache when the loop reads
@@ -772,10 +963,9 @@ static void lower_epilogue(Lower *L, const IrInst *i, const IrInst *mm, int out)
 {
     const IrValue *c = mm->res[0];
     const IrValue *a = mm->args[0];
-    bool ta, tb;
-    mm_source(L, a, &ta);
-    const IrValue *sb = mm_source(L, mm->args[1], &tb);
-    DTC_ASSERT(!ta);
+    bool tb;
+    const IrValue *sb = epilogue_b(L, mm->args[1], &tb);
+    DTC_ASSERT(sb && L->state[a->id] == V_MAT);
     int64_t n = gemm_cols(L, mm), k = L->lt[a->id].dims[L->lt[a->id].rank - 1];
     int64_t rows = n ? numel(&L->lt[c->id]) / n : 0;
     int64_t esz = ir_dtype_size(c->type.dtype);
@@ -1120,6 +1310,7 @@ static bool lower_scan(Lower *L, const IrInst *i)
     B.rank = L->rank;
     B.block_epilogues = L->block_epilogues;
     B.epilogue_block = L->epilogue_block;
+    B.mm_views = L->mm_views;
     for (int r = 0; r < L->nbusy; r++) /* the body's handles clear of the caller's */
         if (L->busy[r])
             B.req_base = r + 1;
@@ -1190,13 +1381,20 @@ static void read_groups(Lower *L)
             L->state[v->id] = V_INLINE;
         }
     }
+    /* operand chains a matmul reads as views, transposes it writes in
+     * place: each matmul after its users, as mm_writes_transpose needs
+     * their states */
+    for (const IrInst *i = L->f->last; i; i = i->prev)
+        if (i->op == OP_MATMUL)
+            mm_fold_views(L, i);
     /* a GEMM this rank cannot block is computed whole, before its group */
     for (const IrInst *i = L->f->first; i; i = i->next)
         if (L->state[i->res[0]->id] == V_BLOCK) {
             const IrValue *root = i->group;
-            bool ta;
-            bool rows = L->state[i->args[0]->id] == V_MAT && mm_source(L, i->args[0], &ta) == i->args[0] &&
-                        !ta; /* A's rows are its buffer's rows: blocks are offsets */
+            bool tb;
+            /* A's rows are its buffer's rows (blocks are offsets), B dense or
+             * one transpose of its last two dims */
+            bool rows = L->state[i->args[0]->id] == V_MAT && epilogue_b(L, i->args[1], &tb);
             L->nwalks++;
             if (L->block_epilogues && rows && epilogue_walk(L, root, root, i, false))
                 L->gemm[root->id] = i;
@@ -1411,7 +1609,7 @@ static bool lower_rank(Lower *L, CgFunc *out)
         }
         if (i->op == OP_CALL || i->op == OP_REDISTRIBUTE)
             return failf(L, i, "internal: '%s' reached code generation", ir_op_name(i->op));
-        if (!lower_kernel(L, i, buf_for(L, v)))
+        if (!lower_kernel(L, i, result_buf(L, i)))
             return false;
     }
 
@@ -1477,6 +1675,10 @@ void cg_func_dump(FILE *o, const IrModule *m, const CgFunc *fn)
         dump_ints(o, "bs", s->bstride, s->nbatch);
         fprintf(o, " MNK=%lld,%lld,%lld t=%d%d aoff=%lld", (long long)s->M, (long long)s->N, (long long)s->K,
                 s->ta, s->tb, (long long)s->a_offset);
+        if (s->strided) {
+            dump_ints(o, "cs", s->cstride, s->nbatch);
+            fprintf(o, " ld=%lld,%lld,%lld", (long long)s->lda, (long long)s->ldb, (long long)s->ldc);
+        }
         fprintf(o, " oli=%lld,%lld,%lld log=%d eps=%.17g ln=%d off=%lld total=%lld where=%s",
                 (long long)s->outer, (long long)s->len, (long long)s->inner, s->take_log, s->eps,
                 s->layernorm, (long long)s->off, (long long)s->total, s->where ? s->where : "-");
@@ -1610,6 +1812,7 @@ CgProgram *cg_lower(Arena *a, const IrModule *m, const CgOptions *opt, FILE *err
     PhaseClock t0 = phase_clock();
     Lower L;
     lower_setup(&L, a, m, f, err);
+    L.mm_views = !strcmp(opt->target, "cpu");
     if (!check_dtypes(&L, opt))
         return NULL;
     for (int k = 0; k < m->nfuncs; k++) {

@@ -10,13 +10,20 @@
  *
  *   dtk_matmul         numpy.matmul: (batched, broadcast) products through
  *                      CBLAS sgemm / dgemm; i32 with a plain wrapping loop
+ *   dtk_matmul_strided the same on strided operands and result (lda, ldb,
+ *                      ldc and per-batch strides: attention heads in place)
  *   dtk_softmax        softmax / log_softmax along one axis (outer, len,
- *                      inner view), accumulating in double
- *   dtk_layernorm      over the last axis, statistics in double
- *   dtk_rmsnorm        over the last axis, statistics in double
+ *                      inner view); f32 in vector lanes (the last axis: one
+ *                      online pass for max and sum, f32 block sums combined
+ *                      in double; another axis: lanes along inner, sums in
+ *                      double); f64 scalar, in double
+ *   dtk_layernorm      over the last axis, statistics in double (f32:
+ *                      in double vector lanes, output in f32 lanes)
+ *   dtk_rmsnorm        over the last axis, statistics in double (likewise)
  *   dtk_embedding      masked row lookup into a (possibly vocab-split) table
  *   dtk_pick           logits[n, labels[n]] of (possibly vocab-split) logits
- *   dtk_cross_entropy  mean over rows of logsumexp - label logit
+ *   dtk_cross_entropy  mean over rows of logsumexp - label logit (f32: the
+ *                      softmax kernel's online max and sum in vector lanes)
  *   dtk_route          argmax, argmin, one_hot, cumsum, take_along_axis, topk,
  *                      scatter_add (runtime/core rt_route, the interpreter's code)
  *
@@ -54,6 +61,15 @@ void dtk_setup(int nranks);
 void dtk_matmul(rt_dtype dt, int nbatch, const int64_t *batch_dims, const int64_t *a_bstride,
                 const int64_t *b_bstride, int64_t M, int64_t N, int64_t K, int ta, int tb,
                 const void *a, const void *b, void *c);
+/* dtk_matmul on strided views (a head of q[B, T, NH, DH] read in place as
+ * [B, NH][T, DH], written back likewise): a[t], b[t], c[t] start at
+ * sum_d idx[d] * {a,b,c}_bstride[d] elements; within one, rows (the stored
+ * rows: [K, M] when ta) are lda / ldb / ldc elements apart, elements 1
+ * apart.  dtk_matmul is this with the dense strides. */
+void dtk_matmul_strided(rt_dtype dt, int nbatch, const int64_t *batch_dims, const int64_t *a_bstride,
+                        const int64_t *b_bstride, const int64_t *c_bstride, int64_t M, int64_t N,
+                        int64_t K, int ta, int tb, int64_t lda, int64_t ldb, int64_t ldc, const void *a,
+                        const void *b, void *c);
 
 /* y = softmax(x) (log_softmax when take_log != 0) along the middle axis of x
  * seen as [outer, len, inner]. */
