@@ -7,7 +7,7 @@ ROUNDS=5
 VERIFY=1
 QUICK=0
 BENCHES=()
-ALL=(mlp transformer coll_all_reduce coll_all_gather coll_reduce_scatter coll_all_to_all)
+ALL=(mlp mlp_small transformer coll_all_reduce coll_all_gather coll_reduce_scatter coll_all_to_all)
 bench_script=$(basename "$0")
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -30,6 +30,7 @@ done
 iters_of() {
     case "$1" in
     mlp|transformer) [ "$QUICK" = 1 ] && echo "--iters 2 --warmup 1" || echo "--iters 5 --warmup 2" ;;
+    mlp_small) [ "$QUICK" = 1 ] && echo "--iters 50 --warmup 10" || echo "--iters 400 --warmup 50" ;;
     *) [ "$QUICK" = 1 ] && echo "--iters 5 --warmup 2" || echo "--iters 20 --warmup 5" ;;
     esac
 }

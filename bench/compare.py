@@ -22,10 +22,10 @@ usage: compare.py OUT/records.txt
 import statistics
 import sys
 
-ORDER = ["mlp", "transformer", "coll_all_reduce", "coll_all_gather",
+ORDER = ["mlp", "mlp_small", "transformer", "coll_all_reduce", "coll_all_gather",
          "coll_reduce_scatter", "coll_all_to_all"]
-# the aim: dtc <= 1.10 x hand; all_to_all within 1.10 of MPI_Alltoall
-TARGET = {"mlp": 1.10, "transformer": 1.10, "coll_all_to_all": 1.10}
+# the aim (issue 14): dtc <= 1.00 x hand; all_to_all within 1.10 of MPI_Alltoall
+TARGET = {"mlp": 1.00, "mlp_small": 1.00, "transformer": 1.00, "coll_all_to_all": 1.10}
 THREADS_TARGET = 1.00  # the threads backend no slower than mpirun
 NOISY = 1.5  # round medians further apart than this: another process interfered
 RTOL = 1e-3  # float32 BLAS vs the interpreter's double, summed over ~1M values

@@ -7,7 +7,7 @@
 #
 #   bench/run.sh [--rounds R] [--quick] [--no-verify] [BENCH...]
 #
-# BENCH: mlp transformer coll_all_reduce coll_all_gather coll_reduce_scatter
+# BENCH: mlp mlp_small transformer coll_all_reduce coll_all_gather coll_reduce_scatter
 # coll_all_to_all (default: all).  Steps:
 #  1. build dtc and the runtime (cmake, Release) into build-bench/, or use
 #     the build tree in $DTC_BUILD as it is;
@@ -32,6 +32,7 @@ set -euo pipefail
 hand_of() {
     case "$1" in
     mlp) echo "hand_mlp" ;;
+    mlp_small) echo "hand_mlp --B 8 --D 512 --H 2048" ;;
     transformer) echo "hand_transformer" ;;
     coll_*) echo "hand_collectives ${1#coll_}" ;;
     esac
@@ -40,7 +41,7 @@ hand_of() {
 # (compared with `dtc report`, so that both sides do the same communication)
 colls_of() {
     case "$1" in
-    mlp) echo "all_reduce" ;;
+    mlp|mlp_small) echo "all_reduce" ;;
     transformer) echo "all_reduce all_reduce" ;;
     coll_*) echo "${1#coll_}" ;;
     esac
