@@ -31,7 +31,9 @@
  * ctx->no_overlap: the pass changes nothing (the synchronous schedule,
  * `dtc compile --no-overlap`), for comparison.
  *
- * Cost: O(instructions x collectives) for the moves and use rewrites.
+ * Cost: one walk for the splits and one for the unpairing (uses rewritten
+ * through a map as the walk goes); a start moves up at most to the start
+ * before it; a done moves down to its value's first reader.
  */
 #include <string.h>
 
@@ -72,8 +74,10 @@ static bool reads(const IrInst *i, const IrValue *v)
 }
 
 /* Splits collective c into a start (c itself, async) and a done right
- * after it that every reader of c's value now reads. */
-static void split_pair(IrModule *m, IrFunc *f, IrInst *c)
+ * after it; every later reader of c's value is to read the done's, which
+ * the caller records in repl (by the value's id) and applies as it walks
+ * on, so that all the splits of a function cost one walk. */
+static void split_pair(IrModule *m, IrFunc *f, IrInst *c, IrValue **repl)
 {
     IrValue *v = c->res[0];
     IrInst *d = ir_inst_new(m, f, c->next, OP_DONE, 1, &v, 1, &v->type);
@@ -84,18 +88,37 @@ static void split_pair(IrModule *m, IrFunc *f, IrInst *c)
     d->loc = c->loc;
     d->in_pl = arena_alloc(m->arena, sizeof *d->in_pl);
     d->in_pl[0] = v->pl;
-    ir_replace_uses(f, v, w);
-    d->args[0] = v; /* the one use ir_replace_uses must not take */
+    repl[v->id] = w;
     c->a.async = true;
+}
+
+/* Rewrites i's operands through repl (ids below n; NULL: kept). */
+static void rewrite_args(IrInst *i, IrValue *const *repl, int n)
+{
+    for (int k = 0; k < i->nargs; k++)
+        if (i->args[k]->id < n && repl[i->args[k]->id])
+            i->args[k] = repl[i->args[k]->id];
+}
+
+static void rewrite_results(IrFunc *f, IrValue *const *repl, int n)
+{
+    for (int k = 0; k < f->nresults; k++)
+        if (f->results[k]->id < n && repl[f->results[k]->id])
+            f->results[k] = repl[f->results[k]->id];
 }
 
 static void schedule_func(IrModule *m, IrFunc *f)
 {
-    for (IrInst *i = f->first; i; i = i->next)
+    int nids = f->next_id;
+    IrValue **repl = arena_alloc(m->arena, sizeof *repl * (size_t)(nids + 1));
+    for (IrInst *i = f->first; i; i = i->next) {
+        rewrite_args(i, repl, nids);
         if ((ir_op_flags(i->op) & OPF_COMM) && !i->a.async) {
-            split_pair(m, f, i);
-            i = i->next; /* past the done */
+            split_pair(m, f, i, repl);
+            i = i->next; /* past the done, which reads the start's value */
         }
+    }
+    rewrite_results(f, repl, nids);
     /* starts up, in program order (each stops at the one before it) */
     for (IrInst *i = f->first, *next; i; i = next) {
         next = i->next;
@@ -204,10 +227,13 @@ static void sink_forwarding(Arena *ar, IrFunc *f)
  * collective again, issued where its done was (after those dones, passing
  * no start, so the collectives keep their order), since a start and a wait
  * cost more than one blocking call. */
-static void unpair_idle(IrFunc *f)
+static void unpair_idle(IrModule *m, IrFunc *f)
 {
+    int nids = f->next_id;
+    IrValue **repl = arena_alloc(m->arena, sizeof *repl * (size_t)(nids + 1));
     for (IrInst *d = f->first, *next; d; d = next) {
         next = d->next;
+        rewrite_args(d, repl, nids); /* readers of a removed done read its start */
         if (d->op != OP_DONE)
             continue;
         IrInst *c = d->args[0]->def, *p = d->prev;
@@ -217,10 +243,11 @@ static void unpair_idle(IrFunc *f)
             continue;
         if (c->next != d)
             move_before(f, c, d);
-        ir_replace_uses(f, d->res[0], c->res[0]);
+        repl[d->res[0]->id] = c->res[0];
         ir_inst_remove(f, d);
         c->a.async = false;
     }
+    rewrite_results(f, repl, nids);
 }
 
 bool pass_schedule(PassCtx *ctx, IrModule *m)
@@ -232,7 +259,7 @@ bool pass_schedule(PassCtx *ctx, IrModule *m)
     for (int k = 0; k < m->nfuncs; k++) {
         schedule_func(m, m->funcs[k]);
         sink_forwarding(m->arena, m->funcs[k]);
-        unpair_idle(m->funcs[k]);
+        unpair_idle(m, m->funcs[k]);
     }
     return true;
 }
