@@ -4,6 +4,7 @@ a command runner, and the float32 comparison they hold results to (1e-5
 relative to the reference's largest magnitude)."""
 import json
 import os
+import shutil
 import subprocess
 
 import numpy as np
@@ -15,6 +16,31 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
 
 def sh(args):
     return subprocess.run(args, capture_output=True, text=True, timeout=300, env=ENV)
+
+
+class Verdicts:
+    """Prints each check as `ok  LABEL` or `FAIL LABEL` and counts them;
+    exit() prints "N passed, M failed" and gives the exit status."""
+
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def __call__(self, ok, label):
+        print("%s %s" % ("ok  " if ok else "FAIL", label))
+        self.passed += bool(ok)
+        self.failed += not ok
+
+    def exit(self):
+        print("%d passed, %d failed" % (self.passed, self.failed))
+        return 1 if self.failed else 0
+
+
+def have_mpirun():
+    """Whether mpirun is on the PATH; says so as a failure when not."""
+    if shutil.which("mpirun"):
+        return True
+    print("FAIL: mpirun is not installed (scripts/setup.sh installs it)")
+    return False
 
 
 def close(got, ref):

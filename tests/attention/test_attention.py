@@ -30,7 +30,6 @@ f32 within 1e-5 relative to the result's largest magnitude.
 """
 import json
 import os
-import shutil
 import sys
 import tempfile
 
@@ -38,7 +37,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/: shard_harness.py
-from shard_harness import DTC, close, permute_ahead, sh, traced  # noqa: E402
+from shard_harness import close, DTC, have_mpirun, permute_ahead, sh, traced, Verdicts  # noqa: E402
 
 
 def attention(q, k, v, causal, scale=None):
@@ -96,18 +95,11 @@ CASES = [
 
 
 def main():
-    if not shutil.which("mpirun"):
-        print("FAIL: mpirun is not installed (scripts/setup.sh installs it)")
+    if not have_mpirun():
         return 1
     tmp = tempfile.mkdtemp(prefix="dtc-attention-")
     rng = np.random.default_rng(11)
-    passed = failed = 0
-
-    def verdict(ok, label):
-        nonlocal passed, failed
-        print("%s %s" % ("ok  " if ok else "FAIL", label))
-        passed += bool(ok)
-        failed += not ok
+    verdict = Verdicts()
 
     for n, (label, mesh, shapes, pls, out_pl, causal, scale, ring) in enumerate(CASES):
         prog = os.path.join(tmp, "case%d.dt" % n)
@@ -208,8 +200,7 @@ def main():
     for cp in (2, 4):
         verdict(peaks[1] and 0 < peaks[cp] <= 1.05 * peaks[1] / cp, "T=1024 ring report peak memory per rank "
                 "cp=%d %d bytes, cp=1 %d bytes (ratio %.3f)" % (cp, peaks[cp], peaks[1], peaks[cp] / max(peaks[1], 1)))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return verdict.exit()
 
 
 if __name__ == "__main__":

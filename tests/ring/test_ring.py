@@ -27,7 +27,6 @@ f32 within 1e-5 relative to the result's largest magnitude.
 """
 import json
 import os
-import shutil
 import sys
 import tempfile
 
@@ -35,7 +34,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/: shard_harness.py
-from shard_harness import DTC, close, permute_overlap, sh, traced  # noqa: E402
+from shard_harness import close, DTC, have_mpirun, permute_overlap, sh, traced, Verdicts  # noqa: E402
 sys.path.insert(0, HERE)
 from gen_ring import global_twin, headtail_order, ring  # noqa: E402
 
@@ -104,20 +103,13 @@ def mpirun_overlap(tmp, verdict):
 
 
 def main():
-    if not shutil.which("mpirun"):
-        print("FAIL: mpirun is not installed (scripts/setup.sh installs it)")
+    if not have_mpirun():
         return 1
     tmp = tempfile.mkdtemp(prefix="dtc-ring-")
     rng = np.random.default_rng(3)
     inp = {n: rng.standard_normal((B, T, D)).astype(np.float32) for n in "qkv"}
     ref = attention(inp["q"], inp["k"], inp["v"])
-    passed = failed = 0
-
-    def verdict(ok, label):
-        nonlocal passed, failed
-        print("%s %s" % ("ok  " if ok else "FAIL", label))
-        passed += bool(ok)
-        failed += not ok
+    verdict = Verdicts()
 
     for cp in (2, 4):
         glob = os.path.join(tmp, "global%d.dt" % cp)
@@ -188,8 +180,7 @@ def main():
     sample = [l for l in open(os.path.join(HERE, "ring_attention.dt")) if not l.startswith("#")]
     verdict(sample == [l + "\n" for l in ring(4, T, B, D, "headtail").splitlines() if not l.startswith("#")],
             "tests/ring/ring_attention.dt is gen_ring.py 4's text")
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return verdict.exit()
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ Checks:
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 
@@ -37,7 +36,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/: shard_harness.py
-from shard_harness import DTC, close, sh  # noqa: E402
+from shard_harness import close, DTC, have_mpirun, sh, Verdicts  # noqa: E402
 MESHES = [(2, 2), (4, 1), (1, 4)]
 
 
@@ -100,18 +99,11 @@ def dumps_round_trip(prog, tmp):
 
 
 def main():
-    if not shutil.which("mpirun"):
-        print("FAIL: mpirun is not installed (scripts/setup.sh installs it)")
+    if not have_mpirun():
         return 1
     tmp = tempfile.mkdtemp(prefix="dtc-rules-")
     rng = np.random.default_rng(7)
-    passed = failed = 0
-
-    def verdict(ok, label):
-        nonlocal passed, failed
-        print("%s %s" % ("ok  " if ok else "FAIL", label))
-        passed += bool(ok)
-        failed += not ok
+    verdict = Verdicts()
 
     # 1. numbers
     for name, ref_of, shapes in CASES:
@@ -179,8 +171,7 @@ def main():
             outs[tag] = np.load(out)
     verdict(len(outs) == 2 and not close(outs["compiled"], outs["run"].astype(np.float64)),
             "wrong: a wrong rule makes compiled differ from dtc run")
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return verdict.exit()
 
 
 if __name__ == "__main__":
