@@ -118,19 +118,22 @@ print("%.3f %.3f %d/%d starts overlapped, waits %.3f ms/iter" % (max(busy) / min
                                                                   overlapped, total, max(wait)))
 PYEOF
 }
+measure() { # compiles $1.dt on $cp ranks; sets peak, rss, ms (with trace $1.json), exposed
+    "$BUILD/dtc" compile "$1.dt" -o "$1"
+    peak=$("$BUILD/dtc" report --format=json "$1.dt" |
+           $PY -c 'import json,sys; print(max(r["peak_memory_bytes"] for r in json.load(sys.stdin)["ranks"]))')
+    rss=$(maxrss $cp "$1")
+    ms=$(mpirun --oversubscribe -np $cp "$1" --iters "$ITERS" --warmup 1 --trace "$1.json" |
+         sed -n 's/.*median \([0-9.e+-]*\) *ms.*/\1/p' | head -1)
+    "$BUILD/dtc" compile "$1.dt" --no-overlap -o "$1.blocking"
+    exposed="$(exposed "$1")/$(exposed "$1.blocking")"
+}
 printf '%-4s %10s %10s %10s %10s %10s %9s %12s %12s %14s %s\n' cp "report MiB" ratio "RSS MiB" ratio ms "max err" "busy max/min" "work max/min" "exposed ms" overlap
 for cp in 1 2 4; do
     prog=$OUT/ring$cp
     $PY "$ROOT/tests/ring/gen_ring.py" $cp --t "$T" --b 1 --d 64 > "$prog.dt"
-    "$BUILD/dtc" compile "$prog.dt" -o "$prog"
-    peak=$("$BUILD/dtc" report --format=json "$prog.dt" |
-           $PY -c 'import json,sys; print(max(r["peak_memory_bytes"] for r in json.load(sys.stdin)["ranks"]))')
-    rss=$(maxrss $cp "$prog")
-    ms=$(mpirun --oversubscribe -np $cp "$prog" --iters "$ITERS" --warmup 1 --trace "$prog.json" |
-         sed -n 's/.*median \([0-9.e+-]*\) *ms.*/\1/p' | head -1)
-    "$BUILD/dtc" compile "$prog.dt" --no-overlap -o "$prog.blocking"
-    exposed="$(exposed "$prog")/$(exposed "$prog.blocking")"
-    stats=$(trace_stats "$prog.json")
+    measure "$prog"
+    read -r busy work over <<< "$(trace_stats "$prog.json")"
     ins=()
     for n in q k v; do
         $PY -c "import sys; sys.path.insert(0, '$ROOT/tests/ring'); import numpy as np; from gen_ring import headtail_order
@@ -155,7 +158,6 @@ PYEOF
 )
     $PY -c "import sys; sys.exit(float('$err') > 1e-5)" || { echo "ring.sh: cp=$cp differs from numpy ($err)"; FAIL=1; }
     if [ $cp = 1 ]; then peak1=$peak rss1=$rss; fi
-    read -r busy work over <<< "$stats"
     printf '%-4s %10.1f %10.3f %10.1f %10.3f %10s %9s %12s %12s %14s %s\n' $cp "$(echo "$peak / 1048576" | bc -l)" \
         "$(echo "$peak / $peak1" | bc -l)" "$(echo "$rss / 1024" | bc -l)" \
         "$(echo "($rss - $BASE) / ($rss1 - $BASE)" | bc -l)" "$ms" "$err" "$busy" "$work" "$exposed" "$over"
@@ -169,14 +171,7 @@ fn main(q: f32[1, $T, 64] @ M[S(1)] = randn(seed=1), k: f32[1, $T, 64] @ M[S(1)]
     return attention(q, k, v, causal=true);
 }
 EOF
-    "$BUILD/dtc" compile "$prog.dt" -o "$prog"
-    peak=$("$BUILD/dtc" report --format=json "$prog.dt" |
-           $PY -c 'import json,sys; print(max(r["peak_memory_bytes"] for r in json.load(sys.stdin)["ranks"]))')
-    rss=$(maxrss $cp "$prog")
-    ms=$(mpirun --oversubscribe -np $cp "$prog" --iters "$ITERS" --warmup 1 --trace "$prog.json" |
-         sed -n 's/.*median \([0-9.e+-]*\) *ms.*/\1/p' | head -1)
-    "$BUILD/dtc" compile "$prog.dt" --no-overlap -o "$prog.blocking"
-    exposed="$(exposed "$prog")/$(exposed "$prog.blocking")"
+    measure "$prog"
     read -r busy work over <<< "$(trace_stats "$prog.json")"
     mpirun --oversubscribe -np $cp "$prog" --in q=$OUT/q.npy --in k=$OUT/k.npy --in v=$OUT/v.npy \
         --out "out0=$prog.out.npy" >/dev/null
