@@ -90,27 +90,7 @@ typedef struct AttnEmit {
 
 static IrValue *emit(AttnEmit *E, IrOp op, int n, IrValue **args, const IrAttrs *a, DType dt, const Placement *pl)
 {
-    IrType types[3], out;
-    memset(types, 0, sizeof types);
-    memset(&out, 0, sizeof out);
-    out.dtype = dt;
-    for (int k = 0; k < n; k++)
-        types[k] = args[k]->type;
-    static const IrAttrs none;
-    const char *e = ir_infer(E->m->arena, op, n, types, a ? a : &none, &out);
-    if (e)
-        DTC_BUG(arena_printf(E->m->arena, "attention: %s", e));
-    IrInst *i = ir_inst_new(E->m, E->f, E->at, op, n, args, 1, &out);
-    if (a)
-        i->a = *a;
-    i->loc = E->loc;
-    if (E->placed) {
-        i->res[0]->pl = *pl;
-        i->in_pl = arena_alloc(E->m->arena, sizeof *i->in_pl * (size_t)(n > 0 ? n : 1));
-        for (int k = 0; k < n; k++)
-            i->in_pl[k] = args[k]->pl;
-    }
-    return i->res[0];
+    return ir_inst_typed(E->m, E->f, E->at, op, n, args, a, dt, E->loc, E->placed ? pl : NULL, "attention")->res[0];
 }
 
 static IrValue *constant(AttnEmit *E, double v, DType dt)

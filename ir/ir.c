@@ -374,6 +374,32 @@ IrInst *ir_inst_new(IrModule *m, IrFunc *f, IrInst *before, IrOp op,
     return i;
 }
 
+IrInst *ir_inst_typed(IrModule *m, IrFunc *f, IrInst *before, IrOp op, int nargs, IrValue **args,
+                      const IrAttrs *a, DType dt, SrcLoc loc, const Placement *pl, const char *who)
+{
+    IrType few[8], out;
+    IrType *types = nargs <= 8 ? few : arena_alloc(m->arena, sizeof *types * (size_t)nargs);
+    for (int k = 0; k < nargs; k++)
+        types[k] = args[k]->type;
+    memset(&out, 0, sizeof out);
+    out.dtype = dt;
+    static const IrAttrs none;
+    const char *e = ir_infer(m->arena, op, nargs, types, a ? a : &none, &out);
+    if (e)
+        DTC_BUG(arena_printf(m->arena, "%s: %s: %s", who, ir_op_name(op), e));
+    IrInst *i = ir_inst_new(m, f, before, op, nargs, args, 1, &out);
+    if (a)
+        i->a = *a;
+    i->loc = loc;
+    if (pl) {
+        i->res[0]->pl = *pl;
+        i->in_pl = arena_alloc(m->arena, sizeof *i->in_pl * (size_t)(nargs > 0 ? nargs : 1));
+        for (int k = 0; k < nargs; k++)
+            i->in_pl[k] = args[k]->pl;
+    }
+    return i;
+}
+
 void ir_inst_remove(IrFunc *f, IrInst *i)
 {
     if (i->prev)

@@ -305,6 +305,14 @@ IrValue *ir_param_new(IrModule *m, IrFunc *f, const char *name, IrType t, Placem
  * undecided placements and no names. */
 IrInst *ir_inst_new(IrModule *m, IrFunc *f, IrInst *before, IrOp op,
                     int nargs, IrValue **args, int nres, const IrType *res_types);
+/* The builders' instruction (partition, the attention decomposition, the
+ * ring body): op(args) with attributes a (NULL: none) at loc, inserted as
+ * ir_inst_new does, its one result typed by the op's shape rule (dt: the
+ * result dtype of ops whose operands give none: const, iota).  With pl the
+ * result is placed at *pl and in_pl gets the operands' placements.  A shape
+ * rule that refuses is an internal bug; `who` names the builder. */
+IrInst *ir_inst_typed(IrModule *m, IrFunc *f, IrInst *before, IrOp op, int nargs, IrValue **args,
+                      const IrAttrs *a, DType dt, SrcLoc loc, const Placement *pl, const char *who);
 void ir_inst_remove(IrFunc *f, IrInst *i);
 /* Replace every use of `from` (operands and results) in f by `to`. */
 void ir_replace_uses(IrFunc *f, IrValue *from, IrValue *to);

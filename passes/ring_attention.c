@@ -58,17 +58,7 @@ static IrValue *put(Body *b, IrOp op, int n, IrValue **args, const IrAttrs *a, I
 /* op(args) typed by its shape rule (dt: const's dtype). */
 static IrValue *op(Body *b, IrOp o, int n, IrValue **args, const IrAttrs *a, DType dt)
 {
-    IrType ts[3], out;
-    memset(ts, 0, sizeof ts);
-    memset(&out, 0, sizeof out);
-    out.dtype = dt;
-    for (int k = 0; k < n; k++)
-        ts[k] = args[k]->type;
-    static const IrAttrs none;
-    const char *e = ir_infer(b->m->arena, o, n, ts, a ? a : &none, &out);
-    if (e)
-        DTC_BUG(arena_printf(b->m->arena, "ring_attention: %s", e));
-    return put(b, o, n, args, a, out);
+    return ir_inst_typed(b->m, b->f, NULL, o, n, args, a, dt, b->loc, NULL, "ring_attention")->res[0];
 }
 
 static IrValue *bin(Body *b, IrOp o, IrValue *x, IrValue *y)
