@@ -101,9 +101,8 @@ static IrValue *explicit(Body *b, IrOp o, IrValue *x, int axis)
     return put(b, o, x ? 1 : 0, x ? &x : NULL, &a, t);
 }
 
-/* Global positions [rows, cols] along `dim` of a block owned by `owner`
- * (i32[]): owner * len + the index (len: rows of one block). */
-static IrValue *positions(Body *b, int64_t r, int64_t c, int dim, IrValue *owner, int64_t len)
+/* iota i32[rows, cols] along `dim`. */
+static IrValue *index_grid(Body *b, int64_t r, int64_t c, int dim)
 {
     IrAttrs a;
     memset(&a, 0, sizeof a);
@@ -111,8 +110,20 @@ static IrValue *positions(Body *b, int64_t r, int64_t c, int dim, IrValue *owner
     s[0] = r;
     s[1] = c;
     a.dim = dim;
-    IrValue *idx = op(b, OP_IOTA, 0, NULL, &a, DT_I32);
+    return op(b, OP_IOTA, 0, NULL, &a, DT_I32);
+}
+
+/* idx + owner * len: positions in the block of `owner` (i32[]) of blocks of len rows. */
+static IrValue *in_block(Body *b, IrValue *idx, IrValue *owner, int64_t len)
+{
     return bin(b, OP_ADD, idx, bin(b, OP_MUL, owner, num(b, (double)len, DT_I32)));
+}
+
+/* Global positions [rows, cols] along `dim` of a block owned by `owner`
+ * (i32[]): owner * len + the index (len: rows of one block). */
+static IrValue *positions(Body *b, int64_t r, int64_t c, int dim, IrValue *owner, int64_t len)
+{
+    return in_block(b, index_grid(b, r, c, dim), owner, len);
 }
 
 /* ---- head-tail (causal, T a multiple of 2n) ---------------------------------- */
@@ -220,14 +231,8 @@ static Online pick_state(Body *b, IrValue *c, Online x, Online y)
  * chunk owner for the first C, chunk 2n-1-owner after them. */
 static IrValue *headtail_positions(Body *b, int64_t r, int64_t cl, int dim, IrValue *owner, int64_t c, int n)
 {
-    IrAttrs a;
-    memset(&a, 0, sizeof a);
-    int64_t *s = ir_attrs_ints(b->m->arena, &a, 2);
-    s[0] = r;
-    s[1] = cl;
-    a.dim = dim;
-    IrValue *idx = op(b, OP_IOTA, 0, NULL, &a, DT_I32);
-    IrValue *head = bin(b, OP_ADD, idx, bin(b, OP_MUL, owner, num(b, (double)c, DT_I32)));
+    IrValue *idx = index_grid(b, r, cl, dim);
+    IrValue *head = in_block(b, idx, owner, c);
     IrValue *tail_chunk = bin(b, OP_SUB, num(b, 2.0 * n - 1, DT_I32), owner);
     IrValue *tail = bin(b, OP_ADD, bin(b, OP_SUB, idx, num(b, (double)c, DT_I32)),
                         bin(b, OP_MUL, tail_chunk, num(b, (double)c, DT_I32)));
