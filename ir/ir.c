@@ -374,6 +374,26 @@ IrInst *ir_inst_new(IrModule *m, IrFunc *f, IrInst *before, IrOp op,
     return i;
 }
 
+bool ir_op_loopable(IrOp op)
+{
+    return (ir_op_flags(op) & OPF_EW) || op == OP_CONST || op == OP_IOTA || op == OP_TRANSPOSE ||
+           op == OP_SHARD || op == OP_TO_PARTIAL || op == OP_SLICE || op == OP_BROADCAST_TO;
+}
+
+bool ir_swaps_last_two(const IrInst *i)
+{
+    int r = i->res[0]->type.rank;
+    if (i->op != OP_TRANSPOSE || r < 2 || i->a.nints != r)
+        return false;
+    for (int d = 0; d < r; d++) {
+        int64_t p = i->a.ints[d] < 0 ? i->a.ints[d] + r : i->a.ints[d];
+        int want = d == r - 2 ? r - 1 : d == r - 1 ? r - 2 : d;
+        if (p != want)
+            return false;
+    }
+    return true;
+}
+
 IrInst *ir_inst_typed(IrModule *m, IrFunc *f, IrInst *before, IrOp op, int nargs, IrValue **args,
                       const IrAttrs *a, DType dt, SrcLoc loc, const Placement *pl, const char *who)
 {

@@ -222,6 +222,14 @@ typedef enum IrFuse {
     FUSE_EACH
 } IrFuse;
 
+/* Ops the backends compute as one loop over the result's elements, so a
+ * fusion group's members (elementwise, const, iota, transpose, shard,
+ * to_partial, slice, broadcast_to). */
+bool ir_op_loopable(IrOp op);
+/* Is i a transpose that swaps the last two dims and keeps the others (a
+ * GEMM reads it as a transposed operand)? */
+bool ir_swaps_last_two(const IrInst *i);
+
 struct IrInst {
     IrOp op;
     int nargs;
