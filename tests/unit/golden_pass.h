@@ -102,6 +102,14 @@ static IrModule *golden_compare(Arena *ar, const IrModule *m, const char *stage,
     return back;
 }
 
+/* A one-function module on mesh M[tp=2] whose parameter %x.0 is
+ * f32[4, 4] at placement pl ("M[R]"), with body as its instructions. */
+static const char *golden_module(Arena *ar, const char *pl, const char *body)
+{
+    return arena_printf(ar, "mesh M[tp=2]\nentry @main\n\nfunc @main(%%x.0: f32[4, 4] @ %s = zeros()) {\n%s}\n",
+                        pl, body);
+}
+
 /* The module `text` must be refused by ir_verify at stage with a message
  * containing want_msg (what names the case). */
 static void golden_refused(Arena *ar, const char *what, const char *text, const char *stage,

@@ -63,10 +63,7 @@ static void golden(Arena *ar, const char *dir, const char *name)
 /* The verifier on a module with one malformed group. */
 static void malformed(Arena *ar, const char *what, const char *body, const char *stage, const char *want_msg)
 {
-    char *text = arena_printf(ar, "mesh M[tp=2]\nentry @main\n\n"
-                                  "func @main(%%x.0: f32[4, 4] @ M[R] = zeros()) {\n%s}\n",
-                              body);
-    golden_refused(ar, what, text, stage, want_msg);
+    golden_refused(ar, what, golden_module(ar, "M[R]", body), stage, want_msg);
 }
 
 int main(void)
