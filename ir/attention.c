@@ -104,12 +104,7 @@ static IrValue *constant(AttnEmit *E, double v, DType dt)
 
 static IrValue *iota2(AttnEmit *E, int64_t rows, int64_t cols, int dim, const Placement *pl)
 {
-    IrAttrs a;
-    memset(&a, 0, sizeof a);
-    int64_t *s = ir_attrs_ints(E->m->arena, &a, 2);
-    s[0] = rows;
-    s[1] = cols;
-    a.dim = dim;
+    IrAttrs a = ir_attrs_iota2(E->m->arena, rows, cols, dim);
     return emit(E, OP_IOTA, 0, NULL, &a, DT_I32, pl);
 }
 
@@ -122,13 +117,7 @@ IrValue *ir_attention_expand(IrModule *m, IrFunc *f, IrInst *before, SrcLoc loc,
         pl = &none;
     int r = q->type.rank;
     DType dt = q->type.dtype;
-    IrAttrs tr;
-    memset(&tr, 0, sizeof tr);
-    int64_t *perm = ir_attrs_ints(m->arena, &tr, r);
-    for (int d = 0; d < r; d++)
-        perm[d] = d;
-    perm[r - 2] = r - 1;
-    perm[r - 1] = r - 2;
+    IrAttrs tr = ir_attrs_swap_last_two(m->arena, r);
     IrValue *kt = emit(&E, OP_TRANSPOSE, 1, &k, &tr, dt, &pl->kt);
     IrValue *qk[2] = {q, kt};
     IrValue *s = emit(&E, OP_MATMUL, 2, qk, NULL, dt, &pl->scores);

@@ -280,6 +280,29 @@ int64_t *ir_attrs_ints(Arena *ar, IrAttrs *at, int n)
     return at->ints;
 }
 
+IrAttrs ir_attrs_swap_last_two(Arena *ar, int rank)
+{
+    IrAttrs a;
+    memset(&a, 0, sizeof a);
+    int64_t *perm = ir_attrs_ints(ar, &a, rank);
+    for (int d = 0; d < rank; d++)
+        perm[d] = d;
+    perm[rank - 2] = rank - 1;
+    perm[rank - 1] = rank - 2;
+    return a;
+}
+
+IrAttrs ir_attrs_iota2(Arena *ar, int64_t rows, int64_t cols, int dim)
+{
+    IrAttrs a;
+    memset(&a, 0, sizeof a);
+    int64_t *s = ir_attrs_ints(ar, &a, 2);
+    s[0] = rows;
+    s[1] = cols;
+    a.dim = dim;
+    return a;
+}
+
 /* ---- construction ---------------------------------------------------------------- */
 IrModule *ir_module_new(Arena *a)
 {

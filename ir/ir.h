@@ -172,6 +172,10 @@ const IrAttrSpec *ir_op_attrs(IrOp op, int *n);
 bool ir_attrs_eq(IrOp op, const IrAttrs *a, const IrAttrs *b);
 /* Gives at n zeroed ints from arena ar (n may be 0) and returns them. */
 int64_t *ir_attrs_ints(Arena *ar, IrAttrs *at, int n);
+/* The attributes of a rank-`rank` transpose that swaps the last two dims. */
+IrAttrs ir_attrs_swap_last_two(Arena *ar, int rank);
+/* The attributes of an iota [rows, cols] counting along dim. */
+IrAttrs ir_attrs_iota2(Arena *ar, int64_t rows, int64_t cols, int dim);
 
 const char *ir_op_name(IrOp op);
 int ir_op_nargs(IrOp op);   /* -1: variadic */

@@ -104,12 +104,7 @@ static IrValue *explicit(Body *b, IrOp o, IrValue *x, int axis)
 /* iota i32[rows, cols] along `dim`. */
 static IrValue *index_grid(Body *b, int64_t r, int64_t c, int dim)
 {
-    IrAttrs a;
-    memset(&a, 0, sizeof a);
-    int64_t *s = ir_attrs_ints(b->m->arena, &a, 2);
-    s[0] = r;
-    s[1] = c;
-    a.dim = dim;
+    IrAttrs a = ir_attrs_iota2(b->m->arena, r, c, dim);
     return op(b, OP_IOTA, 0, NULL, &a, DT_I32);
 }
 
@@ -318,13 +313,7 @@ static IrFunc *ring_body(IrModule *m, const IrInst *i, int axis, int serial)
     DType dt = q->type.dtype;
     bool causal = i->a.keepdims;
     IrValue *me = explicit(&b, OP_AXIS_INDEX, NULL, axis), *qpos = NULL;
-    IrAttrs tr;
-    memset(&tr, 0, sizeof tr);
-    int64_t *perm = ir_attrs_ints(m->arena, &tr, r);
-    for (int d = 0; d < r; d++)
-        perm[d] = d;
-    perm[r - 2] = r - 1;
-    perm[r - 1] = r - 2;
+    IrAttrs tr = ir_attrs_swap_last_two(m->arena, r);
     if (causal && tl % 2 == 0 && n <= 64) { /* head-tail; its perms are built in arrays of 64 */
         f->nresults = 1;
         f->results = arena_alloc(m->arena, sizeof *f->results);
