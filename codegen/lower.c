@@ -187,28 +187,7 @@ static void local_offsets(Lower *L, const IrValue *v, int64_t *off)
     }
 }
 
-static bool fusable(IrOp op)
-{
-    return (ir_op_flags(op) & OPF_EW) || op == OP_CONST || op == OP_IOTA || op == OP_TRANSPOSE || op == OP_SHARD ||
-           op == OP_TO_PARTIAL || op == OP_SLICE || op == OP_BROADCAST_TO;
-}
-
 static bool is_reduce(IrOp op) { return (ir_op_flags(op) & OPF_REDUCE) != 0; }
-
-/* A transpose that swaps the last two dims and keeps the others. */
-static bool swaps_last_two(const IrInst *i)
-{
-    int r = i->res[0]->type.rank;
-    if (r < 2 || i->a.nints != r)
-        return false;
-    for (int d = 0; d < r; d++) {
-        int p = norm_dim(i->a.ints[d], r);
-        int want = d == r - 2 ? r - 1 : d == r - 1 ? r - 2 : d;
-        if (p != want)
-            return false;
-    }
-    return true;
-}
 
 /* to_partial on this rank: does it hold zeros (P(sum) off coordinate 0)? */
 static bool to_partial_zero(Lower *L, const IrInst *i)
@@ -693,7 +672,7 @@ static bool mm_view(Lower *L, const IrValue *v, MmView *w)
         const IrInst *d = u->def;
         bool link = d && L->nuses[u->id] == 1 && !L->is_result[u->id] &&
                     (L->mm_views ? d->op == OP_TRANSPOSE || d->op == OP_RESHAPE
-                                 : d->op == OP_TRANSPOSE && swaps_last_two(d) && n == 0);
+                                 : d->op == OP_TRANSPOSE && ir_swaps_last_two(d) && n == 0);
         if (!link)
             break;
         chain[n++] = u;
@@ -952,7 +931,7 @@ static const IrValue *epilogue_b(Lower *L, const IrValue *b, bool *trans)
         return b;
     MmView w = mm_source(L, b);
     const IrInst *d = b->def;
-    return d->op == OP_TRANSPOSE && swaps_last_two(d) && w.base == d->args[0] ? w.base : NULL;
+    return d->op == OP_TRANSPOSE && ir_swaps_last_two(d) && w.base == d->args[0] ? w.base : NULL;
 }
 
 /* The group of root i (buffer out) with its GEMM mm: for each block of
@@ -1375,7 +1354,7 @@ static void read_groups(Lower *L)
         } else if (i->op == OP_MATMUL) {
             L->state[v->id] = V_BLOCK;
         } else if (i->op == OP_TRANSPOSE && L->nuses[v->id] == 1 && L->users[L->use_at[v->id]]->op == OP_MATMUL) {
-            DTC_ASSERT(swaps_last_two(i));
+            DTC_ASSERT(ir_swaps_last_two(i));
             L->state[v->id] = V_FOLD;
         } else {
             L->state[v->id] = V_INLINE;
@@ -1590,7 +1569,7 @@ static bool lower_rank(Lower *L, CgFunc *out)
                 return false;
             continue;
         }
-        if (fusable(i->op)) {
+        if (ir_op_loopable(i->op)) {
             loop_ew(L, i, buf_for(L, v));
             continue;
         }

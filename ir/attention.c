@@ -90,27 +90,7 @@ typedef struct AttnEmit {
 
 static IrValue *emit(AttnEmit *E, IrOp op, int n, IrValue **args, const IrAttrs *a, DType dt, const Placement *pl)
 {
-    IrType types[3], out;
-    memset(types, 0, sizeof types);
-    memset(&out, 0, sizeof out);
-    out.dtype = dt;
-    for (int k = 0; k < n; k++)
-        types[k] = args[k]->type;
-    static const IrAttrs none;
-    const char *e = ir_infer(E->m->arena, op, n, types, a ? a : &none, &out);
-    if (e)
-        DTC_BUG(arena_printf(E->m->arena, "attention: %s", e));
-    IrInst *i = ir_inst_new(E->m, E->f, E->at, op, n, args, 1, &out);
-    if (a)
-        i->a = *a;
-    i->loc = E->loc;
-    if (E->placed) {
-        i->res[0]->pl = *pl;
-        i->in_pl = arena_alloc(E->m->arena, sizeof *i->in_pl * (size_t)(n > 0 ? n : 1));
-        for (int k = 0; k < n; k++)
-            i->in_pl[k] = args[k]->pl;
-    }
-    return i->res[0];
+    return ir_inst_typed(E->m, E->f, E->at, op, n, args, a, dt, E->loc, E->placed ? pl : NULL, "attention")->res[0];
 }
 
 static IrValue *constant(AttnEmit *E, double v, DType dt)
@@ -124,12 +104,7 @@ static IrValue *constant(AttnEmit *E, double v, DType dt)
 
 static IrValue *iota2(AttnEmit *E, int64_t rows, int64_t cols, int dim, const Placement *pl)
 {
-    IrAttrs a;
-    memset(&a, 0, sizeof a);
-    int64_t *s = ir_attrs_ints(E->m->arena, &a, 2);
-    s[0] = rows;
-    s[1] = cols;
-    a.dim = dim;
+    IrAttrs a = ir_attrs_iota2(E->m->arena, rows, cols, dim);
     return emit(E, OP_IOTA, 0, NULL, &a, DT_I32, pl);
 }
 
@@ -142,13 +117,7 @@ IrValue *ir_attention_expand(IrModule *m, IrFunc *f, IrInst *before, SrcLoc loc,
         pl = &none;
     int r = q->type.rank;
     DType dt = q->type.dtype;
-    IrAttrs tr;
-    memset(&tr, 0, sizeof tr);
-    int64_t *perm = ir_attrs_ints(m->arena, &tr, r);
-    for (int d = 0; d < r; d++)
-        perm[d] = d;
-    perm[r - 2] = r - 1;
-    perm[r - 1] = r - 2;
+    IrAttrs tr = ir_attrs_swap_last_two(m->arena, r);
     IrValue *kt = emit(&E, OP_TRANSPOSE, 1, &k, &tr, dt, &pl->kt);
     IrValue *qk[2] = {q, kt};
     IrValue *s = emit(&E, OP_MATMUL, 2, qk, NULL, dt, &pl->scores);

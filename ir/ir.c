@@ -280,6 +280,29 @@ int64_t *ir_attrs_ints(Arena *ar, IrAttrs *at, int n)
     return at->ints;
 }
 
+IrAttrs ir_attrs_swap_last_two(Arena *ar, int rank)
+{
+    IrAttrs a;
+    memset(&a, 0, sizeof a);
+    int64_t *perm = ir_attrs_ints(ar, &a, rank);
+    for (int d = 0; d < rank; d++)
+        perm[d] = d;
+    perm[rank - 2] = rank - 1;
+    perm[rank - 1] = rank - 2;
+    return a;
+}
+
+IrAttrs ir_attrs_iota2(Arena *ar, int64_t rows, int64_t cols, int dim)
+{
+    IrAttrs a;
+    memset(&a, 0, sizeof a);
+    int64_t *s = ir_attrs_ints(ar, &a, 2);
+    s[0] = rows;
+    s[1] = cols;
+    a.dim = dim;
+    return a;
+}
+
 /* ---- construction ---------------------------------------------------------------- */
 IrModule *ir_module_new(Arena *a)
 {
@@ -370,6 +393,52 @@ IrInst *ir_inst_new(IrModule *m, IrFunc *f, IrInst *before, IrOp op,
         else
             f->first = i;
         f->last = i;
+    }
+    return i;
+}
+
+bool ir_op_loopable(IrOp op)
+{
+    return (ir_op_flags(op) & OPF_EW) || op == OP_CONST || op == OP_IOTA || op == OP_TRANSPOSE ||
+           op == OP_SHARD || op == OP_TO_PARTIAL || op == OP_SLICE || op == OP_BROADCAST_TO;
+}
+
+bool ir_swaps_last_two(const IrInst *i)
+{
+    int r = i->res[0]->type.rank;
+    if (i->op != OP_TRANSPOSE || r < 2 || i->a.nints != r)
+        return false;
+    for (int d = 0; d < r; d++) {
+        int64_t p = i->a.ints[d] < 0 ? i->a.ints[d] + r : i->a.ints[d];
+        int want = d == r - 2 ? r - 1 : d == r - 1 ? r - 2 : d;
+        if (p != want)
+            return false;
+    }
+    return true;
+}
+
+IrInst *ir_inst_typed(IrModule *m, IrFunc *f, IrInst *before, IrOp op, int nargs, IrValue **args,
+                      const IrAttrs *a, DType dt, SrcLoc loc, const Placement *pl, const char *who)
+{
+    IrType few[8], out;
+    IrType *types = nargs <= 8 ? few : arena_alloc(m->arena, sizeof *types * (size_t)nargs);
+    for (int k = 0; k < nargs; k++)
+        types[k] = args[k]->type;
+    memset(&out, 0, sizeof out);
+    out.dtype = dt;
+    static const IrAttrs none;
+    const char *e = ir_infer(m->arena, op, nargs, types, a ? a : &none, &out);
+    if (e)
+        DTC_BUG(arena_printf(m->arena, "%s: %s: %s", who, ir_op_name(op), e));
+    IrInst *i = ir_inst_new(m, f, before, op, nargs, args, 1, &out);
+    if (a)
+        i->a = *a;
+    i->loc = loc;
+    if (pl) {
+        i->res[0]->pl = *pl;
+        i->in_pl = arena_alloc(m->arena, sizeof *i->in_pl * (size_t)(nargs > 0 ? nargs : 1));
+        for (int k = 0; k < nargs; k++)
+            i->in_pl[k] = args[k]->pl;
     }
     return i;
 }

@@ -172,6 +172,10 @@ const IrAttrSpec *ir_op_attrs(IrOp op, int *n);
 bool ir_attrs_eq(IrOp op, const IrAttrs *a, const IrAttrs *b);
 /* Gives at n zeroed ints from arena ar (n may be 0) and returns them. */
 int64_t *ir_attrs_ints(Arena *ar, IrAttrs *at, int n);
+/* The attributes of a rank-`rank` transpose that swaps the last two dims. */
+IrAttrs ir_attrs_swap_last_two(Arena *ar, int rank);
+/* The attributes of an iota [rows, cols] counting along dim. */
+IrAttrs ir_attrs_iota2(Arena *ar, int64_t rows, int64_t cols, int dim);
 
 const char *ir_op_name(IrOp op);
 int ir_op_nargs(IrOp op);   /* -1: variadic */
@@ -221,6 +225,14 @@ typedef enum IrFuse {
     FUSE_MEMBER,
     FUSE_EACH
 } IrFuse;
+
+/* Ops the backends compute as one loop over the result's elements, so a
+ * fusion group's members (elementwise, const, iota, transpose, shard,
+ * to_partial, slice, broadcast_to). */
+bool ir_op_loopable(IrOp op);
+/* Is i a transpose that swaps the last two dims and keeps the others (a
+ * GEMM reads it as a transposed operand)? */
+bool ir_swaps_last_two(const IrInst *i);
 
 struct IrInst {
     IrOp op;
@@ -305,6 +317,14 @@ IrValue *ir_param_new(IrModule *m, IrFunc *f, const char *name, IrType t, Placem
  * undecided placements and no names. */
 IrInst *ir_inst_new(IrModule *m, IrFunc *f, IrInst *before, IrOp op,
                     int nargs, IrValue **args, int nres, const IrType *res_types);
+/* The builders' instruction (partition, the attention decomposition, the
+ * ring body): op(args) with attributes a (NULL: none) at loc, inserted as
+ * ir_inst_new does, its one result typed by the op's shape rule (dt: the
+ * result dtype of ops whose operands give none: const, iota).  With pl the
+ * result is placed at *pl and in_pl gets the operands' placements.  A shape
+ * rule that refuses is an internal bug; `who` names the builder. */
+IrInst *ir_inst_typed(IrModule *m, IrFunc *f, IrInst *before, IrOp op, int nargs, IrValue **args,
+                      const IrAttrs *a, DType dt, SrcLoc loc, const Placement *pl, const char *who);
 void ir_inst_remove(IrFunc *f, IrInst *i);
 /* Replace every use of `from` (operands and results) in f by `to`. */
 void ir_replace_uses(IrFunc *f, IrValue *from, IrValue *to);

@@ -65,33 +65,12 @@ typedef struct Fuse {
                           elementwise, not const): no GEMM can join */
 } Fuse;
 
-static bool loopable(IrOp op)
-{
-    return (ir_op_flags(op) & OPF_EW) || op == OP_CONST || op == OP_IOTA || op == OP_TRANSPOSE ||
-           op == OP_SHARD || op == OP_TO_PARTIAL || op == OP_SLICE || op == OP_BROADCAST_TO;
-}
-
 static bool is_reduce(IrOp op) { return (ir_op_flags(op) & OPF_REDUCE) != 0; }
 
 /* Elementwise in the epilogue's sense: the op reads its operands at the
  * element it writes (no layout change), so a row block of it reads row
  * blocks (or broadcast rows) of its operands. */
 static bool elementwise(IrOp op) { return (ir_op_flags(op) & OPF_EW) != 0; }
-
-/* A transpose that swaps the last two dims and keeps the others. */
-static bool swaps_last_two(const IrInst *i)
-{
-    int r = i->res[0]->type.rank;
-    if (r < 2 || i->a.nints != r)
-        return false;
-    for (int d = 0; d < r; d++) {
-        int64_t p = i->a.ints[d] < 0 ? i->a.ints[d] + r : i->a.ints[d];
-        int want = d == r - 2 ? r - 1 : d == r - 1 ? r - 2 : d;
-        if (p != want)
-            return false;
-    }
-    return true;
-}
 
 static IrValue *root_of(const IrInst *j) { return j->fuse == FUSE_MEMBER ? j->group : j->res[0]; }
 
@@ -108,7 +87,7 @@ static void join(Fuse *F, IrInst *i, IrValue *root)
  * definition comes earlier, so it is not decided yet.) */
 static bool will_fold(const Fuse *F, const IrValue *v)
 {
-    return v->def && v->def->op == OP_TRANSPOSE && swaps_last_two(v->def) && F->nuses[v->id] == 1 &&
+    return v->def && v->def->op == OP_TRANSPOSE && ir_swaps_last_two(v->def) && F->nuses[v->id] == 1 &&
            !F->is_result[v->id];
 }
 
@@ -164,7 +143,7 @@ static void fuse_func(Arena *ar, IrFunc *f)
         if (i->nres != 1)
             continue;
         const IrValue *v = i->res[0];
-        if ((!loopable(i->op) && i->op != OP_MATMUL) || F.is_result[v->id] || F.nuses[v->id] == 0)
+        if ((!ir_op_loopable(i->op) && i->op != OP_MATMUL) || F.is_result[v->id] || F.nuses[v->id] == 0)
             continue;
         bool cheap = i->op == OP_CONST || i->op == OP_IOTA; /* recomputed per use, never stored */
         if (!cheap && F.nuses[v->id] != 1)
@@ -178,7 +157,7 @@ static void fuse_func(Arena *ar, IrFunc *f)
             }
             continue;
         }
-        if (i->op == OP_TRANSPOSE && swaps_last_two(i) && users[0]->op == OP_MATMUL) {
+        if (i->op == OP_TRANSPOSE && ir_swaps_last_two(i) && users[0]->op == OP_MATMUL) {
             join(&F, i, root_of(users[0]));
             F.folded[v->id] = true;
             continue;
@@ -189,7 +168,7 @@ static void fuse_func(Arena *ar, IrFunc *f)
             const IrValue *w = j->res[0];
             if (is_reduce(j->op))
                 continue;
-            ok = loopable(j->op) && !F.folded[w->id] &&
+            ok = ir_op_loopable(j->op) && !F.folded[w->id] &&
                  (cheap || ir_type_numel(&v->type) >= ir_type_numel(&w->type));
             if (ok && F.has_gemm[root_of(j)->id]) /* row blocks read rows */
                 ok = elementwise(i->op) || i->op == OP_CONST;

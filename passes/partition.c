@@ -67,23 +67,7 @@ typedef struct Part {
 static IrValue *emit(Part *q, IrOp op, int nargs, IrValue **args, const IrAttrs *a, DType dt,
                      Placement pl)
 {
-    IrType *ts = arena_alloc(q->ctx->arena, sizeof *ts * (size_t)(nargs > 0 ? nargs : 1)), out;
-    memset(&out, 0, sizeof out);
-    out.dtype = dt;
-    for (int k = 0; k < nargs; k++)
-        ts[k] = args[k]->type;
-    static const IrAttrs none;
-    const char *e = ir_infer(q->ctx->arena, op, nargs, ts, a ? a : &none, &out);
-    if (e)
-        DTC_BUG(arena_printf(q->ctx->arena, "partition: %s", e));
-    IrInst *n = ir_inst_new(q->m, q->f, q->at, op, nargs, args, 1, &out);
-    if (a)
-        n->a = *a;
-    n->loc = q->at->loc;
-    n->res[0]->pl = pl;
-    n->in_pl = arena_alloc(q->ctx->arena, sizeof *n->in_pl * (size_t)(nargs > 0 ? nargs : 1));
-    for (int k = 0; k < nargs; k++)
-        n->in_pl[k] = args[k]->pl;
+    IrInst *n = ir_inst_typed(q->m, q->f, q->at, op, nargs, args, a, dt, q->at->loc, &pl, "partition");
     if (ir_op_flags(op) & (OPF_COMM | OPF_LOCAL))
         n->why = q->why;
     return n->res[0];

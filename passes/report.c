@@ -75,6 +75,23 @@ static int64_t sent_bytes(const IrMesh *m, const IrInst *i, const int *c)
     return rt_coll_bytes(kind, k, n, no, kept, ir_dtype_size(in.dtype));
 }
 
+/* A collective_permute's perm (", perm [1, 0]") or shift (", shift 1"),
+ * as text or as JSON members; nothing for other ops. */
+static void put_permute(FILE *out, const IrInst *i, bool json)
+{
+    if (i->op != OP_COLLECTIVE_PERMUTE)
+        return;
+    if (i->a.nints > 1) {
+        fprintf(out, json ? ", \"perm\": [" : ", perm [");
+        for (int k = 0; k < i->a.nints; k++)
+            fprintf(out, "%s%" PRId64, k ? ", " : "", i->a.ints[k]);
+        fputc(']', out);
+    } else {
+        fprintf(out, json ? ", \"shift\": %" PRId64 : ", shift %" PRId64,
+                i->a.nints == 1 ? i->a.ints[0] : (int64_t)0);
+    }
+}
+
 static void put_axes(FILE *out, const IrMesh *m, unsigned axes)
 {
     int n = 0;
@@ -275,13 +292,7 @@ void pass_report(FILE *out, const PassCtx *ctx, const IrModule *m)
                 fprintf(out, ", dim %d", i->a.dim);
             if (i->op == OP_ALL_TO_ALL)
                 fprintf(out, ", dim %d -> %d", i->a.dim, i->a.dim2);
-            if (i->op == OP_COLLECTIVE_PERMUTE && i->a.nints > 1) {
-                fprintf(out, ", perm [");
-                for (int k = 0; k < i->a.nints; k++)
-                    fprintf(out, "%s%" PRId64, k ? ", " : "", i->a.ints[k]);
-                fputc(']', out);
-            } else if (i->op == OP_COLLECTIVE_PERMUTE)
-                fprintf(out, ", shift %" PRId64, i->a.nints == 1 ? i->a.ints[0] : (int64_t)0);
+            put_permute(out, i, false);
             fprintf(out, ") of local %s: %" PRId64 " bytes -> %s", ir_type_str(&lt, tb, sizeof tb), b,
                     ir_value_str(i->res[0], vb, sizeof vb));
             if (colls.u[u].loop)
@@ -410,13 +421,7 @@ void pass_report_json(FILE *out, const PassCtx *ctx, const IrModule *m)
                 fprintf(out, ", \"dim\": %d", i->a.dim);
             if (i->op == OP_ALL_TO_ALL)
                 fprintf(out, ", \"dim2\": %d", i->a.dim2);
-            if (i->op == OP_COLLECTIVE_PERMUTE && i->a.nints > 1) {
-                fprintf(out, ", \"perm\": [");
-                for (int k = 0; k < i->a.nints; k++)
-                    fprintf(out, "%s%" PRId64, k ? ", " : "", i->a.ints[k]);
-                fputc(']', out);
-            } else if (i->op == OP_COLLECTIVE_PERMUTE)
-                fprintf(out, ", \"shift\": %" PRId64, i->a.nints == 1 ? i->a.ints[0] : (int64_t)0);
+            put_permute(out, i, true);
             fprintf(out, ", \"local_type\": ");
             json_str(out, ir_type_str(&lt, tb, sizeof tb));
             fprintf(out, ", \"bytes\": %" PRId64 ", \"result\": ", b);

@@ -58,17 +58,7 @@ static IrValue *put(Body *b, IrOp op, int n, IrValue **args, const IrAttrs *a, I
 /* op(args) typed by its shape rule (dt: const's dtype). */
 static IrValue *op(Body *b, IrOp o, int n, IrValue **args, const IrAttrs *a, DType dt)
 {
-    IrType ts[3], out;
-    memset(ts, 0, sizeof ts);
-    memset(&out, 0, sizeof out);
-    out.dtype = dt;
-    for (int k = 0; k < n; k++)
-        ts[k] = args[k]->type;
-    static const IrAttrs none;
-    const char *e = ir_infer(b->m->arena, o, n, ts, a ? a : &none, &out);
-    if (e)
-        DTC_BUG(arena_printf(b->m->arena, "ring_attention: %s", e));
-    return put(b, o, n, args, a, out);
+    return ir_inst_typed(b->m, b->f, NULL, o, n, args, a, dt, b->loc, NULL, "ring_attention")->res[0];
 }
 
 static IrValue *bin(Body *b, IrOp o, IrValue *x, IrValue *y)
@@ -111,18 +101,24 @@ static IrValue *explicit(Body *b, IrOp o, IrValue *x, int axis)
     return put(b, o, x ? 1 : 0, x ? &x : NULL, &a, t);
 }
 
+/* iota i32[rows, cols] along `dim`. */
+static IrValue *index_grid(Body *b, int64_t r, int64_t c, int dim)
+{
+    IrAttrs a = ir_attrs_iota2(b->m->arena, r, c, dim);
+    return op(b, OP_IOTA, 0, NULL, &a, DT_I32);
+}
+
+/* idx + owner * len: positions in the block of `owner` (i32[]) of blocks of len rows. */
+static IrValue *in_block(Body *b, IrValue *idx, IrValue *owner, int64_t len)
+{
+    return bin(b, OP_ADD, idx, bin(b, OP_MUL, owner, num(b, (double)len, DT_I32)));
+}
+
 /* Global positions [rows, cols] along `dim` of a block owned by `owner`
  * (i32[]): owner * len + the index (len: rows of one block). */
 static IrValue *positions(Body *b, int64_t r, int64_t c, int dim, IrValue *owner, int64_t len)
 {
-    IrAttrs a;
-    memset(&a, 0, sizeof a);
-    int64_t *s = ir_attrs_ints(b->m->arena, &a, 2);
-    s[0] = r;
-    s[1] = c;
-    a.dim = dim;
-    IrValue *idx = op(b, OP_IOTA, 0, NULL, &a, DT_I32);
-    return bin(b, OP_ADD, idx, bin(b, OP_MUL, owner, num(b, (double)len, DT_I32)));
+    return in_block(b, index_grid(b, r, c, dim), owner, len);
 }
 
 /* ---- head-tail (causal, T a multiple of 2n) ---------------------------------- */
@@ -230,14 +226,8 @@ static Online pick_state(Body *b, IrValue *c, Online x, Online y)
  * chunk owner for the first C, chunk 2n-1-owner after them. */
 static IrValue *headtail_positions(Body *b, int64_t r, int64_t cl, int dim, IrValue *owner, int64_t c, int n)
 {
-    IrAttrs a;
-    memset(&a, 0, sizeof a);
-    int64_t *s = ir_attrs_ints(b->m->arena, &a, 2);
-    s[0] = r;
-    s[1] = cl;
-    a.dim = dim;
-    IrValue *idx = op(b, OP_IOTA, 0, NULL, &a, DT_I32);
-    IrValue *head = bin(b, OP_ADD, idx, bin(b, OP_MUL, owner, num(b, (double)c, DT_I32)));
+    IrValue *idx = index_grid(b, r, cl, dim);
+    IrValue *head = in_block(b, idx, owner, c);
     IrValue *tail_chunk = bin(b, OP_SUB, num(b, 2.0 * n - 1, DT_I32), owner);
     IrValue *tail = bin(b, OP_ADD, bin(b, OP_SUB, idx, num(b, (double)c, DT_I32)),
                         bin(b, OP_MUL, tail_chunk, num(b, (double)c, DT_I32)));
@@ -323,13 +313,7 @@ static IrFunc *ring_body(IrModule *m, const IrInst *i, int axis, int serial)
     DType dt = q->type.dtype;
     bool causal = i->a.keepdims;
     IrValue *me = explicit(&b, OP_AXIS_INDEX, NULL, axis), *qpos = NULL;
-    IrAttrs tr;
-    memset(&tr, 0, sizeof tr);
-    int64_t *perm = ir_attrs_ints(m->arena, &tr, r);
-    for (int d = 0; d < r; d++)
-        perm[d] = d;
-    perm[r - 2] = r - 1;
-    perm[r - 1] = r - 2;
+    IrAttrs tr = ir_attrs_swap_last_two(m->arena, r);
     if (causal && tl % 2 == 0 && n <= 64) { /* head-tail; its perms are built in arrays of 64 */
         f->nresults = 1;
         f->results = arena_alloc(m->arena, sizeof *f->results);

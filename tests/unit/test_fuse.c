@@ -24,37 +24,9 @@
 #include "ir/ir_text.h"
 #include "passes/passes.h"
 #include "unit_check.h"
+#include "golden_pass.h"
 
 static const char *const *unused_mlp = &mlp;
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = 0;
-    fclose(f);
-    return s;
-}
-
-static char *print_stage(const IrModule *m, const char *stage)
-{
-    char *out = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&out, &len);
-    ir_print_stage(f, m, stage);
-    fclose(f);
-    return out;
-}
 
 /* "%8>h.13 %9>h.13 ..." : every member and its root, "%5>each", in order. */
 static char *groups(Arena *ar, const IrFunc *f)
@@ -72,74 +44,26 @@ static char *groups(Arena *ar, const IrFunc *f)
 
 static void golden(Arena *ar, const char *dir, const char *name)
 {
-    char *in = slurp(arena_printf(ar, "%s/%s.in.ir", dir, name));
-    const char *want_path = arena_printf(ar, "%s/%s.ir", dir, name);
-    CHECK(in != NULL);
-    if (!in)
-        return;
-    IrModule *m = ir_parse(ar, name, in, stderr);
-    CHECK(m && ir_verify(m, "optimise", stderr));
+    IrModule *m = golden_input(ar, dir, name, "optimise");
     if (!m)
         return;
     PassCtx ctx = {.arena = ar, .err = stderr, .cost = cost_model_default()};
     CHECK(pass_fuse(&ctx, m));
     CHECK(ir_verify(m, "fuse", stderr));
-    char *got = print_stage(m, "fuse");
-    if (getenv("DTC_REGEN")) {
-        FILE *f = fopen(want_path, "w");
-        fputs(got, f);
-        fclose(f);
-    }
-    char *want = slurp(want_path);
-    CHECK(want != NULL);
-    nchecks++;
-    if (want && strcmp(got, want)) {
-        fprintf(stderr, "FAIL golden %s: pass_fuse printed\n%s\nwant (%s)\n%s\n", name, got, want_path, want);
-        nfail++;
+    const char *want = NULL;
+    IrModule *back = golden_compare(ar, m, "fuse", dir, name, "pass_fuse", &want);
+    if (!back)
         return;
-    }
-    /* the golden reads back and prints the same; fusing it again changes nothing */
-    IrModule *back = want ? ir_parse(ar, want_path, want, stderr) : NULL;
-    CHECK(back && ir_verify(back, "fuse", stderr));
-    if (back) {
-        char *again = print_stage(back, "fuse");
-        CHECK_STR(again, want);
-        free(again);
-        CHECK(pass_fuse(&ctx, back));
-        again = print_stage(back, "fuse");
-        CHECK_STR(again, want);
-        free(again);
-    }
+    /* fusing the golden again changes nothing */
+    CHECK(pass_fuse(&ctx, back));
+    CHECK_STR(golden_print(ar, back, "fuse"), want);
     printf("ok: %s through pass_fuse prints %s.ir (groups: %s)\n", name, name, groups(ar, m->entry));
-    free(got);
-    free(want);
-    free(in);
 }
 
 /* The verifier on a module with one malformed group. */
 static void malformed(Arena *ar, const char *what, const char *body, const char *stage, const char *want_msg)
 {
-    char *text = arena_printf(ar, "mesh M[tp=2]\nentry @main\n\n"
-                                  "func @main(%%x.0: f32[4, 4] @ M[R] = zeros()) {\n%s}\n",
-                              body);
-    IrModule *m = ir_parse(ar, "t.ir", text, stderr);
-    CHECK(m != NULL);
-    if (!m)
-        return;
-    char *msgs = NULL;
-    size_t len = 0;
-    FILE *err = open_memstream(&msgs, &len);
-    bool ok = ir_verify(m, stage, err);
-    fclose(err);
-    nchecks++;
-    if (ok || !msgs || !strstr(msgs, want_msg)) {
-        fprintf(stderr, "FAIL %s: verify says %s, want the message '%s': %s\n", what, ok ? "ok" : "bad", want_msg,
-                msgs ? msgs : "");
-        nfail++;
-    } else {
-        printf("ok: %s is refused: %s", what, msgs);
-    }
-    free(msgs);
+    golden_refused(ar, what, golden_module(ar, "M[R]", body), stage, want_msg);
 }
 
 int main(void)

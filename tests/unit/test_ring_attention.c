@@ -16,37 +16,9 @@
 #include "ir/ir_text.h"
 #include "passes/passes.h"
 #include "unit_check.h"
+#include "golden_pass.h"
 
 static const char *const *unused_mlp = &mlp;
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = 0;
-    fclose(f);
-    return s;
-}
-
-static char *print_stage(const IrModule *m, const char *stage)
-{
-    char *out = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&out, &len);
-    ir_print_stage(f, m, stage);
-    fclose(f);
-    return out;
-}
 
 /* Instructions of op in f; ppermute: those by a perm (perm) or a shift. */
 static int count(const IrFunc *f, IrOp op, bool perm)
@@ -63,13 +35,7 @@ int main(void)
     Arena *ar = arena_new();
     const char *src = getenv("DTC_SRC");
     const char *dir = arena_printf(ar, "%s/tests/ir/ring", src ? src : ".");
-    char *in = slurp(arena_printf(ar, "%s/ring.in.ir", dir));
-    const char *want_path = arena_printf(ar, "%s/ring.ir", dir);
-    CHECK(in != NULL);
-    if (!in)
-        return 1;
-    IrModule *m = ir_parse(ar, "ring.in.ir", in, stderr);
-    CHECK(m && ir_verify(m, "redistribute", stderr));
+    IrModule *m = golden_input(ar, dir, "ring", "redistribute");
     if (!m)
         return 1;
     PassCtx ctx = {.arena = ar, .err = stderr, .cost = cost_model_default()};
@@ -90,46 +56,14 @@ int main(void)
         CHECK(count(plain->a.fn, OP_PPERMUTE, true) == 0);
         CHECK(count(plain->a.fn, OP_MATMUL, false) == 4);
     }
-    char *got = print_stage(m, "ring_attention");
-    if (getenv("DTC_REGEN")) {
-        FILE *f = fopen(want_path, "w");
-        fputs(got, f);
-        fclose(f);
-    }
-    char *want = slurp(want_path);
-    CHECK(want != NULL);
-    nchecks++;
-    if (want && strcmp(got, want)) {
-        fprintf(stderr, "FAIL golden: pass_ring_attention printed\n%s\nwant (%s)\n%s\n", got, want_path, want);
-        nfail++;
-    } else if (want) {
-        IrModule *back = ir_parse(ar, want_path, want, stderr);
-        CHECK(back && ir_verify(back, "ring_attention", stderr));
-        if (back) {
-            char *again = print_stage(back, "ring_attention");
-            CHECK_STR(again, want);
-            free(again);
-        }
+    if (golden_compare(ar, m, "ring_attention", dir, "ring", "pass_ring_attention", NULL))
         printf("ok: ring.in.ir through pass_ring_attention prints ring.ir\n");
-    }
     /* the verifier refuses a perm that is not a permutation of the group */
-    const char *bad = "mesh M[cp=2]\nentry @main\n\nfunc @main(%x.0: f32[2] @ M[R] = zeros()) {\n"
-                      "  %1: f32[2] @ M[R] = collective_permute %x.0 {axes=[cp], perm=[1, 1], bytes=8, in=[M[R]]}\n"
-                      "  return %1\n}\n";
-    IrModule *bm = ir_parse(ar, "bad.ir", bad, stderr);
-    CHECK(bm != NULL);
-    if (bm) {
-        char *msgs = NULL;
-        size_t len = 0;
-        FILE *err = open_memstream(&msgs, &len);
-        bool ok = ir_verify(bm, "partition", err);
-        fclose(err);
-        CHECK(!ok && msgs && strstr(msgs, "a permutation of its 2 members"));
-        free(msgs);
-    }
-    free(got);
-    free(want);
-    free(in);
+    golden_refused(ar, "a perm with a member twice",
+                   "mesh M[cp=2]\nentry @main\n\nfunc @main(%x.0: f32[2] @ M[R] = zeros()) {\n"
+                   "  %1: f32[2] @ M[R] = collective_permute %x.0 {axes=[cp], perm=[1, 1], bytes=8, in=[M[R]]}\n"
+                   "  return %1\n}\n",
+                   "partition", "a permutation of its 2 members");
     arena_free(ar);
     printf("%d checks, %d failed\n", nchecks, nfail);
     return nfail != 0;

@@ -24,37 +24,9 @@
 #include "ir/ir_text.h"
 #include "passes/passes.h"
 #include "unit_check.h"
+#include "golden_pass.h"
 
 static const char *const *unused_mlp = &mlp;
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = 0;
-    fclose(f);
-    return s;
-}
-
-static char *print_stage(const IrModule *m, const char *stage)
-{
-    char *out = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&out, &len);
-    ir_print_stage(f, m, stage);
-    fclose(f);
-    return out;
-}
 
 /* "all_reduce(1) all_gather(1) ..." of f's collectives, in order. */
 static char *order(Arena *ar, const IrFunc *f)
@@ -69,13 +41,7 @@ static char *order(Arena *ar, const IrFunc *f)
 static void golden(Arena *ar, const char *dir, const char *name, const char *out_name, int chunks,
                    bool no_overlap)
 {
-    char *in = slurp(arena_printf(ar, "%s/%s.in.ir", dir, name));
-    const char *want_path = arena_printf(ar, "%s/%s.ir", dir, out_name);
-    CHECK(in != NULL);
-    if (!in)
-        return;
-    IrModule *m = ir_parse(ar, name, in, stderr);
-    CHECK(m && ir_verify(m, "optimise", stderr));
+    IrModule *m = golden_input(ar, dir, name, "optimise");
     if (!m)
         return;
     char *before = order(ar, m->entry);
@@ -86,62 +52,18 @@ static void golden(Arena *ar, const char *dir, const char *name, const char *out
     CHECK(pass_check_collectives(&ctx, m));
     if (!chunks)
         CHECK_STR(order(ar, m->entry), before);
-    char *got = print_stage(m, "schedule");
-    if (getenv("DTC_REGEN")) {
-        FILE *f = fopen(want_path, "w");
-        fputs(got, f);
-        fclose(f);
-    }
-    char *want = slurp(want_path);
-    CHECK(want != NULL);
-    nchecks++;
-    if (want && strcmp(got, want)) {
-        fprintf(stderr, "FAIL golden %s: pass_schedule printed\n%s\nwant (%s)\n%s\n", out_name, got,
-                want_path, want);
-        nfail++;
+    if (!golden_compare(ar, m, "schedule", dir, out_name, "pass_schedule", NULL))
         return;
-    }
-    /* the golden reads back and prints the same */
-    IrModule *back = want ? ir_parse(ar, want_path, want, stderr) : NULL;
-    CHECK(back && ir_verify(back, "schedule", stderr));
-    if (back) {
-        char *again = print_stage(back, "schedule");
-        CHECK_STR(again, want);
-        free(again);
-    }
     printf("ok: %s through pass_schedule%s prints %s.ir (collectives: %s)\n", name,
            chunks ? arena_printf(ar, " with %d chunks", chunks) : no_overlap ? " (no overlap)" : "",
            out_name, order(ar, m->entry));
-    free(got);
-    free(want);
-    free(in);
 }
 
 /* The verifier on a schedule-stage module with one malformed pair. */
 static void malformed(Arena *ar, const char *what, const char *body, const char *stage,
                       const char *want_msg)
 {
-    char *text = arena_printf(ar, "mesh M[tp=2]\nentry @main\n\n"
-                                  "func @main(%%x.0: f32[4, 4] @ M[P(sum)] = zeros()) {\n%s}\n",
-                              body);
-    IrModule *m = ir_parse(ar, "t.ir", text, stderr);
-    CHECK(m != NULL);
-    if (!m)
-        return;
-    char *msgs = NULL;
-    size_t len = 0;
-    FILE *err = open_memstream(&msgs, &len);
-    bool ok = ir_verify(m, stage, err);
-    fclose(err);
-    nchecks++;
-    if (ok || !msgs || !strstr(msgs, want_msg)) {
-        fprintf(stderr, "FAIL %s: verify says %s, want the message '%s': %s\n", what, ok ? "ok" : "bad",
-                want_msg, msgs ? msgs : "");
-        nfail++;
-    } else {
-        printf("ok: %s is refused: %s", what, msgs);
-    }
-    free(msgs);
+    golden_refused(ar, what, golden_module(ar, "M[P(sum)]", body), stage, want_msg);
 }
 
 int main(void)
