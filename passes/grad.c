@@ -56,24 +56,7 @@ typedef struct Builder {
 /* ---- builder helpers: one instruction each, typed by ir_infer ---------------- */
 static IrValue *emit(Builder *B, IrOp op, int n, IrValue **args, const IrAttrs *at, DType dt)
 {
-    IrType types[8];
-    memset(types, 0, sizeof types);
-    DTC_ASSERT(n <= 8);
-    for (int k = 0; k < n; k++)
-        types[k] = args[k]->type;
-    IrAttrs none;
-    memset(&none, 0, sizeof none);
-    IrType out;
-    memset(&out, 0, sizeof out);
-    out.dtype = dt;
-    const char *e = ir_infer(B->m->arena, op, n, types, at ? at : &none, &out);
-    if (e)
-        DTC_BUG(arena_printf(B->m->arena, "grad: backward %s: %s", ir_op_name(op), e));
-    IrInst *i = ir_inst_new(B->m, B->f, B->at, op, n, args, 1, &out);
-    if (at)
-        i->a = *at;
-    i->loc = B->loc;
-    return i->res[0];
+    return ir_inst_typed(B->m, B->f, B->at, op, n, args, at, dt, B->loc, NULL, "grad: backward")->res[0];
 }
 
 static IrValue *num(Builder *B, double v)
@@ -146,13 +129,8 @@ static IrValue *zeros(Builder *B, const IrType *t)
 /* Swaps the last two dims. */
 static IrValue *transpose_last2(Builder *B, IrValue *x)
 {
-    int64_t perm[IR_MAX_RANK];
-    int r = x->type.rank;
-    for (int k = 0; k < r; k++)
-        perm[k] = k;
-    perm[r - 2] = r - 1;
-    perm[r - 1] = r - 2;
-    return with_ints(B, OP_TRANSPOSE, x, perm, r, false);
+    IrAttrs at = ir_attrs_swap_last_two(B->m->arena, x->type.rank);
+    return emit(B, OP_TRANSPOSE, 1, &x, &at, x->type.dtype);
 }
 
 /* Broadcasting's adjoint: g summed over the dims that broadcasting made
