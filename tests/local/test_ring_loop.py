@@ -5,7 +5,8 @@ the same random q, k, v given by --in:
   1. `dtc run` of the loop equals `dtc run` of the hand-unrolled ring
      (gen_ring.py without --loop) and numpy; `dtc run --simulate`, the
      compiled program under --ranks cp (threads) and `mpirun -np cp` equal
-     numpy;
+     numpy, and so does the C backend's program (`--emit=c`, built with cc)
+     under --ranks cp;
   2. `dtc report` of the loop lists exactly what the unrolled ring's does:
      2 (cp - 1) collective_permutes per rank of one K/V block each (the last
      trip's ppermutes, whose results nothing reads, are dropped);
@@ -16,6 +17,7 @@ f32 within 1e-5 relative to the result's largest magnitude.
 """
 import json
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -45,6 +47,23 @@ def permutes(prog):
         return None
     return [[(c["kind"], c["bytes"], c.get("shift")) for c in r["collectives"]]
             for r in json.loads(rep.stdout)["ranks"]]
+
+
+def c_backend(prog, tmp):
+    """prog through `dtc compile --emit=c`, built as tests/exec/test_emit_c.sh
+    builds it: the command to run it, or what went wrong (a string)."""
+    c, exe = prog[:-3] + ".c", prog[:-3] + "_c"
+    res = sh([DTC, "compile", prog, "--emit=c", "-o", c])
+    if res.returncode:
+        return "dtc compile --emit=c: " + res.stderr
+    build = os.path.dirname(os.path.abspath(DTC))
+    link = subprocess.run(["mpicc", "--showme:link"], capture_output=True, text=True)
+    mpi = link.stdout.split() if link.returncode == 0 else ["-lmpi"]
+    res = subprocess.run([os.environ.get("CC", "cc"), "-std=c11", "-Wall", "-Werror", "-O2",
+                          "-I" + os.path.dirname(os.path.dirname(HERE)), c, os.path.join(build, "libdtrt.a"),
+                          os.path.join(build, "libdtrt_core.a")] + mpi + ["-lopenblas", "-lm", "-lpthread", "-o", exe],
+                         capture_output=True, text=True)
+    return [exe] if res.returncode == 0 else "cc: " + res.stderr
 
 
 def main():
@@ -78,9 +97,14 @@ def main():
             verdict(False, "cp=%d loop compile: %s" % (cp, comp.stderr.strip()[-400:]))
         else:
             runs += [("threads", [exe, "--ranks", str(cp)]), ("mpirun", ["mpirun", "-np", str(cp), exe])]
+        cexe = c_backend(prog, tmp)
+        if isinstance(cexe, str):
+            verdict(False, "cp=%d loop, C backend: %s" % (cp, cexe[-400:]))
+        else:
+            runs.append(("C backend, threads", cexe + ["--ranks", str(cp)]))
         got = {}
         for how, args in runs:
-            out = os.path.join(tmp, "out.%d.%s.npy" % (cp, how.replace(" ", "_")))
+            out = os.path.join(tmp, "out.%d.%s.npy" % (cp, how.replace(" ", "_").replace(",", "")))
             res = sh(args + ins + ["--out", "out0=" + out])
             if res.returncode:
                 verdict(False, "cp=%d %s: %s" % (cp, how, (res.stderr or res.stdout).strip()[-400:]))
