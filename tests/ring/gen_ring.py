@@ -1,6 +1,7 @@
 """Writes the dt text of causal ring attention (context parallelism) for one
 ring size: a `local fn` over [B, T, D] with the sequence dim T split over the
-mesh axis `cp`, run as cp unrolled ring steps (local fn bodies have no loops).
+mesh axis `cp`, run as cp unrolled ring steps (--loop: as one `for` loop, which
+the compiler unrolls).
 
 Each rank holds one query block and, in turn, every key/value block: step s
 scores the local q against the K/V block in hand (it came from the member s
@@ -18,7 +19,7 @@ loader's job, as in Megatron's context parallelism; `headtail_order` below is
 the permutation) and gets the output back in it.
 layout=contig: rank i holds rows [i T/cp, (i+1) T/cp) (plain S(1)).
 
-    python3 gen_ring.py CP [--t T] [--b B] [--d D] [--layout headtail|contig] [--global]
+    python3 gen_ring.py CP [--t T] [--b B] [--d D] [--layout headtail|contig] [--global] [--loop]
 
 --global writes the global twin instead: softmax(q @ k^T * s + mask) @ v on
 the natural order (mesh cp, everything R), what `dtc run` checks the ring
