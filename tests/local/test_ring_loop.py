@@ -12,7 +12,9 @@ the same random q, k, v given by --in:
      trip's ppermutes, whose results nothing reads, are dropped);
   3. (threads --trace) every collective_permute start has operations
      before its wait: the block is in flight while the trip computes;
-  4. tests/local/ring_loop.dt is gen_ring.py's cp = 4 --loop text.
+  4. tests/local/ring_loop.dt is gen_ring.py's cp = 4 --loop text, and
+     every pass dump of it (--dump-dir) reads back through
+     `dtc ir-roundtrip` to the same text.
 f32 within 1e-5 relative to the result's largest magnitude.
 """
 import json
@@ -77,6 +79,15 @@ def main():
     want = ring(4, T, B, D, "headtail", loop=True)
     verdict(open(os.path.join(HERE, "ring_loop.dt")).read() == want,
             "tests/local/ring_loop.dt is gen_ring.py 4 --loop")
+    dump = os.path.join(tmp, "dump")
+    comp = sh([DTC, "compile", os.path.join(HERE, "ring_loop.dt"), "--dump-dir", dump, "--stop-after=optimise"])
+    bad = [comp.stderr.strip()[-300:]] if comp.returncode else []
+    for f in sorted(os.listdir(dump)) if not comp.returncode else []:
+        rt = sh([DTC, "ir-roundtrip", os.path.join(dump, f)])
+        text = [l for l in open(os.path.join(dump, f)).read().splitlines() if not l.startswith("#")]
+        if rt.returncode != 0 or [l for l in rt.stdout.splitlines() if not l.startswith("#")] != text:
+            bad.append(f)
+    verdict(not bad, "ring_loop.dt: every pass dump reads back through ir-roundtrip %s" % (bad or ""))
     for cp in (2, 4):
         order = headtail_order(T, cp)
         ins = []
