@@ -1079,6 +1079,8 @@ static FnInfo *instance_for(Sema *S, const Expr *e, int fi, const SVal *vals)
     Binding *scope = S->scope;
     FeNames *locals = S->locals, *outer_shapes = S->shapes;
     LoopCtx *loop = S->loop;
+    UnrollCtx *unroll = S->unroll;
+    S->unroll = NULL;
     S->cur = g;
     S->scope = NULL;
     S->locals = g->locals = fe_names_new(S->a);
@@ -1094,6 +1096,7 @@ static FnInfo *instance_for(Sema *S, const Expr *e, int fi, const SVal *vals)
     S->locals = locals;
     S->shapes = outer_shapes;
     S->loop = loop;
+    S->unroll = unroll;
     return g;
 }
 
@@ -1803,9 +1806,10 @@ void sema_check_stmts(Sema *S, Stmt *const *body, int n, bool in_loop, bool *ret
         }
         switch (st->kind) {
         case S_LET:
-            if (S->loop)
+            if (S->loop || S->unroll)
                 for (int j = 0; j < st->nnames; j++)
-                    if (sema_carry_index(S->loop, st->names[j]) >= 0)
+                    if (S->loop ? sema_carry_index(S->loop, st->names[j]) >= 0
+                                : sema_local_carried(S, st->names[j]))
                         sema_err(S, st->name_locs[j], "'%s' is carried by this loop; update it with `%s = ...`",
                                  st->names[j], st->names[j]);
             check_let(S, st);
@@ -1816,8 +1820,7 @@ void sema_check_stmts(Sema *S, Stmt *const *body, int n, bool in_loop, bool *ret
         case S_FOR:
             sema_local_mark_global(S, st->loc, "a for loop");
             if (S->cur->local) {
-                sema_err(S, st->loc, "a for loop inside local fn '%s' is not supported (v0): loop in the "
-                         "caller around the local call", S->cur->decl->name);
+                sema_local_for(S, st);
                 break;
             }
             sema_check_for(S, st);

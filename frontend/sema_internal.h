@@ -98,6 +98,15 @@ typedef struct LoopCtx {
     LoopInputs cap;       /* other values from outside, read as they are */
 } LoopCtx;
 
+/* A `for` in a local fn body: unrolled while it is checked (one copy of the
+ * body per trip, the counter a compile-time integer), so the body's explicit
+ * collectives and the variance analysis need nothing loop-specific. */
+typedef struct UnrollCtx {
+    struct UnrollCtx *parent;
+    const Stmt *st;
+    IrType *carry_type; /* the type each carried value keeps; rank -1: unknown (reported) */
+} UnrollCtx;
+
 typedef struct ConstInfo {
     Decl *decl;
     SVal val;
@@ -169,6 +178,7 @@ struct Sema {
     Binding *scope;      /* its bindings, newest first */
     LoopCtx *loop;       /* innermost `for` being checked, NULL: none */
     int nloops;          /* loops made so far (body names) */
+    UnrollCtx *unroll;   /* innermost `for` of a local fn body being unrolled, NULL: none */
     FeNames *locals;     /* the same by name; NULL: no locals visible (a const) */
     FeNames *first_decl; /* name -> the first Decl of that name */
     FeNames *const_of;   /* name -> its ConstInfo */
@@ -311,6 +321,12 @@ void sema_local_mark_global(Sema *S, SrcLoc loc, const char *what);
 /* After every body: each local fn's calls reach only functions without
  * placements, loops or gradients, and no value_and_grad reaches a local fn. */
 void sema_local_check_calls(Sema *S);
+/* `for` in a local fn body: unrolled (the trip count is a compile-time constant). */
+void sema_local_for(Sema *S, const Stmt *st);
+/* name = value inside such a loop (S->unroll set). */
+void sema_local_assign(Sema *S, const Stmt *st);
+/* Is name carried by the innermost unrolled loop? */
+bool sema_local_carried(const Sema *S, const char *name);
 /* Records that the function being checked differentiates function fi at loc. */
 void sema_local_note_grad(Sema *S, int fi, SrcLoc loc);
 

@@ -11,8 +11,13 @@
  *   all_to_all(x, axis=A, split=d1, concat=d2)
  *   ppermute(x, axis=A, shift=k)       axis_index(A)
  * where A is an axis name or a list of them ([dp, tp]: one group over both,
- * row-major).  The body may not loop or place values (`let x @ ...`,
- * redistribute): it is per-rank code.  It may call plain functions that
+ * row-major).  The body may not place values (`let x @ ...`,
+ * redistribute): it is per-rank code.  A `for` in it is unrolled here, the
+ * body checked once per trip with the counter a compile-time integer and the
+ * carried names rebound to each trip's values, so what follows (the
+ * variance analysis, ir/local.c, partition, every backend) sees straight-line
+ * code; the cost is code that grows with the trip count (at most
+ * LOCAL_UNROLL_MAX trips).  It may call plain functions that
  * (with all they call) declare no placement and have no loop or gradient;
  * pass_inline inlines them into the body.  A call from global
  * code becomes pinned redistributes of the operands to the declared
@@ -418,4 +423,149 @@ void sema_local_check_calls(Sema *S)
             sema_note(S, g->global_loc, "%s is here", g->global_why);
         }
     }
+}
+
+/* ---- `for` in a local fn body: unrolled ------------------------------------------------ */
+
+/* More trips than this is an error: the body is copied once per trip. */
+enum { LOCAL_UNROLL_MAX = 1024 };
+
+bool sema_local_carried(const Sema *S, const char *name)
+{
+    const UnrollCtx *u = S->unroll;
+    if (!u)
+        return false;
+    for (int k = 0; k < u->st->ncarry; k++)
+        if (!strcmp(u->st->carry[k]->name, name))
+            return true;
+    return false;
+}
+
+void sema_local_assign(Sema *S, const Stmt *st)
+{
+    const char *name = st->names[0];
+    SVal v = sema_single(S, sema_check_expr(S, st->value), st->value);
+    UnrollCtx *u = S->unroll;
+    int k = 0;
+    while (k < u->st->ncarry && strcmp(u->st->carry[k]->name, name))
+        k++;
+    if (k == u->st->ncarry) {
+        bool outer = false;
+        for (const UnrollCtx *o = u->parent; o; o = o->parent)
+            for (int j = 0; j < o->st->ncarry; j++)
+                outer |= !strcmp(o->st->carry[j]->name, name);
+        if (outer)
+            sema_err(S, st->name_locs[0], "'%s' is carried by an enclosing loop; carry it in this loop too, "
+                     "as in `carry (%s)`", name, name);
+        else
+            sema_err(S, st->name_locs[0], "'%s' is not carried by this loop; list it in `carry (...)` or "
+                     "bind a new name with `let %s = ...`", name, name);
+        return;
+    }
+    const IrType *ct = &u->carry_type[k];
+    if (v.k == SV_ERR || ct->rank < 0)
+        return;
+    IrValue *x = v.k == SV_TENSOR ? v.v : NULL;
+    if (sema_is_num(v)) {
+        if (ct->rank != 0) {
+            sema_err(S, st->value->loc, "'%s' is carried as %s but this assigns the number %s", name,
+                     sema_tstr(S, ct), sema_num_str(S, v));
+            return;
+        }
+        if (!(x = sema_materialise(S, v, ct->dtype, st->value->loc)))
+            return;
+    }
+    if (!x)
+        return;
+    if (!ir_type_eq(&x->type, ct)) {
+        sema_err(S, st->value->loc, "'%s' is carried as %s but this assigns %s: a carried value keeps its type "
+                 "from one trip to the next", name, sema_tstr(S, ct), sema_tstr(S, &x->type));
+        return;
+    }
+    sema_bind(S, name, sv_tensor(x));
+}
+
+/* The body is checked once per trip with the counter bound to the trip's
+ * number, each trip starting from the carried values the last one left;
+ * the variance analysis then sees every trip's collectives.  A body with
+ * errors is checked once (its errors reported once). */
+void sema_local_for(Sema *S, const Stmt *st)
+{
+    bool ok = true;
+    int64_t lo = 0, hi = 0;
+    if (!sema_eval_int(S, st->lo, "the loop's start", &lo) || !sema_eval_int(S, st->hi, "the loop's end", &hi))
+        ok = false;
+    else if (lo > hi) {
+        sema_err(S, st->hi->loc, "the loop's end %lld is before its start %lld", (long long)hi, (long long)lo);
+        ok = false;
+    } else if (hi - lo > LOCAL_UNROLL_MAX) {
+        sema_err(S, st->loc, "a for loop in local fn '%s' is unrolled, one copy of its body per trip: %lld "
+                 "trips is more than %d (loop in the caller around the local call)", S->cur->decl->name,
+                 (long long)(hi - lo), LOCAL_UNROLL_MAX);
+        ok = false;
+    }
+    for (const UnrollCtx *o = S->unroll; o; o = o->parent)
+        if (!strcmp(o->st->var, st->var)) {
+            sema_err(S, st->var_loc, "'%s' is already the counter of an enclosing loop", st->var);
+            ok = false;
+        }
+    UnrollCtx *u = arena_alloc(sema_arena(S), sizeof *u);
+    u->parent = S->unroll;
+    u->st = st;
+    int n = st->ncarry;
+    u->carry_type = arena_alloc(sema_arena(S), sizeof *u->carry_type * (size_t)(n ? n : 1));
+    for (int k = 0; k < n; k++) {
+        const ParamAst *c = st->carry[k];
+        u->carry_type[k].rank = -1;
+        for (int j = 0; j < k; j++)
+            if (!strcmp(st->carry[j]->name, c->name)) {
+                sema_err(S, c->loc, "'%s' is carried twice", c->name);
+                ok = false;
+            }
+        if (c->pl) {
+            sema_err(S, c->pl->loc, "a placement inside local fn '%s': its values are per-rank shards (carry "
+                     "'%s' without one)", S->cur->decl->name, c->name);
+            ok = false;
+        }
+        Binding *b = sema_find_local(S, c->name);
+        if (!b) {
+            Suggest g = {c->name, NULL, 99};
+            sema_suggest_values(S, &g);
+            sema_err(S, c->loc, "'%s' is carried but has no value before the loop%s", c->name,
+                     sema_suggest_str(S, &g));
+            ok = false;
+        } else if (b->val.k == SV_TENSOR)
+            u->carry_type[k] = b->val.v->type;
+        else if (b->val.k != SV_ERR) {
+            sema_err(S, c->loc, "'%s' is a number; a carried value must be a tensor", c->name);
+            ok = false;
+        } else
+            ok = false;
+    }
+    int64_t trips = ok ? hi - lo : 1; /* not ok: the body once, for its own errors */
+    SVal *cur = arena_alloc(sema_arena(S), sizeof *cur * (size_t)(n ? n : 1));
+    for (int k = 0; k < n; k++) {
+        Binding *b = sema_find_local(S, st->carry[k]->name);
+        cur[k] = b ? b->val : sv_err;
+    }
+    S->unroll = u;
+    for (int64_t t = 0; t < trips; t++) {
+        int errors = S->ngroups;
+        Binding *saved = S->scope;
+        sema_bind(S, st->var, ok ? sv_int(lo + t) : sv_err);
+        for (int k = 0; k < n; k++)
+            sema_bind(S, st->carry[k]->name, cur[k]);
+        bool returned = false;
+        sema_check_stmts(S, st->body, st->nbody, true, &returned);
+        for (int k = 0; k < n; k++)
+            cur[k] = sema_find_local(S, st->carry[k]->name)->val;
+        sema_restore_scope(S, saved);
+        if (S->ngroups > errors) {
+            ok = false;
+            break;
+        }
+    }
+    S->unroll = u->parent;
+    for (int k = 0; k < n; k++)
+        sema_bind(S, st->carry[k]->name, ok ? cur[k] : sv_err);
 }

@@ -125,6 +125,10 @@ int sema_carry_index(const LoopCtx *lp, const char *name)
 /* name = value;  updates a value the innermost loop carries. */
 void sema_check_assign(Sema *S, const Stmt *st)
 {
+    if (S->unroll && !S->loop) {
+        sema_local_assign(S, st);
+        return;
+    }
     const char *name = st->names[0];
     SVal v = sema_single(S, sema_check_expr(S, st->value), st->value);
     LoopCtx *lp = S->loop;
