@@ -465,24 +465,9 @@ void sema_local_assign(Sema *S, const Stmt *st)
     const IrType *ct = &u->carry_type[k];
     if (v.k == SV_ERR || ct->rank < 0)
         return;
-    IrValue *x = v.k == SV_TENSOR ? v.v : NULL;
-    if (sema_is_num(v)) {
-        if (ct->rank != 0) {
-            sema_err(S, st->value->loc, "'%s' is carried as %s but this assigns the number %s", name,
-                     sema_tstr(S, ct), sema_num_str(S, v));
-            return;
-        }
-        if (!(x = sema_materialise(S, v, ct->dtype, st->value->loc)))
-            return;
-    }
-    if (!x)
-        return;
-    if (!ir_type_eq(&x->type, ct)) {
-        sema_err(S, st->value->loc, "'%s' is carried as %s but this assigns %s: a carried value keeps its type "
-                 "from one trip to the next", name, sema_tstr(S, ct), sema_tstr(S, &x->type));
-        return;
-    }
-    sema_bind(S, name, sv_tensor(x));
+    IrValue *x = sema_carried_update(S, st, v, ct);
+    if (x)
+        sema_bind(S, name, sv_tensor(x));
 }
 
 /* The body is checked once per trip with the counter bound to the trip's

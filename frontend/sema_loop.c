@@ -122,6 +122,29 @@ int sema_carry_index(const LoopCtx *lp, const char *name)
     return -1;
 }
 
+/* The new value of a carried name, `name = value` (st), as a tensor of the
+ * carried type ct (a number becomes one when ct is a scalar); NULL after
+ * reporting why not (or when the value is already an error). */
+IrValue *sema_carried_update(Sema *S, const Stmt *st, SVal v, const IrType *ct)
+{
+    const char *name = st->names[0];
+    IrValue *x = v.k == SV_TENSOR ? v.v : NULL;
+    if (sema_is_num(v)) {
+        if (ct->rank != 0) {
+            sema_err(S, st->value->loc, "'%s' is carried as %s but this assigns the number %s", name,
+                     sema_tstr(S, ct), sema_num_str(S, v));
+            return NULL;
+        }
+        x = sema_materialise(S, v, ct->dtype, st->value->loc);
+    }
+    if (x && !ir_type_eq(&x->type, ct)) {
+        sema_err(S, st->value->loc, "'%s' is carried as %s but this assigns %s: a carried value keeps its type "
+                 "from one trip to the next", name, sema_tstr(S, ct), sema_tstr(S, &x->type));
+        return NULL;
+    }
+    return x;
+}
+
 /* name = value;  updates a value the innermost loop carries. */
 void sema_check_assign(Sema *S, const Stmt *st)
 {
@@ -154,24 +177,9 @@ void sema_check_assign(Sema *S, const Stmt *st)
     }
     if (v.k == SV_ERR || !lp->carry_param[k])
         return;
-    const IrType *ct = &lp->carry_param[k]->type;
-    IrValue *x = v.k == SV_TENSOR ? v.v : NULL;
-    if (sema_is_num(v)) {
-        if (ct->rank != 0) {
-            sema_err(S, st->value->loc, "'%s' is carried as %s but this assigns the number %s", name,
-                     sema_tstr(S, ct), sema_num_str(S, v));
-            return;
-        }
-        if (!(x = sema_materialise(S, v, ct->dtype, st->value->loc)))
-            return;
-    }
+    IrValue *x = sema_carried_update(S, st, v, &lp->carry_param[k]->type);
     if (!x)
         return;
-    if (!ir_type_eq(&x->type, ct)) {
-        sema_err(S, st->value->loc, "'%s' is carried as %s but this assigns %s: a carried value keeps its type "
-                 "from one trip to the next", name, sema_tstr(S, ct), sema_tstr(S, &x->type));
-        return;
-    }
     lp->carry_cur[k] = x;
     sema_bind(S, name, sv_tensor(x));
 }
