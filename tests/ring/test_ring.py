@@ -36,17 +36,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/: shard_harness.py
 from shard_harness import close, DTC, have_mpirun, permute_overlap, sh, traced, Verdicts  # noqa: E402
 sys.path.insert(0, HERE)
-from gen_ring import global_twin, headtail_order, ring  # noqa: E402
+from gen_ring import causal_attention, global_twin, headtail_order, ring  # noqa: E402
 
 B, T, D = 2, 64, 8
 
 
-def attention(q, k, v):
-    q, k, v = (a.astype(np.float64) for a in (q, k, v))
-    s = q @ k.transpose(0, 2, 1) / np.sqrt(q.shape[-1])
-    s = np.where(np.tril(np.ones((q.shape[1], q.shape[1]), bool)), s, -np.inf)
-    p = np.exp(s - s.max(axis=-1, keepdims=True))
-    return (p / p.sum(axis=-1, keepdims=True)) @ v
+attention = causal_attention
 
 
 def order_of(layout, cp):
