@@ -290,6 +290,8 @@ LoopCtx *sema_loop_of_counter(Sema *S, const char *name);
 /* w[l]: the stacked slice of w for loop counter l. */
 SVal sema_loop_slice(Sema *S, const Expr *e);
 int sema_carry_index(const LoopCtx *lp, const char *name);
+/* The binding carried name c starts from; NULL: reported as missing. */
+Binding *sema_carried_binding(Sema *S, const ParamAst *c);
 /* `name = value` of a carried name: value as the carried type ct, or NULL
  * (reported).  Used by loops and by the loops unrolled in local fns. */
 IrValue *sema_carried_update(Sema *S, const Stmt *st, SVal v, const IrType *ct);

@@ -512,14 +512,10 @@ void sema_local_for(Sema *S, const Stmt *st)
                      "'%s' without one)", S->cur->decl->name, c->name);
             ok = false;
         }
-        Binding *b = sema_find_local(S, c->name);
-        if (!b) {
-            Suggest g = {c->name, NULL, 99};
-            sema_suggest_values(S, &g);
-            sema_err(S, c->loc, "'%s' is carried but has no value before the loop%s", c->name,
-                     sema_suggest_str(S, &g));
+        Binding *b = sema_carried_binding(S, c);
+        if (!b)
             ok = false;
-        } else if (b->val.k == SV_TENSOR)
+        else if (b->val.k == SV_TENSOR)
             u->carry_type[k] = b->val.v->type;
         else if (b->val.k != SV_ERR) {
             sema_err(S, c->loc, "'%s' is a number; a carried value must be a tensor", c->name);

@@ -122,6 +122,20 @@ int sema_carry_index(const LoopCtx *lp, const char *name)
     return -1;
 }
 
+/* The binding a carried name starts from, or NULL after reporting that it
+ * has no value before the loop. */
+Binding *sema_carried_binding(Sema *S, const ParamAst *c)
+{
+    Binding *b = sema_find_local(S, c->name);
+    if (!b) {
+        Suggest g = {c->name, NULL, 99};
+        sema_suggest_values(S, &g);
+        sema_err(S, c->loc, "'%s' is carried but has no value before the loop%s", c->name,
+                 sema_suggest_str(S, &g));
+    }
+    return b;
+}
+
 /* The new value of a carried name, `name = value` (st), as a tensor of the
  * carried type ct (a number becomes one when ct is a scalar); NULL after
  * reporting why not (or when the value is already an error). */
@@ -242,12 +256,8 @@ void sema_check_for(Sema *S, const Stmt *st)
     /* initial values, in the enclosing scope */
     for (int k = 0; k < n; k++) {
         const ParamAst *c = st->carry[k];
-        Binding *b = sema_find_local(S, c->name);
+        Binding *b = sema_carried_binding(S, c);
         if (!b) {
-            Suggest g = {c->name, NULL, 99};
-            sema_suggest_values(S, &g);
-            sema_err(S, c->loc, "'%s' is carried but has no value before the loop%s", c->name,
-                     sema_suggest_str(S, &g));
             ok = false;
             continue;
         }
