@@ -259,6 +259,37 @@ static void *member_major(rt_ctx *ctx, int n, int64_t outer, int64_t inner, cons
     return wire;
 }
 
+/* member_major's inverse, an all_gather's result: member m's piece, at
+ * dsp[m] of the wire, back to its lens[m] rows of the gathered dim of recv
+ * for every outer index. */
+static void from_member_major(int n, int64_t outer, int64_t inner, const int64_t *lens, const int *dsp,
+                              size_t es, const void *wire, void *recv)
+{
+    int64_t total = 0, at = 0;
+    for (int m = 0; m < n; m++)
+        total += lens[m];
+    for (int m = 0; m < n; m++) {
+        size_t row = (size_t)(lens[m] * inner) * es;
+        for (int64_t o = 0; o < outer && row > 0; o++)
+            memcpy((char *)recv + (size_t)((o * total + at) * inner) * es,
+                   (const char *)wire + (size_t)dsp[m] * es + (size_t)o * row, row);
+        at += lens[m];
+    }
+}
+
+/* The group of axes for a gather or scatter of lens[m] rows of inner
+ * elements, outer times: its size *n, this member *me, and the members'
+ * counts and displacements (xmalloc'd together: free *cnt); the total. */
+static int64_t group_counts(rt_ctx *ctx, unsigned axes, int64_t outer, int64_t inner, const int64_t *lens,
+                            int *n, int *me, int **cnt, int **dsp)
+{
+    *n = rt_axes_size(ctx->mesh, axes);
+    *me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    *cnt = xmalloc(ctx, sizeof(int) * 2 * (size_t)*n);
+    *dsp = *cnt + *n;
+    return counts(ctx, *n, outer, inner, lens, *cnt, *dsp);
+}
+
 /* ---- the collectives ----------------------------------------------------------- */
 
 static int m_all_reduce(rt_ctx *ctx, unsigned axes, rt_dtype dt, void *buf, int64_t count,
@@ -280,27 +311,18 @@ static int m_all_gather(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void *sen
                         int64_t outer, int64_t inner, const int64_t *lens)
 {
     MPI_Comm c = comm_of(ctx, axes);
-    int n = rt_axes_size(ctx->mesh, axes), me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    int n, me, *cnt, *dsp;
+    int64_t total = group_counts(ctx, axes, outer, inner, lens, &n, &me, &cnt, &dsp);
     size_t es = (size_t)rt_dtype_size(dt);
-    int *cnt = xmalloc(ctx, sizeof(int) * (size_t)n), *dsp = xmalloc(ctx, sizeof(int) * (size_t)n);
-    int64_t total = counts(ctx, n, outer, inner, lens, cnt, dsp);
     /* The wire holds member pieces one after another; along dim 0 that is
      * already the concatenation. */
     void *wire = outer == 1 ? recv : xmalloc(ctx, (size_t)total * es);
     MPI_Allgatherv(send, cnt[me], mtype(dt), wire, cnt, dsp, mtype(dt), c);
     if (wire != recv) {
-        int64_t rows = total / (outer ? outer : 1), at = 0;
-        for (int m = 0; m < n; m++) {
-            size_t row = (size_t)(lens[m] * inner) * es;
-            for (int64_t o = 0; o < outer && row > 0; o++)
-                memcpy((char *)recv + (size_t)(o * rows + at * inner) * es,
-                       (char *)wire + (size_t)dsp[m] * es + (size_t)o * row, row);
-            at += lens[m];
-        }
+        from_member_major(n, outer, inner, lens, dsp, es, wire, recv);
         free(wire);
     }
     free(cnt);
-    free(dsp);
     return 0;
 }
 
@@ -308,18 +330,16 @@ static int m_reduce_scatter(rt_ctx *ctx, unsigned axes, rt_dtype dt, const void 
                             int64_t outer, int64_t inner, const int64_t *lens, rt_red red)
 {
     MPI_Comm c = comm_of(ctx, axes);
-    int n = rt_axes_size(ctx->mesh, axes);
+    int n, me, *cnt, *dsp;
+    int64_t total = group_counts(ctx, axes, outer, inner, lens, &n, &me, &cnt, &dsp);
     size_t es = (size_t)rt_dtype_size(dt);
-    int *cnt = xmalloc(ctx, sizeof(int) * (size_t)n), *dsp = xmalloc(ctx, sizeof(int) * (size_t)n);
-    int64_t total = counts(ctx, n, outer, inner, lens, cnt, dsp);
     void *wire = member_major(ctx, n, outer, inner, lens, dsp, total, es, send);
     MPI_Reduce_scatter(wire, recv, cnt, mtype(dt), mop(ctx, red), c);
     if (red == RT_RED_AVG)
-        rt_divide(dt, recv, cnt[rt_member_of(ctx->mesh, axes, ctx->coords)], n);
+        rt_divide(dt, recv, cnt[me], n);
     if (wire != send)
         free(wire);
     free(cnt);
-    free(dsp);
     return 0;
 }
 
@@ -554,10 +574,9 @@ static int m_all_gather_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dtype d
     mworld *w = ctx->world;
     mprogress *pg = &w->prog;
     MPI_Comm c = comm_of(ctx, axes);
-    int n = rt_axes_size(ctx->mesh, axes), me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    int n, me, *cnt, *dsp;
+    int64_t total = group_counts(ctx, axes, outer, inner, lens, &n, &me, &cnt, &dsp);
     size_t es = (size_t)rt_dtype_size(dt);
-    int *cnt = xmalloc(ctx, sizeof(int) * 2 * (size_t)n), *dsp = cnt + n;
-    int64_t total = counts(ctx, n, outer, inner, lens, cnt, dsp);
     void *wire = outer == 1 ? recv : xmalloc(ctx, (size_t)total * es);
     int64_t *lcopy = xmalloc(ctx, sizeof *lcopy * (size_t)n);
     memcpy(lcopy, lens, sizeof *lcopy * (size_t)n);
@@ -579,10 +598,9 @@ static int m_reduce_scatter_start(rt_ctx *ctx, rt_req req, unsigned axes, rt_dty
     mworld *w = ctx->world;
     mprogress *pg = &w->prog;
     MPI_Comm c = comm_of(ctx, axes);
-    int n = rt_axes_size(ctx->mesh, axes), me = rt_member_of(ctx->mesh, axes, ctx->coords);
+    int n, me, *cnt, *dsp;
+    int64_t total = group_counts(ctx, axes, outer, inner, lens, &n, &me, &cnt, &dsp);
     size_t es = (size_t)rt_dtype_size(dt);
-    int *cnt = xmalloc(ctx, sizeof(int) * 2 * (size_t)n), *dsp = cnt + n;
-    int64_t total = counts(ctx, n, outer, inner, lens, cnt, dsp);
     void *wire = member_major(ctx, n, outer, inner, lens, dsp, total, es, send);
     pthread_mutex_lock(&pg->mu);
     mreq *r = mreq_slot(ctx, pg, req);
@@ -649,19 +667,9 @@ static int m_wait(rt_ctx *ctx, rt_req req)
         MPI_Waitall(mine.n, mine.r, MPI_STATUSES_IGNORE);
     if (mine.red == RT_RED_AVG)
         rt_divide(mine.dt, mine.buf, mine.count, mine.k);
-    if (mine.lens && mine.wire) { /* all_gather along an inner dim: unpack */
-        size_t es = (size_t)rt_dtype_size(mine.dt);
-        int64_t total = 0, at = 0;
-        for (int m = 0; m < mine.k; m++)
-            total += mine.lens[m];
-        for (int m = 0; m < mine.k; m++) {
-            size_t row = (size_t)(mine.lens[m] * mine.inner) * es;
-            for (int64_t o = 0; o < mine.outer && row > 0; o++)
-                memcpy((char *)mine.buf + (size_t)((o * total + at) * mine.inner) * es,
-                       (char *)mine.wire + (size_t)mine.dsp[m] * es + (size_t)o * row, row);
-            at += mine.lens[m];
-        }
-    }
+    if (mine.lens && mine.wire) /* all_gather along an inner dim: unpack */
+        from_member_major(mine.k, mine.outer, mine.inner, mine.lens, mine.dsp,
+                          (size_t)rt_dtype_size(mine.dt), mine.wire, mine.buf);
     free(mine.wire);
     free(mine.cnt);
     free(mine.lens);
