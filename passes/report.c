@@ -25,6 +25,7 @@
  * The `bytes` attribute in the dumps is the largest of these over ranks.
  */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ir/ir_text.h"
@@ -351,19 +352,15 @@ double report_estimate_us(const PassCtx *ctx, const IrModule *m)
 
 /* ---- --format=json ------------------------------------------------------------------ */
 
+/* s as a JSON string literal, escaped by the runtime's one escaper. */
 static void json_str(FILE *out, const char *s)
 {
-    fputc('"', out);
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(out, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(out, "\\u%04x", ch);
-        else
-            fputc(ch, out);
-    }
-    fputc('"', out);
+    rt_text b = {0};
+    rt_text_put_json_str(&b, s);
+    if (b.oom)
+        DTC_BUG("report: out of memory");
+    fputs(b.s, out);
+    free(b.s);
 }
 
 void pass_report_json(FILE *out, const PassCtx *ctx, const IrModule *m)
