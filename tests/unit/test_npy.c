@@ -12,18 +12,9 @@
 
 #include "runtime/core/rt_core.h"
 
-static int failures;
-static char dir[256];
+#include "check_msg.h"
 
-#define CHECK(c, ...)                                                   \
-    do {                                                                \
-        if (!(c)) {                                                     \
-            failures++;                                                 \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #c);         \
-            printf(__VA_ARGS__);                                        \
-            printf("\n");                                               \
-        }                                                               \
-    } while (0)
+static char dir[256];
 
 static const char *path_in(const char *name)
 {

@@ -9,17 +9,7 @@
 
 #include "runtime/core/rt_core.h"
 
-static int failures;
-
-#define CHECK(c, ...)                                                   \
-    do {                                                                \
-        if (!(c)) {                                                     \
-            failures++;                                                 \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #c);         \
-            printf(__VA_ARGS__);                                        \
-            printf("\n");                                               \
-        }                                                               \
-    } while (0)
+#include "check_msg.h"
 
 /* Random123 kat_vectors, "philox4x32 10" lines: counter[4] key[2] -> out[4]. */
 static void test_kat(void)

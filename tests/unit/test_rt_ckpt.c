@@ -30,19 +30,7 @@
 
 #include "runtime/core/rt_ckpt.h"
 
-static int failures, checks;
-
-#define CHECK(c, ...)                                                   \
-    do {                                                                \
-        checks++;                                                       \
-        if (!(c)) {                                                     \
-            if (++failures <= 20) {                                     \
-                printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #c);     \
-                printf(__VA_ARGS__);                                    \
-                printf("\n");                                           \
-            }                                                           \
-        }                                                               \
-    } while (0)
+#include "check_msg.h"
 
 static char root[256];
 

@@ -21,18 +21,7 @@
 #include "ir/ir.h"
 #include "runtime/dtrt.h"
 
-static int failures;
-
-#define CHECK(c, ...)                                                   \
-    do {                                                                \
-        if (!(c)) {                                                     \
-            if (++failures <= 20) {                                     \
-                printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #c);     \
-                printf(__VA_ARGS__);                                    \
-                printf("\n");                                           \
-            }                                                           \
-        }                                                               \
-    } while (0)
+#include "check_msg.h"
 
 /* ---- brute force ----------------------------------------------------------------- */
 
