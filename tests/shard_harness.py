@@ -49,6 +49,23 @@ def close(got, ref):
         bool(np.allclose(got.astype(np.float64), ref, rtol=1e-5, atol=1e-5 * scale))
 
 
+def dumps_round_trip(prog, tmp):
+    """Problems (empty: none) with prog's IR dumps after every pass up to
+    optimise: each must read back through `dtc ir-roundtrip` to the same
+    text (comment lines aside)."""
+    bad = []
+    dump = os.path.join(tmp, "dump-" + os.path.basename(prog))
+    comp = sh([DTC, "compile", prog, "--dump-dir", dump, "--stop-after=optimise"])
+    if comp.returncode != 0:
+        return ["dump: " + comp.stderr.strip()]
+    for f in sorted(os.listdir(dump)):
+        rt = sh([DTC, "ir-roundtrip", os.path.join(dump, f)])
+        text = [l for l in open(os.path.join(dump, f)).read().splitlines() if not l.startswith("#")]
+        if rt.returncode != 0 or [l for l in rt.stdout.splitlines() if not l.startswith("#")] != text:
+            bad.append("ir-roundtrip %s: %s" % (f, rt.stderr.strip()[-300:] or "the text differs"))
+    return bad
+
+
 def traced(args, trace):
     """Runs args with --trace; each rank's "X" events sorted by time, or None."""
     res = sh(args + ["--trace", trace])

@@ -34,7 +34,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/: shard_harness.py
-from shard_harness import DTC, close, sh  # noqa: E402
+from shard_harness import DTC, close, dumps_round_trip, sh  # noqa: E402
 MESHES = [(1, 4), (2, 2), (4, 1)]
 
 
@@ -103,16 +103,7 @@ def report_and_dumps(prog, tmp):
     for n, line in enumerate(open(prog), 1):
         if EXPLICIT.search(line.split("#")[0]) and n not in sites:
             bad.append("report: no collective at line %d (%s)" % (n, line.strip()))
-    dump = os.path.join(tmp, "dump-" + os.path.basename(prog))
-    comp = sh([DTC, "compile", prog, "--dump-dir", dump, "--stop-after=optimise"])
-    if comp.returncode != 0:
-        return bad + ["dump: " + comp.stderr.strip()]
-    for f in sorted(os.listdir(dump)):
-        rt = sh([DTC, "ir-roundtrip", os.path.join(dump, f)])
-        text = [l for l in open(os.path.join(dump, f)).read().splitlines() if not l.startswith("#")]
-        if rt.returncode != 0 or [l for l in rt.stdout.splitlines() if not l.startswith("#")] != text:
-            bad.append("ir-roundtrip %s: %s" % (f, rt.stderr.strip()[-300:] or "the text differs"))
-    return bad
+    return bad + dumps_round_trip(prog, tmp)
 
 
 PPERMUTE = re.compile(r"\bppermute\(")

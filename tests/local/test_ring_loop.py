@@ -27,7 +27,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/: shard_harness.py
-from shard_harness import close, DTC, have_mpirun, permute_overlap, sh, traced, Verdicts  # noqa: E402
+from shard_harness import close, DTC, dumps_round_trip, have_mpirun, permute_overlap, sh, traced, Verdicts  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "ring"))
 from gen_ring import causal_attention, headtail_order, ring  # noqa: E402
 
@@ -74,14 +74,7 @@ def main():
     want = ring(4, T, B, D, "headtail", loop=True)
     verdict(open(os.path.join(HERE, "ring_loop.dt")).read() == want,
             "tests/local/ring_loop.dt is gen_ring.py 4 --loop")
-    dump = os.path.join(tmp, "dump")
-    comp = sh([DTC, "compile", os.path.join(HERE, "ring_loop.dt"), "--dump-dir", dump, "--stop-after=optimise"])
-    bad = [comp.stderr.strip()[-300:]] if comp.returncode else []
-    for f in sorted(os.listdir(dump)) if not comp.returncode else []:
-        rt = sh([DTC, "ir-roundtrip", os.path.join(dump, f)])
-        text = [l for l in open(os.path.join(dump, f)).read().splitlines() if not l.startswith("#")]
-        if rt.returncode != 0 or [l for l in rt.stdout.splitlines() if not l.startswith("#")] != text:
-            bad.append(f)
+    bad = dumps_round_trip(os.path.join(HERE, "ring_loop.dt"), tmp)
     verdict(not bad, "ring_loop.dt: every pass dump reads back through ir-roundtrip %s" % (bad or ""))
     for cp in (2, 4):
         order = headtail_order(T, cp)

@@ -36,7 +36,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/: shard_harness.py
-from shard_harness import close, DTC, have_mpirun, sh, Verdicts  # noqa: E402
+from shard_harness import close, DTC, dumps_round_trip, have_mpirun, sh, Verdicts  # noqa: E402
 MESHES = [(2, 2), (4, 1), (1, 4)]
 
 
@@ -82,20 +82,6 @@ def explained(prog, fn, *extra):
         if "rule_call @%s " % fn in line:
             return line
     return "no rule_call @%s line: %s" % (fn, (rep.stderr or rep.stdout).strip()[-300:])
-
-
-def dumps_round_trip(prog, tmp):
-    bad = []
-    dump = os.path.join(tmp, "dump-" + os.path.basename(prog))
-    comp = sh([DTC, "compile", prog, "--dump-dir", dump, "--stop-after=optimise"])
-    if comp.returncode != 0:
-        return ["dump: " + comp.stderr.strip()]
-    for f in sorted(os.listdir(dump)):
-        rt = sh([DTC, "ir-roundtrip", os.path.join(dump, f)])
-        text = [l for l in open(os.path.join(dump, f)).read().splitlines() if not l.startswith("#")]
-        if rt.returncode != 0 or [l for l in rt.stdout.splitlines() if not l.startswith("#")] != text:
-            bad.append("ir-roundtrip %s: %s" % (f, rt.stderr.strip()[-300:] or "the text differs"))
-    return bad
 
 
 def main():
