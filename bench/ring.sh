@@ -128,6 +128,26 @@ measure() { # compiles $1.dt on $cp ranks; sets peak, rss, ms (with trace $1.jso
     "$BUILD/dtc" compile "$1.dt" --no-overlap -o "$1.blocking"
     exposed="$(exposed "$1")/$(exposed "$1.blocking")"
 }
+max_err() { # relative max error of result $1 against numpy; $2: headtail (rows in head-tail order) or natural
+    $PY - "$OUT" "$1" "$T" "$cp" "$2" "$ROOT/tests/ring" <<'PYEOF'
+import sys, numpy as np
+out, res, t, cp, layout = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+sys.path.insert(0, sys.argv[6])
+from gen_ring import causal_attention, headtail_order
+ref = causal_attention(*(np.load("%s/%s.npy" % (out, n)) for n in "qkv"))[0]
+got = np.load(res)[0].astype(np.float64)
+if layout == "headtail":
+    got[headtail_order(t, cp)] = got.copy()
+print("%.1e" % (np.abs(got - ref).max() / np.abs(ref).max()))
+PYEOF
+}
+row() { # checks err, then prints one table row labelled $1 from the measured globals
+    $PY -c "import sys; sys.exit(float('$err') > 1e-5)" || { echo "ring.sh: $1 differs from numpy ($err)"; FAIL=1; }
+    if [ "$cp" = 1 ]; then peak1=$peak rss1=$rss; fi
+    printf '%-4s %10.1f %10.3f %10.1f %10.3f %10s %9s %12s %12s %14s %s\n' "$1" "$(echo "$peak / 1048576" | bc -l)" \
+        "$(echo "$peak / $peak1" | bc -l)" "$(echo "$rss / 1024" | bc -l)" \
+        "$(echo "($rss - $BASE) / ($rss1 - $BASE)" | bc -l)" "$ms" "$err" "$busy" "$work" "$exposed" "$over"
+}
 printf '%-4s %10s %10s %10s %10s %10s %9s %12s %12s %14s %s\n' cp "report MiB" ratio "RSS MiB" ratio ms "max err" "busy max/min" "work max/min" "exposed ms" overlap
 for cp in 1 2 4; do
     prog=$OUT/ring$cp
@@ -141,26 +161,8 @@ np.save('$prog.$n.npy', np.load('$OUT/$n.npy')[:, headtail_order($T, $cp)])"
         ins+=(--in "$n=$prog.$n.npy")
     done
     mpirun --oversubscribe -np $cp "$prog" "${ins[@]}" --out "out0=$prog.out.npy" >/dev/null
-    err=$($PY - "$OUT" "$prog.out.npy" $T $cp <<'PYEOF'
-import sys, numpy as np
-out, t, cp = sys.argv[1], int(sys.argv[3]), int(sys.argv[4])
-q, k, v = (np.load("%s/%s.npy" % (out, n))[0].astype(np.float64) for n in "qkv")
-s = q @ k.T / np.sqrt(q.shape[-1])
-s[np.triu_indices(t, 1)] = -np.inf
-p = np.exp(s - s.max(axis=-1, keepdims=True))
-ref = (p / p.sum(axis=-1, keepdims=True)) @ v
-c = t // (2 * cp)
-order = np.concatenate([np.arange(ch * c, (ch + 1) * c) for i in range(cp) for ch in (i, 2 * cp - 1 - i)])
-got = np.empty_like(ref)
-got[order] = np.load(sys.argv[2])[0]
-print("%.1e" % (np.abs(got - ref).max() / np.abs(ref).max()))
-PYEOF
-)
-    $PY -c "import sys; sys.exit(float('$err') > 1e-5)" || { echo "ring.sh: cp=$cp differs from numpy ($err)"; FAIL=1; }
-    if [ $cp = 1 ]; then peak1=$peak rss1=$rss; fi
-    printf '%-4s %10.1f %10.3f %10.1f %10.3f %10s %9s %12s %12s %14s %s\n' $cp "$(echo "$peak / 1048576" | bc -l)" \
-        "$(echo "$peak / $peak1" | bc -l)" "$(echo "$rss / 1024" | bc -l)" \
-        "$(echo "($rss - $BASE) / ($rss1 - $BASE)" | bc -l)" "$ms" "$err" "$busy" "$work" "$exposed" "$over"
+    err=$(max_err "$prog.out.npy" headtail)
+    row "$cp"
 done
 for cp in 1 2 4; do # variant op: the compiler's ring (natural order in and out)
     prog=$OUT/op$cp
@@ -175,22 +177,8 @@ EOF
     read -r busy work over <<< "$(trace_stats "$prog.json")"
     mpirun --oversubscribe -np $cp "$prog" --in q=$OUT/q.npy --in k=$OUT/k.npy --in v=$OUT/v.npy \
         --out "out0=$prog.out.npy" >/dev/null
-    err=$($PY - "$OUT" "$prog.out.npy" $T <<'PYEOF'
-import sys, numpy as np
-out, t = sys.argv[1], int(sys.argv[3])
-q, k, v = (np.load("%s/%s.npy" % (out, n))[0].astype(np.float64) for n in "qkv")
-s = q @ k.T / np.sqrt(q.shape[-1])
-s[np.triu_indices(t, 1)] = -np.inf
-p = np.exp(s - s.max(axis=-1, keepdims=True))
-ref = (p / p.sum(axis=-1, keepdims=True)) @ v
-print("%.1e" % (np.abs(np.load(sys.argv[2])[0] - ref).max() / np.abs(ref).max()))
-PYEOF
-)
-    $PY -c "import sys; sys.exit(float('$err') > 1e-5)" || { echo "ring.sh: op cp=$cp differs from numpy ($err)"; FAIL=1; }
-    if [ $cp = 1 ]; then peak1=$peak rss1=$rss; fi
-    printf 'op %-1s %10.1f %10.3f %10.1f %10.3f %10s %9s %12s %12s %14s %s\n' $cp "$(echo "$peak / 1048576" | bc -l)" \
-        "$(echo "$peak / $peak1" | bc -l)" "$(echo "$rss / 1024" | bc -l)" \
-        "$(echo "($rss - $BASE) / ($rss1 - $BASE)" | bc -l)" "$ms" "$err" "$busy" "$work" "$exposed" "$over"
+    err=$(max_err "$prog.out.npy" natural)
+    row "op $cp"
 done
 printf 'base RSS (cp=1, T=64): %.1f MiB; the RSS ratio is of RSS - base\n' "$(echo "$BASE / 1024" | bc -l)"
 exit $FAIL
