@@ -34,9 +34,6 @@ from gen_ring import causal_attention, headtail_order, ring  # noqa: E402
 B, T, D = 2, 64, 8
 
 
-attention = causal_attention
-
-
 def permutes(prog):
     """Per rank, the (kind, bytes, shift) of each collective in `dtc report`; None: it failed."""
     rep = sh([DTC, "report", "--format=json", prog])
@@ -69,7 +66,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="dtc-ring-loop-")
     rng = np.random.default_rng(5)
     inp = {n: rng.standard_normal((B, T, D)).astype(np.float32) for n in "qkv"}
-    ref = attention(inp["q"], inp["k"], inp["v"])
+    ref = causal_attention(inp["q"], inp["k"], inp["v"])
     verdict = Verdicts()
     want = ring(4, T, B, D, "headtail", loop=True)
     verdict(open(os.path.join(HERE, "ring_loop.dt")).read() == want,

@@ -41,9 +41,6 @@ from gen_ring import causal_attention, global_twin, headtail_order, ring  # noqa
 B, T, D = 2, 64, 8
 
 
-attention = causal_attention
-
-
 def order_of(layout, cp):
     return headtail_order(T, cp) if layout == "headtail" else np.arange(T)
 
@@ -103,7 +100,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="dtc-ring-")
     rng = np.random.default_rng(3)
     inp = {n: rng.standard_normal((B, T, D)).astype(np.float32) for n in "qkv"}
-    ref = attention(inp["q"], inp["k"], inp["v"])
+    ref = causal_attention(inp["q"], inp["k"], inp["v"])
     verdict = Verdicts()
 
     for cp in (2, 4):
