@@ -24,10 +24,8 @@ CC=${CC:-cc}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-nfail=0
-nok=0
-ok() { echo "ok    $*"; nok=$((nok + 1)); }
-fail() { echo "FAIL  $*"; nfail=$((nfail + 1)); }
+# shellcheck source=tests/checks.sh
+. "$DTC_SRC/tests/checks.sh"
 
 for lib in libdtrt.a libdtrt_core.a; do
     if [ ! -f "$DTC_BUILD/$lib" ]; then
@@ -117,5 +115,4 @@ else
     fail "mlp2d: the add and relu are not one loop"
 fi
 
-echo "$nok checks passed, $nfail failed"
-[ "$nfail" -eq 0 ]
+finish

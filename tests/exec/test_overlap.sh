@@ -28,10 +28,8 @@ PY=${PY:-/usr/bin/python3}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-nfail=0
-nok=0
-ok() { echo "ok    $*"; nok=$((nok + 1)); }
-fail() { echo "FAIL  $*"; nfail=$((nfail + 1)); }
+# shellcheck source=tests/checks.sh
+. "$DTC_SRC/tests/checks.sh"
 if ! command -v mpirun >/dev/null; then
     echo "FAIL: mpirun not found (scripts/setup.sh installs it)"
     exit 1
@@ -131,5 +129,4 @@ if [ "$n" = 0 ]; then
 else
     fail "mlp: $n async collectives with nothing between start and done"
 fi
-echo "$nok checks passed, $nfail failed"
-[ $nfail = 0 ]
+finish
