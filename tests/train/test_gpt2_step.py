@@ -31,6 +31,8 @@ import tempfile
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # tests/: shard_harness.py
+from shard_harness import Verdicts  # noqa: E402
 sys.path.insert(0, HERE)
 import ref_gpt2 as ref  # noqa: E402
 
@@ -38,14 +40,9 @@ SRC = os.environ.get("DTC_SRC") or os.path.normpath(os.path.join(HERE, "..", "..
 DTC = os.environ.get("DTC") or os.path.join(SRC, "build", "dtc")
 PROG = os.path.join(SRC, "samples", "train_gpt2.dt")
 STATE = ref.NAMES + ["m_" + n for n in ref.NAMES] + ["v_" + n for n in ref.NAMES] + ["t"]
-failures = []
 
 
-def check(ok, msg):
-    print(("ok   " if ok else "FAIL ") + msg)
-    if not ok:
-        failures.append(msg)
-
+check = Verdicts()  # prints and counts each check
 
 def max_err(got, want, floor):
     """Largest error relative to the tensor's largest entry, or to `floor` if
@@ -169,8 +166,7 @@ def main():
             check(len(got_losses) == 2 and got_losses[1] < 0.01 * got_losses[0],
                   "%s, --steps 200: loss %s -> %s (below 1%% of the first)"
                   % (runner.label, got_losses[0] if got_losses else "?", got_losses[-1] if got_losses else "?"))
-    print("%d failures" % len(failures))
-    return 1 if failures else 0
+    return check.exit()
 
 
 if __name__ == "__main__":

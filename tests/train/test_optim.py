@@ -19,17 +19,14 @@ import os, shutil, subprocess, sys, tempfile
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # tests/: shard_harness.py
+from shard_harness import Verdicts  # noqa: E402
 SRC = os.environ.get("DTC_SRC") or os.path.normpath(os.path.join(HERE, "..", ".."))
 DTC = os.environ.get("DTC") or os.path.join(SRC, "build", "dtc")
 PROG = os.path.join(HERE, "test_optim.dt")
-failures = []
 
 
-def check(ok, msg):
-    print(("ok   " if ok else "FAIL ") + msg)
-    if not ok:
-        failures.append(msg)
-
+check = Verdicts()  # prints and counts each check
 
 def rel_err(got, ref):
     """Largest difference over ref's largest magnitude (inf: shapes differ)."""
@@ -135,8 +132,7 @@ def main():
                            capture_output=True, text=True, timeout=120)
         check(p.returncode == 0 and not os.path.exists(os.path.join(alone, "std")),
               "a copied dtc in %s finds std/optim.dt without the source tree %s" % ("elsewhere/", p.stderr.strip()))
-    print("test_optim: %d failure(s)" % len(failures))
-    return 1 if failures else 0
+    return check.exit()
 
 
 if __name__ == "__main__":

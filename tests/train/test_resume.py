@@ -29,6 +29,8 @@ import tempfile
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # tests/: shard_harness.py
+from shard_harness import Verdicts  # noqa: E402
 SRC = os.environ.get("DTC_SRC") or os.path.normpath(os.path.join(HERE, "..", ".."))
 DTC = os.environ.get("DTC") or os.path.join(SRC, "build", "dtc")
 PROG = os.path.join(SRC, "samples", "train_gpt2.dt")
@@ -37,14 +39,9 @@ WEIGHTS = ["wte", "wpe", "ln1_g", "ln1_b", "wq", "bq", "wk", "wv", "bv", "wo", "
 STATE = WEIGHTS + ["m_" + n for n in WEIGHTS] + ["v_" + n for n in WEIGHTS] + ["t"]
 LR = 0.003
 MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-failures = []
 
 
-def check(ok, msg):
-    print(("ok   " if ok else "FAIL ") + msg)
-    if not ok:
-        failures.append(msg)
-
+check = Verdicts()  # prints and counts each check
 
 def run(cmd, env=None):
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
@@ -141,8 +138,7 @@ def main():
             check(worst < 2e-2, "%s: every weight == the uninterrupted run's (worst %.1e x LR x steps)"
                   % (name, worst))
             check(float(got["t_next"]) == 10.0, "%s: t == 10" % name)
-    print("%d failures" % len(failures))
-    return 1 if failures else 0
+    return check.exit()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ import os, re, subprocess, sys, tempfile
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))  # tests/: philox.py
+sys.path.insert(0, os.path.dirname(HERE))  # tests/: philox.py, shard_harness.py
+from shard_harness import Verdicts  # noqa: E402
 from philox import rand, randn, step_seed  # noqa: E402
 
 SRC = os.environ.get("DTC_SRC") or os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -23,14 +24,9 @@ PROG = os.path.join(HERE, "steps_layouts.dt")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
 OUTS = ["total", "acc2", "q2", "v2", "n2", "last_e"]
 STEPS = 4
-failures = []
 
 
-def check(ok, msg):
-    print(("ok   " if ok else "FAIL ") + msg)
-    if not ok:
-        failures.append(msg)
-
+check = Verdicts()  # prints and counts each check
 
 def run(cmd):
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=ENV)
@@ -75,10 +71,7 @@ def main():
                 got = np.load(os.path.join(tmp, "%s_%s.npy" % (tag, o)))
                 ok = got.shape == want[o].shape and np.allclose(got, want[o], rtol=1e-5, atol=1e-5)
                 check(ok, "%s --steps 4: %s == numpy" % (label, o))
-    if failures:
-        print("%d failure(s)" % len(failures))
-        sys.exit(1)
-    print("all passed")
+    sys.exit(check.exit())
 
 
 if __name__ == "__main__":

@@ -21,21 +21,17 @@ import os, re, subprocess, sys, tempfile
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))  # tests/: philox.py
+sys.path.insert(0, os.path.dirname(HERE))  # tests/: philox.py, shard_harness.py
+from shard_harness import Verdicts  # noqa: E402
 SRC = os.environ.get("DTC_SRC") or os.path.normpath(os.path.join(HERE, "..", ".."))
 DTC = os.environ.get("DTC") or os.path.join(SRC, "build", "dtc")
 PROG = os.path.join(SRC, "samples", "train_mlp.dt")
 B, D, H, LR, MOMENTUM = 64, 32, 64, 0.1, 0.9
 FED = ["new_w1", "new_w2", "buf1", "buf2"]
-failures = []
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
 
 
-def check(ok, msg):
-    print(("ok   " if ok else "FAIL ") + msg)
-    if not ok:
-        failures.append(msg)
-
+check = Verdicts()  # prints and counts each check
 
 def close(got, ref, rtol, atol):
     return got.shape == ref.shape and bool(np.all(np.abs(got - ref) <= rtol * np.abs(ref) + atol * np.max(np.abs(ref))))
@@ -158,10 +154,7 @@ def main():
         p = run([DTC, "run", PROG, "--steps", "0"], ok=False)
         check(p.returncode == 2 and "--steps expects a positive integer" in p.stderr, "dtc run --steps 0 is refused")
 
-    if failures:
-        print("%d failure(s)" % len(failures))
-        sys.exit(1)
-    print("all passed")
+    sys.exit(check.exit())
 
 
 if __name__ == "__main__":
